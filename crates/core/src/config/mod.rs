@@ -1,0 +1,9 @@
+//! Configuration: the document model, parsing and validation.
+
+pub mod model;
+pub mod url;
+mod validate;
+
+pub use model::*;
+pub use url::ServiceUrl;
+pub use validate::{parse_and_validate, ValidationError};

@@ -1,0 +1,127 @@
+//! Service URLs: `http(s)://host[:port][/base/path]`, parsed without a URL crate (wasm size).
+
+/// A parsed service URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceUrl {
+    /// `http` or `https`.
+    pub scheme: String,
+    /// Lower-case host name, IPv4 address, or bracketed IPv6 address (`[::1]`).
+    pub host: String,
+    pub port: Option<u16>,
+    /// Base path without a trailing slash; empty for none. Prepended to every forwarded path.
+    pub base_path: String,
+}
+
+impl ServiceUrl {
+    pub fn parse(url: &str) -> Result<ServiceUrl, String> {
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| format!("{url:?} is not an absolute URL (expected http://host or https://host)"))?;
+        let scheme = scheme.to_ascii_lowercase();
+        if scheme != "http" && scheme != "https" {
+            return Err(format!("scheme {scheme:?} is not supported (use http or https)"));
+        }
+        if rest.contains(['?', '#']) {
+            return Err("a service URL cannot have a query or fragment".into());
+        }
+        if rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err("a service URL cannot contain spaces or control characters".into());
+        }
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        if authority.contains('@') {
+            return Err("credentials in a service URL are not allowed (use service headers)".into());
+        }
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            let end = v6.find(']').ok_or("unclosed '[' in IPv6 host")?;
+            let host = &authority[..end + 2];
+            let after = &v6[end + 1..];
+            let port = match after {
+                "" => None,
+                p => Some(p.strip_prefix(':').ok_or("unexpected text after IPv6 host")?),
+            };
+            (host.to_string(), port)
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (h.to_string(), Some(p)),
+                None => (authority.to_string(), None),
+            }
+        };
+        if host.is_empty() {
+            return Err("the service URL has no host".into());
+        }
+        if !host.starts_with('[')
+            && !host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_')
+        {
+            return Err(format!("{host:?} is not a valid host name"));
+        }
+        let port = match port {
+            None => None,
+            Some(p) => Some(
+                p.parse::<u16>()
+                    .ok()
+                    .filter(|p| *p != 0)
+                    .ok_or_else(|| format!("{p:?} is not a valid port"))?,
+            ),
+        };
+        Ok(ServiceUrl {
+            scheme,
+            host: host.to_ascii_lowercase(),
+            port,
+            base_path: path.trim_end_matches('/').to_string(),
+        })
+    }
+
+    /// `scheme://host[:port]`, the origin to send requests to.
+    pub fn origin(&self) -> String {
+        format!("{}://{}", self.scheme, self.authority())
+    }
+
+    /// `host[:port]`, the Host header the origin expects.
+    pub fn authority(&self) -> String {
+        match self.port {
+            Some(p) => format!("{}:{}", self.host, p),
+            None => self.host.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_host_port_and_base_path() {
+        let u = ServiceUrl::parse("http://127.0.0.1:9001/base/").unwrap();
+        assert_eq!(u.origin(), "http://127.0.0.1:9001");
+        assert_eq!(u.base_path, "/base");
+        let u = ServiceUrl::parse("HTTPS://API.Example.com").unwrap();
+        assert_eq!((u.scheme.as_str(), u.host.as_str(), u.port), ("https", "api.example.com", None));
+        assert_eq!(u.base_path, "");
+        let u = ServiceUrl::parse("http://[::1]:8080/x").unwrap();
+        assert_eq!(u.authority(), "[::1]:8080");
+    }
+
+    #[test]
+    fn rejects_bad_urls() {
+        for bad in [
+            "example.com",
+            "ftp://example.com",
+            "http://",
+            "http://:80",
+            "http://host:99999",
+            "http://host:0",
+            "http://host:abc",
+            "http://user:pw@host",
+            "http://host/a?b=c",
+            "http://ho st",
+            "http://[::1",
+        ] {
+            assert!(ServiceUrl::parse(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+}

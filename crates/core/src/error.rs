@@ -1,0 +1,164 @@
+//! The one error type of the gateway, and the single place where an error becomes a status and a body.
+//!
+//! Every failure a client can see is a [`GatewayError`]. The glue never invents statuses: it calls
+//! [`GatewayError::status`] and [`GatewayError::problem_json`].
+
+use std::fmt;
+
+/// What went wrong, in the gateway's own words. Each kind has one status and one stable `code`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// No route matches the request (404).
+    NoRoute,
+    /// A route matches the host and path, but not the method (405). Holds the allowed methods.
+    MethodNotAllowed { allow: Vec<String> },
+    /// The request is malformed (400).
+    BadRequest,
+    /// The request body is larger than allowed (413).
+    PayloadTooLarge,
+    /// The origin refused the connection, could not be reached, or answered with something unusable (502).
+    UpstreamUnreachable,
+    /// The origin did not answer within the service timeout (504).
+    UpstreamTimeout,
+    /// The gateway has no usable configuration (503).
+    NoConfig,
+    /// A bug or an unexpected runtime failure (500).
+    Internal,
+}
+
+impl ErrorKind {
+    pub fn status(&self) -> u16 {
+        match self {
+            ErrorKind::NoRoute => 404,
+            ErrorKind::MethodNotAllowed { .. } => 405,
+            ErrorKind::BadRequest => 400,
+            ErrorKind::PayloadTooLarge => 413,
+            ErrorKind::UpstreamUnreachable => 502,
+            ErrorKind::UpstreamTimeout => 504,
+            ErrorKind::NoConfig => 503,
+            ErrorKind::Internal => 500,
+        }
+    }
+
+    /// Stable, machine-readable code, part of the public API.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ErrorKind::NoRoute => "no_route",
+            ErrorKind::MethodNotAllowed { .. } => "method_not_allowed",
+            ErrorKind::BadRequest => "bad_request",
+            ErrorKind::PayloadTooLarge => "payload_too_large",
+            ErrorKind::UpstreamUnreachable => "upstream_unreachable",
+            ErrorKind::UpstreamTimeout => "upstream_timeout",
+            ErrorKind::NoConfig => "no_config",
+            ErrorKind::Internal => "internal_error",
+        }
+    }
+
+    pub fn title(&self) -> &'static str {
+        match self {
+            ErrorKind::NoRoute => "No route matches the request",
+            ErrorKind::MethodNotAllowed { .. } => "Method not allowed",
+            ErrorKind::BadRequest => "Bad request",
+            ErrorKind::PayloadTooLarge => "Payload too large",
+            ErrorKind::UpstreamUnreachable => "Upstream unreachable",
+            ErrorKind::UpstreamTimeout => "Upstream timed out",
+            ErrorKind::NoConfig => "Gateway has no usable configuration",
+            ErrorKind::Internal => "Internal gateway error",
+        }
+    }
+}
+
+/// A failure with a human-readable detail. The detail is shown to clients: never put secrets in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayError {
+    pub kind: ErrorKind,
+    pub detail: String,
+}
+
+impl GatewayError {
+    pub fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
+        GatewayError {
+            kind,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        self.kind.status()
+    }
+
+    /// Extra response headers the error requires (`Allow` on 405).
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        match &self.kind {
+            ErrorKind::MethodNotAllowed { allow } => vec![("allow", allow.join(", "))],
+            _ => Vec::new(),
+        }
+    }
+
+    /// RFC 9457 problem details body (`application/problem+json`).
+    pub fn problem_json(&self, request_id: &str) -> String {
+        serde_json::json!({
+            "type": format!("https://edgegate.dev/errors/{}", self.kind.code()),
+            "title": self.kind.title(),
+            "status": self.status(),
+            "detail": self.detail,
+            "code": self.kind.code(),
+            "request_id": request_id,
+        })
+        .to_string()
+    }
+}
+
+impl fmt::Display for GatewayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind.code(), self.detail)
+    }
+}
+
+impl std::error::Error for GatewayError {}
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_maps_to_documented_status() {
+        let cases = [
+            (ErrorKind::NoRoute, 404),
+            (ErrorKind::MethodNotAllowed { allow: vec![] }, 405),
+            (ErrorKind::BadRequest, 400),
+            (ErrorKind::PayloadTooLarge, 413),
+            (ErrorKind::UpstreamUnreachable, 502),
+            (ErrorKind::UpstreamTimeout, 504),
+            (ErrorKind::NoConfig, 503),
+            (ErrorKind::Internal, 500),
+        ];
+        for (kind, status) in cases {
+            assert_eq!(kind.status(), status, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn problem_json_has_rfc9457_fields_and_request_id() {
+        let e = GatewayError::new(ErrorKind::NoRoute, "no route for GET /x");
+        let v: serde_json::Value = serde_json::from_str(&e.problem_json("req-1")).unwrap();
+        assert_eq!(v["status"], 404);
+        assert_eq!(v["code"], "no_route");
+        assert_eq!(v["request_id"], "req-1");
+        assert_eq!(v["detail"], "no route for GET /x");
+        assert!(v["type"].as_str().unwrap().ends_with("/no_route"));
+    }
+
+    #[test]
+    fn method_not_allowed_sets_allow_header() {
+        let e = GatewayError::new(
+            ErrorKind::MethodNotAllowed {
+                allow: vec!["GET".into(), "POST".into()],
+            },
+            "x",
+        );
+        assert_eq!(e.headers(), vec![("allow", "GET, POST".to_string())]);
+    }
+}

@@ -1,0 +1,1 @@
+//! The compiled form of one configuration version (filled in by the foundation work).

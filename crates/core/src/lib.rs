@@ -1,0 +1,13 @@
+//! edgegate-core: the gateway's logic, free of any Workers dependency so it builds and tests natively.
+//!
+//! The Worker crate (`src/` at the repository root) is glue around this: it turns JS requests into
+//! [`router::RequestView`]s, asks [`gateway::Gateway`] what to do and performs the I/O.
+
+pub mod config;
+pub mod error;
+pub mod gateway;
+pub mod proxy;
+pub mod router;
+pub mod store;
+
+pub use error::{ErrorKind, GatewayError};

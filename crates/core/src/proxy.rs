@@ -1,0 +1,1 @@
+//! Pure proxy header logic.

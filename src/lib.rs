@@ -1,0 +1,1 @@
+//! The edgegate Worker (glue).
