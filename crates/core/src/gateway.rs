@@ -1,1 +1,101 @@
-//! The compiled form of one configuration version (filled in by the foundation work).
+//! One configuration version, compiled: validated config, routing index and resolved upstreams.
+//! Built once per version and shared by every request the isolate serves.
+
+use crate::config::{parse_and_validate, GatewayConfig, ServiceUrl, ValidationError};
+use crate::error::GatewayError;
+use crate::router::{RequestView, Router};
+
+/// A service, resolved for fast proxying.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub name: String,
+    /// `scheme://host[:port]`.
+    pub origin: String,
+    /// `host[:port]`, the Host header the origin expects.
+    pub authority: String,
+    pub timeout_ms: u64,
+    /// Headers set on every upstream request (lower-case names).
+    pub headers: Vec<(String, String)>,
+}
+
+/// What to do with a request: where to send it and how.
+#[derive(Debug)]
+pub struct ProxyPlan<'g> {
+    pub route: &'g str,
+    pub upstream: &'g Upstream,
+    /// Absolute upstream URL, query included.
+    pub url: String,
+    /// Send the client's Host header upstream (`preserve_host`).
+    pub preserve_host: bool,
+}
+
+pub struct Gateway {
+    config: GatewayConfig,
+    router: Router,
+    upstreams: Vec<Upstream>,
+}
+
+impl Gateway {
+    /// Parse, validate and compile a configuration document. Errors are one line each, with JSON paths.
+    pub fn compile(text: &str) -> Result<Gateway, Vec<ValidationError>> {
+        let config = parse_and_validate(text)?;
+        Self::from_config(config)
+    }
+
+    pub fn from_config(config: GatewayConfig) -> Result<Gateway, Vec<ValidationError>> {
+        let internal = |path: &str, message: String| {
+            vec![ValidationError {
+                path: path.to_string(),
+                message,
+            }]
+        };
+        let mut upstreams = Vec::with_capacity(config.services.len());
+        for (i, s) in config.services.iter().enumerate() {
+            let url =
+                ServiceUrl::parse(&s.url).map_err(|e| internal(&format!("services[{i}].url"), e))?;
+            upstreams.push(Upstream {
+                name: s.name.clone(),
+                origin: url.origin(),
+                authority: url.authority(),
+                timeout_ms: s.timeout_ms,
+                headers: s
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                    .collect(),
+            });
+        }
+        let router = Router::compile(&config).map_err(|e| internal("routes", e))?;
+        Ok(Gateway {
+            config,
+            router,
+            upstreams,
+        })
+    }
+
+    pub fn config(&self) -> &GatewayConfig {
+        &self.config
+    }
+
+    /// Route a request and work out the upstream URL.
+    pub fn plan(&self, req: &RequestView<'_>) -> Result<ProxyPlan<'_>, GatewayError> {
+        let m = self.router.route(req)?;
+        let route = &self.config.routes[m.route];
+        let upstream = &self.upstreams[m.service];
+        Ok(ProxyPlan {
+            route: &route.name,
+            upstream,
+            url: format!("{}{}", upstream.origin, m.upstream_path_and_query),
+            preserve_host: route.preserve_host,
+        })
+    }
+}
+
+/// Join validation errors into one log-friendly string.
+pub fn errors_to_string(errors: &[ValidationError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}

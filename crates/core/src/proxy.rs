@@ -1,1 +1,289 @@
-//! Pure proxy header logic.
+//! Pure proxy rules: which headers cross the gateway, request ids, trace context, the access log line.
+//!
+//! The glue applies these to the JS `Headers`; nothing here touches a body.
+
+use serde::Serialize;
+
+/// Hop-by-hop headers (RFC 9110 section 7.6.1), never forwarded. `upgrade` is kept for WebSocket
+/// pass-through by the caller.
+pub const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Response headers the gateway adds.
+pub const REQUEST_ID: &str = "x-request-id";
+pub const UPSTREAM_LATENCY: &str = "x-edgegate-upstream-latency";
+pub const PROXY_LATENCY: &str = "x-edgegate-proxy-latency";
+
+/// Every header to remove before forwarding: the fixed hop-by-hop set plus the names the
+/// `Connection` header lists (lower case, de-duplicated).
+pub fn hop_by_hop_names(connection: Option<&str>) -> Vec<String> {
+    let mut names: Vec<String> = HOP_BY_HOP.iter().map(|s| s.to_string()).collect();
+    if let Some(list) = connection {
+        for token in list.split(',') {
+            let token = token.trim().to_ascii_lowercase();
+            if !token.is_empty() && is_token(&token) && !names.contains(&token) {
+                names.push(token);
+            }
+        }
+    }
+    names
+}
+
+/// An HTTP token (RFC 9110 `tchar`s).
+pub fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+        })
+}
+
+/// A client-supplied request id is kept when it is 1 to 200 characters of `[A-Za-z0-9._:-]`.
+pub fn valid_request_id(id: &str) -> bool {
+    (1..=200).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+/// The request id to use: the client's when well formed, else one made from 16 random bytes
+/// (formatted as a UUID v4).
+pub fn request_id(client: Option<&str>, random: [u8; 16]) -> String {
+    match client {
+        Some(id) if valid_request_id(id) => id.to_string(),
+        _ => uuid_v4(random),
+    }
+}
+
+fn uuid_v4(mut b: [u8; 16]) -> String {
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex(&b);
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 0xf) as usize] as char);
+    }
+    s
+}
+
+fn is_lower_hex(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// W3C trace context for the upstream hop: the client's trace id and flags with a new parent id, or a
+/// new trace when the client sent none or a malformed one. `random` supplies 16 bytes of trace id (used
+/// only for a new trace) and 8 bytes of span id. Returns `(traceparent, keep_tracestate)`.
+pub fn upstream_traceparent(client: Option<&str>, random: [u8; 24]) -> (String, bool) {
+    let mut span = [0u8; 8];
+    span.copy_from_slice(&random[16..]);
+    if span == [0; 8] {
+        span[7] = 1; // an all-zero parent id is invalid
+    }
+    if let Some(tp) = client.map(str::trim) {
+        let parts: Vec<&str> = tp.split('-').collect();
+        if parts.len() >= 4
+            && is_lower_hex(parts[0], 2)
+            && parts[0] != "ff"
+            && (parts[0] != "00" || parts.len() == 4)
+            && is_lower_hex(parts[1], 32)
+            && parts[1] != "00000000000000000000000000000000"
+            && is_lower_hex(parts[2], 16)
+            && parts[2] != "0000000000000000"
+            && is_lower_hex(parts[3], 2)
+        {
+            return (format!("00-{}-{}-{}", parts[1], hex(&span), parts[3]), true);
+        }
+    }
+    let mut trace = [0u8; 16];
+    trace.copy_from_slice(&random[..16]);
+    if trace == [0; 16] {
+        trace[15] = 1;
+    }
+    (format!("00-{}-{}-01", hex(&trace), hex(&span)), false)
+}
+
+/// `X-Forwarded-For` for the upstream: the existing list with the client address appended.
+pub fn forwarded_for(existing: Option<&str>, client_ip: &str) -> String {
+    match existing.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(list) => format!("{list}, {client_ip}"),
+        None => client_ip.to_string(),
+    }
+}
+
+/// Lower-cased host without port, from a Host header or URL authority.
+pub fn host_without_port(authority: &str) -> String {
+    let a = authority.trim();
+    let host = if a.starts_with('[') {
+        match a.find(']') {
+            Some(i) => &a[..=i],
+            None => a,
+        }
+    } else {
+        a.rsplit_once(':')
+            .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+            .map_or(a, |(h, _)| h)
+    };
+    host.to_ascii_lowercase()
+}
+
+/// The parts of an absolute request URL the router needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlParts<'a> {
+    pub scheme: &'a str,
+    pub authority: &'a str,
+    pub path: &'a str,
+    pub query: &'a str,
+}
+
+/// Split `scheme://authority/path?query#fragment` without a URL crate. The Workers runtime hands the
+/// Worker absolute, normalized URLs; anything else is a bad request.
+pub fn split_url(url: &str) -> Option<UrlParts<'_>> {
+    let (scheme, rest) = url.split_once("://")?;
+    let rest = rest.split('#').next().unwrap_or(rest);
+    let (authority, path_query) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let (path, query) = path_query.split_once('?').unwrap_or((path_query, ""));
+    Some(UrlParts {
+        scheme,
+        authority,
+        path: if path.is_empty() { "/" } else { path },
+        query,
+    })
+}
+
+/// The one structured log line written per request.
+#[derive(Debug, Serialize)]
+pub struct AccessLog<'a> {
+    pub event: &'static str,
+    pub request_id: &'a str,
+    pub method: &'a str,
+    pub host: &'a str,
+    pub path: &'a str,
+    pub route: Option<&'a str>,
+    pub service: Option<&'a str>,
+    pub status: u16,
+    pub error: Option<&'a str>,
+    pub config_version: Option<u64>,
+    pub upstream_latency_ms: Option<u64>,
+    pub total_latency_ms: u64,
+}
+
+impl AccessLog<'_> {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_listed_headers_are_hop_by_hop() {
+        let names = hop_by_hop_names(Some("keep-alive, X-Secret-Hop , bad header"));
+        assert!(names.contains(&"x-secret-hop".to_string()));
+        assert!(names.contains(&"transfer-encoding".to_string()));
+        assert!(!names.iter().any(|n| n.contains(' ')));
+        assert_eq!(names.iter().filter(|n| *n == "keep-alive").count(), 1);
+    }
+
+    #[test]
+    fn request_id_kept_when_well_formed_else_generated() {
+        assert_eq!(request_id(Some("abc-123:x.y_z"), [0; 16]), "abc-123:x.y_z");
+        let generated = request_id(Some("bad id with spaces"), [0xab; 16]);
+        assert_eq!(generated, "abababab-abab-4bab-abab-abababababab");
+        assert!(valid_request_id(&generated));
+        assert_ne!(request_id(None, [1; 16]), request_id(None, [2; 16]));
+        assert!(!valid_request_id(&"a".repeat(201)));
+        assert!(!valid_request_id(""));
+    }
+
+    #[test]
+    fn traceparent_keeps_trace_id_with_new_span() {
+        let client = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let (tp, keep_state) = upstream_traceparent(Some(client), [7; 24]);
+        assert_eq!(tp, "00-4bf92f3577b34da6a3ce929d0e0e4736-0707070707070707-01");
+        assert!(keep_state);
+    }
+
+    #[test]
+    fn malformed_traceparent_starts_a_new_trace() {
+        for bad in [
+            "garbage",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ] {
+            let (tp, keep) = upstream_traceparent(Some(bad), [9; 24]);
+            assert_eq!(tp, "00-09090909090909090909090909090909-0909090909090909-01", "{bad}");
+            assert!(!keep);
+        }
+        let (tp, _) = upstream_traceparent(None, [0; 24]);
+        assert_eq!(tp, "00-00000000000000000000000000000001-0000000000000001-01");
+    }
+
+    #[test]
+    fn forwarded_for_appends_client() {
+        assert_eq!(forwarded_for(None, "1.2.3.4"), "1.2.3.4");
+        assert_eq!(forwarded_for(Some("9.9.9.9"), "1.2.3.4"), "9.9.9.9, 1.2.3.4");
+        assert_eq!(forwarded_for(Some("  "), "1.2.3.4"), "1.2.3.4");
+    }
+
+    #[test]
+    fn url_is_split_into_parts() {
+        let u = split_url("https://api.example.com:8443/a/b?x=1&y=2#frag").unwrap();
+        assert_eq!(
+            u,
+            UrlParts { scheme: "https", authority: "api.example.com:8443", path: "/a/b", query: "x=1&y=2" }
+        );
+        let u = split_url("http://h").unwrap();
+        assert_eq!((u.path, u.query), ("/", ""));
+        assert!(split_url("not a url").is_none());
+    }
+
+    #[test]
+    fn host_port_is_dropped() {
+        assert_eq!(host_without_port("API.example.com:8787"), "api.example.com");
+        assert_eq!(host_without_port("[::1]:80"), "[::1]");
+        assert_eq!(host_without_port("localhost"), "localhost");
+    }
+
+    #[test]
+    fn access_log_is_one_json_line() {
+        let line = AccessLog {
+            event: "request",
+            request_id: "r1",
+            method: "GET",
+            host: "h",
+            path: "/a\nb",
+            route: Some("users"),
+            service: Some("echo"),
+            status: 200,
+            error: None,
+            config_version: Some(3),
+            upstream_latency_ms: Some(4),
+            total_latency_ms: 5,
+        }
+        .to_json();
+        assert!(!line.contains('\n'));
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["route"], "users");
+        assert_eq!(v["config_version"], 3);
+    }
+}

@@ -121,6 +121,8 @@ pub struct ConfigCache<T> {
     last_check_ms: Option<f64>,
     /// A version that failed validation: not retried while the pointer still names it.
     rejected: Option<u64>,
+    /// When a request started re-reading the pointer; other requests keep serving meanwhile.
+    checking_since: Option<f64>,
 }
 
 impl<T> ConfigCache<T> {
@@ -130,6 +132,7 @@ impl<T> ConfigCache<T> {
             current: None,
             last_check_ms: None,
             rejected: None,
+            checking_since: None,
         }
     }
 
@@ -137,10 +140,24 @@ impl<T> ConfigCache<T> {
         self.current.clone()
     }
 
-    pub fn step(&self, now_ms: f64) -> Step {
-        match self.last_check_ms {
-            Some(t) if now_ms - t < self.interval_ms && now_ms >= t => Step::Serve,
-            _ => Step::ReadPointer,
+    /// Decide whether this request re-reads the pointer. With a version in service only one request at
+    /// a time does (the others serve the current version); with none, every request tries, since it
+    /// has nothing else to serve.
+    pub fn step(&mut self, now_ms: f64) -> Step {
+        if self.current.is_none() {
+            return Step::ReadPointer;
+        }
+        let due = match self.last_check_ms {
+            Some(t) => now_ms - t >= self.interval_ms || now_ms < t,
+            None => true,
+        };
+        // A check that never finished (its request was cancelled) is forgotten after 10 s.
+        let busy = self.checking_since.is_some_and(|t| now_ms - t < 10_000.0 && now_ms >= t);
+        if due && !busy {
+            self.checking_since = Some(now_ms);
+            Step::ReadPointer
+        } else {
+            Step::Serve
         }
     }
 
@@ -151,6 +168,7 @@ impl<T> ConfigCache<T> {
         pointer: Result<Option<Pointer>, String>,
     ) -> (AfterPointer, Option<LoadEvent>) {
         self.last_check_ms = Some(now_ms);
+        self.checking_since = None;
         match pointer {
             Err(e) => (AfterPointer::Serve, Some(self.event("config_pointer_unreadable", None, &e))),
             Ok(None) => {
@@ -281,6 +299,24 @@ mod tests {
         c.version_loaded(2, Err(LoadFailure::Unavailable("timeout".into())));
         assert_eq!(c.step(4001.0), Step::ReadPointer);
         assert_eq!(c.current().unwrap().0, 1);
+    }
+
+    #[test]
+    fn only_one_request_checks_at_a_time() {
+        let mut c: ConfigCache<&str> = ConfigCache::new(1000.0);
+        c.pointer_read(0.0, Ok(Some(ptr(1))));
+        c.version_loaded(1, Ok("v1"));
+        assert_eq!(c.step(1500.0), Step::ReadPointer);
+        assert_eq!(c.step(1501.0), Step::Serve, "a check is already under way");
+        // A check whose request vanished does not block checks for ever.
+        assert_eq!(c.step(11_501.0), Step::ReadPointer);
+    }
+
+    #[test]
+    fn without_a_version_every_request_tries_to_load() {
+        let mut c: ConfigCache<&str> = ConfigCache::new(1000.0);
+        assert_eq!(c.step(0.0), Step::ReadPointer);
+        assert_eq!(c.step(0.0), Step::ReadPointer);
     }
 
     #[test]

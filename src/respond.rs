@@ -1,0 +1,20 @@
+//! The one place a `GatewayError` becomes an HTTP response.
+
+use edgegate_core::error::PROBLEM_JSON;
+use edgegate_core::proxy::REQUEST_ID;
+use edgegate_core::GatewayError;
+
+pub fn error(e: &GatewayError, request_id: &str) -> web_sys::Response {
+    let headers = web_sys::Headers::new().expect("Headers constructor");
+    let _ = headers.set("content-type", PROBLEM_JSON);
+    let _ = headers.set("cache-control", "no-store");
+    let _ = headers.set(REQUEST_ID, request_id);
+    for (name, value) in e.headers() {
+        let _ = headers.set(name, &value);
+    }
+    let init = web_sys::ResponseInit::new();
+    init.set_status(e.status());
+    init.set_headers(&headers);
+    web_sys::Response::new_with_opt_str_and_init(Some(&e.problem_json(request_id)), &init)
+        .expect("a status from ErrorKind is always valid")
+}
