@@ -1,7 +1,50 @@
 //! Validation of a configuration document. Reports every error at once, each with its JSON path.
+//!
+//! Steps, each reporting as much as it can:
+//! 1. Parse the text as JSON (a syntax error is the only error then, at `$`, with line and column);
+//!    duplicate keys in an object are errors too (JSON parsers keep only one of them).
+//! 2. Check the top level: an object with only known fields, `format_version` 1.
+//! 3. Deserialize each service and each route on its own, so a type error or an unknown field in one
+//!    element is reported with its path and does not hide the errors in the others.
+//! 4. Check the meaning of the typed values: names, URLs, timeouts, headers, methods, references from
+//!    routes to services, then the matching fields of each route (`router::check_route`) and finally
+//!    routes that can never match (`router::find_shadowed`, only once everything else is valid).
+//!
+//! Paths look like `routes[3].paths[0]`, `services[1].headers.x-from`, `format_version`; a map key
+//! that is not a plain identifier is quoted: `services[0].headers["x y"]`. The whole document is `$`.
 
-use super::model::GatewayConfig;
+use super::model::{GatewayConfig, RouteConfig, ServiceConfig};
+use super::url::ServiceUrl;
+use crate::router;
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+
+/// The only format version that exists.
+const FORMAT_VERSION: u32 = 1;
+/// Limits that keep validation and routing cheap whatever the document. (The caller limits its size.)
+const MAX_SERVICES: usize = 10_000;
+const MAX_ROUTES: usize = 100_000;
+const MAX_NAME_LEN: usize = 128;
+const MAX_TIMEOUT_MS: u64 = 600_000;
+
+const TOP_LEVEL_FIELDS: [&str; 4] = ["$schema", "format_version", "services", "routes"];
+
+/// Headers a service may not set: hop-by-hop headers (RFC 9110 section 7.6.1) and `host`.
+const FORBIDDEN_SERVICE_HEADERS: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+];
 
 /// One problem in a configuration document, located by a JSON path such as `routes[3].paths[0]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +61,1209 @@ impl fmt::Display for ValidationError {
 
 /// Parse JSON text and validate it; on failure return every error found.
 pub fn parse_and_validate(text: &str) -> Result<GatewayConfig, Vec<ValidationError>> {
-    let _ = text;
-    todo!("config helper")
+    let mut errors = Vec::new();
+    let value = parse_json(text, &mut errors).map_err(|e| vec![e])?;
+    let config = check_document(&value, &mut errors);
+    match config {
+        Some(config) if errors.is_empty() => Ok(config),
+        _ => {
+            if errors.is_empty() {
+                // Unreachable in practice: every way of not building the config records an error.
+                errors.push(error(
+                    "",
+                    "the document is not a valid configuration".into(),
+                ));
+            }
+            Err(errors)
+        }
+    }
+}
+
+fn error(path: &str, message: String) -> ValidationError {
+    ValidationError {
+        path: if path.is_empty() {
+            "$".to_string()
+        } else {
+            path.to_string()
+        },
+        message,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Paths. Internally the root is the empty string; `error` renders it as `$`.
+
+fn key_path(parent: &str, key: &str) -> String {
+    let plain = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '$');
+    match (plain, parent.is_empty()) {
+        (true, true) => key.to_string(),
+        (true, false) => format!("{parent}.{key}"),
+        (false, _) => {
+            let quoted = serde_json::to_string(key).unwrap_or_else(|_| format!("{key:?}"));
+            let parent = if parent.is_empty() { "$" } else { parent };
+            format!("{parent}[{quoted}]")
+        }
+    }
+}
+
+fn index_path(parent: &str, index: usize) -> String {
+    let parent = if parent.is_empty() { "$" } else { parent };
+    format!("{parent}[{index}]")
+}
+
+/// Append a path relative to `parent` (`paths[0]`, `headers.x`, `[2]`, or empty for `parent` itself).
+fn join_path(parent: &str, relative: &str) -> String {
+    if relative.is_empty() {
+        parent.to_string()
+    } else if parent.is_empty() {
+        relative.to_string()
+    } else if relative.starts_with('[') {
+        format!("{parent}{relative}")
+    } else {
+        format!("{parent}.{relative}")
+    }
+}
+
+fn path_from_serde(parent: &str, path: &serde_path_to_error::Path) -> String {
+    let mut out = parent.to_string();
+    for segment in path.iter() {
+        out = match segment {
+            serde_path_to_error::Segment::Seq { index } => index_path(&out, *index),
+            serde_path_to_error::Segment::Map { key } => key_path(&out, key),
+            serde_path_to_error::Segment::Enum { variant } => key_path(&out, variant),
+            serde_path_to_error::Segment::Unknown => join_path(&out, "?"),
+        };
+    }
+    out
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Step 1: JSON text to a Value, noting duplicate keys (serde_json's Value silently keeps the last one).
+
+/// Where in the document a value is, as a chain on the stack; rendered only when an error needs it.
+enum Loc<'a> {
+    Root,
+    Key(&'a Loc<'a>, &'a str),
+    Index(&'a Loc<'a>, usize),
+}
+
+impl Loc<'_> {
+    fn render(&self) -> String {
+        match self {
+            Loc::Root => String::new(),
+            Loc::Key(parent, key) => key_path(&parent.render(), key),
+            Loc::Index(parent, index) => index_path(&parent.render(), *index),
+        }
+    }
+}
+
+struct ValueSeed<'a> {
+    at: &'a Loc<'a>,
+    duplicates: &'a RefCell<Vec<ValidationError>>,
+}
+
+impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
+    type Value = Value;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ValueSeed<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        loop {
+            let at = Loc::Index(self.at, items.len());
+            let seed = ValueSeed {
+                at: &at,
+                duplicates: self.duplicates,
+            };
+            match seq.next_element_seed(seed)? {
+                Some(item) => items.push(item),
+                None => break,
+            }
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let at = Loc::Key(self.at, &key);
+            let value = map.next_value_seed(ValueSeed {
+                at: &at,
+                duplicates: self.duplicates,
+            })?;
+            if object.contains_key(&key) {
+                self.duplicates.borrow_mut().push(error(
+                    &at.render(),
+                    format!("duplicate key {key:?} in the same object (only one is allowed)"),
+                ));
+            }
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
+}
+
+fn parse_json(text: &str, errors: &mut Vec<ValidationError>) -> Result<Value, ValidationError> {
+    let duplicates = RefCell::new(Vec::new());
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let seed = ValueSeed {
+        at: &Loc::Root,
+        duplicates: &duplicates,
+    };
+    let value = seed
+        .deserialize(&mut deserializer)
+        .and_then(|value| deserializer.end().map(|()| value))
+        .map_err(|e| error("", format!("invalid JSON: {e}")))?;
+    errors.extend(duplicates.into_inner());
+    Ok(value)
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Steps 2 to 4.
+
+fn check_document(value: &Value, errors: &mut Vec<ValidationError>) -> Option<GatewayConfig> {
+    let Some(object) = value.as_object() else {
+        errors.push(error(
+            "",
+            format!(
+                "expected a JSON object (the configuration document), found {}",
+                kind(value)
+            ),
+        ));
+        return None;
+    };
+    for key in object.keys() {
+        if !TOP_LEVEL_FIELDS.contains(&key.as_str()) {
+            errors.push(error(
+                &key_path("", key),
+                format!(
+                    "unknown field `{key}`, expected one of {}",
+                    TOP_LEVEL_FIELDS.map(|f| format!("`{f}`")).join(", ")
+                ),
+            ));
+        }
+    }
+
+    let schema = match object.get("$schema") {
+        None => None,
+        Some(v) => Option::<String>::deserialize(v)
+            .map_err(|e| errors.push(error("$schema", e.to_string())))
+            .ok()
+            .flatten(),
+    };
+
+    let format_version = match object.get("format_version") {
+        None => {
+            errors.push(error("format_version", "missing field (must be 1)".into()));
+            None
+        }
+        Some(v) => match u32::deserialize(v) {
+            Ok(FORMAT_VERSION) => Some(FORMAT_VERSION),
+            Ok(n) => {
+                errors.push(error(
+                    "format_version",
+                    format!("unsupported format version {n} (only {FORMAT_VERSION} exists)"),
+                ));
+                None
+            }
+            Err(e) => {
+                errors.push(error("format_version", format!("{e} (must be 1)")));
+                None
+            }
+        },
+    };
+
+    let services = check_services(object.get("services"), errors);
+    let routes = check_routes(
+        object.get("routes"),
+        services.as_ref().map(|s| &s.names),
+        errors,
+    );
+
+    Some(GatewayConfig {
+        schema,
+        format_version: format_version?,
+        services: services?.parsed?,
+        routes: routes?,
+    })
+}
+
+/// An array field of the top level, or `None` (after recording an error) when it is not an array or
+/// is too long.
+fn top_level_array<'v>(
+    field: &str,
+    value: Option<&'v Value>,
+    what: &str,
+    max: usize,
+    errors: &mut Vec<ValidationError>,
+) -> Option<&'v [Value]> {
+    match value {
+        None => Some(&[]),
+        Some(Value::Array(items)) if items.len() > max => {
+            errors.push(error(
+                field,
+                format!("too many {what}: {} (at most {max})", items.len()),
+            ));
+            None
+        }
+        Some(Value::Array(items)) => Some(items),
+        Some(other) => {
+            errors.push(error(
+                field,
+                format!("expected an array of {what}, found {}", kind(other)),
+            ));
+            None
+        }
+    }
+}
+
+/// Deserialize one element of `services` or `routes` on its own, reporting the error with its path.
+fn deserialize_element<'v, T: Deserialize<'v>>(
+    path: &str,
+    value: &'v Value,
+    errors: &mut Vec<ValidationError>,
+) -> Option<T> {
+    match serde_path_to_error::deserialize::<_, T>(value) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            let at = path_from_serde(path, e.path());
+            errors.push(error(&at, e.into_inner().to_string()));
+            None
+        }
+    }
+}
+
+struct Services {
+    /// Every service name in the document, including those of services with other errors, so a
+    /// route naming them is not also reported as naming an unknown service.
+    names: HashSet<String>,
+    /// All services, or `None` when at least one could not be deserialized.
+    parsed: Option<Vec<ServiceConfig>>,
+}
+
+fn check_services(value: Option<&Value>, errors: &mut Vec<ValidationError>) -> Option<Services> {
+    let items = top_level_array("services", value, "services", MAX_SERVICES, errors)?;
+    let names = items
+        .iter()
+        .filter_map(|item| item.get("name").and_then(Value::as_str))
+        .map(str::to_string)
+        .collect();
+    let mut parsed = Some(Vec::with_capacity(items.len()));
+    let mut first_use: HashMap<String, usize> = HashMap::new();
+    for (i, item) in items.iter().enumerate() {
+        let path = index_path("services", i);
+        let Some(service) = deserialize_element::<ServiceConfig>(&path, item, errors) else {
+            parsed = None;
+            continue;
+        };
+        check_name(&key_path(&path, "name"), &service.name, errors);
+        if let Some(first) = first_use.get(&service.name) {
+            errors.push(error(
+                &key_path(&path, "name"),
+                format!(
+                    "duplicate service name {:?} (first used at services[{first}])",
+                    service.name
+                ),
+            ));
+        } else {
+            first_use.insert(service.name.clone(), i);
+        }
+        check_service(&path, &service, errors);
+        if let Some(parsed) = parsed.as_mut() {
+            parsed.push(service);
+        }
+    }
+    Some(Services { names, parsed })
+}
+
+fn check_service(path: &str, service: &ServiceConfig, errors: &mut Vec<ValidationError>) {
+    if let Err(e) = ServiceUrl::parse(&service.url) {
+        errors.push(error(&key_path(path, "url"), e));
+    }
+    if !(1..=MAX_TIMEOUT_MS).contains(&service.timeout_ms) {
+        errors.push(error(
+            &key_path(path, "timeout_ms"),
+            format!(
+                "{} is out of range (1 to {MAX_TIMEOUT_MS} milliseconds)",
+                service.timeout_ms
+            ),
+        ));
+    }
+    let headers_path = key_path(path, "headers");
+    let mut seen: HashMap<String, &str> = HashMap::new();
+    for (name, value) in &service.headers {
+        let at = key_path(&headers_path, name);
+        if !check_header_name(&at, name, &mut seen, errors) {
+            continue;
+        }
+        let lower = name.to_ascii_lowercase();
+        if lower == "host" {
+            errors.push(error(
+                &at,
+                "a service cannot set \"host\" (the service URL gives it; see the route's \
+                 preserve_host)"
+                    .into(),
+            ));
+        } else if FORBIDDEN_SERVICE_HEADERS.contains(&lower.as_str()) {
+            errors.push(error(
+                &at,
+                format!("{name:?} is a hop-by-hop header and cannot be set on a service"),
+            ));
+        }
+        if value.contains(['\r', '\n', '\0']) {
+            errors.push(error(
+                &at,
+                "a header value cannot contain CR, LF or NUL characters".into(),
+            ));
+        }
+    }
+}
+
+fn check_routes(
+    value: Option<&Value>,
+    service_names: Option<&HashSet<String>>,
+    errors: &mut Vec<ValidationError>,
+) -> Option<Vec<RouteConfig>> {
+    let items = top_level_array("routes", value, "routes", MAX_ROUTES, errors)?;
+    let errors_before = errors.len();
+    let mut parsed = Some(Vec::with_capacity(items.len()));
+    let mut first_use: HashMap<String, usize> = HashMap::new();
+    for (i, item) in items.iter().enumerate() {
+        let path = index_path("routes", i);
+        let Some(route) = deserialize_element::<RouteConfig>(&path, item, errors) else {
+            parsed = None;
+            continue;
+        };
+        let name_path = key_path(&path, "name");
+        check_name(&name_path, &route.name, errors);
+        if let Some(first) = first_use.get(&route.name) {
+            errors.push(error(
+                &name_path,
+                format!(
+                    "duplicate route name {:?} (first used at routes[{first}])",
+                    route.name
+                ),
+            ));
+        } else {
+            first_use.insert(route.name.clone(), i);
+        }
+        // Without a usable service list (not an array, too long) every reference would look unknown.
+        if let Some(names) = service_names {
+            if !names.contains(&route.service) {
+                errors.push(error(
+                    &key_path(&path, "service"),
+                    format!("unknown service {:?}", route.service),
+                ));
+            }
+        }
+        check_methods(&key_path(&path, "methods"), &route.methods, errors);
+        // The router checks the syntax of header names and values; names that differ only in case
+        // would be two conditions on one header.
+        let headers_path = key_path(&path, "headers");
+        let mut seen: HashMap<String, &str> = HashMap::new();
+        for name in route.headers.keys() {
+            match seen.get(&name.to_ascii_lowercase()) {
+                Some(first) => errors.push(error(
+                    &key_path(&headers_path, name),
+                    format!("header {name:?} is the same as {first:?} (header names ignore case)"),
+                )),
+                None => {
+                    seen.insert(name.to_ascii_lowercase(), name);
+                }
+            }
+        }
+        for (relative, message) in router::check_route(&route) {
+            errors.push(error(&join_path(&path, &relative), message));
+        }
+        if let Some(parsed) = parsed.as_mut() {
+            parsed.push(route);
+        }
+    }
+    let routes = parsed?;
+    // Shadowing compares compiled match conditions, so it needs every route valid.
+    if errors.len() == errors_before {
+        for (i, message) in router::find_shadowed(&routes) {
+            errors.push(error(&index_path("routes", i), message));
+        }
+    }
+    Some(routes)
+}
+
+fn check_name(path: &str, name: &str, errors: &mut Vec<ValidationError>) {
+    if name.is_empty() {
+        errors.push(error(path, "a name cannot be empty".into()));
+        return;
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        errors.push(error(
+            path,
+            format!(
+                "{name:?} contains {bad:?}; a name may only contain letters, digits, '.', '_' and '-'"
+            ),
+        ));
+    } else if name.len() > MAX_NAME_LEN {
+        errors.push(error(
+            path,
+            format!(
+                "a name can be at most {MAX_NAME_LEN} characters long (this one has {})",
+                name.len()
+            ),
+        ));
+    }
+}
+
+/// RFC 9110 `token`: the syntax of header names and methods.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'!' | b'#'
+                        | b'$'
+                        | b'%'
+                        | b'&'
+                        | b'\''
+                        | b'*'
+                        | b'+'
+                        | b'-'
+                        | b'.'
+                        | b'^'
+                        | b'_'
+                        | b'`'
+                        | b'|'
+                        | b'~'
+                )
+        })
+}
+
+/// Check a header name: a token, and not the same as an earlier name of the same map ignoring case
+/// (`seen` maps lower-case names to their first spelling). Returns whether it is a valid token.
+fn check_header_name<'n>(
+    path: &str,
+    name: &'n str,
+    seen: &mut HashMap<String, &'n str>,
+    errors: &mut Vec<ValidationError>,
+) -> bool {
+    if name.is_empty() {
+        errors.push(error(path, "a header name cannot be empty".into()));
+        return false;
+    }
+    if !is_token(name) {
+        errors.push(error(
+            path,
+            format!(
+                "{name:?} is not a valid header name (allowed: letters, digits and \
+                 !#$%&'*+-.^_`|~)"
+            ),
+        ));
+        return false;
+    }
+    match seen.get(&name.to_ascii_lowercase()) {
+        Some(first) => errors.push(error(
+            path,
+            format!("header {name:?} is the same as {first:?} (header names ignore case)"),
+        )),
+        None => {
+            seen.insert(name.to_ascii_lowercase(), name);
+        }
+    }
+    true
+}
+
+fn check_methods(path: &str, methods: &[String], errors: &mut Vec<ValidationError>) {
+    let mut first_use: HashMap<&str, usize> = HashMap::new();
+    for (j, method) in methods.iter().enumerate() {
+        let at = index_path(path, j);
+        if method.is_empty() {
+            errors.push(error(&at, "a method cannot be empty".into()));
+        } else if !is_token(method) {
+            errors.push(error(&at, format!("{method:?} is not a valid HTTP method")));
+        } else if method.bytes().any(|b| b.is_ascii_lowercase()) {
+            errors.push(error(
+                &at,
+                format!(
+                    "methods are upper case: write {:?}, not {method:?}",
+                    method.to_ascii_uppercase()
+                ),
+            ));
+        } else if let Some(first) = first_use.get(method.as_str()) {
+            errors.push(error(
+                &at,
+                format!("duplicate method {method:?} (already at methods[{first}])"),
+            ));
+        } else {
+            first_use.insert(method, j);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A valid document to start from; tests change one thing and look at the errors.
+    fn base() -> Value {
+        json!({
+            "format_version": 1,
+            "services": [
+                {"name": "echo", "url": "http://127.0.0.1:9001/base", "timeout_ms": 5000,
+                 "headers": {"x-from": "edgegate"}},
+                {"name": "other", "url": "https://other.example.com"}
+            ],
+            "routes": [
+                {"name": "users", "service": "echo", "paths": ["/users"], "methods": ["GET"]},
+                {"name": "health", "service": "other", "paths": ["=/health"]}
+            ]
+        })
+    }
+
+    fn errors_of(doc: &Value) -> Vec<String> {
+        match parse_and_validate(&doc.to_string()) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    /// Exactly one error, at `path`, whose message contains `fragment`.
+    #[track_caller]
+    fn assert_one_error(doc: &Value, path: &str, fragment: &str) {
+        let text = doc.to_string();
+        let errors = parse_and_validate(&text).expect_err("document should be rejected");
+        assert_eq!(errors.len(), 1, "expected one error, got {errors:#?}");
+        assert_eq!(errors[0].path, path, "{errors:#?}");
+        assert!(
+            errors[0].message.contains(fragment),
+            "message {:?} should contain {fragment:?}",
+            errors[0].message
+        );
+    }
+
+    #[track_caller]
+    fn assert_text_error(text: &str, path: &str, fragment: &str) {
+        let errors = parse_and_validate(text).expect_err("document should be rejected");
+        assert_eq!(errors.len(), 1, "expected one error, got {errors:#?}");
+        assert_eq!(errors[0].path, path, "{errors:#?}");
+        assert!(
+            errors[0].message.contains(fragment),
+            "message {:?} should contain {fragment:?}",
+            errors[0].message
+        );
+    }
+
+    #[test]
+    fn valid_document_parses_with_defaults() {
+        let config = parse_and_validate(&base().to_string()).unwrap();
+        assert_eq!(config.format_version, 1);
+        assert_eq!(config.services.len(), 2);
+        assert_eq!(config.services[1].timeout_ms, 60_000);
+        assert!(config.services[1].headers.is_empty());
+        let route = &config.routes[1];
+        assert_eq!(route.service, "other");
+        assert!(route.strip_path && !route.preserve_host);
+        assert_eq!((route.priority, route.rewrite.as_ref()), (0, None));
+        assert_eq!(config.schema, None);
+    }
+
+    #[test]
+    fn example_from_the_documentation_is_valid() {
+        let doc = json!({"format_version": 1,
+            "services": [{"name": "echo", "url": "http://127.0.0.1:9001/base", "timeout_ms": 5000,
+                          "headers": {"x-from": "edgegate"}}],
+            "routes": [{"name": "users", "service": "echo", "hosts": ["api.example.com", "*.example.com"],
+                        "paths": ["/users/{id}", "/api", "=/health", "~^/v[0-9]+/items$"],
+                        "methods": ["GET"], "headers": {"x-env": ["prod", "~^stag"]}, "priority": 0,
+                        "strip_path": true, "preserve_host": false, "rewrite": "/v2/users"}]});
+        assert_eq!(errors_of(&doc), Vec::<String>::new());
+    }
+
+    #[test]
+    fn empty_document_with_only_the_version_is_valid() {
+        let config = parse_and_validate(r#"{"format_version": 1}"#).unwrap();
+        assert!(config.services.is_empty() && config.routes.is_empty());
+        let config = parse_and_validate(
+            r#"{"$schema": "../docs/config.schema.json", "format_version": 1, "services": [], "routes": []}"#,
+        )
+        .unwrap();
+        assert_eq!(config.schema.as_deref(), Some("../docs/config.schema.json"));
+    }
+
+    // --- JSON syntax and top level -------------------------------------------------------------
+
+    #[test]
+    fn syntax_error_is_one_error_at_root_with_line_and_column() {
+        assert_text_error(
+            "{\n  \"format_version\": 1,\n  \"services\": [\n}",
+            "$",
+            "line 4 column 1",
+        );
+        assert_text_error("", "$", "invalid JSON");
+        assert_text_error(
+            r#"{"format_version": 1} trailing"#,
+            "$",
+            "trailing characters",
+        );
+    }
+
+    #[test]
+    fn top_level_must_be_an_object() {
+        assert_text_error("[1, 2]", "$", "expected a JSON object");
+        assert_text_error("\"config\"", "$", "found a string");
+        assert_text_error("null", "$", "found null");
+    }
+
+    #[test]
+    fn unknown_top_level_field_is_named_with_expected_ones() {
+        let mut doc = base();
+        doc["rotues"] = json!([]);
+        assert_one_error(
+            &doc,
+            "rotues",
+            "unknown field `rotues`, expected one of `$schema`, `format_version`, `services`, `routes`",
+        );
+        let mut doc = base();
+        doc["a b"] = json!(1);
+        assert_one_error(&doc, "$[\"a b\"]", "unknown field `a b`");
+    }
+
+    #[test]
+    fn schema_link_must_be_a_string() {
+        let mut doc = base();
+        doc["$schema"] = json!(5);
+        assert_one_error(&doc, "$schema", "expected a string");
+    }
+
+    #[test]
+    fn format_version_must_be_present_and_1() {
+        let mut doc = base();
+        doc.as_object_mut().unwrap().remove("format_version");
+        assert_one_error(&doc, "format_version", "missing");
+        doc["format_version"] = json!(2);
+        assert_one_error(&doc, "format_version", "unsupported format version 2");
+        doc["format_version"] = json!("1");
+        assert_one_error(&doc, "format_version", "invalid type: string \"1\"");
+        doc["format_version"] = json!(1.5);
+        assert_one_error(&doc, "format_version", "invalid type: floating point");
+    }
+
+    #[test]
+    fn duplicate_keys_are_reported_with_their_path() {
+        let text = r#"{"format_version": 1, "services": [{"name": "a", "url": "http://a", "url": "http://b"}],
+                       "routes": [], "routes": []}"#;
+        let errors: Vec<String> = parse_and_validate(text)
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            errors,
+            [
+                "services[0].url: duplicate key \"url\" in the same object (only one is allowed)",
+                "routes: duplicate key \"routes\" in the same object (only one is allowed)",
+            ]
+        );
+    }
+
+    #[test]
+    fn services_and_routes_must_be_arrays() {
+        let mut doc = base();
+        doc["services"] = json!({"name": "echo"});
+        let errors = errors_of(&doc);
+        // Routes are still checked, but not reported as naming unknown services.
+        assert_eq!(
+            errors,
+            ["services: expected an array of services, found an object"]
+        );
+        let mut doc = base();
+        doc["routes"] = json!(null);
+        assert_one_error(&doc, "routes", "expected an array of routes, found null");
+    }
+
+    #[test]
+    fn too_many_services_or_routes() {
+        let mut doc = base();
+        doc["services"] = Value::Array(vec![json!({}); MAX_SERVICES + 1]);
+        doc["routes"] = json!([]);
+        assert_one_error(&doc, "services", "too many services: 10001 (at most 10000)");
+        let mut doc = base();
+        doc["routes"] = Value::Array(vec![json!(0); MAX_ROUTES + 1]);
+        assert_one_error(&doc, "routes", "too many routes: 100001 (at most 100000)");
+    }
+
+    // --- per-element deserialization -------------------------------------------------------------
+
+    #[test]
+    fn unknown_service_field_names_it_and_the_expected_ones() {
+        let mut doc = base();
+        doc["services"][1]["timeout"] = json!(5);
+        assert_one_error(
+            &doc,
+            "services[1].timeout",
+            "unknown field `timeout`, expected one of `name`, `url`, `timeout_ms`, `headers`",
+        );
+    }
+
+    #[test]
+    fn unknown_route_field_names_it_and_the_expected_ones() {
+        let mut doc = base();
+        doc["routes"][0]["path"] = json!("/x");
+        assert_one_error(
+            &doc,
+            "routes[0].path",
+            "unknown field `path`, expected one of `name`",
+        );
+    }
+
+    #[test]
+    fn missing_required_fields_are_reported_at_the_element() {
+        let mut doc = base();
+        doc["services"][0].as_object_mut().unwrap().remove("url");
+        assert_one_error(&doc, "services[0]", "missing field `url`");
+        let mut doc = base();
+        doc["routes"][1].as_object_mut().unwrap().remove("service");
+        assert_one_error(&doc, "routes[1]", "missing field `service`");
+    }
+
+    #[test]
+    fn type_errors_have_the_path_of_the_value() {
+        let mut doc = base();
+        doc["services"][0]["timeout_ms"] = json!("5s");
+        assert_one_error(
+            &doc,
+            "services[0].timeout_ms",
+            "invalid type: string \"5s\"",
+        );
+        let mut doc = base();
+        doc["routes"][0]["paths"][0] = json!(7);
+        assert_one_error(&doc, "routes[0].paths[0]", "invalid type: integer `7`");
+        let mut doc = base();
+        doc["routes"][0]["headers"] = json!({"x-env": "prod"});
+        assert_one_error(&doc, "routes[0].headers.x-env", "expected a sequence");
+        let mut doc = base();
+        doc["services"][0]["headers"] = json!({"x-n": 1});
+        assert_one_error(&doc, "services[0].headers.x-n", "expected a string");
+        let mut doc = base();
+        doc["routes"][1] = json!("health");
+        assert_one_error(&doc, "routes[1]", "invalid type: string \"health\"");
+        let mut doc = base();
+        doc["routes"][0]["priority"] = json!(3_000_000_000u64);
+        assert_one_error(&doc, "routes[0].priority", "invalid value");
+        let mut doc = base();
+        doc["routes"][0]["strip_path"] = json!("yes");
+        assert_one_error(&doc, "routes[0].strip_path", "expected a boolean");
+    }
+
+    #[test]
+    fn route_of_a_broken_service_is_not_reported_as_unknown() {
+        let mut doc = base();
+        doc["services"][0]["timeout_ms"] = json!(-1);
+        assert_one_error(
+            &doc,
+            "services[0].timeout_ms",
+            "invalid value: integer `-1`",
+        );
+    }
+
+    // --- names -----------------------------------------------------------------------------------
+
+    #[test]
+    fn names_cannot_be_empty() {
+        let mut doc = base();
+        doc["services"][1]["name"] = json!("");
+        doc["routes"][1]["service"] = json!("");
+        assert_one_error(&doc, "services[1].name", "cannot be empty");
+        let mut doc = base();
+        doc["routes"][0]["name"] = json!("");
+        assert_one_error(&doc, "routes[0].name", "cannot be empty");
+    }
+
+    #[test]
+    fn names_only_use_letters_digits_dot_underscore_dash() {
+        let mut doc = base();
+        doc["routes"][1]["name"] = json!("health check");
+        assert_one_error(&doc, "routes[1].name", "\"health check\" contains ' '");
+        let mut doc = base();
+        doc["services"][0]["name"] = json!("échо");
+        doc["routes"][0]["service"] = json!("échо");
+        assert_one_error(&doc, "services[0].name", "may only contain letters, digits");
+        let mut doc = base();
+        doc["routes"][0]["name"] = json!("Users.v2_beta-1");
+        assert_eq!(errors_of(&doc), Vec::<String>::new());
+    }
+
+    #[test]
+    fn names_are_at_most_128_characters() {
+        let mut doc = base();
+        doc["routes"][0]["name"] = json!("r".repeat(128));
+        assert_eq!(errors_of(&doc), Vec::<String>::new());
+        doc["routes"][0]["name"] = json!("r".repeat(129));
+        assert_one_error(
+            &doc,
+            "routes[0].name",
+            "at most 128 characters long (this one has 129)",
+        );
+        let mut doc = base();
+        doc["services"][1]["name"] = json!("s".repeat(129));
+        doc["routes"][1]["service"] = json!("s".repeat(129));
+        assert_one_error(&doc, "services[1].name", "at most 128");
+    }
+
+    #[test]
+    fn duplicate_service_name_names_the_first_use() {
+        let mut doc = base();
+        doc["services"][1]["name"] = json!("echo");
+        doc["routes"][1]["service"] = json!("echo");
+        assert_one_error(
+            &doc,
+            "services[1].name",
+            "duplicate service name \"echo\" (first used at services[0])",
+        );
+    }
+
+    #[test]
+    fn duplicate_route_name_names_the_first_use() {
+        let mut doc = base();
+        let routes = doc["routes"].as_array_mut().unwrap();
+        routes.push(json!({"name": "a", "service": "echo", "paths": ["/a"]}));
+        routes.push(json!({"name": "b", "service": "echo", "paths": ["/b"]}));
+        routes.push(json!({"name": "a", "service": "echo", "paths": ["/c"]}));
+        assert_one_error(
+            &doc,
+            "routes[4].name",
+            "duplicate route name \"a\" (first used at routes[2])",
+        );
+        assert_eq!(
+            errors_of(&doc),
+            ["routes[4].name: duplicate route name \"a\" (first used at routes[2])"]
+        );
+    }
+
+    #[test]
+    fn names_are_case_sensitive() {
+        let mut doc = base();
+        doc["routes"][1]["name"] = json!("Users");
+        assert_eq!(errors_of(&doc), Vec::<String>::new());
+    }
+
+    // --- services --------------------------------------------------------------------------------
+
+    #[test]
+    fn service_url_must_parse() {
+        let mut doc = base();
+        doc["services"][1]["url"] = json!("ftp://files.example.com");
+        assert_one_error(&doc, "services[1].url", "scheme \"ftp\" is not supported");
+        doc["services"][1]["url"] = json!("http://h/a?b=c");
+        assert_one_error(&doc, "services[1].url", "query or fragment");
+        doc["services"][1]["url"] = json!("other.example.com");
+        assert_one_error(&doc, "services[1].url", "not an absolute URL");
+    }
+
+    #[test]
+    fn timeout_is_between_1_and_600000() {
+        for ok in [1, 600_000] {
+            let mut doc = base();
+            doc["services"][0]["timeout_ms"] = json!(ok);
+            assert_eq!(errors_of(&doc), Vec::<String>::new());
+        }
+        for bad in [0, 600_001, u64::MAX] {
+            let mut doc = base();
+            doc["services"][0]["timeout_ms"] = json!(bad);
+            assert_one_error(
+                &doc,
+                "services[0].timeout_ms",
+                &format!("{bad} is out of range (1 to 600000 milliseconds)"),
+            );
+        }
+    }
+
+    #[test]
+    fn service_header_names_are_tokens() {
+        let mut doc = base();
+        doc["services"][0]["headers"] = json!({"x from": "a"});
+        assert_one_error(
+            &doc,
+            "services[0].headers[\"x from\"]",
+            "\"x from\" is not a valid header name",
+        );
+        doc["services"][0]["headers"] = json!({"": "a"});
+        assert_one_error(
+            &doc,
+            "services[0].headers[\"\"]",
+            "header name cannot be empty",
+        );
+        doc["services"][0]["headers"] = json!({"x:y": "a"});
+        assert_one_error(
+            &doc,
+            "services[0].headers[\"x:y\"]",
+            "not a valid header name",
+        );
+        doc["services"][0]["headers"] = json!({"X-Api-Key": "k", "x.y~z!": "v"});
+        assert_eq!(errors_of(&doc), Vec::<String>::new());
+    }
+
+    #[test]
+    fn service_header_values_have_no_line_breaks() {
+        for bad in ["a\r\nx-evil: 1", "a\nb", "a\rb", "a\0b"] {
+            let mut doc = base();
+            doc["services"][0]["headers"] = json!({"x-from": bad});
+            assert_one_error(
+                &doc,
+                "services[0].headers.x-from",
+                "cannot contain CR, LF or NUL",
+            );
+        }
+        let mut doc = base();
+        doc["services"][0]["headers"] = json!({"x-from": "tab\tand spaces, \"quotes\""});
+        assert_eq!(errors_of(&doc), Vec::<String>::new());
+    }
+
+    #[test]
+    fn service_cannot_set_hop_by_hop_headers_or_host() {
+        for name in [
+            "connection",
+            "Keep-Alive",
+            "proxy-authenticate",
+            "Proxy-Authorization",
+            "TE",
+            "trailer",
+            "Transfer-Encoding",
+            "upgrade",
+        ] {
+            let mut doc = base();
+            doc["services"][0]["headers"] = json!({ name: "x" });
+            assert_one_error(
+                &doc,
+                &format!("services[0].headers.{name}"),
+                &format!("{name:?} is a hop-by-hop header"),
+            );
+        }
+        let mut doc = base();
+        doc["services"][0]["headers"] = json!({"Host": "example.com"});
+        assert_one_error(&doc, "services[0].headers.Host", "cannot set \"host\"");
+    }
+
+    #[test]
+    fn service_header_names_differing_only_in_case_collide() {
+        let mut doc = base();
+        doc["services"][0]["headers"] = json!({"X-From": "a", "x-from": "b"});
+        assert_one_error(
+            &doc,
+            "services[0].headers.x-from",
+            "header \"x-from\" is the same as \"X-From\"",
+        );
+    }
+
+    // --- routes ----------------------------------------------------------------------------------
+
+    #[test]
+    fn route_service_must_exist() {
+        let mut doc = base();
+        doc["routes"][0]["service"] = json!("nope");
+        assert_one_error(&doc, "routes[0].service", "unknown service \"nope\"");
+        // Names are exact.
+        doc["routes"][0]["service"] = json!("Echo");
+        assert_one_error(&doc, "routes[0].service", "unknown service \"Echo\"");
+    }
+
+    #[test]
+    fn methods_are_upper_case_tokens_without_duplicates() {
+        let mut doc = base();
+        doc["routes"][0]["methods"] = json!(["GET", "get"]);
+        assert_one_error(&doc, "routes[0].methods[1]", "write \"GET\", not \"get\"");
+        doc["routes"][0]["methods"] = json!(["GET", "PO ST"]);
+        assert_one_error(
+            &doc,
+            "routes[0].methods[1]",
+            "\"PO ST\" is not a valid HTTP method",
+        );
+        doc["routes"][0]["methods"] = json!([""]);
+        assert_one_error(&doc, "routes[0].methods[0]", "method cannot be empty");
+        doc["routes"][0]["methods"] = json!(["GET", "POST", "GET"]);
+        assert_one_error(
+            &doc,
+            "routes[0].methods[2]",
+            "duplicate method \"GET\" (already at methods[0])",
+        );
+        doc["routes"][0]["methods"] = json!(["GET", "HEAD", "POST", "PURGE", "M-SEARCH"]);
+        assert_eq!(errors_of(&doc), Vec::<String>::new());
+    }
+
+    #[test]
+    fn route_header_names_are_tokens_without_case_duplicates() {
+        let mut doc = base();
+        doc["routes"][0]["headers"] = json!({"x env": ["prod"]});
+        assert_one_error(&doc, "routes[0].headers.x env", "header name");
+        doc["routes"][0]["headers"] = json!({"X-Env": ["prod"], "x-env": ["stag"]});
+        assert_one_error(&doc, "routes[0].headers.x-env", "the same as \"X-Env\"");
+        doc["routes"][0]["headers"] = json!({"x-env": ["prod", "~^stag"]});
+        assert_eq!(errors_of(&doc), Vec::<String>::new());
+    }
+
+    #[test]
+    fn route_matching_errors_come_from_the_router_with_the_route_prefix() {
+        let mut doc = base();
+        doc["routes"][1]["paths"] = json!(["/ok", "users"]);
+        let errors = parse_and_validate(&doc.to_string()).unwrap_err();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.path.starts_with("routes[1].paths[1]")),
+            "{errors:#?}"
+        );
+        assert!(
+            errors.iter().all(|e| e.path.starts_with("routes[1]")),
+            "{errors:#?}"
+        );
+
+        let mut doc = base();
+        doc["routes"][0]["paths"] = json!(["~^/v[0-9+/items$"]);
+        let errors = parse_and_validate(&doc.to_string()).unwrap_err();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.path.starts_with("routes[0].paths[0]")),
+            "{errors:#?}"
+        );
+    }
+
+    #[test]
+    fn shadowed_route_is_reported_at_the_route() {
+        let mut doc = base();
+        doc["routes"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "users-again", "service": "other", "paths": ["/users"], "methods": ["GET"]}));
+        let errors = parse_and_validate(&doc.to_string()).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert_eq!(errors[0].path, "routes[2]");
+        assert!(errors[0].message.contains("users"), "{errors:#?}");
+    }
+
+    #[test]
+    fn shadowing_is_not_checked_while_other_route_errors_exist() {
+        let mut doc = base();
+        let routes = doc["routes"].as_array_mut().unwrap();
+        routes.push(json!({"name": "users-again", "service": "other", "paths": ["/users"], "methods": ["GET"]}));
+        routes.push(json!({"name": "bad", "service": "missing"}));
+        assert_eq!(
+            errors_of(&doc),
+            ["routes[3].service: unknown service \"missing\""]
+        );
+    }
+
+    // --- everything at once ----------------------------------------------------------------------
+
+    #[test]
+    fn reports_every_error_at_once_in_document_order() {
+        let doc = json!({
+            "format_version": 2,
+            "extra": true,
+            "services": [
+                {"name": "echo", "url": "ftp://x", "timeout_ms": 0, "headers": {"connection": "close"}},
+                {"name": "echo", "url": "http://ok", "colour": "blue"},
+                {"name": "b@d", "url": "http://ok"}
+            ],
+            "routes": [
+                {"name": "r1", "service": "nope", "methods": ["get"]},
+                {"name": "r1", "service": "echo", "paths": [1]},
+                {"name": "r2", "service": "b@d", "headers": {"bad header": ["x"]}}
+            ]
+        });
+        assert_eq!(
+            errors_of(&doc),
+            [
+                "extra: unknown field `extra`, expected one of `$schema`, `format_version`, `services`, `routes`",
+                "format_version: unsupported format version 2 (only 1 exists)",
+                "services[0].url: scheme \"ftp\" is not supported (use http or https)",
+                "services[0].timeout_ms: 0 is out of range (1 to 600000 milliseconds)",
+                "services[0].headers.connection: \"connection\" is a hop-by-hop header and cannot be set on a service",
+                "services[1].colour: unknown field `colour`, expected one of `name`, `url`, `timeout_ms`, `headers`",
+                "services[2].name: \"b@d\" contains '@'; a name may only contain letters, digits, '.', '_' and '-'",
+                "routes[0].service: unknown service \"nope\"",
+                "routes[0].methods[0]: methods are upper case: write \"GET\", not \"get\"",
+                "routes[1].paths[0]: invalid type: integer `1`, expected a string",
+                "routes[2].headers.bad header: invalid character ' ' in header name \"bad header\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn path_rendering() {
+        assert_eq!(key_path("", "routes"), "routes");
+        assert_eq!(key_path("", "$schema"), "$schema");
+        assert_eq!(key_path("a[0]", "x-y_z"), "a[0].x-y_z");
+        assert_eq!(key_path("a", "x.y"), "a[\"x.y\"]");
+        assert_eq!(key_path("", ""), "$[\"\"]");
+        assert_eq!(index_path("", 3), "$[3]");
+        assert_eq!(join_path("routes[1]", "paths[0]"), "routes[1].paths[0]");
+        assert_eq!(join_path("routes[1]", ""), "routes[1]");
+        assert_eq!(join_path("routes[1]", "[2]"), "routes[1][2]");
+        assert_eq!(error("", "m".into()).to_string(), "$: m");
+    }
+
+    #[test]
+    fn deeply_nested_json_is_an_error_not_a_crash() {
+        let text = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert_text_error(&text, "$", "recursion limit exceeded");
+    }
 }

@@ -1,0 +1,473 @@
+//! The commands, over any [`Kv`], so the flows are tested natively with [`crate::kv::MemoryKv`].
+
+use crate::kv::Kv;
+use edgegate_core::config::{parse_and_validate, GatewayConfig, ValidationError};
+use edgegate_core::store::{version_key, Pointer, POINTER_KEY};
+
+/// Why a command failed. `main` prints it to stderr and exits with [`CliError::exit_code`].
+#[derive(Debug, PartialEq)]
+pub enum CliError {
+    /// Wrong arguments (exit 2).
+    Usage(String),
+    /// The document is not a valid configuration: every error, one per line (exit 1).
+    Invalid(Vec<ValidationError>),
+    /// Anything else: unreadable file, KV failure, nothing to roll back to (exit 1).
+    Failed(String),
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Usage(_) => 2,
+            CliError::Invalid(_) | CliError::Failed(_) => 1,
+        }
+    }
+
+    /// The text for stderr (without a final newline).
+    pub fn render(&self) -> String {
+        match self {
+            CliError::Usage(m) => format!("error: {m}\n\n{}", crate::USAGE.trim_end()),
+            CliError::Invalid(errors) => errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+            CliError::Failed(m) => format!("error: {m}"),
+        }
+    }
+}
+
+impl From<String> for CliError {
+    fn from(message: String) -> Self {
+        CliError::Failed(message)
+    }
+}
+
+/// Largest document accepted: the Workers KV value limit (25 MiB).
+pub const MAX_DOCUMENT_BYTES: usize = 25 * 1024 * 1024;
+
+/// Validate a document; the summary line on success.
+pub fn validate(text: &str) -> Result<String, CliError> {
+    let config = validate_document(text)?;
+    Ok(summary(&config))
+}
+
+fn validate_document(text: &str) -> Result<GatewayConfig, CliError> {
+    if text.len() > MAX_DOCUMENT_BYTES {
+        return Err(CliError::Failed(format!(
+            "the document is {} bytes; a KV value can hold at most {MAX_DOCUMENT_BYTES}",
+            text.len()
+        )));
+    }
+    parse_and_validate(text).map_err(CliError::Invalid)
+}
+
+fn summary(config: &GatewayConfig) -> String {
+    format!(
+        "ok: {} services, {} routes",
+        config.services.len(),
+        config.routes.len()
+    )
+}
+
+fn read_pointer(kv: &mut dyn Kv) -> Result<Option<Pointer>, CliError> {
+    match kv.get(POINTER_KEY)? {
+        None => Ok(None),
+        Some(text) => Pointer::parse(&text).map(Some).map_err(CliError::Failed),
+    }
+}
+
+/// How far past the pointer's `latest` a push looks for a free version key, when earlier pushes
+/// wrote a document but died before moving the pointer.
+const MAX_ORPHANED_VERSIONS: u64 = 1000;
+
+/// Validate `text`, store it as a new version and put that version into service.
+///
+/// Order: read the pointer, write `config/versions/<n>` (a key never written before), then write the
+/// pointer. Until the last write nothing in service changes; if it fails, the new version is an
+/// orphan that the next push skips.
+pub fn push(kv: &mut dyn Kv, text: &str) -> Result<String, CliError> {
+    let config = validate_document(text)?;
+    let pointer = read_pointer(kv)?;
+    let first = Pointer::next_version(pointer.as_ref());
+    let mut version = first;
+    while kv.get(&version_key(version))?.is_some() {
+        if version - first >= MAX_ORPHANED_VERSIONS {
+            return Err(CliError::Failed(format!(
+                "{} to {} all exist although {POINTER_KEY} names {} as the latest version; \
+                 refusing to overwrite any of them",
+                version_key(first),
+                version_key(version),
+                first - 1
+            )));
+        }
+        version += 1;
+    }
+    let mut notes = String::new();
+    if version != first {
+        notes = format!(
+            "\nnote: {} to {} already existed (left by interrupted pushes?) and were left as they are",
+            version_key(first),
+            version_key(version - 1)
+        );
+    }
+    kv.put(&version_key(version), text).map_err(|e| {
+        CliError::Failed(format!(
+            "{e}\nnothing changed: version {version} is not in service"
+        ))
+    })?;
+    let next = Pointer::after_push(pointer.as_ref(), version);
+    kv.put(POINTER_KEY, &next.to_json()).map_err(|e| {
+        CliError::Failed(format!(
+            "{e}\n{} was written but {POINTER_KEY} was not moved: the previous version is still in service",
+            version_key(version)
+        ))
+    })?;
+    let previous = match &pointer {
+        Some(p) => format!("version {}", p.version),
+        None => "none".into(),
+    };
+    Ok(format!(
+        "pushed version {version} ({}); now in service (previously: {previous}){notes}",
+        summary(&config).trim_start_matches("ok: ")
+    ))
+}
+
+/// Put the version that was in service before the current one back into service.
+pub fn rollback(kv: &mut dyn Kv) -> Result<String, CliError> {
+    let pointer = read_pointer(kv)?.ok_or_else(|| {
+        CliError::Failed(format!(
+            "no configuration has been pushed yet ({POINTER_KEY} is missing)"
+        ))
+    })?;
+    let target = pointer.after_rollback().map_err(CliError::Failed)?;
+    let key = version_key(target.version);
+    let document = kv.get(&key)?.ok_or_else(|| {
+        CliError::Failed(format!(
+            "cannot roll back to version {}: {key} is missing",
+            target.version
+        ))
+    })?;
+    if let Err(errors) = parse_and_validate(&document) {
+        return Err(CliError::Failed(format!(
+            "cannot roll back to version {}: this gateway would reject it:\n{}",
+            target.version,
+            errors
+                .iter()
+                .map(|e| format!("  {e}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        )));
+    }
+    kv.put(POINTER_KEY, &target.to_json())?;
+    Ok(format!(
+        "rolled back from version {} to version {}",
+        pointer.version, target.version
+    ))
+}
+
+/// The pointer, the version in service, and one version's document (the one in service by default).
+pub fn show(kv: &mut dyn Kv, version: Option<u64>) -> Result<String, CliError> {
+    let pointer = read_pointer(kv)?;
+    let shown = match (version, &pointer) {
+        (Some(v), _) => v,
+        (None, Some(p)) => p.version,
+        (None, None) => {
+            return Err(CliError::Failed(format!(
+                "no configuration has been pushed yet ({POINTER_KEY} is missing)"
+            )))
+        }
+    };
+    let mut out = String::new();
+    match &pointer {
+        Some(p) => {
+            out.push_str(&format!("{POINTER_KEY}: {}\n", p.to_json()));
+            let back = match p.history.last() {
+                Some(v) => format!("rollback goes to version {v}"),
+                None => "nothing to roll back to".into(),
+            };
+            out.push_str(&format!(
+                "in service: version {} (latest pushed: {}; {back})\n",
+                p.version, p.latest
+            ));
+        }
+        None => out.push_str(&format!("{POINTER_KEY}: missing (nothing in service)\n")),
+    }
+    let key = version_key(shown);
+    let document = kv
+        .get(&key)?
+        .ok_or_else(|| CliError::Failed(format!("{key} is missing")))?;
+    let in_service = pointer.as_ref().map(|p| p.version) == Some(shown);
+    let state = if in_service {
+        "in service"
+    } else {
+        "not in service"
+    };
+    match parse_and_validate(&document) {
+        Ok(config) => {
+            // The typed form: fields in their documented order, defaults written out.
+            let pretty = serde_json::to_string_pretty(&config).map_err(|e| e.to_string())?;
+            out.push_str(&format!(
+                "{key} ({state}): {}; shown with defaults filled in\n{pretty}",
+                summary(&config)
+            ));
+        }
+        Err(errors) => {
+            let errors: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+            out.push_str(&format!(
+                "{key} ({state}): INVALID, this gateway would reject it:\n{}\nstored text:\n{}",
+                errors.join("\n"),
+                document.trim_end()
+            ));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv::MemoryKv;
+
+    const V1: &str = r#"{"format_version": 1,
+        "services": [{"name": "echo", "url": "http://127.0.0.1:9001"}],
+        "routes": [{"name": "all", "service": "echo"}]}"#;
+    const V2: &str = r#"{"format_version": 1,
+        "services": [{"name": "echo", "url": "http://127.0.0.1:9001"}, {"name": "b", "url": "http://b"}],
+        "routes": [{"name": "all", "service": "echo"}]}"#;
+
+    fn pointer(kv: &MemoryKv) -> Pointer {
+        Pointer::parse(&kv.values[POINTER_KEY]).unwrap()
+    }
+
+    #[test]
+    fn validate_reports_summary_or_every_error() {
+        assert_eq!(validate(V1), Ok("ok: 1 services, 1 routes".into()));
+        let err = validate(r#"{"format_version": 2, "services": [{"name": "", "url": "x"}]}"#)
+            .unwrap_err();
+        assert_eq!(err.exit_code(), 1);
+        let text = err.render();
+        assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(text.starts_with("format_version: unsupported format version 2"));
+        assert!(text.contains("services[0].name: a name cannot be empty"));
+        assert!(text.contains("services[0].url: "));
+    }
+
+    #[test]
+    fn first_push_writes_version_1_then_the_pointer() {
+        let mut kv = MemoryKv::default();
+        let msg = push(&mut kv, V1).unwrap();
+        assert_eq!(
+            msg,
+            "pushed version 1 (1 services, 1 routes); now in service (previously: none)"
+        );
+        assert_eq!(kv.writes, ["config/versions/1", "config/current"]);
+        assert_eq!(
+            kv.values["config/versions/1"], V1,
+            "stored exactly as given"
+        );
+        assert_eq!(
+            pointer(&kv),
+            Pointer {
+                version: 1,
+                latest: 1,
+                history: vec![]
+            }
+        );
+    }
+
+    #[test]
+    fn push_push_rollback_push() {
+        let mut kv = MemoryKv::default();
+        push(&mut kv, V1).unwrap();
+        assert!(push(&mut kv, V2)
+            .unwrap()
+            .contains("pushed version 2 (2 services, 1 routes)"));
+        assert_eq!(
+            (
+                pointer(&kv).version,
+                pointer(&kv).latest,
+                pointer(&kv).history
+            ),
+            (2, 2, vec![1])
+        );
+        assert_eq!(
+            rollback(&mut kv).unwrap(),
+            "rolled back from version 2 to version 1"
+        );
+        assert_eq!((pointer(&kv).version, pointer(&kv).latest), (1, 2));
+        // Nothing older than 1.
+        let err = rollback(&mut kv).unwrap_err();
+        assert!(err.render().contains("no earlier version"), "{err:?}");
+        // The next push never reuses version 2.
+        assert!(push(&mut kv, V1).unwrap().starts_with("pushed version 3"));
+        assert_eq!(kv.values["config/versions/2"], V2);
+        assert_eq!(pointer(&kv).history, vec![1]);
+    }
+
+    #[test]
+    fn invalid_document_is_not_pushed() {
+        let mut kv = MemoryKv::default();
+        let err = push(
+            &mut kv,
+            r#"{"format_version": 1, "routes": [{"name": "r", "service": "x"}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            CliError::Invalid(vec![ValidationError {
+                path: "routes[0].service".into(),
+                message: "unknown service \"x\"".into()
+            }])
+        );
+        assert!(kv.writes.is_empty());
+    }
+
+    #[test]
+    fn push_never_overwrites_an_existing_version() {
+        let mut kv = MemoryKv::default();
+        push(&mut kv, V1).unwrap();
+        // An interrupted push left version 2 without moving the pointer.
+        kv.values
+            .insert("config/versions/2".into(), "orphan".into());
+        let msg = push(&mut kv, V2).unwrap();
+        assert!(msg.starts_with("pushed version 3"), "{msg}");
+        assert!(
+            msg.contains("config/versions/2 to config/versions/2 already existed"),
+            "{msg}"
+        );
+        assert_eq!(kv.values["config/versions/2"], "orphan");
+        assert_eq!(
+            pointer(&kv),
+            Pointer {
+                version: 3,
+                latest: 3,
+                history: vec![1]
+            }
+        );
+    }
+
+    #[test]
+    fn failed_document_write_leaves_pointer_alone() {
+        let mut kv = MemoryKv::default();
+        push(&mut kv, V1).unwrap();
+        kv.fail_put_of = Some("config/versions/2".into());
+        let err = push(&mut kv, V2).unwrap_err();
+        assert!(
+            err.render().contains("version 2 is not in service"),
+            "{err:?}"
+        );
+        assert_eq!(pointer(&kv).version, 1);
+    }
+
+    #[test]
+    fn failed_pointer_write_keeps_previous_version_in_service() {
+        let mut kv = MemoryKv::default();
+        push(&mut kv, V1).unwrap();
+        kv.fail_put_of = Some(POINTER_KEY.into());
+        let err = push(&mut kv, V2).unwrap_err();
+        assert!(
+            err.render()
+                .contains("previous version is still in service"),
+            "{err:?}"
+        );
+        assert_eq!(pointer(&kv).version, 1);
+        // The next push skips the orphan.
+        kv.fail_put_of = None;
+        assert!(push(&mut kv, V2).unwrap().starts_with("pushed version 3"));
+    }
+
+    #[test]
+    fn corrupt_pointer_stops_push() {
+        let mut kv = MemoryKv::default();
+        kv.values.insert(POINTER_KEY.into(), "{oops".into());
+        let err = push(&mut kv, V1).unwrap_err();
+        assert!(
+            err.render()
+                .contains("config/current is not a valid pointer"),
+            "{err:?}"
+        );
+        assert!(kv.writes.is_empty());
+    }
+
+    #[test]
+    fn rollback_refuses_missing_or_invalid_target() {
+        let mut kv = MemoryKv::default();
+        assert!(rollback(&mut kv)
+            .unwrap_err()
+            .render()
+            .contains("no configuration has been pushed"));
+        push(&mut kv, V1).unwrap();
+        push(&mut kv, V2).unwrap();
+        kv.values.remove("config/versions/1");
+        let err = rollback(&mut kv).unwrap_err();
+        assert_eq!(
+            err.render(),
+            "error: cannot roll back to version 1: config/versions/1 is missing"
+        );
+        kv.values.insert(
+            "config/versions/1".into(),
+            r#"{"format_version": 9}"#.into(),
+        );
+        let err = rollback(&mut kv).unwrap_err().render();
+        assert!(
+            err.contains("this gateway would reject it:\n  format_version: unsupported"),
+            "{err}"
+        );
+        assert_eq!(pointer(&kv).version, 2);
+    }
+
+    #[test]
+    fn show_prints_pointer_status_and_pretty_document() {
+        let mut kv = MemoryKv::default();
+        assert!(show(&mut kv, None)
+            .unwrap_err()
+            .render()
+            .contains("no configuration has been pushed"));
+        push(&mut kv, V1).unwrap();
+        push(&mut kv, V2).unwrap();
+        let out = show(&mut kv, None).unwrap();
+        let mut lines = out.lines();
+        assert_eq!(
+            lines.next(),
+            Some(r#"config/current: {"version":2,"latest":2,"history":[1]}"#)
+        );
+        assert_eq!(
+            lines.next(),
+            Some("in service: version 2 (latest pushed: 2; rollback goes to version 1)")
+        );
+        assert_eq!(
+            lines.next(),
+            Some("config/versions/2 (in service): ok: 2 services, 1 routes; shown with defaults filled in")
+        );
+        assert_eq!(lines.next(), Some("{"));
+        assert!(out.contains("\n  \"format_version\": 1,"), "{out}");
+        assert!(
+            out.contains("\"timeout_ms\": 60000"),
+            "defaults are shown: {out}"
+        );
+
+        let out = show(&mut kv, Some(1)).unwrap();
+        assert!(out.contains("config/versions/1 (not in service): ok: 1 services, 1 routes"));
+        let err = show(&mut kv, Some(7)).unwrap_err();
+        assert_eq!(err.render(), "error: config/versions/7 is missing");
+    }
+
+    #[test]
+    fn show_a_version_without_pointer_and_an_invalid_document() {
+        let mut kv = MemoryKv::default();
+        kv.values
+            .insert("config/versions/4".into(), "not json".into());
+        let out = show(&mut kv, Some(4)).unwrap();
+        assert!(
+            out.starts_with("config/current: missing (nothing in service)\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("config/versions/4 (not in service): INVALID"),
+            "{out}"
+        );
+        assert!(out.contains("  $: invalid JSON"), "{out}");
+        assert!(out.ends_with("\nstored text:\nnot json"), "{out}");
+    }
+}

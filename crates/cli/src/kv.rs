@@ -1,0 +1,322 @@
+//! Access to the `CONFIG` KV namespace: a small trait, an in-memory implementation for tests, and one
+//! that runs `wrangler kv key get|put`.
+
+#[cfg(test)]
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The two KV operations the CLI needs. Errors are messages for the user.
+pub trait Kv {
+    /// The value stored at `key`, or `None` when there is none.
+    fn get(&mut self, key: &str) -> Result<Option<String>, String>;
+    fn put(&mut self, key: &str, value: &str) -> Result<(), String>;
+}
+
+/// An in-memory namespace. Records the order of writes, and can be told to fail a write.
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub struct MemoryKv {
+    pub values: BTreeMap<String, String>,
+    /// Keys in the order they were written.
+    pub writes: Vec<String>,
+    /// A write to this key fails (to test interrupted pushes).
+    pub fail_put_of: Option<String>,
+}
+
+#[cfg(test)]
+impl Kv for MemoryKv {
+    fn get(&mut self, key: &str) -> Result<Option<String>, String> {
+        Ok(self.values.get(key).cloned())
+    }
+
+    fn put(&mut self, key: &str, value: &str) -> Result<(), String> {
+        if self.fail_put_of.as_deref() == Some(key) {
+            return Err(format!("simulated failure writing {key}"));
+        }
+        self.writes.push(key.to_string());
+        self.values.insert(key.to_string(), value.to_string());
+        Ok(())
+    }
+}
+
+/// The binding name of the configuration namespace in wrangler.toml.
+pub const BINDING: &str = "CONFIG";
+
+/// What `wrangler kv key get --text` prints (on stdout, exit status 0) for a missing key in local mode.
+const LOCAL_NOT_FOUND: &str = "Value not found";
+
+/// Runs wrangler in the current directory, which must hold the Worker's wrangler configuration.
+///
+/// How wrangler 4.86 reports a missing key to `kv key get`: in local mode it prints `Value not found`
+/// on stdout and exits 0; in remote mode the API answers 404 and wrangler exits non-zero with
+/// `Failed to fetch .../values/<key> - 404: Not Found` in its error output.
+pub struct WranglerKv {
+    program: Vec<String>,
+    remote: bool,
+    persist_to: Option<PathBuf>,
+}
+
+impl WranglerKv {
+    /// `remote` selects `--remote` (the deployed namespace) over `--local` (Miniflare's state on disk,
+    /// `.wrangler/state` unless `persist_to` says otherwise).
+    pub fn new(remote: bool, persist_to: Option<PathBuf>) -> Result<WranglerKv, String> {
+        let has_config = ["wrangler.toml", "wrangler.json", "wrangler.jsonc"]
+            .iter()
+            .any(|f| Path::new(f).is_file());
+        if !has_config {
+            let cwd = std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_else(|_| "?".into());
+            return Err(format!(
+                "no wrangler.toml in the current directory ({cwd}): run this from the repository root \
+                 (scripts/config does)"
+            ));
+        }
+        if remote && persist_to.is_some() {
+            return Err("--persist-to only applies to --local".into());
+        }
+        Ok(WranglerKv {
+            program: wrangler_program(std::env::var("WRANGLER").ok().as_deref()),
+            remote,
+            persist_to,
+        })
+    }
+
+    fn args(&self, op: &str, key: &str) -> Vec<String> {
+        let mut args: Vec<String> = ["kv", "key", op, key, "--binding", BINDING]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        args.push(if self.remote { "--remote" } else { "--local" }.into());
+        if let Some(dir) = &self.persist_to {
+            args.push("--persist-to".into());
+            args.push(dir.display().to_string());
+        }
+        args
+    }
+
+    fn run(&self, args: &[String]) -> Result<std::process::Output, String> {
+        let (program, fixed) = self
+            .program
+            .split_first()
+            .ok_or("the WRANGLER environment variable is empty")?;
+        Command::new(program)
+            .args(fixed)
+            .args(args)
+            .stdin(Stdio::null())
+            // The value is printed at log level "log"; a quieter level would hide it, a louder one
+            // would mix debug lines into it.
+            .env("WRANGLER_LOG", "log")
+            .output()
+            .map_err(|e| format!("could not run {}: {e}", self.program.join(" ")))
+    }
+}
+
+/// The command that runs wrangler: `$WRANGLER` (split on spaces, so `npx wrangler` works), else
+/// `node_modules/.bin/wrangler` when it exists, else `npx wrangler`.
+fn wrangler_program(env: Option<&str>) -> Vec<String> {
+    if let Some(words) = env.map(|e| e.split_whitespace().map(String::from).collect::<Vec<_>>()) {
+        if !words.is_empty() {
+            return words;
+        }
+    }
+    let local = Path::new("node_modules/.bin/wrangler");
+    if local.exists() {
+        vec![local.display().to_string()]
+    } else {
+        vec!["npx".into(), "wrangler".into()]
+    }
+}
+
+/// Interpret the output of `wrangler kv key get --text`.
+fn parse_get_output(
+    key: &str,
+    success: bool,
+    stdout: &str,
+    stderr: &str,
+) -> Result<Option<String>, String> {
+    if success {
+        // `--text` prints the value followed by one newline.
+        let value = stdout.strip_suffix('\n').unwrap_or(stdout);
+        if value == LOCAL_NOT_FOUND {
+            return Ok(None);
+        }
+        return Ok(Some(value.to_string()));
+    }
+    let all = format!("{stderr}\n{stdout}");
+    if all.contains("404: Not Found") {
+        return Ok(None);
+    }
+    Err(format!("wrangler kv key get {key} failed:\n{}", tail(&all)))
+}
+
+/// The last few non-empty lines of wrangler's output, for an error message.
+fn tail(output: &str) -> String {
+    let plain = strip_ansi(output);
+    let lines: Vec<&str> = plain.lines().filter(|l| !l.trim().is_empty()).collect();
+    let start = lines.len().saturating_sub(15);
+    lines[start..].join("\n")
+}
+
+/// Remove terminal colour sequences (`ESC [ ... letter`): wrangler colours its errors even in a pipe.
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+impl Kv for WranglerKv {
+    fn get(&mut self, key: &str) -> Result<Option<String>, String> {
+        let mut args = self.args("get", key);
+        args.push("--text".into());
+        let out = self.run(&args)?;
+        parse_get_output(
+            key,
+            out.status.success(),
+            &String::from_utf8_lossy(&out.stdout),
+            &String::from_utf8_lossy(&out.stderr),
+        )
+    }
+
+    fn put(&mut self, key: &str, value: &str) -> Result<(), String> {
+        // The value goes through a file: a configuration can be far larger than an argument may be.
+        let file = TempFile::create(value)?;
+        let mut args = self.args("put", key);
+        args.push("--path".into());
+        args.push(file.0.display().to_string());
+        let out = self.run(&args)?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            let all = format!(
+                "{}\n{}",
+                String::from_utf8_lossy(&out.stderr),
+                String::from_utf8_lossy(&out.stdout)
+            );
+            Err(format!("wrangler kv key put {key} failed:\n{}", tail(&all)))
+        }
+    }
+}
+
+/// A file in the temporary directory, removed when dropped.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn create(contents: &str) -> Result<TempFile, String> {
+        use std::io::Write;
+        let dir = std::env::temp_dir();
+        for attempt in 0..100u32 {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0);
+            let path = dir.join(format!(
+                "edgegate-config-{}-{nanos}-{attempt}.json",
+                std::process::id()
+            ));
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    let file = TempFile(path);
+                    f.write_all(contents.as_bytes())
+                        .and_then(|()| f.flush())
+                        .map_err(|e| format!("could not write {}: {e}", file.0.display()))?;
+                    return Ok(file);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(format!("could not create {}: {e}", path.display())),
+            }
+        }
+        Err(format!(
+            "could not create a temporary file in {}",
+            dir.display()
+        ))
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_missing_key_is_none() {
+        assert_eq!(
+            parse_get_output("k", true, "Value not found\n", ""),
+            Ok(None)
+        );
+    }
+
+    #[test]
+    fn remote_missing_key_is_none() {
+        let stderr =
+            "✘ [ERROR] Failed to fetch https://api.cloudflare.com/client/v4/accounts/a/storage/kv/\
+                      namespaces/n/values/config%2Fcurrent - 404: Not Found);\n";
+        assert_eq!(parse_get_output("k", false, "", stderr), Ok(None));
+    }
+
+    #[test]
+    fn value_loses_exactly_the_newline_wrangler_adds() {
+        assert_eq!(
+            parse_get_output("k", true, "{\"a\":1}\n", ""),
+            Ok(Some("{\"a\":1}".into()))
+        );
+        assert_eq!(
+            parse_get_output("k", true, "doc\n\n", ""),
+            Ok(Some("doc\n".into()))
+        );
+    }
+
+    #[test]
+    fn other_failures_are_errors_with_wrangler_output() {
+        let err = parse_get_output("k", false, "", "✘ [ERROR] Not logged in.\n").unwrap_err();
+        assert!(err.contains("wrangler kv key get k failed") && err.contains("Not logged in"));
+    }
+
+    #[test]
+    fn colours_are_removed_from_wrangler_errors() {
+        let coloured = "\u{1b}[31m✘ \u{1b}[41;31m[\u{1b}[41;97mERROR\u{1b}[41;31m]\u{1b}[0m \u{1b}[1mNo token.\u{1b}[0m\n";
+        assert_eq!(tail(coloured), "✘ [ERROR] No token.");
+    }
+
+    #[test]
+    fn program_comes_from_env_then_node_modules_then_npx() {
+        assert_eq!(wrangler_program(Some("npx wrangler")), ["npx", "wrangler"]);
+        assert_eq!(wrangler_program(Some("/opt/wrangler")), ["/opt/wrangler"]);
+        let default = wrangler_program(Some("  "));
+        assert!(
+            default == ["node_modules/.bin/wrangler"] || default == ["npx", "wrangler"],
+            "{default:?}"
+        );
+    }
+
+    #[test]
+    fn temp_file_holds_value_and_is_removed() {
+        let file = TempFile::create("hello").unwrap();
+        let path = file.0.clone();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "hello");
+        drop(file);
+        assert!(!path.exists());
+    }
+}

@@ -1,0 +1,276 @@
+//! Keeps the committed JSON Schema, the serde model and the shipped example configurations in step.
+//!
+//! - `docs/config.schema.json` equals what the model generates (regenerate with
+//!   `cargo run -p edgegate-cli -- schema > docs/config.schema.json`);
+//! - every object of the schema lists exactly the serde field names and forbids other properties;
+//! - every `kv-seed/*.json` and every ```` ```json full-config ```` block of docs/configuration.md is a
+//!   valid configuration, and every ```` ```json invalid-config ```` block is rejected with exactly the
+//!   errors of the ```` ```text errors ```` block after it.
+#![cfg(feature = "schema")]
+
+use edgegate_core::config::{parse_and_validate, GatewayConfig, RouteConfig, ServiceConfig};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+const REGENERATE: &str = "cargo run -p edgegate-cli -- schema > docs/config.schema.json";
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn generated_schema() -> Value {
+    serde_json::to_value(schemars::schema_for!(GatewayConfig)).expect("schema serializes")
+}
+
+#[test]
+fn committed_schema_matches_the_model() {
+    let path = repo_root().join("docs/config.schema.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read {}: {e}; create it with `{REGENERATE}`",
+            path.display()
+        )
+    });
+    let committed: Value = serde_json::from_str(&text).unwrap_or_else(|e| {
+        panic!("docs/config.schema.json is not JSON ({e}); run `{REGENERATE}`")
+    });
+    assert!(
+        committed == generated_schema(),
+        "docs/config.schema.json is out of date with crates/core/src/config/model.rs; \
+         run `{REGENERATE}` from the repository root"
+    );
+}
+
+/// A configuration with every optional field set and every map non-empty, so that serializing it
+/// shows every field name serde uses.
+fn full_config() -> GatewayConfig {
+    GatewayConfig {
+        schema: Some("../docs/config.schema.json".into()),
+        format_version: 1,
+        services: vec![ServiceConfig {
+            name: "echo".into(),
+            url: "http://127.0.0.1:9001/base".into(),
+            timeout_ms: 5000,
+            headers: BTreeMap::from([("x-from".into(), "edgegate".into())]),
+        }],
+        routes: vec![RouteConfig {
+            name: "users".into(),
+            service: "echo".into(),
+            hosts: vec!["api.example.com".into()],
+            paths: vec!["/users/{id}".into()],
+            methods: vec!["GET".into()],
+            headers: BTreeMap::from([("x-env".into(), vec!["prod".into()])]),
+            priority: 1,
+            strip_path: false,
+            preserve_host: true,
+            rewrite: Some("/v2/users/{id}".into()),
+        }],
+    }
+}
+
+fn resolve<'a>(root: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema.get("$ref").and_then(Value::as_str) {
+        Some(r) => {
+            let pointer = r
+                .strip_prefix('#')
+                .unwrap_or_else(|| panic!("external $ref {r}"));
+            root.pointer(pointer)
+                .unwrap_or_else(|| panic!("dangling $ref {r}"))
+        }
+        None => schema,
+    }
+}
+
+/// Walk an instance and its schema together; for every object schema with `properties`, compare the
+/// property names with the instance's keys. Returns how many objects were compared.
+fn compare_keys(root: &Value, schema: &Value, value: &Value, at: &str) -> usize {
+    let schema = resolve(root, schema);
+    match value {
+        Value::Object(object) => {
+            let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+                return 0; // a map (headers): its keys are data
+            };
+            let in_schema: BTreeSet<&str> = properties.keys().map(String::as_str).collect();
+            let in_serde: BTreeSet<&str> = object.keys().map(String::as_str).collect();
+            assert_eq!(
+                in_schema, in_serde,
+                "{at}: schema properties differ from the serde field names; run `{REGENERATE}` \
+                 (and fill every field in full_config)"
+            );
+            1 + object
+                .iter()
+                .map(|(k, v)| compare_keys(root, &properties[k], v, &format!("{at}.{k}")))
+                .sum::<usize>()
+        }
+        Value::Array(items) => match schema.get("items") {
+            Some(item_schema) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| compare_keys(root, item_schema, v, &format!("{at}[{i}]")))
+                .sum(),
+            None => 0,
+        },
+        _ => 0,
+    }
+}
+
+#[test]
+fn schema_properties_are_the_serde_field_names() {
+    let config = full_config();
+    let text = serde_json::to_string(&config).unwrap();
+    // The filled config is itself valid and round-trips.
+    assert_eq!(parse_and_validate(&text), Ok(config));
+    let instance: Value = serde_json::from_str(&text).unwrap();
+    let schema = generated_schema();
+    // Root, one service, one route.
+    assert_eq!(compare_keys(&schema, &schema, &instance, "$"), 3);
+}
+
+fn objects_with_properties<'a>(schema: &'a Value, at: String, out: &mut Vec<(String, &'a Value)>) {
+    match schema {
+        Value::Object(map) => {
+            if map.contains_key("properties") {
+                out.push((at.clone(), schema));
+            }
+            for (k, v) in map {
+                objects_with_properties(v, format!("{at}/{k}"), out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                objects_with_properties(v, format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn every_object_forbids_unknown_properties() {
+    let schema = generated_schema();
+    let mut objects = Vec::new();
+    objects_with_properties(&schema, String::new(), &mut objects);
+    let names: Vec<&str> = objects.iter().map(|(at, _)| at.as_str()).collect();
+    assert_eq!(names, ["", "/$defs/RouteConfig", "/$defs/ServiceConfig"]);
+    for (at, object) in objects {
+        assert_eq!(
+            object.get("additionalProperties"),
+            Some(&json!(false)),
+            "schema object at #{at} must have additionalProperties: false (serde deny_unknown_fields)"
+        );
+    }
+}
+
+#[test]
+fn kv_seed_documents_are_valid() {
+    let dir = repo_root().join("kv-seed");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return; // no seed directory yet
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    for path in paths {
+        let text = std::fs::read_to_string(&path).unwrap();
+        if let Err(errors) = parse_and_validate(&text) {
+            let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            panic!("{} is not valid:\n{}", path.display(), lines.join("\n"));
+        }
+    }
+}
+
+/// Fenced code blocks of a Markdown text: (info string, body, line of the opening fence).
+fn code_blocks(markdown: &str) -> Vec<(String, String, usize)> {
+    let mut blocks = Vec::new();
+    let mut open: Option<(String, String, usize)> = None;
+    for (n, line) in markdown.lines().enumerate() {
+        let trimmed = line.trim_start();
+        match open.take() {
+            None => {
+                if let Some(info) = trimmed.strip_prefix("```") {
+                    open = Some((info.trim().to_string(), String::new(), n + 1));
+                }
+            }
+            Some((info, mut body, start)) => {
+                if trimmed.starts_with("```") {
+                    blocks.push((info, body, start));
+                } else {
+                    body.push_str(line);
+                    body.push('\n');
+                    open = Some((info, body, start));
+                }
+            }
+        }
+    }
+    blocks
+}
+
+#[test]
+fn configuration_doc_examples_are_accurate() {
+    let path = repo_root().join("docs/configuration.md");
+    let markdown = std::fs::read_to_string(&path).expect("docs/configuration.md exists");
+    let blocks = code_blocks(&markdown);
+    let mut full = 0;
+    let mut invalid = 0;
+    for (i, (info, body, line)) in blocks.iter().enumerate() {
+        match info.as_str() {
+            "json full-config" => {
+                full += 1;
+                if let Err(errors) = parse_and_validate(body) {
+                    let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                    panic!(
+                        "docs/configuration.md line {line}: example is not valid:\n{}",
+                        lines.join("\n")
+                    );
+                }
+            }
+            "json invalid-config" => {
+                invalid += 1;
+                let errors = parse_and_validate(body).expect_err(&format!(
+                    "docs/configuration.md line {line}: invalid-config example is accepted"
+                ));
+                let actual: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                let (next_info, expected, _) = blocks.get(i + 1).unwrap_or_else(|| {
+                    panic!("docs/configuration.md line {line}: no ```text errors block follows")
+                });
+                assert_eq!(
+                    next_info, "text errors",
+                    "docs/configuration.md line {line}: a ```text errors block must follow"
+                );
+                let expected: Vec<&str> = expected.lines().collect();
+                assert_eq!(
+                    actual, expected,
+                    "docs/configuration.md line {line}: the documented errors differ from the real ones"
+                );
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        full >= 1,
+        "docs/configuration.md has no ```json full-config block"
+    );
+    assert!(
+        invalid >= 1,
+        "docs/configuration.md has no ```json invalid-config block"
+    );
+}
+
+#[test]
+fn code_block_parser() {
+    let md = "text\n```json full-config\n{\"a\": 1}\n```\n\n```text errors\nx: y\n```\n";
+    assert_eq!(
+        code_blocks(md),
+        [
+            (
+                "json full-config".to_string(),
+                "{\"a\": 1}\n".to_string(),
+                2
+            ),
+            ("text errors".to_string(), "x: y\n".to_string(), 6)
+        ]
+    );
+}
