@@ -13,6 +13,9 @@ pub struct Upstream {
     pub origin: String,
     /// `host[:port]`, the Host header the origin expects.
     pub authority: String,
+    pub scheme: String,
+    pub host: String,
+    pub port: Option<u16>,
     pub timeout_ms: u64,
     /// Headers set on every upstream request (lower-case names).
     pub headers: Vec<(String, String)>,
@@ -25,8 +28,10 @@ pub struct ProxyPlan<'g> {
     pub upstream: &'g Upstream,
     /// Absolute upstream URL, query included.
     pub url: String,
-    /// Send the client's Host header upstream (`preserve_host`).
-    pub preserve_host: bool,
+    /// With `preserve_host`, the URL names the client's host and this is the host to connect to
+    /// instead (Cloudflare's `cf.resolveOverride`): the Workers runtime derives the Host header from
+    /// the URL and ignores a `Host` header set by the Worker.
+    pub resolve_override: Option<&'g str>,
 }
 
 pub struct Gateway {
@@ -57,6 +62,9 @@ impl Gateway {
                 name: s.name.clone(),
                 origin: url.origin(),
                 authority: url.authority(),
+                scheme: url.scheme.clone(),
+                host: url.host.clone(),
+                port: url.port,
                 timeout_ms: s.timeout_ms,
                 headers: s
                     .headers
@@ -82,11 +90,23 @@ impl Gateway {
         let m = self.router.route(req)?;
         let route = &self.config.routes[m.route];
         let upstream = &self.upstreams[m.service];
+        if route.preserve_host {
+            let port = upstream.port.map(|p| format!(":{p}")).unwrap_or_default();
+            return Ok(ProxyPlan {
+                route: &route.name,
+                upstream,
+                url: format!(
+                    "{}://{}{port}{}",
+                    upstream.scheme, req.host, m.upstream_path_and_query
+                ),
+                resolve_override: Some(&upstream.host),
+            });
+        }
         Ok(ProxyPlan {
             route: &route.name,
             upstream,
             url: format!("{}{}", upstream.origin, m.upstream_path_and_query),
-            preserve_host: route.preserve_host,
+            resolve_override: None,
         })
     }
 }
