@@ -49,11 +49,6 @@ pub async fn forward(
     if !keep_state {
         let _ = headers.delete("tracestate");
     }
-    if plan.preserve_host {
-        let _ = headers.set("host", client_url.authority);
-    } else {
-        let _ = headers.delete("host");
-    }
     for (name, value) in &plan.upstream.headers {
         let _ = headers.set(name, value);
     }
@@ -66,6 +61,11 @@ pub async fn forward(
     init.set_signal(Some(&abort.signal()));
     if let Some(body) = raw.body() {
         init.set_body(&body);
+    }
+    if let Some(host) = plan.resolve_override {
+        let cf = js_sys::Object::new();
+        let _ = js_sys::Reflect::set(&cf, &"resolveOverride".into(), &host.into());
+        let _ = js_sys::Reflect::set(&init, &"cf".into(), &cf);
     }
 
     let upstream_started = runtime::now_ms();
