@@ -3,6 +3,7 @@
 
 use crate::config::{parse_and_validate, GatewayConfig, ServiceUrl, ValidationError};
 use crate::error::GatewayError;
+use crate::plugins::{PluginInstance, Plugins};
 use crate::router::{RequestView, Router};
 
 /// A service, resolved for fast proxying.
@@ -24,6 +25,8 @@ pub struct Upstream {
 /// What to do with a request: where to send it and how.
 #[derive(Debug)]
 pub struct ProxyPlan<'g> {
+    /// Index of the matched route in the config.
+    pub route_index: usize,
     pub route: &'g str,
     pub upstream: &'g Upstream,
     /// Absolute upstream URL, query included.
@@ -38,6 +41,7 @@ pub struct Gateway {
     config: GatewayConfig,
     router: Router,
     upstreams: Vec<Upstream>,
+    plugins: Plugins,
 }
 
 impl Gateway {
@@ -56,8 +60,8 @@ impl Gateway {
         };
         let mut upstreams = Vec::with_capacity(config.services.len());
         for (i, s) in config.services.iter().enumerate() {
-            let url =
-                ServiceUrl::parse(&s.url).map_err(|e| internal(&format!("services[{i}].url"), e))?;
+            let url = ServiceUrl::parse(&s.url)
+                .map_err(|e| internal(&format!("services[{i}].url"), e))?;
             upstreams.push(Upstream {
                 name: s.name.clone(),
                 origin: url.origin(),
@@ -74,15 +78,22 @@ impl Gateway {
             });
         }
         let router = Router::compile(&config).map_err(|e| internal("routes", e))?;
+        let plugins = Plugins::compile(&config).map_err(|e| internal("plugins", e))?;
         Ok(Gateway {
             config,
             router,
             upstreams,
+            plugins,
         })
     }
 
     pub fn config(&self) -> &GatewayConfig {
         &self.config
+    }
+
+    /// The plugin instances that may apply to requests on a route (see `Plugins::for_route`).
+    pub fn plugins_for(&self, route_index: usize) -> impl Iterator<Item = &PluginInstance> + '_ {
+        self.plugins.for_route(route_index)
     }
 
     /// Route a request and work out the upstream URL.
@@ -93,6 +104,7 @@ impl Gateway {
         if route.preserve_host {
             let port = upstream.port.map(|p| format!(":{p}")).unwrap_or_default();
             return Ok(ProxyPlan {
+                route_index: m.route,
                 route: &route.name,
                 upstream,
                 url: format!(
@@ -103,6 +115,7 @@ impl Gateway {
             });
         }
         Ok(ProxyPlan {
+            route_index: m.route,
             route: &route.name,
             upstream,
             url: format!("{}{}", upstream.origin, m.upstream_path_and_query),

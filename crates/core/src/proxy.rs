@@ -40,9 +40,8 @@ pub fn hop_by_hop_names(connection: Option<&str>) -> Vec<String> {
 /// An HTTP token (RFC 9110 `tchar`s).
 pub fn is_token(s: &str) -> bool {
     !s.is_empty()
-        && s.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-        })
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// A client-supplied request id is kept when it is 1 to 200 characters of `[A-Za-z0-9._:-]`.
@@ -66,7 +65,14 @@ fn uuid_v4(mut b: [u8; 16]) -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex(&b);
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -80,7 +86,9 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn is_lower_hex(s: &str, len: usize) -> bool {
-    s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == len
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// W3C trace context for the upstream hop: the client's trace id and flags with a new parent id, or a
@@ -217,7 +225,10 @@ mod tests {
     fn traceparent_keeps_trace_id_with_new_span() {
         let client = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         let (tp, keep_state) = upstream_traceparent(Some(client), [7; 24]);
-        assert_eq!(tp, "00-4bf92f3577b34da6a3ce929d0e0e4736-0707070707070707-01");
+        assert_eq!(
+            tp,
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0707070707070707-01"
+        );
         assert!(keep_state);
     }
 
@@ -231,17 +242,26 @@ mod tests {
             "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
         ] {
             let (tp, keep) = upstream_traceparent(Some(bad), [9; 24]);
-            assert_eq!(tp, "00-09090909090909090909090909090909-0909090909090909-01", "{bad}");
+            assert_eq!(
+                tp, "00-09090909090909090909090909090909-0909090909090909-01",
+                "{bad}"
+            );
             assert!(!keep);
         }
         let (tp, _) = upstream_traceparent(None, [0; 24]);
-        assert_eq!(tp, "00-00000000000000000000000000000001-0000000000000001-01");
+        assert_eq!(
+            tp,
+            "00-00000000000000000000000000000001-0000000000000001-01"
+        );
     }
 
     #[test]
     fn forwarded_for_appends_client() {
         assert_eq!(forwarded_for(None, "1.2.3.4"), "1.2.3.4");
-        assert_eq!(forwarded_for(Some("9.9.9.9"), "1.2.3.4"), "9.9.9.9, 1.2.3.4");
+        assert_eq!(
+            forwarded_for(Some("9.9.9.9"), "1.2.3.4"),
+            "9.9.9.9, 1.2.3.4"
+        );
         assert_eq!(forwarded_for(Some("  "), "1.2.3.4"), "1.2.3.4");
     }
 
@@ -250,7 +270,12 @@ mod tests {
         let u = split_url("https://api.example.com:8443/a/b?x=1&y=2#frag").unwrap();
         assert_eq!(
             u,
-            UrlParts { scheme: "https", authority: "api.example.com:8443", path: "/a/b", query: "x=1&y=2" }
+            UrlParts {
+                scheme: "https",
+                authority: "api.example.com:8443",
+                path: "/a/b",
+                query: "x=1&y=2"
+            }
         );
         let u = split_url("http://h").unwrap();
         assert_eq!((u.path, u.query), ("/", ""));

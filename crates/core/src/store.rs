@@ -70,9 +70,12 @@ impl Pointer {
     /// The pointer after rolling back to the version that was in service before this one.
     pub fn after_rollback(&self) -> Result<Pointer, String> {
         let mut history = self.history.clone();
-        let previous = history
-            .pop()
-            .ok_or_else(|| format!("version {} has no earlier version to roll back to", self.version))?;
+        let previous = history.pop().ok_or_else(|| {
+            format!(
+                "version {} has no earlier version to roll back to",
+                self.version
+            )
+        })?;
         Ok(Pointer {
             version: previous,
             latest: self.latest,
@@ -152,7 +155,9 @@ impl<T> ConfigCache<T> {
             None => true,
         };
         // A check that never finished (its request was cancelled) is forgotten after 10 s.
-        let busy = self.checking_since.is_some_and(|t| now_ms - t < 10_000.0 && now_ms >= t);
+        let busy = self
+            .checking_since
+            .is_some_and(|t| now_ms - t < 10_000.0 && now_ms >= t);
         if due && !busy {
             self.checking_since = Some(now_ms);
             Step::ReadPointer
@@ -170,10 +175,17 @@ impl<T> ConfigCache<T> {
         self.last_check_ms = Some(now_ms);
         self.checking_since = None;
         match pointer {
-            Err(e) => (AfterPointer::Serve, Some(self.event("config_pointer_unreadable", None, &e))),
+            Err(e) => (
+                AfterPointer::Serve,
+                Some(self.event("config_pointer_unreadable", None, &e)),
+            ),
             Ok(None) => {
                 let event = self.current.is_none().then(|| {
-                    self.event("config_missing", None, "no configuration has been pushed yet")
+                    self.event(
+                        "config_missing",
+                        None,
+                        "no configuration has been pushed yet",
+                    )
                 });
                 (AfterPointer::Serve, event)
             }
@@ -189,14 +201,19 @@ impl<T> ConfigCache<T> {
     }
 
     /// Record the result of loading a version. On failure the version in service stays.
-    pub fn version_loaded(&mut self, version: u64, result: Result<T, LoadFailure>) -> Option<LoadEvent> {
+    pub fn version_loaded(
+        &mut self,
+        version: u64,
+        result: Result<T, LoadFailure>,
+    ) -> Option<LoadEvent> {
         match result {
             Ok(compiled) => {
                 self.current = Some((version, Arc::new(compiled)));
                 self.rejected = None;
                 Some(LoadEvent {
                     level: "info",
-                    json: serde_json::json!({"event": "config_loaded", "version": version}).to_string(),
+                    json: serde_json::json!({"event": "config_loaded", "version": version})
+                        .to_string(),
                 })
             }
             Err(LoadFailure::Invalid(e)) => {
@@ -261,11 +278,17 @@ mod tests {
     fn checks_pointer_at_most_once_per_interval() {
         let mut c: ConfigCache<&str> = ConfigCache::new(1000.0);
         assert_eq!(c.step(0.0), Step::ReadPointer);
-        assert_eq!(c.pointer_read(0.0, Ok(Some(ptr(1)))).0, AfterPointer::Load(1));
+        assert_eq!(
+            c.pointer_read(0.0, Ok(Some(ptr(1)))).0,
+            AfterPointer::Load(1)
+        );
         c.version_loaded(1, Ok("v1"));
         assert_eq!(c.step(999.0), Step::Serve);
         assert_eq!(c.step(1000.0), Step::ReadPointer);
-        assert_eq!(c.pointer_read(1000.0, Ok(Some(ptr(1)))).0, AfterPointer::Serve);
+        assert_eq!(
+            c.pointer_read(1000.0, Ok(Some(ptr(1)))).0,
+            AfterPointer::Serve
+        );
     }
 
     #[test]
@@ -273,16 +296,28 @@ mod tests {
         let mut c: ConfigCache<&str> = ConfigCache::new(10.0);
         c.pointer_read(0.0, Ok(Some(ptr(1))));
         c.version_loaded(1, Ok("v1"));
-        assert_eq!(c.pointer_read(20.0, Ok(Some(ptr(2)))).0, AfterPointer::Load(2));
-        let ev = c.version_loaded(2, Err(LoadFailure::Invalid("routes[0].service: unknown".into())));
+        assert_eq!(
+            c.pointer_read(20.0, Ok(Some(ptr(2)))).0,
+            AfterPointer::Load(2)
+        );
+        let ev = c.version_loaded(
+            2,
+            Err(LoadFailure::Invalid("routes[0].service: unknown".into())),
+        );
         let ev = ev.unwrap();
         assert_eq!(ev.level, "error");
         assert!(ev.json.contains("config_rejected") && ev.json.contains("\"serving_version\":1"));
         assert_eq!(*c.current().unwrap().1, "v1");
         // The same bad version is not loaded (or logged) again.
-        assert_eq!(c.pointer_read(40.0, Ok(Some(ptr(2)))), (AfterPointer::Serve, None));
+        assert_eq!(
+            c.pointer_read(40.0, Ok(Some(ptr(2)))),
+            (AfterPointer::Serve, None)
+        );
         // A fixed version 3 goes into service.
-        assert_eq!(c.pointer_read(60.0, Ok(Some(ptr(3)))).0, AfterPointer::Load(3));
+        assert_eq!(
+            c.pointer_read(60.0, Ok(Some(ptr(3)))).0,
+            AfterPointer::Load(3)
+        );
         c.version_loaded(3, Ok("v3"));
         assert_eq!(c.current().unwrap().0, 3);
     }

@@ -8,7 +8,9 @@
 //!   errors of the ```` ```text errors ```` block after it.
 #![cfg(feature = "schema")]
 
-use edgegate_core::config::{parse_and_validate, GatewayConfig, RouteConfig, ServiceConfig};
+use edgegate_core::config::{
+    parse_and_validate, GatewayConfig, PluginConfig, RouteConfig, ServiceConfig,
+};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -66,6 +68,14 @@ fn full_config() -> GatewayConfig {
             preserve_host: true,
             rewrite: Some("/v2/users/{id}".into()),
         }],
+        plugins: vec![PluginConfig {
+            name: "example".into(),
+            route: Some("users".into()),
+            service: Some("echo".into()),
+            consumer: Some("alice".into()),
+            enabled: false,
+            config: json!({"any": "settings"}),
+        }],
     }
 }
 
@@ -119,12 +129,19 @@ fn compare_keys(root: &Value, schema: &Value, value: &Value, at: &str) -> usize 
 fn schema_properties_are_the_serde_field_names() {
     let config = full_config();
     let text = serde_json::to_string(&config).unwrap();
-    // The filled config is itself valid and round-trips.
-    assert_eq!(parse_and_validate(&text), Ok(config));
+    // The filled config round-trips through serde, and is valid but for its placeholder plugin
+    // (each plugin's own settings are checked by that plugin's tests).
+    assert_eq!(serde_json::from_str::<GatewayConfig>(&text).unwrap(), config);
+    let mut without_plugins = config.clone();
+    without_plugins.plugins.clear();
+    assert_eq!(
+        parse_and_validate(&serde_json::to_string(&without_plugins).unwrap()),
+        Ok(without_plugins)
+    );
     let instance: Value = serde_json::from_str(&text).unwrap();
     let schema = generated_schema();
-    // Root, one service, one route.
-    assert_eq!(compare_keys(&schema, &schema, &instance, "$"), 3);
+    // Root, one service, one route, one plugin.
+    assert_eq!(compare_keys(&schema, &schema, &instance, "$"), 4);
 }
 
 fn objects_with_properties<'a>(schema: &'a Value, at: String, out: &mut Vec<(String, &'a Value)>) {
@@ -152,7 +169,10 @@ fn every_object_forbids_unknown_properties() {
     let mut objects = Vec::new();
     objects_with_properties(&schema, String::new(), &mut objects);
     let names: Vec<&str> = objects.iter().map(|(at, _)| at.as_str()).collect();
-    assert_eq!(names, ["", "/$defs/RouteConfig", "/$defs/ServiceConfig"]);
+    assert_eq!(
+        names,
+        ["", "/$defs/PluginConfig", "/$defs/RouteConfig", "/$defs/ServiceConfig"]
+    );
     for (at, object) in objects {
         assert_eq!(
             object.get("additionalProperties"),

@@ -22,6 +22,34 @@ pub struct GatewayConfig {
     /// Rules that pick a service for a request.
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
+    /// Features (authentication, rate limits, caching, ...) attached globally or to a service, a route
+    /// or a consumer, as in Kong. See docs/plugins.md.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plugins: Vec<PluginConfig>,
+}
+
+/// One plugin instance. Without `route`, `service` and `consumer` it applies to every request.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// Which plugin, e.g. `key-auth`, `jwt`, `basic-auth`, `acl`, `rate-limiting`, `proxy-cache`.
+    pub name: String,
+    /// Apply only to requests matched by this route (by name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+    /// Apply only to requests sent to this service (by name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// Apply only to requests authenticated as this consumer (by username).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumer: Option<String>,
+    /// Set to false to keep the instance in the document without running it (default true).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// The plugin's own settings; each plugin documents them (docs/plugins.md).
+    #[serde(default)]
+    pub config: serde_json::Value,
 }
 
 /// A named upstream.

@@ -14,12 +14,14 @@ pub struct ServiceUrl {
 
 impl ServiceUrl {
     pub fn parse(url: &str) -> Result<ServiceUrl, String> {
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or_else(|| format!("{url:?} is not an absolute URL (expected http://host or https://host)"))?;
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+            format!("{url:?} is not an absolute URL (expected http://host or https://host)")
+        })?;
         let scheme = scheme.to_ascii_lowercase();
         if scheme != "http" && scheme != "https" {
-            return Err(format!("scheme {scheme:?} is not supported (use http or https)"));
+            return Err(format!(
+                "scheme {scheme:?} is not supported (use http or https)"
+            ));
         }
         if rest.contains(['?', '#']) {
             return Err("a service URL cannot have a query or fragment".into());
@@ -32,7 +34,9 @@ impl ServiceUrl {
             None => (rest, ""),
         };
         if authority.contains('@') {
-            return Err("credentials in a service URL are not allowed (use service headers)".into());
+            return Err(
+                "credentials in a service URL are not allowed (use service headers)".into(),
+            );
         }
         let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
             let end = v6.find(']').ok_or("unclosed '[' in IPv6 host")?;
@@ -40,7 +44,10 @@ impl ServiceUrl {
             let after = &v6[end + 1..];
             let port = match after {
                 "" => None,
-                p => Some(p.strip_prefix(':').ok_or("unexpected text after IPv6 host")?),
+                p => Some(
+                    p.strip_prefix(':')
+                        .ok_or("unexpected text after IPv6 host")?,
+                ),
             };
             (host.to_string(), port)
         } else {
@@ -100,7 +107,10 @@ mod tests {
         assert_eq!(u.origin(), "http://127.0.0.1:9001");
         assert_eq!(u.base_path, "/base");
         let u = ServiceUrl::parse("HTTPS://API.Example.com").unwrap();
-        assert_eq!((u.scheme.as_str(), u.host.as_str(), u.port), ("https", "api.example.com", None));
+        assert_eq!(
+            (u.scheme.as_str(), u.host.as_str(), u.port),
+            ("https", "api.example.com", None)
+        );
         assert_eq!(u.base_path, "");
         let u = ServiceUrl::parse("http://[::1]:8080/x").unwrap();
         assert_eq!(u.authority(), "[::1]:8080");

@@ -13,7 +13,7 @@
 //! Paths look like `routes[3].paths[0]`, `services[1].headers.x-from`, `format_version`; a map key
 //! that is not a plain identifier is quoted: `services[0].headers["x y"]`. The whole document is `$`.
 
-use super::model::{GatewayConfig, RouteConfig, ServiceConfig};
+use super::model::{GatewayConfig, PluginConfig, RouteConfig, ServiceConfig};
 use super::url::ServiceUrl;
 use crate::router;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
@@ -31,7 +31,8 @@ const MAX_ROUTES: usize = 100_000;
 const MAX_NAME_LEN: usize = 128;
 const MAX_TIMEOUT_MS: u64 = 600_000;
 
-const TOP_LEVEL_FIELDS: [&str; 4] = ["$schema", "format_version", "services", "routes"];
+const TOP_LEVEL_FIELDS: [&str; 5] = ["$schema", "format_version", "services", "routes", "plugins"];
+const MAX_PLUGINS: usize = 10_000;
 
 /// Headers a service may not set: hop-by-hop headers (RFC 9110 section 7.6.1) and `host`.
 const FORBIDDEN_SERVICE_HEADERS: [&str; 9] = [
@@ -336,11 +337,19 @@ fn check_document(value: &Value, errors: &mut Vec<ValidationError>) -> Option<Ga
         errors,
     );
 
+    let plugins = check_plugins(
+        object.get("plugins"),
+        services.as_ref().map(|s| &s.names),
+        routes.as_deref(),
+        errors,
+    );
+
     Some(GatewayConfig {
         schema,
         format_version: format_version?,
         services: services?.parsed?,
         routes: routes?,
+        plugins: plugins?,
     })
 }
 
@@ -543,6 +552,60 @@ fn check_routes(
         }
     }
     Some(routes)
+}
+
+/// Plugins: each element on its own, its references to routes and services, then the plugin's own
+/// settings through `plugins::parse` (errors land under `plugins[i].config`).
+fn check_plugins(
+    value: Option<&Value>,
+    service_names: Option<&HashSet<String>>,
+    routes: Option<&[RouteConfig]>,
+    errors: &mut Vec<ValidationError>,
+) -> Option<Vec<PluginConfig>> {
+    let items = top_level_array("plugins", value, "plugins", MAX_PLUGINS, errors)?;
+    let mut parsed = Some(Vec::with_capacity(items.len()));
+    for (i, item) in items.iter().enumerate() {
+        let path = index_path("plugins", i);
+        let Some(plugin) = deserialize_element::<PluginConfig>(&path, item, errors) else {
+            parsed = None;
+            continue;
+        };
+        if let (Some(names), Some(service)) = (service_names, &plugin.service) {
+            if !names.contains(service) {
+                errors.push(error(
+                    &key_path(&path, "service"),
+                    format!("unknown service {service:?}"),
+                ));
+            }
+        }
+        if let (Some(routes), Some(route)) = (routes, &plugin.route) {
+            if !routes.iter().any(|r| &r.name == route) {
+                errors.push(error(
+                    &key_path(&path, "route"),
+                    format!("unknown route {route:?}"),
+                ));
+            }
+        }
+        if let Some(consumer) = &plugin.consumer {
+            check_name(&key_path(&path, "consumer"), consumer, errors);
+        }
+        match crate::plugins::parse(&plugin.name, &plugin.config) {
+            Ok(_) => {}
+            Err(crate::plugins::PluginError::UnknownName(message)) => {
+                errors.push(error(&key_path(&path, "name"), message))
+            }
+            Err(crate::plugins::PluginError::Config(list)) => {
+                let config_path = key_path(&path, "config");
+                for (relative, message) in list {
+                    errors.push(error(&join_path(&config_path, &relative), message));
+                }
+            }
+        }
+        if let Some(parsed) = parsed.as_mut() {
+            parsed.push(plugin);
+        }
+    }
+    parsed
 }
 
 fn check_name(path: &str, name: &str, errors: &mut Vec<ValidationError>) {
@@ -779,7 +842,7 @@ mod tests {
         assert_one_error(
             &doc,
             "rotues",
-            "unknown field `rotues`, expected one of `$schema`, `format_version`, `services`, `routes`",
+            "unknown field `rotues`, expected one of `$schema`, `format_version`, `services`, `routes`, `plugins`",
         );
         let mut doc = base();
         doc["a b"] = json!(1);
@@ -1232,7 +1295,7 @@ mod tests {
         assert_eq!(
             errors_of(&doc),
             [
-                "extra: unknown field `extra`, expected one of `$schema`, `format_version`, `services`, `routes`",
+                "extra: unknown field `extra`, expected one of `$schema`, `format_version`, `services`, `routes`, `plugins`",
                 "format_version: unsupported format version 2 (only 1 exists)",
                 "services[0].url: scheme \"ftp\" is not supported (use http or https)",
                 "services[0].timeout_ms: 0 is out of range (1 to 600000 milliseconds)",
@@ -1265,5 +1328,37 @@ mod tests {
     fn deeply_nested_json_is_an_error_not_a_crash() {
         let text = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         assert_text_error(&text, "$", "recursion limit exceeded");
+    }
+
+    #[test]
+    fn plugin_references_and_names_are_checked() {
+        let mut doc = base();
+        doc["plugins"] = json!([
+            {"name": "no-such-plugin"},
+            {"name": "no-such-plugin", "route": "missing-route", "service": "missing-service"},
+            {"name": "x", "colour": 1}
+        ]);
+        let errors = errors_of(&doc);
+        assert!(
+            errors.contains(&"plugins[0].name: unknown plugin \"no-such-plugin\"".to_string())
+                || errors
+                    .iter()
+                    .any(|e| e.starts_with("plugins[0].name: unknown plugin \"no-such-plugin\"")),
+            "{errors:?}"
+        );
+        assert!(
+            errors.contains(&"plugins[1].route: unknown route \"missing-route\"".to_string()),
+            "{errors:?}"
+        );
+        assert!(
+            errors.contains(&"plugins[1].service: unknown service \"missing-service\"".to_string()),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("plugins[2].colour: unknown field `colour`")),
+            "{errors:?}"
+        );
     }
 }
