@@ -1,41 +1,47 @@
 //! The edgegate Worker: glue between the Workers runtime and `edgegate-core`.
 //!
 //! Per request: make sure a configuration version is loaded (`config.rs`), ask the core where the request
-//! goes, then forward it with `fetch`, passing both bodies through as JS streams (`proxy.rs`). Errors become
-//! responses in exactly one place (`respond::error`).
+//! goes, run the plugin phases, then forward it with `fetch`, passing both bodies through as JS streams
+//! (`proxy.rs`). Errors become responses in exactly one place (`respond::error`).
 
+mod auth;
+mod cache;
 mod config;
+mod exchange;
 mod proxy;
+mod ratelimit;
 mod respond;
 mod runtime;
 
 use edgegate_core::proxy::{self as rules, AccessLog};
 use edgegate_core::router::RequestView;
 use edgegate_core::{ErrorKind, GatewayError};
+use exchange::{Exchange, LogFields};
 use worker::{event, Context, Env, Request, Response};
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let started = runtime::now_ms();
     let raw = req.inner();
-    let headers = raw.headers();
     let request_id = rules::request_id(
-        headers.get(rules::REQUEST_ID).ok().flatten().as_deref(),
+        raw.headers().get(rules::REQUEST_ID).ok().flatten().as_deref(),
         runtime::random_bytes(),
     );
     let url = raw.url();
     let method = raw.method();
 
     let mut log = LogFields::default();
-    let result = handle(raw, &url, &method, &env, &request_id, started, &mut log).await;
-    let response = match result {
+    let mut extra_headers = Vec::new();
+    let response = match handle(raw, &url, &method, &env, &ctx, &request_id, started, &mut log, &mut extra_headers)
+        .await
+    {
         Ok(resp) => resp,
         Err(e) => {
             log.error = Some(e.kind.code());
             respond::error(&e, &request_id)
         }
     };
-    let status = response.status();
+    respond::add_headers(&response, &extra_headers);
     let parts = rules::split_url(&url);
     let line = AccessLog {
         event: "request",
@@ -45,7 +51,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
         path: parts.as_ref().map_or("", |p| p.path),
         route: log.route.as_deref(),
         service: log.service.as_deref(),
-        status,
+        consumer: log.consumer.as_deref(),
+        status: response.status(),
         error: log.error,
         config_version: log.config_version,
         upstream_latency_ms: log.upstream_ms,
@@ -55,23 +62,17 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
     Ok(Response::from(response))
 }
 
-#[derive(Default)]
-struct LogFields {
-    route: Option<String>,
-    service: Option<String>,
-    error: Option<&'static str>,
-    config_version: Option<u64>,
-    upstream_ms: Option<u64>,
-}
-
+#[allow(clippy::too_many_arguments)]
 async fn handle(
     raw: &web_sys::Request,
     url: &str,
     method: &str,
     env: &Env,
+    ctx: &Context,
     request_id: &str,
     started: f64,
     log: &mut LogFields,
+    response_headers: &mut Vec<(String, String)>,
 ) -> Result<web_sys::Response, GatewayError> {
     let (version, gateway) = config::current(env).await.ok_or_else(|| {
         GatewayError::new(
@@ -95,5 +96,36 @@ async fn handle(
     let plan = gateway.plan(&view)?;
     log.route = Some(plan.route.to_string());
     log.service = Some(plan.upstream.name.clone());
-    proxy::forward(raw, &plan, &parts, request_id, started, log).await
+
+    let mut ex = Exchange {
+        raw,
+        env,
+        ctx,
+        request_id,
+        started,
+        client_ip: headers.get("cf-connecting-ip").ok().flatten(),
+        url: parts,
+        host: host.clone(),
+        gateway: &gateway,
+        plan,
+        upstream_set: Vec::new(),
+        upstream_remove: Vec::new(),
+        response_headers: Vec::new(),
+        identity: None,
+        log: LogFields::default(),
+    };
+    let result = run_phases(&mut ex).await;
+    // Phases may have learnt things (consumer, upstream latency) and added response headers even
+    // when they end in an error.
+    response_headers.append(&mut ex.response_headers);
+    log.consumer = ex.log.consumer.take();
+    log.upstream_ms = ex.log.upstream_ms;
+    result
+}
+
+/// The plugin phases, in Kong's order: authenticate, then limit, then serve (cache or proxy).
+async fn run_phases(ex: &mut Exchange<'_>) -> Result<web_sys::Response, GatewayError> {
+    auth::authenticate(ex).await?;
+    ratelimit::enforce(ex).await?;
+    cache::serve(ex).await
 }

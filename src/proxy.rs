@@ -1,24 +1,17 @@
 //! Forwarding: one `fetch` to the origin. Request and response bodies stay JS `ReadableStream`s and are
 //! handed through untouched, so nothing is buffered in the Worker whatever their size.
 
+use crate::exchange::Exchange;
 use crate::runtime;
-use crate::LogFields;
-use edgegate_core::gateway::ProxyPlan;
-use edgegate_core::proxy::{self as rules, UrlParts};
+use edgegate_core::proxy as rules;
 use edgegate_core::{ErrorKind, GatewayError};
 use futures_util::future::{select, Either};
 use std::time::Duration;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
-pub async fn forward(
-    raw: &web_sys::Request,
-    plan: &ProxyPlan<'_>,
-    client_url: &UrlParts<'_>,
-    request_id: &str,
-    started: f64,
-    log: &mut LogFields,
-) -> Result<web_sys::Response, GatewayError> {
+pub async fn forward(ex: &mut Exchange<'_>) -> Result<web_sys::Response, GatewayError> {
+    let (raw, plan, client_url, request_id) = (ex.raw, &ex.plan, &ex.url, ex.request_id);
     let internal = |what: &str| GatewayError::new(ErrorKind::Internal, what.to_string());
     let incoming = raw.headers();
     let headers = web_sys::Headers::new_with_headers(&incoming)
@@ -34,8 +27,8 @@ pub async fn forward(
             let _ = headers.delete(&name);
         }
     }
-    if let Some(ip) = incoming.get("cf-connecting-ip").ok().flatten() {
-        let xff = rules::forwarded_for(incoming.get("x-forwarded-for").ok().flatten().as_deref(), &ip);
+    if let Some(ip) = &ex.client_ip {
+        let xff = rules::forwarded_for(incoming.get("x-forwarded-for").ok().flatten().as_deref(), ip);
         let _ = headers.set("x-forwarded-for", &xff);
     }
     let _ = headers.set("x-forwarded-proto", client_url.scheme);
@@ -50,6 +43,12 @@ pub async fn forward(
         let _ = headers.delete("tracestate");
     }
     for (name, value) in &plan.upstream.headers {
+        let _ = headers.set(name, value);
+    }
+    for name in &ex.upstream_remove {
+        let _ = headers.delete(name);
+    }
+    for (name, value) in &ex.upstream_set {
         let _ = headers.set(name, value);
     }
 
@@ -95,7 +94,7 @@ pub async fn forward(
     };
     let now = runtime::now_ms();
     let upstream_ms = (now - upstream_started).max(0.0) as u64;
-    log.upstream_ms = Some(upstream_ms);
+    ex.log.upstream_ms = Some(upstream_ms);
 
     // A WebSocket answer carries the socket itself: hand it back unchanged.
     if response.status() == 101 {
@@ -110,7 +109,7 @@ pub async fn forward(
     }
     let _ = out.set(rules::REQUEST_ID, request_id);
     let _ = out.set(rules::UPSTREAM_LATENCY, &upstream_ms.to_string());
-    let proxy_ms = ((now - started).max(0.0) as u64).saturating_sub(upstream_ms);
+    let proxy_ms = ((now - ex.started).max(0.0) as u64).saturating_sub(upstream_ms);
     let _ = out.set(rules::PROXY_LATENCY, &proxy_ms.to_string());
 
     let init = web_sys::ResponseInit::new();

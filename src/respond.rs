@@ -18,3 +18,15 @@ pub fn error(e: &GatewayError, request_id: &str) -> web_sys::Response {
     web_sys::Response::new_with_opt_str_and_init(Some(&e.problem_json(request_id)), &init)
         .expect("a status from ErrorKind is always valid")
 }
+
+/// Add headers to a response we built (its headers are mutable); used for headers that phases add
+/// to every answer, error or not (rate-limit state, for example).
+pub fn add_headers(response: &web_sys::Response, headers: &[(String, String)]) {
+    if headers.is_empty() {
+        return;
+    }
+    let target = response.headers();
+    for (name, value) in headers {
+        let _ = target.set(name, value);
+    }
+}

@@ -6,6 +6,7 @@
 pub mod config;
 pub mod error;
 pub mod gateway;
+pub mod identity;
 pub mod plugins;
 pub mod proxy;
 pub mod router;
