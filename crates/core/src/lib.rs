@@ -3,6 +3,7 @@
 //! The Worker crate (`src/` at the repository root) is glue around this: it turns JS requests into
 //! [`router::RequestView`]s, asks [`gateway::Gateway`] what to do and performs the I/O.
 
+pub mod ai;
 pub mod config;
 pub mod error;
 pub mod gateway;

@@ -1,0 +1,581 @@
+//! AI gateway core: one OpenAI-compatible API in front of many LLM providers.
+//!
+//! Pure translation, no I/O: the Worker glue resolves a route's targets ([`config`]), builds the upstream
+//! request with [`build_request`], adds the provider key it read from a Worker secret
+//! ([`UpstreamRequest::headers_with_key`]), sends it, and turns the answer back into OpenAI's format with
+//! [`parse_response`] (non-streaming) or a [`StreamTranslator`] (streaming). Errors are [`AiError`]s, in
+//! OpenAI's error shape ([`AiError::body`]), flagged [`AiError::retryable`] when the next target should be
+//! tried.
+//!
+//! Providers: OpenAI-compatible (OpenAI, Mistral, Groq, DeepSeek, OpenRouter, Together, any base URL),
+//! Azure OpenAI, Anthropic Messages, Google Gemini (AI Studio).
+
+pub mod anthropic;
+pub mod config;
+pub mod gemini;
+pub mod openai;
+pub mod sse;
+pub mod types;
+
+pub use config::{AiProxyConfig, CompiledAiProxy};
+pub use sse::{SseEvent, SseParser};
+pub use types::*;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// The wire format a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// OpenAI's own format: OpenAI, Mistral, Groq, DeepSeek, OpenRouter, Together, vLLM, Ollama, ...
+    #[serde(rename = "openai")]
+    OpenAi,
+    /// Azure OpenAI: OpenAI's format on a deployment URL, `api-key` header, `api-version` query.
+    Azure,
+    /// Anthropic Messages API.
+    Anthropic,
+    /// Google Gemini (AI Studio) `generateContent` / `streamGenerateContent`.
+    Gemini,
+}
+
+impl ProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::OpenAi => "openai",
+            ProviderKind::Azure => "azure",
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::Gemini => "gemini",
+        }
+    }
+}
+
+/// One resolved upstream: which provider, where, which model. Holds the key's secret NAME only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderTarget {
+    /// The provider's name in the configuration (`openai`, `groq`, `my-vllm`, ...).
+    pub provider: String,
+    pub kind: ProviderKind,
+    /// Base URL without a trailing slash (OpenAI-compatible: up to and including `/v1`).
+    pub base_url: String,
+    /// The upstream model (Azure: the deployment name).
+    pub model: String,
+    /// Azure `api-version`; Anthropic `anthropic-version`.
+    pub api_version: Option<String>,
+    /// Extra static headers sent upstream (e.g. OpenRouter's `HTTP-Referer`).
+    pub headers: Vec<(String, String)>,
+    /// Anthropic requires `max_tokens`: used when the client sets none.
+    pub default_max_tokens: u64,
+    /// Name of the Worker secret holding the key (`None`: the provider needs no key).
+    pub key_secret: Option<String>,
+}
+
+impl ProviderTarget {
+    /// A target with the defaults of `kind` (base URL of the vendor, no extra headers).
+    pub fn new(kind: ProviderKind, model: &str) -> ProviderTarget {
+        ProviderTarget {
+            provider: kind.as_str().to_string(),
+            kind,
+            base_url: match kind {
+                ProviderKind::OpenAi => "https://api.openai.com/v1",
+                ProviderKind::Azure => "",
+                ProviderKind::Anthropic => "https://api.anthropic.com",
+                ProviderKind::Gemini => "https://generativelanguage.googleapis.com",
+            }
+            .to_string(),
+            model: model.to_string(),
+            api_version: None,
+            headers: Vec::new(),
+            default_max_tokens: DEFAULT_MAX_TOKENS,
+            key_secret: None,
+        }
+    }
+}
+
+/// `max_tokens` sent to providers that require one when neither the client nor the target set it.
+pub const DEFAULT_MAX_TOKENS: u64 = 4096;
+
+/// Where the provider key goes: a header name and a value prefix (`Bearer `).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyHeader {
+    pub name: &'static str,
+    pub prefix: &'static str,
+}
+
+/// A request to send upstream. It never holds the key: [`UpstreamRequest::headers_with_key`] adds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamRequest {
+    pub method: &'static str,
+    pub url: String,
+    /// Headers other than the key (lowercase names).
+    pub headers: Vec<(String, String)>,
+    /// Which header carries the key, if the provider takes one.
+    pub key_header: Option<KeyHeader>,
+    pub body: Vec<u8>,
+    /// Whether the response will be an event stream.
+    pub stream: bool,
+}
+
+impl UpstreamRequest {
+    /// All headers to send, the key included (when there is one).
+    pub fn headers_with_key(&self, key: Option<&str>) -> Vec<(String, String)> {
+        let mut h = self.headers.clone();
+        if let (Some(k), Some(key)) = (&self.key_header, key) {
+            h.push((k.name.to_string(), format!("{}{}", k.prefix, key)));
+        }
+        h
+    }
+}
+
+/// An error of the AI endpoints, in OpenAI's shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AiError {
+    /// Status for the client.
+    pub status: u16,
+    /// OpenAI `type`: `invalid_request_error`, `rate_limit_error`, `upstream_error`, ...
+    pub kind: String,
+    /// OpenAI `code`, machine-readable.
+    pub code: Option<String>,
+    pub message: String,
+    pub param: Option<String>,
+    /// The provider's status, when the error came from the provider.
+    pub upstream_status: Option<u16>,
+    /// Whether the next target should be tried (429, 5xx, connection failure, first-byte timeout).
+    pub retryable: bool,
+}
+
+impl AiError {
+    pub fn new(status: u16, kind: &str, code: Option<&str>, message: impl Into<String>) -> AiError {
+        AiError {
+            status,
+            kind: kind.to_string(),
+            code: code.map(str::to_string),
+            message: message.into(),
+            param: None,
+            upstream_status: None,
+            retryable: false,
+        }
+    }
+
+    /// The client's request is wrong (400).
+    pub fn invalid(message: impl Into<String>) -> AiError {
+        AiError::new(400, "invalid_request_error", None, message)
+    }
+
+    /// The client's request is wrong because of one parameter (400).
+    pub fn invalid_param(param: &str, message: impl Into<String>) -> AiError {
+        AiError {
+            param: Some(param.to_string()),
+            ..AiError::invalid(message)
+        }
+    }
+
+    /// No such model (404, OpenAI's `model_not_found`).
+    pub fn model_not_found(model: &str) -> AiError {
+        AiError {
+            param: Some("model".to_string()),
+            ..AiError::new(
+                404,
+                "invalid_request_error",
+                Some("model_not_found"),
+                format!("The model `{model}` does not exist or is not available on this route"),
+            )
+        }
+    }
+
+    /// The provider could not be reached (502, retryable).
+    pub fn connect_failed(provider: &str, detail: &str) -> AiError {
+        AiError {
+            retryable: true,
+            ..AiError::new(
+                502,
+                "upstream_error",
+                Some("upstream_unreachable"),
+                format!("provider {provider} unreachable: {detail}"),
+            )
+        }
+    }
+
+    /// The provider sent no first byte in time (504, retryable).
+    pub fn first_byte_timeout(provider: &str, ms: u64) -> AiError {
+        AiError {
+            retryable: true,
+            ..AiError::new(
+                504,
+                "upstream_error",
+                Some("upstream_timeout"),
+                format!("provider {provider} sent nothing within {ms} ms"),
+            )
+        }
+    }
+
+    /// The provider answered 2xx with something that is not its format (502).
+    pub fn bad_response(provider: &str, detail: impl std::fmt::Display) -> AiError {
+        AiError::new(
+            502,
+            "upstream_error",
+            Some("bad_upstream_response"),
+            format!("unexpected response from provider {provider}: {detail}"),
+        )
+    }
+
+    /// Translate a provider error (status and message taken from its body) into OpenAI's shape.
+    ///
+    /// 429 stays 429 (`rate_limit_error`), 5xx becomes 502, 401/403 become 502 (the gateway's provider
+    /// key is wrong, not the client's: the provider's message is not passed on, as it may quote part of
+    /// the key), other 4xx keep their status with the provider's message. 429 and 5xx are retryable.
+    pub fn from_provider(
+        provider: &str,
+        status: u16,
+        provider_type: Option<&str>,
+        message: &str,
+    ) -> AiError {
+        let retryable = status == 429 || status >= 500;
+        let message = if message.is_empty() {
+            format!("provider {provider} returned HTTP {status}")
+        } else {
+            message.to_string()
+        };
+        let mut e = match status {
+            429 => AiError::new(
+                429,
+                "rate_limit_error",
+                Some("rate_limit_exceeded"),
+                message,
+            ),
+            401 | 403 => AiError::new(
+                502,
+                "upstream_error",
+                Some("upstream_auth_failed"),
+                format!(
+                    "provider {provider} rejected the gateway's credentials ({})",
+                    provider_type
+                        .map(str::to_string)
+                        .unwrap_or_else(|| format!("HTTP {status}"))
+                ),
+            ),
+            s if s >= 500 => AiError::new(502, "upstream_error", provider_type, message),
+            404 => AiError::new(
+                404,
+                "invalid_request_error",
+                Some("model_not_found"),
+                message,
+            ),
+            s if (400..500).contains(&s) => {
+                AiError::new(s, "invalid_request_error", provider_type, message)
+            }
+            _ => AiError::new(502, "upstream_error", provider_type, message),
+        };
+        e.upstream_status = Some(status);
+        e.retryable = retryable;
+        e
+    }
+
+    /// The OpenAI error body: `{"error": {"message", "type", "param", "code"}}`.
+    pub fn body(&self) -> Value {
+        json!({"error": {
+            "message": self.message,
+            "type": self.kind,
+            "param": self.param,
+            "code": self.code,
+        }})
+    }
+
+    /// The body as bytes.
+    pub fn body_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.body()).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for AiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}): {}", self.status, self.kind, self.message)
+    }
+}
+
+/// What the translator needs to fill chunk fields the provider does not send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamContext {
+    /// Completion id used when the provider sends none (e.g. `chatcmpl-<request id>`).
+    pub id: String,
+    /// Model name used when the provider sends none.
+    pub model: String,
+    /// `created` (Unix seconds), taken from the Worker's clock by the glue.
+    pub created: u64,
+    /// Emit the final usage chunk (empty `choices`) before `[DONE]`.
+    pub include_usage: bool,
+}
+
+/// Build the upstream request for a chat completion.
+pub fn build_request(
+    req: &ChatRequest,
+    target: &ProviderTarget,
+) -> Result<UpstreamRequest, AiError> {
+    match target.kind {
+        ProviderKind::OpenAi | ProviderKind::Azure => openai::build_request(req, target),
+        ProviderKind::Anthropic => anthropic::build_request(req, target),
+        ProviderKind::Gemini => gemini::build_request(req, target),
+    }
+}
+
+/// Turn a provider's non-streaming answer into an OpenAI response, or its error into an [`AiError`].
+/// `ctx` supplies the id/model/created the provider may not send (`include_usage` is ignored).
+pub fn parse_response(
+    target: &ProviderTarget,
+    status: u16,
+    body: &[u8],
+    ctx: &StreamContext,
+) -> Result<ChatResponse, AiError> {
+    if !(200..300).contains(&status) {
+        return Err(parse_error(target, status, body));
+    }
+    match target.kind {
+        ProviderKind::OpenAi | ProviderKind::Azure => openai::parse_response(target, body, ctx),
+        ProviderKind::Anthropic => anthropic::parse_response(target, body, ctx),
+        ProviderKind::Gemini => gemini::parse_response(target, body, ctx),
+    }
+}
+
+/// Translate a provider's error answer (any non-2xx status) into an [`AiError`].
+pub fn parse_error(target: &ProviderTarget, status: u16, body: &[u8]) -> AiError {
+    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    // Gemini may wrap it in an array; OpenAI, Azure, Anthropic and Gemini all put it under "error".
+    let v = match v {
+        Value::Array(mut a) if !a.is_empty() => a.swap_remove(0),
+        v => v,
+    };
+    let err = v.get("error").unwrap_or(&Value::Null);
+    let message = err
+        .get("message")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| err.as_str().map(str::to_string))
+        .unwrap_or_else(|| {
+            let text = String::from_utf8_lossy(body);
+            text.chars()
+                .take(300)
+                .collect::<String>()
+                .trim()
+                .to_string()
+        });
+    // The provider's own machine code: OpenAI/Azure `code`, else Anthropic `type` or Gemini `status`.
+    let provider_type = [err.get("code"), err.get("type"), err.get("status")]
+        .into_iter()
+        .flatten()
+        .find_map(Value::as_str);
+    // Gemini reports a bad key as 400 INVALID_ARGUMENT with reason API_KEY_INVALID: that is the
+    // gateway's key, not the client's request.
+    let bad_key = err
+        .get("details")
+        .and_then(Value::as_array)
+        .is_some_and(|d| {
+            d.iter()
+                .any(|x| x.get("reason") == Some(&json!("API_KEY_INVALID")))
+        });
+    let mut e = if bad_key {
+        AiError::from_provider(&target.provider, 401, Some("API_KEY_INVALID"), &message)
+    } else {
+        AiError::from_provider(&target.provider, status, provider_type, &message)
+    };
+    e.upstream_status = Some(status);
+    if e.status != 502 {
+        e.param = err.get("param").and_then(Value::as_str).map(str::to_string);
+    }
+    e
+}
+
+/// Incremental translator of a provider's event stream into OpenAI chunks (`data: {...}\n\n`, ending
+/// with `data: [DONE]\n\n`). The output depends only on the bytes, not on how they are split.
+#[derive(Debug)]
+pub struct StreamTranslator {
+    inner: Inner,
+}
+
+#[derive(Debug)]
+enum Inner {
+    OpenAi(openai::OpenAiStream),
+    Anthropic(anthropic::AnthropicStream),
+    Gemini(gemini::GeminiStream),
+}
+
+impl StreamTranslator {
+    pub fn new(target: &ProviderTarget, ctx: StreamContext) -> StreamTranslator {
+        let inner = match target.kind {
+            ProviderKind::OpenAi | ProviderKind::Azure => {
+                Inner::OpenAi(openai::OpenAiStream::new(ctx))
+            }
+            ProviderKind::Anthropic => Inner::Anthropic(anthropic::AnthropicStream::new(ctx)),
+            ProviderKind::Gemini => Inner::Gemini(gemini::GeminiStream::new(ctx)),
+        };
+        StreamTranslator { inner }
+    }
+
+    /// Feed bytes from the provider; returns OpenAI SSE bytes ready to send (possibly empty).
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        match &mut self.inner {
+            Inner::OpenAi(s) => s.push(bytes, &mut out),
+            Inner::Anthropic(s) => s.push(bytes, &mut out),
+            Inner::Gemini(s) => s.push(bytes, &mut out),
+        }
+        out
+    }
+
+    /// The provider's stream ended: returns the last bytes (usage chunk, `[DONE]`, or an error chunk
+    /// when the stream was cut before its end).
+    pub fn finish(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        match &mut self.inner {
+            Inner::OpenAi(s) => s.finish(&mut out),
+            Inner::Anthropic(s) => s.finish(&mut out),
+            Inner::Gemini(s) => s.finish(&mut out),
+        }
+        out
+    }
+
+    /// The usage seen so far (complete once the stream has finished).
+    pub fn usage(&self) -> Option<&Usage> {
+        self.state().usage.as_ref()
+    }
+
+    /// The last finish reason seen.
+    pub fn finish_reason(&self) -> Option<&str> {
+        self.state().finish_reason.as_deref()
+    }
+
+    /// The model the provider said it used, if it said.
+    pub fn model(&self) -> Option<&str> {
+        self.state().model.as_deref()
+    }
+
+    /// The error the stream carried, if any.
+    pub fn error(&self) -> Option<&AiError> {
+        self.state().error.as_ref()
+    }
+
+    fn state(&self) -> &StreamState {
+        match &self.inner {
+            Inner::OpenAi(s) => &s.state,
+            Inner::Anthropic(s) => &s.state,
+            Inner::Gemini(s) => &s.state,
+        }
+    }
+}
+
+/// What every stream translator records.
+#[derive(Debug, Default)]
+pub(crate) struct StreamState {
+    pub usage: Option<Usage>,
+    pub finish_reason: Option<String>,
+    pub model: Option<String>,
+    pub error: Option<AiError>,
+    /// `[DONE]` has been written: nothing more is.
+    pub done: bool,
+}
+
+/// Append one `data: <json>\n\n` event.
+pub(crate) fn write_event(out: &mut Vec<u8>, value: &impl Serialize) {
+    out.extend_from_slice(b"data: ");
+    if serde_json::to_writer(&mut *out, value).is_err() {
+        out.extend_from_slice(b"{}");
+    }
+    out.extend_from_slice(b"\n\n");
+}
+
+/// Append `data: [DONE]\n\n`.
+pub(crate) fn write_done(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"data: [DONE]\n\n");
+}
+
+/// Append an in-stream error event in OpenAI's shape (the SDKs raise it as an API error).
+pub(crate) fn write_error(out: &mut Vec<u8>, e: &AiError) {
+    write_event(out, &e.body());
+}
+
+/// A chunk with one choice.
+pub(crate) fn chunk(ctx: &StreamContext, id: &str, model: &str, choice: ChunkChoice) -> ChatChunk {
+    ChatChunk {
+        id: if id.is_empty() {
+            ctx.id.clone()
+        } else {
+            id.to_string()
+        },
+        object: "chat.completion.chunk".to_string(),
+        created: ctx.created,
+        model: if model.is_empty() {
+            ctx.model.clone()
+        } else {
+            model.to_string()
+        },
+        choices: vec![choice],
+        usage: None,
+        extra: Extra::new(),
+    }
+}
+
+/// Parse a `data:` URL (`data:image/png;base64,AAAA`) into (media type, base64 data).
+pub(crate) fn parse_data_url(url: &str) -> Option<(String, String)> {
+    let rest = url.strip_prefix("data:")?;
+    let (meta, data) = rest.split_once(',')?;
+    let media = meta.strip_suffix(";base64")?;
+    Some((media.to_string(), data.to_string()))
+}
+
+/// Join a base URL and a path with exactly one slash.
+pub(crate) fn join_url(base: &str, path: &str) -> String {
+    format!(
+        "{}/{}",
+        base.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
+}
+
+/// Percent-encode a path segment or query value (unreserved characters kept).
+pub(crate) fn encode_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Build the upstream request for embeddings (OpenAI-compatible, Azure, Gemini).
+pub fn build_embeddings_request(
+    req: &EmbeddingsRequest,
+    target: &ProviderTarget,
+) -> Result<UpstreamRequest, AiError> {
+    match target.kind {
+        ProviderKind::OpenAi | ProviderKind::Azure => openai::build_embeddings_request(req, target),
+        ProviderKind::Gemini => gemini::build_embeddings_request(req, target),
+        ProviderKind::Anthropic => Err(AiError::invalid_param(
+            "model",
+            format!(
+                "provider {} (anthropic) has no embeddings API",
+                target.provider
+            ),
+        )),
+    }
+}
+
+/// Turn a provider's embeddings answer into OpenAI's format.
+pub fn parse_embeddings_response(
+    target: &ProviderTarget,
+    status: u16,
+    body: &[u8],
+    model: &str,
+) -> Result<EmbeddingsResponse, AiError> {
+    if !(200..300).contains(&status) {
+        return Err(parse_error(target, status, body));
+    }
+    match target.kind {
+        ProviderKind::Gemini => gemini::parse_embeddings_response(target, body, model),
+        _ => serde_json::from_slice(body).map_err(|e| AiError::bad_response(&target.provider, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests;
