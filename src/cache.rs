@@ -1,10 +1,376 @@
-//! Serve phase: the edge cache in front of the proxy. (Placeholder until the cache work lands:
-//! always proxies.)
+//! Serve phase: the edge response cache (`proxy-cache` plugin) in front of the proxy.
+//!
+//! Decisions are made by `edgegate_core::cache` (pure, tested natively); this file does the I/O:
+//! - the Workers Cache API (`caches.default`, per data centre), keyed by a URL built from the SHA-256 of
+//!   the canonical key (method, host, path, chosen query and headers, consumer, purge generations);
+//! - on a miss the origin body is tee'd: one branch streams to the client, the other goes into
+//!   `cache.put` inside `ctx.waitUntil`, so nothing is read into memory by the Worker;
+//! - freshness is decided from our own stored metadata (`x-edgegate-cache-meta`: stored-at, TTL, age,
+//!   stale window), so `stale_if_error` can serve an expired copy; the stored copy's Cache-Control
+//!   only tells the Cache API how long to keep it (TTL + stale window);
+//! - purge generations come from KV (`cache/generations` in `CONFIG`), re-read at most every
+//!   `CONFIG_RELOAD_SECONDS` per isolate.
 
 use crate::exchange::Exchange;
-use crate::proxy;
-use edgegate_core::GatewayError;
+use crate::{config::KV_BINDING, proxy, runtime};
+use edgegate_core::cache::{
+    self as rules, CacheStatus, Freshness, Generations, RequestDecision, RequestInfo, ResponseInfo,
+    Storable, StoredMeta, XCacheStatus, GENERATIONS_KEY,
+};
+use edgegate_core::proxy::{PROXY_LATENCY, REQUEST_ID, UPSTREAM_LATENCY};
+use edgegate_core::{ErrorKind, GatewayError};
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use worker::Env;
+
+/// Headers of the origin response that never go into a stored copy (per-request or ours).
+const NOT_STORED: &[&str] = &[
+    REQUEST_ID,
+    UPSTREAM_LATENCY,
+    PROXY_LATENCY,
+    "set-cookie",
+    "age",
+    rules::X_CACHE_STATUS,
+    rules::X_CACHE_KEY,
+    rules::CACHE_STATUS,
+];
 
 pub async fn serve(ex: &mut Exchange<'_>) -> Result<web_sys::Response, GatewayError> {
-    proxy::forward(ex).await
+    let username = ex.identity.as_ref().map(|i| i.username.clone());
+    let Some(config) = rules::select(ex.plugins(), username.as_deref()) else {
+        return proxy::forward(ex).await;
+    };
+    let method = ex.raw.method().to_ascii_uppercase();
+    let is_head = method == "HEAD";
+    let headers = ex.raw.headers();
+    let header = |n: &str| headers.get(n).ok().flatten();
+    let info = RequestInfo {
+        method: &method,
+        host: &ex.host,
+        path: ex.url.path,
+        query: ex.url.query,
+        header: &header,
+        identity: ex.identity.as_ref(),
+    };
+    let lookup = match rules::request_decision(config, &info) {
+        RequestDecision::Bypass(why) => {
+            push_status(ex, &CacheStatus::bypass(why), None);
+            return proxy::forward(ex).await;
+        }
+        RequestDecision::Cache { lookup } => lookup,
+    };
+    let generation = generations(ex.env)
+        .await
+        .for_request(ex.plan.route, &config.tags);
+    let digest = rules::key_digest(&rules::cache_key(config, &info, ex.plan.route, &generation));
+    let url = rules::cache_url(&ex.host, &digest);
+    let shown_key = config.show_cache_key.then_some(digest.as_str());
+    let Some(cache) = default_cache() else {
+        // No Cache API here (should not happen on Workers): behave as if the plugin were absent.
+        return proxy::forward(ex).await;
+    };
+
+    // Look up. A fresh entry is a hit; a stale one is kept while within `stale_if_error`.
+    let mut had_entry = false;
+    let mut stale: Option<(web_sys::Response, Freshness)> = None;
+    if lookup {
+        if let Some(stored) = cache_match(&cache, &url).await {
+            let meta = stored
+                .headers()
+                .get(rules::META_HEADER)
+                .ok()
+                .flatten()
+                .and_then(|m| StoredMeta::parse(&m));
+            match meta.map(|m| m.freshness(runtime::now_ms())) {
+                Some(f) if f.fresh => {
+                    let status = CacheStatus::hit(f.remaining);
+                    return from_store(ex, stored, &f, &status, shown_key, is_head);
+                }
+                Some(f) => {
+                    had_entry = true;
+                    if f.usable_on_error {
+                        stale = Some((stored, f));
+                    } else {
+                        discard(&stored);
+                    }
+                }
+                None => discard(&stored),
+            }
+        }
+    }
+
+    let result = proxy::forward(ex).await;
+    let resp = match result {
+        Ok(resp) => resp,
+        Err(e) => {
+            if let Some((stored, f)) = stale.filter(|(_, f)| f.serve_stale(None)) {
+                let status = CacheStatus::stale(f.remaining, None);
+                return from_store(ex, stored, &f, &status, shown_key, is_head);
+            }
+            return Err(e);
+        }
+    };
+    let origin_status = resp.status();
+    if let Some((stored, f)) = stale.take() {
+        if f.serve_stale(Some(origin_status)) {
+            discard(&resp);
+            let status = CacheStatus::stale(f.remaining, Some(origin_status));
+            return from_store(ex, stored, &f, &status, shown_key, is_head);
+        }
+        discard(&stored);
+    }
+    if is_head {
+        // A HEAD answer has no body to store; later HEADs are answered from a cached GET.
+        let mut status = CacheStatus::forwarded(had_entry, !lookup, origin_status, Err("head"));
+        status.x = if had_entry || !lookup {
+            XCacheStatus::Refresh
+        } else {
+            XCacheStatus::Miss
+        };
+        push_status(ex, &status, shown_key);
+        return Ok(resp);
+    }
+    let resp_headers = resp.headers();
+    let resp_header = |n: &str| resp_headers.get(n).ok().flatten();
+    let decision = rules::response_decision(
+        config,
+        &ResponseInfo {
+            status: origin_status,
+            header: &resp_header,
+        },
+    );
+    match decision {
+        Storable::No(why) => {
+            let status = CacheStatus::forwarded(had_entry, !lookup, origin_status, Err(why));
+            push_status(ex, &status, shown_key);
+            Ok(resp)
+        }
+        Storable::Yes { ttl, stale } => {
+            let meta =
+                StoredMeta::new(runtime::now_ms(), ttl, stale, resp_header("age").as_deref());
+            let client = store_and_stream(ex, &cache, &url, resp, &meta)?;
+            let status = CacheStatus::forwarded(had_entry, !lookup, origin_status, Ok(ttl));
+            push_status(ex, &status, shown_key);
+            Ok(client)
+        }
+    }
+}
+
+/// `X-Cache-Status`, `Cache-Status` and (when shown) `X-Cache-Key` on the client's response.
+fn push_status(ex: &mut Exchange<'_>, status: &CacheStatus, key: Option<&str>) {
+    ex.response_headers
+        .push((rules::X_CACHE_STATUS.into(), status.x.as_str().into()));
+    ex.response_headers
+        .push((rules::CACHE_STATUS.into(), status.header_value(key)));
+    if let Some(k) = key {
+        ex.response_headers
+            .push((rules::X_CACHE_KEY.into(), k.to_string()));
+    }
+}
+
+fn internal(what: &str) -> GatewayError {
+    GatewayError::new(ErrorKind::Internal, what.to_string())
+}
+
+/// Tee the origin body: the client gets one branch now, the other is stored in `waitUntil`.
+fn store_and_stream(
+    ex: &Exchange<'_>,
+    cache: &web_sys::Cache,
+    url: &str,
+    resp: web_sys::Response,
+    meta: &StoredMeta,
+) -> Result<web_sys::Response, GatewayError> {
+    let origin_headers = resp.headers();
+    let stored_headers = web_sys::Headers::new_with_headers(&origin_headers)
+        .map_err(|_| internal("could not copy response headers"))?;
+    for name in NOT_STORED {
+        let _ = stored_headers.delete(name);
+    }
+    match origin_headers.get("cache-control").ok().flatten() {
+        Some(cc) => {
+            let _ = stored_headers.set(rules::ORIGIN_CC_HEADER, &cc);
+        }
+        None => {
+            let _ = stored_headers.delete(rules::ORIGIN_CC_HEADER);
+        }
+    }
+    // For the Cache API only: keep the entry for its TTL plus the stale window.
+    let _ = stored_headers.set(
+        "cache-control",
+        &format!("public, max-age={}", meta.storage_seconds().max(1)),
+    );
+    let _ = stored_headers.set(rules::META_HEADER, &meta.to_header());
+
+    let (client_body, store_body) = match resp.body() {
+        Some(body) => {
+            let branches = body.tee();
+            let a: web_sys::ReadableStream = branches.get(0).unchecked_into();
+            let b: web_sys::ReadableStream = branches.get(1).unchecked_into();
+            (Some(a), Some(b))
+        }
+        None => (None, None),
+    };
+    let init = web_sys::ResponseInit::new();
+    init.set_status(resp.status());
+    init.set_status_text(&resp.status_text());
+    init.set_headers(&origin_headers);
+    let client =
+        web_sys::Response::new_with_opt_readable_stream_and_init(client_body.as_ref(), &init)
+            .map_err(|_| internal("could not build the response"))?;
+    let stored_init = web_sys::ResponseInit::new();
+    stored_init.set_status(resp.status());
+    stored_init.set_headers(&stored_headers);
+    match web_sys::Response::new_with_opt_readable_stream_and_init(
+        store_body.as_ref(),
+        &stored_init,
+    ) {
+        Ok(stored) => {
+            let put = cache.put_with_str(url, &stored);
+            let request_id = ex.request_id.to_string();
+            ex.ctx.wait_until(async move {
+                if let Err(e) = JsFuture::from(put).await {
+                    log_event("cache_store_failed", &request_id, &js_error(&e));
+                }
+            });
+        }
+        Err(e) => {
+            if let Some(b) = &store_body {
+                let _ = b.cancel();
+            }
+            log_event("cache_store_failed", ex.request_id, &js_error(&e));
+        }
+    }
+    Ok(client)
+}
+
+/// The client's response from a stored copy: the origin's headers back, `Age`, this request's id.
+fn from_store(
+    ex: &mut Exchange<'_>,
+    stored: web_sys::Response,
+    f: &Freshness,
+    status: &CacheStatus,
+    key: Option<&str>,
+    head: bool,
+) -> Result<web_sys::Response, GatewayError> {
+    let headers = web_sys::Headers::new_with_headers(&stored.headers())
+        .map_err(|_| internal("could not copy cached headers"))?;
+    let origin_cc = headers.get(rules::ORIGIN_CC_HEADER).ok().flatten();
+    for name in [
+        rules::META_HEADER,
+        rules::ORIGIN_CC_HEADER,
+        "cf-cache-status",
+        "cache-control",
+        "warning",
+    ] {
+        let _ = headers.delete(name);
+    }
+    if let Some(cc) = origin_cc {
+        let _ = headers.set("cache-control", &cc);
+    }
+    let _ = headers.set("age", &f.age.to_string());
+    let _ = headers.set(REQUEST_ID, ex.request_id);
+    let elapsed = (runtime::now_ms() - ex.started).max(0.0) as u64;
+    let _ = headers.set(PROXY_LATENCY, &elapsed.to_string());
+    let body = if head {
+        discard(&stored);
+        None
+    } else {
+        stored.body()
+    };
+    let init = web_sys::ResponseInit::new();
+    init.set_status(stored.status());
+    init.set_headers(&headers);
+    let resp = web_sys::Response::new_with_opt_readable_stream_and_init(body.as_ref(), &init)
+        .map_err(|_| internal("could not build the cached response"))?;
+    push_status(ex, status, key);
+    Ok(resp)
+}
+
+/// Release a response body we will not read.
+fn discard(resp: &web_sys::Response) {
+    if let Some(body) = resp.body() {
+        let _ = body.cancel();
+    }
+}
+
+fn default_cache() -> Option<web_sys::Cache> {
+    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    let caches = global.caches().ok()?;
+    let cache = js_sys::Reflect::get(&caches, &JsValue::from_str("default")).ok()?;
+    (!cache.is_undefined() && !cache.is_null()).then(|| cache.unchecked_into())
+}
+
+async fn cache_match(cache: &web_sys::Cache, url: &str) -> Option<web_sys::Response> {
+    match JsFuture::from(cache.match_with_str(url)).await {
+        Ok(v) if v.is_undefined() || v.is_null() => None,
+        Ok(v) => v.dyn_into::<web_sys::Response>().ok(),
+        Err(e) => {
+            log_event("cache_lookup_failed", "", &js_error(&e));
+            None
+        }
+    }
+}
+
+fn js_error(e: &JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
+fn log_event(event: &str, request_id: &str, error: &str) {
+    runtime::log_error(
+        &serde_json::json!({"event": event, "request_id": request_id, "error": error}).to_string(),
+    );
+}
+
+// -------------------------------------------------------------------------------------------------
+// Purge generations: one KV read per isolate at most every CONFIG_RELOAD_SECONDS.
+
+thread_local! {
+    static GENERATIONS: RefCell<Option<(f64, Rc<Generations>)>> = const { RefCell::new(None) };
+}
+
+fn reload_ms(env: &Env) -> f64 {
+    env.var("CONFIG_RELOAD_SECONDS")
+        .ok()
+        .and_then(|v| v.to_string().trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .unwrap_or(30.0)
+        * 1000.0
+}
+
+async fn generations(env: &Env) -> Rc<Generations> {
+    let now = runtime::now_ms();
+    let cached = GENERATIONS.with(|g| g.borrow().clone());
+    if let Some((at, g)) = &cached {
+        if now - at < reload_ms(env) {
+            return g.clone();
+        }
+    }
+    let read = match env.kv(KV_BINDING) {
+        Ok(kv) => kv
+            .get(GENERATIONS_KEY)
+            .text()
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    let loaded = match read {
+        Ok(None) => Ok(Generations::default()),
+        Ok(Some(text)) => Generations::parse(&text),
+        Err(e) => Err(format!("reading {GENERATIONS_KEY}: {e}")),
+    };
+    let g = match loaded {
+        Ok(g) => Rc::new(g),
+        Err(e) => {
+            // Keep the last known generations (or none) and try again after the interval.
+            log_event("cache_generations_failed", "", &e);
+            cached.map(|(_, g)| g).unwrap_or_default()
+        }
+    };
+    GENERATIONS.with(|c| *c.borrow_mut() = Some((now, g.clone())));
+    g
 }

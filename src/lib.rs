@@ -4,6 +4,7 @@
 //! goes, run the plugin phases, then forward it with `fetch`, passing both bodies through as JS streams
 //! (`proxy.rs`). Errors become responses in exactly one place (`respond::error`).
 
+mod ai;
 mod auth;
 mod cache;
 mod config;
@@ -127,5 +128,8 @@ async fn handle(
 async fn run_phases(ex: &mut Exchange<'_>) -> Result<web_sys::Response, GatewayError> {
     auth::authenticate(ex).await?;
     ratelimit::enforce(ex).await?;
+    if let Some(response) = ai::serve(ex).await? {
+        return Ok(response);
+    }
     cache::serve(ex).await
 }

@@ -1,8 +1,287 @@
-//! Rate-limit phase. (Placeholder until the rate-limit work lands: limits nothing.)
+//! Rate-limit phase, and the `RateLimiter` Durable Object that counts for it.
+//!
+//! For each `rate-limiting` instance that applies to the request, the counter key is chosen
+//! (`edgegate_core::ratelimit::key`) and checked:
+//! - `policy: durable` (default): one Durable Object per (plugin instance, key), named with
+//!   `idFromName`, one round trip per request carrying every window of the policy. The object runs
+//!   one event at a time and its storage calls close its input gate, so loading, deciding and
+//!   storing is atomic: concurrent requests are admitted in a single order, exactly up to the limit.
+//! - `policy: local`: counted in this isolate's memory (approximate, see docs/rate-limiting.md).
+//!
+//! All the arithmetic lives in `edgegate_core::ratelimit::decide`.
 
 use crate::exchange::Exchange;
-use edgegate_core::GatewayError;
+use crate::runtime;
+use edgegate_core::plugins::{Plugin, PluginInstance};
+use edgegate_core::ratelimit::headers::{client_headers, retry_after_secs};
+use edgegate_core::ratelimit::key::{identifier, object_name, KeyInputs};
+use edgegate_core::ratelimit::local::LocalCounters;
+use edgegate_core::ratelimit::{
+    decide, CheckRequest, CounterPolicy, Decision, RateLimitConfig, State as Counts, STATE_KEY,
+};
+use edgegate_core::{ErrorKind, GatewayError};
+use futures_util::future::{join_all, select, Either};
+use std::cell::{Cell, RefCell};
+use std::time::Duration;
+use worker::{
+    durable_object, wasm_bindgen::JsValue, DurableObject, Env, Method, Request, RequestInit,
+    Response, ScheduledTime, State,
+};
 
-pub async fn enforce(_ex: &mut Exchange<'_>) -> Result<(), GatewayError> {
+/// The Durable Object namespace binding (wrangler.toml `[[durable_objects.bindings]]`).
+pub const BINDING: &str = "RATE_LIMITER";
+
+thread_local! {
+    /// Counters of the `local` policy, per isolate.
+    static LOCAL: RefCell<LocalCounters> = RefCell::new(LocalCounters::default());
+}
+
+/// One policy to check for this request.
+struct Check<'g> {
+    instance: &'g PluginInstance,
+    config: &'g RateLimitConfig,
+    name: String,
+}
+
+pub async fn enforce(ex: &mut Exchange<'_>) -> Result<(), GatewayError> {
+    let username = ex.identity.as_ref().map(|i| i.username.as_str());
+    let policies: Vec<(&PluginInstance, &RateLimitConfig)> = ex
+        .plugins()
+        .filter_map(|p| match &p.plugin {
+            Plugin::RateLimiting(c) => Some((p, c)),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        })
+        .filter(|(p, _)| p.consumer.is_none() || p.consumer.as_deref() == username)
+        .collect();
+    if policies.is_empty() {
+        return Ok(());
+    }
+
+    let mut checks = Vec::with_capacity(policies.len());
+    for (instance, config) in policies {
+        let header = config.header_name.as_deref().and_then(|h| ex.header(h));
+        let inputs = KeyInputs {
+            consumer_id: ex.identity.as_ref().map(|i| i.consumer_id.as_str()),
+            credential_id: ex
+                .identity
+                .as_ref()
+                .and_then(|i| i.credential_id.as_deref()),
+            client_ip: ex.client_ip.as_deref(),
+            header: header.as_deref(),
+            path: ex.url.path,
+            route: ex.plan.route,
+            service: &ex.plan.upstream.name,
+        };
+        if let Some(id) = identifier(config, &inputs) {
+            checks.push(Check {
+                instance,
+                config,
+                name: object_name(instance.index, &id),
+            });
+        }
+    }
+
+    let env = ex.env;
+    let outcomes = join_all(checks.iter().map(|c| check(env, c))).await;
+
+    let mut shown: Vec<&Decision> = Vec::new();
+    let mut refused: Option<(&RateLimitConfig, &Decision)> = None;
+    let mut unavailable = false;
+    for (c, outcome) in checks.iter().zip(&outcomes) {
+        match outcome {
+            Ok(decision) => {
+                if !c.config.hide_client_headers {
+                    shown.push(decision);
+                }
+                if !decision.allowed
+                    && refused.is_none_or(|(_, r)| r.retry_after_ms < decision.retry_after_ms)
+                {
+                    refused = Some((c.config, decision));
+                }
+            }
+            Err(reason) => {
+                runtime::log_error(
+                    &serde_json::json!({
+                        "event": "ratelimit_unavailable",
+                        "request_id": ex.request_id,
+                        "plugin": c.instance.index,
+                        "fault_tolerant": c.config.fault_tolerant,
+                        "reason": reason,
+                    })
+                    .to_string(),
+                );
+                unavailable |= !c.config.fault_tolerant;
+            }
+        }
+    }
+    ex.response_headers.extend(client_headers(shown));
+    if let Some((config, decision)) = refused {
+        return Err(GatewayError::new(
+            ErrorKind::RateLimit {
+                status: config.error_code,
+                retry_after_secs: retry_after_secs(decision),
+            },
+            config.error_message.clone(),
+        ));
+    }
+    if unavailable {
+        return Err(GatewayError::new(
+            ErrorKind::RateLimitUnavailable,
+            "the rate-limit counter could not be reached",
+        ));
+    }
     Ok(())
+}
+
+async fn check(env: &Env, c: &Check<'_>) -> Result<Decision, String> {
+    let config = c.config;
+    match config.policy {
+        CounterPolicy::Local => {
+            let now = runtime::now_ms() as u64;
+            Ok(LOCAL.with(|l| {
+                l.borrow_mut()
+                    .check(&c.name, &config.spec, config.cost, now)
+            }))
+        }
+        CounterPolicy::Durable => {
+            let round_trip = Box::pin(ask_object(env, &c.name, config));
+            let timeout = worker::Delay::from(Duration::from_millis(config.timeout_ms));
+            match select(round_trip, timeout).await {
+                Either::Left((result, _)) => result,
+                Either::Right(_) => Err(format!(
+                    "no answer from the counter within {} ms",
+                    config.timeout_ms
+                )),
+            }
+        }
+    }
+}
+
+/// One round trip to the counter's Durable Object.
+async fn ask_object(env: &Env, name: &str, config: &RateLimitConfig) -> Result<Decision, String> {
+    let body = serde_json::to_string(&CheckRequest {
+        spec: config.spec.clone(),
+        cost: config.cost,
+    })
+    .map_err(|e| e.to_string())?;
+    let namespace = env
+        .durable_object(BINDING)
+        .map_err(|e| format!("binding {BINDING}: {e}"))?;
+    let stub = namespace
+        .id_from_name(name)
+        .and_then(|id| id.get_stub())
+        .map_err(|e| format!("stub: {e}"))?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_body(Some(JsValue::from_str(&body)));
+    let request = Request::new_with_init("https://rate-limiter/check", &init)
+        .map_err(|e| format!("request: {e}"))?;
+    let mut response = stub
+        .fetch_with_request(request)
+        .await
+        .map_err(|e| format!("fetch: {e}"))?;
+    let text = response.text().await.map_err(|e| format!("body: {e}"))?;
+    if response.status_code() != 200 {
+        return Err(format!(
+            "status {}: {}",
+            response.status_code(),
+            text.chars().take(200).collect::<String>()
+        ));
+    }
+    serde_json::from_str(&text).map_err(|e| format!("answer: {e}"))
+}
+
+// ------------------------------------------------------------------------------------------------
+// The Durable Object
+
+/// Counts for one (plugin instance, key). State is kept in memory and in the object's storage (so
+/// an evicted object resumes where it was); an alarm deletes it once it has expired.
+#[durable_object(alarm)]
+pub struct RateLimiter {
+    state: State,
+    /// `None` until loaded from storage.
+    counts: RefCell<Option<Counts>>,
+    /// When the alarm this instance scheduled fires (ms), if any.
+    alarm_at: Cell<Option<u64>>,
+}
+
+impl RateLimiter {
+    async fn load(&self) -> worker::Result<()> {
+        if self.counts.borrow().is_some() {
+            return Ok(());
+        }
+        let stored: Option<String> = self.state.storage().get(STATE_KEY).await?;
+        let counts = stored
+            .and_then(|s| serde_json::from_str::<Counts>(&s).ok())
+            .unwrap_or_default();
+        let mut slot = self.counts.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(counts);
+        }
+        Ok(())
+    }
+
+    async fn schedule_cleanup(&self, at: u64) -> worker::Result<()> {
+        let at = at.max(now()).saturating_add(1);
+        let date = js_sys::Date::new(&JsValue::from_f64(at as f64));
+        self.state
+            .storage()
+            .set_alarm(ScheduledTime::new(date))
+            .await?;
+        self.alarm_at.set(Some(at));
+        Ok(())
+    }
+}
+
+fn now() -> u64 {
+    runtime::now_ms() as u64
+}
+
+impl DurableObject for RateLimiter {
+    fn new(state: State, _env: Env) -> Self {
+        RateLimiter {
+            state,
+            counts: RefCell::new(None),
+            alarm_at: Cell::new(None),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        let check: CheckRequest = match serde_json::from_str(&req.text().await?) {
+            Ok(c) => c,
+            Err(e) => return Response::error(format!("bad check request: {e}"), 400),
+        };
+        self.load().await?;
+        // No await between reading and updating the counts: this is the atomic step.
+        let now = now();
+        let (next, decision) = {
+            let mut slot = self.counts.borrow_mut();
+            let current = slot.get_or_insert_with(Counts::default);
+            let (next, decision) = decide(&check.spec, current, check.cost, now);
+            *current = next.clone();
+            (next, decision)
+        };
+        let text = serde_json::to_string(&next)?;
+        // The output gate holds the answer until this write is durable.
+        self.state.storage().put(STATE_KEY, text).await?;
+        if !next.is_expired(now) && self.alarm_at.get().is_none_or(|at| at <= now) {
+            self.schedule_cleanup(next.expires_at).await?;
+        }
+        Response::from_json(&decision)
+    }
+
+    async fn alarm(&self) -> worker::Result<Response> {
+        self.alarm_at.set(None);
+        self.load().await?;
+        let now = now();
+        let expires_at = self.counts.borrow().as_ref().map_or(0, |c| c.expires_at);
+        if expires_at <= now {
+            self.state.storage().delete_all().await?;
+            *self.counts.borrow_mut() = Some(Counts::default());
+        } else {
+            self.schedule_cleanup(expires_at).await?;
+        }
+        Response::ok("")
+    }
 }

@@ -33,7 +33,8 @@ export function workerBuilt() {
  * Start the gateway. Returns { mf, url, logs, kv, fetch helpers, dispose }.
  * `logs` collects { level, message, json } for every console line the Worker writes.
  * Options: kvNamespaceId (default "CONFIG"), kvPersist (a directory), bindings (merged over defaults),
- * config (a config object pushed before returning).
+ * config (a config object pushed before returning), miniflare (extra Miniflare options merged last, e.g.
+ * `{ durableObjects: { RATE_LIMITER: "RateLimiter" } }`).
  */
 export async function startGateway(opts = {}) {
   if (!workerBuilt()) throw new Error(`${SCRIPT} is missing: run scripts/build first`);
@@ -59,6 +60,8 @@ export async function startGateway(opts = {}) {
       }
       logs.push({ level: entry.level, message: entry.message, json });
     },
+    // Extra Miniflare options (Durable Objects, persistence...), merged last.
+    ...(opts.miniflare ?? {}),
   });
   const url = new URL(await mf.ready);
   const kv = await mf.getKVNamespace("CONFIG");

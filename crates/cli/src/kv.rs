@@ -11,6 +11,14 @@ pub trait Kv {
     /// The value stored at `key`, or `None` when there is none.
     fn get(&mut self, key: &str) -> Result<Option<String>, String>;
     fn put(&mut self, key: &str, value: &str) -> Result<(), String>;
+    /// Remove `key` (used by the identity commands).
+    fn delete(&mut self, _key: &str) -> Result<(), String> {
+        Err("this store cannot delete keys".into())
+    }
+    /// Every key starting with `prefix`, sorted (used by the identity commands).
+    fn list(&mut self, _prefix: &str) -> Result<Vec<String>, String> {
+        Err("this store cannot list keys".into())
+    }
 }
 
 /// An in-memory namespace. Records the order of writes, and can be told to fail a write.
@@ -37,6 +45,20 @@ impl Kv for MemoryKv {
         self.writes.push(key.to_string());
         self.values.insert(key.to_string(), value.to_string());
         Ok(())
+    }
+
+    fn delete(&mut self, key: &str) -> Result<(), String> {
+        self.values.remove(key);
+        Ok(())
+    }
+
+    fn list(&mut self, prefix: &str) -> Result<Vec<String>, String> {
+        Ok(self
+            .values
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect())
     }
 }
 
@@ -208,6 +230,48 @@ impl Kv for WranglerKv {
             );
             Err(format!("wrangler kv key put {key} failed:\n{}", tail(&all)))
         }
+    }
+
+    fn delete(&mut self, key: &str) -> Result<(), String> {
+        let out = self.run(&self.args("delete", key))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let all = format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        Err(format!(
+            "wrangler kv key delete {key} failed:\n{}",
+            tail(&all)
+        ))
+    }
+
+    fn list(&mut self, prefix: &str) -> Result<Vec<String>, String> {
+        // `kv key list` takes no key: build the arguments around a placeholder and drop it.
+        let mut args = self.args("list", "");
+        args.retain(|a| !a.is_empty());
+        args.push("--prefix".into());
+        args.push(prefix.to_string());
+        let out = self.run(&args)?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            let all = format!("{}\n{stdout}", String::from_utf8_lossy(&out.stderr));
+            return Err(format!("wrangler kv key list failed:\n{}", tail(&all)));
+        }
+        // The JSON array starts at the first '[' (wrangler may print banners before it).
+        let start = stdout
+            .find('[')
+            .ok_or("wrangler kv key list printed no JSON")?;
+        let keys: Vec<serde_json::Value> = serde_json::from_str(stdout[start..].trim())
+            .map_err(|e| format!("wrangler kv key list printed unexpected output: {e}"))?;
+        let mut names: Vec<String> = keys
+            .iter()
+            .filter_map(|k| k.get("name").and_then(|n| n.as_str()).map(String::from))
+            .collect();
+        names.sort();
+        Ok(names)
     }
 }
 

@@ -3,7 +3,9 @@
 //! Run from the repository root (where wrangler.toml is), usually through `scripts/config`.
 
 mod commands;
+mod identity;
 mod kv;
+mod purge;
 
 use commands::CliError;
 use std::io::{Read, Write};
@@ -21,6 +23,11 @@ commands:
                                 put the previous version back into service
   show (--local|--remote) [--persist-to DIR] [--version N]
                                 print the pointer, the version in service and its document
+  purge ROUTE | --tag TAG | --all (--local|--remote) [--persist-to DIR]
+                                invalidate cached responses (proxy-cache) in every location
+
+consumers and credentials: consumer add|remove|list, key create|revoke|list, basic-auth add|remove,
+  jwt add|remove, credentials list (run one without arguments for its options; docs/authentication.md)
 
 --local uses wrangler's local KV state (.wrangler/state, or DIR), --remote the deployed namespace.
 KV is reached with wrangler: $WRANGLER, else node_modules/.bin/wrangler, else npx wrangler.
@@ -201,6 +208,12 @@ fn open_kv(target: Target) -> Result<kv::WranglerKv, CliError> {
 }
 
 fn run(args: &[String]) -> Result<String, CliError> {
+    if let Some(result) = identity::dispatch(args) {
+        return result;
+    }
+    if args.first().map(String::as_str) == Some("purge") {
+        return purge::run(&args[1..]);
+    }
     match parse_args(args)? {
         Cmd::Help => Ok(USAGE.to_string()),
         Cmd::Validate(file) => commands::validate(&read_document(&file)?),

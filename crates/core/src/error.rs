@@ -24,6 +24,17 @@ pub enum ErrorKind {
     NoConfig,
     /// A bug or an unexpected runtime failure (500).
     Internal,
+    /// Missing, invalid, expired, not yet valid or revoked credentials (401, `WWW-Authenticate: challenge`).
+    Unauthorized {
+        failure: crate::auth::AuthFailure,
+        challenge: String,
+    },
+    /// Authenticated, but an ACL does not let the consumer through (403).
+    Forbidden,
+    /// A rate-limiting policy refused the request (429 unless the policy sets `error_code`).
+    RateLimit { status: u16, retry_after_secs: u64 },
+    /// The rate-limit counter could not be reached and the policy is not fault tolerant (503).
+    RateLimitUnavailable,
 }
 
 impl ErrorKind {
@@ -37,6 +48,10 @@ impl ErrorKind {
             ErrorKind::UpstreamTimeout => 504,
             ErrorKind::NoConfig => 503,
             ErrorKind::Internal => 500,
+            ErrorKind::Unauthorized { .. } => 401,
+            ErrorKind::Forbidden => 403,
+            ErrorKind::RateLimit { status, .. } => *status,
+            ErrorKind::RateLimitUnavailable => 503,
         }
     }
 
@@ -51,6 +66,10 @@ impl ErrorKind {
             ErrorKind::UpstreamTimeout => "upstream_timeout",
             ErrorKind::NoConfig => "no_config",
             ErrorKind::Internal => "internal_error",
+            ErrorKind::Unauthorized { failure, .. } => failure.code(),
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::RateLimit { .. } => "rate_limited",
+            ErrorKind::RateLimitUnavailable => "rate_limit_unavailable",
         }
     }
 
@@ -64,6 +83,10 @@ impl ErrorKind {
             ErrorKind::UpstreamTimeout => "Upstream timed out",
             ErrorKind::NoConfig => "Gateway has no usable configuration",
             ErrorKind::Internal => "Internal gateway error",
+            ErrorKind::Unauthorized { .. } => "Unauthorized",
+            ErrorKind::Forbidden => "Forbidden",
+            ErrorKind::RateLimit { .. } => "Too many requests",
+            ErrorKind::RateLimitUnavailable => "Rate limiting unavailable",
         }
     }
 }
@@ -91,6 +114,12 @@ impl GatewayError {
     pub fn headers(&self) -> Vec<(&'static str, String)> {
         match &self.kind {
             ErrorKind::MethodNotAllowed { allow } => vec![("allow", allow.join(", "))],
+            ErrorKind::Unauthorized { challenge, .. } => {
+                vec![("www-authenticate", challenge.clone())]
+            }
+            ErrorKind::RateLimit {
+                retry_after_secs, ..
+            } => vec![("retry-after", retry_after_secs.to_string())],
             _ => Vec::new(),
         }
     }
@@ -134,6 +163,14 @@ mod tests {
             (ErrorKind::UpstreamTimeout, 504),
             (ErrorKind::NoConfig, 503),
             (ErrorKind::Internal, 500),
+            (
+                ErrorKind::RateLimit {
+                    status: 429,
+                    retry_after_secs: 3,
+                },
+                429,
+            ),
+            (ErrorKind::RateLimitUnavailable, 503),
         ];
         for (kind, status) in cases {
             assert_eq!(kind.status(), status, "{kind:?}");

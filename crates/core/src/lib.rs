@@ -4,12 +4,15 @@
 //! [`router::RequestView`]s, asks [`gateway::Gateway`] what to do and performs the I/O.
 
 pub mod ai;
+pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod error;
 pub mod gateway;
 pub mod identity;
 pub mod plugins;
 pub mod proxy;
+pub mod ratelimit;
 pub mod router;
 pub mod store;
 

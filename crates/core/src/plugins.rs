@@ -11,7 +11,15 @@ use serde_json::Value;
 
 /// A plugin's typed settings.
 #[derive(Debug, Clone)]
-pub enum Plugin {}
+pub enum Plugin {
+    KeyAuth(crate::auth::KeyAuthConfig),
+    Jwt(crate::auth::JwtConfig),
+    BasicAuth(crate::auth::BasicAuthConfig),
+    Acl(crate::auth::AclConfig),
+    RateLimiting(crate::ratelimit::RateLimitConfig),
+    ProxyCache(crate::cache::ProxyCacheConfig),
+    AiProxy(Box<crate::ai::CompiledAiProxy>),
+}
 
 /// Why a plugin instance is invalid.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,12 +31,36 @@ pub enum PluginError {
 }
 
 /// Every plugin name the gateway knows, in the order they run.
-pub const KNOWN: &[&str] = &[];
+pub const KNOWN: &[&str] = &[
+    "key-auth",
+    "jwt",
+    "basic-auth",
+    "acl",
+    "rate-limiting",
+    "proxy-cache",
+    "ai-proxy",
+];
 
 /// Parse the settings of the plugin called `name`.
 pub fn parse(name: &str, _config: &Value) -> Result<Plugin, PluginError> {
-    #[allow(clippy::match_single_binding)]
     match name {
+        "key-auth" => settings(_config)
+            .and_then(crate::auth::KeyAuthConfig::validate)
+            .map(Plugin::KeyAuth),
+        "jwt" => settings(_config)
+            .and_then(crate::auth::JwtConfig::validate)
+            .map(Plugin::Jwt),
+        "basic-auth" => settings(_config)
+            .and_then(crate::auth::BasicAuthConfig::validate)
+            .map(Plugin::BasicAuth),
+        "acl" => settings(_config)
+            .and_then(crate::auth::AclConfig::validate)
+            .map(Plugin::Acl),
+        "rate-limiting" => crate::ratelimit::parse(_config).map(Plugin::RateLimiting),
+        "proxy-cache" => crate::cache::parse(_config).map(Plugin::ProxyCache),
+        "ai-proxy" => crate::ai::AiProxyConfig::compile(_config)
+            .map(|c| Plugin::AiProxy(Box::new(c)))
+            .map_err(PluginError::Config),
         _ => Err(PluginError::UnknownName(if KNOWN.is_empty() {
             format!("unknown plugin {name:?}")
         } else {

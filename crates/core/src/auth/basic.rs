@@ -1,0 +1,129 @@
+//! `basic-auth`: `Authorization: Basic`, passwords stored as salted PBKDF2-HMAC-SHA256.
+//!
+//! Stored form: `$pbkdf2-sha256$i=<iterations>$<salt, base64 no pad>$<32-byte hash, base64 no pad>`.
+//! The iteration count is stored with each hash, so it can be raised later without breaking old ones.
+//! Why [`DEFAULT_ITERATIONS`]: see docs/authentication.md (a Worker has 10 ms of CPU per request on the
+//! free plan; the gateway also caches successful verifications for the lookup TTL).
+
+use super::{authorization_param, ct_eq};
+use crate::plugins::PluginError;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+use base64::Engine;
+use serde::Deserialize;
+
+/// Iterations for new hashes.
+pub const DEFAULT_ITERATIONS: u32 = 10_000;
+/// Hashes claiming more iterations than this are refused (a KV entry must not be able to burn the
+/// Worker's CPU budget).
+pub const MAX_ITERATIONS: u32 = 100_000;
+pub const MIN_ITERATIONS: u32 = 1_000;
+/// Longest `Authorization: Basic` value looked at.
+pub const MAX_HEADER_BYTES: usize = 4096;
+const HASH_BYTES: usize = 32;
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuthConfig {
+    /// Remove `Authorization` before forwarding (default false).
+    #[serde(default)]
+    pub hide_credentials: bool,
+    /// Consumer (username or id) for requests without credentials.
+    #[serde(default)]
+    pub anonymous: Option<String>,
+    /// Require credentials on CORS preflight (default true).
+    #[serde(default = "yes")]
+    pub run_on_preflight: bool,
+    #[serde(default = "super::keyauth::default_realm")]
+    pub realm: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl BasicAuthConfig {
+    pub fn validate(self) -> Result<BasicAuthConfig, PluginError> {
+        Ok(self)
+    }
+
+    pub fn challenge(&self) -> String {
+        format!("Basic realm=\"{}\", charset=\"UTF-8\"", self.realm)
+    }
+}
+
+/// Outcome of reading the `Authorization` header.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parsed {
+    /// No `Authorization: Basic` header.
+    Absent,
+    /// A Basic header that is not `base64(user:password)` in UTF-8.
+    Malformed,
+    Credentials {
+        username: String,
+        password: String,
+    },
+}
+
+pub fn parse_authorization(value: Option<&str>) -> Parsed {
+    let Some(value) = value else {
+        return Parsed::Absent;
+    };
+    let Some(encoded) = authorization_param(value, "basic") else {
+        return Parsed::Absent;
+    };
+    if encoded.len() > MAX_HEADER_BYTES {
+        return Parsed::Malformed;
+    }
+    let Ok(bytes) = STANDARD.decode(encoded) else {
+        return Parsed::Malformed;
+    };
+    let Ok(text) = String::from_utf8(bytes) else {
+        return Parsed::Malformed;
+    };
+    match text.split_once(':') {
+        Some((u, p)) if !u.is_empty() => Parsed::Credentials {
+            username: u.to_string(),
+            password: p.to_string(),
+        },
+        _ => Parsed::Malformed,
+    }
+}
+
+fn derive(password: &str, salt: &[u8], iterations: u32) -> [u8; HASH_BYTES] {
+    let mut out = [0u8; HASH_BYTES];
+    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password.as_bytes(), salt, iterations, &mut out);
+    out
+}
+
+/// Hash a password with a random `salt` (16 bytes or more).
+pub fn hash_password(password: &str, salt: &[u8], iterations: u32) -> String {
+    let hash = derive(password, salt, iterations);
+    format!(
+        "$pbkdf2-sha256$i={iterations}${}${}",
+        STANDARD_NO_PAD.encode(salt),
+        STANDARD_NO_PAD.encode(hash)
+    )
+}
+
+/// Check a password against a stored hash, in constant time. `Err` when the stored hash is unusable.
+pub fn verify_password(password: &str, stored: &str) -> Result<bool, String> {
+    let parts: Vec<&str> = stored.split('$').collect();
+    let [_, "pbkdf2-sha256", iterations, salt, hash] = parts.as_slice() else {
+        return Err("password hash is not in $pbkdf2-sha256$i=N$salt$hash form".into());
+    };
+    let iterations: u32 = iterations
+        .strip_prefix("i=")
+        .and_then(|n| n.parse().ok())
+        .filter(|n| (MIN_ITERATIONS..=MAX_ITERATIONS).contains(n))
+        .ok_or("password hash has a bad iteration count")?;
+    let salt = STANDARD_NO_PAD
+        .decode(salt)
+        .map_err(|_| "password hash has a bad salt")?;
+    let expected = STANDARD_NO_PAD
+        .decode(hash)
+        .map_err(|_| "password hash has a bad hash")?;
+    if expected.len() != HASH_BYTES || salt.len() < 8 {
+        return Err("password hash has the wrong length".into());
+    }
+    Ok(ct_eq(&derive(password, &salt, iterations), &expected))
+}

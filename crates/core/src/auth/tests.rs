@@ -1,0 +1,798 @@
+//! Native tests of every check the identity features rely on, with time injected.
+
+use super::jwks::{JwksCache, Plan};
+use super::jwt::{self, JwtConfig, JwtError};
+use super::records::JwtCredential;
+use super::*;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::json;
+
+const RSA_KEY: &str = include_str!("testdata/rsa.key");
+const RSA_PUB: &str = include_str!("testdata/rsa.pub");
+const RSA2_KEY: &str = include_str!("testdata/rsa2.key");
+const EC_KEY: &str = include_str!("testdata/ec.key");
+const EC_PUB: &str = include_str!("testdata/ec.pub");
+const ED_KEY: &str = include_str!("testdata/ed.key");
+const ED_PUB: &str = include_str!("testdata/ed.pub");
+const NOW: u64 = 1_750_000_000;
+
+fn config() -> JwtConfig {
+    crate::plugins::settings::<JwtConfig>(&json!({}))
+        .unwrap()
+        .validate()
+        .unwrap()
+}
+
+fn claims() -> serde_json::Value {
+    json!({"iss": "issuer-a", "sub": "alice", "exp": NOW + 600, "iat": NOW})
+}
+
+fn sign(
+    alg: Algorithm,
+    key: &EncodingKey,
+    claims: &serde_json::Value,
+    kid: Option<&str>,
+) -> String {
+    let mut header = Header::new(alg);
+    header.kid = kid.map(str::to_string);
+    jsonwebtoken::encode(&header, claims, key).unwrap()
+}
+
+fn rsa() -> EncodingKey {
+    EncodingKey::from_rsa_pem(RSA_KEY.as_bytes()).unwrap()
+}
+
+fn cred(f: impl FnOnce(&mut JwtCredential)) -> JwtCredential {
+    let mut c = JwtCredential {
+        id: "cred-1".into(),
+        consumer_id: "c1".into(),
+        key: "issuer-a".into(),
+        algorithms: vec![],
+        secret: None,
+        public_key: None,
+        jwk: None,
+        jwks_url: None,
+        created_at: 0,
+    };
+    f(&mut c);
+    c
+}
+
+/// The whole path the glue takes for a credential with a fixed key.
+fn check(token: &str, cred: &JwtCredential, cfg: &JwtConfig, now: u64) -> Result<(), JwtError> {
+    let t = jwt::parse(token, cfg.max_token_bytes)?;
+    assert_eq!(t.key_claim(&cfg.key_claim_name)?, cred.key);
+    let jwt::CredentialKey::Static(key) = jwt::credential_key(cred)? else {
+        panic!("static key expected")
+    };
+    jwt::verify(cfg, &t, cred, &key, None, now)
+}
+
+fn rsa_cred() -> JwtCredential {
+    cred(|c| c.public_key = Some(RSA_PUB.into()))
+}
+
+#[test]
+fn valid_rs256_es256_eddsa_and_hs256_tokens_pass() {
+    let cfg = config();
+    let t = sign(Algorithm::RS256, &rsa(), &claims(), None);
+    assert_eq!(check(&t, &rsa_cred(), &cfg, NOW), Ok(()));
+    let t = sign(Algorithm::PS256, &rsa(), &claims(), None);
+    assert_eq!(check(&t, &rsa_cred(), &cfg, NOW), Ok(()));
+
+    let ec = EncodingKey::from_ec_pem(EC_KEY.as_bytes()).unwrap();
+    let t = sign(Algorithm::ES256, &ec, &claims(), None);
+    assert_eq!(
+        check(&t, &cred(|c| c.public_key = Some(EC_PUB.into())), &cfg, NOW),
+        Ok(())
+    );
+
+    let ed = EncodingKey::from_ed_pem(ED_KEY.as_bytes()).unwrap();
+    let t = sign(Algorithm::EdDSA, &ed, &claims(), None);
+    assert_eq!(
+        check(&t, &cred(|c| c.public_key = Some(ED_PUB.into())), &cfg, NOW),
+        Ok(())
+    );
+
+    let secret = b"a shared secret of thirty-two b!";
+    let t = sign(
+        Algorithm::HS256,
+        &EncodingKey::from_secret(secret),
+        &claims(),
+        None,
+    );
+    let hs = cred(|c| c.secret = Some(STANDARD.encode(secret)));
+    assert_eq!(check(&t, &hs, &cfg, NOW), Ok(()));
+}
+
+#[test]
+fn alg_none_is_rejected_in_any_case() {
+    let payload = URL_SAFE_NO_PAD.encode(claims().to_string());
+    for alg in ["none", "None", "NONE"] {
+        let header = URL_SAFE_NO_PAD.encode(json!({"alg": alg, "typ": "JWT"}).to_string());
+        for sig in ["", "c2ln"] {
+            let token = format!("{header}.{payload}.{sig}");
+            let err = jwt::parse(&token, 8192).unwrap_err();
+            assert_eq!(err, JwtError::AlgNone, "{alg} {sig:?}");
+            assert_eq!(err.failure(), AuthFailure::InvalidCredentials);
+        }
+    }
+}
+
+#[test]
+fn hmac_with_the_rsa_public_key_as_secret_is_rejected() {
+    // The classic confusion: sign HS256 with the (public) RSA key's PEM bytes.
+    let forged = sign(
+        Algorithm::HS256,
+        &EncodingKey::from_secret(RSA_PUB.as_bytes()),
+        &claims(),
+        None,
+    );
+    assert_eq!(
+        check(&forged, &rsa_cred(), &config(), NOW),
+        Err(JwtError::AlgNotAllowed)
+    );
+    // Even when the credential lists HS256 among its algorithms.
+    let lax = cred(|c| {
+        c.public_key = Some(RSA_PUB.into());
+        c.algorithms = vec!["HS256".into(), "RS256".into()];
+    });
+    assert_eq!(
+        check(&forged, &lax, &config(), NOW),
+        Err(JwtError::AlgNotAllowed)
+    );
+}
+
+#[test]
+fn algorithm_not_allowed_for_the_credential_is_rejected() {
+    let only_rs256 = cred(|c| {
+        c.public_key = Some(RSA_PUB.into());
+        c.algorithms = vec!["RS256".into()];
+    });
+    let ps = sign(Algorithm::PS256, &rsa(), &claims(), None);
+    assert_eq!(
+        check(&ps, &only_rs256, &config(), NOW),
+        Err(JwtError::AlgNotAllowed)
+    );
+    let rs512 = sign(Algorithm::RS512, &rsa(), &claims(), None);
+    assert_eq!(
+        check(&rs512, &only_rs256, &config(), NOW),
+        Err(JwtError::AlgNotAllowed)
+    );
+    // A JWK pinning its algorithm wins over the family.
+    let allowed = jwt::allowed_algorithms(
+        &[],
+        jsonwebtoken::AlgorithmFamily::Rsa,
+        Some(Algorithm::RS256),
+    );
+    assert_eq!(allowed, vec![Algorithm::RS256]);
+}
+
+#[test]
+fn expired_and_not_yet_valid_tokens_with_leeway() {
+    let cfg = config(); // leeway 30 s
+    let mut c = claims();
+    c["exp"] = json!(NOW - 31);
+    let t = sign(Algorithm::RS256, &rsa(), &c, None);
+    let err = check(&t, &rsa_cred(), &cfg, NOW).unwrap_err();
+    assert_eq!(err, JwtError::Expired);
+    assert_eq!(err.failure(), AuthFailure::TokenExpired);
+    assert_eq!(err.failure().code(), "token_expired");
+    // Within the leeway it still passes.
+    c["exp"] = json!(NOW - 29);
+    let t = sign(Algorithm::RS256, &rsa(), &c, None);
+    assert_eq!(check(&t, &rsa_cred(), &cfg, NOW), Ok(()));
+
+    let mut c = claims();
+    c["nbf"] = json!(NOW + 31);
+    let t = sign(Algorithm::RS256, &rsa(), &c, None);
+    let err = check(&t, &rsa_cred(), &cfg, NOW).unwrap_err();
+    assert_eq!(err.failure().code(), "token_not_yet_valid");
+    assert_eq!(check(&t, &rsa_cred(), &cfg, NOW + 2), Ok(()));
+}
+
+#[test]
+fn exp_is_required_by_default_and_maximum_expiration_is_enforced() {
+    let mut c = claims();
+    c.as_object_mut().unwrap().remove("exp");
+    let t = sign(Algorithm::RS256, &rsa(), &c, None);
+    assert_eq!(
+        check(&t, &rsa_cred(), &config(), NOW),
+        Err(JwtError::MissingClaim("exp".into()))
+    );
+    let mut cfg = config();
+    cfg.maximum_expiration = 300;
+    let t = sign(Algorithm::RS256, &rsa(), &claims(), None); // exp = now + 600
+    assert_eq!(check(&t, &rsa_cred(), &cfg, NOW), Err(JwtError::TooLong));
+    assert_eq!(check(&t, &rsa_cred(), &cfg, NOW + 400), Ok(()));
+    // A non-numeric exp is malformed, not "no exp".
+    let mut c = claims();
+    c["exp"] = json!("tomorrow");
+    let t = sign(Algorithm::RS256, &rsa(), &c, None);
+    assert_eq!(
+        check(&t, &rsa_cred(), &config(), NOW),
+        Err(JwtError::Malformed)
+    );
+}
+
+#[test]
+fn wrong_issuer_or_audience_is_rejected() {
+    let mut cfg = config();
+    cfg.issuers = vec!["https://idp.example".into()];
+    let t = sign(Algorithm::RS256, &rsa(), &claims(), None);
+    assert_eq!(check(&t, &rsa_cred(), &cfg, NOW), Err(JwtError::BadIssuer));
+
+    let mut cfg = config();
+    cfg.audiences = vec!["api".into()];
+    assert_eq!(
+        check(&t, &rsa_cred(), &cfg, NOW),
+        Err(JwtError::BadAudience)
+    );
+    let mut c = claims();
+    c["aud"] = json!(["other", "api"]);
+    let t = sign(Algorithm::RS256, &rsa(), &c, None);
+    assert_eq!(check(&t, &rsa_cred(), &cfg, NOW), Ok(()));
+    c["aud"] = json!("web");
+    let t = sign(Algorithm::RS256, &rsa(), &c, None);
+    assert_eq!(
+        check(&t, &rsa_cred(), &cfg, NOW),
+        Err(JwtError::BadAudience)
+    );
+}
+
+#[test]
+fn tampered_payload_or_signature_is_rejected() {
+    let t = sign(Algorithm::RS256, &rsa(), &claims(), None);
+    let parts: Vec<&str> = t.split('.').collect();
+    let mut c = claims();
+    c["sub"] = json!("admin");
+    let forged_payload = URL_SAFE_NO_PAD.encode(c.to_string());
+    let tampered = format!("{}.{}.{}", parts[0], forged_payload, parts[2]);
+    assert_eq!(
+        check(&tampered, &rsa_cred(), &config(), NOW),
+        Err(JwtError::BadSignature)
+    );
+
+    let mut sig = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
+    sig[10] ^= 1;
+    let tampered = format!("{}.{}.{}", parts[0], parts[1], URL_SAFE_NO_PAD.encode(sig));
+    let err = check(&tampered, &rsa_cred(), &config(), NOW).unwrap_err();
+    assert_eq!(err, JwtError::BadSignature);
+    assert_eq!(err.detail(), "the token is not valid");
+
+    // Signed by another RSA key.
+    let other = EncodingKey::from_rsa_pem(RSA2_KEY.as_bytes()).unwrap();
+    let t = sign(Algorithm::RS256, &other, &claims(), None);
+    assert_eq!(
+        check(&t, &rsa_cred(), &config(), NOW),
+        Err(JwtError::BadSignature)
+    );
+}
+
+#[test]
+fn malformed_base64_and_json_are_rejected() {
+    let good = sign(Algorithm::RS256, &rsa(), &claims(), None);
+    let parts: Vec<&str> = good.split('.').collect();
+    let not_json = URL_SAFE_NO_PAD.encode("{not json");
+    let array = URL_SAFE_NO_PAD.encode("[1,2]");
+    let cases = [
+        "".to_string(),
+        "abc".to_string(),
+        "a.b".to_string(),
+        format!("{}.{}.{}.x", parts[0], parts[1], parts[2]),
+        format!("!!!.{}.{}", parts[1], parts[2]),
+        format!("{}.%%%.{}", parts[0], parts[2]),
+        format!("{}.{}.***", parts[0], parts[1]),
+        format!("{}.{}.", parts[0], parts[1]),
+        format!("{not_json}.{}.{}", parts[1], parts[2]),
+        format!("{}.{not_json}.{}", parts[0], parts[2]),
+        format!("{array}.{}.{}", parts[1], parts[2]),
+        format!("{}.{array}.{}", parts[0], parts[2]),
+        format!(
+            "{}.{}.{}",
+            URL_SAFE_NO_PAD.encode(r#"{"typ":"JWT"}"#),
+            parts[1],
+            parts[2]
+        ),
+        format!(
+            "{}.{}.{}",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","crit":["x"]}"#),
+            parts[1],
+            parts[2]
+        ),
+        format!(
+            "{}.{}.{}",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","kid":7}"#),
+            parts[1],
+            parts[2]
+        ),
+    ];
+    for token in &cases {
+        assert_eq!(
+            jwt::parse(token, 8192).unwrap_err(),
+            JwtError::Malformed,
+            "{token}"
+        );
+    }
+    let unknown = format!(
+        "{}.{}.{}",
+        URL_SAFE_NO_PAD.encode(r#"{"alg":"XY999"}"#),
+        parts[1],
+        parts[2]
+    );
+    assert_eq!(
+        jwt::parse(&unknown, 8192).unwrap_err(),
+        JwtError::UnsupportedAlg
+    );
+}
+
+#[test]
+fn huge_tokens_are_rejected_before_decoding() {
+    // Hundreds of kilobytes that are not even base64: the size check answers first.
+    let huge = format!(
+        "{}.{}.{}",
+        "e".repeat(100_000),
+        "!".repeat(200_000),
+        "x".repeat(100_000)
+    );
+    let started = std::time::Instant::now();
+    assert_eq!(
+        jwt::parse(&huge, 8192).unwrap_err(),
+        JwtError::TooLarge(8192)
+    );
+    assert!(started.elapsed() < std::time::Duration::from_millis(5));
+    // A real, validly signed token just over the limit is refused too.
+    let mut c = claims();
+    c["pad"] = json!("p".repeat(9000));
+    let t = sign(Algorithm::RS256, &rsa(), &c, None);
+    assert_eq!(
+        check(&t, &rsa_cred(), &config(), NOW),
+        Err(JwtError::TooLarge(8192))
+    );
+}
+
+#[test]
+fn credential_keys_are_checked() {
+    // Private keys are never accepted as a credential's public key.
+    assert!(matches!(
+        jwt::credential_key(&cred(|c| c.public_key = Some(RSA_KEY.into()))),
+        Err(JwtError::BadKey)
+    ));
+    // Exactly one kind of key.
+    assert!(matches!(
+        jwt::credential_key(&cred(|c| {
+            c.public_key = Some(RSA_PUB.into());
+            c.secret = Some("c2VjcmV0".into());
+        })),
+        Err(JwtError::BadKey)
+    ));
+    assert!(matches!(
+        jwt::credential_key(&cred(|_| {})),
+        Err(JwtError::BadKey)
+    ));
+    // A symmetric JWK is refused.
+    let oct = json!({"kty": "oct", "k": "c2VjcmV0", "kid": "x"});
+    assert!(matches!(
+        jwt::credential_key(&cred(|c| c.jwk = Some(oct))),
+        Err(JwtError::BadKey)
+    ));
+}
+
+fn rsa_jwk(kid: &str, pem: &str) -> serde_json::Value {
+    use rsa::pkcs8::DecodePublicKey;
+    use rsa::traits::PublicKeyParts;
+    let key = rsa::RsaPublicKey::from_public_key_pem(pem).unwrap();
+    json!({
+        "kty": "RSA", "kid": kid, "alg": "RS256", "use": "sig",
+        "n": URL_SAFE_NO_PAD.encode(key.n().to_bytes_be()),
+        "e": URL_SAFE_NO_PAD.encode(key.e().to_bytes_be()),
+    })
+}
+
+fn jwks(keys: &[serde_json::Value]) -> String {
+    json!({ "keys": keys }).to_string()
+}
+
+#[test]
+fn jwk_credential_verifies_and_pins_its_algorithm() {
+    let jwk = rsa_jwk("k1", RSA_PUB);
+    let c = cred(|c| c.jwk = Some(jwk.clone()));
+    let t = sign(Algorithm::RS256, &rsa(), &claims(), Some("k1"));
+    assert_eq!(check(&t, &c, &config(), NOW), Ok(()));
+    let parsed: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk).unwrap();
+    let (key, pinned) = jwt::jwk_key(&parsed).unwrap();
+    assert_eq!(pinned, Some(Algorithm::RS256));
+    let ps = sign(Algorithm::PS256, &rsa(), &claims(), Some("k1"));
+    let ps = jwt::parse(&ps, 8192).unwrap();
+    assert_eq!(
+        jwt::verify(&config(), &ps, &c, &key, pinned, NOW),
+        Err(JwtError::AlgNotAllowed)
+    );
+}
+
+const URL: &str = "https://idp.example/jwks.json";
+
+#[test]
+fn jwks_unknown_kid_refetches_at_most_once_per_interval() {
+    let mut cache = JwksCache::new();
+    let (cache_ms, refetch_ms) = (300_000.0, 30_000.0);
+    let mut now = 1_000_000.0;
+    assert_eq!(
+        cache.plan(URL, Some("k1"), now, cache_ms, refetch_ms),
+        Plan::Fetch
+    );
+    cache
+        .fetched(URL, Ok(&jwks(&[rsa_jwk("k1", RSA_PUB)])), now)
+        .unwrap();
+    assert!(matches!(
+        cache.plan(URL, Some("k1"), now, cache_ms, refetch_ms),
+        Plan::Use(_)
+    ));
+
+    // A flood of unknown kids: the first one within the interval would fetch, but the initial fetch
+    // just happened, so none does.
+    now += 1_000.0;
+    for i in 0..1000 {
+        let kid = format!("bogus-{i}");
+        assert_eq!(
+            cache.plan(URL, Some(&kid), now, cache_ms, refetch_ms),
+            Plan::Unknown
+        );
+    }
+    // After the interval exactly one fetch is allowed, then none again.
+    now += refetch_ms;
+    assert_eq!(
+        cache.plan(URL, Some("bogus"), now, cache_ms, refetch_ms),
+        Plan::Fetch
+    );
+    for _ in 0..100 {
+        assert_eq!(
+            cache.plan(URL, Some("bogus"), now + 10.0, cache_ms, refetch_ms),
+            Plan::Unknown
+        );
+    }
+    // The known key keeps working meanwhile.
+    assert!(matches!(
+        cache.plan(URL, Some("k1"), now + 10.0, cache_ms, refetch_ms),
+        Plan::Use(_)
+    ));
+}
+
+#[test]
+fn jwks_rotation_new_kid_after_refetch_removed_kid_after_expiry() {
+    let mut cache = JwksCache::new();
+    let (cache_ms, refetch_ms) = (60_000.0, 5_000.0);
+    let mut now = 0.0;
+    assert_eq!(
+        cache.plan(URL, Some("k1"), now, cache_ms, refetch_ms),
+        Plan::Fetch
+    );
+    cache
+        .fetched(URL, Ok(&jwks(&[rsa_jwk("k1", RSA_PUB)])), now)
+        .unwrap();
+
+    // The provider publishes k2 next to k1; a token with k2 triggers the refetch.
+    now += 10_000.0;
+    assert_eq!(
+        cache.plan(URL, Some("k2"), now, cache_ms, refetch_ms),
+        Plan::Fetch
+    );
+    let both = jwks(&[
+        rsa_jwk("k1", RSA_PUB),
+        rsa_jwk("k2", include_str!("testdata/rsa2.pub")),
+    ]);
+    cache.fetched(URL, Ok(&both), now).unwrap();
+    assert!(cache.lookup(URL, Some("k2")).is_some());
+    assert!(matches!(
+        cache.plan(URL, Some("k1"), now, cache_ms, refetch_ms),
+        Plan::Use(_)
+    ));
+
+    // The provider drops k1. Until the cached set expires k1 still verifies; then the set is fetched
+    // again and k1 is gone.
+    now += cache_ms;
+    assert_eq!(
+        cache.plan(URL, Some("k1"), now, cache_ms, refetch_ms),
+        Plan::Fetch
+    );
+    cache
+        .fetched(
+            URL,
+            Ok(&jwks(&[rsa_jwk("k2", include_str!("testdata/rsa2.pub"))])),
+            now,
+        )
+        .unwrap();
+    assert_eq!(cache.lookup(URL, Some("k1")), None);
+    assert_eq!(
+        cache.plan(URL, Some("k1"), now + 1.0, cache_ms, refetch_ms),
+        Plan::Unknown
+    );
+}
+
+#[test]
+fn jwks_failed_refetch_keeps_cached_keys() {
+    let mut cache = JwksCache::new();
+    let (cache_ms, refetch_ms) = (60_000.0, 5_000.0);
+    assert_eq!(
+        cache.plan(URL, Some("k1"), 0.0, cache_ms, refetch_ms),
+        Plan::Fetch
+    );
+    cache
+        .fetched(URL, Ok(&jwks(&[rsa_jwk("k1", RSA_PUB)])), 0.0)
+        .unwrap();
+    // Stale: fetch again, and the provider is down.
+    assert_eq!(
+        cache.plan(URL, Some("k1"), 70_000.0, cache_ms, refetch_ms),
+        Plan::Fetch
+    );
+    assert!(cache
+        .fetched(URL, Err("connection refused".into()), 70_000.0)
+        .is_err());
+    assert!(cache.lookup(URL, Some("k1")).is_some());
+    // Within the refetch interval the stale key is used without another attempt.
+    assert!(matches!(
+        cache.plan(URL, Some("k1"), 71_000.0, cache_ms, refetch_ms),
+        Plan::Use(_)
+    ));
+    // A garbage document is a failure too, and also keeps the keys.
+    assert_eq!(
+        cache.plan(URL, Some("k1"), 80_000.0, cache_ms, refetch_ms),
+        Plan::Fetch
+    );
+    assert!(cache.fetched(URL, Ok("<html>"), 80_000.0).is_err());
+    assert!(cache.lookup(URL, Some("k1")).is_some());
+}
+
+#[test]
+fn jwks_skips_symmetric_and_unknown_keys() {
+    let doc = jwks(&[
+        json!({"kty": "oct", "k": "c2VjcmV0", "kid": "sym"}),
+        json!({"kty": "weird", "kid": "w"}),
+        rsa_jwk("k1", RSA_PUB),
+    ]);
+    let keys = jwks::parse_jwks(&doc).unwrap();
+    assert_eq!(keys.len(), 1);
+    assert!(jwks::parse_jwks(&"x".repeat(jwks::MAX_JWKS_BYTES + 1)).is_err());
+}
+
+#[test]
+fn key_digest_differs_for_a_key_one_character_off() {
+    let key = keyauth::generate_key(&[7u8; 32]);
+    assert!(key.starts_with("eg_") && key.len() == 46, "{key}");
+    let mut off = key.clone().into_bytes();
+    let last = off.len() - 1;
+    off[last] = if off[last] == b'A' { b'B' } else { b'A' };
+    let off = String::from_utf8(off).unwrap();
+    assert_ne!(keyauth::lookup_key(&key), keyauth::lookup_key(&off));
+    assert_eq!(
+        keyauth::lookup_key("abc"),
+        "credentials/key-auth/ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    assert_eq!(
+        keyauth::credential_id(&keyauth::digest("abc")),
+        "ba7816bf8f01cfea"
+    );
+    assert!(ct_eq(b"abc", b"abc") && !ct_eq(b"abc", b"abd") && !ct_eq(b"abc", b"ab"));
+}
+
+#[test]
+fn cache_serves_hits_and_misses_until_ttl_then_forgets() {
+    let mut cache: cache::TtlCache<Option<String>> = cache::TtlCache::new(3);
+    cache.insert("k".into(), Some("valid".into()), 0.0, 1000.0);
+    cache.insert("miss".into(), None, 0.0, 1000.0);
+    assert_eq!(cache.get("k", 999.0), Some(Some("valid".into())));
+    assert_eq!(cache.get("miss", 999.0), Some(None));
+    // After revocation in KV the isolate still answers from cache until the TTL, then re-reads.
+    assert_eq!(cache.get("k", 1000.0), None);
+    // Bounded: a flood of distinct keys never holds more than the capacity.
+    for i in 0..100 {
+        cache.insert(format!("flood-{i}"), None, 2000.0, 1000.0);
+        assert!(cache.len() <= 3);
+    }
+    assert_eq!(cache.get("flood-99", 2000.0), Some(None));
+    assert_eq!(cache.get("flood-0", 2000.0), None);
+}
+
+#[test]
+fn key_is_found_in_headers_bearer_query_and_body() {
+    let cfg: KeyAuthConfig = crate::plugins::settings(&json!({"key_in_body": true})).unwrap();
+    let none = |_: &str| None;
+    let header = |n: &str| (n == "x-api-key").then(|| "k1".to_string());
+    assert_eq!(
+        keyauth::find_key(&cfg, &header, None, None),
+        Some(("k1".into(), keyauth::KeySource::Header("x-api-key".into())))
+    );
+    let bearer = |n: &str| (n == "authorization").then(|| "Bearer k2".to_string());
+    assert_eq!(
+        keyauth::find_key(&cfg, &bearer, None, None),
+        Some(("k2".into(), keyauth::KeySource::Bearer))
+    );
+    assert_eq!(
+        keyauth::find_key(&cfg, &none, Some("a=1&apikey=k%2B3"), None),
+        Some(("k+3".into(), keyauth::KeySource::Query("apikey".into())))
+    );
+    let body = keyauth::body_fields("application/x-www-form-urlencoded", "apikey=k4&x=1").unwrap();
+    assert_eq!(
+        keyauth::find_key(&cfg, &none, None, Some(&body)),
+        Some(("k4".into(), keyauth::KeySource::Body("apikey".into())))
+    );
+    let body =
+        keyauth::body_fields("application/json; charset=utf-8", r#"{"apikey":"k5"}"#).unwrap();
+    assert_eq!(
+        keyauth::find_key(&cfg, &none, None, Some(&body)).unwrap().0,
+        "k5"
+    );
+    assert_eq!(keyauth::find_key(&cfg, &none, Some("apikey="), None), None);
+    let basic = |n: &str| (n == "authorization").then(|| "Basic eDp5".to_string());
+    assert_eq!(keyauth::find_key(&cfg, &basic, None, None), None);
+}
+
+#[test]
+fn token_is_found_in_header_query_and_cookie_and_hidden() {
+    let mut cfg = config();
+    cfg.cookie_names = vec!["session".into()];
+    let h = |n: &str| (n == "cookie").then(|| "a=1; session=tok; b=2".to_string());
+    assert_eq!(
+        jwt::find_token(&cfg, &h, None),
+        Some(("tok".into(), jwt::TokenSource::Cookie("session".into())))
+    );
+    assert_eq!(
+        jwt::remove_cookie("a=1; session=tok; b=2", "session").as_deref(),
+        Some("a=1; b=2")
+    );
+    assert_eq!(jwt::remove_cookie("session=tok", "session"), None);
+    let none = |_: &str| None;
+    assert_eq!(
+        jwt::find_token(&cfg, &none, Some("jwt=t.o.k")).unwrap().0,
+        "t.o.k"
+    );
+    assert_eq!(
+        remove_query_param("http://o/p?a=1&jwt=t.o.k&b=2", "jwt"),
+        "http://o/p?a=1&b=2"
+    );
+    assert_eq!(
+        remove_query_param("http://o/p?apikey=x", "apikey"),
+        "http://o/p"
+    );
+    assert_eq!(remove_query_param("http://o/p", "apikey"), "http://o/p");
+}
+
+#[test]
+fn identity_headers_and_the_forgeable_list() {
+    let consumer = records::Consumer {
+        id: "c1".into(),
+        username: "alice".into(),
+        custom_id: Some("ext-9".into()),
+        groups: vec!["admin".into(), "dev".into()],
+        metadata: Default::default(),
+        created_at: 0,
+    };
+    let id = consumer.identity(Some("cred-1"), false);
+    let headers = identity_headers(&id, false);
+    assert_eq!(
+        headers,
+        vec![
+            ("x-consumer-id".to_string(), "c1".to_string()),
+            ("x-consumer-username".into(), "alice".into()),
+            ("x-consumer-custom-id".into(), "ext-9".into()),
+            ("x-credential-identifier".into(), "cred-1".into()),
+            ("x-consumer-groups".into(), "admin, dev".into()),
+        ]
+    );
+    assert!(!identity_headers(&id, true)
+        .iter()
+        .any(|(n, _)| n == "x-consumer-groups"));
+    let anon = consumer.identity(None, true);
+    assert!(
+        identity_headers(&anon, false).contains(&("x-anonymous-consumer".into(), "true".into()))
+    );
+    // Every header we may set is in the list stripped from client requests.
+    for (name, _) in identity_headers(&id, false)
+        .iter()
+        .chain(identity_headers(&anon, false).iter())
+    {
+        assert!(IDENTITY_HEADERS.contains(&name.as_str()), "{name}");
+    }
+}
+
+#[test]
+fn basic_auth_hash_and_verify() {
+    let stored = basic::hash_password("s3cret", b"0123456789abcdef", basic::DEFAULT_ITERATIONS);
+    assert!(stored.starts_with("$pbkdf2-sha256$i=10000$"), "{stored}");
+    assert_eq!(basic::verify_password("s3cret", &stored), Ok(true));
+    assert_eq!(basic::verify_password("s3cres", &stored), Ok(false));
+    assert_eq!(basic::verify_password("", &stored), Ok(false));
+    // A hash claiming a huge cost is refused rather than run.
+    let costly = stored.replace("i=10000", "i=100000000");
+    assert!(basic::verify_password("s3cret", &costly).is_err());
+    assert!(basic::verify_password("s3cret", "plaintext").is_err());
+
+    let header = format!("Basic {}", STANDARD.encode("bob:pa:ss"));
+    assert_eq!(
+        basic::parse_authorization(Some(&header)),
+        basic::Parsed::Credentials {
+            username: "bob".into(),
+            password: "pa:ss".into()
+        }
+    );
+    assert_eq!(basic::parse_authorization(None), basic::Parsed::Absent);
+    assert_eq!(
+        basic::parse_authorization(Some("Bearer x")),
+        basic::Parsed::Absent
+    );
+    assert_eq!(
+        basic::parse_authorization(Some("Basic !!!")),
+        basic::Parsed::Malformed
+    );
+    let no_colon = format!("Basic {}", STANDARD.encode("bob"));
+    assert_eq!(
+        basic::parse_authorization(Some(&no_colon)),
+        basic::Parsed::Malformed
+    );
+}
+
+#[test]
+fn acl_allows_and_denies_groups() {
+    let allow: AclConfig = crate::plugins::settings::<AclConfig>(&json!({"allow": ["admin"]}))
+        .unwrap()
+        .validate()
+        .unwrap();
+    let deny = AclConfig {
+        allow: vec![],
+        deny: vec!["banned".into()],
+        hide_groups_header: false,
+    };
+    let mut id = crate::identity::Identity {
+        username: "u".into(),
+        ..Default::default()
+    };
+    assert_eq!(allow.check(Some(&id)).unwrap_err().status(), 403);
+    assert_eq!(allow.check(Some(&id)).unwrap_err().kind.code(), "forbidden");
+    assert!(deny.check(Some(&id)).is_ok());
+    id.groups = vec!["admin".into(), "banned".into()];
+    assert!(allow.check(Some(&id)).is_ok());
+    assert_eq!(deny.check(Some(&id)).unwrap_err().status(), 403);
+    assert_eq!(allow.check(None).unwrap_err().status(), 401);
+    assert!(crate::plugins::settings::<AclConfig>(&json!({}))
+        .unwrap()
+        .validate()
+        .is_err());
+}
+
+#[test]
+fn errors_are_401_with_challenge_or_403() {
+    let e = unauthorized(AuthFailure::CredentialsRevoked, "Key realm=\"edgegate\"");
+    assert_eq!(e.status(), 401);
+    assert_eq!(e.kind.code(), "credentials_revoked");
+    assert_eq!(
+        e.headers(),
+        vec![("www-authenticate", "Key realm=\"edgegate\"".to_string())]
+    );
+    let v: serde_json::Value = serde_json::from_str(&e.problem_json("r")).unwrap();
+    assert_eq!(v["code"], "credentials_revoked");
+    assert_eq!(v["status"], 401);
+    assert_eq!(forbidden().status(), 403);
+}
+
+#[test]
+fn plugin_configs_validate_with_paths() {
+    use crate::plugins::{parse, PluginError};
+    assert!(parse("key-auth", &serde_json::Value::Null).is_ok());
+    assert!(parse("jwt", &json!({"claims_to_verify": ["exp", "nbf"]})).is_ok());
+    assert!(parse("basic-auth", &json!({"hide_credentials": true})).is_ok());
+    let Err(PluginError::Config(errors)) = parse("jwt", &json!({"claims_to_verify": ["iat"]}))
+    else {
+        panic!()
+    };
+    assert_eq!(errors[0].0, "claims_to_verify[0]");
+    let Err(PluginError::Config(errors)) = parse("key-auth", &json!({"key_nmes": []})) else {
+        panic!()
+    };
+    assert!(errors[0].1.contains("unknown field"), "{errors:?}");
+    assert!(matches!(
+        parse("acl", &json!({"allow": ["a"], "deny": ["b"]})),
+        Err(PluginError::Config(_))
+    ));
+}

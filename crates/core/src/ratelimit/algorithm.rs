@@ -1,0 +1,385 @@
+//! The counting algorithms, as pure functions of `(spec, state, cost, now) -> (state, decision)`.
+//!
+//! Both the Durable Object (exact, one per counted key) and the `local` in-isolate policy call
+//! [`decide`]; neither does any arithmetic of its own. Time is milliseconds since the epoch, passed in.
+//!
+//! Guarantees (documented in docs/rate-limiting.md):
+//! - Check and increment are one step: a request is admitted only when every window of the policy
+//!   has room for its whole cost, and then every window is charged; a refused request charges nothing.
+//! - `remaining` is computed with saturating arithmetic and is never negative.
+//! - Sliding window: in every fixed window aligned on the epoch (e.g. each UTC minute) at most
+//!   `limit` is admitted, and across a boundary the previous window's count is weighted by how much of
+//!   it still overlaps the sliding window (rounded up, so the estimate never under-counts).
+//! - Token bucket: at most `burst` (the bucket size) at once, refilled continuously at
+//!   `limit / window`; over any interval `t` at most `burst + limit * t / window` is admitted.
+
+use serde::{Deserialize, Serialize};
+
+/// A counting window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Window {
+    Second,
+    Minute,
+    Hour,
+    Day,
+    /// 30 days (a fixed length, not a calendar month).
+    Month,
+}
+
+impl Window {
+    pub const ALL: [Window; 5] = [
+        Window::Second,
+        Window::Minute,
+        Window::Hour,
+        Window::Day,
+        Window::Month,
+    ];
+
+    /// Length in milliseconds.
+    pub fn millis(self) -> u64 {
+        match self {
+            Window::Second => 1_000,
+            Window::Minute => 60_000,
+            Window::Hour => 3_600_000,
+            Window::Day => 86_400_000,
+            Window::Month => 30 * 86_400_000,
+        }
+    }
+
+    /// The config field name (`minute`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Window::Second => "second",
+            Window::Minute => "minute",
+            Window::Hour => "hour",
+            Window::Day => "day",
+            Window::Month => "month",
+        }
+    }
+
+    /// As used in `X-RateLimit-Limit-Minute`.
+    pub fn title(self) -> &'static str {
+        match self {
+            Window::Second => "Second",
+            Window::Minute => "Minute",
+            Window::Hour => "Hour",
+            Window::Day => "Day",
+            Window::Month => "Month",
+        }
+    }
+}
+
+/// How requests are counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Algorithm {
+    /// Two fixed windows, the previous one weighted by its overlap with the sliding window.
+    #[default]
+    SlidingWindow,
+    /// A bucket of `burst` tokens refilled at `limit` per window.
+    TokenBucket,
+}
+
+/// One window of a policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limit {
+    pub window: Window,
+    /// Requests (cost units) per window.
+    pub limit: u64,
+    /// Token bucket size; equal to `limit` for the sliding window.
+    pub burst: u64,
+}
+
+/// What to count: the algorithm and every window, checked together. This is also what the gateway
+/// sends the Durable Object with each check, so the object needs no configuration of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Spec {
+    pub algorithm: Algorithm,
+    pub limits: Vec<Limit>,
+}
+
+/// The stored state of one counted key (compact field names: it is stored once per key).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct State {
+    #[serde(rename = "a")]
+    pub algorithm: Algorithm,
+    #[serde(rename = "w")]
+    pub windows: Vec<WindowState>,
+    /// When this state stops mattering (ms since the epoch): from then on it equals a fresh state,
+    /// so it can be deleted.
+    #[serde(rename = "x")]
+    pub expires_at: u64,
+}
+
+/// Per-window counters.
+///
+/// Sliding window: `t` = start of the current fixed window, `a` = count in the previous window,
+/// `b` = count in the current window. Token bucket: `t` = time of the last refill, `a` = level in
+/// units of `1/window_ms` token (so that refilling is exact integer arithmetic), `b` unused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowState {
+    pub w: Window,
+    pub t: u64,
+    pub a: u64,
+    #[serde(default)]
+    pub b: u64,
+}
+
+/// The status of one window after a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowStatus {
+    pub window: Window,
+    pub limit: u64,
+    /// What is left after this request (never negative).
+    pub remaining: u64,
+    /// Milliseconds until the window resets: the end of the current fixed window (sliding window) or
+    /// until the bucket is full again (token bucket).
+    pub reset_ms: u64,
+}
+
+/// The outcome of one check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub allowed: bool,
+    pub windows: Vec<WindowStatus>,
+    /// When refused: milliseconds until a request of the same cost would be admitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
+}
+
+impl Decision {
+    /// The most restrictive window (least remaining; on a tie the longest reset), for the
+    /// `RateLimit-*` headers.
+    pub fn tightest(&self) -> Option<&WindowStatus> {
+        self.windows.iter().min_by(|x, y| {
+            x.remaining
+                .cmp(&y.remaining)
+                .then(y.reset_ms.cmp(&x.reset_ms))
+        })
+    }
+}
+
+fn ceil_div(n: u128, d: u128) -> u128 {
+    if d == 0 {
+        return 0;
+    }
+    n.div_ceil(d)
+}
+
+fn clamp_u64(v: u128) -> u64 {
+    u64::try_from(v).unwrap_or(u64::MAX)
+}
+
+/// One window's view at `now`, before charging.
+struct Eval {
+    status: WindowStatus,
+    /// Whether `cost` fits.
+    fits: bool,
+    /// Milliseconds until `cost` fits (`None`: never, the cost exceeds the window).
+    wait_ms: Option<u64>,
+    /// The state if the request is charged, and if it is not.
+    charged: WindowState,
+    uncharged: WindowState,
+    /// When the state (charged / uncharged) becomes equal to a fresh one.
+    expires_charged: u64,
+    expires_uncharged: u64,
+}
+
+/// Sliding-window estimate: `ceil(prev * (W - elapsed) / W) + curr`.
+fn sliding_estimate(prev: u64, curr: u64, elapsed: u64, w: u64) -> u128 {
+    let left = w.saturating_sub(elapsed) as u128;
+    ceil_div(prev as u128 * left, w as u128) + curr as u128
+}
+
+/// Elapsed time in a window at which `ceil(prev * (W - e) / W) <= room` first holds.
+fn sliding_needed(prev: u64, room: u64, w: u64) -> u64 {
+    if prev <= room {
+        return 0;
+    }
+    w - clamp_u64(room as u128 * w as u128 / prev as u128)
+}
+
+fn eval_sliding(limit: &Limit, old: Option<&WindowState>, cost: u64, now: u64) -> Eval {
+    let w = limit.window.millis();
+    let start = now - now % w;
+    let (start, prev, curr) = match old {
+        Some(s) if s.t == start => (start, s.a, s.b),
+        Some(s) if s.t.saturating_add(w) == start => (start, s.b, 0),
+        // The clock went backwards (another isolate's clock, a restore): keep counting where we were.
+        Some(s) if s.t > start => (s.t, s.a, s.b),
+        _ => (start, 0, 0),
+    };
+    let elapsed = now.saturating_sub(start);
+    let estimate = sliding_estimate(prev, curr, elapsed, w);
+    let fits = estimate + cost as u128 <= limit.limit as u128;
+    let after = if fits {
+        estimate + cost as u128
+    } else {
+        estimate
+    };
+    let wait_ms = if fits {
+        Some(0)
+    } else if cost > limit.limit {
+        None
+    } else if curr.saturating_add(cost) <= limit.limit {
+        let room = limit.limit - cost - curr;
+        Some(sliding_needed(prev, room, w).saturating_sub(elapsed).max(1))
+    } else {
+        let room = limit.limit - cost;
+        Some(w.saturating_sub(elapsed) + sliding_needed(curr, room, w))
+    };
+    let uncharged = WindowState {
+        w: limit.window,
+        t: start,
+        a: prev,
+        b: curr,
+    };
+    let charged = WindowState {
+        b: curr.saturating_add(cost),
+        ..uncharged
+    };
+    let expiry = |s: &WindowState| {
+        if s.a == 0 && s.b == 0 {
+            0
+        } else {
+            s.t.saturating_add(2 * w)
+        }
+    };
+    Eval {
+        status: WindowStatus {
+            window: limit.window,
+            limit: limit.limit,
+            remaining: clamp_u64((limit.limit as u128).saturating_sub(after)),
+            reset_ms: (start + w).saturating_sub(now),
+        },
+        fits,
+        wait_ms,
+        expires_charged: expiry(&charged),
+        expires_uncharged: expiry(&uncharged),
+        charged,
+        uncharged,
+    }
+}
+
+fn eval_bucket(limit: &Limit, old: Option<&WindowState>, cost: u64, now: u64) -> Eval {
+    let w = limit.window.millis() as u128;
+    let rate = limit.limit as u128; // units per millisecond
+    let capacity = limit.burst as u128 * w;
+    let (t, level) = match old {
+        // Refill since the last update; a clock that went backwards refills nothing.
+        Some(s) if s.t <= now => (
+            now,
+            (s.a as u128 + (now - s.t) as u128 * rate).min(capacity),
+        ),
+        Some(s) => (s.t, (s.a as u128).min(capacity)),
+        None => (now, capacity),
+    };
+    let need = cost as u128 * w;
+    let fits = level >= need;
+    let after = if fits { level - need } else { level };
+    let wait_ms = if fits {
+        Some(0)
+    } else if need > capacity || rate == 0 {
+        None
+    } else {
+        Some(clamp_u64(ceil_div(need - level, rate)).max(1))
+    };
+    let state = |level: u128| WindowState {
+        w: limit.window,
+        t,
+        a: clamp_u64(level),
+        b: 0,
+    };
+    let full_at = |level: u128| t.saturating_add(clamp_u64(ceil_div(capacity - level, rate)));
+    let full_after = full_at(after);
+    Eval {
+        status: WindowStatus {
+            window: limit.window,
+            limit: limit.limit,
+            remaining: clamp_u64(after / w),
+            reset_ms: full_after.saturating_sub(now),
+        },
+        fits,
+        wait_ms,
+        charged: state(level.saturating_sub(need)),
+        uncharged: state(level),
+        expires_charged: full_at(level.saturating_sub(need)),
+        expires_uncharged: full_at(level),
+    }
+}
+
+/// Check `cost` against every window of `spec` at `now`, and charge it to all of them if (and only
+/// if) every window has room. Returns the new state and the decision.
+///
+/// A state written by the other algorithm is ignored (counting restarts); windows the spec no
+/// longer has are dropped.
+pub fn decide(spec: &Spec, state: &State, cost: u64, now: u64) -> (State, Decision) {
+    let same_algorithm = state.algorithm == spec.algorithm;
+    let evals: Vec<Eval> = spec
+        .limits
+        .iter()
+        .map(|limit| {
+            let old = same_algorithm
+                .then(|| state.windows.iter().find(|s| s.w == limit.window))
+                .flatten();
+            match spec.algorithm {
+                Algorithm::SlidingWindow => eval_sliding(limit, old, cost, now),
+                Algorithm::TokenBucket => eval_bucket(limit, old, cost, now),
+            }
+        })
+        .collect();
+    let allowed = evals.iter().all(|e| e.fits);
+    let retry_after_ms = if allowed {
+        None
+    } else {
+        // Estimates only fall as time passes (nothing is admitted meanwhile), so the request fits
+        // once the slowest window has room. A cost larger than a window never fits: suggest that
+        // window's length.
+        evals
+            .iter()
+            .filter(|e| !e.fits)
+            .map(|e| e.wait_ms.unwrap_or(e.status.window.millis()))
+            .max()
+    };
+    let mut windows = Vec::with_capacity(evals.len());
+    let mut statuses = Vec::with_capacity(evals.len());
+    let mut expires_at = 0;
+    for e in evals {
+        let (s, x) = if allowed {
+            (e.charged, e.expires_charged)
+        } else {
+            (e.uncharged, e.expires_uncharged)
+        };
+        windows.push(s);
+        expires_at = expires_at.max(x);
+        let mut status = e.status;
+        if !allowed && e.fits {
+            // This window had room but the request was refused elsewhere: report it uncharged.
+            status.remaining = status.remaining.saturating_add(cost);
+            if spec.algorithm == Algorithm::TokenBucket {
+                status.reset_ms = e.expires_uncharged.saturating_sub(now);
+            }
+        }
+        statuses.push(status);
+    }
+    (
+        State {
+            algorithm: spec.algorithm,
+            windows,
+            expires_at,
+        },
+        Decision {
+            allowed,
+            windows: statuses,
+            retry_after_ms,
+        },
+    )
+}
+
+impl State {
+    /// True when the state no longer differs from a fresh one at `now` (it can be deleted).
+    pub fn is_expired(&self, now: u64) -> bool {
+        self.expires_at <= now
+    }
+}

@@ -1,0 +1,275 @@
+//! The `rate-limiting` plugin's settings (Kong's names), validated and compiled.
+
+use super::algorithm::{Algorithm, Limit, Spec, Window};
+use crate::plugins::PluginError;
+use serde::Deserialize;
+
+/// What a request is counted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LimitBy {
+    /// The authenticated consumer (falls back to the client IP when there is none).
+    #[default]
+    Consumer,
+    /// The credential used (falls back to the client IP).
+    Credential,
+    /// The client IP the platform reports (`CF-Connecting-IP`).
+    Ip,
+    /// The value of the header `header_name` (falls back to the client IP when absent).
+    Header,
+    /// The request path (or only the path `path`, when set).
+    Path,
+    /// The matched route: all callers share one counter per route.
+    Route,
+    /// The service: all callers of all routes to it share one counter.
+    Service,
+}
+
+impl LimitBy {
+    pub fn name(self) -> &'static str {
+        match self {
+            LimitBy::Consumer => "consumer",
+            LimitBy::Credential => "credential",
+            LimitBy::Ip => "ip",
+            LimitBy::Header => "header",
+            LimitBy::Path => "path",
+            LimitBy::Route => "route",
+            LimitBy::Service => "service",
+        }
+    }
+}
+
+/// Where counts live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CounterPolicy {
+    /// One Durable Object per counted key: exact across every location.
+    #[default]
+    Durable,
+    /// In the memory of each Worker isolate: no round trip, approximate (per isolate and location).
+    Local,
+}
+
+/// The settings as written in the configuration document.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    #[serde(default)]
+    pub second: Option<u64>,
+    #[serde(default)]
+    pub minute: Option<u64>,
+    #[serde(default)]
+    pub hour: Option<u64>,
+    #[serde(default)]
+    pub day: Option<u64>,
+    #[serde(default)]
+    pub month: Option<u64>,
+    #[serde(default)]
+    pub limit_by: LimitBy,
+    /// Header counted by with `limit_by: header`.
+    #[serde(default)]
+    pub header_name: Option<String>,
+    /// With `limit_by: path`: count only this exact path (other paths are not limited).
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub policy: CounterPolicy,
+    #[serde(default)]
+    pub algorithm: Algorithm,
+    /// Token bucket only: the bucket size of the shortest window (default: its limit).
+    #[serde(default)]
+    pub burst: Option<u64>,
+    #[serde(default)]
+    pub hide_client_headers: bool,
+    #[serde(default = "default_error_code")]
+    pub error_code: u16,
+    #[serde(default = "default_error_message")]
+    pub error_message: String,
+    #[serde(default = "default_true")]
+    pub fault_tolerant: bool,
+    /// Longest wait for the Durable Object (ms).
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// What one request costs.
+    #[serde(default = "default_cost")]
+    pub cost: u64,
+}
+
+fn default_error_code() -> u16 {
+    429
+}
+fn default_error_message() -> String {
+    DEFAULT_ERROR_MESSAGE.to_string()
+}
+fn default_true() -> bool {
+    true
+}
+fn default_timeout_ms() -> u64 {
+    DEFAULT_TIMEOUT_MS
+}
+fn default_cost() -> u64 {
+    1
+}
+
+pub const DEFAULT_ERROR_MESSAGE: &str = "API rate limit exceeded";
+pub const DEFAULT_TIMEOUT_MS: u64 = 1_000;
+/// Largest accepted limit per window (keeps every product in the arithmetic far from overflow).
+pub const MAX_LIMIT: u64 = 1_000_000_000_000;
+pub const MAX_TIMEOUT_MS: u64 = 30_000;
+
+/// The compiled plugin: what the glue needs per request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    pub spec: Spec,
+    pub limit_by: LimitBy,
+    /// Lower-case.
+    pub header_name: Option<String>,
+    pub path: Option<String>,
+    pub policy: CounterPolicy,
+    pub hide_client_headers: bool,
+    pub error_code: u16,
+    pub error_message: String,
+    pub fault_tolerant: bool,
+    pub timeout_ms: u64,
+    pub cost: u64,
+}
+
+impl RateLimitSettings {
+    /// Validate and compile (errors are `(path relative to config, message)`).
+    pub fn compile(self) -> Result<RateLimitConfig, PluginError> {
+        let mut errors: Vec<(String, String)> = Vec::new();
+        macro_rules! err {
+            ($path:expr, $msg:expr $(,)?) => {
+                errors.push(($path.to_string(), $msg))
+            };
+        }
+        let given = [
+            (Window::Second, self.second),
+            (Window::Minute, self.minute),
+            (Window::Hour, self.hour),
+            (Window::Day, self.day),
+            (Window::Month, self.month),
+        ];
+        let mut limits: Vec<Limit> = Vec::new();
+        for (window, value) in given {
+            let Some(limit) = value else { continue };
+            if limit == 0 || limit > MAX_LIMIT {
+                err!(
+                    window.name(),
+                    format!("must be between 1 and {MAX_LIMIT} (got {limit})"),
+                );
+                continue;
+            }
+            // Kong's rule: a longer window cannot allow less than a shorter one.
+            if let Some(shorter) = limits.iter().find(|l| l.limit > limit) {
+                err!(
+                    window.name(),
+                    format!(
+                        "the limit for {} ({limit}) cannot be lower than the limit for {} ({})",
+                        window.name(),
+                        shorter.window.name(),
+                        shorter.limit
+                    ),
+                );
+            }
+            limits.push(Limit {
+                window,
+                limit,
+                burst: limit,
+            });
+        }
+        if limits.is_empty() && errors.is_empty() {
+            err!(
+                "",
+                "at least one of second, minute, hour, day or month must be set".into(),
+            );
+        }
+        match (self.algorithm, self.burst) {
+            (Algorithm::TokenBucket, Some(burst)) => {
+                if burst == 0 || burst > MAX_LIMIT {
+                    err!("burst", format!("must be between 1 and {MAX_LIMIT}"));
+                } else if let Some(first) = limits.first_mut() {
+                    first.burst = burst;
+                }
+            }
+            (Algorithm::SlidingWindow, Some(_)) => err!(
+                "burst",
+                "burst applies only to algorithm \"token_bucket\"".into(),
+            ),
+            _ => {}
+        }
+        let header_name = match (self.limit_by, self.header_name) {
+            (LimitBy::Header, None) => {
+                err!("header_name", "required when limit_by is \"header\"".into(),);
+                None
+            }
+            (_, Some(h)) if h.is_empty() || !h.bytes().all(is_token_byte) => {
+                err!("header_name", format!("{h:?} is not a valid header name"));
+                None
+            }
+            (_, h) => h.map(|h| h.to_ascii_lowercase()),
+        };
+        if let Some(p) = &self.path {
+            if self.limit_by != LimitBy::Path {
+                err!("path", "applies only when limit_by is \"path\"".into());
+            } else if !p.starts_with('/') {
+                err!("path", "must start with '/'".into());
+            }
+        }
+        if !(400..=599).contains(&self.error_code) {
+            err!(
+                "error_code",
+                format!("must be between 400 and 599 (got {})", self.error_code),
+            );
+        }
+        if self.error_message.len() > 1024 {
+            err!("error_message", "must be at most 1024 bytes".into());
+        }
+        if self.timeout_ms == 0 || self.timeout_ms > MAX_TIMEOUT_MS {
+            err!(
+                "timeout_ms",
+                format!("must be between 1 and {MAX_TIMEOUT_MS}"),
+            );
+        }
+        if let Some(l) = limits.iter().find(|l| self.cost > l.burst) {
+            err!(
+                "cost",
+                format!(
+                    "a request costing {} could never pass the {} limit of {}",
+                    self.cost,
+                    l.window.name(),
+                    l.burst
+                ),
+            );
+        }
+        if !errors.is_empty() {
+            return Err(PluginError::Config(errors));
+        }
+        Ok(RateLimitConfig {
+            spec: Spec {
+                algorithm: self.algorithm,
+                limits,
+            },
+            limit_by: self.limit_by,
+            header_name,
+            path: self.path,
+            policy: self.policy,
+            hide_client_headers: self.hide_client_headers,
+            error_code: self.error_code,
+            error_message: self.error_message,
+            fault_tolerant: self.fault_tolerant,
+            timeout_ms: self.timeout_ms,
+            cost: self.cost,
+        })
+    }
+}
+
+/// RFC 9110 token characters.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Parse a `rate-limiting` plugin's `config` (the entry point for `plugins::parse`).
+pub fn parse(config: &serde_json::Value) -> Result<RateLimitConfig, PluginError> {
+    crate::plugins::settings::<RateLimitSettings>(config).and_then(RateLimitSettings::compile)
+}

@@ -1,0 +1,566 @@
+//! Native tests of the rate-limit algorithms with a fake clock (plain `u64` milliseconds).
+
+use super::algorithm::*;
+use super::config::*;
+use super::headers::*;
+use super::key::*;
+use super::local::LocalCounters;
+use crate::plugins::PluginError;
+use serde_json::json;
+
+const MIN: u64 = 60_000;
+/// A fake "now": 2026-05-01T00:00:00Z plus an offset, aligned on every window but the month.
+const T0: u64 = 1_777_593_600_000;
+
+fn sliding(limits: &[(Window, u64)]) -> Spec {
+    Spec {
+        algorithm: Algorithm::SlidingWindow,
+        limits: limits
+            .iter()
+            .map(|&(window, limit)| Limit {
+                window,
+                limit,
+                burst: limit,
+            })
+            .collect(),
+    }
+}
+
+fn bucket(window: Window, limit: u64, burst: u64) -> Spec {
+    Spec {
+        algorithm: Algorithm::TokenBucket,
+        limits: vec![Limit {
+            window,
+            limit,
+            burst,
+        }],
+    }
+}
+
+/// Runs requests against one key, like the Durable Object does.
+struct Counter {
+    spec: Spec,
+    state: State,
+}
+
+impl Counter {
+    fn new(spec: Spec) -> Self {
+        Counter {
+            spec,
+            state: State::default(),
+        }
+    }
+    fn hit(&mut self, cost: u64, now: u64) -> Decision {
+        let (state, d) = decide(&self.spec, &self.state, cost, now);
+        // The state goes through storage as JSON.
+        let text = serde_json::to_string(&state).unwrap();
+        self.state = serde_json::from_str(&text).unwrap();
+        d
+    }
+}
+
+#[test]
+fn sliding_admits_exactly_the_limit_then_refuses_with_retry_after() {
+    let mut c = Counter::new(sliding(&[(Window::Minute, 50)]));
+    let now = T0 + 10_000; // 10 s into the minute
+    let mut remaining = Vec::new();
+    let mut admitted = 0;
+    for _ in 0..200 {
+        let d = c.hit(1, now);
+        let s = d.windows[0];
+        assert_eq!(s.limit, 50);
+        if d.allowed {
+            admitted += 1;
+            assert_eq!(d.retry_after_ms, None);
+        } else {
+            assert_eq!(s.remaining, 0);
+            // 50 s to the end of the minute, then 1.2 s until the previous minute's weight
+            // (50 * (60 - e) / 60, rounded up) leaves room for one: 49 at e = 1.2 s.
+            assert_eq!(d.retry_after_ms, Some(50_000 + 1_200));
+            assert_eq!(retry_after_secs(&d), 52);
+        }
+        assert_eq!(s.reset_ms, 50_000);
+        remaining.push(s.remaining);
+    }
+    assert_eq!(admitted, 50);
+    assert_eq!(remaining[..50], (0..50).rev().collect::<Vec<_>>()[..]);
+    assert!(remaining.windows(2).all(|w| w[1] <= w[0]));
+    // Exactly at Retry-After one more fits, a millisecond before it does not.
+    let retry = T0 + MIN + 1_200;
+    assert!(!decide(&c.spec, &c.state, 1, retry - 1).1.allowed);
+    assert!(c.hit(1, retry).allowed);
+    assert!(!c.hit(1, retry).allowed);
+}
+
+#[test]
+fn sliding_window_rolls_over_and_weights_the_previous_window() {
+    let mut c = Counter::new(sliding(&[(Window::Minute, 10)]));
+    for _ in 0..10 {
+        assert!(c.hit(1, T0 + 30_000).allowed);
+    }
+    assert!(!c.hit(1, T0 + 59_999).allowed);
+    // Half way into the next minute: the previous 10 count as 5.
+    let d = c.hit(1, T0 + MIN + 30_000);
+    assert!(d.allowed);
+    assert_eq!(d.windows[0].remaining, 4);
+    for _ in 0..4 {
+        assert!(c.hit(1, T0 + MIN + 30_000).allowed);
+    }
+    assert!(!c.hit(1, T0 + MIN + 30_000).allowed);
+    // Two windows later everything is forgotten.
+    let d = c.hit(1, T0 + 3 * MIN);
+    assert!(d.allowed);
+    assert_eq!(d.windows[0].remaining, 9);
+}
+
+#[test]
+fn sliding_never_admits_more_than_the_limit_in_an_aligned_window() {
+    // Pseudo-random arrivals and costs; check the per-minute total and Retry-After exactness.
+    let mut c = Counter::new(sliding(&[(Window::Second, 7), (Window::Minute, 40)]));
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut now = T0;
+    let mut per_minute = std::collections::HashMap::<u64, u64>::new();
+    let mut per_second = std::collections::HashMap::<u64, u64>::new();
+    for _ in 0..5_000 {
+        now += next() % 900;
+        let cost = 1 + next() % 3;
+        let before = c.state.clone();
+        let d = c.hit(cost, now);
+        if d.allowed {
+            *per_minute.entry(now / MIN).or_default() += cost;
+            *per_second.entry(now / 1000).or_default() += cost;
+        } else {
+            let wait = d.retry_after_ms.unwrap();
+            assert!(wait >= 1);
+            assert!(decide(&c.spec, &before, cost, now + wait).1.allowed);
+            assert!(!decide(&c.spec, &before, cost, now + wait - 1).1.allowed);
+            assert_eq!(
+                c.state,
+                decide(&c.spec, &before, 0, now).0,
+                "refusal charged"
+            );
+        }
+        for s in &d.windows {
+            assert!(s.remaining <= s.limit);
+        }
+    }
+    assert!(per_minute.values().all(|&n| n <= 40), "{per_minute:?}");
+    assert!(per_second.values().all(|&n| n <= 7));
+    assert!(
+        per_minute.values().any(|&n| n >= 35),
+        "the test should reach the limit"
+    );
+}
+
+#[test]
+fn multiple_windows_are_checked_in_one_decision_and_refusals_charge_nothing() {
+    let mut c = Counter::new(sliding(&[(Window::Second, 2), (Window::Minute, 3)]));
+    assert!(c.hit(1, T0).allowed);
+    let d = c.hit(1, T0 + 10);
+    assert!(d.allowed);
+    assert_eq!(
+        d.windows.iter().map(|s| s.remaining).collect::<Vec<_>>(),
+        [0, 1]
+    );
+    // Refused by the second window: the minute is not charged and still reports 1 left.
+    let d = c.hit(1, T0 + 20);
+    assert!(!d.allowed);
+    // 980 ms to the next second, then half of it until the previous second's 2 weigh 1.
+    assert_eq!(d.retry_after_ms, Some(980 + 500));
+    assert_eq!(d.windows[1].remaining, 1);
+    assert_eq!(d.tightest().unwrap().window, Window::Second);
+    // A second later (and the previous second weighted 0): the minute admits its last one.
+    assert!(c.hit(1, T0 + 2_000).allowed);
+    let d = c.hit(1, T0 + 3_000);
+    assert!(!d.allowed);
+    assert_eq!(d.tightest().unwrap().window, Window::Minute);
+    // The minute frees up at the next minute (weight of the previous one: 3 * (60 - e) / 60 <= 2
+    // at e = 20 s).
+    assert_eq!(d.retry_after_ms, Some(57_000 + 20_000));
+}
+
+#[test]
+fn token_bucket_bursts_then_refills_at_the_rate() {
+    let mut c = Counter::new(bucket(Window::Second, 2, 10));
+    for i in 0..10 {
+        let d = c.hit(1, T0);
+        assert!(d.allowed, "burst {i}");
+        assert_eq!(d.windows[0].remaining, 9 - i);
+    }
+    let d = c.hit(1, T0);
+    assert!(!d.allowed);
+    assert_eq!(d.retry_after_ms, Some(500)); // 2 per second
+    assert_eq!(d.windows[0].reset_ms, 5_000); // empty to full
+    assert!(!c.hit(1, T0 + 499).allowed);
+    assert!(c.hit(1, T0 + 500).allowed);
+    assert!(!c.hit(1, T0 + 500).allowed);
+    // Long idle: refilled, but never above the burst.
+    let d = c.hit(1, T0 + 3_600_000);
+    assert!(d.allowed);
+    assert_eq!(d.windows[0].remaining, 9);
+    assert_eq!(d.windows[0].reset_ms, 500);
+}
+
+#[test]
+fn token_bucket_admits_at_most_burst_plus_rate_times_time() {
+    let mut c = Counter::new(bucket(Window::Minute, 30, 5));
+    let mut now = T0;
+    let mut admitted = 0u64;
+    for i in 0..10_000u64 {
+        now += 37 + i % 11;
+        if c.hit(1, now).allowed {
+            admitted += 1;
+        }
+        let elapsed = now - T0;
+        assert!(
+            admitted <= 5 + 30 * elapsed / MIN + 1,
+            "{admitted} at {elapsed}"
+        );
+    }
+    let elapsed = now - T0;
+    assert!(admitted >= 30 * elapsed / MIN, "the refill rate is reached");
+}
+
+#[test]
+fn costs_are_charged_whole_and_remaining_is_never_negative() {
+    let mut c = Counter::new(sliding(&[(Window::Minute, 10)]));
+    assert_eq!(c.hit(4, T0).windows[0].remaining, 6);
+    assert_eq!(c.hit(4, T0).windows[0].remaining, 2);
+    let d = c.hit(4, T0);
+    assert!(!d.allowed);
+    assert_eq!(d.windows[0].remaining, 2);
+    assert!(c.hit(2, T0).allowed);
+    let d = c.hit(1, T0);
+    assert!(!d.allowed);
+    assert_eq!(d.windows[0].remaining, 0);
+    // Cost 0 is a peek.
+    let d = c.hit(0, T0);
+    assert!(d.allowed);
+    assert_eq!(d.windows[0].remaining, 0);
+
+    let mut b = Counter::new(bucket(Window::Second, 10, 10));
+    assert!(b.hit(7, T0).allowed);
+    let d = b.hit(7, T0);
+    assert!(!d.allowed);
+    assert_eq!(d.windows[0].remaining, 3);
+    assert_eq!(d.retry_after_ms, Some(400));
+}
+
+#[test]
+fn a_cost_larger_than_the_limit_never_passes() {
+    let mut c = Counter::new(sliding(&[(Window::Minute, 3)]));
+    let d = c.hit(5, T0);
+    assert!(!d.allowed);
+    assert_eq!(d.retry_after_ms, Some(MIN));
+    let mut b = Counter::new(bucket(Window::Second, 3, 3));
+    assert_eq!(b.hit(5, T0).retry_after_ms, Some(1_000));
+}
+
+#[test]
+fn state_expires_and_an_algorithm_change_restarts_counting() {
+    let spec = sliding(&[(Window::Second, 5), (Window::Minute, 100)]);
+    let (state, _) = decide(&spec, &State::default(), 1, T0 + 100);
+    assert_eq!(state.expires_at, T0 + 2 * MIN);
+    assert!(!state.is_expired(T0 + 2 * MIN - 1));
+    assert!(state.is_expired(T0 + 2 * MIN));
+    // An expired state decides like a fresh one.
+    let later = T0 + 2 * MIN;
+    assert_eq!(
+        decide(&spec, &state, 1, later).1,
+        decide(&spec, &State::default(), 1, later).1
+    );
+    let b = bucket(Window::Second, 5, 5);
+    let (bs, _) = decide(&b, &State::default(), 2, T0);
+    assert_eq!(bs.expires_at, T0 + 400);
+    let (fresh, d) = decide(&b, &state, 1, T0 + 200);
+    assert_eq!(d.windows[0].remaining, 4);
+    assert_eq!(fresh.algorithm, Algorithm::TokenBucket);
+    // Fresh state with nothing counted is already expired (nothing to store).
+    assert!(decide(&spec, &State::default(), 0, T0).0.is_expired(T0));
+}
+
+#[test]
+fn clock_going_backwards_does_not_reset_or_refill() {
+    let mut c = Counter::new(sliding(&[(Window::Second, 2)]));
+    assert!(c.hit(1, T0 + 1_500).allowed);
+    assert!(c.hit(1, T0 + 1_500).allowed);
+    assert!(!c.hit(1, T0 + 900).allowed);
+    let mut b = Counter::new(bucket(Window::Second, 1, 1));
+    assert!(b.hit(1, T0 + 5_000).allowed);
+    assert!(!b.hit(1, T0 + 1_000).allowed);
+}
+
+#[test]
+fn month_and_day_windows_do_not_overflow() {
+    let spec = Spec {
+        algorithm: Algorithm::TokenBucket,
+        limits: vec![
+            Limit {
+                window: Window::Day,
+                limit: MAX_LIMIT,
+                burst: MAX_LIMIT,
+            },
+            Limit {
+                window: Window::Month,
+                limit: MAX_LIMIT,
+                burst: MAX_LIMIT,
+            },
+        ],
+    };
+    let (_, d) = decide(&spec, &State::default(), 1, u64::MAX / 4);
+    assert!(d.allowed);
+    assert_eq!(d.windows[1].remaining, MAX_LIMIT - 1);
+    let s = sliding(&[(Window::Month, MAX_LIMIT)]);
+    let (state, d) = decide(&s, &State::default(), MAX_LIMIT, T0);
+    assert!(d.allowed);
+    assert!(!decide(&s, &state, 1, T0 + 1).1.allowed);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Configuration
+
+fn compile(v: serde_json::Value) -> Result<RateLimitConfig, Vec<(String, String)>> {
+    parse(&v).map_err(|e| match e {
+        PluginError::Config(list) => list,
+        other => panic!("{other:?}"),
+    })
+}
+
+#[test]
+fn config_defaults_follow_kong() {
+    let c = compile(json!({"minute": 50})).unwrap();
+    assert_eq!(c.limit_by, LimitBy::Consumer);
+    assert_eq!(c.policy, CounterPolicy::Durable);
+    assert_eq!(c.spec.algorithm, Algorithm::SlidingWindow);
+    assert_eq!(c.error_code, 429);
+    assert_eq!(c.error_message, "API rate limit exceeded");
+    assert!(c.fault_tolerant);
+    assert!(!c.hide_client_headers);
+    assert_eq!(c.timeout_ms, 1_000);
+    assert_eq!(c.cost, 1);
+    assert_eq!(
+        c.spec.limits,
+        vec![Limit {
+            window: Window::Minute,
+            limit: 50,
+            burst: 50
+        }]
+    );
+}
+
+#[test]
+fn config_token_bucket_burst_applies_to_the_shortest_window() {
+    let c = compile(
+        json!({"second": 5, "hour": 1000, "algorithm": "token_bucket", "burst": 20,
+                           "limit_by": "header", "header_name": "X-Tenant", "policy": "local"}),
+    )
+    .unwrap();
+    assert_eq!(c.spec.limits[0].burst, 20);
+    assert_eq!(c.spec.limits[1].burst, 1000);
+    assert_eq!(c.header_name.as_deref(), Some("x-tenant"));
+    assert_eq!(c.policy, CounterPolicy::Local);
+}
+
+#[test]
+fn config_errors_have_paths() {
+    let errs = compile(json!({})).unwrap_err();
+    assert_eq!(errs[0].0, "");
+    let errs = compile(json!({"second": 10, "minute": 5})).unwrap_err();
+    assert_eq!(errs[0].0, "minute");
+    assert!(errs[0].1.contains("cannot be lower"), "{errs:?}");
+    let errs = compile(json!({"minute": 0})).unwrap_err();
+    assert_eq!(errs[0].0, "minute");
+    let errs = compile(json!({"minute": 5, "limit_by": "header"})).unwrap_err();
+    assert_eq!(errs[0].0, "header_name");
+    let errs = compile(json!({"minute": 5, "burst": 9})).unwrap_err();
+    assert_eq!(errs[0].0, "burst");
+    let errs =
+        compile(json!({"minute": 5, "error_code": 200, "timeout_ms": 0, "cost": 6})).unwrap_err();
+    let paths: Vec<&str> = errs.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(paths, ["error_code", "timeout_ms", "cost"]);
+    let errs = compile(json!({"minute": 5, "limit_by": "visitor"})).unwrap_err();
+    assert_eq!(errs[0].0, "limit_by");
+    let errs = compile(json!({"minute": 5, "colour": 1})).unwrap_err();
+    assert!(errs[0].1.contains("unknown field"), "{errs:?}");
+    let errs = compile(json!({"minute": 5, "path": "/x"})).unwrap_err();
+    assert_eq!(errs[0].0, "path");
+}
+
+#[test]
+fn plugin_is_known_to_the_plugin_registry() {
+    let p = crate::plugins::parse("rate-limiting", &json!({"second": 1})).unwrap();
+    assert!(matches!(p, crate::plugins::Plugin::RateLimiting(_)));
+}
+
+// ------------------------------------------------------------------------------------------------
+// Keys and headers
+
+fn inputs() -> KeyInputs<'static> {
+    KeyInputs {
+        consumer_id: None,
+        credential_id: None,
+        client_ip: Some("203.0.113.9"),
+        header: None,
+        path: "/users/1",
+        route: "users",
+        service: "backend",
+    }
+}
+
+fn by(limit_by: &str) -> RateLimitConfig {
+    let mut v = json!({"minute": 5, "limit_by": limit_by});
+    if limit_by == "header" {
+        v["header_name"] = json!("x-tenant");
+    }
+    compile(v).unwrap()
+}
+
+#[test]
+fn identifiers_per_limit_by_with_ip_fallback() {
+    let i = inputs();
+    assert_eq!(identifier(&by("consumer"), &i).unwrap(), "ip:203.0.113.9");
+    let with_consumer = KeyInputs {
+        consumer_id: Some("c-1"),
+        credential_id: Some("key-7"),
+        header: Some("acme"),
+        ..i
+    };
+    assert_eq!(
+        identifier(&by("consumer"), &with_consumer).unwrap(),
+        "consumer:c-1"
+    );
+    assert_eq!(
+        identifier(&by("credential"), &with_consumer).unwrap(),
+        "credential:key-7"
+    );
+    assert_eq!(identifier(&by("credential"), &i).unwrap(), "ip:203.0.113.9");
+    assert_eq!(
+        identifier(&by("header"), &with_consumer).unwrap(),
+        "header:acme"
+    );
+    assert_eq!(identifier(&by("header"), &i).unwrap(), "ip:203.0.113.9");
+    assert_eq!(identifier(&by("path"), &i).unwrap(), "path:/users/1");
+    assert_eq!(identifier(&by("route"), &i).unwrap(), "route:users");
+    assert_eq!(identifier(&by("service"), &i).unwrap(), "service:backend");
+    let no_ip = KeyInputs {
+        client_ip: None,
+        ..i
+    };
+    assert_eq!(identifier(&by("ip"), &no_ip).unwrap(), "ip:unknown");
+    let only = compile(json!({"minute": 5, "limit_by": "path", "path": "/login"})).unwrap();
+    assert_eq!(identifier(&only, &i), None);
+    let login = KeyInputs {
+        path: "/login",
+        ..i
+    };
+    assert_eq!(identifier(&only, &login).unwrap(), "path:/login");
+    assert_eq!(object_name(3, "ip:1.2.3.4"), "rate-limiting/3/ip:1.2.3.4");
+}
+
+#[test]
+fn a_consumer_limit_follows_the_consumer_across_credentials() {
+    let c = by("consumer");
+    let a = KeyInputs {
+        consumer_id: Some("c-1"),
+        credential_id: Some("key-a"),
+        ..inputs()
+    };
+    let b = KeyInputs {
+        credential_id: Some("key-b"),
+        client_ip: Some("198.51.100.1"),
+        ..a
+    };
+    assert_eq!(identifier(&c, &a), identifier(&c, &b));
+    let cred = by("credential");
+    assert_ne!(identifier(&cred, &a), identifier(&cred, &b));
+}
+
+#[test]
+fn long_identifiers_are_shortened_with_a_hash() {
+    let long_a = "a".repeat(1000);
+    let mut long_b = long_a.clone();
+    long_b.push('b');
+    let c = by("header");
+    let id = |h: &'static str| {
+        identifier(
+            &c,
+            &KeyInputs {
+                header: Some(h),
+                ..inputs()
+            },
+        )
+        .unwrap()
+    };
+    let a = id(Box::leak(long_a.into_boxed_str()));
+    let b = id(Box::leak(long_b.into_boxed_str()));
+    assert!(a.len() <= 256 && b.len() <= 256);
+    assert_ne!(a, b);
+}
+
+#[test]
+fn headers_report_the_tightest_window_of_all_policies() {
+    let mut minute = Counter::new(sliding(&[(Window::Second, 10), (Window::Minute, 20)]));
+    let d1 = minute.hit(1, T0 + 500);
+    let mut hour = Counter::new(sliding(&[(Window::Minute, 100), (Window::Hour, 1000)]));
+    let d2 = hour.hit(1, T0 + 500);
+    let h = client_headers([&d1, &d2]);
+    let get = |n: &str| h.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+    assert_eq!(get("ratelimit-limit"), Some("10"));
+    assert_eq!(get("ratelimit-remaining"), Some("9"));
+    assert_eq!(get("ratelimit-reset"), Some("1"));
+    assert_eq!(get("x-ratelimit-limit-Second"), Some("10"));
+    assert_eq!(get("x-ratelimit-limit-Minute"), Some("20"));
+    assert_eq!(get("x-ratelimit-remaining-Minute"), Some("19"));
+    assert_eq!(get("x-ratelimit-remaining-Hour"), Some("999"));
+    assert_eq!(h.len(), 3 + 2 * 3);
+    assert!(client_headers([]).is_empty());
+    assert_eq!(seconds(0), 0);
+    assert_eq!(seconds(1), 1);
+    assert_eq!(seconds(1000), 1);
+    assert_eq!(seconds(1001), 2);
+}
+
+#[test]
+fn local_counters_count_per_key_and_stay_bounded() {
+    let spec = sliding(&[(Window::Second, 2)]);
+    let mut l = LocalCounters::new(3);
+    assert!(l.check("a", &spec, 1, T0).allowed);
+    assert!(l.check("a", &spec, 1, T0).allowed);
+    assert!(!l.check("a", &spec, 1, T0).allowed);
+    assert!(l.check("b", &spec, 1, T0).allowed);
+    assert!(l.check("c", &spec, 1, T0).allowed);
+    assert_eq!(l.len(), 3);
+    // Full of live keys: a new key clears the map instead of growing it.
+    assert!(l.check("d", &spec, 1, T0).allowed);
+    assert_eq!(l.len(), 1);
+    // Expired keys are swept first.
+    let mut l = LocalCounters::new(2);
+    l.check("a", &spec, 1, T0);
+    l.check("b", &spec, 1, T0 + 1_500);
+    l.check("c", &spec, 1, T0 + 2_500);
+    assert_eq!(l.len(), 2);
+    assert!(!l.is_empty());
+}
+
+#[test]
+fn check_request_round_trips_as_json() {
+    let req = super::CheckRequest {
+        spec: bucket(Window::Minute, 5, 7),
+        cost: 2,
+    };
+    let text = serde_json::to_string(&req).unwrap();
+    assert_eq!(
+        text,
+        r#"{"spec":{"algorithm":"token_bucket","limits":[{"window":"minute","limit":5,"burst":7}]},"cost":2}"#
+    );
+    assert_eq!(
+        serde_json::from_str::<super::CheckRequest>(&text).unwrap(),
+        req
+    );
+}
