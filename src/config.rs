@@ -49,7 +49,9 @@ fn emit(event: Option<LoadEvent>) {
 pub async fn current(env: &Env) -> Option<(u64, Arc<Gateway>)> {
     let now = runtime::now_ms();
     if with_cache(env, |c| c.step(now)) == Step::ReadPointer {
-        let kv = env.kv(KV_BINDING).map_err(|e| format!("KV binding {KV_BINDING}: {e}"));
+        let kv = env
+            .kv(KV_BINDING)
+            .map_err(|e| format!("KV binding {KV_BINDING}: {e}"));
         let pointer = match &kv {
             Ok(kv) => match kv.get(POINTER_KEY).text().await {
                 Ok(Some(text)) => Pointer::parse(&text).map(Some),

@@ -25,7 +25,11 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
     let started = runtime::now_ms();
     let raw = req.inner();
     let request_id = rules::request_id(
-        raw.headers().get(rules::REQUEST_ID).ok().flatten().as_deref(),
+        raw.headers()
+            .get(rules::REQUEST_ID)
+            .ok()
+            .flatten()
+            .as_deref(),
         runtime::random_bytes(),
     );
     let url = raw.url();
@@ -33,8 +37,18 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
 
     let mut log = LogFields::default();
     let mut extra_headers = Vec::new();
-    let response = match handle(raw, &url, &method, &env, &ctx, &request_id, started, &mut log, &mut extra_headers)
-        .await
+    let response = match handle(
+        raw,
+        &url,
+        &method,
+        &env,
+        &ctx,
+        &request_id,
+        started,
+        &mut log,
+        &mut extra_headers,
+    )
+    .await
     {
         Ok(resp) => resp,
         Err(e) => {
@@ -82,8 +96,9 @@ async fn handle(
         )
     })?;
     log.config_version = Some(version);
-    let parts = rules::split_url(url)
-        .ok_or_else(|| GatewayError::new(ErrorKind::BadRequest, "the request URL is not absolute"))?;
+    let parts = rules::split_url(url).ok_or_else(|| {
+        GatewayError::new(ErrorKind::BadRequest, "the request URL is not absolute")
+    })?;
     let host = rules::host_without_port(parts.authority);
     let headers = raw.headers();
     let header = |name: &str| headers.get(name).ok().flatten();

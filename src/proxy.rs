@@ -28,7 +28,10 @@ pub async fn forward(ex: &mut Exchange<'_>) -> Result<web_sys::Response, Gateway
         }
     }
     if let Some(ip) = &ex.client_ip {
-        let xff = rules::forwarded_for(incoming.get("x-forwarded-for").ok().flatten().as_deref(), ip);
+        let xff = rules::forwarded_for(
+            incoming.get("x-forwarded-for").ok().flatten().as_deref(),
+            ip,
+        );
         let _ = headers.set("x-forwarded-for", &xff);
     }
     let _ = headers.set("x-forwarded-proto", client_url.scheme);
@@ -68,8 +71,12 @@ pub async fn forward(ex: &mut Exchange<'_>) -> Result<web_sys::Response, Gateway
     }
 
     let upstream_started = runtime::now_ms();
-    let promise = global_fetch(&plan.url, &init)
-        .map_err(|_| GatewayError::new(ErrorKind::UpstreamUnreachable, "the upstream URL was refused"))?;
+    let promise = global_fetch(&plan.url, &init).map_err(|_| {
+        GatewayError::new(
+            ErrorKind::UpstreamUnreachable,
+            "the upstream URL was refused",
+        )
+    })?;
     let timeout = worker::Delay::from(Duration::from_millis(plan.upstream.timeout_ms));
     let response = match select(JsFuture::from(promise), timeout).await {
         Either::Left((Ok(resp), _)) => resp
@@ -117,10 +124,18 @@ pub async fn forward(ex: &mut Exchange<'_>) -> Result<web_sys::Response, Gateway
     init.set_status_text(&response.status_text());
     init.set_headers(&out);
     web_sys::Response::new_with_opt_readable_stream_and_init(response.body().as_ref(), &init)
-        .map_err(|_| GatewayError::new(ErrorKind::UpstreamUnreachable, "the upstream response was unusable"))
+        .map_err(|_| {
+            GatewayError::new(
+                ErrorKind::UpstreamUnreachable,
+                "the upstream response was unusable",
+            )
+        })
 }
 
-fn global_fetch(url: &str, init: &web_sys::RequestInit) -> Result<js_sys::Promise, wasm_bindgen::JsValue> {
+fn global_fetch(
+    url: &str,
+    init: &web_sys::RequestInit,
+) -> Result<js_sys::Promise, wasm_bindgen::JsValue> {
     let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
     Ok(global.fetch_with_str_and_init(url, init))
 }

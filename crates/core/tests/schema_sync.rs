@@ -131,7 +131,10 @@ fn schema_properties_are_the_serde_field_names() {
     let text = serde_json::to_string(&config).unwrap();
     // The filled config round-trips through serde, and is valid but for its placeholder plugin
     // (each plugin's own settings are checked by that plugin's tests).
-    assert_eq!(serde_json::from_str::<GatewayConfig>(&text).unwrap(), config);
+    assert_eq!(
+        serde_json::from_str::<GatewayConfig>(&text).unwrap(),
+        config
+    );
     let mut without_plugins = config.clone();
     without_plugins.plugins.clear();
     assert_eq!(
@@ -171,7 +174,12 @@ fn every_object_forbids_unknown_properties() {
     let names: Vec<&str> = objects.iter().map(|(at, _)| at.as_str()).collect();
     assert_eq!(
         names,
-        ["", "/$defs/PluginConfig", "/$defs/RouteConfig", "/$defs/ServiceConfig"]
+        [
+            "",
+            "/$defs/PluginConfig",
+            "/$defs/RouteConfig",
+            "/$defs/ServiceConfig"
+        ]
     );
     for (at, object) in objects {
         assert_eq!(
