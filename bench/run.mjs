@@ -1,0 +1,339 @@
+// Throughput and latency of edgegate under Miniflare, next to the origin alone and a bare pass-through Worker.
+//
+//   node bench/run.mjs [--duration 10] [--connections 32] [--threads 2] [--warmup 2] [--json out.json]
+//                      [--only name,name | --all] [--strict]
+// Usually run through scripts/bench, which installs wrk and builds the Worker first.
+//
+// To add a row: push a target onto TARGETS (name, how to start it, the path to load). A target may also name a
+// `baseline` target and a `bar`: the summary then prints its req/s ratio to the baseline and whether it meets
+// the bar (--strict turns a miss into exit code 1). `optional: true` rows run only with --all or --only.
+
+import { Miniflare } from "miniflare";
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { startOrigin } from "../tests/support/origin.mjs";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const COMPATIBILITY_DATE = "2026-05-01";
+
+// ---------------------------------------------------------------------------------------------------------
+// Options
+
+function parseArgs(argv) {
+  const opts = {
+    duration: 10, connections: 32, threads: 2, warmup: 2, json: null, only: null, all: false, strict: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i].split(/=(.*)/s, 2);
+    const value = () => (inline !== undefined ? inline : argv[++i]);
+    switch (flag) {
+      case "--duration": opts.duration = Number(value()); break;
+      case "--connections": opts.connections = Number(value()); break;
+      case "--threads": opts.threads = Number(value()); break;
+      case "--warmup": opts.warmup = Number(value()); break;
+      case "--json": opts.json = value(); break;
+      case "--only": opts.only = value().split(","); break;
+      case "--all": opts.all = true; break;
+      case "--strict": opts.strict = true; break;
+      default:
+        console.error(`bench: unknown argument ${argv[i]}`);
+        process.exit(2);
+    }
+  }
+  return opts;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Servers under test
+
+/** Start a Miniflare instance on 127.0.0.1; Worker console output is dropped (one log line per request). */
+async function startWorker(options) {
+  const mf = new Miniflare({
+    modules: true,
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
+    compatibilityDate: COMPATIBILITY_DATE,
+    host: "127.0.0.1",
+    port: 0,
+    handleStructuredLogs: () => {},
+    ...options,
+  });
+  const url = new URL(await mf.ready);
+  return { mf, url: url.origin, close: () => mf.dispose() };
+}
+
+/** The edgegate Worker (build/index.js) with `config` in service. */
+async function startEdgegate(config, extraOptions = {}) {
+  const scriptPath = path.join(ROOT, "build", "index.js");
+  if (!fs.existsSync(scriptPath)) throw new Error(`${scriptPath} is missing: run scripts/build`);
+  const worker = await startWorker({
+    scriptPath,
+    modulesRoot: ROOT,
+    kvNamespaces: ["CONFIG"],
+    bindings: { CONFIG_RELOAD_SECONDS: "30" },
+    ...extraOptions,
+  });
+  // The layout the CLI writes (crates/core/src/store.rs): the version first, then the pointer.
+  const kv = await worker.mf.getKVNamespace("CONFIG");
+  await kv.put("config/versions/1", JSON.stringify(config));
+  await kv.put("config/current", JSON.stringify({ version: 1, latest: 1, history: [] }));
+  return worker;
+}
+
+/** The bare pass-through Worker (bench/worker.js). */
+function startBare(originUrl, bindings = {}) {
+  return startWorker({
+    scriptPath: path.join(ROOT, "bench", "worker.js"),
+    modulesRoot: ROOT,
+    bindings: { ORIGIN: originUrl, ...bindings },
+  });
+}
+
+/** The bare pass-through Worker in Rust (bench/bare-rust, built by scripts/bench with the same toolchain). */
+function startBareRust(originUrl) {
+  const dir = path.join(ROOT, "bench", "bare-rust");
+  const scriptPath = path.join(dir, "build", "index.js");
+  if (!fs.existsSync(scriptPath)) throw new Error(`${scriptPath} is missing: run scripts/bench (it builds it)`);
+  return startWorker({ scriptPath, modulesRoot: dir, bindings: { ORIGIN: originUrl } });
+}
+
+/** The gateway config used by the bench: `/proxy/...` goes to the origin with the prefix stripped. */
+function benchConfig(originUrl) {
+  return {
+    format_version: 1,
+    services: [{ name: "origin", url: originUrl }],
+    routes: [{ name: "proxy", service: "origin", paths: ["/proxy"] }],
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Targets: one row each. `start(ctx)` returns { url, close? }; `path` is what wrk requests.
+
+const TARGETS = [
+  {
+    name: "origin",
+    description: "Node origin, direct",
+    start: (ctx) => ({ url: ctx.origin.url }),
+    path: "/echo",
+  },
+  {
+    name: "bare",
+    description: "Miniflare, bare JS pass-through Worker",
+    start: (ctx) => startBare(ctx.origin.url),
+    path: "/echo",
+  },
+  {
+    // The same pass-through written in Rust and built like edgegate (worker-build, wasm-bindgen, wasm-opt):
+    // what any Rust Worker pays on this platform before doing anything. edgegate's bar is against this row.
+    name: "bare-rust",
+    description: "Miniflare, bare Rust pass-through Worker",
+    start: (ctx) => startBareRust(ctx.origin.url),
+    path: "/echo",
+    baseline: "bare",
+  },
+  {
+    // Diagnostic, only with --only or --all: what one JSON log line per request costs under Miniflare.
+    name: "bare-log",
+    description: "Miniflare, bare Worker + one console.log per request",
+    optional: true,
+    start: (ctx) => startBare(ctx.origin.url, { LOG: "1" }),
+    path: "/echo",
+  },
+  {
+    name: "edgegate",
+    description: "Miniflare, edgegate /proxy route",
+    start: (ctx) => startEdgegate(benchConfig(ctx.origin.url)),
+    path: "/proxy/echo",
+    baseline: "bare-rust",
+    bar: 0.9,
+    // Also shown against the JS pass-through, for the whole cost of Rust + gateway.
+    alsoAgainst: "bare",
+  },
+  {
+    // The same route with the proxy-cache plugin: after the first request every request is a cache hit
+    // (Miniflare's local Cache API), compared with the uncached `edgegate` row of the same run.
+    name: "cache-hit",
+    description: "Miniflare, edgegate /proxy route, proxy-cache hit",
+    start: (ctx) => {
+      const config = benchConfig(ctx.origin.url);
+      config.plugins = [{ name: "proxy-cache", route: "proxy", config: { cache_ttl: 3600 } }];
+      return startEdgegate(config);
+    },
+    path: "/proxy/echo",
+    baseline: "edgegate",
+  },
+  {
+    // The same route with a rate-limiting policy counted by the RateLimiter Durable Object (one key: every
+    // request from wrk is one client, so one object takes the whole load; the limit is never reached).
+    name: "edgegate-rl",
+    description: "Miniflare, edgegate /proxy route + Durable Object rate limit",
+    start: (ctx) =>
+      startEdgegate(
+        {
+          ...benchConfig(ctx.origin.url),
+          plugins: [{ name: "rate-limiting", config: { minute: 1_000_000_000, limit_by: "ip" } }],
+        },
+        { durableObjects: { RATE_LIMITER: { className: "RateLimiter", useSQLite: true } } },
+      ),
+    path: "/proxy/echo",
+    baseline: "edgegate",
+  },
+  {
+    // Diagnostic: the same limit counted in isolate memory (policy local), no Durable Object round trip.
+    name: "edgegate-rl-local",
+    description: "Miniflare, edgegate /proxy route + local rate limit",
+    optional: true,
+    start: (ctx) =>
+      startEdgegate({
+        ...benchConfig(ctx.origin.url),
+        plugins: [{ name: "rate-limiting", config: { minute: 1_000_000_000, limit_by: "ip", policy: "local" } }],
+      }),
+    path: "/proxy/echo",
+    baseline: "edgegate",
+  },
+];
+
+// ---------------------------------------------------------------------------------------------------------
+// wrk
+
+function run(cmd, args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (err += d));
+    child.on("error", reject);
+    child.on("close", (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${cmd} exited with ${code}: ${err || out}`)),
+    );
+  });
+}
+
+/** wrk prints "1.23ms", "850.00us", "1.02s", "2.00m". */
+function toMs(text) {
+  const m = /^([\d.]+)(us|ms|s|m)$/.exec(text.trim());
+  if (!m) return NaN;
+  const n = Number(m[1]);
+  return { us: n / 1000, ms: n, s: n * 1000, m: n * 60_000 }[m[2]];
+}
+
+function parseWrk(out) {
+  const pick = (re) => re.exec(out)?.[1];
+  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  return {
+    rps: Number(pick(/Requests\/sec:\s+([\d.]+)/)),
+    p50_ms: toMs(pick(/^\s+50%\s+(\S+)/m) ?? ""),
+    p99_ms: toMs(pick(/^\s+99%\s+(\S+)/m) ?? ""),
+    requests: Number(pick(/(\d+) requests in/)),
+    non_2xx: Number(pick(/Non-2xx or 3xx responses: (\d+)/) ?? 0),
+    socket_errors: socketErrors ? socketErrors.slice(1).reduce((a, b) => a + Number(b), 0) : 0,
+  };
+}
+
+async function wrk(url, opts, seconds) {
+  const out = await run("wrk", [
+    `-t${opts.threads}`,
+    `-c${opts.connections}`,
+    `-d${seconds}s`,
+    "--latency",
+    url,
+  ]);
+  return parseWrk(out);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+async function checkTarget(url) {
+  const res = await fetch(url);
+  const body = await res.text();
+  if (res.status !== 200) throw new Error(`GET ${url} answered ${res.status}: ${body.slice(0, 500)}`);
+}
+
+function fmt(n, digits = 0) {
+  return Number.isFinite(n) ? n.toFixed(digits) : "-";
+}
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const targets = TARGETS.filter((t) => (opts.only ? opts.only.includes(t.name) : opts.all || !t.optional));
+  const origin = await startOrigin({ port: 0 });
+  const ctx = { origin };
+  const results = [];
+  console.log(
+    `bench: wrk -t${opts.threads} -c${opts.connections} -d${opts.duration}s --latency ` +
+      `(after ${opts.warmup}s warm-up), origin ${origin.url}`,
+  );
+  try {
+    for (const target of targets) {
+      const server = await target.start(ctx);
+      try {
+        const url = server.url + target.path;
+        await checkTarget(url);
+        if (opts.warmup > 0) await wrk(url, opts, opts.warmup);
+        const r = await wrk(url, opts, opts.duration);
+        results.push({ name: target.name, description: target.description, url, ...r });
+        console.log(
+          `bench: ${target.name.padEnd(10)} ${fmt(r.rps).padStart(7)} req/s  p50 ${fmt(r.p50_ms, 2)} ms  ` +
+            `p99 ${fmt(r.p99_ms, 2)} ms`,
+        );
+      } finally {
+        await server.close?.();
+      }
+    }
+  } finally {
+    await origin.close();
+  }
+
+  // Summary table
+  const byName = new Map(results.map((r) => [r.name, r]));
+  console.log("");
+  console.log("| target | what | req/s | p50 ms | p99 ms | errors |");
+  console.log("|---|---|---:|---:|---:|---:|");
+  for (const r of results) {
+    console.log(
+      `| ${r.name} | ${r.description} | ${fmt(r.rps)} | ${fmt(r.p50_ms, 2)} | ${fmt(r.p99_ms, 2)} | ` +
+        `${r.non_2xx + r.socket_errors} |`,
+    );
+  }
+  let missed = false;
+  console.log("");
+  for (const t of targets) {
+    const r = byName.get(t.name);
+    const base = t.baseline && byName.get(t.baseline);
+    if (!r || !base) continue;
+    const ratio = r.rps / base.rps;
+    r.ratio = { baseline: t.baseline, value: ratio, bar: t.bar };
+    const ok = t.bar === undefined || ratio >= t.bar;
+    if (!ok) missed = true;
+    console.log(
+      `bench: ${t.name}/${t.baseline} req/s ratio ${ratio.toFixed(2)}` +
+        (t.bar === undefined ? "" : ` (bar >= ${t.bar}: ${ok ? "met" : "MISSED"})`),
+    );
+  }
+  for (const t of targets) {
+    const r = byName.get(t.name);
+    const base = t.alsoAgainst && byName.get(t.alsoAgainst);
+    if (r && base) console.log(`bench: ${t.name}/${t.alsoAgainst} req/s ratio ${(r.rps / base.rps).toFixed(2)}`);
+  }
+  for (const r of results) {
+    if (r.non_2xx + r.socket_errors > 0) {
+      console.log(`bench: WARNING ${r.name}: ${r.non_2xx} non-2xx responses, ${r.socket_errors} socket errors`);
+    }
+  }
+  if (opts.json) {
+    fs.writeFileSync(opts.json, JSON.stringify({ options: opts, results }, null, 2) + "\n");
+    console.log(`bench: results written to ${opts.json}`);
+  }
+  if (missed && opts.strict) process.exit(1);
+}
+
+main().then(
+  // Miniflare can leave handles open briefly after dispose.
+  () => process.exit(0),
+  (err) => {
+    console.error(`bench: ${err.stack || err}`);
+    process.exit(1);
+  },
+);
