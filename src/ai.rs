@@ -1,10 +1,760 @@
 //! AI phase: routes with an `ai-proxy` plugin answer OpenAI-compatible requests from LLM providers.
-//! (Placeholder until the AI glue lands: no route is an AI route.)
+//!
+//! Endpoints are recognised by the END of the request path, so they work under whatever path the route
+//! matched (route path `/ai` and an SDK base URL `https://gw/ai/v1` give `/ai/v1/chat/completions`):
+//! `POST …/chat/completions`, `POST …/embeddings`, `GET …/models`, and prompt templates as plain REST
+//! endpoints, `POST …/templates/{name}`. Anything else on an AI route is a 404 in OpenAI's error shape.
+//!
+//! Per request: pick the plugin instance, resolve the model to its targets, and try them in order. An
+//! attempt builds the provider request (core), adds the key read from the Worker secret named by the
+//! provider's `key_secret`, fetches it, and waits for the first body bytes within
+//! `fallback.first_byte_timeout_ms`. On 429, 5xx, connection failure, timeout, or a stream whose first
+//! bytes already carry a retryable error, the next target is tried: nothing has been sent to the client
+//! yet. A stream is then translated chunk by chunk as the client reads it (a pull-based `ReadableStream`
+//! built from a Rust stream, so nothing is buffered and backpressure reaches the provider).
+//!
+//! Keys: read per attempt, passed only into the upstream request's headers; never logged, never in a
+//! response, never in an error message (provider 401/403 messages are not passed on).
 
 use crate::exchange::Exchange;
-use edgegate_core::GatewayError;
+use crate::runtime;
+use edgegate_core::ai::{
+    self, AiError, AiLog, ChatRequest, ChatResponse, CompiledAiProxy, EmbeddingsRequest,
+    ProviderTarget, StreamContext, StreamTranslator, UpstreamRequest,
+};
+use edgegate_core::plugins::Plugin;
+use edgegate_core::proxy as rules;
+use edgegate_core::{ErrorKind, GatewayError};
+use futures_util::future::{select, Either};
+use futures_util::StreamExt;
+use std::cell::Cell;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::time::Duration;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+/// Largest request body accepted on an AI endpoint.
+const MAX_REQUEST_BYTES: usize = 10 << 20;
+/// Largest non-streamed provider answer read.
+const MAX_RESPONSE_BYTES: usize = 32 << 20;
+
+pub const PROVIDER_HEADER: &str = "x-edgegate-ai-provider";
+pub const MODEL_HEADER: &str = "x-edgegate-ai-model";
+pub const ATTEMPTS_HEADER: &str = "x-edgegate-ai-attempts";
+
+/// The `ai-proxy` instance for this request: the most specific one that applies (consumer-scoped
+/// instances only for their consumer).
+fn plugin<'a>(ex: &Exchange<'a>) -> Option<&'a CompiledAiProxy> {
+    let username = ex.identity.as_ref().map(|i| i.username.as_str());
+    let mut best: Option<(u8, &'a CompiledAiProxy)> = None;
+    for p in ex.plugins() {
+        if p.consumer.is_some() && p.consumer.as_deref() != username {
+            continue;
+        }
+        if let Plugin::AiProxy(c) = &p.plugin {
+            if best.is_none_or(|(s, _)| p.specificity() > s) {
+                best = Some((p.specificity(), c));
+            }
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+/// Whether the route has an `ai-proxy` plugin at all (for any consumer).
+fn is_ai_route(ex: &Exchange<'_>) -> bool {
+    ex.plugins().any(|p| matches!(p.plugin, Plugin::AiProxy(_)))
+}
+
+/// On AI routes, show any error (authentication, ACL, limits, ...) in OpenAI's error shape, keeping
+/// its status, code and headers (`WWW-Authenticate`, `Retry-After`).
+pub fn error_shape(ex: &Exchange<'_>, e: GatewayError) -> GatewayError {
+    if matches!(e.kind, ErrorKind::Ai { .. }) || !is_ai_route(ex) {
+        return e;
+    }
+    let error = AiError::from_gateway(&e);
+    GatewayError::new(
+        ErrorKind::Ai {
+            error: Box::new(error),
+            wraps: Some(Box::new(e.kind)),
+        },
+        e.detail,
+    )
+}
+
+enum Endpoint {
+    Chat,
+    Embeddings,
+    Models,
+    Template(String),
+    Unknown,
+}
+
+impl Endpoint {
+    fn parse(path: &str) -> Endpoint {
+        let path = path.trim_end_matches('/');
+        if path.ends_with("/chat/completions") {
+            Endpoint::Chat
+        } else if path.ends_with("/embeddings") {
+            Endpoint::Embeddings
+        } else if path.ends_with("/models") {
+            Endpoint::Models
+        } else if let Some(i) = path.rfind("/templates/") {
+            let name = &path[i + "/templates/".len()..];
+            if name.is_empty() || name.contains('/') {
+                Endpoint::Unknown
+            } else {
+                Endpoint::Template(name.to_string())
+            }
+        } else {
+            Endpoint::Unknown
+        }
+    }
+
+    fn method(&self) -> &'static str {
+        match self {
+            Endpoint::Models => "GET",
+            _ => "POST",
+        }
+    }
+}
 
 /// `Ok(None)` when the route has no `ai-proxy` plugin (the request goes on to the cache and proxy).
-pub async fn serve(_ex: &mut Exchange<'_>) -> Result<Option<web_sys::Response>, GatewayError> {
-    Ok(None)
+pub async fn serve(ex: &mut Exchange<'_>) -> Result<Option<web_sys::Response>, GatewayError> {
+    let Some(cfg) = plugin(ex) else {
+        return Ok(None);
+    };
+    let endpoint = Endpoint::parse(ex.url.path);
+    let method = ex.raw.method();
+    if matches!(endpoint, Endpoint::Unknown) {
+        return Err(AiError::new(
+            404,
+            "invalid_request_error",
+            Some("not_found"),
+            "unknown AI endpoint: use …/v1/chat/completions, …/v1/embeddings, …/v1/models or …/templates/{name}",
+        )
+        .into_gateway());
+    }
+    if method != endpoint.method() {
+        let allow = endpoint.method();
+        return Err(GatewayError::new(
+            ErrorKind::Ai {
+                error: Box::new(AiError::new(
+                    405,
+                    "invalid_request_error",
+                    Some("method_not_allowed"),
+                    format!("this endpoint takes {allow}"),
+                )),
+                wraps: Some(Box::new(ErrorKind::MethodNotAllowed {
+                    allow: vec![allow.to_string()],
+                })),
+            },
+            format!("this endpoint takes {allow}"),
+        ));
+    }
+    ex.response_headers
+        .push((rules::REQUEST_ID.to_string(), ex.request_id.to_string()));
+    let mut log = AiLog::default();
+    let result = match endpoint {
+        Endpoint::Chat => chat(ex, cfg, &mut log).await,
+        Endpoint::Embeddings => embeddings(ex, cfg, &mut log).await,
+        Endpoint::Models => {
+            log.endpoint = "models";
+            json_response(200, &cfg.models_list(now_secs()))
+        }
+        Endpoint::Template(name) => template(ex, cfg, &name, &mut log).await,
+        Endpoint::Unknown => unreachable_endpoint(),
+    };
+    if let (Some(p), Some(m)) = (&log.provider, &log.model) {
+        ex.response_headers
+            .push((PROVIDER_HEADER.to_string(), p.clone()));
+        ex.response_headers
+            .push((MODEL_HEADER.to_string(), m.clone()));
+    }
+    if log.attempts > 0 {
+        ex.response_headers
+            .push((ATTEMPTS_HEADER.to_string(), log.attempts.to_string()));
+    }
+    ex.log.ai = Some(log);
+    result.map(Some).map_err(AiError::into_gateway)
+}
+
+fn unreachable_endpoint() -> Result<web_sys::Response, AiError> {
+    Err(AiError::new(
+        404,
+        "invalid_request_error",
+        Some("not_found"),
+        "unknown AI endpoint",
+    ))
+}
+
+fn now_secs() -> u64 {
+    (runtime::now_ms() / 1000.0).max(0.0) as u64
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Endpoints
+
+async fn chat(
+    ex: &mut Exchange<'_>,
+    cfg: &CompiledAiProxy,
+    log: &mut AiLog,
+) -> Result<web_sys::Response, AiError> {
+    log.endpoint = "chat";
+    let body = read_body(ex).await?;
+    let mut req: ChatRequest = serde_json::from_slice(&body)
+        .map_err(|e| AiError::invalid(format!("the body is not a valid chat request: {e}")))?;
+    log.requested_model = Some(req.model.clone());
+    log.stream = req.is_stream();
+    cfg.check_guard(&req)?;
+    cfg.decorate(&mut req);
+    match complete(ex, cfg, &req, log).await? {
+        Outcome::Json(resp) => json_response(200, &resp),
+        Outcome::Stream(resp) => Ok(resp),
+    }
+}
+
+async fn template(
+    ex: &mut Exchange<'_>,
+    cfg: &CompiledAiProxy,
+    name: &str,
+    log: &mut AiLog,
+) -> Result<web_sys::Response, AiError> {
+    log.endpoint = "template";
+    let body = read_body(ex).await?;
+    let vars = if body.iter().all(u8::is_ascii_whitespace) {
+        serde_json::Map::new()
+    } else {
+        match serde_json::from_slice::<serde_json::Value>(&body) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => {
+                return Err(AiError::invalid(
+                    "the body must be a JSON object of template variables",
+                ))
+            }
+        }
+    };
+    let mut req = cfg.fill_template(name, &vars)?;
+    req.stream = None;
+    log.requested_model = Some(req.model.clone());
+    cfg.check_guard(&req)?;
+    cfg.decorate(&mut req);
+    let Outcome::Json(resp) = complete(ex, cfg, &req, log).await? else {
+        return Err(AiError::invalid("templates do not stream"));
+    };
+    let choice = resp.choices.first();
+    json_response(
+        200,
+        &serde_json::json!({
+            "template": name,
+            "output": choice.and_then(|c| c.message.content.clone()).unwrap_or_default(),
+            "finish_reason": choice.and_then(|c| c.finish_reason.clone()),
+            "model": resp.model,
+            "usage": resp.usage,
+        }),
+    )
+}
+
+async fn embeddings(
+    ex: &mut Exchange<'_>,
+    cfg: &CompiledAiProxy,
+    log: &mut AiLog,
+) -> Result<web_sys::Response, AiError> {
+    log.endpoint = "embeddings";
+    let body = read_body(ex).await?;
+    let req: EmbeddingsRequest = serde_json::from_slice(&body).map_err(|e| {
+        AiError::invalid(format!("the body is not a valid embeddings request: {e}"))
+    })?;
+    log.requested_model = Some(req.model.clone());
+    let targets = cfg.resolve(&req.model, seed())?;
+    let timeout = cfg.config.fallback.first_byte_timeout_ms;
+    let mut attempt = 0;
+    loop {
+        let target = &targets[attempt];
+        note_attempt(log, attempt, target);
+        let result = async {
+            let up = ai::build_embeddings_request(&req, target)?;
+            let key = provider_key(ex, target)?;
+            let mut opened = open(ex, &up, key.as_deref(), target, timeout).await?;
+            let bytes = opened.read_rest().await?;
+            let model = if req.model.is_empty() {
+                target.model.clone()
+            } else {
+                req.model.clone()
+            };
+            let mut resp = ai::parse_embeddings_response(target, opened.status, &bytes, &model)?;
+            ai::apply_encoding_format(&req, &mut resp);
+            Ok(resp)
+        }
+        .await;
+        match result {
+            Ok(resp) => {
+                if let Some(u) = &resp.usage {
+                    log.set_usage(u);
+                    ex.ai_tokens.set(log.total_tokens);
+                }
+                return json_response(200, &resp);
+            }
+            Err(e) if attempt + 1 < targets.len() && cfg.should_fall_back(&e) => {
+                report_fallback(ex, target, &e);
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+enum Outcome {
+    Json(ChatResponse),
+    Stream(web_sys::Response),
+}
+
+/// Run a chat completion against the route's targets, falling back while nothing has been sent.
+async fn complete(
+    ex: &mut Exchange<'_>,
+    cfg: &CompiledAiProxy,
+    req: &ChatRequest,
+    log: &mut AiLog,
+) -> Result<Outcome, AiError> {
+    let targets = cfg.resolve(&req.model, seed())?;
+    let ctx = StreamContext {
+        id: format!("chatcmpl-{}", ex.request_id),
+        model: req.model.clone(),
+        created: now_secs(),
+        include_usage: req.client_wants_usage(),
+    };
+    let timeout = cfg.config.fallback.first_byte_timeout_ms;
+    let mut attempt = 0;
+    loop {
+        let target = &targets[attempt];
+        note_attempt(log, attempt, target);
+        let result = async {
+            let up = ai::build_request(req, target)?;
+            let key = provider_key(ex, target)?;
+            let mut opened = open(ex, &up, key.as_deref(), target, timeout).await?;
+            if !(200..300).contains(&opened.status) {
+                let bytes = opened.read_rest().await?;
+                return Err(ai::parse_error(target, opened.status, &bytes));
+            }
+            if !req.is_stream() {
+                let bytes = opened.read_rest().await?;
+                return ai::parse_response(target, opened.status, &bytes, &ctx).map(Outcome::Json);
+            }
+            let mut translator = StreamTranslator::new(target, ctx.clone());
+            let mut first = translator.push(&opened.first);
+            if opened.ended {
+                first.extend(translator.finish());
+            }
+            // The first bytes already say the provider failed (Anthropic `overloaded_error`, a stream
+            // that ended at once): nothing has been sent, so this still counts as a failed attempt.
+            if let Some(e) = translator.error() {
+                if e.retryable && (first.is_empty() || opened.ended || !has_content(&first)) {
+                    return Err(e.clone());
+                }
+            }
+            Ok(Outcome::Stream(stream_response(
+                ex, opened, translator, first, log, target,
+            )?))
+        }
+        .await;
+        match result {
+            Ok(Outcome::Json(resp)) => {
+                if let Some(u) = &resp.usage {
+                    log.set_usage(u);
+                    ex.ai_tokens.set(log.total_tokens);
+                }
+                if !resp.model.is_empty() {
+                    log.model = Some(resp.model.clone());
+                }
+                return Ok(Outcome::Json(resp));
+            }
+            Ok(stream) => return Ok(stream),
+            Err(e) if attempt + 1 < targets.len() && cfg.should_fall_back(&e) => {
+                report_fallback(ex, target, &e);
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Whether translated output carries anything but an error event and `[DONE]`.
+fn has_content(out: &[u8]) -> bool {
+    out.split(|&b| b == b'\n')
+        .filter(|l| l.starts_with(b"data: "))
+        .any(|l| !l.starts_with(b"data: {\"error\"") && l != b"data: [DONE]")
+}
+
+fn note_attempt(log: &mut AiLog, attempt: usize, target: &ProviderTarget) {
+    log.attempts = attempt as u32 + 1;
+    log.provider = Some(target.provider.clone());
+    log.model = Some(target.model.clone());
+}
+
+fn report_fallback(ex: &Exchange<'_>, target: &ProviderTarget, e: &AiError) {
+    runtime::log(
+        &serde_json::json!({
+            "event": "ai_fallback",
+            "request_id": ex.request_id,
+            "provider": target.provider,
+            "model": target.model,
+            "status": e.status,
+            "upstream_status": e.upstream_status,
+            "code": e.code,
+        })
+        .to_string(),
+    );
+}
+
+fn seed() -> u64 {
+    u64::from_le_bytes(runtime::random_bytes())
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Provider keys, fetch, first byte
+
+/// The provider key, read from the Worker secret (or plain binding, as `.dev.vars` and Miniflare give)
+/// named by `key_secret`. A missing secret fails this attempt (the next target may have its key) and is
+/// logged by NAME only.
+fn provider_key(ex: &Exchange<'_>, target: &ProviderTarget) -> Result<Option<String>, AiError> {
+    let Some(name) = &target.key_secret else {
+        return Ok(None);
+    };
+    let key = ex
+        .env
+        .secret(name)
+        .map(|s| s.to_string())
+        .or_else(|_| ex.env.var(name).map(|v| v.to_string()))
+        .ok()
+        .filter(|k| !k.is_empty());
+    match key {
+        Some(k) => Ok(Some(k)),
+        None => {
+            runtime::log_error(
+                &serde_json::json!({
+                    "event": "ai_key_missing",
+                    "request_id": ex.request_id,
+                    "provider": target.provider,
+                    "secret": name,
+                })
+                .to_string(),
+            );
+            Err(AiError {
+                retryable: true,
+                ..AiError::new(
+                    502,
+                    "upstream_error",
+                    Some("provider_key_missing"),
+                    format!(
+                        "provider {} is not usable: the gateway has no key for it",
+                        target.provider
+                    ),
+                )
+            })
+        }
+    }
+}
+
+type Body = Pin<Box<worker::ByteStream>>;
+
+/// A provider answer whose first body bytes (if any) have arrived.
+struct Opened {
+    status: u16,
+    body: Option<Body>,
+    first: Vec<u8>,
+    /// The body ended with (or before) `first`.
+    ended: bool,
+}
+
+impl Opened {
+    /// The whole body (first bytes included), up to `MAX_RESPONSE_BYTES`.
+    async fn read_rest(&mut self) -> Result<Vec<u8>, AiError> {
+        let mut all = std::mem::take(&mut self.first);
+        if let Some(body) = self.body.as_mut() {
+            while !self.ended {
+                match body.next().await {
+                    Some(Ok(chunk)) => {
+                        if all.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                            return Err(AiError::bad_response(
+                                "upstream",
+                                "the answer is too large",
+                            ));
+                        }
+                        all.extend_from_slice(&chunk);
+                    }
+                    Some(Err(_)) => {
+                        return Err(AiError {
+                            retryable: true,
+                            ..AiError::bad_response("upstream", "the answer was cut off")
+                        })
+                    }
+                    None => self.ended = true,
+                }
+            }
+        }
+        Ok(all)
+    }
+}
+
+/// Send the request and wait for the status and the first body bytes, both within `timeout_ms`.
+async fn open(
+    ex: &mut Exchange<'_>,
+    up: &UpstreamRequest,
+    key: Option<&str>,
+    target: &ProviderTarget,
+    timeout_ms: u64,
+) -> Result<Opened, AiError> {
+    let provider = &target.provider;
+    let misconfigured = |what: &str| {
+        AiError::new(
+            502,
+            "upstream_error",
+            Some("gateway_misconfigured"),
+            format!("provider {provider}: {what}"),
+        )
+    };
+    let headers = web_sys::Headers::new().map_err(|_| misconfigured("Headers"))?;
+    for (name, value) in up.headers_with_key(key) {
+        // The error names the header, never its value (it may be the key).
+        headers
+            .set(&name, &value)
+            .map_err(|_| misconfigured(&format!("invalid value for header {name}")))?;
+    }
+    let _ = headers.set(rules::REQUEST_ID, ex.request_id);
+    let abort = web_sys::AbortController::new().map_err(|_| misconfigured("AbortController"))?;
+    let init = web_sys::RequestInit::new();
+    init.set_method(up.method);
+    init.set_headers(&headers);
+    init.set_signal(Some(&abort.signal()));
+    if !up.body.is_empty() {
+        let body = js_sys::Uint8Array::from(up.body.as_slice());
+        init.set_body(&body);
+    }
+    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    let started = runtime::now_ms();
+    let mut deadline = Box::pin(worker::Delay::from(Duration::from_millis(timeout_ms)));
+    let fetch = JsFuture::from(global.fetch_with_str_and_init(&up.url, &init));
+    let timed_out = |abort: &web_sys::AbortController| {
+        abort.abort();
+        AiError::first_byte_timeout(provider, timeout_ms)
+    };
+    let response = match select(fetch, &mut deadline).await {
+        Either::Left((Ok(r), _)) => r
+            .dyn_into::<web_sys::Response>()
+            .map_err(|_| AiError::connect_failed(provider, "fetch returned no Response"))?,
+        Either::Left((Err(_), _)) => {
+            return Err(AiError::connect_failed(provider, "connection failed"))
+        }
+        Either::Right(_) => return Err(timed_out(&abort)),
+    };
+    ex.log.upstream_ms = Some((runtime::now_ms() - started).max(0.0) as u64);
+    let status = response.status();
+    let Some(stream) = response.body() else {
+        return Ok(Opened {
+            status,
+            body: None,
+            first: Vec::new(),
+            ended: true,
+        });
+    };
+    let mut body: Body = Box::pin(worker::ByteStream::from(stream));
+    let mut opened = Opened {
+        status,
+        body: None,
+        first: Vec::new(),
+        ended: false,
+    };
+    match select(body.next(), &mut deadline).await {
+        Either::Left((Some(Ok(bytes)), _)) => opened.first = bytes,
+        Either::Left((None, _)) => opened.ended = true,
+        Either::Left((Some(Err(_)), _)) => {
+            return Err(AiError::connect_failed(
+                provider,
+                "the connection broke before the answer",
+            ))
+        }
+        Either::Right(_) => return Err(timed_out(&abort)),
+    }
+    opened.body = Some(body);
+    Ok(opened)
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Responses
+
+fn json_response(status: u16, value: &impl serde::Serialize) -> Result<web_sys::Response, AiError> {
+    let body = serde_json::to_string(value)
+        .map_err(|e| AiError::new(500, "server_error", None, e.to_string()))?;
+    let headers = web_sys::Headers::new().map_err(|_| internal())?;
+    let _ = headers.set("content-type", "application/json");
+    let init = web_sys::ResponseInit::new();
+    init.set_status(status);
+    init.set_headers(&headers);
+    web_sys::Response::new_with_opt_str_and_init(Some(&body), &init).map_err(|_| internal())
+}
+
+fn internal() -> AiError {
+    AiError::new(
+        500,
+        "server_error",
+        Some("internal_error"),
+        "could not build the response",
+    )
+}
+
+/// Request body, at most `MAX_REQUEST_BYTES`.
+async fn read_body(ex: &Exchange<'_>) -> Result<Vec<u8>, AiError> {
+    let too_large = || AiError {
+        status: 413,
+        ..AiError::new(
+            413,
+            "invalid_request_error",
+            Some("payload_too_large"),
+            format!("the request body exceeds {MAX_REQUEST_BYTES} bytes"),
+        )
+    };
+    if ex
+        .header("content-length")
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .is_some_and(|n| n > MAX_REQUEST_BYTES)
+    {
+        return Err(too_large());
+    }
+    let promise = ex
+        .raw
+        .array_buffer()
+        .map_err(|_| AiError::invalid("the request body was already read"))?;
+    let buf = JsFuture::from(promise)
+        .await
+        .map_err(|_| AiError::invalid("the request body could not be read"))?;
+    let bytes = js_sys::Uint8Array::new(&buf).to_vec();
+    if bytes.len() > MAX_REQUEST_BYTES {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+/// What the stream reports when it ends (or the client goes away): one `ai_usage` log line.
+struct StreamEnd {
+    log: AiLog,
+    request_id: String,
+    route: String,
+    consumer: Option<String>,
+    tokens: Rc<Cell<Option<u64>>>,
+    started: f64,
+    finished: bool,
+}
+
+struct Pump {
+    body: Option<Body>,
+    translator: StreamTranslator,
+    pending: Vec<u8>,
+    done: bool,
+    end: StreamEnd,
+}
+
+impl Drop for Pump {
+    fn drop(&mut self) {
+        let t = &self.translator;
+        let end = &mut self.end;
+        if let Some(u) = t.usage() {
+            end.log.set_usage(u);
+            end.tokens.set(end.log.total_tokens);
+        }
+        if let Some(m) = t.model() {
+            end.log.model = Some(m.to_string());
+        }
+        runtime::log(
+            &serde_json::json!({
+                "event": "ai_usage",
+                "request_id": end.request_id,
+                "route": end.route,
+                "consumer": end.consumer,
+                "ai": end.log,
+                "finish_reason": t.finish_reason(),
+                "error": t.error().and_then(|e| e.code.clone()),
+                "complete": end.finished,
+                "duration_ms": (runtime::now_ms() - end.started).max(0.0) as u64,
+            })
+            .to_string(),
+        );
+    }
+}
+
+/// The streamed answer: the first translated bytes, then each provider chunk translated as the client
+/// pulls, then the translator's end (`[DONE]`, or an error event when the provider's stream broke).
+fn stream_response(
+    ex: &Exchange<'_>,
+    opened: Opened,
+    translator: StreamTranslator,
+    first: Vec<u8>,
+    log: &AiLog,
+    target: &ProviderTarget,
+) -> Result<web_sys::Response, AiError> {
+    let mut end_log = log.clone();
+    end_log.provider = Some(target.provider.clone());
+    let pump = Pump {
+        done: opened.ended,
+        body: opened.body,
+        translator,
+        pending: first,
+        end: StreamEnd {
+            log: end_log,
+            request_id: ex.request_id.to_string(),
+            route: ex.plan.route.to_string(),
+            consumer: ex.identity.as_ref().map(|i| i.username.clone()),
+            tokens: ex.ai_tokens.clone(),
+            started: ex.started,
+            finished: opened.ended,
+        },
+    };
+    let stream = futures_util::stream::unfold(pump, |mut p| async move {
+        if !p.pending.is_empty() {
+            let out = std::mem::take(&mut p.pending);
+            return Some((Ok::<Vec<u8>, worker::Error>(out), p));
+        }
+        if p.done {
+            return None;
+        }
+        loop {
+            let next = match p.body.as_mut() {
+                Some(b) => b.next().await,
+                None => None,
+            };
+            match next {
+                Some(Ok(bytes)) => {
+                    let out = p.translator.push(&bytes);
+                    if !out.is_empty() {
+                        return Some((Ok(out), p));
+                    }
+                }
+                Some(Err(_)) | None => {
+                    let out = p.translator.finish();
+                    p.done = true;
+                    p.end.finished = true;
+                    p.body = None;
+                    return if out.is_empty() {
+                        None
+                    } else {
+                        Some((Ok(out), p))
+                    };
+                }
+            }
+        }
+    });
+    let readable =
+        web_sys::Response::from(worker::Response::from_stream(stream).map_err(|_| internal())?)
+            .body()
+            .ok_or_else(internal)?;
+    let headers = web_sys::Headers::new().map_err(|_| internal())?;
+    let _ = headers.set("content-type", "text/event-stream; charset=utf-8");
+    let _ = headers.set("cache-control", "no-cache");
+    // Miniflare and wrangler dev would otherwise gzip (and so buffer) the stream.
+    let _ = headers.set("content-encoding", "identity");
+    let _ = headers.set("x-accel-buffering", "no");
+    let init = web_sys::ResponseInit::new();
+    init.set_status(200);
+    init.set_headers(&headers);
+    web_sys::Response::new_with_opt_readable_stream_and_init(Some(&readable), &init)
+        .map_err(|_| internal())
 }

@@ -16,6 +16,8 @@ pub struct LogFields {
     pub error: Option<&'static str>,
     pub config_version: Option<u64>,
     pub upstream_ms: Option<u64>,
+    /// AI routes: provider, model, attempts, tokens (see docs/ai.md).
+    pub ai: Option<edgegate_core::ai::AiLog>,
 }
 
 pub struct Exchange<'a> {
@@ -42,6 +44,10 @@ pub struct Exchange<'a> {
     /// Set by the authentication phase.
     pub identity: Option<Identity>,
     pub log: LogFields,
+    /// Total tokens of an AI answer, for token-based limits: set by the AI phase before a
+    /// non-streamed response is returned, and when a stream ends (after the response has started;
+    /// the cell is shared with the stream). `None` until then and on non-AI routes.
+    pub ai_tokens: std::rc::Rc<std::cell::Cell<Option<u64>>>,
 }
 
 impl<'a> Exchange<'a> {

@@ -9,6 +9,7 @@ mod auth;
 mod cache;
 mod config;
 mod exchange;
+mod js;
 mod proxy;
 mod ratelimit;
 mod respond;
@@ -72,6 +73,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
         config_version: log.config_version,
         upstream_latency_ms: log.upstream_ms,
         total_latency_ms: (runtime::now_ms() - started).max(0.0) as u64,
+        ai: log.ai.as_ref(),
     };
     runtime::log(&line.to_json());
     Ok(Response::from(response))
@@ -129,6 +131,7 @@ async fn handle(
         response_headers: Vec::new(),
         identity: None,
         log: LogFields::default(),
+        ai_tokens: Default::default(),
     };
     let result = run_phases(&mut ex).await;
     // Phases may have learnt things (consumer, upstream latency) and added response headers even
@@ -136,11 +139,18 @@ async fn handle(
     response_headers.append(&mut ex.response_headers);
     log.consumer = ex.log.consumer.take();
     log.upstream_ms = ex.log.upstream_ms;
+    log.ai = ex.log.ai.take();
     result
 }
 
 /// The plugin phases, in Kong's order: authenticate, then limit, then serve (cache or proxy).
 async fn run_phases(ex: &mut Exchange<'_>) -> Result<web_sys::Response, GatewayError> {
+    // On AI routes every error (auth and limits included) is shown in OpenAI's shape.
+    let result = phases(ex).await;
+    result.map_err(|e| ai::error_shape(ex, e))
+}
+
+async fn phases(ex: &mut Exchange<'_>) -> Result<web_sys::Response, GatewayError> {
     auth::authenticate(ex).await?;
     ratelimit::enforce(ex).await?;
     if let Some(response) = ai::serve(ex).await? {

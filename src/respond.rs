@@ -6,7 +6,17 @@ use edgegate_core::GatewayError;
 
 pub fn error(e: &GatewayError, request_id: &str) -> web_sys::Response {
     let headers = web_sys::Headers::new().expect("Headers constructor");
-    let _ = headers.set("content-type", PROBLEM_JSON);
+    // AI routes answer in OpenAI's error shape, so the SDKs parse it.
+    let body = match &e.kind {
+        edgegate_core::ErrorKind::Ai { error, .. } => {
+            let _ = headers.set("content-type", "application/json");
+            error.body().to_string()
+        }
+        _ => {
+            let _ = headers.set("content-type", PROBLEM_JSON);
+            e.problem_json(request_id)
+        }
+    };
     let _ = headers.set("cache-control", "no-store");
     let _ = headers.set(REQUEST_ID, request_id);
     for (name, value) in e.headers() {
@@ -15,7 +25,7 @@ pub fn error(e: &GatewayError, request_id: &str) -> web_sys::Response {
     let init = web_sys::ResponseInit::new();
     init.set_status(e.status());
     init.set_headers(&headers);
-    web_sys::Response::new_with_opt_str_and_init(Some(&e.problem_json(request_id)), &init)
+    web_sys::Response::new_with_opt_str_and_init(Some(&body), &init)
         .expect("a status from ErrorKind is always valid")
 }
 

@@ -35,6 +35,12 @@ pub enum ErrorKind {
     RateLimit { status: u16, retry_after_secs: u64 },
     /// The rate-limit counter could not be reached and the policy is not fault tolerant (503).
     RateLimitUnavailable,
+    /// An error on an AI (OpenAI-compatible) route, shown in OpenAI's error shape; status from the
+    /// `AiError`. `wraps`: the gateway error it stands for (auth, limits), whose headers it keeps.
+    Ai {
+        error: Box<crate::ai::AiError>,
+        wraps: Option<Box<ErrorKind>>,
+    },
 }
 
 impl ErrorKind {
@@ -52,6 +58,7 @@ impl ErrorKind {
             ErrorKind::Forbidden => 403,
             ErrorKind::RateLimit { status, .. } => *status,
             ErrorKind::RateLimitUnavailable => 503,
+            ErrorKind::Ai { error, .. } => error.status,
         }
     }
 
@@ -70,6 +77,8 @@ impl ErrorKind {
             ErrorKind::Forbidden => "forbidden",
             ErrorKind::RateLimit { .. } => "rate_limited",
             ErrorKind::RateLimitUnavailable => "rate_limit_unavailable",
+            ErrorKind::Ai { wraps: Some(k), .. } => k.code(),
+            ErrorKind::Ai { error, .. } => crate::ai::static_code(error),
         }
     }
 
@@ -87,6 +96,8 @@ impl ErrorKind {
             ErrorKind::Forbidden => "Forbidden",
             ErrorKind::RateLimit { .. } => "Too many requests",
             ErrorKind::RateLimitUnavailable => "Rate limiting unavailable",
+            ErrorKind::Ai { wraps: Some(k), .. } => k.title(),
+            ErrorKind::Ai { .. } => "AI gateway error",
         }
     }
 }
@@ -120,6 +131,7 @@ impl GatewayError {
             ErrorKind::RateLimit {
                 retry_after_secs, ..
             } => vec![("retry-after", retry_after_secs.to_string())],
+            ErrorKind::Ai { wraps: Some(k), .. } => GatewayError::new((**k).clone(), "").headers(),
             _ => Vec::new(),
         }
     }

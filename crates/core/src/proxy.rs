@@ -17,6 +17,11 @@ pub const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
+/// Request headers that are not hop-by-hop but are still not forwarded: `expect` (a
+/// `100-continue` handshake is between the client and the gateway; the Workers runtime cannot relay
+/// an interim `100 Continue` from the origin).
+pub const NOT_FORWARDED: &[&str] = &["expect"];
+
 /// Response headers the gateway adds.
 pub const REQUEST_ID: &str = "x-request-id";
 pub const UPSTREAM_LATENCY: &str = "x-edgegate-upstream-latency";
@@ -190,6 +195,9 @@ pub struct AccessLog<'a> {
     pub config_version: Option<u64>,
     pub upstream_latency_ms: Option<u64>,
     pub total_latency_ms: u64,
+    /// AI routes: provider, model, attempts and (non-streaming) tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ai: Option<&'a crate::ai::AiLog>,
 }
 
 impl AccessLog<'_> {
@@ -306,6 +314,7 @@ mod tests {
             config_version: Some(3),
             upstream_latency_ms: Some(4),
             total_latency_ms: 5,
+            ai: None,
         }
         .to_json();
         assert!(!line.contains('\n'));

@@ -287,6 +287,116 @@ impl AiError {
     }
 }
 
+impl AiError {
+    /// A gateway error (authentication, ACL, rate limit, routing) shown on an AI route: same status
+    /// and message, OpenAI's `type` for the status, the gateway's stable code.
+    pub fn from_gateway(e: &crate::GatewayError) -> AiError {
+        if let crate::ErrorKind::Ai { error, .. } = &e.kind {
+            return (**error).clone();
+        }
+        let status = e.status();
+        let kind = match status {
+            401 => "authentication_error",
+            403 => "permission_error",
+            429 => "rate_limit_error",
+            s if s >= 500 => "server_error",
+            _ => "invalid_request_error",
+        };
+        let message = if e.detail.is_empty() {
+            e.kind.title().to_string()
+        } else {
+            e.detail.clone()
+        };
+        AiError::new(status, kind, Some(e.kind.code()), message)
+    }
+
+    /// Wrap into the gateway's error type (rendered in OpenAI's shape by the glue).
+    pub fn into_gateway(self) -> crate::GatewayError {
+        let detail = self.message.clone();
+        crate::GatewayError::new(
+            crate::ErrorKind::Ai {
+                error: Box::new(self),
+                wraps: None,
+            },
+            detail,
+        )
+    }
+}
+
+/// A `'static` code for the access log: the AI error's code when it is one the gateway produces,
+/// else its `type` family.
+pub fn static_code(e: &AiError) -> &'static str {
+    const KNOWN: &[&str] = &[
+        "rate_limit_exceeded",
+        "upstream_unreachable",
+        "upstream_timeout",
+        "upstream_auth_failed",
+        "upstream_stream_truncated",
+        "upstream_event_too_large",
+        "bad_upstream_response",
+        "model_not_found",
+        "template_not_found",
+        "prompt_guard",
+        "provider_key_missing",
+        "gateway_misconfigured",
+        "payload_too_large",
+        "not_found",
+        "method_not_allowed",
+    ];
+    if let Some(c) = e
+        .code
+        .as_deref()
+        .and_then(|c| KNOWN.iter().find(|k| **k == c))
+    {
+        return c;
+    }
+    match e.kind.as_str() {
+        "invalid_request_error" => "invalid_request_error",
+        "rate_limit_error" => "rate_limit_error",
+        "upstream_error" => "upstream_error",
+        _ => "ai_error",
+    }
+}
+
+/// What the access log says about an AI request (`"ai": {...}` in the request line, and the
+/// `ai_usage` line written when a stream ends).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct AiLog {
+    /// `chat`, `embeddings`, `models` or `template`.
+    pub endpoint: &'static str,
+    /// The model the client asked for (alias or `provider/model`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested_model: Option<String>,
+    /// The provider and upstream model that answered (or were tried last).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Targets tried.
+    pub attempts: u32,
+    pub stream: bool,
+    /// Token counts, once known (for a stream: in the `ai_usage` line at its end).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completion_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_tokens: Option<u64>,
+}
+
+impl AiLog {
+    /// Record token counts.
+    pub fn set_usage(&mut self, u: &Usage) {
+        self.prompt_tokens = Some(u.prompt_tokens);
+        self.completion_tokens = Some(u.completion_tokens);
+        self.total_tokens = Some(if u.total_tokens > 0 {
+            u.total_tokens
+        } else {
+            u.prompt_tokens + u.completion_tokens
+        });
+    }
+}
+
 impl std::fmt::Display for AiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} ({}): {}", self.status, self.kind, self.message)
@@ -574,6 +684,84 @@ pub fn parse_embeddings_response(
     match target.kind {
         ProviderKind::Gemini => gemini::parse_embeddings_response(target, body, model),
         _ => serde_json::from_slice(body).map_err(|e| AiError::bad_response(&target.provider, e)),
+    }
+}
+
+/// Apply the client's `encoding_format: "base64"` to vectors a provider returned as number lists
+/// (Gemini): little-endian `f32`s, base64-encoded, as OpenAI returns them (the OpenAI SDKs ask for
+/// base64 by default and decode it).
+pub fn apply_encoding_format(req: &EmbeddingsRequest, resp: &mut EmbeddingsResponse) {
+    if req.encoding_format.as_deref() != Some("base64") {
+        return;
+    }
+    for e in &mut resp.data {
+        if let Value::Array(values) = &e.embedding {
+            let mut bytes = Vec::with_capacity(values.len() * 4);
+            for v in values {
+                bytes.extend_from_slice(&(v.as_f64().unwrap_or(0.0) as f32).to_le_bytes());
+            }
+            e.embedding = Value::String(base64(&bytes));
+        }
+    }
+}
+
+/// Standard base64 with padding.
+fn base64(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for c in bytes.chunks(3) {
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod encoding_tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        for (i, o) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(i.as_bytes()), o);
+        }
+    }
+
+    #[test]
+    fn float_vectors_become_base64_f32_le_only_when_asked() {
+        let mut resp = EmbeddingsResponse {
+            data: vec![Embedding {
+                object: "embedding".into(),
+                index: 0,
+                embedding: json!([1.0, -2.5]),
+            }],
+            ..Default::default()
+        };
+        let mut req = EmbeddingsRequest::default();
+        apply_encoding_format(&req, &mut resp);
+        assert_eq!(resp.data[0].embedding, json!([1.0, -2.5]));
+        req.encoding_format = Some("base64".into());
+        apply_encoding_format(&req, &mut resp);
+        // 1.0f32 = 00 00 80 3F, -2.5f32 = 00 00 20 C0
+        assert_eq!(
+            resp.data[0].embedding,
+            json!(base64(&[0, 0, 0x80, 0x3F, 0, 0, 0x20, 0xC0]))
+        );
+        assert_eq!(resp.data[0].embedding, json!("AACAPwAAIMA="));
     }
 }
 

@@ -7,6 +7,12 @@
 //! dispatched at a blank line and only if it has data. A UTF-8 BOM at the very start is skipped. Unlike
 //! a browser, [`SseParser::finish`] also dispatches a last event that lacks its blank line, so a provider
 //! that closes the stream right after its last `data:` line loses nothing.
+//!
+//! Memory is bounded: a line, or the data of one event, longer than the parser's limit
+//! ([`MAX_EVENT_BYTES`] by default, [`SseParser::with_limit`]) stops the parser. It dispatches one
+//! synthetic error event ([`SseParser::overflowed`] turns true) whose data every stream translator
+//! understands (`{"type":"error","error":{...}}`, code `upstream_event_too_large`), and ignores the
+//! rest of the stream.
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -19,9 +25,16 @@ pub struct SseEvent {
     pub id: Option<String>,
 }
 
+/// Default cap on one line and on the data of one event (8 MiB: room for inline images).
+pub const MAX_EVENT_BYTES: usize = 8 << 20;
+
 /// The parser's state between chunks.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SseParser {
+    /// Cap on one line and on one event's data.
+    limit: usize,
+    /// The cap was exceeded: everything after is ignored.
+    overflowed: bool,
     line: Vec<u8>,
     /// The previous chunk ended with `\r`: a `\n` at the start of the next one belongs to it.
     after_cr: bool,
@@ -33,9 +46,55 @@ pub struct SseParser {
     id: Option<String>,
 }
 
+impl Default for SseParser {
+    fn default() -> Self {
+        SseParser::with_limit(MAX_EVENT_BYTES)
+    }
+}
+
 impl SseParser {
     pub fn new() -> SseParser {
         SseParser::default()
+    }
+
+    /// A parser whose lines and events may not exceed `limit` bytes.
+    pub fn with_limit(limit: usize) -> SseParser {
+        SseParser {
+            limit,
+            overflowed: false,
+            line: Vec::new(),
+            after_cr: false,
+            seen: 0,
+            data: String::new(),
+            has_data: false,
+            event: None,
+            id: None,
+        }
+    }
+
+    /// Whether a line or event exceeded the limit (the stream was cut there).
+    pub fn overflowed(&self) -> bool {
+        self.overflowed
+    }
+
+    /// Stop parsing and dispatch the synthetic error event.
+    fn overflow(&mut self, f: &mut impl FnMut(SseEvent)) {
+        self.overflowed = true;
+        self.line = Vec::new();
+        self.data = String::new();
+        self.has_data = false;
+        let message = format!(
+            "an event from the provider exceeded the gateway's limit of {} bytes",
+            self.limit
+        );
+        let data = serde_json::json!({"type": "error", "error": {
+            "type": "upstream_event_too_large", "status": "upstream_event_too_large",
+            "code": 502, "message": message}});
+        f(SseEvent {
+            event: Some("error".to_string()),
+            data: data.to_string(),
+            id: self.id.clone(),
+        });
     }
 
     /// Feed bytes; returns the events completed by them, in order.
@@ -47,6 +106,9 @@ impl SseParser {
 
     /// Feed bytes, calling `f` for each completed event (no intermediate vector).
     pub fn push_with(&mut self, mut bytes: &[u8], mut f: impl FnMut(SseEvent)) {
+        if self.overflowed {
+            return;
+        }
         if self.seen < 3 {
             // Skip a BOM (EF BB BF) at the very start, even when split across chunks.
             const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
@@ -73,11 +135,19 @@ impl SseParser {
         while !bytes.is_empty() {
             match bytes.iter().position(|&b| b == b'\n' || b == b'\r') {
                 None => {
-                    self.line.extend_from_slice(bytes);
+                    if self.line.len() + bytes.len() > self.limit {
+                        self.overflow(&mut f);
+                    } else {
+                        self.line.extend_from_slice(bytes);
+                    }
                     return;
                 }
                 Some(i) => {
                     let end = bytes[i];
+                    if self.line.len() + i > self.limit {
+                        self.overflow(&mut f);
+                        return;
+                    }
                     if self.line.is_empty() {
                         self.process_line_slice(&bytes[..i], &mut f);
                     } else {
@@ -86,6 +156,9 @@ impl SseParser {
                         self.process_line_slice(&line, &mut f);
                         self.line = line;
                         self.line.clear();
+                    }
+                    if self.overflowed {
+                        return;
                     }
                     bytes = &bytes[i + 1..];
                     if end == b'\r' {
@@ -103,6 +176,9 @@ impl SseParser {
     /// End of stream: an unterminated last line is processed and a pending event with data dispatched.
     pub fn finish(&mut self) -> Vec<SseEvent> {
         let mut out = Vec::new();
+        if self.overflowed {
+            return out;
+        }
         if !self.line.is_empty() {
             let line = std::mem::take(&mut self.line);
             self.process_line_slice(&line, &mut |e| out.push(e));
@@ -139,6 +215,10 @@ impl SseParser {
         };
         match field {
             b"data" => {
+                if self.data.len() + value.len() + 1 > self.limit {
+                    self.overflow(f);
+                    return;
+                }
                 if self.has_data {
                     self.data.push('\n');
                 }
@@ -289,6 +369,73 @@ mod tests {
         let got = parse_all_ways(b"id: 7\ndata: a\n\ndata: b\n\n");
         assert_eq!(got[0].id.as_deref(), Some("7"));
         assert_eq!(got[1].id.as_deref(), Some("7"));
+    }
+
+    #[test]
+    fn overlong_line_or_event_stops_the_parser_with_one_error_event() {
+        // A line over the limit, whole or split anywhere: the events before it, then one error event,
+        // then nothing (not even the well-formed event after it).
+        let mut input = b"data: ok\n\ndata: ".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 100));
+        input.extend_from_slice(b"\n\ndata: after\n\n");
+        let run = |chunks: &mut dyn Iterator<Item = &[u8]>| {
+            let mut p = SseParser::with_limit(64);
+            let mut got = Vec::new();
+            for c in chunks {
+                got.extend(p.push(c));
+            }
+            got.extend(p.finish());
+            assert!(p.overflowed());
+            got
+        };
+        let whole = run(&mut std::iter::once(&input[..]));
+        assert_eq!(whole.len(), 2, "{whole:?}");
+        assert_eq!(whole[0], ev(None, "ok"));
+        assert_eq!(whole[1].event.as_deref(), Some("error"));
+        assert!(whole[1].data.contains("upstream_event_too_large"));
+        assert_eq!(run(&mut input.chunks(1)), whole, "byte by byte");
+        for cut in 0..=input.len() {
+            let (a, b) = input.split_at(cut);
+            assert_eq!(run(&mut [a, b].into_iter()), whole, "split at {cut}");
+        }
+        // Many short data lines adding up past the limit.
+        let mut p = SseParser::with_limit(64);
+        let mut got = p.push(&b"data: 0123456789\n".repeat(10));
+        got.extend(p.finish());
+        assert_eq!(got.len(), 1);
+        assert!(p.overflowed());
+        // The default limit leaves room for big events.
+        let big = format!("data: {}\n\n", "y".repeat(1 << 20));
+        assert_eq!(SseParser::new().push(big.as_bytes()).len(), 1);
+    }
+
+    #[test]
+    fn overlong_event_becomes_an_openai_error_and_done_for_every_provider() {
+        use crate::ai::{ProviderKind, ProviderTarget, StreamContext, StreamTranslator};
+        let huge = format!("data: {{\"x\": \"{}\"}}\n\n", "z".repeat(MAX_EVENT_BYTES));
+        for kind in [
+            ProviderKind::OpenAi,
+            ProviderKind::Anthropic,
+            ProviderKind::Gemini,
+        ] {
+            let ctx = StreamContext {
+                id: "chatcmpl-1".into(),
+                model: "m".into(),
+                created: 1,
+                include_usage: false,
+            };
+            let mut t = StreamTranslator::new(&ProviderTarget::new(kind, "m"), ctx);
+            let mut out = t.push(huge.as_bytes());
+            out.extend(t.finish());
+            let text = String::from_utf8(out).unwrap();
+            assert!(text.contains("\"error\""), "{kind:?}: {text}");
+            assert!(text.ends_with("data: [DONE]\n\n"), "{kind:?}: {text}");
+            assert!(t.error().is_some(), "{kind:?}");
+            assert!(
+                text.len() < 4096,
+                "{kind:?}: the oversized data is not echoed"
+            );
+        }
     }
 
     #[test]
