@@ -16,6 +16,8 @@ pub struct LogFields {
     pub error: Option<&'static str>,
     pub config_version: Option<u64>,
     pub upstream_ms: Option<u64>,
+    /// Status of the response, when a phase already knows it (saves asking JS again).
+    pub status: Option<u16>,
     /// AI routes: provider, model, attempts, tokens (see docs/ai.md).
     pub ai: Option<edgegate_core::ai::AiLog>,
 }
@@ -34,6 +36,8 @@ pub struct Exchange<'a> {
     pub plan: ProxyPlan<'a>,
     /// The client address the platform reports (`CF-Connecting-IP`), never a client-set header.
     pub client_ip: Option<String>,
+    /// Method, URL and the headers every request needs, read once.
+    pub info: &'a crate::js::RequestInfo,
     /// Headers to set on the upstream request, after the standard proxy headers.
     pub upstream_set: Vec<(String, String)>,
     /// Headers to remove from the upstream request (credentials with `hide_credentials`, forged

@@ -1,4 +1,4 @@
-//! The few JS helpers the hot path uses, so that forwarding a request costs two crossings of the
+//! The few JS helpers the hot path uses, so that forwarding a request costs three crossings of the
 //! wasm/JS boundary instead of dozens (each `Headers.set` from Rust is one, with its strings decoded).
 //! They apply decisions made in Rust (`edgegate_core::proxy`); they decide nothing themselves.
 //!
@@ -17,9 +17,14 @@ function edit(h, remove, set) {
   return h;
 }
 
-// Fetch `url` with `req`'s method, body and headers (edited). Resolves to the Response, or to 1 when
-// no response headers arrived within `timeoutMs` (the fetch is aborted), or to 2 when the fetch failed.
-export function forward(req, url, remove, set, resolveOverride, timeoutMs) {
+// Fetch `url` with `req`'s method, body and headers (edited by `remove`/`set`). When no response headers
+// arrive within `timeoutMs` the fetch is aborted and the promise resolves to 1; when the fetch fails, to 2.
+// Otherwise it resolves to the response to send: the same streaming body, headers edited by
+// `respRemove`/`respSet` and by the response's own Connection header (the headers it names are
+// hop-by-hop, RFC 9110 7.6.1), plus the latency headers in ms (`startedMs` is when the request arrived).
+// A 101 (WebSocket) response is returned as it is: it carries the socket. `edgegateMeta` on the result is
+// "status\nupstream ms", read back by `forwardMeta`.
+export function forward(req, url, remove, set, resolveOverride, timeoutMs, respRemove, respSet, startedMs) {
   const ctrl = new AbortController();
   const init = { method: req.method, headers: edit(new Headers(req.headers), remove, set),
                  redirect: "manual", signal: ctrl.signal };
@@ -27,24 +32,46 @@ export function forward(req, url, remove, set, resolveOverride, timeoutMs) {
   if (resolveOverride) init.cf = { resolveOverride };
   let timedOut = false;
   const timer = setTimeout(() => { timedOut = true; ctrl.abort(); }, timeoutMs);
+  const sent = Date.now();
   return fetch(url, init).then(
-    (r) => { clearTimeout(timer); return r; },
+    (r) => {
+      clearTimeout(timer);
+      const upstream = Math.max(0, Date.now() - sent);
+      let out = r;
+      if (r.status !== 101) {
+        const h = edit(new Headers(r.headers), respRemove, respSet);
+        const c = r.headers.get("connection");
+        if (c) for (const t of c.split(",")) { const n = t.trim(); if (n) h.delete(n); }
+        h.set("x-edgegate-upstream-latency", String(upstream));
+        h.set("x-edgegate-proxy-latency", String(Math.max(0, sent - startedMs)));
+        out = new Response(r.body, { status: r.status, statusText: r.statusText, headers: h });
+      }
+      out.edgegateMeta = r.status + "\n" + upstream;
+      return out;
+    },
     () => { clearTimeout(timer); return timedOut ? 1 : 2; });
 }
 
-// A response with `resp`'s status and streaming body, and its headers edited.
-export function rewrap(resp, remove, set) {
-  return new Response(resp.body, { status: resp.status, statusText: resp.statusText,
-                                   headers: edit(new Headers(resp.headers), remove, set) });
+// What the gateway reads of every request, in one call: method, URL, then the values of the headers
+// named in REQUEST_HEADERS (src/js.rs), "\u0000" for a missing one; joined by "\n".
+export function requestInfo(req, names) {
+  const h = req.headers;
+  return req.method + "\n" + req.url + "\n" + headerValues(h, names);
+}
+
+// The "status\nupstream ms" that `forward` left on its response.
+export function forwardMeta(resp) {
+  return resp.edgegateMeta || "0\n0";
 }
 
 // Several request headers at once: values joined by "\n", "\u0000" for a missing one.
-export function headerValues(headers, names) {
+function headerValues(headers, names) {
   return names.split("\n").map((n) => { const v = headers.get(n); return v === null ? "\u0000" : v; }).join("\n");
 }
 "#)]
 extern "C" {
     /// See the JS above: a `Response`, or the number 1 (timed out) or 2 (failed).
+    #[allow(clippy::too_many_arguments)]
     pub fn forward(
         req: &web_sys::Request,
         url: &str,
@@ -52,27 +79,67 @@ extern "C" {
         set: &str,
         resolve_override: Option<String>,
         timeout_ms: f64,
+        resp_remove: &str,
+        resp_set: &str,
+        started_ms: f64,
     ) -> js_sys::Promise;
 
-    pub fn rewrap(resp: &web_sys::Response, remove: &str, set: &str) -> web_sys::Response;
+    #[wasm_bindgen(js_name = requestInfo)]
+    fn request_info(req: &web_sys::Request, names: &str) -> String;
 
-    #[wasm_bindgen(js_name = headerValues)]
-    fn header_values(headers: &web_sys::Headers, names: &str) -> String;
+    #[wasm_bindgen(js_name = forwardMeta)]
+    fn forward_meta(resp: &web_sys::Response) -> String;
 }
 
-/// Read several headers in one crossing. Returns one entry per name, in order.
-pub fn headers_get<const N: usize>(
-    headers: &web_sys::Headers,
-    names: [&str; N],
-) -> [Option<String>; N] {
-    let joined = header_values(headers, &names.join("\n"));
-    let mut out: [Option<String>; N] = std::array::from_fn(|_| None);
-    for (slot, value) in out.iter_mut().zip(joined.split('\n')) {
-        if value != "\u{0}" {
-            *slot = Some(value.to_string());
+/// The request headers every request needs, read in the same call as the method and URL.
+const REQUEST_HEADERS: [&str; 6] = [
+    "x-request-id",
+    "cf-connecting-ip",
+    "upgrade",
+    "connection",
+    "x-forwarded-for",
+    "traceparent",
+];
+
+/// What the gateway reads of every request (see `request_info` in the JS above).
+#[derive(Debug, Default)]
+pub struct RequestInfo {
+    pub method: String,
+    pub url: String,
+    pub request_id: Option<String>,
+    pub client_ip: Option<String>,
+    pub upgrade: Option<String>,
+    pub connection: Option<String>,
+    pub forwarded_for: Option<String>,
+    pub traceparent: Option<String>,
+}
+
+impl RequestInfo {
+    pub fn read(req: &web_sys::Request) -> RequestInfo {
+        let text = request_info(req, &REQUEST_HEADERS.join("\n"));
+        let mut parts = text.split('\n');
+        let mut next = || parts.next().unwrap_or("\u{0}");
+        let mut opt = || Some(next()).filter(|v| *v != "\u{0}").map(str::to_string);
+        let method = opt().unwrap_or_default();
+        let url = opt().unwrap_or_default();
+        RequestInfo {
+            method,
+            url,
+            request_id: opt(),
+            client_ip: opt(),
+            upgrade: opt(),
+            connection: opt(),
+            forwarded_for: opt(),
+            traceparent: opt(),
         }
     }
-    out
+}
+
+/// Status and upstream latency (ms) of a response made by `forward`, in one call.
+pub fn forwarded_status_and_latency(resp: &web_sys::Response) -> (u16, u64) {
+    let text = forward_meta(resp);
+    let (status, ms) = text.split_once('\n').unwrap_or((&text, "0"));
+    (status.parse().unwrap_or(0), ms.parse().unwrap_or(0))
 }
 
 /// Builds the `set` argument: `name\nvalue\n...`.

@@ -19,29 +19,23 @@ use edgegate_core::proxy::{self as rules, AccessLog};
 use edgegate_core::router::RequestView;
 use edgegate_core::{ErrorKind, GatewayError};
 use exchange::{Exchange, LogFields};
-use worker::{event, Context, Env, Request, Response};
+use js::RequestInfo;
+use worker::{event, Context, Env};
 
+// Takes and returns the raw web_sys types: `worker::Request` would read `request.cf` (costly, unused).
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
     let started = runtime::now_ms();
-    let raw = req.inner();
-    let request_id = rules::request_id(
-        raw.headers()
-            .get(rules::REQUEST_ID)
-            .ok()
-            .flatten()
-            .as_deref(),
-        runtime::random_bytes(),
-    );
-    let url = raw.url();
-    let method = raw.method();
+    let raw = &req;
+    let info = RequestInfo::read(raw);
+    let request_id = rules::request_id(info.request_id.as_deref(), runtime::random_bytes());
+    let (url, method) = (&info.url, &info.method);
 
     let mut log = LogFields::default();
     let mut extra_headers = Vec::new();
     let response = match handle(
         raw,
-        &url,
-        &method,
+        &info,
         &env,
         &ctx,
         &request_id,
@@ -58,17 +52,17 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
         }
     };
     respond::add_headers(&response, &extra_headers);
-    let parts = rules::split_url(&url);
+    let parts = rules::split_url(url);
     let line = AccessLog {
         event: "request",
         request_id: &request_id,
-        method: &method,
+        method,
         host: parts.as_ref().map_or("", |p| p.authority),
         path: parts.as_ref().map_or("", |p| p.path),
         route: log.route.as_deref(),
         service: log.service.as_deref(),
         consumer: log.consumer.as_deref(),
-        status: response.status(),
+        status: log.status.unwrap_or_else(|| response.status()),
         error: log.error,
         config_version: log.config_version,
         upstream_latency_ms: log.upstream_ms,
@@ -76,14 +70,13 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
         ai: log.ai.as_ref(),
     };
     runtime::log(&line.to_json());
-    Ok(Response::from(response))
+    Ok(response)
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn handle(
     raw: &web_sys::Request,
-    url: &str,
-    method: &str,
+    info: &RequestInfo,
     env: &Env,
     ctx: &Context,
     request_id: &str,
@@ -98,14 +91,14 @@ async fn handle(
         )
     })?;
     log.config_version = Some(version);
-    let parts = rules::split_url(url).ok_or_else(|| {
+    let parts = rules::split_url(&info.url).ok_or_else(|| {
         GatewayError::new(ErrorKind::BadRequest, "the request URL is not absolute")
     })?;
     let host = rules::host_without_port(parts.authority);
     let headers = raw.headers();
     let header = |name: &str| headers.get(name).ok().flatten();
     let view = RequestView {
-        method,
+        method: &info.method,
         host: &host,
         path: parts.path,
         query: parts.query,
@@ -121,7 +114,8 @@ async fn handle(
         ctx,
         request_id,
         started,
-        client_ip: headers.get("cf-connecting-ip").ok().flatten(),
+        client_ip: info.client_ip.clone(),
+        info,
         url: parts,
         host: host.clone(),
         gateway: &gateway,
@@ -139,6 +133,7 @@ async fn handle(
     response_headers.append(&mut ex.response_headers);
     log.consumer = ex.log.consumer.take();
     log.upstream_ms = ex.log.upstream_ms;
+    log.status = ex.log.status;
     log.ai = ex.log.ai.take();
     result
 }

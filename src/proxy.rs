@@ -11,14 +11,14 @@ use wasm_bindgen_futures::JsFuture;
 
 pub async fn forward(ex: &mut Exchange<'_>) -> Result<web_sys::Response, GatewayError> {
     let (raw, plan, client_url, request_id) = (ex.raw, &ex.plan, &ex.url, ex.request_id);
-    let [upgrade, connection, forwarded_for, traceparent] = js::headers_get(
-        &raw.headers(),
-        ["upgrade", "connection", "x-forwarded-for", "traceparent"],
-    );
-    let is_websocket = upgrade.is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let info = ex.info;
+    let is_websocket = info
+        .upgrade
+        .as_deref()
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
 
     let mut edits = HeaderEdits::default();
-    for name in rules::hop_by_hop_names(connection.as_deref()) {
+    for name in rules::hop_by_hop_names(info.connection.as_deref()) {
         if !(is_websocket && (name == "upgrade" || name == "connection")) {
             edits.remove(&name);
         }
@@ -30,14 +30,14 @@ pub async fn forward(ex: &mut Exchange<'_>) -> Result<web_sys::Response, Gateway
         edits.remove(name);
     }
     let (traceparent, keep_state) =
-        rules::upstream_traceparent(traceparent.as_deref(), runtime::random_bytes());
+        rules::upstream_traceparent(info.traceparent.as_deref(), runtime::random_bytes());
     if !keep_state {
         edits.remove("tracestate");
     }
     if let Some(ip) = &ex.client_ip {
         edits.set(
             "x-forwarded-for",
-            &rules::forwarded_for(forwarded_for.as_deref(), ip),
+            &rules::forwarded_for(info.forwarded_for.as_deref(), ip),
         );
     }
     edits.set("x-forwarded-proto", client_url.scheme);
@@ -48,7 +48,13 @@ pub async fn forward(ex: &mut Exchange<'_>) -> Result<web_sys::Response, Gateway
         edits.set(name, value);
     }
 
-    let upstream_started = runtime::now_ms();
+    // Response edits are decided now; `forward` applies them (and the latency headers) in JS.
+    let mut response_edits = HeaderEdits::default();
+    for name in rules::hop_by_hop_names(None) {
+        response_edits.remove(&name);
+    }
+    response_edits.set(rules::REQUEST_ID, request_id);
+
     let outcome = JsFuture::from(js::forward(
         raw,
         &plan.url,
@@ -56,6 +62,9 @@ pub async fn forward(ex: &mut Exchange<'_>) -> Result<web_sys::Response, Gateway
         &edits.set,
         plan.resolve_override.map(str::to_string),
         plan.upstream.timeout_ms as f64,
+        &response_edits.remove,
+        &response_edits.set,
+        ex.started,
     ))
     .await;
     let response = match outcome {
@@ -78,24 +87,8 @@ pub async fn forward(ex: &mut Exchange<'_>) -> Result<web_sys::Response, Gateway
             ))
         }
     };
-    let now = runtime::now_ms();
-    let upstream_ms = (now - upstream_started).max(0.0) as u64;
+    let (status, upstream_ms) = js::forwarded_status_and_latency(&response);
+    ex.log.status = Some(status);
     ex.log.upstream_ms = Some(upstream_ms);
-
-    // A WebSocket answer carries the socket itself: hand it back unchanged.
-    if response.status() == 101 {
-        return Ok(response);
-    }
-
-    // Fetched headers are immutable: the response is re-wrapped (same body stream) with edited copies.
-    let [connection] = js::headers_get(&response.headers(), ["connection"]);
-    let mut edits = HeaderEdits::default();
-    for name in rules::hop_by_hop_names(connection.as_deref()) {
-        edits.remove(&name);
-    }
-    let proxy_ms = ((now - ex.started).max(0.0) as u64).saturating_sub(upstream_ms);
-    edits.set(rules::REQUEST_ID, request_id);
-    edits.set(rules::UPSTREAM_LATENCY, &upstream_ms.to_string());
-    edits.set(rules::PROXY_LATENCY, &proxy_ms.to_string());
-    Ok(js::rewrap(&response, &edits.remove, &edits.set))
+    Ok(response)
 }
