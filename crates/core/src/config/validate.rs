@@ -34,19 +34,6 @@ const MAX_TIMEOUT_MS: u64 = 600_000;
 const TOP_LEVEL_FIELDS: [&str; 5] = ["$schema", "format_version", "services", "routes", "plugins"];
 const MAX_PLUGINS: usize = 10_000;
 
-/// Headers a service may not set: hop-by-hop headers (RFC 9110 section 7.6.1) and `host`.
-const FORBIDDEN_SERVICE_HEADERS: [&str; 9] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-];
-
 /// One problem in a configuration document, located by a JSON path such as `routes[3].paths[0]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidationError {
@@ -469,7 +456,7 @@ fn check_service(path: &str, service: &ServiceConfig, errors: &mut Vec<Validatio
                  preserve_host)"
                     .into(),
             ));
-        } else if FORBIDDEN_SERVICE_HEADERS.contains(&lower.as_str()) {
+        } else if crate::proxy::HOP_BY_HOP.contains(&lower.as_str()) {
             errors.push(error(
                 &at,
                 format!("{name:?} is a hop-by-hop header and cannot be set on a service"),
