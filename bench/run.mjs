@@ -14,6 +14,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startOrigin } from "../tests/support/origin.mjs";
+import crypto from "node:crypto";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const COMPATIBILITY_DATE = "2026-05-01";
@@ -98,6 +99,25 @@ function startBareRust(originUrl) {
   return startWorker({ scriptPath, modulesRoot: dir, bindings: { ORIGIN: originUrl } });
 }
 
+function sha256hex(text) {
+  return crypto.createHash("sha256").update(text).digest("hex");
+}
+
+/** A consumer `c-bench` and one credential record, in the layout of crates/core/src/auth/records.rs. */
+async function putIdentity(mf, credentialKey, credential) {
+  const kv = await mf.getKVNamespace("CONFIG");
+  await kv.put("consumers/c-bench", JSON.stringify({ id: "c-bench", username: "bench", groups: [] }));
+  await kv.put("consumer-names/bench", JSON.stringify({ id: "c-bench" }));
+  await kv.put(credentialKey, JSON.stringify(credential));
+}
+
+/** A compact RS256 JWT signed with node:crypto (independent of the gateway's own code). */
+function signRs256(claims, privateKey) {
+  const b64 = (v) => Buffer.from(JSON.stringify(v)).toString("base64url");
+  const input = `${b64({ alg: "RS256", typ: "JWT" })}.${b64(claims)}`;
+  return `${input}.${crypto.sign("sha256", Buffer.from(input), privateKey).toString("base64url")}`;
+}
+
 /** The gateway config used by the bench: `/proxy/...` goes to the origin with the prefix stripped. */
 function benchConfig(originUrl) {
   return {
@@ -161,6 +181,43 @@ const TARGETS = [
       const config = benchConfig(ctx.origin.url);
       config.plugins = [{ name: "proxy-cache", route: "proxy", config: { cache_ttl: 3600 } }];
       return startEdgegate(config);
+    },
+    path: "/proxy/status/200",
+    baseline: "edgegate",
+  },
+  {
+    // The same route behind key-auth: one KV lookup per isolate and TTL, then the in-isolate cache.
+    name: "key-auth",
+    description: "Miniflare, edgegate /proxy route + key-auth",
+    start: async (ctx) => {
+      const config = benchConfig(ctx.origin.url);
+      config.plugins = [{ name: "key-auth", route: "proxy" }];
+      const worker = await startEdgegate(config);
+      const key = "eg_" + crypto.randomBytes(32).toString("base64url");
+      await putIdentity(worker.mf, `credentials/key-auth/${sha256hex(key)}`, { id: "bench", consumer_id: "c-bench" });
+      return { ...worker, headers: { apikey: key } };
+    },
+    path: "/proxy/status/200",
+    baseline: "edgegate",
+  },
+  {
+    // The same route behind jwt with an RS256 public key: one signature verification per request.
+    name: "jwt-rs256",
+    description: "Miniflare, edgegate /proxy route + jwt (RS256)",
+    start: async (ctx) => {
+      const config = benchConfig(ctx.origin.url);
+      config.plugins = [{ name: "jwt", route: "proxy" }];
+      const worker = await startEdgegate(config);
+      const { publicKey, privateKey } = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 });
+      await putIdentity(worker.mf, "credentials/jwt/bench-issuer", {
+        id: "bench-jwt",
+        consumer_id: "c-bench",
+        key: "bench-issuer",
+        algorithms: ["RS256"],
+        public_key: publicKey.export({ type: "spki", format: "pem" }),
+      });
+      const token = signRs256({ iss: "bench-issuer", exp: Math.floor(Date.now() / 1000) + 3600 }, privateKey);
+      return { ...worker, headers: { authorization: `Bearer ${token}` } };
     },
     path: "/proxy/status/200",
     baseline: "edgegate",
@@ -234,12 +291,13 @@ function parseWrk(out) {
   };
 }
 
-async function wrk(url, opts, seconds) {
+async function wrk(url, opts, seconds, headers = {}) {
   const out = await run("wrk", [
     `-t${opts.threads}`,
     `-c${opts.connections}`,
     `-d${seconds}s`,
     "--latency",
+    ...Object.entries(headers).flatMap(([k, v]) => ["-H", `${k}: ${v}`]),
     url,
   ]);
   return parseWrk(out);
@@ -247,8 +305,8 @@ async function wrk(url, opts, seconds) {
 
 // ---------------------------------------------------------------------------------------------------------
 
-async function checkTarget(url) {
-  const res = await fetch(url);
+async function checkTarget(url, headers = {}) {
+  const res = await fetch(url, { headers });
   const body = await res.text();
   if (res.status !== 200) throw new Error(`GET ${url} answered ${res.status}: ${body.slice(0, 500)}`);
 }
@@ -272,9 +330,10 @@ async function main() {
       const server = await target.start(ctx);
       try {
         const url = server.url + target.path;
-        await checkTarget(url);
-        if (opts.warmup > 0) await wrk(url, opts, opts.warmup);
-        const r = await wrk(url, opts, opts.duration);
+        const headers = server.headers ?? {};
+        await checkTarget(url, headers);
+        if (opts.warmup > 0) await wrk(url, opts, opts.warmup, headers);
+        const r = await wrk(url, opts, opts.duration, headers);
         results.push({ name: target.name, description: target.description, url, ...r });
         console.log(
           `bench: ${target.name.padEnd(10)} ${fmt(r.rps).padStart(7)} req/s  p50 ${fmt(r.p50_ms, 2)} ms  ` +
