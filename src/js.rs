@@ -39,12 +39,14 @@ export function forward(req, url, remove, set, resolveOverride, timeoutMs, respR
       const upstream = Math.max(0, Date.now() - sent);
       let out = r;
       if (r.status !== 101) {
-        const h = edit(new Headers(r.headers), respRemove, respSet);
-        const c = r.headers.get("connection");
+        // Same status, status text and body stream; headers copied into a mutable set.
+        out = new Response(r.body, r);
+        const h = out.headers;
+        const c = h.get("connection");
+        edit(h, respRemove, respSet);
         if (c) for (const t of c.split(",")) { const n = t.trim(); if (n) h.delete(n); }
         h.set("x-edgegate-upstream-latency", String(upstream));
         h.set("x-edgegate-proxy-latency", String(Math.max(0, sent - startedMs)));
-        out = new Response(r.body, { status: r.status, statusText: r.statusText, headers: h });
       }
       out.edgegateMeta = r.status + "\n" + upstream;
       return out;
