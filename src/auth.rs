@@ -32,6 +32,35 @@ thread_local! {
     static JWKS: RefCell<jwks::JwksCache> = RefCell::new(jwks::JwksCache::new());
     /// Digests of (stored hash, password) pairs that verified, so a hot client costs one PBKDF2 per TTL.
     static VERIFIED: RefCell<TtlCache<()>> = RefCell::new(TtlCache::new(CACHE_CAPACITY));
+    /// Digests of (token, credential, key) triples whose signature verified: a hot token costs one
+    /// signature check per TTL (RS256 in wasm is about a millisecond). Claims (`exp`, `nbf`, ...) are
+    /// still checked on every request.
+    static JWT_VERIFIED: RefCell<TtlCache<()>> = RefCell::new(TtlCache::new(CACHE_CAPACITY));
+}
+
+/// Verify a token's signature and claims, or only its claims when this (token, credential, key) was
+/// verified within the cache TTL. `key` parses the key material only when it is needed.
+fn verify_memoized(
+    ex: &Exchange<'_>,
+    config: &JwtConfig,
+    token: &jwt::Token<'_>,
+    memo_input: &str,
+    verify: impl FnOnce() -> Result<(), jwt::JwtError>,
+) -> Result<(), jwt::JwtError> {
+    let memo = core_auth::sha256_hex(memo_input.as_bytes());
+    let now = runtime::now_ms();
+    if JWT_VERIFIED
+        .with(|c| c.borrow_mut().get(&memo, now))
+        .is_some()
+    {
+        return jwt::check_claims(config, &token.claims, (now / 1000.0) as u64);
+    }
+    let result = verify();
+    if result.is_ok() {
+        let ttl = cache_ms(ex);
+        JWT_VERIFIED.with(|c| c.borrow_mut().insert(memo, (), now, ttl));
+    }
+    result
 }
 
 /// A PBKDF2 hash checked when the username is unknown, so that unknown and known usernames cost the
@@ -412,12 +441,29 @@ async fn jwt_auth(ex: &mut Exchange<'_>, config: &JwtConfig) -> Result<Outcome, 
     };
     let now_ms = runtime::now_ms();
     let now_s = (now_ms / 1000.0) as u64;
-    let result = match jwt::credential_key(&cred) {
-        Err(e) => Err(e),
-        Ok(jwt::CredentialKey::Static(key)) => {
-            jwt::verify(config, &token, &cred, &key, None, now_s)
-        }
-        Ok(jwt::CredentialKey::Jwks(url)) => {
+    // The memo covers the token text and the whole credential record, so a changed or revoked
+    // credential (seen once the lookup cache expires) is verified afresh.
+    let memo_base = format!(
+        "{text}\0{}",
+        serde_json::to_string(&cred).unwrap_or_default()
+    );
+    let result = match &cred.jwks_url {
+        None => verify_memoized(
+            ex,
+            config,
+            &token,
+            &memo_base,
+            || match jwt::credential_key(&cred)? {
+                jwt::CredentialKey::Static(key) => {
+                    jwt::verify(config, &token, &cred, &key, None, now_s)
+                }
+                jwt::CredentialKey::Jwks(_) => Err(jwt::JwtError::BadKey),
+            },
+        ),
+        // A record naming a JWKS URL and another key is refused, as for static keys.
+        Some(_) if jwt::credential_key(&cred).is_err() => jwt::credential_key(&cred).map(|_| ()),
+        Some(url) => {
+            let url = url.clone();
             let kid = token.kid.as_deref();
             let cache_ms = config.jwks_cache_seconds as f64 * 1000.0;
             let refetch_ms = config.jwks_refetch_interval_seconds as f64 * 1000.0;
@@ -442,10 +488,18 @@ async fn jwt_auth(ex: &mut Exchange<'_>, config: &JwtConfig) -> Result<Outcome, 
                     JWKS.with(|c| c.borrow().lookup(&url, kid))
                 }
             };
-            match jwk.map(|k| jwt::jwk_key(&k)) {
+            match jwk {
                 None => Err(jwt::JwtError::UnknownKid),
-                Some(Err(e)) => Err(e),
-                Some(Ok((key, pinned))) => jwt::verify(config, &token, &cred, &key, pinned, now_s),
+                Some(k) => {
+                    let memo_input = format!(
+                        "{memo_base}\0{}",
+                        serde_json::to_string(&k).unwrap_or_default()
+                    );
+                    verify_memoized(ex, config, &token, &memo_input, || {
+                        let (key, pinned) = jwt::jwk_key(&k)?;
+                        jwt::verify(config, &token, &cred, &key, pinned, now_s)
+                    })
+                }
             }
         }
     };
