@@ -27,7 +27,6 @@ use edgegate_core::proxy as rules;
 use edgegate_core::{ErrorKind, GatewayError};
 use futures_util::future::{select, Either};
 use futures_util::StreamExt;
-use std::cell::Cell;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::time::Duration;
@@ -62,7 +61,7 @@ fn plugin<'a>(ex: &Exchange<'a>) -> Option<&'a CompiledAiProxy> {
 }
 
 /// Whether the route has an `ai-proxy` plugin at all (for any consumer).
-fn is_ai_route(ex: &Exchange<'_>) -> bool {
+pub(crate) fn is_ai_route(ex: &Exchange<'_>) -> bool {
     ex.plugins().any(|p| matches!(p.plugin, Plugin::AiProxy(_)))
 }
 
@@ -175,8 +174,34 @@ pub async fn serve(ex: &mut Exchange<'_>) -> Result<Option<web_sys::Response>, G
         ex.response_headers
             .push((ATTEMPTS_HEADER.to_string(), log.attempts.to_string()));
     }
+    if result.is_ok() {
+        charge_tokens(ex, log.stream).await;
+    }
     ex.log.ai = Some(log);
     result.map(Some).map_err(AiError::into_gateway)
+}
+
+/// Charge the answer's tokens to the token budgets (`rate-limiting` with `count: tokens`) that
+/// apply: now for a JSON answer (so the client's next request sees it), when the stream ends for a
+/// stream (kept alive with `waitUntil`, and run also when the client goes away early).
+async fn charge_tokens(ex: &Exchange<'_>, streamed: bool) {
+    let charges = crate::ratelimit::token_charges(ex);
+    if charges.is_empty() {
+        return;
+    }
+    if streamed {
+        let tokens = ex.ai_tokens.clone();
+        let env = ex.env.clone();
+        let request_id = ex.request_id.to_string();
+        ex.ctx.wait_until(async move {
+            tokens.clone().ended().await;
+            if let Some(n) = tokens.get() {
+                crate::ratelimit::charge_tokens(&env, &charges, n, &request_id).await;
+            }
+        });
+    } else if let Some(n) = ex.ai_tokens.get() {
+        crate::ratelimit::charge_tokens(ex.env, &charges, n, ex.request_id).await;
+    }
 }
 
 fn unreachable_endpoint() -> Result<web_sys::Response, AiError> {
@@ -352,8 +377,9 @@ async fn complete(
                     return Err(e.clone());
                 }
             }
+            let prompt = edgegate_core::ratelimit::tokens::prompt_estimate(req);
             Ok(Outcome::Stream(stream_response(
-                ex, opened, translator, first, log, target,
+                ex, opened, translator, first, log, target, prompt,
             )?))
         }
         .await;
@@ -640,9 +666,13 @@ struct StreamEnd {
     request_id: String,
     route: String,
     consumer: Option<String>,
-    tokens: Rc<Cell<Option<u64>>>,
+    tokens: Rc<crate::ratelimit::AiTokens>,
     started: f64,
     finished: bool,
+    /// For the charge of an interrupted stream: the request's estimated prompt tokens and the
+    /// number of events handed to the client.
+    prompt_estimate: u64,
+    events: u64,
 }
 
 struct Pump {
@@ -659,8 +689,17 @@ impl Drop for Pump {
         let end = &mut self.end;
         if let Some(u) = t.usage() {
             end.log.set_usage(u);
-            end.tokens.set(end.log.total_tokens);
         }
+        // A provider stream that broke off is as incomplete as one the client left.
+        let charge = edgegate_core::ratelimit::tokens::tokens_to_charge(
+            t.usage(),
+            end.finished && t.error().is_none(),
+            end.prompt_estimate,
+            end.events,
+        );
+        end.tokens.set(charge);
+        // Token budgets waiting for this stream charge what was counted, finished or not.
+        end.tokens.end();
         if let Some(m) = t.model() {
             end.log.model = Some(m.to_string());
         }
@@ -674,11 +713,19 @@ impl Drop for Pump {
                 "finish_reason": t.finish_reason(),
                 "error": t.error().and_then(|e| e.code.clone()),
                 "complete": end.finished,
+                "charged_tokens": charge,
                 "duration_ms": (runtime::now_ms() - end.started).max(0.0) as u64,
             })
             .to_string(),
         );
     }
+}
+
+/// SSE events in translated output (each starts a line with `data: `).
+fn count_events(out: &[u8]) -> u64 {
+    let mut n = u64::from(out.starts_with(b"data: "));
+    n += out.windows(7).filter(|w| w == b"\ndata: ").count() as u64;
+    n
 }
 
 /// The streamed answer: the first translated bytes, then each provider chunk translated as the client
@@ -690,6 +737,7 @@ fn stream_response(
     first: Vec<u8>,
     log: &AiLog,
     target: &ProviderTarget,
+    prompt_estimate: u64,
 ) -> Result<web_sys::Response, AiError> {
     let mut end_log = log.clone();
     end_log.provider = Some(target.provider.clone());
@@ -706,11 +754,14 @@ fn stream_response(
             tokens: ex.ai_tokens.clone(),
             started: ex.started,
             finished: opened.ended,
+            prompt_estimate,
+            events: 0,
         },
     };
     let stream = futures_util::stream::unfold(pump, |mut p| async move {
         if !p.pending.is_empty() {
             let out = std::mem::take(&mut p.pending);
+            p.end.events += count_events(&out);
             return Some((Ok::<Vec<u8>, worker::Error>(out), p));
         }
         if p.done {
@@ -725,6 +776,7 @@ fn stream_response(
                 Some(Ok(bytes)) => {
                     let out = p.translator.push(&bytes);
                     if !out.is_empty() {
+                        p.end.events += count_events(&out);
                         return Some((Ok(out), p));
                     }
                 }

@@ -51,7 +51,8 @@ pub struct Exchange<'a> {
     /// Total tokens of an AI answer, for token-based limits: set by the AI phase before a
     /// non-streamed response is returned, and when a stream ends (after the response has started;
     /// the cell is shared with the stream). `None` until then and on non-AI routes.
-    pub ai_tokens: std::rc::Rc<std::cell::Cell<Option<u64>>>,
+    /// `AiTokens::end` is called when the stream ends, for charges waiting on it.
+    pub ai_tokens: std::rc::Rc<crate::ratelimit::AiTokens>,
 }
 
 impl<'a> Exchange<'a> {

@@ -8,20 +8,30 @@
 //!   storing is atomic: concurrent requests are admitted in a single order, exactly up to the limit.
 //! - `policy: local`: counted in this isolate's memory (approximate, see docs/rate-limiting.md).
 //!
-//! All the arithmetic lives in `edgegate_core::ratelimit::decide`.
+//! All the arithmetic lives in `edgegate_core::ratelimit::decide_op`.
+//!
+//! Token budgets (`count: tokens`): before the request the counter is only peeked (refused while
+//! the budget is used up, nothing charged); the AI phase then charges the answer's real token count
+//! with [`charge_tokens`] (awaited for a JSON answer; for a stream, registered with `waitUntil` and
+//! run when the stream ends or the client goes away, see [`AiTokens`]).
 
 use crate::exchange::Exchange;
 use crate::runtime;
 use edgegate_core::plugins::{Plugin, PluginInstance};
-use edgegate_core::ratelimit::headers::{client_headers, retry_after_secs};
+use edgegate_core::ratelimit::headers::{client_headers, openai_headers, retry_after_secs};
 use edgegate_core::ratelimit::key::{identifier, object_name, KeyInputs};
 use edgegate_core::ratelimit::local::LocalCounters;
 use edgegate_core::ratelimit::{
-    decide, CheckRequest, CounterPolicy, Decision, RateLimitConfig, State as Counts, STATE_KEY,
+    decide_op, CheckRequest, Count, CounterPolicy, Decision, Op, RateLimitConfig, Spec,
+    State as Counts, STATE_KEY,
 };
 use edgegate_core::{ErrorKind, GatewayError};
 use futures_util::future::{join_all, select, Either};
 use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::Duration;
 use worker::{
     durable_object, wasm_bindgen::JsValue, DurableObject, Env, Method, Request, RequestInit,
@@ -36,6 +46,53 @@ thread_local! {
     static LOCAL: RefCell<LocalCounters> = RefCell::new(LocalCounters::default());
 }
 
+/// The total tokens of an AI answer, shared between the AI phase (and its stream) and the charge
+/// of token budgets: set before a JSON answer is returned, and when a stream ends ([`AiTokens::end`],
+/// called from the stream's `Drop`, also when the client goes away), which wakes [`AiTokens::ended`].
+#[derive(Default)]
+pub struct AiTokens {
+    tokens: Cell<Option<u64>>,
+    done: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl AiTokens {
+    pub fn set(&self, tokens: Option<u64>) {
+        self.tokens.set(tokens);
+    }
+
+    pub fn get(&self) -> Option<u64> {
+        self.tokens.get()
+    }
+
+    /// The stream is over: wake whoever waits in [`AiTokens::ended`].
+    pub fn end(&self) {
+        self.done.set(true);
+        if let Some(w) = self.waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    /// Resolves once [`AiTokens::end`] has been called.
+    pub fn ended(self: Rc<Self>) -> impl Future<Output = ()> {
+        Ended(self)
+    }
+}
+
+struct Ended(Rc<AiTokens>);
+
+impl Future for Ended {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        if self.0.done.get() {
+            Poll::Ready(())
+        } else {
+            *self.0.waker.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+}
+
 /// One policy to check for this request.
 struct Check<'g> {
     instance: &'g PluginInstance,
@@ -43,23 +100,19 @@ struct Check<'g> {
     name: String,
 }
 
-pub async fn enforce(ex: &mut Exchange<'_>) -> Result<(), GatewayError> {
+/// The `rate-limiting` instances that apply to this request, with their counter names.
+fn applicable<'g>(ex: &Exchange<'g>) -> Vec<Check<'g>> {
     let username = ex.identity.as_ref().map(|i| i.username.as_str());
-    let policies: Vec<(&PluginInstance, &RateLimitConfig)> = ex
-        .plugins()
-        .filter_map(|p| match &p.plugin {
-            Plugin::RateLimiting(c) => Some((p, c)),
+    let mut checks = Vec::new();
+    for p in ex.plugins() {
+        let config = match &p.plugin {
+            Plugin::RateLimiting(c) => c,
             #[allow(unreachable_patterns)]
-            _ => None,
-        })
-        .filter(|(p, _)| p.consumer.is_none() || p.consumer.as_deref() == username)
-        .collect();
-    if policies.is_empty() {
-        return Ok(());
-    }
-
-    let mut checks = Vec::with_capacity(policies.len());
-    for (instance, config) in policies {
+            _ => continue,
+        };
+        if p.consumer.is_some() && p.consumer.as_deref() != username {
+            continue;
+        }
         let header = config.header_name.as_deref().and_then(|h| ex.header(h));
         let inputs = KeyInputs {
             consumer_id: ex.identity.as_ref().map(|i| i.consumer_id.as_str()),
@@ -75,17 +128,40 @@ pub async fn enforce(ex: &mut Exchange<'_>) -> Result<(), GatewayError> {
         };
         if let Some(id) = identifier(config, &inputs) {
             checks.push(Check {
-                instance,
+                instance: p,
                 config,
-                name: object_name(instance.index, &id),
+                name: object_name(p.index, &id),
             });
         }
     }
+    checks
+}
+
+/// What is sent before the request: check-and-charge for request counts, a peek (is at least one
+/// token left?) for token budgets.
+fn before(config: &RateLimitConfig) -> (Op, u64) {
+    match config.count {
+        Count::Requests => (Op::Check, config.cost),
+        Count::Tokens => (Op::Peek, 1),
+    }
+}
+
+pub async fn enforce(ex: &mut Exchange<'_>) -> Result<(), GatewayError> {
+    let checks = applicable(ex);
+    if checks.is_empty() {
+        return Ok(());
+    }
 
     let env = ex.env;
-    let outcomes = join_all(checks.iter().map(|c| check(env, c))).await;
+    let outcomes = join_all(checks.iter().map(|c| {
+        let (op, cost) = before(c.config);
+        counter(env, &c.name, c.config, op, cost)
+    }))
+    .await;
 
     let mut shown: Vec<&Decision> = Vec::new();
+    let mut tokens: Vec<&Decision> = Vec::new();
+    let mut requests: Vec<&Decision> = Vec::new();
     let mut refused: Option<(&RateLimitConfig, &Decision)> = None;
     let mut unavailable = false;
     for (c, outcome) in checks.iter().zip(&outcomes) {
@@ -93,6 +169,10 @@ pub async fn enforce(ex: &mut Exchange<'_>) -> Result<(), GatewayError> {
             Ok(decision) => {
                 if !c.config.hide_client_headers {
                     shown.push(decision);
+                    match c.config.count {
+                        Count::Tokens => tokens.push(decision),
+                        Count::Requests => requests.push(decision),
+                    }
                 }
                 if !decision.allowed
                     && refused.is_none_or(|(_, r)| r.retry_after_ms < decision.retry_after_ms)
@@ -101,21 +181,18 @@ pub async fn enforce(ex: &mut Exchange<'_>) -> Result<(), GatewayError> {
                 }
             }
             Err(reason) => {
-                runtime::log_error(
-                    &serde_json::json!({
-                        "event": "ratelimit_unavailable",
-                        "request_id": ex.request_id,
-                        "plugin": c.instance.index,
-                        "fault_tolerant": c.config.fault_tolerant,
-                        "reason": reason,
-                    })
-                    .to_string(),
-                );
+                log_unavailable(ex.request_id, c.instance.index, c.config, "check", reason);
                 unavailable |= !c.config.fault_tolerant;
             }
         }
     }
     ex.response_headers.extend(client_headers(shown));
+    // OpenAI's names, which its SDKs and dashboards read.
+    ex.response_headers.extend(openai_headers("tokens", tokens));
+    if !requests.is_empty() && crate::ai::is_ai_route(ex) {
+        ex.response_headers
+            .extend(openai_headers("requests", requests));
+    }
     if let Some((config, decision)) = refused {
         return Err(GatewayError::new(
             ErrorKind::RateLimit {
@@ -134,18 +211,82 @@ pub async fn enforce(ex: &mut Exchange<'_>) -> Result<(), GatewayError> {
     Ok(())
 }
 
-async fn check(env: &Env, c: &Check<'_>) -> Result<Decision, String> {
-    let config = c.config;
+fn log_unavailable(
+    request_id: &str,
+    plugin: usize,
+    config: &RateLimitConfig,
+    op: &str,
+    reason: &str,
+) {
+    runtime::log_error(
+        &serde_json::json!({
+            "event": "ratelimit_unavailable",
+            "request_id": request_id,
+            "plugin": plugin,
+            "op": op,
+            "fault_tolerant": config.fault_tolerant,
+            "reason": reason,
+        })
+        .to_string(),
+    );
+}
+
+/// A token charge still to be made, owned so that it can outlive the request (a stream's end).
+pub struct TokenCharge {
+    plugin: usize,
+    name: String,
+    config: RateLimitConfig,
+}
+
+/// The token budgets (`count: tokens`) that apply to this request, to charge once the answer's
+/// token count is known.
+pub fn token_charges(ex: &Exchange<'_>) -> Vec<TokenCharge> {
+    applicable(ex)
+        .into_iter()
+        .filter(|c| c.config.count == Count::Tokens)
+        .map(|c| TokenCharge {
+            plugin: c.instance.index,
+            name: c.name,
+            config: c.config.clone(),
+        })
+        .collect()
+}
+
+/// Charge `tokens` to every budget (always succeeds at the counter, may go over the limit). A
+/// counter that cannot be reached is logged (the answer has already been given, so even a policy
+/// that is not fault tolerant cannot refuse it any more).
+pub async fn charge_tokens(env: &Env, charges: &[TokenCharge], tokens: u64, request_id: &str) {
+    if tokens == 0 || charges.is_empty() {
+        return;
+    }
+    let outcomes = join_all(
+        charges
+            .iter()
+            .map(|c| counter(env, &c.name, &c.config, Op::Charge, tokens)),
+    )
+    .await;
+    for (c, outcome) in charges.iter().zip(outcomes) {
+        if let Err(reason) = outcome {
+            log_unavailable(request_id, c.plugin, &c.config, "charge", &reason);
+        }
+    }
+}
+
+/// One operation on one counter, local or in its Durable Object (within the policy's timeout).
+async fn counter(
+    env: &Env,
+    name: &str,
+    config: &RateLimitConfig,
+    op: Op,
+    cost: u64,
+) -> Result<Decision, String> {
     match config.policy {
         CounterPolicy::Local => {
             let now = runtime::now_ms() as u64;
-            Ok(LOCAL.with(|l| {
-                l.borrow_mut()
-                    .check(&c.name, &config.spec, config.cost, now)
-            }))
+            Ok(LOCAL.with(|l| l.borrow_mut().apply(name, &config.spec, op, cost, now)))
         }
         CounterPolicy::Durable => {
-            let round_trip = Box::pin(ask_object(env, &c.name, config));
+            let round_trip = Box::pin(ask_object(env, name, &config.spec, op, cost));
             let timeout = worker::Delay::from(Duration::from_millis(config.timeout_ms));
             match select(round_trip, timeout).await {
                 Either::Left((result, _)) => result,
@@ -159,10 +300,17 @@ async fn check(env: &Env, c: &Check<'_>) -> Result<Decision, String> {
 }
 
 /// One round trip to the counter's Durable Object.
-async fn ask_object(env: &Env, name: &str, config: &RateLimitConfig) -> Result<Decision, String> {
+async fn ask_object(
+    env: &Env,
+    name: &str,
+    spec: &Spec,
+    op: Op,
+    cost: u64,
+) -> Result<Decision, String> {
     let body = serde_json::to_string(&CheckRequest {
-        spec: config.spec.clone(),
-        cost: config.cost,
+        spec: spec.clone(),
+        cost,
+        op,
     })
     .map_err(|e| e.to_string())?;
     let namespace = env
@@ -258,7 +406,11 @@ impl DurableObject for RateLimiter {
         let (next, decision) = {
             let mut slot = self.counts.borrow_mut();
             let current = slot.get_or_insert_with(Counts::default);
-            let (next, decision) = decide(&check.spec, current, check.cost, now);
+            let (next, decision) = decide_op(&check.spec, current, check.op, check.cost, now);
+            if check.op == Op::Peek {
+                // Nothing charged: nothing to store.
+                return Response::from_json(&decision);
+            }
             *current = next.clone();
             (next, decision)
         };

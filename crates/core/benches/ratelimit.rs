@@ -71,6 +71,7 @@ fn main() {
         let request = serde_json::to_string(&CheckRequest {
             spec: spec.clone(),
             cost: 1,
+            op: Default::default(),
         })
         .unwrap();
         let mut stored = serde_json::to_string(&State::default()).unwrap();

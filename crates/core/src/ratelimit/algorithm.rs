@@ -12,6 +12,10 @@
 //!   it still overlaps the sliding window (rounded up, so the estimate never under-counts).
 //! - Token bucket: at most `burst` (the bucket size) at once, refilled continuously at
 //!   `limit / window`; over any interval `t` at most `burst + limit * t / window` is admitted.
+//! - Token budgets (`count: tokens`): the cost is only known after the answer, so the request is
+//!   [`peek`]ed first (refused while nothing is left, nothing charged) and the real count is then
+//!   [`charge`]d unconditionally. A charge may take a window over its limit (the bucket into debt);
+//!   later requests are refused until enough of the window has passed (the bucket has refilled).
 
 use serde::{Deserialize, Serialize};
 
@@ -173,7 +177,10 @@ fn clamp_u64(v: u128) -> u64 {
 
 /// One window's view at `now`, before charging.
 struct Eval {
+    /// The window as it stands if the cost is charged (`remaining` after it).
     status: WindowStatus,
+    /// The window as it stands if nothing is charged.
+    status_uncharged: WindowStatus,
     /// Whether `cost` fits.
     fits: bool,
     /// Milliseconds until `cost` fits (`None`: never, the cost exceeds the window).
@@ -213,11 +220,6 @@ fn eval_sliding(limit: &Limit, old: Option<&WindowState>, cost: u64, now: u64) -
     let elapsed = now.saturating_sub(start);
     let estimate = sliding_estimate(prev, curr, elapsed, w);
     let fits = estimate + cost as u128 <= limit.limit as u128;
-    let after = if fits {
-        estimate + cost as u128
-    } else {
-        estimate
-    };
     let wait_ms = if fits {
         Some(0)
     } else if cost > limit.limit {
@@ -246,13 +248,15 @@ fn eval_sliding(limit: &Limit, old: Option<&WindowState>, cost: u64, now: u64) -
             s.t.saturating_add(2 * w)
         }
     };
+    let status = |used: u128| WindowStatus {
+        window: limit.window,
+        limit: limit.limit,
+        remaining: clamp_u64((limit.limit as u128).saturating_sub(used)),
+        reset_ms: (start + w).saturating_sub(now),
+    };
     Eval {
-        status: WindowStatus {
-            window: limit.window,
-            limit: limit.limit,
-            remaining: clamp_u64((limit.limit as u128).saturating_sub(after)),
-            reset_ms: (start + w).saturating_sub(now),
-        },
+        status: status(estimate + cost as u128),
+        status_uncharged: status(estimate),
         fits,
         wait_ms,
         expires_charged: expiry(&charged),
@@ -263,50 +267,70 @@ fn eval_sliding(limit: &Limit, old: Option<&WindowState>, cost: u64, now: u64) -
 }
 
 fn eval_bucket(limit: &Limit, old: Option<&WindowState>, cost: u64, now: u64) -> Eval {
-    let w = limit.window.millis() as u128;
-    let rate = limit.limit as u128; // units per millisecond
-    let capacity = limit.burst as u128 * w;
+    let w = limit.window.millis() as i128;
+    let rate = limit.limit as i128; // units per millisecond
+    let capacity = limit.burst as i128 * w;
+    // The level may be negative (a debt, stored in `b`) after a forced charge.
+    let stored = |s: &WindowState| s.a as i128 - s.b as i128;
     let (t, level) = match old {
         // Refill since the last update; a clock that went backwards refills nothing.
-        Some(s) if s.t <= now => (
-            now,
-            (s.a as u128 + (now - s.t) as u128 * rate).min(capacity),
-        ),
-        Some(s) => (s.t, (s.a as u128).min(capacity)),
+        Some(s) if s.t <= now => (now, (stored(s) + (now - s.t) as i128 * rate).min(capacity)),
+        Some(s) => (s.t, stored(s).min(capacity)),
         None => (now, capacity),
     };
-    let need = cost as u128 * w;
+    let need = cost as i128 * w;
     let fits = level >= need;
-    let after = if fits { level - need } else { level };
     let wait_ms = if fits {
         Some(0)
     } else if need > capacity || rate == 0 {
         None
     } else {
-        Some(clamp_u64(ceil_div(need - level, rate)).max(1))
+        Some(clamp_u64(ceil_div((need - level) as u128, rate as u128)).max(1))
     };
-    let state = |level: u128| WindowState {
+    let state = |level: i128| WindowState {
         w: limit.window,
         t,
-        a: clamp_u64(level),
-        b: 0,
+        a: clamp_u64(level.max(0) as u128),
+        b: clamp_u64((-level).max(0) as u128),
     };
-    let full_at = |level: u128| t.saturating_add(clamp_u64(ceil_div(capacity - level, rate)));
-    let full_after = full_at(after);
+    let full_at = |level: i128| {
+        t.saturating_add(clamp_u64(ceil_div(
+            (capacity - level).max(0) as u128,
+            rate.max(1) as u128,
+        )))
+    };
+    let status = |level: i128| WindowStatus {
+        window: limit.window,
+        limit: limit.limit,
+        remaining: clamp_u64((level.max(0) / w) as u128),
+        reset_ms: full_at(level).saturating_sub(now),
+    };
+    let charged = level - need;
     Eval {
-        status: WindowStatus {
-            window: limit.window,
-            limit: limit.limit,
-            remaining: clamp_u64(after / w),
-            reset_ms: full_after.saturating_sub(now),
-        },
+        status: status(charged),
+        status_uncharged: status(level),
         fits,
         wait_ms,
-        charged: state(level.saturating_sub(need)),
+        charged: state(charged),
         uncharged: state(level),
-        expires_charged: full_at(level.saturating_sub(need)),
+        expires_charged: full_at(charged),
         expires_uncharged: full_at(level),
     }
+}
+
+/// What a call to the counter does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    /// Check and charge in one step: admitted (and charged) only if every window has room.
+    #[default]
+    Check,
+    /// Check only: would `cost` be admitted now? Nothing is charged; `remaining` is what is left
+    /// before this request.
+    Peek,
+    /// Charge `cost` whatever the windows say (always "allowed"; may go over the limit, after which
+    /// requests are refused until enough of the window has passed or the bucket refilled).
+    Charge,
 }
 
 /// Check `cost` against every window of `spec` at `now`, and charge it to all of them if (and only
@@ -315,6 +339,22 @@ fn eval_bucket(limit: &Limit, old: Option<&WindowState>, cost: u64, now: u64) ->
 /// A state written by the other algorithm is ignored (counting restarts); windows the spec no
 /// longer has are dropped.
 pub fn decide(spec: &Spec, state: &State, cost: u64, now: u64) -> (State, Decision) {
+    decide_op(spec, state, Op::Check, cost, now)
+}
+
+/// [`decide`] without charging: whether `cost` would fit now. The returned state equals the given
+/// one brought up to `now` (it need not be stored).
+pub fn peek(spec: &Spec, state: &State, cost: u64, now: u64) -> (State, Decision) {
+    decide_op(spec, state, Op::Peek, cost, now)
+}
+
+/// Charge `cost` unconditionally (the real token count of an answer, known only afterwards).
+pub fn charge(spec: &Spec, state: &State, cost: u64, now: u64) -> (State, Decision) {
+    decide_op(spec, state, Op::Charge, cost, now)
+}
+
+/// One operation on one key's counts: [`Op::Check`], [`Op::Peek`] or [`Op::Charge`].
+pub fn decide_op(spec: &Spec, state: &State, op: Op, cost: u64, now: u64) -> (State, Decision) {
     let same_algorithm = state.algorithm == spec.algorithm;
     let evals: Vec<Eval> = spec
         .limits
@@ -329,7 +369,13 @@ pub fn decide(spec: &Spec, state: &State, cost: u64, now: u64) -> (State, Decisi
             }
         })
         .collect();
-    let allowed = evals.iter().all(|e| e.fits);
+    let fits = evals.iter().all(|e| e.fits);
+    let allowed = fits || op == Op::Charge;
+    let charged = match op {
+        Op::Check => fits,
+        Op::Peek => false,
+        Op::Charge => true,
+    };
     let retry_after_ms = if allowed {
         None
     } else {
@@ -346,21 +392,14 @@ pub fn decide(spec: &Spec, state: &State, cost: u64, now: u64) -> (State, Decisi
     let mut statuses = Vec::with_capacity(evals.len());
     let mut expires_at = 0;
     for e in evals {
-        let (s, x) = if allowed {
-            (e.charged, e.expires_charged)
+        let (s, x, status) = if charged {
+            (e.charged, e.expires_charged, e.status)
         } else {
-            (e.uncharged, e.expires_uncharged)
+            // Refused (here or by another window) or only peeking: reported uncharged.
+            (e.uncharged, e.expires_uncharged, e.status_uncharged)
         };
         windows.push(s);
         expires_at = expires_at.max(x);
-        let mut status = e.status;
-        if !allowed && e.fits {
-            // This window had room but the request was refused elsewhere: report it uncharged.
-            status.remaining = status.remaining.saturating_add(cost);
-            if spec.algorithm == Algorithm::TokenBucket {
-                status.reset_ms = e.expires_uncharged.saturating_sub(now);
-            }
-        }
         statuses.push(status);
     }
     (

@@ -50,6 +50,28 @@ pub enum CounterPolicy {
     Local,
 }
 
+/// What a policy counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Count {
+    /// Requests, each costing `cost` (checked and charged before the request).
+    #[default]
+    Requests,
+    /// LLM tokens of AI routes (prompt + completion, from the answer's `usage`): the request is
+    /// refused while the budget is used up, and the real count is charged after the answer (when a
+    /// stream ends). OpenAI's "tokens per minute" (TPM).
+    Tokens,
+}
+
+impl Count {
+    pub fn name(self) -> &'static str {
+        match self {
+            Count::Requests => "requests",
+            Count::Tokens => "tokens",
+        }
+    }
+}
+
 /// The settings as written in the configuration document.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -90,9 +112,12 @@ pub struct RateLimitSettings {
     /// Longest wait for the Durable Object (ms).
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
-    /// What one request costs.
+    /// What one request costs (`count: requests` only).
     #[serde(default = "default_cost")]
     pub cost: u64,
+    /// Count requests (default) or LLM tokens.
+    #[serde(default)]
+    pub count: Count,
 }
 
 fn default_error_code() -> u16 {
@@ -132,6 +157,7 @@ pub struct RateLimitConfig {
     pub fault_tolerant: bool,
     pub timeout_ms: u64,
     pub cost: u64,
+    pub count: Count,
 }
 
 impl RateLimitSettings {
@@ -231,7 +257,13 @@ impl RateLimitSettings {
                 format!("must be between 1 and {MAX_TIMEOUT_MS}"),
             );
         }
-        if let Some(l) = limits.iter().find(|l| self.cost > l.burst) {
+        if self.count == Count::Tokens && self.cost != 1 {
+            err!(
+                "cost",
+                "applies only to count \"requests\" (a tokens policy costs each request its tokens)"
+                    .into(),
+            );
+        } else if let Some(l) = limits.iter().find(|l| self.cost > l.burst) {
             err!(
                 "cost",
                 format!(
@@ -260,6 +292,7 @@ impl RateLimitSettings {
             fault_tolerant: self.fault_tolerant,
             timeout_ms: self.timeout_ms,
             cost: self.cost,
+            count: self.count,
         })
     }
 }

@@ -57,3 +57,50 @@ pub fn client_headers<'a>(
 fn tighter(a: &WindowStatus, b: &WindowStatus) -> bool {
     a.remaining < b.remaining || (a.remaining == b.remaining && a.reset_ms > b.reset_ms)
 }
+
+/// OpenAI's rate-limit headers for one kind (`"tokens"` or `"requests"`), from the most restrictive
+/// window of the given decisions: `x-ratelimit-limit-<kind>`, `x-ratelimit-remaining-<kind>` and
+/// `x-ratelimit-reset-<kind>` (a duration such as `1s`, `6m0s`, as OpenAI writes it).
+pub fn openai_headers<'a>(
+    kind: &str,
+    decisions: impl IntoIterator<Item = &'a Decision>,
+) -> Vec<(String, String)> {
+    let tightest = decisions.into_iter().flat_map(|d| d.windows.iter()).fold(
+        None::<&WindowStatus>,
+        |best, s| match best {
+            Some(b) if !tighter(s, b) => Some(b),
+            _ => Some(s),
+        },
+    );
+    match tightest {
+        None => Vec::new(),
+        Some(t) => vec![
+            (format!("x-ratelimit-limit-{kind}"), t.limit.to_string()),
+            (
+                format!("x-ratelimit-remaining-{kind}"),
+                t.remaining.to_string(),
+            ),
+            (
+                format!("x-ratelimit-reset-{kind}"),
+                openai_duration(t.reset_ms),
+            ),
+        ],
+    }
+}
+
+/// A duration as OpenAI's headers write it: `250ms`, `1s`, `6m0s`, `1h2m3s` (whole seconds rounded
+/// up from one second on).
+pub fn openai_duration(ms: u64) -> String {
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let secs = seconds(ms);
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    if h > 0 {
+        format!("{h}h{m}m{s}s")
+    } else if m > 0 {
+        format!("{m}m{s}s")
+    } else {
+        format!("{s}s")
+    }
+}

@@ -4,7 +4,7 @@
 //! own, so the effective limit is multiplied by the number of isolates serving the key, and counts are
 //! lost when an isolate is evicted. The arithmetic is the same [`decide`] as the Durable Object's.
 
-use super::algorithm::{decide, Decision, Spec, State};
+use super::algorithm::{decide_op, Decision, Op, Spec, State};
 use std::collections::HashMap;
 
 /// Counters kept in memory, bounded in size.
@@ -33,10 +33,19 @@ impl LocalCounters {
 
     /// Check and charge `cost` for `key` at `now`.
     pub fn check(&mut self, key: &str, spec: &Spec, cost: u64, now: u64) -> Decision {
+        self.apply(key, spec, Op::Check, cost, now)
+    }
+
+    /// Any [`Op`] (check, peek or forced charge) for `key` at `now`.
+    pub fn apply(&mut self, key: &str, spec: &Spec, op: Op, cost: u64, now: u64) -> Decision {
         let (state, decision) = match self.states.get(key) {
-            Some(old) => decide(spec, old, cost, now),
-            None => decide(spec, &State::default(), cost, now),
+            Some(old) => decide_op(spec, old, op, cost, now),
+            None => decide_op(spec, &State::default(), op, cost, now),
         };
+        if op == Op::Peek {
+            // Nothing charged: the stored state stays as it was.
+            return decision;
+        }
         if state.is_expired(now) {
             self.states.remove(key);
             return decision;

@@ -13,18 +13,29 @@ pub mod key;
 pub mod local;
 #[cfg(test)]
 mod tests;
+pub mod tokens;
 
-pub use algorithm::{decide, Algorithm, Decision, Limit, Spec, State, Window, WindowStatus};
-pub use config::{parse, CounterPolicy, LimitBy, RateLimitConfig, RateLimitSettings};
+pub use algorithm::{
+    charge, decide, decide_op, peek, Algorithm, Decision, Limit, Op, Spec, State, Window,
+    WindowStatus,
+};
+pub use config::{parse, Count, CounterPolicy, LimitBy, RateLimitConfig, RateLimitSettings};
 
 use serde::{Deserialize, Serialize};
 
-/// What the gateway sends the Durable Object: the policy's windows and the request's cost. The
-/// object uses its own clock, so every location is judged by one clock.
+/// What the gateway sends the Durable Object: the policy's windows, the request's cost and the
+/// operation (check-and-charge when absent). The object uses its own clock, so every location is
+/// judged by one clock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckRequest {
     pub spec: Spec,
     pub cost: u64,
+    #[serde(default, skip_serializing_if = "is_check")]
+    pub op: Op,
+}
+
+fn is_check(op: &Op) -> bool {
+    *op == Op::Check
 }
 
 /// Storage key of the state inside each Durable Object.

@@ -553,6 +553,7 @@ fn check_request_round_trips_as_json() {
     let req = super::CheckRequest {
         spec: bucket(Window::Minute, 5, 7),
         cost: 2,
+        op: Op::Check,
     };
     let text = serde_json::to_string(&req).unwrap();
     assert_eq!(
@@ -563,4 +564,188 @@ fn check_request_round_trips_as_json() {
         serde_json::from_str::<super::CheckRequest>(&text).unwrap(),
         req
     );
+}
+
+// ---- Token budgets: peek before, forced charge after ----------------------------------------
+
+impl Counter {
+    fn op(&mut self, op: Op, cost: u64, now: u64) -> Decision {
+        let (state, d) = decide_op(&self.spec, &self.state, op, cost, now);
+        if op != Op::Peek {
+            let text = serde_json::to_string(&state).unwrap();
+            self.state = serde_json::from_str(&text).unwrap();
+        }
+        d
+    }
+}
+
+#[test]
+fn peek_never_charges() {
+    for spec in [
+        sliding(&[(Window::Minute, 100)]),
+        bucket(Window::Minute, 100, 100),
+    ] {
+        let mut c = Counter::new(spec.clone());
+        for i in 0..10 {
+            let d = c.op(Op::Peek, 1, T0 + i);
+            assert!(d.allowed);
+            assert_eq!(d.windows[0].remaining, 100, "{spec:?}");
+        }
+        let (state, _) = peek(&spec, &State::default(), 1, T0);
+        let (_, d) = peek(&spec, &state, 1, T0 + 5);
+        assert_eq!(d.windows[0].remaining, 100);
+    }
+}
+
+#[test]
+fn sliding_tokens_charge_goes_over_then_recovers() {
+    let mut c = Counter::new(sliding(&[(Window::Minute, 1000)]));
+    let now = T0 + 10_000;
+    assert!(c.op(Op::Peek, 1, now).allowed);
+    let d = c.op(Op::Charge, 700, now);
+    assert!(d.allowed);
+    assert_eq!(d.windows[0].remaining, 300);
+    let d = c.op(Op::Peek, 1, now + 1);
+    assert!(d.allowed);
+    assert_eq!(d.windows[0].remaining, 300);
+    // The second answer costs more than is left: charged anyway.
+    let d = c.op(Op::Charge, 700, now + 2);
+    assert!(d.allowed);
+    assert_eq!(d.windows[0].remaining, 0);
+    // Now refused until the window frees enough for one token.
+    let d = c.op(Op::Peek, 1, now + 3);
+    assert!(!d.allowed);
+    assert_eq!(d.windows[0].remaining, 0);
+    let wait = d.retry_after_ms.unwrap();
+    // 1400 counted in this minute: the next minute starts at 50 s from now, and its weighted
+    // estimate ceil(1400 * (60 - e) / 60) <= 999 first holds at e = 17.185... s.
+    assert_eq!(wait, 50_000 - 3 + 17_186);
+    assert!(!c.op(Op::Peek, 1, now + 3 + wait - 1).allowed);
+    let d = c.op(Op::Peek, 1, now + 3 + wait);
+    assert!(d.allowed);
+    assert_eq!(d.windows[0].remaining, 1);
+    assert!(retry_after_secs(&c.op(Op::Peek, 1, now + 3)) >= 67);
+    // Two windows later everything is forgotten.
+    let d = c.op(Op::Peek, 1, T0 + 2 * MIN);
+    assert_eq!(d.windows[0].remaining, 1000);
+}
+
+#[test]
+fn bucket_tokens_charge_goes_into_debt_then_refills() {
+    let mut c = Counter::new(bucket(Window::Minute, 1000, 1000));
+    let d = c.op(Op::Charge, 1500, T0);
+    assert!(d.allowed);
+    assert_eq!(d.windows[0].remaining, 0);
+    // 500 tokens of debt: the level must climb back to 1 token = 501 tokens of refill at
+    // 1000 per minute = 30.06 s.
+    let d = c.op(Op::Peek, 1, T0);
+    assert!(!d.allowed);
+    assert_eq!(d.retry_after_ms, Some(30_060));
+    assert_eq!(d.windows[0].reset_ms, 90_000);
+    assert!(!c.op(Op::Peek, 1, T0 + 30_059).allowed);
+    let d = c.op(Op::Peek, 1, T0 + 30_060);
+    assert!(d.allowed);
+    assert_eq!(d.windows[0].remaining, 1);
+    // A normal check/charge works from the debt level too.
+    assert!(c.op(Op::Check, 1, T0 + 30_060).allowed);
+    assert!(!c.op(Op::Check, 1, T0 + 30_060).allowed);
+    // Full again after 90 s, and the state expires then.
+    let d = c.op(Op::Peek, 1, T0 + 90_060);
+    assert_eq!(d.windows[0].remaining, 1000);
+    assert!(c.state.is_expired(T0 + 90_060));
+}
+
+#[test]
+fn charge_with_several_windows_charges_all() {
+    let mut c = Counter::new(sliding(&[(Window::Minute, 100), (Window::Hour, 150)]));
+    c.op(Op::Charge, 120, T0);
+    let d = c.op(Op::Peek, 1, T0 + MIN);
+    // The minute has moved on (120 weighted fully at its start), the hour still holds 120.
+    assert!(!d.allowed);
+    let d = c.op(Op::Peek, 1, T0 + 2 * MIN);
+    assert!(d.allowed);
+    assert_eq!(d.windows[1].remaining, 30);
+}
+
+#[test]
+fn local_counters_peek_and_charge() {
+    let spec = sliding(&[(Window::Minute, 10)]);
+    let mut l = LocalCounters::new(10);
+    assert!(l.apply("k", &spec, Op::Peek, 1, T0).allowed);
+    assert!(l.is_empty());
+    l.apply("k", &spec, Op::Charge, 25, T0);
+    assert!(!l.apply("k", &spec, Op::Peek, 1, T0 + 1).allowed);
+    assert!(l.apply("other", &spec, Op::Peek, 1, T0 + 1).allowed);
+}
+
+#[test]
+fn count_tokens_parses_and_rejects_cost() {
+    let c = parse(&json!({"minute": 1000, "count": "tokens"})).unwrap();
+    assert_eq!(c.count, Count::Tokens);
+    assert_eq!(parse(&json!({"minute": 5})).unwrap().count, Count::Requests);
+    let Err(PluginError::Config(errors)) =
+        parse(&json!({"minute": 1000, "count": "tokens", "cost": 5}))
+    else {
+        panic!("cost must be refused with count tokens")
+    };
+    assert_eq!(errors[0].0, "cost");
+    assert!(parse(&json!({"minute": 1000, "count": "bytes"})).is_err());
+}
+
+#[test]
+fn check_request_carries_the_operation() {
+    let req = super::CheckRequest {
+        spec: sliding(&[(Window::Minute, 5)]),
+        cost: 42,
+        op: Op::Charge,
+    };
+    let text = serde_json::to_string(&req).unwrap();
+    assert!(text.ends_with(r#""cost":42,"op":"charge"}"#), "{text}");
+    assert_eq!(
+        serde_json::from_str::<super::CheckRequest>(&text).unwrap(),
+        req
+    );
+}
+
+#[test]
+fn openai_headers_for_tokens() {
+    let spec = sliding(&[(Window::Minute, 1000)]);
+    let (_, d) = charge(&spec, &State::default(), 400, T0 + 30_000);
+    let h = openai_headers("tokens", [&d]);
+    assert_eq!(
+        h,
+        vec![
+            ("x-ratelimit-limit-tokens".to_string(), "1000".to_string()),
+            ("x-ratelimit-remaining-tokens".into(), "600".into()),
+            ("x-ratelimit-reset-tokens".into(), "30s".into()),
+        ]
+    );
+    assert_eq!(openai_duration(250), "250ms");
+    assert_eq!(openai_duration(360_000), "6m0s");
+    assert_eq!(openai_duration(3_723_000), "1h2m3s");
+    assert!(openai_headers("tokens", []).is_empty());
+}
+
+#[test]
+fn tokens_to_charge_uses_usage_or_estimates_an_interrupted_stream() {
+    use super::tokens::{prompt_estimate, tokens_to_charge};
+    use crate::ai::{ChatRequest, Message, Usage};
+    let req = ChatRequest {
+        messages: vec![
+            Message::text("system", "be brief"),
+            Message::text("user", "hello there, how are you?"),
+        ],
+        ..ChatRequest::default()
+    };
+    // 8 chars -> 2 + 4, 25 chars -> 7 + 4.
+    assert_eq!(prompt_estimate(&req), 17);
+    let full = Usage::new(12, 30);
+    assert_eq!(tokens_to_charge(Some(&full), true, 17, 5), Some(42));
+    // Interrupted: the usage seen so far (Anthropic reports the prompt at the start) or estimates.
+    let start = Usage::new(12, 1);
+    assert_eq!(tokens_to_charge(Some(&start), false, 17, 9), Some(21));
+    assert_eq!(tokens_to_charge(None, false, 17, 9), Some(26));
+    // A provider that never reports usage: estimated even when finished.
+    assert_eq!(tokens_to_charge(None, true, 17, 3), Some(20));
+    assert_eq!(tokens_to_charge(None, false, 0, 0), None);
 }
