@@ -503,3 +503,24 @@ fn config_validation_paths() {
     compiled(Value::Null);
     compiled(json!({}));
 }
+
+#[test]
+fn workers_ai_rest_endpoint_is_an_openai_provider_with_slashes_in_model_names() {
+    // The configuration docs/ai.md gives for Workers AI.
+    let c = compiled(json!({
+        "providers": {"workers-ai": {
+            "kind": "openai",
+            "base_url": "https://api.cloudflare.com/client/v4/accounts/YOUR_ACCOUNT_ID/ai/v1",
+            "key_secret": "CF_AI_TOKEN"
+        }}
+    }));
+    let targets = c
+        .resolve("workers-ai/@cf/meta/llama-3.1-8b-instruct", 1)
+        .unwrap();
+    assert_eq!(targets.len(), 1);
+    assert_eq!(targets[0].model, "@cf/meta/llama-3.1-8b-instruct");
+    assert_eq!(
+        targets[0].base_url,
+        "https://api.cloudflare.com/client/v4/accounts/YOUR_ACCOUNT_ID/ai/v1"
+    );
+}
