@@ -86,16 +86,8 @@ fn parse(args: &[String]) -> Result<(Cmd, Target), CliError> {
     let (mut local, mut remote, mut persist_to) = (false, false, None);
     let mut it = args[2..].iter();
     while let Some(arg) = it.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
-            _ => (arg.as_str(), None),
-        };
-        let mut value = |name: &str| {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .ok_or_else(|| usage(format!("{name} needs a value")))
-        };
+        let (flag, inline) = crate::split_flag(arg);
+        let mut value = |name: &str| crate::flag_value(&inline, &mut it, name).map_err(usage);
         match flag {
             "--local" => local = true,
             "--remote" => remote = true,

@@ -69,6 +69,27 @@ fn usage(message: impl Into<String>) -> CliError {
     CliError::Usage(message.into())
 }
 
+/// One argument: `--flag=value` split into the flag and its inline value; anything else as it is.
+pub(crate) fn split_flag(arg: &str) -> (&str, Option<String>) {
+    match arg.split_once('=') {
+        Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
+        _ => (arg, None),
+    }
+}
+
+/// A flag's value: the inline one (`--flag=value`), else the next argument. The error is the usage
+/// message, for the caller's own `usage` to wrap.
+pub(crate) fn flag_value(
+    inline: &Option<String>,
+    rest: &mut std::slice::Iter<'_, String>,
+    name: &str,
+) -> Result<String, String> {
+    inline
+        .clone()
+        .or_else(|| rest.next().cloned())
+        .ok_or_else(|| format!("{name} needs a value"))
+}
+
 fn parse_args(args: &[String]) -> Result<Cmd, CliError> {
     let Some((command, rest)) = args.split_first() else {
         return Err(usage("no command given"));
@@ -80,16 +101,8 @@ fn parse_args(args: &[String]) -> Result<Cmd, CliError> {
     let mut version = None;
     let mut it = rest.iter();
     while let Some(arg) = it.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
-            _ => (arg.as_str(), None),
-        };
-        let mut value = |name: &str| {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .ok_or_else(|| usage(format!("{name} needs a value")))
-        };
+        let (flag, inline) = crate::split_flag(arg);
+        let mut value = |name: &str| crate::flag_value(&inline, &mut it, name).map_err(usage);
         match flag {
             "-h" | "--help" => return Ok(Cmd::Help),
             "--local" => local = true,
