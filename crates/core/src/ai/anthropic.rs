@@ -423,9 +423,7 @@ impl AnthropicStream {
     }
 
     pub fn push(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
-        let mut events = Vec::new();
-        self.sse.push_with(bytes, |e| events.push(e));
-        for e in events {
+        for e in self.sse.push(bytes) {
             self.event(&e.data, out);
         }
     }
