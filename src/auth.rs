@@ -208,11 +208,9 @@ fn most_specific<'p>(
         .max_by_key(|i| (i.specificity(), std::cmp::Reverse(i.index)))
 }
 
+/// Identify the client when an auth plugin applies. (Whatever the route, a client's own copies of the
+/// identity headers never reach the origin: `proxy::start` always removes them.)
 pub async fn authenticate(ex: &mut Exchange<'_>) -> Result<(), GatewayError> {
-    // Whatever the route, a client never gets to set the identity headers.
-    ex.upstream_remove
-        .extend(core_auth::IDENTITY_HEADERS.iter().map(|h| h.to_string()));
-
     let instances: Vec<&PluginInstance> = ex.plugins().collect();
     let mut auth = Vec::new();
     for name in ["key-auth", "jwt", "basic-auth"] {

@@ -45,33 +45,41 @@ fn emit(event: Option<LoadEvent>) {
     }
 }
 
-/// The version in service, after re-reading KV if it is time to.
-pub async fn current(env: &Env) -> Option<(u64, Arc<Gateway>)> {
-    let now = runtime::now_ms();
-    if with_cache(env, |c| c.step(now)) == Step::ReadPointer {
-        let kv = env
-            .kv(KV_BINDING)
-            .map_err(|e| format!("KV binding {KV_BINDING}: {e}"));
-        let pointer = match &kv {
-            Ok(kv) => match kv.get(POINTER_KEY).text().await {
-                Ok(Some(text)) => Pointer::parse(&text).map(Some),
-                Ok(None) => Ok(None),
-                Err(e) => Err(format!("reading {POINTER_KEY}: {e}")),
-            },
-            Err(e) => Err(e.clone()),
+/// Whether this request re-reads the pointer (`Step::ReadPointer`: it must then call [`refresh`], since
+/// the cache now counts on it) or serves the version in service. Synchronous, so that a request with
+/// nothing else asynchronous to do never enters a Rust future (see `lib.rs`).
+pub fn step(env: &Env, now: f64) -> Step {
+    with_cache(env, |c| c.step(now))
+}
+
+/// The version in service, if any.
+pub fn in_service() -> Option<(u64, Arc<Gateway>)> {
+    CACHE.with(|cell| cell.borrow().as_ref().and_then(|c| c.current()))
+}
+
+/// Re-read the pointer (and load the version it names when it changed), after [`step`] said so.
+pub async fn refresh(env: &Env) {
+    let kv = env
+        .kv(KV_BINDING)
+        .map_err(|e| format!("KV binding {KV_BINDING}: {e}"));
+    let pointer = match &kv {
+        Ok(kv) => match kv.get(POINTER_KEY).text().await {
+            Ok(Some(text)) => Pointer::parse(&text).map(Some),
+            Ok(None) => Ok(None),
+            Err(e) => Err(format!("reading {POINTER_KEY}: {e}")),
+        },
+        Err(e) => Err(e.clone()),
+    };
+    let (next, event) = with_cache(env, |c| c.pointer_read(runtime::now_ms(), pointer));
+    emit(event);
+    if let (AfterPointer::Load(version), Ok(kv)) = (next, &kv) {
+        let key = version_key(version);
+        let result = match kv.get(&key).text().await {
+            Ok(Some(text)) => Gateway::compile(&text)
+                .map_err(|errors| LoadFailure::Invalid(errors_to_string(&errors))),
+            Ok(None) => Err(LoadFailure::Invalid(format!("{key} does not exist"))),
+            Err(e) => Err(LoadFailure::Unavailable(format!("reading {key}: {e}"))),
         };
-        let (next, event) = with_cache(env, |c| c.pointer_read(runtime::now_ms(), pointer));
-        emit(event);
-        if let (AfterPointer::Load(version), Ok(kv)) = (next, &kv) {
-            let key = version_key(version);
-            let result = match kv.get(&key).text().await {
-                Ok(Some(text)) => Gateway::compile(&text)
-                    .map_err(|errors| LoadFailure::Invalid(errors_to_string(&errors))),
-                Ok(None) => Err(LoadFailure::Invalid(format!("{key} does not exist"))),
-                Err(e) => Err(LoadFailure::Unavailable(format!("reading {key}: {e}"))),
-            };
-            emit(with_cache(env, |c| c.version_loaded(version, result)));
-        }
+        emit(with_cache(env, |c| c.version_loaded(version, result)));
     }
-    with_cache(env, |c| c.current())
 }

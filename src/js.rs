@@ -8,7 +8,8 @@
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(inline_js = r#"
-function edit(h, remove, set) {
+function edit(h, always, remove, set) {
+  for (const n of always.split("\n")) h.delete(n);
   if (remove) for (const n of remove.split("\n")) h.delete(n);
   if (set) {
     const p = set.split("\n");
@@ -17,58 +18,82 @@ function edit(h, remove, set) {
   return h;
 }
 
-// Fetch `url` with `req`'s method, body and headers (edited by `remove`/`set`). When no response headers
-// arrive within `timeoutMs` the fetch is aborted and the promise resolves to 1; when the fetch fails, to 2.
-// Otherwise it resolves to the response to send: the same streaming body, headers edited by
-// `respRemove`/`respSet` and by the response's own Connection header (the headers it names are
-// hop-by-hop, RFC 9110 7.6.1), plus the latency headers in ms (`startedMs` is when the request arrived).
+const TIMED_OUT = 1;
+const FAILED = 2;
+
+// Fetch `url` with `req`'s method, body and headers (without those named in `always` and `remove`, then
+// with `set`). When no response headers arrive within `timeoutMs` the promise resolves to 1 (TIMED_OUT);
+// when the fetch fails, to 2 (FAILED). Otherwise it resolves to the response to send: the same streaming
+// body, without the headers named in `respAlways` and in the response's own Connection header (they are
+// hop-by-hop, RFC 9110 7.6.1), with X-Request-Id `requestId` and the latency headers in ms (`startedMs`
+// is when the request arrived).
 // A 101 (WebSocket) response is returned as it is: it carries the socket. `edgegateMeta` on the result is
-// "status\nupstream ms", read back by `forwardMeta`.
-export function forward(req, url, remove, set, resolveOverride, timeoutMs, respRemove, respSet, startedMs) {
-  const ctrl = new AbortController();
-  const init = { method: req.method, headers: edit(new Headers(req.headers), remove, set),
-                 redirect: "manual", signal: ctrl.signal };
+// "status\nupstream ms", read back by `forwardMeta`. The promise never rejects (an exception while
+// preparing the response counts as a failed fetch).
+//
+// The timeout is a race, not an abort: an AbortController per request costs more CPU than the rest of
+// this function, and the fetch left behind is cancelled anyway when the request ends (the 504 answer).
+export function forward(req, url, always, remove, set, resolveOverride, timeoutMs, respAlways, requestId,
+                        startedMs) {
+  const init = { method: req.method, headers: edit(new Headers(req.headers), always, remove, set),
+                 redirect: "manual" };
   if (req.body !== null) init.body = req.body;
   if (resolveOverride) init.cf = { resolveOverride };
-  let timedOut = false;
-  const timer = setTimeout(() => { timedOut = true; ctrl.abort(); }, timeoutMs);
+  let timer;
+  const deadline = new Promise((resolve) => { timer = setTimeout(resolve, timeoutMs, TIMED_OUT); });
   const sent = Date.now();
-  return fetch(url, init).then(
+  return Promise.race([fetch(url, init), deadline]).then(
     (r) => {
       clearTimeout(timer);
-      const upstream = Math.max(0, Date.now() - sent);
-      let out = r;
-      if (r.status !== 101) {
-        // Same status, status text and body stream; headers copied into a mutable set.
-        out = new Response(r.body, r);
-        const h = out.headers;
-        const c = h.get("connection");
-        edit(h, respRemove, respSet);
-        if (c) for (const t of c.split(",")) { const n = t.trim(); if (n) h.delete(n); }
-        h.set("x-edgegate-upstream-latency", String(upstream));
-        h.set("x-edgegate-proxy-latency", String(Math.max(0, sent - startedMs)));
+      if (r === TIMED_OUT) return TIMED_OUT;
+      try {
+        return finish(r, sent, respAlways, requestId, startedMs);
+      } catch {
+        return FAILED;
       }
-      out.edgegateMeta = r.status + "\n" + upstream;
-      return out;
     },
-    () => { clearTimeout(timer); return timedOut ? 1 : 2; });
+    () => { clearTimeout(timer); return FAILED; });
+}
+
+// The response to send for the origin's response `r` (see `forward`).
+function finish(r, sent, respAlways, requestId, startedMs) {
+  const upstream = Math.max(0, Date.now() - sent);
+  let out = r;
+  if (r.status !== 101) {
+    // Same status, status text and body stream; headers copied into a mutable set.
+    out = new Response(r.body, r);
+    const h = out.headers;
+    const c = h.get("connection");
+    edit(h, respAlways, null, null);
+    if (c) for (const t of c.split(",")) { const n = t.trim(); if (n) h.delete(n); }
+    h.set("x-request-id", requestId);
+    h.set("x-edgegate-upstream-latency", String(upstream));
+    h.set("x-edgegate-proxy-latency", String(Math.max(0, sent - startedMs)));
+  }
+  out.edgegateMeta = r.status + "\n" + upstream;
+  return out;
+}
+
+// `promise.then(f)`, for a callback made in Rust.
+export function then(promise, f) {
+  return promise.then(f);
 }
 
 // What the gateway reads of every request, in one call: method, URL, then the values of the headers
-// named in REQUEST_HEADERS (src/js.rs), "\u0000" for a missing one; joined by "\n".
+// named in `names` (an array: REQUEST_HEADERS in src/js.rs), "\u0000" for a missing one; joined by "\n".
 export function requestInfo(req, names) {
   const h = req.headers;
-  return req.method + "\n" + req.url + "\n" + headerValues(h, names);
+  let out = req.method + "\n" + req.url;
+  for (const n of names) {
+    const v = h.get(n);
+    out += v === null ? "\n\u0000" : "\n" + v;
+  }
+  return out;
 }
 
 // The "status\nupstream ms" that `forward` left on its response.
 export function forwardMeta(resp) {
   return resp.edgegateMeta || "0\n0";
-}
-
-// Several request headers at once: values joined by "\n", "\u0000" for a missing one.
-function headerValues(headers, names) {
-  return names.split("\n").map((n) => { const v = headers.get(n); return v === null ? "\u0000" : v; }).join("\n");
 }
 "#)]
 extern "C" {
@@ -77,17 +102,21 @@ extern "C" {
     pub fn forward(
         req: &web_sys::Request,
         url: &str,
+        always: &JsValue,
         remove: &str,
         set: &str,
         resolve_override: Option<String>,
         timeout_ms: f64,
-        resp_remove: &str,
-        resp_set: &str,
+        resp_always: &JsValue,
+        request_id: &str,
         started_ms: f64,
     ) -> js_sys::Promise;
 
+    /// `promise.then(f)`.
+    pub fn then(promise: &js_sys::Promise, f: &JsValue) -> js_sys::Promise;
+
     #[wasm_bindgen(js_name = requestInfo)]
-    fn request_info(req: &web_sys::Request, names: &str) -> String;
+    fn request_info(req: &web_sys::Request, names: &JsValue) -> String;
 
     #[wasm_bindgen(js_name = forwardMeta)]
     fn forward_meta(resp: &web_sys::Response) -> String;
@@ -118,7 +147,15 @@ pub struct RequestInfo {
 
 impl RequestInfo {
     pub fn read(req: &web_sys::Request) -> RequestInfo {
-        let text = request_info(req, &REQUEST_HEADERS.join("\n"));
+        thread_local! {
+            // The names as a JS array, made once per isolate.
+            static NAMES: JsValue = REQUEST_HEADERS
+                .iter()
+                .map(|n| JsValue::from_str(n))
+                .collect::<js_sys::Array>()
+                .into();
+        }
+        let text = NAMES.with(|names| request_info(req, names));
         let mut parts = text.split('\n');
         let mut next = || parts.next().unwrap_or("\u{0}");
         let mut opt = || Some(next()).filter(|v| *v != "\u{0}").map(str::to_string);

@@ -15,110 +15,188 @@ mod ratelimit;
 mod respond;
 mod runtime;
 
+use edgegate_core::gateway::{Gateway, ProxyPlan};
 use edgegate_core::proxy::{self as rules, AccessLog};
 use edgegate_core::router::RequestView;
+use edgegate_core::store::Step;
 use edgegate_core::{ErrorKind, GatewayError};
 use exchange::{Exchange, LogFields};
 use js::RequestInfo;
-use worker::{event, Context, Env};
+use std::sync::Arc;
+use wasm_bindgen::prelude::*;
+use worker::{Context, Env};
 
-// Takes and returns the raw web_sys types: `worker::Request` would read `request.cf` (costly, unused).
-#[event(fetch)]
-async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
-    let started = runtime::now_ms();
-    let raw = &req;
-    let info = RequestInfo::read(raw);
-    let request_id = rules::request_id(info.request_id.as_deref(), runtime::random_bytes());
-    let (url, method) = (&info.url, &info.method);
-
-    let mut log = LogFields::default();
-    let mut extra_headers = Vec::new();
-    let response = match handle(
-        raw,
-        &info,
-        &env,
-        &ctx,
-        &request_id,
-        started,
-        &mut log,
-        &mut extra_headers,
-    )
-    .await
-    {
-        Ok(resp) => resp,
-        Err(e) => {
-            log.error = Some(e.kind.code());
-            respond::error(&e, &request_id)
+/// The Worker's `fetch` handler (what `#[event(fetch)]` would generate, written out so that it can be
+/// synchronous). A request that needs nothing asynchronous but the origin fetch — configuration in
+/// service and not due for a check, no plugin on its route — is routed, sent and logged without a
+/// Rust future: one `fetch` promise and one callback. Everything else (plugins, configuration
+/// reloads) runs as a future. Both end in [`Incoming::finish`].
+#[wasm_bindgen]
+pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) -> js_sys::Promise {
+    let mut incoming = Incoming::read(req);
+    let step = config::step(&env, incoming.started);
+    if step == Step::Serve {
+        match fast(incoming, &env, &ctx) {
+            Ok(promise) => return promise,
+            Err(back) => incoming = *back,
         }
-    };
-    respond::add_headers(&response, &extra_headers);
-    let parts = rules::split_url(url);
-    let line = AccessLog {
-        event: "request",
-        request_id: &request_id,
-        method,
-        host: parts.as_ref().map_or("", |p| p.authority),
-        path: parts.as_ref().map_or("", |p| p.path),
-        route: log.route.as_deref(),
-        service: log.service.as_deref(),
-        consumer: log.consumer.as_deref(),
-        status: log.status.unwrap_or_else(|| response.status()),
-        error: log.error,
-        config_version: log.config_version,
-        upstream_latency_ms: log.upstream_ms,
-        total_latency_ms: (runtime::now_ms() - started).max(0.0) as u64,
-        ai: log.ai.as_ref(),
-    };
-    runtime::log(&line.to_json());
-    Ok(response)
+    }
+    wasm_bindgen_futures::future_to_promise(async move {
+        let ctx = Context::new(ctx);
+        if step == Step::ReadPointer {
+            config::refresh(&env).await;
+        }
+        let mut log = LogFields::default();
+        let mut extra_headers = Vec::new();
+        let result = handle(&incoming, &env, &ctx, &mut log, &mut extra_headers).await;
+        Ok(incoming.finish(result, log, &extra_headers).into())
+    })
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn handle(
-    raw: &web_sys::Request,
-    info: &RequestInfo,
-    env: &Env,
-    ctx: &Context,
-    request_id: &str,
+/// A request as it arrived, with what every request needs read once.
+struct Incoming {
+    raw: web_sys::Request,
+    info: RequestInfo,
+    request_id: String,
+    /// When it arrived (ms since the epoch).
     started: f64,
-    log: &mut LogFields,
-    response_headers: &mut Vec<(String, String)>,
-) -> Result<web_sys::Response, GatewayError> {
-    let (version, gateway) = config::current(env).await.ok_or_else(|| {
-        GatewayError::new(
-            ErrorKind::NoConfig,
-            "no configuration version is loaded; push one with `scripts/config push`",
-        )
-    })?;
-    log.config_version = Some(version);
-    let parts = rules::split_url(&info.url).ok_or_else(|| {
+}
+
+impl Incoming {
+    fn read(raw: web_sys::Request) -> Incoming {
+        let started = runtime::now_ms();
+        let info = RequestInfo::read(&raw);
+        let request_id = rules::request_id(info.request_id.as_deref(), runtime::random_bytes());
+        Incoming {
+            raw,
+            info,
+            request_id,
+            started,
+        }
+    }
+
+    /// The response to send: an error becomes its problem+json here, the phases' extra headers are
+    /// added, and the access log line is written.
+    fn finish(
+        &self,
+        result: Result<web_sys::Response, GatewayError>,
+        mut log: LogFields,
+        extra_headers: &[(String, String)],
+    ) -> web_sys::Response {
+        let response = match result {
+            Ok(resp) => resp,
+            Err(e) => {
+                log.error = Some(e.kind.code());
+                respond::error(&e, &self.request_id)
+            }
+        };
+        respond::add_headers(&response, extra_headers);
+        let parts = rules::split_url(&self.info.url);
+        let line = AccessLog {
+            event: "request",
+            request_id: &self.request_id,
+            method: &self.info.method,
+            host: parts.as_ref().map_or("", |p| p.authority),
+            path: parts.as_ref().map_or("", |p| p.path),
+            route: log.route.as_deref(),
+            service: log.service.as_deref(),
+            consumer: log.consumer.as_deref(),
+            status: log.status.unwrap_or_else(|| response.status()),
+            error: log.error,
+            config_version: log.config_version,
+            upstream_latency_ms: log.upstream_ms,
+            total_latency_ms: (runtime::now_ms() - self.started).max(0.0) as u64,
+            ai: log.ai.as_ref(),
+        };
+        runtime::log(&line.to_json());
+        response
+    }
+}
+
+/// The synchronous path (see [`fetch`]); gives the request back when it needs the asynchronous one.
+fn fast(
+    incoming: Incoming,
+    env: &Env,
+    ctx: &worker::worker_sys::Context,
+) -> Result<js_sys::Promise, Box<Incoming>> {
+    let Some((version, gateway)) = config::in_service() else {
+        return Err(Box::new(incoming));
+    };
+    let mut log = LogFields {
+        config_version: Some(version),
+        ..LogFields::default()
+    };
+    let (parts, host, plan) = match route(&incoming, &gateway) {
+        Ok(routed) => routed,
+        // No route, wrong method, bad URL: answered without leaving Rust.
+        Err(e) => {
+            let response = incoming.finish(Err(e), log, &[]);
+            return Ok(js_sys::Promise::resolve(&JsValue::from(response)));
+        }
+    };
+    if gateway.plugins_for(plan.route_index).next().is_some() {
+        return Err(Box::new(incoming));
+    }
+    log.route = Some(plan.route.to_string());
+    log.service = Some(plan.upstream.name.clone());
+    let (service, timeout_ms) = (plan.upstream.name.clone(), plan.upstream.timeout_ms);
+    let ctx = Context::new(ctx.unchecked_ref::<JsValue>().clone().unchecked_into());
+    let ex = exchange(&incoming, env, &ctx, &gateway, parts, host, plan);
+    let sent = proxy::start(&ex);
+    drop(ex);
+    let done = Closure::once_into_js(move |outcome: JsValue| -> JsValue {
+        let result = proxy::settle(Ok(outcome), &service, timeout_ms).map(|(resp, status, ms)| {
+            log.status = Some(status);
+            log.upstream_ms = Some(ms);
+            resp
+        });
+        incoming.finish(result, log, &[]).into()
+    });
+    Ok(js::then(&sent, &done))
+}
+
+/// Where the request goes: its URL parts, its lower-case host without port, and the plan.
+fn route<'a, 'g>(
+    incoming: &'a Incoming,
+    gateway: &'g Gateway,
+) -> Result<(rules::UrlParts<'a>, String, ProxyPlan<'g>), GatewayError> {
+    let parts = rules::split_url(&incoming.info.url).ok_or_else(|| {
         GatewayError::new(ErrorKind::BadRequest, "the request URL is not absolute")
     })?;
     let host = rules::host_without_port(parts.authority);
-    let headers = raw.headers();
+    let headers = incoming.raw.headers();
     let header = |name: &str| headers.get(name).ok().flatten();
     let view = RequestView {
-        method: &info.method,
+        method: &incoming.info.method,
         host: &host,
         path: parts.path,
         query: parts.query,
         header: &header,
     };
     let plan = gateway.plan(&view)?;
-    log.route = Some(plan.route.to_string());
-    log.service = Some(plan.upstream.name.clone());
+    Ok((parts, host, plan))
+}
 
-    let mut ex = Exchange {
-        raw,
+fn exchange<'a>(
+    incoming: &'a Incoming,
+    env: &'a Env,
+    ctx: &'a Context,
+    gateway: &'a Arc<Gateway>,
+    url: rules::UrlParts<'a>,
+    host: String,
+    plan: ProxyPlan<'a>,
+) -> Exchange<'a> {
+    Exchange {
+        raw: &incoming.raw,
         env,
         ctx,
-        request_id,
-        started,
-        client_ip: info.client_ip.clone(),
-        info,
-        url: parts,
-        host: host.clone(),
-        gateway: &gateway,
+        request_id: &incoming.request_id,
+        started: incoming.started,
+        client_ip: incoming.info.client_ip.clone(),
+        info: &incoming.info,
+        url,
+        host,
+        gateway,
         plan,
         upstream_set: Vec::new(),
         upstream_remove: Vec::new(),
@@ -126,7 +204,28 @@ async fn handle(
         identity: None,
         log: LogFields::default(),
         ai_tokens: Default::default(),
-    };
+    }
+}
+
+async fn handle(
+    incoming: &Incoming,
+    env: &Env,
+    ctx: &Context,
+    log: &mut LogFields,
+    response_headers: &mut Vec<(String, String)>,
+) -> Result<web_sys::Response, GatewayError> {
+    let (version, gateway) = config::in_service().ok_or_else(|| {
+        GatewayError::new(
+            ErrorKind::NoConfig,
+            "no configuration version is loaded; push one with `scripts/config push`",
+        )
+    })?;
+    log.config_version = Some(version);
+    let (parts, host, plan) = route(incoming, &gateway)?;
+    log.route = Some(plan.route.to_string());
+    log.service = Some(plan.upstream.name.clone());
+
+    let mut ex = exchange(incoming, env, ctx, &gateway, parts, host, plan);
     let result = run_phases(&mut ex).await;
     // Phases may have learnt things (consumer, upstream latency) and added response headers even
     // when they end in an error.

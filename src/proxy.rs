@@ -4,12 +4,44 @@
 use crate::exchange::Exchange;
 use crate::js::{self, HeaderEdits};
 use crate::runtime;
+use edgegate_core::auth::IDENTITY_HEADERS;
 use edgegate_core::proxy as rules;
 use edgegate_core::{ErrorKind, GatewayError};
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
 pub async fn forward(ex: &mut Exchange<'_>) -> Result<web_sys::Response, GatewayError> {
+    let outcome = JsFuture::from(start(ex)).await;
+    let upstream = ex.plan.upstream;
+    let (response, status, upstream_ms) = settle(outcome, &upstream.name, upstream.timeout_ms)?;
+    ex.log.status = Some(status);
+    ex.log.upstream_ms = Some(upstream_ms);
+    Ok(response)
+}
+
+thread_local! {
+    /// Request headers never forwarded, as one JS string made once per isolate (`[plain, WebSocket]`;
+    /// a WebSocket upgrade keeps `Upgrade` and `Connection`): hop-by-hop ones, `expect`, and the
+    /// identity headers only the gateway sets (a client's copies are dropped on every route).
+    static REQUEST_REMOVED: [JsValue; 2] = [request_removed(false), request_removed(true)];
+    /// Response headers never passed back: hop-by-hop ones.
+    static RESPONSE_REMOVED: JsValue = JsValue::from_str(&rules::HOP_BY_HOP.join("\n"));
+}
+
+fn request_removed(websocket: bool) -> JsValue {
+    let names: Vec<&str> = rules::HOP_BY_HOP
+        .iter()
+        .filter(|n| !(websocket && (**n == "upgrade" || **n == "connection")))
+        .chain(rules::NOT_FORWARDED)
+        .chain(IDENTITY_HEADERS.iter())
+        .copied()
+        .collect();
+    JsValue::from_str(&names.join("\n"))
+}
+
+/// Send the request to the origin: the headers are edited as `edgegate_core::proxy` says and the
+/// body is passed through. The promise resolves to what [`settle`] takes; it never rejects.
+pub fn start(ex: &Exchange<'_>) -> js_sys::Promise {
     let (raw, plan, client_url, request_id) = (ex.raw, &ex.plan, &ex.url, ex.request_id);
     let info = ex.info;
     let is_websocket = info
@@ -17,14 +49,10 @@ pub async fn forward(ex: &mut Exchange<'_>) -> Result<web_sys::Response, Gateway
         .as_deref()
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
 
+    // Beyond the fixed set: the names the client's Connection header lists, plugins' removals.
     let mut edits = HeaderEdits::default();
-    for name in rules::hop_by_hop_names(info.connection.as_deref()) {
-        if !(is_websocket && (name == "upgrade" || name == "connection")) {
-            edits.remove(&name);
-        }
-    }
-    for name in rules::NOT_FORWARDED {
-        edits.remove(name);
+    for name in rules::connection_listed(info.connection.as_deref()) {
+        edits.remove(&name);
     }
     for name in &ex.upstream_remove {
         edits.remove(name);
@@ -48,25 +76,31 @@ pub async fn forward(ex: &mut Exchange<'_>) -> Result<web_sys::Response, Gateway
         edits.set(name, value);
     }
 
-    // Response edits are decided now; `forward` applies them (and the latency headers) in JS.
-    let mut response_edits = HeaderEdits::default();
-    for name in rules::hop_by_hop_names(None) {
-        response_edits.remove(&name);
-    }
-    response_edits.set(rules::REQUEST_ID, request_id);
+    REQUEST_REMOVED.with(|removed| {
+        RESPONSE_REMOVED.with(|response_removed| {
+            js::forward(
+                raw,
+                &plan.url,
+                &removed[usize::from(is_websocket)],
+                &edits.remove,
+                &edits.set,
+                plan.resolve_override.map(str::to_string),
+                plan.upstream.timeout_ms as f64,
+                response_removed,
+                request_id,
+                ex.started,
+            )
+        })
+    })
+}
 
-    let outcome = JsFuture::from(js::forward(
-        raw,
-        &plan.url,
-        &edits.remove,
-        &edits.set,
-        plan.resolve_override.map(str::to_string),
-        plan.upstream.timeout_ms as f64,
-        &response_edits.remove,
-        &response_edits.set,
-        ex.started,
-    ))
-    .await;
+/// What the origin answered, from the value [`start`]'s promise resolved to: the response to send
+/// with its status and upstream latency (ms), or the error for a timeout or an unreachable origin.
+pub fn settle(
+    outcome: Result<JsValue, JsValue>,
+    service: &str,
+    timeout_ms: u64,
+) -> Result<(web_sys::Response, u16, u64), GatewayError> {
     let response = match outcome {
         Ok(value) if value.is_instance_of::<web_sys::Response>() => {
             value.unchecked_into::<web_sys::Response>()
@@ -74,21 +108,16 @@ pub async fn forward(ex: &mut Exchange<'_>) -> Result<web_sys::Response, Gateway
         Ok(value) if value.as_f64() == Some(1.0) => {
             return Err(GatewayError::new(
                 ErrorKind::UpstreamTimeout,
-                format!(
-                    "service {:?} did not answer within {} ms",
-                    plan.upstream.name, plan.upstream.timeout_ms
-                ),
+                format!("service {service:?} did not answer within {timeout_ms} ms"),
             ))
         }
         _ => {
             return Err(GatewayError::new(
                 ErrorKind::UpstreamUnreachable,
-                format!("service {:?} could not be reached", plan.upstream.name),
+                format!("service {service:?} could not be reached"),
             ))
         }
     };
     let (status, upstream_ms) = js::forwarded_status_and_latency(&response);
-    ex.log.status = Some(status);
-    ex.log.upstream_ms = Some(upstream_ms);
-    Ok(response)
+    Ok((response, status, upstream_ms))
 }

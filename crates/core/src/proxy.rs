@@ -27,14 +27,15 @@ pub const REQUEST_ID: &str = "x-request-id";
 pub const UPSTREAM_LATENCY: &str = "x-edgegate-upstream-latency";
 pub const PROXY_LATENCY: &str = "x-edgegate-proxy-latency";
 
-/// Every header to remove before forwarding: the fixed hop-by-hop set plus the names the
-/// `Connection` header lists (lower case, de-duplicated).
-pub fn hop_by_hop_names(connection: Option<&str>) -> Vec<String> {
-    let mut names: Vec<String> = HOP_BY_HOP.iter().map(|s| s.to_string()).collect();
-    if let Some(list) = connection {
-        for token in list.split(',') {
-            let token = token.trim().to_ascii_lowercase();
-            if !token.is_empty() && is_token(&token) && !names.contains(&token) {
+/// The headers a `Connection` header names (hop-by-hop too, RFC 9110 7.6.1) beyond the fixed
+/// [`HOP_BY_HOP`] set: lower case, de-duplicated, invalid tokens skipped.
+pub fn connection_listed(connection: Option<&str>) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for token in connection.unwrap_or("").split(',') {
+        let token = token.trim();
+        if is_token(token) {
+            let token = token.to_ascii_lowercase();
+            if !HOP_BY_HOP.contains(&token.as_str()) && !names.contains(&token) {
                 names.push(token);
             }
         }
@@ -212,11 +213,11 @@ mod tests {
 
     #[test]
     fn connection_listed_headers_are_hop_by_hop() {
-        let names = hop_by_hop_names(Some("keep-alive, X-Secret-Hop , bad header"));
-        assert!(names.contains(&"x-secret-hop".to_string()));
-        assert!(names.contains(&"transfer-encoding".to_string()));
-        assert!(!names.iter().any(|n| n.contains(' ')));
-        assert_eq!(names.iter().filter(|n| *n == "keep-alive").count(), 1);
+        let names = connection_listed(Some("keep-alive, X-Secret-Hop , bad header, x-secret-hop"));
+        // The fixed set is not repeated; a listed name once, in lower case; bad tokens skipped.
+        assert_eq!(names, vec!["x-secret-hop".to_string()]);
+        assert!(connection_listed(None).is_empty());
+        assert!(connection_listed(Some(" , ")).is_empty());
     }
 
     #[test]
