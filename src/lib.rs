@@ -164,8 +164,12 @@ fn route<'a, 'g>(
         GatewayError::new(ErrorKind::BadRequest, "the request URL is not absolute")
     })?;
     let host = rules::host_without_port(parts.authority);
-    let headers = incoming.raw.headers();
-    let header = |name: &str| headers.get(name).ok().flatten();
+    // Only routes that match on headers ask; most requests never make the Headers object.
+    let headers = std::cell::OnceCell::new();
+    let header = |name: &str| {
+        let headers = headers.get_or_init(|| incoming.raw.headers());
+        headers.get(name).ok().flatten()
+    };
     let view = RequestView {
         method: &incoming.info.method,
         host: &host,

@@ -19,21 +19,27 @@ pub async fn forward(ex: &mut Exchange<'_>) -> Result<web_sys::Response, Gateway
     Ok(response)
 }
 
+/// Hop-by-hop request headers the runtime's `fetch` never sends on (workerd drops them itself; checked
+/// by tests/headers.test.mjs), so they cost no `delete`.
+const FETCH_DROPS: [&str; 5] = ["connection", "keep-alive", "te", "trailer", "upgrade"];
+
 thread_local! {
-    /// Request headers never forwarded, as one JS string made once per isolate (`[plain, WebSocket]`;
-    /// a WebSocket upgrade keeps `Upgrade` and `Connection`): hop-by-hop ones, `expect`, and the
-    /// identity headers only the gateway sets (a client's copies are dropped on every route).
+    /// Request headers never forwarded, as JS strings made once per isolate: hop-by-hop ones (but
+    /// [`FETCH_DROPS`]), `expect`, and the identity headers only the gateway sets (a client's copies
+    /// are dropped on every route); `tracestate` too when the trace context is new. Indexed by
+    /// [`removed_index`].
     static REQUEST_REMOVED: [JsValue; 2] = [request_removed(false), request_removed(true)];
     /// Response headers never passed back: hop-by-hop ones.
     static RESPONSE_REMOVED: JsValue = JsValue::from_str(&rules::HOP_BY_HOP.join("\n"));
 }
 
-fn request_removed(websocket: bool) -> JsValue {
+fn request_removed(new_trace: bool) -> JsValue {
     let names: Vec<&str> = rules::HOP_BY_HOP
         .iter()
-        .filter(|n| !(websocket && (**n == "upgrade" || **n == "connection")))
+        .filter(|n| !FETCH_DROPS.contains(n))
         .chain(rules::NOT_FORWARDED)
         .chain(IDENTITY_HEADERS.iter())
+        .chain(new_trace.then_some(&"tracestate"))
         .copied()
         .collect();
     JsValue::from_str(&names.join("\n"))
@@ -44,12 +50,8 @@ fn request_removed(websocket: bool) -> JsValue {
 pub fn start(ex: &Exchange<'_>) -> js_sys::Promise {
     let (raw, plan, client_url, request_id) = (ex.raw, &ex.plan, &ex.url, ex.request_id);
     let info = ex.info;
-    let is_websocket = info
-        .upgrade
-        .as_deref()
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-
-    // Beyond the fixed set: the names the client's Connection header lists, plugins' removals.
+    // Beyond the fixed set: the names the client's Connection header lists, plugins' removals. (A
+    // WebSocket upgrade keeps Upgrade and Connection: they are not in the fixed set, see FETCH_DROPS.)
     let mut edits = HeaderEdits::default();
     for name in rules::connection_listed(info.connection.as_deref()) {
         edits.remove(&name);
@@ -59,9 +61,6 @@ pub fn start(ex: &Exchange<'_>) -> js_sys::Promise {
     }
     let (traceparent, keep_state) =
         rules::upstream_traceparent(info.traceparent.as_deref(), runtime::random_bytes());
-    if !keep_state {
-        edits.remove("tracestate");
-    }
     if let Some(ip) = &ex.client_ip {
         edits.set(
             "x-forwarded-for",
@@ -81,7 +80,7 @@ pub fn start(ex: &Exchange<'_>) -> js_sys::Promise {
             js::forward(
                 raw,
                 &plan.url,
-                &removed[usize::from(is_websocket)],
+                &removed[usize::from(!keep_state)],
                 &edits.remove,
                 &edits.set,
                 plan.resolve_override.map(str::to_string),

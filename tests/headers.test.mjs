@@ -131,7 +131,7 @@ describe("headers", () => {
       },
       { method: "POST", body: body() },
     );
-    for (const name of ["x-secret-hop", "keep-alive", "te", "trailer", "proxy-authorization", "proxy-authenticate"]) {
+    for (const name of ["connection", "x-secret-hop", "keep-alive", "te", "trailer", "proxy-authorization", "proxy-authenticate"]) {
       assert.equal(up[name], undefined, `${name} must not reach the origin`);
     }
     assert.equal(up["x-normal"], "forward-me");
