@@ -1,4 +1,4 @@
-//! The few JS helpers the hot path uses, so that forwarding a request costs three crossings of the
+//! The few JS helpers the hot path uses, so that forwarding a request costs two crossings of the
 //! wasm/JS boundary instead of dozens (each `Headers.set` from Rust is one, with its strings decoded).
 //! They apply decisions made in Rust (`edgegate_core::proxy`); they decide nothing themselves.
 //!
@@ -22,19 +22,18 @@ const TIMED_OUT = 1;
 const FAILED = 2;
 
 // Fetch `url` with `req`'s method, body and headers (without those named in `always` and `remove`, then
-// with `set`). When no response headers arrive within `timeoutMs` the promise resolves to 1 (TIMED_OUT);
-// when the fetch fails, to 2 (FAILED). Otherwise it resolves to the response to send: the same streaming
-// body, without the headers named in `respAlways` and in the response's own Connection header (they are
-// hop-by-hop, RFC 9110 7.6.1), with X-Request-Id `requestId` and the latency headers in ms (`startedMs`
-// is when the request arrived).
-// A 101 (WebSocket) response is returned as it is: it carries the socket. `edgegateMeta` on the result is
-// "status\nupstream ms", read back by `forwardMeta`. The promise never rejects (an exception while
-// preparing the response counts as a failed fetch).
+// with `set`), and resolve to what `done(outcome, status, upstreamMs)` returns. `outcome` is 1 (TIMED_OUT)
+// when no response headers arrived within `timeoutMs`, 2 (FAILED) when the fetch failed (`status` is 0
+// for both); otherwise it is the response to send, `status` its status and `upstreamMs` the time the
+// origin took: the same streaming body, without the headers named in `respAlways` and in the response's
+// own Connection header (they are hop-by-hop, RFC 9110 7.6.1), with X-Request-Id `requestId` and the
+// latency headers in ms (`startedMs` is when the request arrived). A 101 (WebSocket) response is passed
+// as it is: it carries the socket. An exception while preparing the response counts as a failed fetch.
 //
 // The timeout is a race, not an abort: an AbortController per request costs more CPU than the rest of
 // this function, and the fetch left behind is cancelled anyway when the request ends (the 504 answer).
 export function forward(req, url, always, remove, set, resolveOverride, timeoutMs, respAlways, requestId,
-                        startedMs) {
+                        startedMs, done) {
   const init = { method: req.method, headers: edit(new Headers(req.headers), always, remove, set),
                  redirect: "manual" };
   if (req.body !== null) init.body = req.body;
@@ -45,38 +44,32 @@ export function forward(req, url, always, remove, set, resolveOverride, timeoutM
   return Promise.race([fetch(url, init), deadline]).then(
     (r) => {
       clearTimeout(timer);
-      if (r === TIMED_OUT) return TIMED_OUT;
+      if (r === TIMED_OUT) return done(TIMED_OUT, 0, 0);
+      const upstream = Math.max(0, Date.now() - sent);
+      let out;
       try {
-        return finish(r, sent, respAlways, requestId, startedMs);
+        out = finish(r, upstream, sent - startedMs, respAlways, requestId);
       } catch {
-        return FAILED;
+        return done(FAILED, 0, 0);
       }
+      return done(out, r.status, upstream);
     },
-    () => { clearTimeout(timer); return FAILED; });
+    () => { clearTimeout(timer); return done(FAILED, 0, 0); });
 }
 
 // The response to send for the origin's response `r` (see `forward`).
-function finish(r, sent, respAlways, requestId, startedMs) {
-  const upstream = Math.max(0, Date.now() - sent);
-  let out = r;
-  if (r.status !== 101) {
-    // Same status, status text and body stream; headers copied into a mutable set.
-    out = new Response(r.body, r);
-    const h = out.headers;
-    const c = h.get("connection");
-    edit(h, respAlways, null, null);
-    if (c) for (const t of c.split(",")) { const n = t.trim(); if (n) h.delete(n); }
-    h.set("x-request-id", requestId);
-    h.set("x-edgegate-upstream-latency", String(upstream));
-    h.set("x-edgegate-proxy-latency", String(Math.max(0, sent - startedMs)));
-  }
-  out.edgegateMeta = r.status + "\n" + upstream;
+function finish(r, upstreamMs, proxyMs, respAlways, requestId) {
+  if (r.status === 101) return r;
+  // Same status, status text and body stream; headers copied into a mutable set.
+  const out = new Response(r.body, r);
+  const h = out.headers;
+  const c = h.get("connection");
+  edit(h, respAlways, null, null);
+  if (c) for (const t of c.split(",")) { const n = t.trim(); if (n) h.delete(n); }
+  h.set("x-request-id", requestId);
+  h.set("x-edgegate-upstream-latency", String(upstreamMs));
+  h.set("x-edgegate-proxy-latency", String(Math.max(0, proxyMs)));
   return out;
-}
-
-// `promise.then(f)`, for a callback made in Rust.
-export function then(promise, f) {
-  return promise.then(f);
 }
 
 // What the gateway reads of every request, in one call: method, URL, then the values of the headers
@@ -90,14 +83,9 @@ export function requestInfo(req, names) {
   }
   return out;
 }
-
-// The "status\nupstream ms" that `forward` left on its response.
-export function forwardMeta(resp) {
-  return resp.edgegateMeta || "0\n0";
-}
 "#)]
 extern "C" {
-    /// See the JS above: a `Response`, or the number 1 (timed out) or 2 (failed).
+    /// See the JS above: resolves to what `done` returns.
     #[allow(clippy::too_many_arguments)]
     pub fn forward(
         req: &web_sys::Request,
@@ -110,23 +98,20 @@ extern "C" {
         resp_always: &JsValue,
         request_id: &str,
         started_ms: f64,
+        done: &JsValue,
     ) -> js_sys::Promise;
-
-    /// `promise.then(f)`.
-    pub fn then(promise: &js_sys::Promise, f: &JsValue) -> js_sys::Promise;
 
     #[wasm_bindgen(js_name = requestInfo)]
     fn request_info(req: &web_sys::Request, names: &JsValue) -> String;
-
-    #[wasm_bindgen(js_name = forwardMeta)]
-    fn forward_meta(resp: &web_sys::Response) -> String;
 }
 
+/// `outcome` values of `forward` that are not a response.
+pub const TIMED_OUT: f64 = 1.0;
+
 /// The request headers every request needs, read in the same call as the method and URL.
-const REQUEST_HEADERS: [&str; 6] = [
+const REQUEST_HEADERS: [&str; 5] = [
     "x-request-id",
     "cf-connecting-ip",
-    "upgrade",
     "connection",
     "x-forwarded-for",
     "traceparent",
@@ -139,7 +124,6 @@ pub struct RequestInfo {
     pub url: String,
     pub request_id: Option<String>,
     pub client_ip: Option<String>,
-    pub upgrade: Option<String>,
     pub connection: Option<String>,
     pub forwarded_for: Option<String>,
     pub traceparent: Option<String>,
@@ -166,19 +150,11 @@ impl RequestInfo {
             url,
             request_id: opt(),
             client_ip: opt(),
-            upgrade: opt(),
             connection: opt(),
             forwarded_for: opt(),
             traceparent: opt(),
         }
     }
-}
-
-/// Status and upstream latency (ms) of a response made by `forward`, in one call.
-pub fn forwarded_status_and_latency(resp: &web_sys::Response) -> (u16, u64) {
-    let text = forward_meta(resp);
-    let (status, ms) = text.split_once('\n').unwrap_or((&text, "0"));
-    (status.parse().unwrap_or(0), ms.parse().unwrap_or(0))
 }
 
 /// Builds the `set` argument: `name\nvalue\n...`.

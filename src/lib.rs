@@ -22,6 +22,7 @@ use edgegate_core::store::Step;
 use edgegate_core::{ErrorKind, GatewayError};
 use exchange::{Exchange, LogFields};
 use js::RequestInfo;
+use std::rc::Rc;
 use std::sync::Arc;
 use wasm_bindgen::prelude::*;
 use worker::{Context, Env};
@@ -33,12 +34,12 @@ use worker::{Context, Env};
 /// reloads) runs as a future. Both end in [`Incoming::finish`].
 #[wasm_bindgen]
 pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) -> js_sys::Promise {
-    let mut incoming = Incoming::read(req);
+    let mut incoming = Rc::new(Incoming::read(req));
     let step = config::step(&env, incoming.started);
     if step == Step::Serve {
         match fast(incoming, &env, &ctx) {
             Ok(promise) => return promise,
-            Err(back) => incoming = *back,
+            Err(back) => incoming = back,
         }
     }
     wasm_bindgen_futures::future_to_promise(async move {
@@ -115,12 +116,12 @@ impl Incoming {
 
 /// The synchronous path (see [`fetch`]); gives the request back when it needs the asynchronous one.
 fn fast(
-    incoming: Incoming,
+    incoming: Rc<Incoming>,
     env: &Env,
     ctx: &worker::worker_sys::Context,
-) -> Result<js_sys::Promise, Box<Incoming>> {
+) -> Result<js_sys::Promise, Rc<Incoming>> {
     let Some((version, gateway)) = config::in_service() else {
-        return Err(Box::new(incoming));
+        return Err(incoming);
     };
     let mut log = LogFields {
         config_version: Some(version),
@@ -135,24 +136,25 @@ fn fast(
         }
     };
     if gateway.plugins_for(plan.route_index).next().is_some() {
-        return Err(Box::new(incoming));
+        return Err(incoming);
     }
     log.route = Some(plan.route.to_string());
     log.service = Some(plan.upstream.name.clone());
     let (service, timeout_ms) = (plan.upstream.name.clone(), plan.upstream.timeout_ms);
     let ctx = Context::new(ctx.unchecked_ref::<JsValue>().clone().unchecked_into());
+    // The callback owns what it needs; `js::forward`'s promise resolves to the response it returns.
     let ex = exchange(&incoming, env, &ctx, &gateway, parts, host, plan);
-    let sent = proxy::start(&ex);
-    drop(ex);
-    let done = Closure::once_into_js(move |outcome: JsValue| -> JsValue {
-        let result = proxy::settle(Ok(outcome), &service, timeout_ms).map(|(resp, status, ms)| {
+    let kept = Rc::clone(&incoming);
+    let done = Closure::once_into_js(move |value: JsValue, status: u16, upstream_ms: f64| {
+        let result = proxy::settle(value, status, &service, timeout_ms);
+        if result.is_ok() {
             log.status = Some(status);
-            log.upstream_ms = Some(ms);
-            resp
-        });
-        incoming.finish(result, log, &[]).into()
+            log.upstream_ms = Some(upstream_ms as u64);
+        }
+        JsValue::from(kept.finish(result, log, &[]))
     });
-    Ok(js::then(&sent, &done))
+    let sent = proxy::start(&ex, &done);
+    Ok(sent)
 }
 
 /// Where the request goes: its URL parts, its lower-case host without port, and the plan.

@@ -7,16 +7,43 @@ use crate::runtime;
 use edgegate_core::auth::IDENTITY_HEADERS;
 use edgegate_core::proxy as rules;
 use edgegate_core::{ErrorKind, GatewayError};
-use wasm_bindgen::{JsCast, JsValue};
+use std::cell::Cell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 pub async fn forward(ex: &mut Exchange<'_>) -> Result<web_sys::Response, GatewayError> {
-    let outcome = JsFuture::from(start(ex)).await;
+    // `done` keeps what `forward` hands it for after the await.
+    let slot: Rc<Cell<Option<Outcome>>> = Rc::default();
+    let kept = slot.clone();
+    let done = Closure::once_into_js(move |value: JsValue, status: u16, upstream_ms: f64| {
+        kept.set(Some(Outcome {
+            value,
+            status,
+            upstream_ms,
+        }));
+    });
+    let _ = JsFuture::from(start(ex, &done)).await;
+    let outcome = slot.take().unwrap_or_default();
     let upstream = ex.plan.upstream;
-    let (response, status, upstream_ms) = settle(outcome, &upstream.name, upstream.timeout_ms)?;
-    ex.log.status = Some(status);
-    ex.log.upstream_ms = Some(upstream_ms);
+    let response = settle(
+        outcome.value,
+        outcome.status,
+        &upstream.name,
+        upstream.timeout_ms,
+    )?;
+    ex.log.status = Some(outcome.status);
+    ex.log.upstream_ms = Some(outcome.upstream_ms as u64);
     Ok(response)
+}
+
+/// What `js::forward` hands its `done` callback.
+#[derive(Default)]
+struct Outcome {
+    value: JsValue,
+    status: u16,
+    upstream_ms: f64,
 }
 
 /// Hop-by-hop request headers the runtime's `fetch` never sends on (workerd drops them itself; checked
@@ -46,8 +73,9 @@ fn request_removed(new_trace: bool) -> JsValue {
 }
 
 /// Send the request to the origin: the headers are edited as `edgegate_core::proxy` says and the
-/// body is passed through. The promise resolves to what [`settle`] takes; it never rejects.
-pub fn start(ex: &Exchange<'_>) -> js_sys::Promise {
+/// body is passed through. `done(value, status, upstream_ms)` is called with the outcome ([`settle`]
+/// makes sense of it) and the promise resolves to what it returns; it never rejects.
+pub fn start(ex: &Exchange<'_>, done: &JsValue) -> js_sys::Promise {
     let (raw, plan, client_url, request_id) = (ex.raw, &ex.plan, &ex.url, ex.request_id);
     let info = ex.info;
     // Beyond the fixed set: the names the client's Connection header lists, plugins' removals. (A
@@ -88,35 +116,31 @@ pub fn start(ex: &Exchange<'_>) -> js_sys::Promise {
                 response_removed,
                 request_id,
                 ex.started,
+                done,
             )
         })
     })
 }
 
-/// What the origin answered, from the value [`start`]'s promise resolved to: the response to send
-/// with its status and upstream latency (ms), or the error for a timeout or an unreachable origin.
+/// What the origin answered, from what `js::forward` passed to `done`: the response to send (`status`
+/// is 0 when there is none), or the error for a timeout or an unreachable origin.
 pub fn settle(
-    outcome: Result<JsValue, JsValue>,
+    value: JsValue,
+    status: u16,
     service: &str,
     timeout_ms: u64,
-) -> Result<(web_sys::Response, u16, u64), GatewayError> {
-    let response = match outcome {
-        Ok(value) if value.is_instance_of::<web_sys::Response>() => {
-            value.unchecked_into::<web_sys::Response>()
-        }
-        Ok(value) if value.as_f64() == Some(1.0) => {
-            return Err(GatewayError::new(
-                ErrorKind::UpstreamTimeout,
-                format!("service {service:?} did not answer within {timeout_ms} ms"),
-            ))
-        }
-        _ => {
-            return Err(GatewayError::new(
-                ErrorKind::UpstreamUnreachable,
-                format!("service {service:?} could not be reached"),
-            ))
-        }
-    };
-    let (status, upstream_ms) = js::forwarded_status_and_latency(&response);
-    Ok((response, status, upstream_ms))
+) -> Result<web_sys::Response, GatewayError> {
+    if status != 0 {
+        return Ok(value.unchecked_into());
+    }
+    if value.as_f64() == Some(js::TIMED_OUT) {
+        return Err(GatewayError::new(
+            ErrorKind::UpstreamTimeout,
+            format!("service {service:?} did not answer within {timeout_ms} ms"),
+        ));
+    }
+    Err(GatewayError::new(
+        ErrorKind::UpstreamUnreachable,
+        format!("service {service:?} could not be reached"),
+    ))
 }
