@@ -3,13 +3,14 @@
 //! They apply decisions made in Rust (`edgegate_core::proxy`); they decide nothing themselves.
 //!
 //! Header lists cross as one string: names separated by `\n` (`remove`), or `name\nvalue\n...`
-//! (`set`). Header names and values cannot contain a newline, so the encoding is unambiguous.
+//! (`set`). Header names and values cannot contain a newline, so the encoding is unambiguous. Lists
+//! that never change are JS arrays made once per isolate.
 
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(inline_js = r#"
 function edit(h, always, remove, set) {
-  for (const n of always.split("\n")) h.delete(n);
+  for (const n of always) h.delete(n);
   if (remove) for (const n of remove.split("\n")) h.delete(n);
   if (set) {
     const p = set.split("\n");
@@ -21,11 +22,11 @@ function edit(h, always, remove, set) {
 const TIMED_OUT = 1;
 const FAILED = 2;
 
-// Fetch `url` with `req`'s method, body and headers (without those named in `always` and `remove`, then
-// with `set`), and resolve to what `done(outcome, status, upstreamMs)` returns. `outcome` is 1 (TIMED_OUT)
+// Fetch `url` with `req`'s method, body and headers (without those named in `always`, an array, and in
+// `remove`, then with `set`), and resolve to what `done(outcome, status, upstreamMs)` returns. `outcome` is 1 (TIMED_OUT)
 // when no response headers arrived within `timeoutMs`, 2 (FAILED) when the fetch failed (`status` is 0
 // for both); otherwise it is the response to send, `status` its status and `upstreamMs` the time the
-// origin took: the same streaming body, without the headers named in `respAlways` and in the response's
+// origin took: the same streaming body, without the headers named in `respAlways` (an array) and in the response's
 // own Connection header (they are hop-by-hop, RFC 9110 7.6.1), with X-Request-Id `requestId` and the
 // latency headers in ms (`startedMs` is when the request arrived). A 101 (WebSocket) response is passed
 // as it is: it carries the socket. An exception while preparing the response counts as a failed fetch.
@@ -91,7 +92,7 @@ extern "C" {
         req: &web_sys::Request,
         url: &str,
         always: &JsValue,
-        remove: &str,
+        remove: Option<&str>,
         set: &str,
         resolve_override: Option<String>,
         timeout_ms: f64,

@@ -51,25 +51,30 @@ struct Outcome {
 const FETCH_DROPS: [&str; 5] = ["connection", "keep-alive", "te", "trailer", "upgrade"];
 
 thread_local! {
-    /// Request headers never forwarded, as JS strings made once per isolate: hop-by-hop ones (but
+    /// Request headers never forwarded, as JS arrays made once per isolate: hop-by-hop ones (but
     /// [`FETCH_DROPS`]), `expect`, and the identity headers only the gateway sets (a client's copies
     /// are dropped on every route); `tracestate` too when the trace context is new. Indexed by
     /// [`removed_index`].
     static REQUEST_REMOVED: [JsValue; 2] = [request_removed(false), request_removed(true)];
     /// Response headers never passed back: hop-by-hop ones.
-    static RESPONSE_REMOVED: JsValue = JsValue::from_str(&rules::HOP_BY_HOP.join("\n"));
+    static RESPONSE_REMOVED: JsValue = names_array(rules::HOP_BY_HOP.iter());
 }
 
 fn request_removed(new_trace: bool) -> JsValue {
-    let names: Vec<&str> = rules::HOP_BY_HOP
+    let names = rules::HOP_BY_HOP
         .iter()
         .filter(|n| !FETCH_DROPS.contains(n))
         .chain(rules::NOT_FORWARDED)
         .chain(IDENTITY_HEADERS.iter())
-        .chain(new_trace.then_some(&"tracestate"))
-        .copied()
-        .collect();
-    JsValue::from_str(&names.join("\n"))
+        .chain(new_trace.then_some(&"tracestate"));
+    names_array(names)
+}
+
+fn names_array<'a>(names: impl Iterator<Item = &'a &'static str>) -> JsValue {
+    names
+        .map(|n| JsValue::from_str(n))
+        .collect::<js_sys::Array>()
+        .into()
 }
 
 /// Send the request to the origin: the headers are edited as `edgegate_core::proxy` says and the
@@ -109,7 +114,7 @@ pub fn start(ex: &Exchange<'_>, done: &JsValue) -> js_sys::Promise {
                 raw,
                 &plan.url,
                 &removed[usize::from(!keep_state)],
-                &edits.remove,
+                Some(edits.remove.as_str()).filter(|r| !r.is_empty()),
                 &edits.set,
                 plan.resolve_override.map(str::to_string),
                 plan.upstream.timeout_ms as f64,
