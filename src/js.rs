@@ -23,13 +23,14 @@ const TIMED_OUT = 1;
 const FAILED = 2;
 
 // Fetch `url` with `req`'s method, body and headers (without those named in `always`, an array, and in
-// `remove`, then with `set`), and resolve to what `done(outcome, status, upstreamMs)` returns. `outcome` is 1 (TIMED_OUT)
-// when no response headers arrived within `timeoutMs`, 2 (FAILED) when the fetch failed (`status` is 0
-// for both); otherwise it is the response to send, `status` its status and `upstreamMs` the time the
-// origin took: the same streaming body, without the headers named in `respAlways` (an array) and in the response's
-// own Connection header (they are hop-by-hop, RFC 9110 7.6.1), with X-Request-Id `requestId` and the
-// latency headers in ms (`startedMs` is when the request arrived). A 101 (WebSocket) response is passed
-// as it is: it carries the socket. An exception while preparing the response counts as a failed fetch.
+// `remove`, then with `set`), and resolve to what `done(outcome, status, upstreamMs)` returns (reject
+// with what it throws). `outcome` is 1 (TIMED_OUT) when no response headers arrived within `timeoutMs`,
+// 2 (FAILED) when the fetch failed (`status` is 0 for both); otherwise it is the response to send,
+// `status` its status and `upstreamMs` the time the origin took: the same streaming body, without the
+// headers named in `respAlways` (an array) and in the response's own Connection header (they are
+// hop-by-hop, RFC 9110 7.6.1), with X-Request-Id `requestId` and the latency headers in ms (`startedMs`
+// is when the request arrived). A 101 (WebSocket) response is passed as it is: it carries the socket. An
+// exception while preparing the response counts as a failed fetch.
 //
 // The timeout is a race, not an abort: an AbortController per request costs more CPU than the rest of
 // this function, and the fetch left behind is cancelled anyway when the request ends (the 504 answer).
@@ -39,23 +40,35 @@ export function forward(req, url, always, remove, set, resolveOverride, timeoutM
                  redirect: "manual" };
   if (req.body !== null) init.body = req.body;
   if (resolveOverride) init.cf = { resolveOverride };
-  let timer;
-  const deadline = new Promise((resolve) => { timer = setTimeout(resolve, timeoutMs, TIMED_OUT); });
-  const sent = Date.now();
-  return Promise.race([fetch(url, init), deadline]).then(
-    (r) => {
+  // Whichever comes first, the response headers or the deadline, settles the promise; `done` runs once.
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const settle = (outcome, status, upstreamMs) => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
-      if (r === TIMED_OUT) return done(TIMED_OUT, 0, 0);
-      const upstream = Math.max(0, Date.now() - sent);
-      let out;
       try {
-        out = finish(r, upstream, sent - startedMs, respAlways, requestId);
-      } catch {
-        return done(FAILED, 0, 0);
+        resolve(done(outcome, status, upstreamMs));
+      } catch (e) {
+        reject(e);
       }
-      return done(out, r.status, upstream);
-    },
-    () => { clearTimeout(timer); return done(FAILED, 0, 0); });
+    };
+    const timer = setTimeout(settle, timeoutMs, TIMED_OUT, 0, 0);
+    const sent = Date.now();
+    fetch(url, init).then(
+      (r) => {
+        if (settled) return;
+        const upstream = Math.max(0, Date.now() - sent);
+        let out;
+        try {
+          out = finish(r, upstream, sent - startedMs, respAlways, requestId);
+        } catch {
+          return settle(FAILED, 0, 0);
+        }
+        settle(out, r.status, upstream);
+      },
+      () => settle(FAILED, 0, 0));
+  });
 }
 
 // The response to send for the origin's response `r` (see `forward`).

@@ -118,7 +118,7 @@ impl Gateway {
             route_index: m.route,
             route: &route.name,
             upstream,
-            url: format!("{}{}", upstream.origin, m.upstream_path_and_query),
+            url: [upstream.origin.as_str(), &m.upstream_path_and_query].concat(),
             resolve_override: None,
         })
     }

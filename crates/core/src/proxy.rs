@@ -70,25 +70,25 @@ pub fn request_id(client: Option<&str>, random: [u8; 16]) -> String {
 fn uuid_v4(mut b: [u8; 16]) -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex(&b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    let mut s = String::with_capacity(36);
+    for (i, chunk) in [&b[0..4], &b[4..6], &b[6..8], &b[8..10], &b[10..16]]
+        .into_iter()
+        .enumerate()
+    {
+        if i > 0 {
+            s.push('-');
+        }
+        push_hex(&mut s, chunk);
+    }
+    s
 }
 
-fn hex(bytes: &[u8]) -> String {
+fn push_hex(s: &mut String, bytes: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
         s.push(DIGITS[(b >> 4) as usize] as char);
         s.push(DIGITS[(b & 0xf) as usize] as char);
     }
-    s
 }
 
 fn is_lower_hex(s: &str, len: usize) -> bool {
@@ -118,7 +118,14 @@ pub fn upstream_traceparent(client: Option<&str>, random: [u8; 24]) -> (String, 
             && parts[2] != "0000000000000000"
             && is_lower_hex(parts[3], 2)
         {
-            return (format!("00-{}-{}-{}", parts[1], hex(&span), parts[3]), true);
+            let mut s = String::with_capacity(55);
+            s.push_str("00-");
+            s.push_str(parts[1]);
+            s.push('-');
+            push_hex(&mut s, &span);
+            s.push('-');
+            s.push_str(parts[3]);
+            return (s, true);
         }
     }
     let mut trace = [0u8; 16];
@@ -126,7 +133,13 @@ pub fn upstream_traceparent(client: Option<&str>, random: [u8; 24]) -> (String, 
     if trace == [0; 16] {
         trace[15] = 1;
     }
-    (format!("00-{}-{}-01", hex(&trace), hex(&span)), false)
+    let mut s = String::with_capacity(55);
+    s.push_str("00-");
+    push_hex(&mut s, &trace);
+    s.push('-');
+    push_hex(&mut s, &span);
+    s.push_str("-01");
+    (s, false)
 }
 
 /// `X-Forwarded-For` for the upstream: the existing list with the client address appended.
