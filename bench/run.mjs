@@ -1,7 +1,10 @@
 // Throughput and latency of edgegate under Miniflare, next to the origin alone and a bare pass-through Worker.
 //
-//   node bench/run.mjs [--duration 10] [--connections 32] [--threads 2] [--warmup 2] [--json out.json]
-//                      [--only name,name | --all] [--strict]
+//   node bench/run.mjs [--duration 10] [--rounds 3] [--connections 32] [--threads 2] [--warmup 2]
+//                      [--json out.json] [--only name,name | --all] [--strict]
+//
+// Each round runs every target once, in turn (so drift in the machine's speed hits every target alike);
+// a target's figures are those of its median round by req/s, and ratios are between medians.
 // Usually run through scripts/bench, which installs wrk and builds the Worker first.
 //
 // To add a row: push a target onto TARGETS (name, how to start it, the path to load). A target may also name a
@@ -24,13 +27,15 @@ const COMPATIBILITY_DATE = "2026-05-01";
 
 function parseArgs(argv) {
   const opts = {
-    duration: 10, connections: 32, threads: 2, warmup: 2, json: null, only: null, all: false, strict: false,
+    duration: 10, rounds: 3, connections: 32, threads: 2, warmup: 2, json: null, only: null, all: false,
+    strict: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split(/=(.*)/s, 2);
     const value = () => (inline !== undefined ? inline : argv[++i]);
     switch (flag) {
       case "--duration": opts.duration = Number(value()); break;
+      case "--rounds": opts.rounds = Math.max(1, Math.floor(Number(value())) || 1); break;
       case "--connections": opts.connections = Number(value()); break;
       case "--threads": opts.threads = Number(value()); break;
       case "--warmup": opts.warmup = Number(value()); break;
@@ -329,42 +334,50 @@ async function main() {
   const targets = TARGETS.filter((t) => (opts.only ? opts.only.includes(t.name) : opts.all || !t.optional));
   const origin = await startOrigin({ port: 0 });
   const ctx = { origin };
-  const results = [];
+  const rounds = new Map(targets.map((t) => [t.name, []]));
   console.log(
     `bench: wrk -t${opts.threads} -c${opts.connections} -d${opts.duration}s --latency ` +
-      `(after ${opts.warmup}s warm-up), origin ${origin.url}`,
+      `(after ${opts.warmup}s warm-up), ${opts.rounds} round(s), origin ${origin.url}`,
   );
   try {
-    for (const target of targets) {
-      const server = await target.start(ctx);
-      try {
-        const url = server.url + target.path;
-        const headers = server.headers ?? {};
-        await checkTarget(url, headers);
-        if (opts.warmup > 0) await wrk(url, opts, opts.warmup, headers);
-        const r = await wrk(url, opts, opts.duration, headers);
-        results.push({ name: target.name, description: target.description, url, ...r });
-        console.log(
-          `bench: ${target.name.padEnd(10)} ${fmt(r.rps).padStart(7)} req/s  p50 ${fmt(r.p50_ms, 2)} ms  ` +
-            `p99 ${fmt(r.p99_ms, 2)} ms`,
-        );
-      } finally {
-        await server.close?.();
+    for (let round = 1; round <= opts.rounds; round++) {
+      for (const target of targets) {
+        const server = await target.start(ctx);
+        try {
+          const url = server.url + target.path;
+          const headers = server.headers ?? {};
+          await checkTarget(url, headers);
+          if (opts.warmup > 0) await wrk(url, opts, opts.warmup, headers);
+          const r = await wrk(url, opts, opts.duration, headers);
+          rounds.get(target.name).push({ name: target.name, description: target.description, url, ...r });
+          console.log(
+            `bench: round ${round} ${target.name.padEnd(10)} ${fmt(r.rps).padStart(7)} req/s  ` +
+              `p50 ${fmt(r.p50_ms, 2)} ms  p99 ${fmt(r.p99_ms, 2)} ms`,
+          );
+        } finally {
+          await server.close?.();
+        }
       }
     }
   } finally {
     await origin.close();
   }
+  // Each target's median round (by req/s), with the spread of its rounds.
+  const results = targets.map((t) => {
+    const runs = [...rounds.get(t.name)].sort((a, b) => a.rps - b.rps);
+    const median = runs[Math.floor((runs.length - 1) / 2)];
+    return { ...median, rounds: runs.map((r) => r.rps), min_rps: runs[0].rps, max_rps: runs[runs.length - 1].rps };
+  });
 
   // Summary table
   const byName = new Map(results.map((r) => [r.name, r]));
   console.log("");
-  console.log("| target | what | req/s | p50 ms | p99 ms | errors |");
-  console.log("|---|---|---:|---:|---:|---:|");
+  console.log("| target | what | req/s (median) | rounds min-max | p50 ms | p99 ms | errors |");
+  console.log("|---|---|---:|---:|---:|---:|---:|");
   for (const r of results) {
     console.log(
-      `| ${r.name} | ${r.description} | ${fmt(r.rps)} | ${fmt(r.p50_ms, 2)} | ${fmt(r.p99_ms, 2)} | ` +
-        `${r.non_2xx + r.socket_errors} |`,
+      `| ${r.name} | ${r.description} | ${fmt(r.rps)} | ${fmt(r.min_rps)}-${fmt(r.max_rps)} | ` +
+        `${fmt(r.p50_ms, 2)} | ${fmt(r.p99_ms, 2)} | ${r.non_2xx + r.socket_errors} |`,
     );
   }
   let missed = false;

@@ -102,6 +102,14 @@ describe("headers", () => {
     assert.equal(up.tracestate, "vendor=abc");
   });
 
+  test("tracestate is dropped when the trace is new (no or a malformed traceparent)", async () => {
+    for (const headers of [{ tracestate: "vendor=abc" }, { traceparent: "garbage", tracestate: "vendor=abc" }]) {
+      const { up } = await roundTrip(headers);
+      assertValidTraceparent(up.traceparent);
+      assert.equal(up.tracestate, undefined, JSON.stringify(headers));
+    }
+  });
+
   test("traceparent: a new valid one when absent or malformed", async () => {
     const traceIds = new Set();
     for (const bad of [undefined, "garbage", "00-00000000000000000000000000000000-00f067aa0ba902b7-01"]) {
