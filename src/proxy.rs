@@ -50,14 +50,20 @@ struct Outcome {
 /// by tests/headers.test.mjs), so they cost no `delete`.
 const FETCH_DROPS: [&str; 5] = ["connection", "keep-alive", "te", "trailer", "upgrade"];
 
+/// Connection-level response headers the runtime's HTTP server (and any HTTP/2 or HTTP/3 one) never
+/// sends on from a Worker's response (checked by tests/headers.test.mjs).
+const SERVER_DROPS: [&str; 4] = ["connection", "keep-alive", "te", "upgrade"];
+
 thread_local! {
     /// Request headers never forwarded, as JS arrays made once per isolate: hop-by-hop ones (but
     /// [`FETCH_DROPS`]), `expect`, and the identity headers only the gateway sets (a client's copies
     /// are dropped on every route); `tracestate` too when the trace context is new. Indexed by
     /// [`removed_index`].
     static REQUEST_REMOVED: [JsValue; 2] = [request_removed(false), request_removed(true)];
-    /// Response headers never passed back: hop-by-hop ones.
-    static RESPONSE_REMOVED: JsValue = names_array(rules::HOP_BY_HOP.iter());
+    /// Response headers never passed back: hop-by-hop ones, but those no HTTP server sends on as they
+    /// are ([`SERVER_DROPS`]).
+    static RESPONSE_REMOVED: JsValue =
+        names_array(rules::HOP_BY_HOP.iter().filter(|n| !SERVER_DROPS.contains(n)));
 }
 
 fn request_removed(new_trace: bool) -> JsValue {

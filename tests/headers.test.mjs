@@ -25,6 +25,21 @@ describe("headers", () => {
   before(async () => {
     gw = await startGateway();
     origin = await startOrigin((req, res, rec) => {
+      if (req.url.endsWith("/hop-response")) {
+        res.writeHead(200, {
+          "content-type": "text/plain",
+          connection: "keep-alive, X-Hop",
+          "x-hop": "origin-only",
+          "keep-alive": "timeout=5",
+          "proxy-authenticate": "Basic",
+          "proxy-authorization": "Basic dXNlcjpwYXNz",
+          trailer: "x-checksum",
+          upgrade: "h2c",
+          "x-normal": "pass-me",
+        });
+        res.end("ok");
+        return;
+      }
       res.writeHead(200, { "content-type": "text/plain", "x-origin": "yes" });
       res.end("ok");
     });
@@ -143,6 +158,15 @@ describe("headers", () => {
       assert.equal(up[name], undefined, `${name} must not reach the origin`);
     }
     assert.equal(up["x-normal"], "forward-me");
+  });
+
+  test("hop-by-hop response headers and those the response's Connection names do not reach the client", async () => {
+    const { res } = await roundTrip({}, { path: "/h/hop-response" });
+    for (const name of ["x-hop", "proxy-authenticate", "proxy-authorization", "trailer", "upgrade"]) {
+      assert.equal(res.headers[name], undefined, `${name} must not reach the client`);
+    }
+    assert.notEqual(res.headers["keep-alive"], "timeout=5", "the origin's keep-alive is not passed on");
+    assert.equal(res.headers["x-normal"], "pass-me");
   });
 
   test("a non-websocket Upgrade header is not forwarded", async () => {
