@@ -3,40 +3,45 @@
 //! They apply decisions made in Rust (`edgegate_core::proxy`); they decide nothing themselves.
 //!
 //! Header lists cross as one string: names separated by `\n` (`remove`), or `name\nvalue\n...`
-//! (`set`). Header names and values cannot contain a newline, so the encoding is unambiguous. Lists
+//! (`set`, which `forward` takes after the URL and the request id, see [`HeaderEdits::new`]). Header names and values cannot contain a newline, so the encoding is unambiguous. Lists
 //! that never change are JS arrays made once per isolate.
 
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(inline_js = r#"
-function edit(h, always, remove, set) {
+// The upstream request's headers: `req`'s without those named in `always` (an array) and `remove`, then
+// X-Request-Id `requestId` and the header pairs of `pairs` from index `from` on.
+function upstreamHeaders(req, always, remove, requestId, pairs, from) {
+  const h = new Headers(req.headers);
   for (const n of always) h.delete(n);
   if (remove) for (const n of remove.split("\n")) h.delete(n);
-  if (set) {
-    const p = set.split("\n");
-    for (let i = 0; i + 1 < p.length; i += 2) h.set(p[i], p[i + 1]);
-  }
+  h.set("x-request-id", requestId);
+  for (let i = from; i + 1 < pairs.length; i += 2) h.set(pairs[i], pairs[i + 1]);
   return h;
 }
 
 const TIMED_OUT = 1;
 const FAILED = 2;
 
-// Fetch `url` with `req`'s method, body and headers (without those named in `always`, an array, and in
-// `remove`, then with `set`), and resolve to what `done(outcome, status, upstreamMs)` returns (reject
-// with what it throws). `outcome` is 1 (TIMED_OUT) when no response headers arrived within `timeoutMs`,
-// 2 (FAILED) when the fetch failed (`status` is 0 for both); otherwise it is the response to send,
-// `status` its status and `upstreamMs` the time the origin took: the same streaming body, without the
-// headers named in `respAlways` (an array) and in the response's own Connection header (they are
-// hop-by-hop, RFC 9110 7.6.1), with X-Request-Id `requestId` and the latency headers in ms (`startedMs`
-// is when the request arrived). A 101 (WebSocket) response is passed as it is: it carries the socket. An
-// exception while preparing the response counts as a failed fetch.
+// Fetch with `req`'s method and body what `plan` says: its lines are the upstream URL, the request id,
+// then header name / value pairs to set upstream, after the headers named in `always` (an array) and
+// `remove` have been removed and X-Request-Id set. Resolve to what `done(outcome, status, upstreamMs)`
+// returns (reject with what it throws). `outcome` is 1 (TIMED_OUT) when no response headers arrived within
+// `timeoutMs`, 2 (FAILED) when the fetch failed (`status` is 0 for both); otherwise it is the response to
+// send, `status` its status and `upstreamMs` the time the origin took: the same streaming body, without
+// the headers named in `respAlways` (an array) and in the response's own Connection header (they are
+// hop-by-hop, RFC 9110 7.6.1), with X-Request-Id and the latency headers in ms (`startedMs` is when the
+// request arrived). A 101 (WebSocket) response is passed as it is: it carries the socket. An exception
+// while preparing the response counts as a failed fetch. (One `plan` string rather than three: each
+// string from wasm costs a decoder call.)
 //
 // The timeout is a race, not an abort: an AbortController per request costs more CPU than the rest of
 // this function, and the fetch left behind is cancelled anyway when the request ends (the 504 answer).
-export function forward(req, url, always, remove, set, resolveOverride, timeoutMs, respAlways, requestId,
-                        startedMs, done) {
-  const init = { method: req.method, headers: edit(new Headers(req.headers), always, remove, set),
+export function forward(req, plan, always, remove, resolveOverride, timeoutMs, respAlways, startedMs, done) {
+  const p = plan.split("\n");
+  const url = p[0];
+  const requestId = p[1];
+  const init = { method: req.method, headers: upstreamHeaders(req, always, remove, requestId, p, 2),
                  redirect: "manual" };
   if (req.body !== null) init.body = req.body;
   if (resolveOverride) init.cf = { resolveOverride };
@@ -78,7 +83,7 @@ function finish(r, upstreamMs, proxyMs, respAlways, requestId) {
   const out = new Response(r.body, r);
   const h = out.headers;
   const c = h.get("connection");
-  edit(h, respAlways, null, null);
+  for (const n of respAlways) h.delete(n);
   if (c) for (const t of c.split(",")) { const n = t.trim(); if (n) h.delete(n); }
   h.set("x-request-id", requestId);
   h.set("x-edgegate-upstream-latency", String(upstreamMs));
@@ -103,14 +108,12 @@ extern "C" {
     #[allow(clippy::too_many_arguments)]
     pub fn forward(
         req: &web_sys::Request,
-        url: &str,
+        plan: &str,
         always: &JsValue,
         remove: Option<&str>,
-        set: &str,
         resolve_override: Option<String>,
         timeout_ms: f64,
         resp_always: &JsValue,
-        request_id: &str,
         started_ms: f64,
         done: &JsValue,
     ) -> js_sys::Promise;
@@ -171,14 +174,25 @@ impl RequestInfo {
     }
 }
 
-/// Builds the `set` argument: `name\nvalue\n...`.
-#[derive(Default)]
+/// Builds `forward`'s `remove` argument and its `plan`: `url\nrequest id\nname\nvalue\n...`.
 pub struct HeaderEdits {
     pub remove: String,
     pub set: String,
 }
 
 impl HeaderEdits {
+    /// Edits whose `set` starts with the two lines `forward` reads first.
+    pub fn new(url: &str, request_id: &str) -> HeaderEdits {
+        let mut set = String::with_capacity(url.len() + request_id.len() + 256);
+        set.push_str(url);
+        set.push('\n');
+        set.push_str(request_id);
+        HeaderEdits {
+            remove: String::new(),
+            set,
+        }
+    }
+
     pub fn remove(&mut self, name: &str) {
         if !self.remove.is_empty() {
             self.remove.push('\n');

@@ -91,7 +91,7 @@ pub fn start(ex: &Exchange<'_>, done: &JsValue) -> js_sys::Promise {
     let info = ex.info;
     // Beyond the fixed set: the names the client's Connection header lists, plugins' removals. (A
     // WebSocket upgrade keeps Upgrade and Connection: they are not in the fixed set, see FETCH_DROPS.)
-    let mut edits = HeaderEdits::default();
+    let mut edits = HeaderEdits::new(&plan.url, request_id);
     for name in rules::connection_listed(info.connection.as_deref()) {
         edits.remove(&name);
     }
@@ -108,7 +108,6 @@ pub fn start(ex: &Exchange<'_>, done: &JsValue) -> js_sys::Promise {
     }
     edits.set("x-forwarded-proto", client_url.scheme);
     edits.set("x-forwarded-host", client_url.authority);
-    edits.set(rules::REQUEST_ID, request_id);
     edits.set("traceparent", &traceparent);
     for (name, value) in plan.upstream.headers.iter().chain(&ex.upstream_set) {
         edits.set(name, value);
@@ -118,14 +117,12 @@ pub fn start(ex: &Exchange<'_>, done: &JsValue) -> js_sys::Promise {
         RESPONSE_REMOVED.with(|response_removed| {
             js::forward(
                 raw,
-                &plan.url,
+                &edits.set,
                 &removed[usize::from(!keep_state)],
                 Some(edits.remove.as_str()).filter(|r| !r.is_empty()),
-                &edits.set,
                 plan.resolve_override.map(str::to_string),
                 plan.upstream.timeout_ms as f64,
                 response_removed,
-                request_id,
                 ex.started,
                 done,
             )
