@@ -1,0 +1,103 @@
+// workerd CPU per request, for A/B comparisons of builds (Linux only: reads /proc, pins with taskset).
+//
+//   node bench/cpu.mjs edgegate [build/index.js] [--seconds 7] [--no-pin]
+//   node bench/cpu.mjs bare | bare-rust
+//
+// Starts one Worker under Miniflare (edgegate with a one-route config, or a bare pass-through Worker),
+// warms it up, pins workerd to CPU 1 and wrk and this process (the origin) to CPU 0, runs wrk -t2 -c32,
+// and prints req/s and the CPU time workerd and this process spent per request. Throughput on a shared
+// 2-core machine scatters by about 5% from run to run; CPU per request on a pinned core is steadier, so
+// compare builds by running them in turn, several times (docs/proxying.md, Performance, was measured so).
+// A copy of the build with its JS edited by hand (for example without the console.log) is the quickest
+// way to price one operation: pass its index.js as the second argument (the wasm must sit next to it).
+
+import { Miniflare } from "miniflare";
+import { execFileSync, spawn } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { startOrigin } from "../tests/support/origin.mjs";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const args = process.argv.slice(2);
+const flag = (name) => args.includes(name);
+const option = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
+const positional = args.filter((a, i) => !a.startsWith("--") && !(i > 0 && args[i - 1] === "--seconds"));
+const target = positional[0] ?? "edgegate";
+const seconds = Number(option("--seconds", "7"));
+const pin = !flag("--no-pin");
+
+const origin = await startOrigin({ port: 0 });
+const common = {
+  modules: true,
+  modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
+  compatibilityDate: "2026-05-01",
+  host: "127.0.0.1",
+  port: 0,
+  structuredWorkerdLogs: false,
+  handleRuntimeStdio: (stdout, stderr) => {
+    stdout.resume();
+    stderr.resume();
+  },
+};
+let mf;
+let urlPath = "/status/200";
+if (target === "bare") {
+  mf = new Miniflare({ ...common, scriptPath: path.join(ROOT, "bench/worker.js"), modulesRoot: ROOT, bindings: { ORIGIN: origin.url } });
+} else if (target === "bare-rust") {
+  const dir = path.join(ROOT, "bench/bare-rust");
+  mf = new Miniflare({ ...common, scriptPath: path.join(dir, "build/index.js"), modulesRoot: dir, bindings: { ORIGIN: origin.url } });
+} else if (target === "edgegate") {
+  const script = path.resolve(positional[1] ?? path.join(ROOT, "build/index.js"));
+  mf = new Miniflare({
+    ...common,
+    scriptPath: script,
+    modulesRoot: path.dirname(script),
+    kvNamespaces: ["CONFIG"],
+    bindings: { CONFIG_RELOAD_SECONDS: "30" },
+  });
+  urlPath = "/proxy/status/200";
+} else {
+  console.error(`cpu: unknown target ${target} (edgegate, bare, bare-rust)`);
+  process.exit(2);
+}
+const base = new URL(await mf.ready);
+if (target === "edgegate") {
+  const kv = await mf.getKVNamespace("CONFIG");
+  const config = { format_version: 1, services: [{ name: "origin", url: origin.url }], routes: [{ name: "proxy", service: "origin", paths: ["/proxy"] }] };
+  await kv.put("config/versions/1", JSON.stringify(config));
+  await kv.put("config/current", JSON.stringify({ version: 1, latest: 1, history: [] }));
+}
+const url = new URL(urlPath, base).toString();
+for (let i = 0; i < 300; i++) await (await fetch(url)).text();
+
+const workerd = execFileSync("pgrep", ["-n", "workerd"]).toString().trim();
+/** user + system CPU seconds of a process. */
+const cpu = (pid) => {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+};
+if (pin) {
+  execFileSync("taskset", ["-a", "-p", "2", workerd]);
+  execFileSync("taskset", ["-a", "-p", "1", String(process.pid)]);
+}
+const w0 = cpu(workerd);
+const n0 = cpu(process.pid);
+const wrkArgs = ["-t2", "-c32", `-d${seconds}s`, url];
+const out = await new Promise((resolve, reject) => {
+  const child = pin ? spawn("taskset", ["1", "wrk", ...wrkArgs]) : spawn("wrk", wrkArgs);
+  let text = "";
+  child.stdout.on("data", (d) => (text += d));
+  child.on("error", reject);
+  child.on("close", () => resolve(text));
+});
+const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
+const rps = Number(/Requests\/sec:\s*([\d.]+)/.exec(out)?.[1] ?? NaN);
+const perRequest = (seconds) => ((1e6 * seconds) / requests).toFixed(1);
+console.log(
+  `cpu: ${target} ${rps.toFixed(0)} req/s, workerd ${perRequest(cpu(workerd) - w0)} us/request, ` +
+    `origin process ${perRequest(cpu(process.pid) - n0)} us/request${pin ? " (pinned)" : ""}`,
+);
+await mf.dispose();
+await origin.close();
+process.exit(0);
