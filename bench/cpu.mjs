@@ -17,6 +17,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startOrigin } from "../tests/support/origin.mjs";
+import { WORKER_OPTIONS } from "./worker-options.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
@@ -28,18 +29,7 @@ const seconds = Number(option("--seconds", "7"));
 const pin = !flag("--no-pin");
 
 const origin = await startOrigin({ port: 0 });
-const common = {
-  modules: true,
-  modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
-  compatibilityDate: "2026-05-01",
-  host: "127.0.0.1",
-  port: 0,
-  structuredWorkerdLogs: false,
-  handleRuntimeStdio: (stdout, stderr) => {
-    stdout.resume();
-    stderr.resume();
-  },
-};
+const common = WORKER_OPTIONS;
 let mf;
 let urlPath = "/status/200";
 if (target === "bare") {

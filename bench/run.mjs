@@ -18,9 +18,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startOrigin } from "../tests/support/origin.mjs";
 import crypto from "node:crypto";
+import { WORKER_OPTIONS } from "./worker-options.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const COMPATIBILITY_DATE = "2026-05-01";
 
 // ---------------------------------------------------------------------------------------------------------
 // Options
@@ -54,26 +54,9 @@ function parseArgs(argv) {
 // ---------------------------------------------------------------------------------------------------------
 // Servers under test
 
-/**
- * Start a Miniflare instance on 127.0.0.1. Worker console output (edgegate writes one line per request)
- * is drained unread: workerd still writes every line, but the bench process does not parse them, so the
- * Node process that also runs the origin spends no CPU on logs (in production Workers Logs collects
- * them outside the Worker).
- */
+/** Start a Miniflare instance on 127.0.0.1 (shared options: bench/worker-options.mjs). */
 async function startWorker(options) {
-  const mf = new Miniflare({
-    modules: true,
-    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
-    compatibilityDate: COMPATIBILITY_DATE,
-    host: "127.0.0.1",
-    port: 0,
-    structuredWorkerdLogs: false,
-    handleRuntimeStdio: (stdout, stderr) => {
-      stdout.resume();
-      stderr.resume();
-    },
-    ...options,
-  });
+  const mf = new Miniflare({ ...WORKER_OPTIONS, ...options });
   const url = new URL(await mf.ready);
   return { mf, url: url.origin, close: () => mf.dispose() };
 }
