@@ -2,9 +2,10 @@
 //! wasm/JS boundary instead of dozens (each `Headers.set` from Rust is one, with its strings decoded).
 //! They apply decisions made in Rust (`edgegate_core::proxy`); they decide nothing themselves.
 //!
-//! Header lists cross as one string: names separated by `\n` (`remove`), or `name\nvalue\n...`
-//! (`set`, which `forward` takes after the URL and the request id, see [`HeaderEdits::new`]). Header names and values cannot contain a newline, so the encoding is unambiguous. Lists
-//! that never change are JS arrays made once per isolate.
+//! Header lists cross as one string: names separated by `\n` (`remove`), or `name\nvalue\n...` after
+//! the URL and the request id (`plan`, see [`HeaderEdits`]). URLs, header names and values cannot
+//! contain a newline, so the encoding is unambiguous. Lists that never change are JS arrays made once
+//! per isolate.
 
 use wasm_bindgen::prelude::*;
 
@@ -177,19 +178,20 @@ impl RequestInfo {
 /// Builds `forward`'s `remove` argument and its `plan`: `url\nrequest id\nname\nvalue\n...`.
 pub struct HeaderEdits {
     pub remove: String,
-    pub set: String,
+    /// `url\nrequest id` followed by `\nname\nvalue` per header to set.
+    pub plan: String,
 }
 
 impl HeaderEdits {
-    /// Edits whose `set` starts with the two lines `forward` reads first.
+    /// Edits whose `plan` starts with the two lines `forward` reads first.
     pub fn new(url: &str, request_id: &str) -> HeaderEdits {
-        let mut set = String::with_capacity(url.len() + request_id.len() + 256);
-        set.push_str(url);
-        set.push('\n');
-        set.push_str(request_id);
+        let mut plan = String::with_capacity(url.len() + request_id.len() + 256);
+        plan.push_str(url);
+        plan.push('\n');
+        plan.push_str(request_id);
         HeaderEdits {
             remove: String::new(),
-            set,
+            plan,
         }
     }
 
@@ -201,11 +203,9 @@ impl HeaderEdits {
     }
 
     pub fn set(&mut self, name: &str, value: &str) {
-        if !self.set.is_empty() {
-            self.set.push('\n');
-        }
-        self.set.push_str(name);
-        self.set.push('\n');
-        self.set.push_str(value);
+        self.plan.push('\n');
+        self.plan.push_str(name);
+        self.plan.push('\n');
+        self.plan.push_str(value);
     }
 }

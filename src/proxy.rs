@@ -117,7 +117,7 @@ pub fn start(ex: &Exchange<'_>, done: &JsValue) -> js_sys::Promise {
         RESPONSE_REMOVED.with(|response_removed| {
             js::forward(
                 raw,
-                &edits.set,
+                &edits.plan,
                 &removed[usize::from(!keep_state)],
                 Some(edits.remove.as_str()).filter(|r| !r.is_empty()),
                 plan.resolve_override.map(str::to_string),
