@@ -67,7 +67,7 @@ export function forward(req, plan, always, remove, resolveOverride, timeoutMs, r
         const upstream = Math.max(0, Date.now() - sent);
         let out;
         try {
-          out = finish(r, upstream, sent - startedMs, respAlways, requestId);
+          out = clientResponse(r, upstream, sent - startedMs, respAlways, requestId);
         } catch {
           return settle(FAILED, 0, 0);
         }
@@ -78,7 +78,7 @@ export function forward(req, plan, always, remove, resolveOverride, timeoutMs, r
 }
 
 // The response to send for the origin's response `r` (see `forward`).
-function finish(r, upstreamMs, proxyMs, respAlways, requestId) {
+function clientResponse(r, upstreamMs, proxyMs, respAlways, requestId) {
   if (r.status === 101) return r;
   // Same status, status text and body stream; headers copied into a mutable set.
   const out = new Response(r.body, r);

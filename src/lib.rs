@@ -146,11 +146,7 @@ fn fast(
     let ex = exchange(&incoming, env, &ctx, &gateway, parts, host, plan);
     let kept = Rc::clone(&incoming);
     let done = Closure::once_into_js(move |value: JsValue, status: u16, upstream_ms: f64| {
-        let result = proxy::settle(value, status, &service, timeout_ms);
-        if result.is_ok() {
-            log.status = Some(status);
-            log.upstream_ms = Some(upstream_ms as u64);
-        }
+        let result = proxy::settle(value, status, upstream_ms, (&service, timeout_ms), &mut log);
         JsValue::from(kept.finish(result, log, &[]))
     });
     let sent = proxy::start(&ex, &done);

@@ -1,7 +1,7 @@
 //! Forwarding: one `fetch` to the origin. Request and response bodies stay JS `ReadableStream`s and are
 //! handed through untouched, so nothing is buffered in the Worker whatever their size.
 
-use crate::exchange::Exchange;
+use crate::exchange::{Exchange, LogFields};
 use crate::js::{self, HeaderEdits};
 use crate::runtime;
 use edgegate_core::auth::IDENTITY_HEADERS;
@@ -27,15 +27,13 @@ pub async fn forward(ex: &mut Exchange<'_>) -> Result<web_sys::Response, Gateway
     let _ = JsFuture::from(start(ex, &done)).await;
     let outcome = slot.take().unwrap_or_default();
     let upstream = ex.plan.upstream;
-    let response = settle(
+    settle(
         outcome.value,
         outcome.status,
-        &upstream.name,
-        upstream.timeout_ms,
-    )?;
-    ex.log.status = Some(outcome.status);
-    ex.log.upstream_ms = Some(outcome.upstream_ms as u64);
-    Ok(response)
+        outcome.upstream_ms,
+        (&upstream.name, upstream.timeout_ms),
+        &mut ex.log,
+    )
 }
 
 /// What `js::forward` hands its `done` callback.
@@ -57,8 +55,7 @@ const SERVER_DROPS: [&str; 4] = ["connection", "keep-alive", "te", "upgrade"];
 thread_local! {
     /// Request headers never forwarded, as JS arrays made once per isolate: hop-by-hop ones (but
     /// [`FETCH_DROPS`]), `expect`, and the identity headers only the gateway sets (a client's copies
-    /// are dropped on every route); `tracestate` too when the trace context is new. Indexed by
-    /// [`removed_index`].
+    /// are dropped on every route); `tracestate` too when the trace context is new (index 1).
     static REQUEST_REMOVED: [JsValue; 2] = [request_removed(false), request_removed(true)];
     /// Response headers never passed back: hop-by-hop ones, but those no HTTP server sends on as they
     /// are ([`SERVER_DROPS`]).
@@ -85,7 +82,7 @@ fn names_array<'a>(names: impl Iterator<Item = &'a &'static str>) -> JsValue {
 
 /// Send the request to the origin: the headers are edited as `edgegate_core::proxy` says and the
 /// body is passed through. `done(value, status, upstream_ms)` is called with the outcome ([`settle`]
-/// makes sense of it) and the promise resolves to what it returns; it never rejects.
+/// makes sense of it) and the promise resolves to what it returns (rejects only if `done` throws).
 pub fn start(ex: &Exchange<'_>, done: &JsValue) -> js_sys::Promise {
     let (raw, plan, client_url, request_id) = (ex.raw, &ex.plan, &ex.url, ex.request_id);
     let info = ex.info;
@@ -130,25 +127,30 @@ pub fn start(ex: &Exchange<'_>, done: &JsValue) -> js_sys::Promise {
     })
 }
 
-/// What the origin answered, from what `js::forward` passed to `done`: the response to send (`status`
-/// is 0 when there is none), or the error for a timeout or an unreachable origin.
+/// What the origin answered, from what `js::forward` passed to `done`: the response to send, with its
+/// status and upstream latency recorded in `log`, or (`status` 0: there is no response) the error for
+/// a timeout or an unreachable origin. `service` is the service's name and timeout (ms), for messages.
 pub fn settle(
     value: JsValue,
     status: u16,
-    service: &str,
-    timeout_ms: u64,
+    upstream_ms: f64,
+    service: (&str, u64),
+    log: &mut LogFields,
 ) -> Result<web_sys::Response, GatewayError> {
+    let (name, timeout_ms) = service;
     if status != 0 {
+        log.status = Some(status);
+        log.upstream_ms = Some(upstream_ms as u64);
         return Ok(value.unchecked_into());
     }
     if value.as_f64() == Some(js::TIMED_OUT) {
         return Err(GatewayError::new(
             ErrorKind::UpstreamTimeout,
-            format!("service {service:?} did not answer within {timeout_ms} ms"),
+            format!("service {name:?} did not answer within {timeout_ms} ms"),
         ));
     }
     Err(GatewayError::new(
         ErrorKind::UpstreamUnreachable,
-        format!("service {service:?} could not be reached"),
+        format!("service {name:?} could not be reached"),
     ))
 }
