@@ -1,6 +1,6 @@
 // workerd CPU per request, for A/B comparisons of builds (Linux only: reads /proc, pins with taskset).
 //
-//   node bench/cpu.mjs edgegate [build/index.js] [--seconds 7] [--no-pin]
+//   node bench/cpu.mjs edgegate [build/index.js] [--seconds 7] [--no-pin] [--pipe-logs]
 //   node bench/cpu.mjs bare | bare-rust
 //
 // Starts one Worker under Miniflare (edgegate with a one-route config, or a bare pass-through Worker),
@@ -17,7 +17,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startOrigin } from "../tests/support/origin.mjs";
-import { WORKER_OPTIONS } from "./worker-options.mjs";
+import { WORKER_OPTIONS, workerStdoutToFile } from "./worker-options.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
@@ -27,6 +27,8 @@ const positional = args.filter((a, i) => !a.startsWith("--") && !(i > 0 && args[
 const target = positional[0] ?? "edgegate";
 const seconds = Number(option("--seconds", "7"));
 const pin = !flag("--no-pin");
+// Console lines to a file unless --pipe-logs (bench/worker-options.mjs).
+if (!flag("--pipe-logs")) workerStdoutToFile(path.join(ROOT, "target", "bench", "worker-stdout.log"));
 
 const origin = await startOrigin({ port: 0 });
 const common = WORKER_OPTIONS;

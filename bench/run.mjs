@@ -1,11 +1,14 @@
 // Throughput and latency of edgegate under Miniflare, next to the origin alone and a bare pass-through Worker.
 //
 //   node bench/run.mjs [--duration 10] [--rounds 3] [--connections 32] [--threads 2] [--warmup 2]
-//                      [--json out.json] [--only name,name | --all] [--strict]
+//                      [--json out.json] [--only name,name | --all] [--strict] [--pipe-logs]
 //
 // Each round runs every target once, in turn (so drift in the machine's speed hits every target alike);
 // a target's figures are those of its median round by req/s, and ratios are between medians.
 // Usually run through scripts/bench, which installs wrk and builds the Worker first.
+//
+// The Workers' console lines go to target/bench/worker-stdout.log, not through a pipe the bench process
+// reads (bench/worker-options.mjs says why); --pipe-logs keeps Miniflare's pipe.
 //
 // To add a row: push a target onto TARGETS (name, how to start it, the path to load). A target may also name a
 // `baseline` target and a `bar`: the summary then prints its req/s ratio to the baseline and whether it meets
@@ -18,7 +21,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startOrigin } from "../tests/support/origin.mjs";
 import crypto from "node:crypto";
-import { WORKER_OPTIONS } from "./worker-options.mjs";
+import { WORKER_OPTIONS, workerStdoutToFile } from "./worker-options.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -28,7 +31,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 function parseArgs(argv) {
   const opts = {
     duration: 10, rounds: 3, connections: 32, threads: 2, warmup: 2, json: null, only: null, all: false,
-    strict: false,
+    strict: false, pipeLogs: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split(/=(.*)/s, 2);
@@ -43,6 +46,7 @@ function parseArgs(argv) {
       case "--only": opts.only = value().split(","); break;
       case "--all": opts.all = true; break;
       case "--strict": opts.strict = true; break;
+      case "--pipe-logs": opts.pipeLogs = true; break;
       default:
         console.error(`bench: unknown argument ${argv[i]}`);
         process.exit(2);
@@ -314,6 +318,7 @@ function fmt(n, digits = 0) {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
+  const logFile = opts.pipeLogs ? null : workerStdoutToFile(path.join(ROOT, "target", "bench", "worker-stdout.log"));
   const targets = TARGETS.filter((t) => (opts.only ? opts.only.includes(t.name) : opts.all || !t.optional));
   const origin = await startOrigin({ port: 0 });
   const ctx = { origin };
@@ -321,6 +326,11 @@ async function main() {
   console.log(
     `bench: wrk -t${opts.threads} -c${opts.connections} -d${opts.duration}s --latency ` +
       `(after ${opts.warmup}s warm-up), ${opts.rounds} round(s), origin ${origin.url}`,
+  );
+  console.log(
+    logFile
+      ? `bench: Worker console output to ${path.relative(ROOT, logFile)} (--pipe-logs: through Miniflare's pipe)`
+      : "bench: Worker console output through Miniflare's pipe, read by this process",
   );
   try {
     for (let round = 1; round <= opts.rounds; round++) {
