@@ -28,7 +28,7 @@ const target = positional[0] ?? "edgegate";
 const seconds = Number(option("--seconds", "7"));
 const pin = !flag("--no-pin");
 // Console lines to a file unless --pipe-logs (bench/worker-options.mjs).
-if (!flag("--pipe-logs")) workerStdoutToFile(path.join(ROOT, "target", "bench", "worker-stdout.log"));
+if (!flag("--pipe-logs")) workerStdoutToFile();
 
 const origin = await startOrigin({ port: 0 });
 const common = WORKER_OPTIONS;

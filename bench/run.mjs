@@ -318,7 +318,7 @@ function fmt(n, digits = 0) {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
-  const logFile = opts.pipeLogs ? null : workerStdoutToFile(path.join(ROOT, "target", "bench", "worker-stdout.log"));
+  const logFile = opts.pipeLogs ? null : workerStdoutToFile();
   const targets = TARGETS.filter((t) => (opts.only ? opts.only.includes(t.name) : opts.all || !t.optional));
   const origin = await startOrigin({ port: 0 });
   const ctx = { origin };

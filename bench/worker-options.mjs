@@ -8,9 +8,14 @@
 // gateway row 5-7% of its throughput, a cost of the harness, not of the Worker: in production Workers
 // Logs collects console lines outside the Worker. `--pipe-logs` (run.mjs, cpu.mjs) measures the pipe way.
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+
+const BENCH_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "target", "bench");
+
+/** Where the Workers' console lines go by default. */
+export const WORKER_STDOUT = path.join(BENCH_DIR, "worker-stdout.log");
 
 export const COMPATIBILITY_DATE = "2026-05-01";
 
@@ -30,18 +35,21 @@ export const WORKER_OPTIONS = {
 
 /**
  * Send workerd's stdout (the Workers' console lines) to `file`, truncated now, for every Miniflare started
- * after this call: Miniflare runs `MINIFLARE_WORKERD_PATH` when it is set, here a two-line sh script that
- * runs the real workerd with its stdout appended to the file. Returns the file, or null where there is no
- * sh (Windows: the pipe stays).
- * @param {string} file
+ * after this call: Miniflare runs `MINIFLARE_WORKERD_PATH` when it is set, here a two-line sh script
+ * (target/bench/workerd) that runs the real workerd with its stdout appended to the file. Returns the
+ * file, or null where there is no sh (Windows: the pipe stays).
+ * @param {string} [file]
  */
-export function workerStdoutToFile(file) {
+export function workerStdoutToFile(file = WORKER_STDOUT) {
   if (process.platform === "win32") return null;
-  const workerd = process.env.MINIFLARE_WORKERD_PATH ?? createRequire(import.meta.url)("workerd").default;
+  const script = path.join(BENCH_DIR, "workerd");
+  // A second call keeps the real workerd found by the first (the script must not run itself).
+  const given = process.env.MINIFLARE_WORKERD_PATH;
+  const workerd = given && given !== script ? given : createRequire(import.meta.url)("workerd").default;
   const quote = (s) => `'${s.replaceAll("'", `'\\''`)}'`;
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, "");
-  const script = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "edgegate-bench-")), "workerd");
+  fs.mkdirSync(BENCH_DIR, { recursive: true });
   fs.writeFileSync(script, `#!/bin/sh\nexec ${quote(workerd)} "$@" >>${quote(file)}\n`, { mode: 0o755 });
   process.env.MINIFLARE_WORKERD_PATH = script;
   return file;
