@@ -207,14 +207,76 @@ fn exp_is_required_by_default_and_maximum_expiration_is_enforced() {
     let t = sign(Algorithm::RS256, &rsa(), &claims(), None); // exp = now + 600
     assert_eq!(check(&t, &rsa_cred(), &cfg, NOW), Err(JwtError::TooLong));
     assert_eq!(check(&t, &rsa_cred(), &cfg, NOW + 400), Ok(()));
-    // A non-numeric exp is malformed, not "no exp".
+    // A non-numeric exp is refused, not read as "no exp".
     let mut c = claims();
     c["exp"] = json!("tomorrow");
     let t = sign(Algorithm::RS256, &rsa(), &c, None);
     assert_eq!(
         check(&t, &rsa_cred(), &config(), NOW),
-        Err(JwtError::Malformed)
+        Err(JwtError::NotANumber("exp".into()))
     );
+}
+
+#[test]
+fn time_claims_present_but_not_numbers_are_refused_required_or_not() {
+    let bad_values = [
+        json!(null),
+        json!("1750000600"),
+        json!(""),
+        json!(true),
+        json!(false),
+        json!({"at": NOW + 600}),
+        json!([NOW + 600]),
+        json!([]),
+    ];
+    let mut required_none = config();
+    required_none.claims_to_verify = vec![];
+    let mut required_all = config();
+    required_all.claims_to_verify = vec!["exp".into(), "nbf".into()];
+    let mut with_max = config();
+    with_max.maximum_expiration = 3600;
+    for claim in jwt::TIME_CLAIMS {
+        for bad in &bad_values {
+            let mut c = claims();
+            c["nbf"] = json!(NOW - 10);
+            c[claim] = bad.clone();
+            let t = sign(Algorithm::RS256, &rsa(), &c, None);
+            for cfg in [&config(), &required_none, &required_all, &with_max] {
+                let err = check(&t, &rsa_cred(), cfg, NOW).unwrap_err();
+                assert_eq!(
+                    err,
+                    JwtError::NotANumber(claim.into()),
+                    "{claim} = {bad} with claims_to_verify {:?}",
+                    cfg.claims_to_verify
+                );
+                assert_eq!(err.failure().code(), "invalid_credentials");
+                assert_eq!(
+                    err.detail(),
+                    format!("the token's `{claim}` claim must be a number")
+                );
+                // The claims-only path (a signature already verified and remembered) refuses it too.
+                let parsed = jwt::parse(&t, cfg.max_token_bytes).unwrap();
+                assert_eq!(
+                    jwt::check_claims(cfg, &parsed.claims, NOW),
+                    Err(JwtError::NotANumber(claim.into()))
+                );
+            }
+        }
+        // Numbers of either JSON kind are fine, and an absent optional claim is fine.
+        let mut c = claims();
+        c["nbf"] = json!(NOW - 10);
+        c[claim] = json!((NOW + 10) as f64 + 0.5);
+        if claim == "nbf" {
+            c[claim] = json!((NOW - 10) as f64 + 0.5);
+        }
+        let t = sign(Algorithm::RS256, &rsa(), &c, None);
+        assert_eq!(check(&t, &rsa_cred(), &config(), NOW), Ok(()), "{claim}");
+        if claim != "exp" {
+            c.as_object_mut().unwrap().remove(claim);
+            let t = sign(Algorithm::RS256, &rsa(), &c, None);
+            assert_eq!(check(&t, &rsa_cred(), &config(), NOW), Ok(()), "{claim}");
+        }
+    }
 }
 
 #[test]
