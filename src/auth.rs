@@ -231,15 +231,16 @@ pub async fn authenticate(ex: &mut Exchange<'_>) -> Result<(), GatewayError> {
     let preflight = ex.raw.method().eq_ignore_ascii_case("OPTIONS")
         && ex.header("access-control-request-method").is_some();
     let mut identity = None;
-    let mut failure: Option<GatewayError> = None;
-    let mut challenges = Vec::new();
+    // Every 401 of this phase carries one challenge per auth plugin of the route (docs/authentication.md).
+    let mut verdicts = core_auth::Challenges::new();
     let mut anonymous = None;
-    let mut skipped = false;
+    let mut ran = false;
     for plugin in &auth {
         if preflight && !plugin.run_on_preflight() {
-            skipped = true;
+            verdicts.missing(plugin.challenge());
             continue;
         }
+        ran = true;
         let outcome = match plugin {
             AuthPlugin::Key(c) => key_auth(ex, c).await?,
             AuthPlugin::Jwt(c) => jwt_auth(ex, c).await?,
@@ -251,26 +252,19 @@ pub async fn authenticate(ex: &mut Exchange<'_>) -> Result<(), GatewayError> {
                 break;
             }
             Outcome::Missing => {
-                challenges.push(plugin.challenge());
+                verdicts.missing(plugin.challenge());
                 if anonymous.is_none() {
                     anonymous = plugin.anonymous().map(str::to_string);
                 }
             }
-            Outcome::Failed(e) => {
-                let rank = |e: &GatewayError| match &e.kind {
-                    ErrorKind::Unauthorized { failure, .. } => failure.rank(),
-                    _ => 0,
-                };
-                if failure.as_ref().is_none_or(|f| rank(&e) > rank(f)) {
-                    failure = Some(e);
-                }
-            }
+            Outcome::Failed(e) => verdicts.failed(e),
         }
     }
 
+    let skipped_all = !auth.is_empty() && !ran;
     if identity.is_none() && !auth.is_empty() {
-        if let Some(e) = failure {
-            return Err(e);
+        if verdicts.has_failure() {
+            return Err(verdicts.into_error());
         }
         if let Some(reference) = anonymous {
             let consumer = consumer_by_ref(ex, &reference).await?.ok_or_else(|| {
@@ -280,14 +274,11 @@ pub async fn authenticate(ex: &mut Exchange<'_>) -> Result<(), GatewayError> {
                 )
             })?;
             identity = Some(consumer.identity(None, true));
-        } else if skipped && challenges.is_empty() {
+        } else if skipped_all {
             // A CORS preflight on a route whose auth plugins all let preflights through.
             return Ok(());
         } else {
-            return Err(core_auth::unauthorized(
-                AuthFailure::MissingCredentials,
-                challenges.join(", "),
-            ));
+            return Err(verdicts.into_error());
         }
     }
 
@@ -296,7 +287,7 @@ pub async fn authenticate(ex: &mut Exchange<'_>) -> Result<(), GatewayError> {
     if let Some(acl) = most_specific(&instances, "acl", identity.as_ref()) {
         if let Plugin::Acl(config) = &acl.plugin {
             let config: &AclConfig = config;
-            if !(preflight && identity.is_none() && skipped) {
+            if !(preflight && identity.is_none() && skipped_all) {
                 config.check(identity.as_ref())?;
             }
             hide_groups = config.hide_groups_header;

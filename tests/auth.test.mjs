@@ -85,6 +85,7 @@ describe("identity", { timeout: 120_000 }, () => {
           route("anon", "/anon"),
           route("multi", "/multi"),
           route("jwt-lax", "/jwt-lax"),
+          route("trio", "/trio"),
         ],
         plugins: [
           { name: "key-auth", route: "key" },
@@ -102,6 +103,9 @@ describe("identity", { timeout: 120_000 }, () => {
           { name: "key-auth", route: "multi" },
           { name: "jwt", route: "multi" },
           { name: "jwt", route: "jwt-lax", config: { claims_to_verify: [] } },
+          { name: "key-auth", route: "trio" },
+          { name: "jwt", route: "trio" },
+          { name: "basic-auth", route: "trio", config: { realm: "admins" } },
         ],
       },
     });
@@ -355,6 +359,53 @@ describe("identity", { timeout: 120_000 }, () => {
     const missing = await get("/jwt", { authorization: `Bearer ${hs256(noExp)}` });
     assertProblem(missing, 401, "invalid_credentials");
     assert.equal(missing.json().detail, "the token has no `exp` claim");
+  });
+
+  test("every 401 on a route with key-auth, jwt and basic-auth carries all three challenges", async () => {
+    const key = 'Key realm="edgegate"';
+    const bearer = 'Bearer realm="edgegate"';
+    const invalidToken = 'Bearer realm="edgegate", error="invalid_token"';
+    const basicChallenge = 'Basic realm="admins", charset="UTF-8"';
+    const basic = (u, p) => "Basic " + Buffer.from(`${u}:${p}`).toString("base64");
+    const claims = { iss: "hs-issuer" };
+    const cases = [
+      ["nothing sent", {}, "missing_credentials", [key, bearer, basicChallenge]],
+      ["a wrong key", { apikey: "eg_wrong" }, "invalid_credentials", [key, bearer, basicChallenge]],
+      ["a wrong key as Bearer", { authorization: "Bearer eg_wrong" }, "invalid_credentials", [key, invalidToken, basicChallenge]],
+      ["a malformed JWT", { authorization: "Bearer a.b.c" }, "invalid_credentials", [key, invalidToken, basicChallenge]],
+      [
+        "a JWT with a bad signature",
+        { authorization: `Bearer ${(await mint(hsSecret, "HS256", claims)).slice(0, -4)}AAAA` },
+        "invalid_credentials",
+        [key, invalidToken, basicChallenge],
+      ],
+      [
+        "an expired JWT",
+        { authorization: `Bearer ${await mint(hsSecret, "HS256", { ...claims, exp: now() - 120 })}` },
+        "token_expired",
+        [key, invalidToken, basicChallenge],
+      ],
+      ["a JWT with exp: null", { authorization: `Bearer ${hs256({ ...claims, exp: null })}` }, "invalid_credentials", [key, invalidToken, basicChallenge]],
+      ["a wrong password", { authorization: basic("bob", "open sesamE") }, "invalid_credentials", [key, bearer, basicChallenge]],
+      ["an unknown user", { authorization: basic("eve", "open sesame") }, "invalid_credentials", [key, bearer, basicChallenge]],
+      ["a malformed Basic header", { authorization: "Basic %%%" }, "invalid_credentials", [key, bearer, basicChallenge]],
+      [
+        "a wrong key and an expired JWT",
+        { apikey: "eg_wrong", authorization: `Bearer ${await mint(hsSecret, "HS256", { ...claims, exp: now() - 120 })}` },
+        "token_expired",
+        [key, invalidToken, basicChallenge],
+      ],
+    ];
+    for (const [what, headers, code, challenges] of cases) {
+      const res = await get("/trio", headers);
+      assert.equal(res.status, 401, `${what}: ${res.text}`);
+      assert.equal(res.json().code, code, what);
+      assert.equal(res.headers["www-authenticate"], challenges.join(", "), what);
+    }
+    // And each kind of credential, right, still admits.
+    assert.equal((await get("/trio", { apikey: apiKey })).status, 200);
+    assert.equal((await get("/trio", { authorization: `Bearer ${await mint(hsSecret, "HS256", claims)}` })).status, 200);
+    assert.equal((await get("/trio", { authorization: basic("bob", "open sesame") })).status, 200);
   });
 
   test("a revoked key keeps working at most for the cache TTL, then credentials_revoked", async () => {

@@ -839,6 +839,98 @@ fn errors_are_401_with_challenge_or_403() {
 }
 
 #[test]
+fn every_401_of_the_phase_carries_one_challenge_per_auth_plugin() {
+    let key: KeyAuthConfig = crate::plugins::settings(&json!({})).unwrap();
+    let jwt_cfg = config();
+    let basic: BasicAuthConfig = crate::plugins::settings(&json!({"realm": "admin"})).unwrap();
+    let header = |e: &GatewayError| e.headers()[0].1.clone();
+    let all_plain = format!(
+        "{}, {}, {}",
+        key.challenge(),
+        jwt_cfg.challenge(),
+        basic.challenge()
+    );
+    assert_eq!(
+        all_plain,
+        "Key realm=\"edgegate\", Bearer realm=\"edgegate\", Basic realm=\"admin\", charset=\"UTF-8\""
+    );
+
+    // Nothing sent.
+    let mut v = Challenges::new();
+    v.missing(key.challenge());
+    v.missing(jwt_cfg.challenge());
+    v.missing(basic.challenge());
+    assert!(!v.has_failure());
+    let e = v.into_error();
+    assert_eq!(e.kind.code(), "missing_credentials");
+    assert_eq!(header(&e), all_plain);
+
+    // A wrong key: key-auth fails, the others find nothing; all three challenges.
+    let mut v = Challenges::new();
+    v.failed(unauthorized(
+        AuthFailure::InvalidCredentials,
+        key.challenge(),
+    ));
+    v.missing(jwt_cfg.challenge());
+    v.missing(basic.challenge());
+    let e = v.into_error();
+    assert_eq!(e.kind.code(), "invalid_credentials");
+    assert_eq!(header(&e), all_plain);
+
+    // An expired token: Bearer carries RFC 6750's error; the most specific failure is reported.
+    let mut v = Challenges::new();
+    v.missing(key.challenge());
+    v.failed(unauthorized_with(
+        AuthFailure::TokenExpired,
+        jwt_cfg.challenge_invalid(),
+        "the token has expired",
+    ));
+    v.missing(basic.challenge());
+    let e = v.into_error();
+    assert_eq!(e.kind.code(), "token_expired");
+    assert_eq!(e.detail, "the token has expired");
+    assert_eq!(
+        header(&e),
+        format!(
+            "{}, Bearer realm=\"edgegate\", error=\"invalid_token\", {}",
+            key.challenge(),
+            basic.challenge()
+        )
+    );
+
+    // Two failures: the more specific one wins whatever the order; the first wins a tie.
+    let mut v = Challenges::new();
+    v.failed(unauthorized(
+        AuthFailure::InvalidCredentials,
+        key.challenge(),
+    ));
+    v.failed(unauthorized(
+        AuthFailure::CredentialsRevoked,
+        jwt_cfg.challenge_invalid(),
+    ));
+    v.failed(unauthorized_with(
+        AuthFailure::InvalidCredentials,
+        basic.challenge(),
+        "second",
+    ));
+    let e = v.into_error();
+    assert_eq!(e.kind.code(), "credentials_revoked");
+    assert_eq!(header(&e).matches("realm=").count(), 3);
+    let mut v = Challenges::new();
+    v.failed(unauthorized_with(
+        AuthFailure::InvalidCredentials,
+        key.challenge(),
+        "first",
+    ));
+    v.failed(unauthorized_with(
+        AuthFailure::InvalidCredentials,
+        basic.challenge(),
+        "second",
+    ));
+    assert_eq!(v.into_error().detail, "first");
+}
+
+#[test]
 fn plugin_configs_validate_with_paths() {
     use crate::plugins::{parse, PluginError};
     assert!(parse("key-auth", &serde_json::Value::Null).is_ok());
