@@ -2,8 +2,9 @@
 //!
 //! The checks are in `edgegate_core::auth`; this file does the I/O: KV reads of consumers and
 //! credentials (through a bounded in-isolate cache that also remembers misses, for
-//! `AUTH_CACHE_SECONDS`, default 30), JWKS fetches (policy in `edgegate_core::auth::jwks`), and the
-//! edits to the upstream request (identity headers, forged copies removed, hidden credentials).
+//! `AUTH_CACHE_SECONDS`, default 30), JWKS fetches (policy in `edgegate_core::auth::jwks`: one fetch
+//! per URL at a time, which the requests that need it wait for), and the edits to the upstream request
+//! (identity headers, forged copies removed, hidden credentials).
 
 use crate::config::KV_BINDING;
 use crate::exchange::Exchange;
@@ -16,9 +17,11 @@ use edgegate_core::identity::Identity;
 use edgegate_core::plugins::{Plugin, PluginInstance};
 use edgegate_core::{ErrorKind, GatewayError};
 use futures_util::future::{select, Either};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
+use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 
 const CACHE_VAR: &str = "AUTH_CACHE_SECONDS";
@@ -30,6 +33,9 @@ thread_local! {
     /// KV key -> value text, or `None` for "no such key".
     static LOOKUPS: RefCell<TtlCache<Option<Rc<str>>>> = RefCell::new(TtlCache::new(CACHE_CAPACITY));
     static JWKS: RefCell<jwks::JwksCache> = RefCell::new(jwks::JwksCache::new());
+    /// Requests waiting for the JWKS fetch under way, by URL: (waiter id, its promise's resolve).
+    static JWKS_WAITERS: RefCell<HashMap<String, Vec<(u64, js_sys::Function)>>> = RefCell::new(HashMap::new());
+    static NEXT_WAITER: Cell<u64> = const { Cell::new(0) };
     /// Digests of (stored hash, password) pairs that verified, so a hot client costs one PBKDF2 per TTL.
     static VERIFIED: RefCell<TtlCache<()>> = RefCell::new(TtlCache::new(CACHE_CAPACITY));
     /// Digests of (token, credential, key) triples whose signature verified: a hot token costs one
@@ -231,15 +237,16 @@ pub async fn authenticate(ex: &mut Exchange<'_>) -> Result<(), GatewayError> {
     let preflight = ex.raw.method().eq_ignore_ascii_case("OPTIONS")
         && ex.header("access-control-request-method").is_some();
     let mut identity = None;
-    let mut failure: Option<GatewayError> = None;
-    let mut challenges = Vec::new();
+    // Every 401 of this phase carries one challenge per auth plugin of the route (docs/authentication.md).
+    let mut verdicts = core_auth::Challenges::new();
     let mut anonymous = None;
-    let mut skipped = false;
+    let mut ran = false;
     for plugin in &auth {
         if preflight && !plugin.run_on_preflight() {
-            skipped = true;
+            verdicts.missing(plugin.challenge());
             continue;
         }
+        ran = true;
         let outcome = match plugin {
             AuthPlugin::Key(c) => key_auth(ex, c).await?,
             AuthPlugin::Jwt(c) => jwt_auth(ex, c).await?,
@@ -251,26 +258,19 @@ pub async fn authenticate(ex: &mut Exchange<'_>) -> Result<(), GatewayError> {
                 break;
             }
             Outcome::Missing => {
-                challenges.push(plugin.challenge());
+                verdicts.missing(plugin.challenge());
                 if anonymous.is_none() {
                     anonymous = plugin.anonymous().map(str::to_string);
                 }
             }
-            Outcome::Failed(e) => {
-                let rank = |e: &GatewayError| match &e.kind {
-                    ErrorKind::Unauthorized { failure, .. } => failure.rank(),
-                    _ => 0,
-                };
-                if failure.as_ref().is_none_or(|f| rank(&e) > rank(f)) {
-                    failure = Some(e);
-                }
-            }
+            Outcome::Failed(e) => verdicts.failed(e),
         }
     }
 
+    let skipped_all = !auth.is_empty() && !ran;
     if identity.is_none() && !auth.is_empty() {
-        if let Some(e) = failure {
-            return Err(e);
+        if verdicts.has_failure() {
+            return Err(verdicts.into_error());
         }
         if let Some(reference) = anonymous {
             let consumer = consumer_by_ref(ex, &reference).await?.ok_or_else(|| {
@@ -280,14 +280,11 @@ pub async fn authenticate(ex: &mut Exchange<'_>) -> Result<(), GatewayError> {
                 )
             })?;
             identity = Some(consumer.identity(None, true));
-        } else if skipped && challenges.is_empty() {
+        } else if skipped_all {
             // A CORS preflight on a route whose auth plugins all let preflights through.
             return Ok(());
         } else {
-            return Err(core_auth::unauthorized(
-                AuthFailure::MissingCredentials,
-                challenges.join(", "),
-            ));
+            return Err(verdicts.into_error());
         }
     }
 
@@ -296,7 +293,7 @@ pub async fn authenticate(ex: &mut Exchange<'_>) -> Result<(), GatewayError> {
     if let Some(acl) = most_specific(&instances, "acl", identity.as_ref()) {
         if let Plugin::Acl(config) = &acl.plugin {
             let config: &AclConfig = config;
-            if !(preflight && identity.is_none() && skipped) {
+            if !(preflight && identity.is_none() && skipped_all) {
                 config.check(identity.as_ref())?;
             }
             hide_groups = config.hide_groups_header;
@@ -407,6 +404,85 @@ async fn fetch_text(url: &str) -> Result<String, String> {
     }
 }
 
+/// Fetch a JWKS (the policy said so and recorded the attempt), record the result, then wake the
+/// requests waiting for it. The fetch runs as its own task kept alive with `waitUntil`, so the
+/// waiters get its result even if the client that started it goes away (Cloudflare cancels a
+/// request's work when its client disconnects; Miniflare lets it finish, so no local test shows
+/// this).
+async fn fetch_jwks(ex: &Exchange<'_>, url: &str) {
+    let task = wasm_bindgen_futures::future_to_promise({
+        let url = url.to_string();
+        async move {
+            let body = fetch_text(&url).await;
+            let now = runtime::now_ms();
+            // Record and wake in one step: a request planning after this sees the new set.
+            let result = JWKS.with(|c| {
+                c.borrow_mut()
+                    .fetched(&url, body.as_deref().map_err(|e| e.clone()), now)
+            });
+            let waiters = JWKS_WAITERS.with(|w| w.borrow_mut().remove(&url).unwrap_or_default());
+            runtime::log(
+                &match &result {
+                    Ok(n) => serde_json::json!({"event": "jwks_fetched", "url": url, "keys": n, "waiters": waiters.len()}),
+                    Err(e) => serde_json::json!({"event": "jwks_fetch_failed", "url": url, "error": e, "waiters": waiters.len()}),
+                }
+                .to_string(),
+            );
+            for (_, resolve) in waiters {
+                // Each promise belongs to its waiter's request; the runtime settles it there.
+                let _ = resolve.call0(&JsValue::UNDEFINED);
+            }
+            Ok(JsValue::UNDEFINED)
+        }
+    });
+    let kept = task.clone();
+    ex.ctx.wait_until(async move {
+        let _ = JsFuture::from(kept).await;
+    });
+    let _ = JsFuture::from(task).await;
+}
+
+/// Wait for the fetch of `url` under way to be recorded, or until `deadline` (ms since the epoch),
+/// whichever comes first. The wait is a promise of this request, resolved by the fetching one.
+async fn wait_for_jwks(url: &str, deadline: f64) {
+    let id = NEXT_WAITER.with(|n| {
+        let id = n.get();
+        n.set(id.wrapping_add(1));
+        id
+    });
+    let woken = js_sys::Promise::new(&mut |resolve, _reject| {
+        JWKS_WAITERS.with(|w| {
+            w.borrow_mut()
+                .entry(url.to_string())
+                .or_default()
+                .push((id, resolve))
+        });
+    });
+    // Take the resolver out again however the wait ends (a timeout, or this future dropped).
+    struct Registered<'u>(&'u str, u64);
+    impl Drop for Registered<'_> {
+        fn drop(&mut self) {
+            JWKS_WAITERS.with(|w| {
+                if let Ok(mut w) = w.try_borrow_mut() {
+                    if let Some(list) = w.get_mut(self.0) {
+                        list.retain(|(i, _)| *i != self.1);
+                        if list.is_empty() {
+                            w.remove(self.0);
+                        }
+                    }
+                }
+            });
+        }
+    }
+    let _registered = Registered(url, id);
+    let wait_ms =
+        (deadline - runtime::now_ms()).clamp(0.0, JWKS_TIMEOUT_MS as f64 + jwks::GRACE_MS);
+    let timeout = worker::Delay::from(Duration::from_millis(wait_ms as u64));
+    let woken = JsFuture::from(woken);
+    futures_util::pin_mut!(woken);
+    let _ = select(woken, timeout).await;
+}
+
 async fn jwt_auth(ex: &mut Exchange<'_>, config: &JwtConfig) -> Result<Outcome, GatewayError> {
     let found = {
         let header = |n: &str| ex.header(n);
@@ -461,29 +537,23 @@ async fn jwt_auth(ex: &mut Exchange<'_>, config: &JwtConfig) -> Result<Outcome, 
         // A record naming a JWKS URL and another key is refused, as for static keys.
         Some(_) if jwt::credential_key(&cred).is_err() => jwt::credential_key(&cred).map(|_| ()),
         Some(url) => {
-            let url = url.clone();
             let kid = token.kid.as_deref();
-            let cache_ms = config.jwks_cache_seconds as f64 * 1000.0;
-            let refetch_ms = config.jwks_refetch_interval_seconds as f64 * 1000.0;
-            let plan = JWKS.with(|c| c.borrow_mut().plan(&url, kid, now_ms, cache_ms, refetch_ms));
+            let policy = jwks::Policy {
+                cache_ms: config.jwks_cache_seconds as f64 * 1000.0,
+                refetch_ms: config.jwks_refetch_interval_seconds as f64 * 1000.0,
+                fetch_timeout_ms: JWKS_TIMEOUT_MS as f64,
+            };
+            let plan = JWKS.with(|c| c.borrow_mut().plan(url, kid, now_ms, &policy));
             let jwk = match plan {
                 jwks::Plan::Use(k) => Some(k),
                 jwks::Plan::Unknown => None,
                 jwks::Plan::Fetch => {
-                    let body = fetch_text(&url).await;
-                    let now = runtime::now_ms();
-                    let result = JWKS.with(|c| {
-                        c.borrow_mut()
-                            .fetched(&url, body.as_deref().map_err(|e| e.clone()), now)
-                    });
-                    runtime::log(
-                        &match &result {
-                            Ok(n) => serde_json::json!({"event": "jwks_fetched", "url": url, "keys": n}),
-                            Err(e) => serde_json::json!({"event": "jwks_fetch_failed", "url": url, "error": e}),
-                        }
-                        .to_string(),
-                    );
-                    JWKS.with(|c| c.borrow().lookup(&url, kid))
+                    fetch_jwks(ex, url).await;
+                    JWKS.with(|c| c.borrow().lookup(url, kid))
+                }
+                jwks::Plan::Wait { deadline } => {
+                    wait_for_jwks(url, deadline).await;
+                    JWKS.with(|c| c.borrow().lookup(url, kid))
                 }
             };
             match jwk {

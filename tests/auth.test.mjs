@@ -84,6 +84,8 @@ describe("identity", { timeout: 120_000 }, () => {
           route("acl", "/acl"),
           route("anon", "/anon"),
           route("multi", "/multi"),
+          route("jwt-lax", "/jwt-lax"),
+          route("trio", "/trio"),
         ],
         plugins: [
           { name: "key-auth", route: "key" },
@@ -100,6 +102,10 @@ describe("identity", { timeout: 120_000 }, () => {
           { name: "key-auth", route: "anon", config: { anonymous: "guest" } },
           { name: "key-auth", route: "multi" },
           { name: "jwt", route: "multi" },
+          { name: "jwt", route: "jwt-lax", config: { claims_to_verify: [] } },
+          { name: "key-auth", route: "trio" },
+          { name: "jwt", route: "trio" },
+          { name: "basic-auth", route: "trio", config: { realm: "admins" } },
         ],
       },
     });
@@ -318,6 +324,88 @@ describe("identity", { timeout: 120_000 }, () => {
     const none = await get("/multi");
     assertProblem(none, 401, "missing_credentials");
     assert.match(none.headers["www-authenticate"], /Key realm.*Bearer realm/);
+  });
+
+  /** An HS256 token built by hand, so that claims can hold any JSON value (jose checks their types). */
+  function hs256(payload) {
+    const enc = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
+    const input = `${enc({ alg: "HS256", typ: "JWT" })}.${enc(payload)}`;
+    return `${input}.${crypto.createHmac("sha256", hsSecret).update(input).digest("base64url")}`;
+  }
+
+  test("jwt: exp, nbf or iat present but not a number is refused, required or not", async () => {
+    const base = { iss: "hs-issuer", aud: "edgegate-tests", exp: now() + 600, nbf: now() - 10, iat: now() };
+    // The hand-built token is accepted as is: what follows differs only in one claim.
+    assert.equal((await get("/jwt", { authorization: `Bearer ${hs256(base)}` })).status, 200);
+    assert.equal((await get("/jwt-lax", { authorization: `Bearer ${hs256(base)}` })).status, 200);
+    const bad = [null, "2099-01-01", String(now() + 600), "", true, false, {}, { exp: now() + 600 }, [], [now() + 600]];
+    for (const claim of ["exp", "nbf", "iat"]) {
+      for (const value of bad) {
+        const token = hs256({ ...base, [claim]: value });
+        // `/jwt` requires exp (the default claims_to_verify), `/jwt-lax` requires nothing.
+        for (const path of ["/jwt", "/jwt-lax"]) {
+          const res = await get(path, { authorization: `Bearer ${token}` });
+          const what = `${path} ${claim}=${JSON.stringify(value)}`;
+          assert.equal(res.status, 401, `${what}: ${res.text}`);
+          assert.equal(res.json().code, "invalid_credentials", what);
+          assert.equal(res.json().detail, `the token's \`${claim}\` claim must be a number`, what);
+          assert.equal(res.headers["www-authenticate"], 'Bearer realm="edgegate", error="invalid_token"', what);
+        }
+      }
+    }
+    // Absent is not malformed: without exp, /jwt-lax admits and /jwt says what is missing.
+    const { exp, ...noExp } = base;
+    assert.equal((await get("/jwt-lax", { authorization: `Bearer ${hs256(noExp)}` })).status, 200);
+    const missing = await get("/jwt", { authorization: `Bearer ${hs256(noExp)}` });
+    assertProblem(missing, 401, "invalid_credentials");
+    assert.equal(missing.json().detail, "the token has no `exp` claim");
+  });
+
+  test("every 401 on a route with key-auth, jwt and basic-auth carries all three challenges", async () => {
+    const key = 'Key realm="edgegate"';
+    const bearer = 'Bearer realm="edgegate"';
+    const invalidToken = 'Bearer realm="edgegate", error="invalid_token"';
+    const basicChallenge = 'Basic realm="admins", charset="UTF-8"';
+    const basic = (u, p) => "Basic " + Buffer.from(`${u}:${p}`).toString("base64");
+    const claims = { iss: "hs-issuer" };
+    const cases = [
+      ["nothing sent", {}, "missing_credentials", [key, bearer, basicChallenge]],
+      ["a wrong key", { apikey: "eg_wrong" }, "invalid_credentials", [key, bearer, basicChallenge]],
+      ["a wrong key as Bearer", { authorization: "Bearer eg_wrong" }, "invalid_credentials", [key, invalidToken, basicChallenge]],
+      ["a malformed JWT", { authorization: "Bearer a.b.c" }, "invalid_credentials", [key, invalidToken, basicChallenge]],
+      [
+        "a JWT with a bad signature",
+        { authorization: `Bearer ${(await mint(hsSecret, "HS256", claims)).slice(0, -4)}AAAA` },
+        "invalid_credentials",
+        [key, invalidToken, basicChallenge],
+      ],
+      [
+        "an expired JWT",
+        { authorization: `Bearer ${await mint(hsSecret, "HS256", { ...claims, exp: now() - 120 })}` },
+        "token_expired",
+        [key, invalidToken, basicChallenge],
+      ],
+      ["a JWT with exp: null", { authorization: `Bearer ${hs256({ ...claims, exp: null })}` }, "invalid_credentials", [key, invalidToken, basicChallenge]],
+      ["a wrong password", { authorization: basic("bob", "open sesamE") }, "invalid_credentials", [key, bearer, basicChallenge]],
+      ["an unknown user", { authorization: basic("eve", "open sesame") }, "invalid_credentials", [key, bearer, basicChallenge]],
+      ["a malformed Basic header", { authorization: "Basic %%%" }, "invalid_credentials", [key, bearer, basicChallenge]],
+      [
+        "a wrong key and an expired JWT",
+        { apikey: "eg_wrong", authorization: `Bearer ${await mint(hsSecret, "HS256", { ...claims, exp: now() - 120 })}` },
+        "token_expired",
+        [key, invalidToken, basicChallenge],
+      ],
+    ];
+    for (const [what, headers, code, challenges] of cases) {
+      const res = await get("/trio", headers);
+      assert.equal(res.status, 401, `${what}: ${res.text}`);
+      assert.equal(res.json().code, code, what);
+      assert.equal(res.headers["www-authenticate"], challenges.join(", "), what);
+    }
+    // And each kind of credential, right, still admits.
+    assert.equal((await get("/trio", { apikey: apiKey })).status, 200);
+    assert.equal((await get("/trio", { authorization: `Bearer ${await mint(hsSecret, "HS256", claims)}` })).status, 200);
+    assert.equal((await get("/trio", { authorization: basic("bob", "open sesame") })).status, 200);
   });
 
   test("a revoked key keeps working at most for the cache TTL, then credentials_revoked", async () => {

@@ -1,12 +1,21 @@
-//! JWKS at the edge: the isolate's cache of key sets by URL, and the policy deciding when to fetch.
+//! JWKS at the edge: the isolate's cache of key sets by URL, and the policy deciding when to fetch
+//! and when to wait for a fetch already under way.
 //!
 //! - A URL's keys are used for `cache_ms` after a successful fetch, then fetched again.
 //! - A token whose `kid` is not in the set triggers a refetch, but one URL is fetched at most once
-//!   per `refetch_ms` whatever tokens arrive (the attempt is recorded before the fetch starts, so
-//!   concurrent requests do not pile on), so a flood of made-up `kid`s cannot storm the provider.
+//!   per `refetch_ms` whatever tokens arrive (the attempt is recorded before the fetch starts), so a
+//!   flood of made-up `kid`s cannot storm the provider.
+//! - While a fetch is under way, a request whose key is not cached (a cold isolate, or a new `kid`
+//!   during key rotation) does not start another one and is not refused: it waits for that fetch,
+//!   at most until the fetch's own timeout (plus [`GRACE_MS`]), then is decided with its result. A
+//!   request whose key is cached (even past `cache_ms`) uses it meanwhile.
+//! - A fetch that reports nothing by its timeout is over (its request went away): it counted as an
+//!   attempt, so the refetch limit still holds.
 //! - A failed fetch keeps the keys already cached: they go on working.
 //!
-//! Pure: the glue calls [`JwksCache::plan`], fetches when told to, then [`JwksCache::fetched`].
+//! Pure: the glue calls [`JwksCache::plan`]; on [`Plan::Fetch`] it fetches (bounded by
+//! [`Policy::fetch_timeout_ms`]) and calls [`JwksCache::fetched`], which also ends the waits; on
+//! [`Plan::Wait`] it waits for that, or for the deadline, then calls [`JwksCache::lookup`].
 
 use jsonwebtoken::jwk::Jwk;
 use serde_json::Value;
@@ -16,6 +25,9 @@ use std::collections::HashMap;
 pub const MAX_JWKS_BYTES: usize = 256 * 1024;
 /// Most URLs remembered per isolate.
 const MAX_URLS: usize = 256;
+/// How long past a fetch's timeout a waiter still waits for its result (the fetcher records the
+/// timeout itself; this covers the timer's own lateness).
+pub const GRACE_MS: f64 = 250.0;
 
 #[derive(Debug, Default)]
 struct Entry {
@@ -24,6 +36,19 @@ struct Entry {
     fetched_at: Option<f64>,
     /// When a fetch was last started (ms).
     attempted_at: f64,
+    /// When the fetch under way started (ms), if one is.
+    in_flight_since: Option<f64>,
+}
+
+/// The timing rules for one JWKS URL: the `jwt` plugin's settings and the glue's fetch timeout.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Policy {
+    /// How long a fetched set is used before it is fetched again.
+    pub cache_ms: f64,
+    /// Least time between two fetch attempts of one URL.
+    pub refetch_ms: f64,
+    /// How long one fetch may take.
+    pub fetch_timeout_ms: f64,
 }
 
 #[derive(Debug, Default)]
@@ -39,6 +64,10 @@ pub enum Plan {
     Use(Jwk),
     /// Fetch the URL (the attempt is already recorded), call `fetched`, then `lookup`.
     Fetch,
+    /// A fetch of the URL is under way and the key is not cached: wait until `fetched` is called
+    /// for the URL or until `deadline` (ms), whichever comes first, then `lookup` (no new plan: one
+    /// fetch decides every request that waited for it).
+    Wait { deadline: f64 },
     /// The `kid` is not known and no fetch is allowed now.
     Unknown,
 }
@@ -61,14 +90,15 @@ impl JwksCache {
         }
     }
 
-    pub fn plan(
-        &mut self,
-        url: &str,
-        kid: Option<&str>,
-        now: f64,
-        cache_ms: f64,
-        refetch_ms: f64,
-    ) -> Plan {
+    /// Whether a fetch of `url` is under way at `now` (started, not yet recorded, within its timeout).
+    pub fn in_flight(&self, url: &str, now: f64, policy: &Policy) -> bool {
+        self.entries
+            .get(url)
+            .and_then(|e| e.in_flight_since)
+            .is_some_and(|t| now - t < policy.fetch_timeout_ms + GRACE_MS)
+    }
+
+    pub fn plan(&mut self, url: &str, kid: Option<&str>, now: f64, policy: &Policy) -> Plan {
         if !self.entries.contains_key(url) && self.entries.len() >= MAX_URLS {
             // Drop the URL fetched longest ago.
             if let Some(oldest) = self
@@ -81,35 +111,46 @@ impl JwksCache {
             }
         }
         let found = self.lookup(url, kid);
+        let in_flight = self.in_flight(url, now, policy);
         let entry = self.entries.entry(url.to_string()).or_insert(Entry {
             attempted_at: f64::NEG_INFINITY,
             ..Entry::default()
         });
-        let fresh = entry.fetched_at.is_some_and(|t| now - t < cache_ms);
-        let may_fetch = now - entry.attempted_at >= refetch_ms;
-        match (found, fresh, may_fetch) {
-            (Some(k), true, _) => Plan::Use(k),
-            (_, _, true) => {
+        if !in_flight {
+            // Never started, recorded, or past its timeout: its request went away.
+            entry.in_flight_since = None;
+        }
+        let fresh = entry.fetched_at.is_some_and(|t| now - t < policy.cache_ms);
+        let may_fetch = now - entry.attempted_at >= policy.refetch_ms;
+        match (found, fresh) {
+            (Some(k), true) => Plan::Use(k),
+            // Stale, and a fetch is under way or not allowed again yet: keep using it.
+            (Some(k), false) if in_flight || !may_fetch => Plan::Use(k),
+            (None, _) if in_flight => Plan::Wait {
+                deadline: entry.in_flight_since.unwrap_or(now) + policy.fetch_timeout_ms + GRACE_MS,
+            },
+            (_, _) if may_fetch => {
                 entry.attempted_at = now;
+                entry.in_flight_since = Some(now);
                 Plan::Fetch
             }
-            // Stale and not allowed to fetch again yet (the last attempt failed): keep using it.
-            (Some(k), false, false) => Plan::Use(k),
-            (None, _, false) => Plan::Unknown,
+            (_, _) => Plan::Unknown,
         }
     }
 
-    /// Record a fetch result. On success the set replaces the cached one; on failure the cached keys
-    /// stay. Keys that cannot be used (symmetric, unknown types) are skipped. Returns an error message
-    /// for the log when the fetch or the document was bad.
+    /// Record a fetch result; the fetch is no longer under way. On success the set replaces the
+    /// cached one; on failure the cached keys stay. Keys that cannot be used (symmetric, unknown
+    /// types) are skipped. Returns an error message for the log when the fetch or the document was
+    /// bad.
     pub fn fetched(
         &mut self,
         url: &str,
         body: Result<&str, String>,
         now: f64,
     ) -> Result<usize, String> {
-        let keys = body.and_then(parse_jwks)?;
         let entry = self.entries.entry(url.to_string()).or_default();
+        entry.in_flight_since = None;
+        let keys = body.and_then(parse_jwks)?;
         entry.keys = keys;
         entry.fetched_at = Some(now);
         Ok(entry.keys.len())

@@ -7,7 +7,8 @@
 //!    must be allowed by the credential *and* belong to the family of its key (an RSA public key is never
 //!    used as an HMAC secret, whatever the token says);
 //! 4. signature;
-//! 5. claims, with `now` injected: `exp`/`nbf` with leeway, `maximum_expiration`, `iss`, `aud`.
+//! 5. claims, with `now` injected: `exp`/`nbf`/`iat` must be numbers when present, `exp`/`nbf` with
+//!    leeway, `maximum_expiration`, `iss`, `aud`.
 
 use super::{authorization_param, cookie, query_param, records::JwtCredential};
 use crate::plugins::PluginError;
@@ -36,7 +37,8 @@ pub struct JwtConfig {
     /// The claim whose value selects the credential (default `iss`).
     #[serde(default = "default_key_claim")]
     pub key_claim_name: String,
-    /// Claims that must be present (`exp`, `nbf`); default `["exp"]`. Present ones are always checked.
+    /// Claims that must be present (`exp`, `nbf`); default `["exp"]`. Present ones are always checked,
+    /// and `exp`, `nbf`, `iat` must be numbers whenever present (listed here or not).
     #[serde(default = "default_claims_to_verify")]
     pub claims_to_verify: Vec<String>,
     /// Clock skew tolerated on `exp` and `nbf`, seconds (default 30).
@@ -223,6 +225,8 @@ pub enum JwtError {
     NotYetValid,
     TooLong,
     MissingClaim(String),
+    /// A registered time claim (`exp`, `nbf`, `iat`) is present but not a number.
+    NotANumber(String),
     BadIssuer,
     BadAudience,
 }
@@ -251,6 +255,7 @@ impl JwtError {
             JwtError::NotYetValid => "the token is not valid yet".into(),
             JwtError::TooLong => "the token's lifetime exceeds the maximum allowed".into(),
             JwtError::MissingClaim(c) => format!("the token has no `{c}` claim"),
+            JwtError::NotANumber(c) => format!("the token's `{c}` claim must be a number"),
             JwtError::BadIssuer => "the token's issuer is not accepted".into(),
             JwtError::BadAudience => "the token's audience is not accepted".into(),
         }
@@ -459,15 +464,26 @@ pub fn verify_signature(
     }
 }
 
+/// The registered time claims (RFC 7519 4.1.4-4.1.6): when present, each must be a JSON number.
+pub const TIME_CLAIMS: [&str; 3] = ["exp", "nbf", "iat"];
+
+/// A time claim's value: `None` when absent. Present with any other type than a number (`null`, a
+/// string, a boolean, an object, an array) is an error, whether or not the claim is required: a
+/// `null` `exp` must never read as "does not expire".
 fn numeric(claims: &Map<String, Value>, name: &str) -> Result<Option<f64>, JwtError> {
     match claims.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n.as_f64().map(Some).ok_or(JwtError::Malformed),
-        Some(_) => Err(JwtError::Malformed),
+        None => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_f64()
+            .filter(|v| v.is_finite())
+            .map(Some)
+            .ok_or_else(|| JwtError::NotANumber(name.to_string())),
+        Some(_) => Err(JwtError::NotANumber(name.to_string())),
     }
 }
 
-/// The registered claims, checked at `now` (seconds since the epoch).
+/// The registered claims, checked at `now` (seconds since the epoch). Pure and separate from the
+/// signature check, which runs first (see [`verify`]).
 pub fn check_claims(
     config: &JwtConfig,
     claims: &Map<String, Value>,
@@ -475,18 +491,23 @@ pub fn check_claims(
 ) -> Result<(), JwtError> {
     let now = now as f64;
     let leeway = config.leeway_seconds as f64;
+    // Types first: a malformed time claim is refused before anything is read from it.
+    let [exp, nbf, _iat] = [
+        numeric(claims, TIME_CLAIMS[0])?,
+        numeric(claims, TIME_CLAIMS[1])?,
+        numeric(claims, TIME_CLAIMS[2])?,
+    ];
     for required in &config.claims_to_verify {
         if !claims.contains_key(required.as_str()) {
             return Err(JwtError::MissingClaim(required.clone()));
         }
     }
-    let exp = numeric(claims, "exp")?;
     if let Some(exp) = exp {
         if now >= exp + leeway {
             return Err(JwtError::Expired);
         }
     }
-    if let Some(nbf) = numeric(claims, "nbf")? {
+    if let Some(nbf) = nbf {
         if now + leeway < nbf {
             return Err(JwtError::NotYetValid);
         }

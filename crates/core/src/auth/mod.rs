@@ -94,6 +94,67 @@ pub fn unauthorized_with(
     )
 }
 
+/// What the auth plugins of a route concluded, combined into the one 401 the phase answers with when
+/// none admitted the request: the most specific failure (see [`AuthFailure::rank`]; the first plugin
+/// wins a tie), or `missing_credentials` when every plugin found nothing, and in either case one
+/// challenge per auth plugin, in the order the plugins ran. A plugin that refused a credential
+/// contributes the challenge its own 401 carries (for `jwt`, `Bearer ...` with
+/// `error="invalid_token"`, RFC 6750 3.1); the others their plain challenge.
+#[derive(Debug, Default)]
+pub struct Challenges {
+    challenges: Vec<String>,
+    failure: Option<GatewayError>,
+}
+
+impl Challenges {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A plugin that found no credential of its kind, or did not run (a CORS preflight).
+    pub fn missing(&mut self, challenge: String) {
+        self.challenges.push(challenge);
+    }
+
+    /// A plugin that refused the credential it found, with its 401.
+    pub fn failed(&mut self, error: GatewayError) {
+        let rank = |e: &GatewayError| match &e.kind {
+            ErrorKind::Unauthorized { failure, .. } => failure.rank(),
+            _ => 0,
+        };
+        if let ErrorKind::Unauthorized { challenge, .. } = &error.kind {
+            self.challenges.push(challenge.clone());
+        }
+        if self.failure.as_ref().is_none_or(|f| rank(&error) > rank(f)) {
+            self.failure = Some(error);
+        }
+    }
+
+    /// Whether some plugin refused a credential.
+    pub fn has_failure(&self) -> bool {
+        self.failure.is_some()
+    }
+
+    /// The `WWW-Authenticate` value: every challenge, comma separated.
+    pub fn header(&self) -> String {
+        self.challenges.join(", ")
+    }
+
+    /// The 401 to answer with.
+    pub fn into_error(self) -> GatewayError {
+        let header = self.header();
+        match self.failure {
+            Some(mut e) => {
+                if let ErrorKind::Unauthorized { challenge, .. } = &mut e.kind {
+                    *challenge = header;
+                }
+                e
+            }
+            None => unauthorized(AuthFailure::MissingCredentials, header),
+        }
+    }
+}
+
 /// A 403 for a consumer the ACL does not let through.
 pub fn forbidden() -> GatewayError {
     GatewayError::new(

@@ -207,14 +207,76 @@ fn exp_is_required_by_default_and_maximum_expiration_is_enforced() {
     let t = sign(Algorithm::RS256, &rsa(), &claims(), None); // exp = now + 600
     assert_eq!(check(&t, &rsa_cred(), &cfg, NOW), Err(JwtError::TooLong));
     assert_eq!(check(&t, &rsa_cred(), &cfg, NOW + 400), Ok(()));
-    // A non-numeric exp is malformed, not "no exp".
+    // A non-numeric exp is refused, not read as "no exp".
     let mut c = claims();
     c["exp"] = json!("tomorrow");
     let t = sign(Algorithm::RS256, &rsa(), &c, None);
     assert_eq!(
         check(&t, &rsa_cred(), &config(), NOW),
-        Err(JwtError::Malformed)
+        Err(JwtError::NotANumber("exp".into()))
     );
+}
+
+#[test]
+fn time_claims_present_but_not_numbers_are_refused_required_or_not() {
+    let bad_values = [
+        json!(null),
+        json!("1750000600"),
+        json!(""),
+        json!(true),
+        json!(false),
+        json!({"at": NOW + 600}),
+        json!([NOW + 600]),
+        json!([]),
+    ];
+    let mut required_none = config();
+    required_none.claims_to_verify = vec![];
+    let mut required_all = config();
+    required_all.claims_to_verify = vec!["exp".into(), "nbf".into()];
+    let mut with_max = config();
+    with_max.maximum_expiration = 3600;
+    for claim in jwt::TIME_CLAIMS {
+        for bad in &bad_values {
+            let mut c = claims();
+            c["nbf"] = json!(NOW - 10);
+            c[claim] = bad.clone();
+            let t = sign(Algorithm::RS256, &rsa(), &c, None);
+            for cfg in [&config(), &required_none, &required_all, &with_max] {
+                let err = check(&t, &rsa_cred(), cfg, NOW).unwrap_err();
+                assert_eq!(
+                    err,
+                    JwtError::NotANumber(claim.into()),
+                    "{claim} = {bad} with claims_to_verify {:?}",
+                    cfg.claims_to_verify
+                );
+                assert_eq!(err.failure().code(), "invalid_credentials");
+                assert_eq!(
+                    err.detail(),
+                    format!("the token's `{claim}` claim must be a number")
+                );
+                // The claims-only path (a signature already verified and remembered) refuses it too.
+                let parsed = jwt::parse(&t, cfg.max_token_bytes).unwrap();
+                assert_eq!(
+                    jwt::check_claims(cfg, &parsed.claims, NOW),
+                    Err(JwtError::NotANumber(claim.into()))
+                );
+            }
+        }
+        // Numbers of either JSON kind are fine, and an absent optional claim is fine.
+        let mut c = claims();
+        c["nbf"] = json!(NOW - 10);
+        c[claim] = json!((NOW + 10) as f64 + 0.5);
+        if claim == "nbf" {
+            c[claim] = json!((NOW - 10) as f64 + 0.5);
+        }
+        let t = sign(Algorithm::RS256, &rsa(), &c, None);
+        assert_eq!(check(&t, &rsa_cred(), &config(), NOW), Ok(()), "{claim}");
+        if claim != "exp" {
+            c.as_object_mut().unwrap().remove(claim);
+            let t = sign(Algorithm::RS256, &rsa(), &c, None);
+            assert_eq!(check(&t, &rsa_cred(), &config(), NOW), Ok(()), "{claim}");
+        }
+    }
 }
 
 #[test]
@@ -418,16 +480,18 @@ const URL: &str = "https://idp.example/jwks.json";
 fn jwks_unknown_kid_refetches_at_most_once_per_interval() {
     let mut cache = JwksCache::new();
     let (cache_ms, refetch_ms) = (300_000.0, 30_000.0);
+    let policy = jwks::Policy {
+        cache_ms,
+        refetch_ms,
+        fetch_timeout_ms: 5_000.0,
+    };
     let mut now = 1_000_000.0;
-    assert_eq!(
-        cache.plan(URL, Some("k1"), now, cache_ms, refetch_ms),
-        Plan::Fetch
-    );
+    assert_eq!(cache.plan(URL, Some("k1"), now, &policy), Plan::Fetch);
     cache
         .fetched(URL, Ok(&jwks(&[rsa_jwk("k1", RSA_PUB)])), now)
         .unwrap();
     assert!(matches!(
-        cache.plan(URL, Some("k1"), now, cache_ms, refetch_ms),
+        cache.plan(URL, Some("k1"), now, &policy),
         Plan::Use(_)
     ));
 
@@ -436,26 +500,23 @@ fn jwks_unknown_kid_refetches_at_most_once_per_interval() {
     now += 1_000.0;
     for i in 0..1000 {
         let kid = format!("bogus-{i}");
-        assert_eq!(
-            cache.plan(URL, Some(&kid), now, cache_ms, refetch_ms),
-            Plan::Unknown
-        );
+        assert_eq!(cache.plan(URL, Some(&kid), now, &policy), Plan::Unknown);
     }
     // After the interval exactly one fetch is allowed, then none again.
     now += refetch_ms;
-    assert_eq!(
-        cache.plan(URL, Some("bogus"), now, cache_ms, refetch_ms),
-        Plan::Fetch
-    );
+    assert_eq!(cache.plan(URL, Some("bogus"), now, &policy), Plan::Fetch);
+    cache
+        .fetched(URL, Ok(&jwks(&[rsa_jwk("k1", RSA_PUB)])), now)
+        .unwrap();
     for _ in 0..100 {
         assert_eq!(
-            cache.plan(URL, Some("bogus"), now + 10.0, cache_ms, refetch_ms),
+            cache.plan(URL, Some("bogus"), now + 10.0, &policy),
             Plan::Unknown
         );
     }
     // The known key keeps working meanwhile.
     assert!(matches!(
-        cache.plan(URL, Some("k1"), now + 10.0, cache_ms, refetch_ms),
+        cache.plan(URL, Some("k1"), now + 10.0, &policy),
         Plan::Use(_)
     ));
 }
@@ -464,21 +525,20 @@ fn jwks_unknown_kid_refetches_at_most_once_per_interval() {
 fn jwks_rotation_new_kid_after_refetch_removed_kid_after_expiry() {
     let mut cache = JwksCache::new();
     let (cache_ms, refetch_ms) = (60_000.0, 5_000.0);
+    let policy = jwks::Policy {
+        cache_ms,
+        refetch_ms,
+        fetch_timeout_ms: 5_000.0,
+    };
     let mut now = 0.0;
-    assert_eq!(
-        cache.plan(URL, Some("k1"), now, cache_ms, refetch_ms),
-        Plan::Fetch
-    );
+    assert_eq!(cache.plan(URL, Some("k1"), now, &policy), Plan::Fetch);
     cache
         .fetched(URL, Ok(&jwks(&[rsa_jwk("k1", RSA_PUB)])), now)
         .unwrap();
 
     // The provider publishes k2 next to k1; a token with k2 triggers the refetch.
     now += 10_000.0;
-    assert_eq!(
-        cache.plan(URL, Some("k2"), now, cache_ms, refetch_ms),
-        Plan::Fetch
-    );
+    assert_eq!(cache.plan(URL, Some("k2"), now, &policy), Plan::Fetch);
     let both = jwks(&[
         rsa_jwk("k1", RSA_PUB),
         rsa_jwk("k2", include_str!("testdata/rsa2.pub")),
@@ -486,17 +546,14 @@ fn jwks_rotation_new_kid_after_refetch_removed_kid_after_expiry() {
     cache.fetched(URL, Ok(&both), now).unwrap();
     assert!(cache.lookup(URL, Some("k2")).is_some());
     assert!(matches!(
-        cache.plan(URL, Some("k1"), now, cache_ms, refetch_ms),
+        cache.plan(URL, Some("k1"), now, &policy),
         Plan::Use(_)
     ));
 
     // The provider drops k1. Until the cached set expires k1 still verifies; then the set is fetched
     // again and k1 is gone.
     now += cache_ms;
-    assert_eq!(
-        cache.plan(URL, Some("k1"), now, cache_ms, refetch_ms),
-        Plan::Fetch
-    );
+    assert_eq!(cache.plan(URL, Some("k1"), now, &policy), Plan::Fetch);
     cache
         .fetched(
             URL,
@@ -506,7 +563,7 @@ fn jwks_rotation_new_kid_after_refetch_removed_kid_after_expiry() {
         .unwrap();
     assert_eq!(cache.lookup(URL, Some("k1")), None);
     assert_eq!(
-        cache.plan(URL, Some("k1"), now + 1.0, cache_ms, refetch_ms),
+        cache.plan(URL, Some("k1"), now + 1.0, &policy),
         Plan::Unknown
     );
 }
@@ -515,34 +572,216 @@ fn jwks_rotation_new_kid_after_refetch_removed_kid_after_expiry() {
 fn jwks_failed_refetch_keeps_cached_keys() {
     let mut cache = JwksCache::new();
     let (cache_ms, refetch_ms) = (60_000.0, 5_000.0);
-    assert_eq!(
-        cache.plan(URL, Some("k1"), 0.0, cache_ms, refetch_ms),
-        Plan::Fetch
-    );
+    let policy = jwks::Policy {
+        cache_ms,
+        refetch_ms,
+        fetch_timeout_ms: 5_000.0,
+    };
+    assert_eq!(cache.plan(URL, Some("k1"), 0.0, &policy), Plan::Fetch);
     cache
         .fetched(URL, Ok(&jwks(&[rsa_jwk("k1", RSA_PUB)])), 0.0)
         .unwrap();
     // Stale: fetch again, and the provider is down.
-    assert_eq!(
-        cache.plan(URL, Some("k1"), 70_000.0, cache_ms, refetch_ms),
-        Plan::Fetch
-    );
+    assert_eq!(cache.plan(URL, Some("k1"), 70_000.0, &policy), Plan::Fetch);
     assert!(cache
         .fetched(URL, Err("connection refused".into()), 70_000.0)
         .is_err());
     assert!(cache.lookup(URL, Some("k1")).is_some());
     // Within the refetch interval the stale key is used without another attempt.
     assert!(matches!(
-        cache.plan(URL, Some("k1"), 71_000.0, cache_ms, refetch_ms),
+        cache.plan(URL, Some("k1"), 71_000.0, &policy),
         Plan::Use(_)
     ));
     // A garbage document is a failure too, and also keeps the keys.
-    assert_eq!(
-        cache.plan(URL, Some("k1"), 80_000.0, cache_ms, refetch_ms),
-        Plan::Fetch
-    );
+    assert_eq!(cache.plan(URL, Some("k1"), 80_000.0, &policy), Plan::Fetch);
     assert!(cache.fetched(URL, Ok("<html>"), 80_000.0).is_err());
     assert!(cache.lookup(URL, Some("k1")).is_some());
+}
+
+fn policy(cache_ms: f64, refetch_ms: f64) -> jwks::Policy {
+    jwks::Policy {
+        cache_ms,
+        refetch_ms,
+        fetch_timeout_ms: 5_000.0,
+    }
+}
+
+#[test]
+fn jwks_cold_start_one_fetch_and_every_concurrent_request_waits_for_it() {
+    let mut cache = JwksCache::new();
+    let p = policy(300_000.0, 30_000.0);
+    let t0 = 1_000_000.0;
+    // 20 requests arrive while the first one's fetch is under way.
+    let plans: Vec<Plan> = (0..20)
+        .map(|i| cache.plan(URL, Some("k1"), t0 + i as f64, &p))
+        .collect();
+    assert_eq!(plans[0], Plan::Fetch);
+    let deadline = t0 + p.fetch_timeout_ms + jwks::GRACE_MS;
+    for plan in &plans[1..] {
+        assert_eq!(*plan, Plan::Wait { deadline });
+    }
+    assert!(cache.in_flight(URL, t0 + 100.0, &p));
+    // The fetch answers; every waiter is decided with its result.
+    cache
+        .fetched(URL, Ok(&jwks(&[rsa_jwk("k1", RSA_PUB)])), t0 + 300.0)
+        .unwrap();
+    assert!(!cache.in_flight(URL, t0 + 300.0, &p));
+    for _ in &plans[1..] {
+        assert!(cache.lookup(URL, Some("k1")).is_some());
+    }
+    assert!(matches!(
+        cache.plan(URL, Some("k1"), t0 + 301.0, &p),
+        Plan::Use(_)
+    ));
+    // A token without `kid` waits the same way and gets the set's only key.
+    let mut cold = JwksCache::new();
+    assert_eq!(cold.plan(URL, None, t0, &p), Plan::Fetch);
+    assert!(matches!(cold.plan(URL, None, t0, &p), Plan::Wait { .. }));
+    cold.fetched(URL, Ok(&jwks(&[rsa_jwk("k1", RSA_PUB)])), t0)
+        .unwrap();
+    assert!(cold.lookup(URL, None).is_some());
+}
+
+#[test]
+fn jwks_rotation_new_kid_waits_for_the_one_refetch_known_kid_does_not() {
+    let mut cache = JwksCache::new();
+    let p = policy(300_000.0, 30_000.0);
+    assert_eq!(cache.plan(URL, Some("k1"), 0.0, &p), Plan::Fetch);
+    cache
+        .fetched(URL, Ok(&jwks(&[rsa_jwk("k1", RSA_PUB)])), 0.0)
+        .unwrap();
+    // The provider publishes k2; after the refetch interval, 20 concurrent k2 tokens: one refetch,
+    // nineteen waits; k1 tokens meanwhile are served from the cache without waiting.
+    let t = 40_000.0;
+    let mut fetches = 0;
+    let mut waits = 0;
+    for i in 0..20 {
+        match cache.plan(URL, Some("k2"), t + i as f64, &p) {
+            Plan::Fetch => fetches += 1,
+            Plan::Wait { deadline } => {
+                assert_eq!(deadline, t + p.fetch_timeout_ms + jwks::GRACE_MS);
+                waits += 1;
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            cache.plan(URL, Some("k1"), t + i as f64, &p),
+            Plan::Use(_)
+        ));
+    }
+    assert_eq!((fetches, waits), (1, 19));
+    let both = jwks(&[
+        rsa_jwk("k1", RSA_PUB),
+        rsa_jwk("k2", include_str!("testdata/rsa2.pub")),
+    ]);
+    cache.fetched(URL, Ok(&both), t + 200.0).unwrap();
+    assert!(cache.lookup(URL, Some("k2")).is_some());
+    // A stale set whose refresh is under way keeps serving its keys; unknown kids wait.
+    let stale = t + 200.0 + p.cache_ms;
+    assert_eq!(cache.plan(URL, Some("k1"), stale, &p), Plan::Fetch);
+    assert!(matches!(
+        cache.plan(URL, Some("k2"), stale + 1.0, &p),
+        Plan::Use(_)
+    ));
+    assert!(matches!(
+        cache.plan(URL, Some("k3"), stale + 1.0, &p),
+        Plan::Wait { .. }
+    ));
+}
+
+#[test]
+fn jwks_storm_of_random_kids_costs_one_fetch_per_interval_waiting_or_not() {
+    let mut cache = JwksCache::new();
+    let p = policy(300_000.0, 30_000.0);
+    let fetch_ms = 400.0; // how long the provider takes to answer
+    let mut fetches = 0;
+    let mut in_flight_until: Option<f64> = None;
+    let mut waits = 0;
+    // One made-up kid every 10 ms for 10 simulated minutes, with the provider's answers arriving
+    // `fetch_ms` after each fetch starts.
+    let mut now = 0.0;
+    let end = 600_000.0;
+    let mut i = 0u64;
+    while now < end {
+        if let Some(at) = in_flight_until.filter(|at| *at <= now) {
+            cache
+                .fetched(URL, Ok(&jwks(&[rsa_jwk("k1", RSA_PUB)])), at)
+                .unwrap();
+            in_flight_until = None;
+        }
+        let kid = format!("random-{i}");
+        match cache.plan(URL, Some(&kid), now, &p) {
+            Plan::Fetch => {
+                fetches += 1;
+                assert!(
+                    in_flight_until.is_none(),
+                    "a second fetch while one is under way"
+                );
+                in_flight_until = Some(now + fetch_ms);
+            }
+            Plan::Wait { deadline } => {
+                assert!(in_flight_until.is_some());
+                assert!(deadline <= now + p.fetch_timeout_ms + jwks::GRACE_MS);
+                waits += 1;
+            }
+            Plan::Unknown => assert!(in_flight_until.is_none()),
+            Plan::Use(_) => panic!("a made-up kid found a key"),
+        }
+        now += 10.0;
+        i += 1;
+    }
+    // The documented bound: at most one fetch per refetch interval (the first one included).
+    let bound = (end / p.refetch_ms).ceil() as usize;
+    assert!(fetches <= bound, "{fetches} fetches, bound {bound}");
+    assert_eq!(fetches, bound);
+    assert!(waits > 0);
+    // Made-up kids never match after the fetch either.
+    assert_eq!(cache.lookup(URL, Some("random-1")), None);
+}
+
+#[test]
+fn jwks_a_fetch_that_never_reports_stops_being_waited_for_and_still_counts() {
+    let mut cache = JwksCache::new();
+    let p = policy(300_000.0, 30_000.0);
+    assert_eq!(cache.plan(URL, Some("k1"), 0.0, &p), Plan::Fetch);
+    let deadline = p.fetch_timeout_ms + jwks::GRACE_MS;
+    assert_eq!(
+        cache.plan(URL, Some("k1"), deadline - 1.0, &p),
+        Plan::Wait { deadline }
+    );
+    // Past its timeout the fetch is over (its request went away); it was an attempt, so no new
+    // fetch before the refetch interval.
+    assert!(!cache.in_flight(URL, deadline, &p));
+    assert_eq!(cache.plan(URL, Some("k1"), deadline, &p), Plan::Unknown);
+    assert_eq!(cache.plan(URL, Some("k1"), p.refetch_ms, &p), Plan::Fetch);
+    // A late answer of the abandoned fetch is still recorded.
+    cache
+        .fetched(
+            URL,
+            Ok(&jwks(&[rsa_jwk("k1", RSA_PUB)])),
+            p.refetch_ms + 1.0,
+        )
+        .unwrap();
+    assert!(matches!(
+        cache.plan(URL, Some("k1"), p.refetch_ms + 2.0, &p),
+        Plan::Use(_)
+    ));
+}
+
+#[test]
+fn jwks_a_failed_fetch_ends_the_wait_and_decides_with_what_is_cached() {
+    let mut cache = JwksCache::new();
+    let p = policy(300_000.0, 30_000.0);
+    assert_eq!(cache.plan(URL, Some("k1"), 0.0, &p), Plan::Fetch);
+    assert!(matches!(
+        cache.plan(URL, Some("k1"), 1.0, &p),
+        Plan::Wait { .. }
+    ));
+    assert!(cache.fetched(URL, Err("status 503".into()), 100.0).is_err());
+    assert!(!cache.in_flight(URL, 100.0, &p));
+    assert_eq!(cache.lookup(URL, Some("k1")), None);
+    // No second fetch within the interval: the waiters' answer is "unknown key".
+    assert_eq!(cache.plan(URL, Some("k1"), 200.0, &p), Plan::Unknown);
 }
 
 #[test]
@@ -774,6 +1013,98 @@ fn errors_are_401_with_challenge_or_403() {
     assert_eq!(v["code"], "credentials_revoked");
     assert_eq!(v["status"], 401);
     assert_eq!(forbidden().status(), 403);
+}
+
+#[test]
+fn every_401_of_the_phase_carries_one_challenge_per_auth_plugin() {
+    let key: KeyAuthConfig = crate::plugins::settings(&json!({})).unwrap();
+    let jwt_cfg = config();
+    let basic: BasicAuthConfig = crate::plugins::settings(&json!({"realm": "admin"})).unwrap();
+    let header = |e: &GatewayError| e.headers()[0].1.clone();
+    let all_plain = format!(
+        "{}, {}, {}",
+        key.challenge(),
+        jwt_cfg.challenge(),
+        basic.challenge()
+    );
+    assert_eq!(
+        all_plain,
+        "Key realm=\"edgegate\", Bearer realm=\"edgegate\", Basic realm=\"admin\", charset=\"UTF-8\""
+    );
+
+    // Nothing sent.
+    let mut v = Challenges::new();
+    v.missing(key.challenge());
+    v.missing(jwt_cfg.challenge());
+    v.missing(basic.challenge());
+    assert!(!v.has_failure());
+    let e = v.into_error();
+    assert_eq!(e.kind.code(), "missing_credentials");
+    assert_eq!(header(&e), all_plain);
+
+    // A wrong key: key-auth fails, the others find nothing; all three challenges.
+    let mut v = Challenges::new();
+    v.failed(unauthorized(
+        AuthFailure::InvalidCredentials,
+        key.challenge(),
+    ));
+    v.missing(jwt_cfg.challenge());
+    v.missing(basic.challenge());
+    let e = v.into_error();
+    assert_eq!(e.kind.code(), "invalid_credentials");
+    assert_eq!(header(&e), all_plain);
+
+    // An expired token: Bearer carries RFC 6750's error; the most specific failure is reported.
+    let mut v = Challenges::new();
+    v.missing(key.challenge());
+    v.failed(unauthorized_with(
+        AuthFailure::TokenExpired,
+        jwt_cfg.challenge_invalid(),
+        "the token has expired",
+    ));
+    v.missing(basic.challenge());
+    let e = v.into_error();
+    assert_eq!(e.kind.code(), "token_expired");
+    assert_eq!(e.detail, "the token has expired");
+    assert_eq!(
+        header(&e),
+        format!(
+            "{}, Bearer realm=\"edgegate\", error=\"invalid_token\", {}",
+            key.challenge(),
+            basic.challenge()
+        )
+    );
+
+    // Two failures: the more specific one wins whatever the order; the first wins a tie.
+    let mut v = Challenges::new();
+    v.failed(unauthorized(
+        AuthFailure::InvalidCredentials,
+        key.challenge(),
+    ));
+    v.failed(unauthorized(
+        AuthFailure::CredentialsRevoked,
+        jwt_cfg.challenge_invalid(),
+    ));
+    v.failed(unauthorized_with(
+        AuthFailure::InvalidCredentials,
+        basic.challenge(),
+        "second",
+    ));
+    let e = v.into_error();
+    assert_eq!(e.kind.code(), "credentials_revoked");
+    assert_eq!(header(&e).matches("realm=").count(), 3);
+    let mut v = Challenges::new();
+    v.failed(unauthorized_with(
+        AuthFailure::InvalidCredentials,
+        key.challenge(),
+        "first",
+    ));
+    v.failed(unauthorized_with(
+        AuthFailure::InvalidCredentials,
+        basic.challenge(),
+        "second",
+    ));
+    assert_eq!(v.into_error().detail, "first");
 }
 
 #[test]
