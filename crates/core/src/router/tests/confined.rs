@@ -263,3 +263,23 @@ fn check_route_refuses_a_rewrite_with_a_dot_segment() {
         );
     }
 }
+
+#[test]
+fn a_config_with_such_a_rewrite_is_refused_before_it_serves() {
+    let doc = json!({
+        "format_version": 1,
+        "services": [{"name": "e", "url": "http://origin/echo/base"}],
+        "routes": [{"name": "r", "service": "e", "paths": ["/u/{id}"], "rewrite": "/a/../{id}"}],
+    })
+    .to_string();
+    let Err(errors) = Gateway::compile(&doc) else {
+        panic!("the document must be refused");
+    };
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].path, "routes[0].rewrite");
+    assert!(
+        errors[0].message.contains("\"..\""),
+        "{}",
+        errors[0].message
+    );
+}
