@@ -10,15 +10,30 @@
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(inline_js = r#"
-// The upstream request's headers: `req`'s without those named in `always` (an array) and `remove`, then
-// X-Request-Id `requestId` and the header pairs of `pairs` from index `from` on.
-function upstreamHeaders(req, always, remove, requestId, pairs, from) {
+// The upstream request's headers: `req`'s without those named in `always` (an array) and `remove`, and
+// without the other spellings of the headers the gateway sets (a name with a "_" that, read with "-" for
+// "_", is in `guarded`, a Set, or is one of the names `pairs` sets: edgegate_core::proxy::
+// forges_gateway_header); then X-Request-Id `requestId` and the header pairs of `pairs` from index `from` on.
+function upstreamHeaders(req, always, guarded, remove, requestId, pairs, from) {
   const h = new Headers(req.headers);
   for (const n of always) h.delete(n);
   if (remove) for (const n of remove.split("\n")) h.delete(n);
+  let forged = null;
+  for (const n of h.keys()) {
+    if (n.indexOf("_") < 0) continue;
+    const d = n.replaceAll("_", "-");
+    if (guarded.has(d) || setsHeader(pairs, from, d)) (forged ??= []).push(n);
+  }
+  if (forged !== null) for (const n of forged) h.delete(n);
   h.set("x-request-id", requestId);
   for (let i = from; i + 1 < pairs.length; i += 2) h.set(pairs[i], pairs[i + 1]);
   return h;
+}
+
+// Whether the header pairs of `pairs` from index `from` on set `name`.
+function setsHeader(pairs, from, name) {
+  for (let i = from; i + 1 < pairs.length; i += 2) if (pairs[i] === name) return true;
+  return false;
 }
 
 const TIMED_OUT = 1;
@@ -26,7 +41,8 @@ const FAILED = 2;
 
 // Fetch with `req`'s method and body what `plan` says: its lines are the upstream URL, the request id,
 // then header name / value pairs to set upstream, after the headers named in `always` (an array) and
-// `remove` have been removed and X-Request-Id set. Resolve to what `done(outcome, status, upstreamMs)`
+// `remove` and the forged spellings `guarded` judges (see upstreamHeaders) have been removed and
+// X-Request-Id set. Resolve to what `done(outcome, status, upstreamMs)`
 // returns (reject with what it throws). `outcome` is 1 (TIMED_OUT) when no response headers arrived within
 // `timeoutMs`, 2 (FAILED) when the fetch failed (`status` is 0 for both); otherwise it is the response to
 // send, `status` its status and `upstreamMs` the time the origin took: the same streaming body, without
@@ -38,11 +54,11 @@ const FAILED = 2;
 //
 // The timeout is a race, not an abort: an AbortController per request costs more CPU than the rest of
 // this function, and the fetch left behind is cancelled anyway when the request ends (the 504 answer).
-export function forward(req, plan, always, remove, resolveOverride, timeoutMs, respAlways, startedMs, done) {
+export function forward(req, plan, always, guarded, remove, resolveOverride, timeoutMs, respAlways, startedMs, done) {
   const p = plan.split("\n");
   const url = p[0];
   const requestId = p[1];
-  const init = { method: req.method, headers: upstreamHeaders(req, always, remove, requestId, p, 2),
+  const init = { method: req.method, headers: upstreamHeaders(req, always, guarded, remove, requestId, p, 2),
                  redirect: "manual" };
   if (req.body !== null) init.body = req.body;
   if (resolveOverride) init.cf = { resolveOverride };
@@ -111,6 +127,7 @@ extern "C" {
         req: &web_sys::Request,
         plan: &str,
         always: &JsValue,
+        guarded: &JsValue,
         remove: Option<&str>,
         resolve_override: Option<String>,
         timeout_ms: f64,
@@ -127,12 +144,13 @@ extern "C" {
 pub const TIMED_OUT: f64 = 1.0;
 
 /// The request headers every request needs, read in the same call as the method and URL.
-const REQUEST_HEADERS: [&str; 5] = [
+const REQUEST_HEADERS: [&str; 6] = [
     "x-request-id",
     "cf-connecting-ip",
     "connection",
     "x-forwarded-for",
     "traceparent",
+    "via",
 ];
 
 /// What the gateway reads of every request (see `request_info` in the JS above).
@@ -145,6 +163,7 @@ pub struct RequestInfo {
     pub connection: Option<String>,
     pub forwarded_for: Option<String>,
     pub traceparent: Option<String>,
+    pub via: Option<String>,
 }
 
 impl RequestInfo {
@@ -171,6 +190,7 @@ impl RequestInfo {
             connection: opt(),
             forwarded_for: opt(),
             traceparent: opt(),
+            via: opt(),
         }
     }
 }

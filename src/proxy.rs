@@ -54,9 +54,19 @@ const SERVER_DROPS: [&str; 4] = ["connection", "keep-alive", "te", "upgrade"];
 
 thread_local! {
     /// Request headers never forwarded, as JS arrays made once per isolate: hop-by-hop ones (but
-    /// [`FETCH_DROPS`]), `expect`, and the identity headers only the gateway sets (a client's copies
-    /// are dropped on every route); `tracestate` too when the trace context is new (index 1).
+    /// [`FETCH_DROPS`]), `expect`, the identity headers only the gateway sets (a client's copies
+    /// are dropped on every route) and `x-forwarded-prefix` (set again when a prefix was stripped);
+    /// `tracestate` too when the trace context is new (index 1).
     static REQUEST_REMOVED: [JsValue; 2] = [request_removed(false), request_removed(true)];
+    /// The names whose underscore spellings a client may not send (`rules::forges_gateway_header`),
+    /// as a JS `Set` made once per isolate.
+    static GUARDED: JsValue = {
+        let set = js_sys::Set::new(&JsValue::UNDEFINED);
+        for name in rules::guarded_headers() {
+            set.add(&JsValue::from_str(name));
+        }
+        set.into()
+    };
     /// Response headers never passed back: hop-by-hop ones, but those no HTTP server sends on as they
     /// are ([`SERVER_DROPS`]).
     static RESPONSE_REMOVED: JsValue =
@@ -69,6 +79,7 @@ fn request_removed(new_trace: bool) -> JsValue {
         .filter(|n| !FETCH_DROPS.contains(n))
         .chain(rules::NOT_FORWARDED)
         .chain(IDENTITY_HEADERS.iter())
+        .chain(std::iter::once(&"x-forwarded-prefix"))
         .chain(new_trace.then_some(&"tracestate"));
     names_array(names)
 }
@@ -104,7 +115,15 @@ pub fn start(ex: &Exchange<'_>, done: &JsValue) -> js_sys::Promise {
         );
     }
     edits.set("x-forwarded-proto", client_url.scheme);
-    edits.set("x-forwarded-host", client_url.authority);
+    edits.set("x-forwarded-host", &ex.host);
+    edits.set(
+        "x-forwarded-port",
+        rules::forwarded_port(client_url.scheme, client_url.authority),
+    );
+    if let Some(prefix) = rules::forwarded_prefix(client_url.path, plan.stripped) {
+        edits.set("x-forwarded-prefix", prefix);
+    }
+    edits.set("via", &rules::via(info.via.as_deref()));
     edits.set("traceparent", &traceparent);
     for (name, value) in plan.upstream.headers.iter().chain(&ex.upstream_set) {
         edits.set(name, value);
@@ -112,17 +131,20 @@ pub fn start(ex: &Exchange<'_>, done: &JsValue) -> js_sys::Promise {
 
     REQUEST_REMOVED.with(|removed| {
         RESPONSE_REMOVED.with(|response_removed| {
-            js::forward(
-                raw,
-                &edits.plan,
-                &removed[usize::from(!keep_state)],
-                Some(edits.remove.as_str()).filter(|r| !r.is_empty()),
-                plan.resolve_override.map(str::to_string),
-                plan.upstream.timeout_ms as f64,
-                response_removed,
-                ex.started,
-                done,
-            )
+            GUARDED.with(|guarded| {
+                js::forward(
+                    raw,
+                    &edits.plan,
+                    &removed[usize::from(!keep_state)],
+                    guarded,
+                    Some(edits.remove.as_str()).filter(|r| !r.is_empty()),
+                    plan.resolve_override.map(str::to_string),
+                    plan.upstream.timeout_ms as f64,
+                    response_removed,
+                    ex.started,
+                    done,
+                )
+            })
         })
     })
 }

@@ -14,6 +14,9 @@ pub enum ErrorKind {
     MethodNotAllowed { allow: Vec<String> },
     /// The request is malformed (400).
     BadRequest,
+    /// The path the gateway would forward has a `.` or `..` segment, in some spelling, that could take
+    /// it out of the service's base path (400; see `router::dot_segment`).
+    InvalidPath,
     /// The request body is larger than allowed (413).
     PayloadTooLarge,
     /// The origin refused the connection, could not be reached, or answered with something unusable (502).
@@ -49,6 +52,7 @@ impl ErrorKind {
             ErrorKind::NoRoute => 404,
             ErrorKind::MethodNotAllowed { .. } => 405,
             ErrorKind::BadRequest => 400,
+            ErrorKind::InvalidPath => 400,
             ErrorKind::PayloadTooLarge => 413,
             ErrorKind::UpstreamUnreachable => 502,
             ErrorKind::UpstreamTimeout => 504,
@@ -68,6 +72,7 @@ impl ErrorKind {
             ErrorKind::NoRoute => "no_route",
             ErrorKind::MethodNotAllowed { .. } => "method_not_allowed",
             ErrorKind::BadRequest => "bad_request",
+            ErrorKind::InvalidPath => "invalid_path",
             ErrorKind::PayloadTooLarge => "payload_too_large",
             ErrorKind::UpstreamUnreachable => "upstream_unreachable",
             ErrorKind::UpstreamTimeout => "upstream_timeout",
@@ -87,6 +92,7 @@ impl ErrorKind {
             ErrorKind::NoRoute => "No route matches the request",
             ErrorKind::MethodNotAllowed { .. } => "Method not allowed",
             ErrorKind::BadRequest => "Bad request",
+            ErrorKind::InvalidPath => "Invalid path",
             ErrorKind::PayloadTooLarge => "Payload too large",
             ErrorKind::UpstreamUnreachable => "Upstream unreachable",
             ErrorKind::UpstreamTimeout => "Upstream timed out",
@@ -170,6 +176,7 @@ mod tests {
             (ErrorKind::NoRoute, 404),
             (ErrorKind::MethodNotAllowed { allow: vec![] }, 405),
             (ErrorKind::BadRequest, 400),
+            (ErrorKind::InvalidPath, 400),
             (ErrorKind::PayloadTooLarge, 413),
             (ErrorKind::UpstreamUnreachable, 502),
             (ErrorKind::UpstreamTimeout, 504),
@@ -198,6 +205,16 @@ mod tests {
         assert_eq!(v["request_id"], "req-1");
         assert_eq!(v["detail"], "no route for GET /x");
         assert!(v["type"].as_str().unwrap().ends_with("/no_route"));
+    }
+
+    #[test]
+    fn invalid_path_is_a_400_with_its_own_code() {
+        let e = GatewayError::new(ErrorKind::InvalidPath, "x");
+        assert_eq!(e.status(), 400);
+        let v: serde_json::Value = serde_json::from_str(&e.problem_json("r")).unwrap();
+        assert_eq!(v["code"], "invalid_path");
+        assert_eq!(v["title"], "Invalid path");
+        assert!(e.headers().is_empty());
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub struct ProxyPlan<'g> {
     /// instead (Cloudflare's `cf.resolveOverride`): the Workers runtime derives the Host header from
     /// the URL and ignores a `Host` header set by the Worker.
     pub resolve_override: Option<&'g str>,
+    /// How many bytes at the start of the client's path `strip_path` removed (see
+    /// `RouteMatch::stripped`; `proxy::forwarded_prefix` makes `X-Forwarded-Prefix` of them).
+    pub stripped: usize,
 }
 
 pub struct Gateway {
@@ -96,7 +99,8 @@ impl Gateway {
         self.plugins.for_route(route_index)
     }
 
-    /// Route a request and work out the upstream URL.
+    /// Route a request and work out the upstream URL. Its path stays under the service's base path
+    /// once the runtime's URL parser has read it (`InvalidPath` otherwise, see `router::dot_segment`).
     pub fn plan(&self, req: &RequestView<'_>) -> Result<ProxyPlan<'_>, GatewayError> {
         let m = self.router.route(req)?;
         let route = &self.config.routes[m.route];
@@ -112,6 +116,7 @@ impl Gateway {
                     upstream.scheme, req.host, m.upstream_path_and_query
                 ),
                 resolve_override: Some(&upstream.host),
+                stripped: m.stripped,
             });
         }
         Ok(ProxyPlan {
@@ -120,6 +125,7 @@ impl Gateway {
             upstream,
             url: [upstream.origin.as_str(), &m.upstream_path_and_query].concat(),
             resolve_override: None,
+            stripped: m.stripped,
         })
     }
 }

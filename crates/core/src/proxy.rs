@@ -22,6 +22,19 @@ pub const HOP_BY_HOP: &[&str] = &[
 /// an interim `100 Continue` from the origin).
 pub const NOT_FORWARDED: &[&str] = &["expect"];
 
+/// The forwarding headers the gateway sets upstream (Kong's set). A client's `X-Forwarded-For` list is
+/// extended; the others are replaced, and `X-Forwarded-Prefix` is removed when no prefix was stripped.
+pub const FORWARDING: [&str; 5] = [
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+];
+
+/// What the gateway adds to `Via` on requests it forwards (RFC 9110 section 7.6.3).
+pub const VIA: &str = "1.1 edgegate";
+
 /// Response headers the gateway adds.
 pub const REQUEST_ID: &str = "x-request-id";
 pub const UPSTREAM_LATENCY: &str = "x-edgegate-upstream-latency";
@@ -148,6 +161,65 @@ pub fn forwarded_for(existing: Option<&str>, client_ip: &str) -> String {
         Some(list) => format!("{list}, {client_ip}"),
         None => client_ip.to_string(),
     }
+}
+
+/// `Via` for the upstream: the client's, with the gateway's entry appended (`1.0 fred, 1.1 edgegate`).
+pub fn via(existing: Option<&str>) -> String {
+    match existing.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(list) => format!("{list}, {VIA}"),
+        None => VIA.to_string(),
+    }
+}
+
+/// `X-Forwarded-Port`: the port the client connected to, from the request URL's authority when it
+/// names one, else the scheme's default (443 for https and wss, 80 otherwise).
+pub fn forwarded_port<'a>(scheme: &str, authority: &'a str) -> &'a str {
+    let after_host = match authority.rfind(']') {
+        Some(i) => &authority[i + 1..],
+        None => authority,
+    };
+    if let Some((_, port)) = after_host.rsplit_once(':') {
+        if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) {
+            return port;
+        }
+    }
+    if scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("wss") {
+        "443"
+    } else {
+        "80"
+    }
+}
+
+/// `X-Forwarded-Prefix`: the part of the client's path that `strip_path` removed (its first
+/// `stripped` bytes, see `RouteMatch::stripped`), without a trailing `/`; `None` when that is empty.
+pub fn forwarded_prefix(path: &str, stripped: usize) -> Option<&str> {
+    let prefix = path.get(..stripped)?;
+    let prefix = prefix.strip_suffix('/').unwrap_or(prefix);
+    (!prefix.is_empty()).then_some(prefix)
+}
+
+/// The request headers a client may not send even spelt with `_` for `-`: those the gateway sets
+/// upstream or alone may set (identity headers, forwarding headers, the request id). `Via` and
+/// `traceparent` are set too, but have no `-` to spell otherwise.
+pub fn guarded_headers() -> impl Iterator<Item = &'static str> {
+    crate::auth::IDENTITY_HEADERS
+        .into_iter()
+        .chain(FORWARDING)
+        .chain([REQUEST_ID])
+}
+
+/// Whether a client header `name` is another spelling of a header the gateway sets upstream: its
+/// name has a `_`, and lower-cased with every `_` read as `-` it is one of [`guarded_headers`] or of
+/// `also_set` (the other names set on this request: the service's `headers`, plugins' headers; lower
+/// case). CGI-style origins (PHP, WSGI, Rack) read `X_Consumer_Username` exactly as
+/// `X-Consumer-Username`, so such a header would pass for the gateway's own; nginx and Apache drop
+/// them for the same reason. `src/js.rs` (`upstreamHeaders`) applies this rule to every request.
+pub fn forges_gateway_header(name: &str, also_set: &[&str]) -> bool {
+    if !name.contains('_') {
+        return false;
+    }
+    let dashed = name.to_ascii_lowercase().replace('_', "-");
+    guarded_headers().any(|g| g == dashed) || also_set.contains(&dashed.as_str())
 }
 
 /// Lower-cased host without port, from a Host header or URL authority.
@@ -320,6 +392,75 @@ mod tests {
         let u = split_url("http://h").unwrap();
         assert_eq!((u.path, u.query), ("/", ""));
         assert!(split_url("not a url").is_none());
+    }
+
+    #[test]
+    fn via_is_appended_to_the_clients() {
+        assert_eq!(via(None), "1.1 edgegate");
+        assert_eq!(via(Some("")), "1.1 edgegate");
+        assert_eq!(via(Some("1.0 fred")), "1.0 fred, 1.1 edgegate");
+        assert_eq!(
+            via(Some(" 1.0 fred, 1.1 p.example (Proxy) ")),
+            "1.0 fred, 1.1 p.example (Proxy), 1.1 edgegate"
+        );
+    }
+
+    #[test]
+    fn forwarded_port_is_explicit_or_the_schemes_default() {
+        assert_eq!(forwarded_port("http", "127.0.0.1:8787"), "8787");
+        assert_eq!(forwarded_port("https", "api.example.com:8443"), "8443");
+        assert_eq!(forwarded_port("https", "api.example.com"), "443");
+        assert_eq!(forwarded_port("http", "api.example.com"), "80");
+        assert_eq!(forwarded_port("HTTPS", "api.example.com"), "443");
+        assert_eq!(forwarded_port("http", "[::1]:9000"), "9000");
+        assert_eq!(forwarded_port("https", "[::1]"), "443");
+        assert_eq!(forwarded_port("http", "host:"), "80");
+    }
+
+    #[test]
+    fn forwarded_prefix_is_the_stripped_part() {
+        assert_eq!(forwarded_prefix("/api/x", 4), Some("/api"));
+        assert_eq!(forwarded_prefix("/v2/items", 4), Some("/v2"));
+        assert_eq!(forwarded_prefix("/health", 7), Some("/health"));
+        assert_eq!(forwarded_prefix("/x", 0), None);
+        assert_eq!(forwarded_prefix("/", 1), None);
+        assert_eq!(forwarded_prefix("/x", 9), None);
+    }
+
+    #[test]
+    fn underscore_spellings_of_gateway_headers_are_forgeries() {
+        for name in [
+            "x_consumer_username",
+            "X_Consumer_Username",
+            "x_consumer_groups",
+            "x_consumer_id",
+            "x_consumer-id",
+            "x-consumer_custom_id",
+            "x_credential_identifier",
+            "x_anonymous_consumer",
+            "x_forwarded_for",
+            "X_Forwarded_Host",
+            "x_forwarded_proto",
+            "x_forwarded_port",
+            "x_forwarded_prefix",
+            "x_request_id",
+        ] {
+            assert!(forges_gateway_header(name, &[]), "{name}");
+        }
+        // The dashed names themselves are handled otherwise (removed or replaced), not here.
+        assert!(!forges_gateway_header("x-consumer-username", &[]));
+        // Legitimate underscore headers pass.
+        for name in [
+            "x_custom_thing",
+            "my_header",
+            "x_consumer",
+            "x__consumer_id",
+        ] {
+            assert!(!forges_gateway_header(name, &[]), "{name}");
+        }
+        // Headers this request sets (service headers) are guarded too.
+        assert!(forges_gateway_header("x_api_version", &["x-api-version"]));
+        assert!(!forges_gateway_header("x_api_version", &["x-other"]));
     }
 
     #[test]

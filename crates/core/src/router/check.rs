@@ -42,10 +42,33 @@ pub(crate) fn check_route(route: &RouteConfig) -> Vec<(String, String)> {
     if let Some(rw) = &route.rewrite {
         match pattern::parse_rewrite(rw) {
             Err(e) => errors.push(("rewrite".to_string(), e)),
-            Ok(parts) => check_rewrite_params(route, &parts, &captured, &mut errors),
+            Ok(parts) => {
+                check_rewrite_params(route, &parts, &captured, &mut errors);
+                check_rewrite_confined(&parts, &mut errors);
+            }
         }
     }
     errors
+}
+
+/// A rewrite whose own text has a dot segment would have every request refused (`invalid_path`):
+/// say so when the configuration is checked instead. Parameters stand in as a plain segment text.
+fn check_rewrite_confined(parts: &[RewritePart], errors: &mut Vec<(String, String)>) {
+    let rendered: String = parts
+        .iter()
+        .map(|p| match p {
+            RewritePart::Lit(l) => l.as_str(),
+            RewritePart::Param(_) => "p",
+        })
+        .collect();
+    if let Some(segment) = super::confine::dot_segment(&rendered) {
+        errors.push((
+            "rewrite".to_string(),
+            format!(
+                "the segment {segment:?} would be read as '.' or '..' and could leave the service's base path; dot segments are not allowed in a rewrite"
+            ),
+        ));
+    }
 }
 
 fn check_rewrite_params(

@@ -11,6 +11,7 @@
 //! costs one map probe per host suffix plus one per path segment, whatever the number of routes.
 
 mod check;
+mod confine;
 mod pattern;
 pub mod precedence;
 #[cfg(test)]
@@ -23,6 +24,8 @@ use precedence::{HostRank, Precedence};
 use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::HashMap;
+
+pub use confine::dot_segment;
 
 /// What the router needs to know about a request. Header lookup is a closure so the glue can read
 /// headers lazily (only routes with header conditions ask).
@@ -47,9 +50,13 @@ pub struct RouteMatch {
     /// Index of the service in `GatewayConfig::services`.
     pub service: usize,
     /// Path and query to send upstream, base path of the service included, e.g. `/base/users/7?x=1`.
+    /// The part after the base path never has a dot segment (see [`dot_segment`]).
     pub upstream_path_and_query: String,
     /// Captured path parameters, in the order they appear.
     pub params: Vec<(String, String)>,
+    /// How many bytes at the start of the request path `strip_path` removed (0: none, and always 0
+    /// with a `rewrite`): `X-Forwarded-Prefix` comes from `&path[..stripped]`.
+    pub stripped: usize,
 }
 
 /// A fast, non-keyed string hasher (FxHash's multiply-rotate) for the index maps. Hash flooding is
@@ -386,7 +393,7 @@ impl Router {
             search.walk(table, 0, req.path);
         }
         if let Some((_, entry)) = search.best {
-            return Ok(self.build_match(&self.entries[entry as usize], req));
+            return self.build_match(&self.entries[entry as usize], req);
         }
         if !search.method_mismatch {
             return Err(no_route());
@@ -420,7 +427,16 @@ impl Router {
         ))
     }
 
-    fn build_match(&self, entry: &Entry, req: &RequestView<'_>) -> RouteMatch {
+    /// The match for a route that won: parameters and the upstream path. Errors with `InvalidPath`
+    /// when the forwarded part of that path has a dot segment ([`dot_segment`]): the URL parser (or
+    /// the origin) would resolve it and the request could leave the service's base path. This holds
+    /// for every kind of path pattern and every way the forwarded part is built (strip, rewrite with
+    /// template parameters or regex captures, `preserve_host`, which only changes the host).
+    fn build_match(
+        &self,
+        entry: &Entry,
+        req: &RequestView<'_>,
+    ) -> Result<RouteMatch, GatewayError> {
         let route = &self.routes[entry.route as usize];
         let path = req.path;
         let mut params = Vec::new();
@@ -465,6 +481,7 @@ impl Router {
                 None => 0,
             },
         };
+        let mut stripped = 0;
         let forwarded: Cow<str> = match &route.rewrite {
             Some(parts) => {
                 let mut s = String::new();
@@ -481,6 +498,7 @@ impl Router {
                 Cow::Owned(s)
             }
             None if route.strip_path => {
+                stripped = cut.min(path.len());
                 let rem = path.get(cut..).unwrap_or("");
                 if rem.is_empty() {
                     Cow::Borrowed("/")
@@ -492,17 +510,26 @@ impl Router {
             }
             None => Cow::Borrowed(path),
         };
+        if let Some(segment) = dot_segment(&forwarded) {
+            return Err(GatewayError::new(
+                ErrorKind::InvalidPath,
+                format!(
+                    "the path to forward has the segment {segment:?}, which would be read as '.' or '..'; such segments are refused in any spelling"
+                ),
+            ));
+        }
         let mut upstream = join_base(&route.base_path, &forwarded);
         if !req.query.is_empty() {
             upstream.push('?');
             upstream.push_str(req.query);
         }
-        RouteMatch {
+        Ok(RouteMatch {
             route: entry.route as usize,
             service: route.service,
             upstream_path_and_query: upstream,
             params,
-        }
+            stripped,
+        })
     }
 }
 

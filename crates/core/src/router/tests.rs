@@ -3,6 +3,9 @@ use crate::config::GatewayConfig;
 use serde_json::{json, Value};
 use std::cell::Cell;
 
+/// Confinement of the upstream path to the service's base path (issue 11 item 1).
+mod confined;
+
 fn config(routes: Value) -> GatewayConfig {
     serde_json::from_value(json!({
         "format_version": 1,
