@@ -347,6 +347,8 @@ async fn complete(
         model: req.model.clone(),
         created: now_secs(),
         include_usage: req.client_wants_usage(),
+        // Drawn per request (not from the request id, which a client may repeat).
+        tool_call_seed: seed(),
     };
     let timeout = cfg.config.fallback.first_byte_timeout_ms;
     let mut attempt = 0;

@@ -198,6 +198,52 @@ describe("ai gateway", () => {
     assert.match(e429.message, /Rate limit reached/);
   });
 
+  test("Gemini tool calls: ids unique across turns, each tool result reaches the function it answers", async () => {
+    const tools = ["get_weather", "get_time"].map((name) => ({
+      type: "function",
+      function: { name, parameters: { type: "object", properties: { city: { type: "string" } } } },
+    }));
+    for (const stream of [false, true]) {
+      // The client sends the same X-Request-Id every turn: ids must not come from it.
+      const turn = async (messages) => {
+        const res = record(await chat(gw, { model: "gem/gemini-tools", messages, tools, stream }, { "x-request-id": "conversation-1" }));
+        assert.equal(res.status, 200, res.text);
+        if (!stream) return res.json().choices[0].message;
+        const chunks = sseData(res.text)
+          .slice(0, -1)
+          .map((d) => JSON.parse(d));
+        const calls = chunks.flatMap((c) => c.choices[0]?.delta?.tool_calls ?? []);
+        const content = chunks.map((c) => c.choices[0]?.delta?.content ?? "").join("");
+        return {
+          content,
+          tool_calls: calls.length ? calls.map(({ id, type, function: f }) => ({ id, type, function: f })) : undefined,
+        };
+      };
+      const messages = [{ role: "user", content: "Weather and time in Paris?" }];
+      const ids = [];
+      for (const name of ["get_weather", "get_time"]) {
+        const m = await turn(messages);
+        assert.equal(m.tool_calls.length, 1, JSON.stringify(m));
+        const call = m.tool_calls[0];
+        assert.equal(call.function.name, name);
+        assert.match(call.id, /^call_[A-Za-z0-9]{22}$/);
+        assert.ok(!ids.includes(call.id), `stream=${stream}: ${call.id} repeats ${ids}`);
+        ids.push(call.id);
+        messages.push({ role: "assistant", content: null, tool_calls: [call] });
+        messages.push({ role: "tool", tool_call_id: call.id, content: JSON.stringify({ [name]: "ok" }) });
+      }
+      const final = await turn(messages);
+      assert.equal(final.content, "called: get_weather,get_time");
+      const names = fake
+        .of("gemini")
+        .at(-1)
+        .json.contents.flatMap((c) => c.parts)
+        .filter((p) => p.functionResponse)
+        .map((p) => p.functionResponse.name);
+      assert.deepEqual(names, ["get_weather", "get_time"], `stream=${stream}`);
+    }
+  });
+
   test("a provider rejecting the gateway's key: 502, the provider's message (quoting the key) not passed on", async () => {
     const res = record(await chat(gw, hi("wrongkey/gpt-x")));
     const e = assertOpenAiError(res, 502, "upstream_auth_failed");

@@ -14,6 +14,9 @@
 //   stall    -> sends the status and headers, then nothing
 //   slow     -> streams with `slowDelayMs` (default 150 ms) between events
 //   cut      -> streams two words, then closes the connection without ending the message
+//   tools    -> (Gemini) when the request declares tools, calls the first one no functionResponse in the
+//               conversation answers yet (no call id, as Gemini does), else answers
+//               `called: <functionResponse names in order>`
 // Keys: when `keys` is given ({openai, anthropic, gemini}), a request without the right key in that
 // provider's own header (Authorization: Bearer / x-api-key / x-goog-api-key) gets the provider's 401/400.
 // Every request is recorded in `requests` ({provider, method, url, headers, body, json, at}).
@@ -307,7 +310,12 @@ async function gemini(req, res, url, json, state) {
   const lastUser = textOf([...contents].reverse().find((c) => c.role === "user")?.parts);
   const prompt =
     contents.reduce((n, c) => n + countTokens(textOf(c.parts)), 0) + countTokens(textOf(json.systemInstruction?.parts));
-  const text = reply("gemini", model, lastUser);
+  if (mode(model, "tools")) {
+    const call = geminiToolTurn(json);
+    if (call) return geminiCall(res, op, url, model, call, prompt);
+  }
+  const answered = mode(model, "tools") ? geminiAnswered(json) : null;
+  const text = answered ? `called: ${answered.join(",")}` : reply("gemini", model, lastUser);
   const output = countTokens(text);
   const usageMetadata = { promptTokenCount: prompt, candidatesTokenCount: output, totalTokenCount: prompt + output };
   if (op === "generateContent") {
@@ -335,6 +343,34 @@ async function gemini(req, res, url, json, state) {
     if (mode(model, "cut") && i === 1) return res.destroy();
   }
   res.end();
+}
+
+/** The `functionResponse` names of a Gemini request, in order. */
+function geminiAnswered(json) {
+  return (json.contents ?? []).flatMap((c) => (c.parts ?? []).filter((p) => p.functionResponse).map((p) => p.functionResponse.name));
+}
+
+/** `tools` mode: the function to call now (the first declared one not answered yet), or null. */
+function geminiToolTurn(json) {
+  const declared = (json.tools ?? []).flatMap((t) => t.functionDeclarations ?? []).map((d) => d.name);
+  const answered = geminiAnswered(json);
+  return declared.find((name) => !answered.includes(name)) ?? null;
+}
+
+/** Answer with one function call, without an id (as Gemini does), whole or as an event stream. */
+function geminiCall(res, op, url, model, name, prompt) {
+  const answer = {
+    candidates: [
+      { content: { parts: [{ functionCall: { name, args: { city: "Paris" } } }], role: "model" }, finishReason: "STOP", index: 0 },
+    ],
+    usageMetadata: { promptTokenCount: prompt, candidatesTokenCount: 3, totalTokenCount: prompt + 3 },
+    modelVersion: model,
+    responseId: "fake-gemini-call",
+  };
+  if (op === "generateContent") return send(res, 200, answer);
+  if (url.searchParams.get("alt") !== "sse") return send(res, 400, { error: { code: 400, message: "alt=sse only", status: "INVALID_ARGUMENT" } });
+  startSse(res);
+  res.end(`data: ${JSON.stringify(answer)}\r\n\r\n`);
 }
 
 // ---------------------------------------------------------------------------------------------------------

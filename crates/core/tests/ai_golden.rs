@@ -53,6 +53,7 @@ fn ctx(t: &ProviderTarget, include_usage: bool) -> StreamContext {
         model: t.model.clone(),
         created: 1_700_000_000,
         include_usage,
+        tool_call_seed: 0x5EED,
     }
 }
 

@@ -414,6 +414,34 @@ pub struct StreamContext {
     pub created: u64,
     /// Emit the final usage chunk (empty `choices`) before `[DONE]`.
     pub include_usage: bool,
+    /// Seed of the ids given to tool calls the provider sends without one (Gemini): random per
+    /// request, drawn by the glue, so that ids never repeat within a conversation ([`tool_call_id`]).
+    pub tool_call_seed: u64,
+}
+
+/// The id of a tool call a provider sent without one: `call_` and 22 letters and digits, derived from
+/// the request's random `seed` and the call's position (`candidate`, `n`). Within one answer distinct
+/// positions give distinct ids (the mix is a bijection of the position for a given seed); across
+/// answers the 64-bit random seed makes a repeat as unlikely as between two of OpenAI's own ids.
+pub fn tool_call_id(seed: u64, candidate: u32, n: u32) -> String {
+    /// splitmix64's finaliser: a bijection on u64 that spreads every input bit.
+    fn mix(mut z: u64) -> u64 {
+        z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let first = mix(mix(seed) ^ (u64::from(candidate) << 32 | u64::from(n)));
+    let mut id = String::with_capacity(27);
+    id.push_str("call_");
+    for mut x in [first, mix(first)] {
+        for _ in 0..11 {
+            id.push(ALPHABET[(x % 62) as usize] as char);
+            x /= 62;
+        }
+    }
+    id
 }
 
 /// Build the upstream request for a chat completion.
