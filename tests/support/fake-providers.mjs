@@ -13,13 +13,16 @@
 //   silent   -> accepts the request and never answers (no status line)
 //   stall    -> sends the status and headers, then nothing
 //   slow     -> streams with `slowDelayMs` (default 150 ms) between events
+//   lag      -> streams, waiting `slowDelayMs` before the first event too (after the headers)
+//   linger   -> streams, waiting `slowDelayMs` before the events that end the message too
 //   cut      -> streams two words, then closes the connection without ending the message
 //   tools    -> (Gemini) when the request declares tools, calls the first one no functionResponse in the
 //               conversation answers yet (no call id, as Gemini does), else answers
 //               `called: <functionResponse names in order>`
 // Keys: when `keys` is given ({openai, anthropic, gemini}), a request without the right key in that
 // provider's own header (Authorization: Bearer / x-api-key / x-goog-api-key) gets the provider's 401/400.
-// Every request is recorded in `requests` ({provider, method, url, headers, body, json, at}).
+// Every request is recorded in `requests` ({provider, method, url, headers, body, json, at}); a response
+// whose connection closed before it was finished also gets `abandonedAt` (ms, when the gateway let go).
 //
 // CLI (dev demo): node tests/support/fake-providers.mjs [--port 9100]
 
@@ -52,6 +55,9 @@ export async function startFakeProviders(opts = {}) {
     const provider = url.pathname.split("/")[1];
     const record = { provider, port: req.socket.remotePort, method: req.method, url: req.url, headers: { ...req.headers }, body, json, at: Date.now() };
     requests.push(record);
+    res.on("close", () => {
+      if (!res.writableFinished) record.abandonedAt = Date.now();
+    });
     try {
       if (provider === "openai") await openai(req, res, url, json, state);
       else if (provider === "anthropic") await anthropic(req, res, url, json, state);
@@ -129,6 +135,10 @@ function delayFor(state, model) {
   return mode(model, "slow") ? state.slowDelayMs : state.chunkDelayMs;
 }
 
+/** Before the first event (`lag`) and before the events that end the message (`linger`). */
+const lagFor = (state, model) => (mode(model, "lag") ? state.slowDelayMs : 0);
+const lingerFor = (state, model) => (mode(model, "linger") ? state.slowDelayMs : 0);
+
 function textOf(content) {
   if (content == null) return "";
   if (typeof content === "string") return content;
@@ -201,6 +211,7 @@ async function openai(req, res, url, json, state) {
     choices: [{ index: 0, delta, finish_reason }],
   });
   const delay = delayFor(state, model);
+  if (lagFor(state, model)) await sleep(lagFor(state, model));
   res.write(`data: ${JSON.stringify(chunk({ role: "assistant", content: "" }))}\n\n`);
   const parts = words(text);
   for (let i = 0; i < parts.length; i++) {
@@ -208,6 +219,7 @@ async function openai(req, res, url, json, state) {
     res.write(`data: ${JSON.stringify(chunk({ content: parts[i] }))}\n\n`);
     if (mode(model, "cut") && i === 1) return res.destroy();
   }
+  if (lingerFor(state, model)) await sleep(lingerFor(state, model));
   res.write(`data: ${JSON.stringify(chunk({}, "stop"))}\n\n`);
   if (json.stream_options?.include_usage) {
     res.write(`data: ${JSON.stringify({ ...chunk({}), choices: [], usage })}\n\n`);
@@ -255,6 +267,7 @@ async function anthropic(req, res, url, json, state) {
   startSse(res);
   const ev = (event, data) => res.write(`event: ${event}\ndata: ${JSON.stringify({ type: event, ...data })}\n\n`);
   const delay = delayFor(state, model);
+  if (lagFor(state, model)) await sleep(lagFor(state, model));
   ev("message_start", {
     message: {
       id,
@@ -275,6 +288,7 @@ async function anthropic(req, res, url, json, state) {
     ev("content_block_delta", { index: 0, delta: { type: "text_delta", text: parts[i] } });
     if (mode(model, "cut") && i === 1) return res.destroy();
   }
+  if (lingerFor(state, model)) await sleep(lingerFor(state, model));
   ev("content_block_stop", { index: 0 });
   ev("message_delta", { delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: output } });
   ev("message_stop", {});
@@ -329,10 +343,12 @@ async function gemini(req, res, url, json, state) {
   if (url.searchParams.get("alt") !== "sse") return err(400, "INVALID_ARGUMENT", "this fake only streams with alt=sse");
   startSse(res);
   const delay = delayFor(state, model);
+  if (lagFor(state, model)) await sleep(lagFor(state, model));
   const parts = words(text);
   for (let i = 0; i < parts.length; i++) {
     if (delay) await sleep(delay);
     const last = i === parts.length - 1;
+    if (last && lingerFor(state, model)) await sleep(lingerFor(state, model));
     const event = {
       candidates: [{ content: { parts: [{ text: parts[i] }], role: "model" }, index: 0, ...(last ? { finishReason: "STOP" } : {}) }],
       usageMetadata: last ? usageMetadata : { promptTokenCount: prompt, totalTokenCount: prompt },
