@@ -41,6 +41,13 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 #[wasm_bindgen(inline_js = r#"
+// A provider answer's headers as "name\nvalue\n..." (values cannot hold a newline).
+export function headerLines(response) {
+  const out = [];
+  for (const [name, value] of response.headers) out.push(name, value);
+  return out.join("\n");
+}
+
 // A reader of the answer's body, or null when it has none.
 export function bodyReader(response) {
   return response.body === null ? null : response.body.getReader();
@@ -102,6 +109,8 @@ export function abortWriter(writer) {
 }
 "#)]
 extern "C" {
+    #[wasm_bindgen(js_name = headerLines)]
+    fn header_lines(response: &web_sys::Response) -> String;
     #[wasm_bindgen(js_name = bodyReader)]
     fn body_reader(response: &web_sys::Response) -> JsValue;
     #[wasm_bindgen(js_name = readChunk)]
@@ -259,8 +268,21 @@ pub async fn serve(ex: &mut Exchange<'_>) -> Result<Option<web_sys::Response>, G
         ex.response_headers
             .push((ATTEMPTS_HEADER.to_string(), log.attempts.to_string()));
     }
-    if result.is_ok() {
-        charge_tokens(ex, log.stream).await;
+    match &result {
+        Ok(_) => charge_tokens(ex, log.stream).await,
+        // A provider's rate-limit timing (429): the gateway's own headers of the same name (a token
+        // budget's `x-ratelimit-*-tokens`) describe this client's budget and win.
+        Err(e) => {
+            for (name, value) in e.headers.iter() {
+                if !ex
+                    .response_headers
+                    .iter()
+                    .any(|(n, _)| n.eq_ignore_ascii_case(name))
+                {
+                    ex.response_headers.push((name.clone(), value.clone()));
+                }
+            }
+        }
     }
     ex.log.ai = Some(log);
     result.map(Some).map_err(AiError::into_gateway)
@@ -379,6 +401,7 @@ async fn embeddings(
     log.requested_model = Some(req.model.clone());
     let targets = cfg.resolve(&req.model, seed())?;
     let timeout = cfg.config.fallback.first_byte_timeout_ms;
+    let mut limited = RateLimited::default();
     let mut attempt = 0;
     loop {
         let target = &targets[attempt];
@@ -388,6 +411,9 @@ async fn embeddings(
             let key = provider_key(ex, target)?;
             let mut opened = open(ex, &up, key.as_deref(), target, timeout).await?;
             let bytes = opened.read_rest().await?;
+            if !(200..300).contains(&opened.status) {
+                return Err(opened.error(target, &bytes));
+            }
             let model = if req.model.is_empty() {
                 target.model.clone()
             } else {
@@ -407,11 +433,34 @@ async fn embeddings(
                 return json_response(200, &resp);
             }
             Err(e) if attempt + 1 < targets.len() && cfg.should_fall_back(&e) => {
+                limited.note(&e);
                 report_fallback(ex, target, &e);
                 attempt += 1;
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(limited.last(e)),
         }
+    }
+}
+
+/// The rate-limit timing of the targets that answered 429, for the final 429 (see
+/// `edgegate_core::ai::retry`: the last answer's headers, the shortest wait of all).
+#[derive(Default)]
+struct RateLimited(Vec<Vec<(String, String)>>);
+
+impl RateLimited {
+    fn note(&mut self, e: &AiError) {
+        if e.status == 429 {
+            self.0.push(e.headers.to_vec());
+        }
+    }
+
+    /// The error the client gets when no target is left.
+    fn last(mut self, mut e: AiError) -> AiError {
+        if e.status == 429 {
+            self.note(&e);
+            e.headers = ai::retry::merge(&self.0, now_secs()).into();
+        }
+        e
     }
 }
 
@@ -437,6 +486,7 @@ async fn complete(
         tool_call_seed: seed(),
     };
     let timeout = cfg.config.fallback.first_byte_timeout_ms;
+    let mut limited = RateLimited::default();
     let mut attempt = 0;
     loop {
         let target = &targets[attempt];
@@ -447,7 +497,7 @@ async fn complete(
             let mut opened = open(ex, &up, key.as_deref(), target, timeout).await?;
             if !(200..300).contains(&opened.status) {
                 let bytes = opened.read_rest().await?;
-                return Err(ai::parse_error(target, opened.status, &bytes));
+                return Err(opened.error(target, &bytes));
             }
             if !req.is_stream() {
                 let bytes = opened.read_rest().await?;
@@ -484,10 +534,11 @@ async fn complete(
             }
             Ok(stream) => return Ok(stream),
             Err(e) if attempt + 1 < targets.len() && cfg.should_fall_back(&e) => {
+                limited.note(&e);
                 report_fallback(ex, target, &e);
                 attempt += 1;
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(limited.last(e)),
         }
     }
 }
@@ -613,6 +664,8 @@ impl Drop for UpstreamBody {
 /// A provider answer whose first body bytes (if any) have arrived.
 struct Opened {
     status: u16,
+    /// The answer's headers, kept for an error answer only (its rate-limit timing).
+    headers: Vec<(String, String)>,
     body: Option<UpstreamBody>,
     first: Vec<u8>,
     /// The body ended with (or before) `first`.
@@ -646,6 +699,12 @@ impl Opened {
             }
         }
         Ok(all)
+    }
+
+    /// The provider's error answer (non-2xx status, whole `body`) in OpenAI's shape, with a 429's
+    /// rate-limit timing.
+    fn error(&self, target: &ProviderTarget, body: &[u8]) -> AiError {
+        ai::provider_error(target, self.status, body, &self.headers)
     }
 }
 
@@ -703,10 +762,18 @@ async fn open(
     let status = response.status();
     let mut opened = Opened {
         status,
+        headers: Vec::new(),
         body: None,
         first: Vec::new(),
         ended: true,
     };
+    if !(200..300).contains(&status) {
+        let lines = header_lines(&response);
+        let mut it = lines.split('\n');
+        while let (Some(n), Some(v)) = (it.next(), it.next()) {
+            opened.headers.push((n.to_string(), v.to_string()));
+        }
+    }
     let reader = body_reader(&response);
     if reader.is_null() {
         return Ok(opened);

@@ -8,7 +8,12 @@
 //
 // Answers are deterministic: `Hello from <provider> (<model>): you said "<last user text>"`, streamed one word
 // per event. Behaviour is picked by words in the MODEL name, so a gateway config can mix them:
-//   fail429  -> 429 in the provider's error format (with retry-after)
+//   fail429  -> 429 in the provider's error format, with the provider's rate-limit timing: OpenAI
+//               `retry-after: N`, `retry-after-ms: N*1000 - 250`, `x-ratelimit-*` (requests and tokens);
+//               Anthropic `retry-after: N`
+//               and `anthropic-ratelimit-*`; Gemini a RetryInfo `retryDelay: "Ns"` in the body. N is the
+//               number after `ra` in the model name (`m-fail429-ra7`), 1 by default
+//   flaky429 -> the first request for that model gets the fail429 answer, later ones a normal answer
 //   fail500  -> 500 (Anthropic: 529 overloaded_error)
 //   silent   -> accepts the request and never answers (no status line)
 //   stall    -> sends the status and headers, then nothing
@@ -38,6 +43,8 @@ export async function startFakeProviders(opts = {}) {
     keys: opts.keys ?? null,
     chunkDelayMs: opts.chunkDelayMs ?? 0,
     slowDelayMs: opts.slowDelayMs ?? 150,
+    // Models that already had their one 429 (flaky429).
+    flaky: new Set(),
   };
   const requests = [];
   const sockets = new Set();
@@ -139,6 +146,22 @@ function delayFor(state, model) {
 const lagFor = (state, model) => (mode(model, "lag") ? state.slowDelayMs : 0);
 const lingerFor = (state, model) => (mode(model, "linger") ? state.slowDelayMs : 0);
 
+/** Whether this request gets a 429: `fail429` always, `flaky429` the first time for its model. */
+function limited(state, provider, model) {
+  if (mode(model, "fail429")) return true;
+  if (!mode(model, "flaky429")) return false;
+  const key = `${provider}/${model}`;
+  if (state.flaky.has(key)) return false;
+  state.flaky.add(key);
+  return true;
+}
+
+/** The wait a 429 asks for, in seconds: the number after `ra` in the model name, else 1. */
+function retryAfterSecs(model) {
+  const m = /ra(\d+)/.exec(String(model ?? ""));
+  return m ? Number(m[1]) : 1;
+}
+
 function textOf(content) {
   if (content == null) return "";
   if (typeof content === "string") return content;
@@ -165,8 +188,18 @@ async function openai(req, res, url, json, state) {
   }
   const model = json?.model;
   if (await common(res, model)) return;
-  if (mode(model, "fail429")) {
-    return err(429, "Rate limit reached for requests", "requests", "rate_limit_exceeded", { "retry-after": "1" });
+  if (limited(state, "openai", model)) {
+    const n = retryAfterSecs(model);
+    return err(429, "Rate limit reached for requests", "requests", "rate_limit_exceeded", {
+      "retry-after": String(n),
+      "retry-after-ms": String(n * 1000 - 250),
+      "x-ratelimit-limit-requests": "60",
+      "x-ratelimit-remaining-requests": "0",
+      "x-ratelimit-reset-requests": `${n}s`,
+      "x-ratelimit-limit-tokens": "150000",
+      "x-ratelimit-remaining-tokens": "149000",
+      "x-request-id": "req_fake429",
+    });
   }
   if (mode(model, "fail500")) return err(500, "The server had an error while processing your request.", "server_error", null);
   if (url.pathname.endsWith("/embeddings")) {
@@ -239,9 +272,11 @@ async function anthropic(req, res, url, json, state) {
   if (!url.pathname.endsWith("/v1/messages")) return err(404, "not_found_error", "Not found");
   const model = json?.model;
   if (await common(res, model)) return;
-  if (mode(model, "fail429")) {
+  if (limited(state, "anthropic", model)) {
     return err(429, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit", {
-      "retry-after": "1",
+      "retry-after": String(retryAfterSecs(model)),
+      "anthropic-ratelimit-requests-limit": "50",
+      "anthropic-ratelimit-requests-remaining": "0",
     });
   }
   if (mode(model, "fail500")) return err(529, "overloaded_error", "Overloaded");
@@ -312,7 +347,11 @@ async function gemini(req, res, url, json, state) {
   const model = decodeURIComponent(m[1]);
   const op = m[2];
   if (await common(res, model)) return;
-  if (mode(model, "fail429")) return err(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota).");
+  if (limited(state, "gemini", model)) {
+    return err(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota).", [
+      { "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: `${retryAfterSecs(model)}s` },
+    ]);
+  }
   if (mode(model, "fail500")) return err(500, "INTERNAL", "An internal error has occurred.");
   if (op === "batchEmbedContents") {
     return send(res, 200, {

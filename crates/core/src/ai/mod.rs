@@ -14,6 +14,7 @@ pub mod anthropic;
 pub mod config;
 pub mod gemini;
 pub mod openai;
+pub mod retry;
 pub mod sse;
 pub mod types;
 
@@ -142,6 +143,9 @@ pub struct AiError {
     pub upstream_status: Option<u16>,
     /// Whether the next target should be tried (429, 5xx, connection failure, first-byte timeout).
     pub retryable: bool,
+    /// Response headers the client gets with this error: a provider's rate-limit timing on its 429
+    /// (`retry-after`, `retry-after-ms`, `x-ratelimit-*`, lower-case names; see [`retry`]).
+    pub headers: Box<[(String, String)]>,
 }
 
 impl AiError {
@@ -154,6 +158,7 @@ impl AiError {
             param: None,
             upstream_status: None,
             retryable: false,
+            headers: Box::default(),
         }
     }
 
@@ -476,6 +481,18 @@ pub fn parse_response(
 
 /// Translate a provider's error answer (any non-2xx status) into an [`AiError`].
 pub fn parse_error(target: &ProviderTarget, status: u16, body: &[u8]) -> AiError {
+    provider_error(target, status, body, &[])
+}
+
+/// [`parse_error`] with the answer's response headers: a 429 keeps the provider's rate-limit timing
+/// ([`retry::rate_limit_headers`]; Gemini's `retryDelay` from the body becomes `retry-after` when
+/// no header gives the wait) in [`AiError::headers`].
+pub fn provider_error(
+    target: &ProviderTarget,
+    status: u16,
+    body: &[u8],
+    headers: &[(String, String)],
+) -> AiError {
     let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     // Gemini may wrap it in an array; OpenAI, Azure, Anthropic and Gemini all put it under "error".
     let v = match v {
@@ -518,6 +535,19 @@ pub fn parse_error(target: &ProviderTarget, status: u16, body: &[u8]) -> AiError
     e.upstream_status = Some(status);
     if e.status != 502 {
         e.param = err.get("param").and_then(Value::as_str).map(str::to_string);
+    }
+    if e.status == 429 {
+        let mut timing =
+            retry::rate_limit_headers(headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        let timed = timing
+            .iter()
+            .any(|(n, _)| n == "retry-after" || n == "retry-after-ms");
+        if !timed {
+            if let Some(ms) = retry::gemini_retry_delay_ms(err) {
+                timing.push(("retry-after".to_string(), ms.div_ceil(1000).to_string()));
+            }
+        }
+        e.headers = timing.into();
     }
     e
 }
