@@ -10,8 +10,16 @@
 //! provider's `key_secret`, fetches it, and waits for the first body bytes within
 //! `fallback.first_byte_timeout_ms`. On 429, 5xx, connection failure, timeout, or a stream whose first
 //! bytes already carry a retryable error, the next target is tried: nothing has been sent to the client
-//! yet. A stream is then translated chunk by chunk as the client reads it (a pull-based `ReadableStream`
-//! built from a Rust stream, so nothing is buffered and backpressure reaches the provider).
+//! yet. A stream is then translated chunk by chunk by a task kept alive with `ctx.waitUntil` ([`pump`]),
+//! which writes each translated chunk into the response body (an `IdentityTransformStream`) and waits
+//! until the runtime has taken it before reading the provider on: nothing is buffered, backpressure
+//! reaches the provider, and a client that goes away is noticed in the request's own context (the
+//! write fails), where the provider's stream is cancelled and the stream's end accounted.
+//!
+//! Nothing that may run outside the request's context (a value dropped by the garbage collector once
+//! the request is gone) calls JS that can throw: the wasm is built with panic = "abort", so an
+//! exception thrown through Rust frames is a "Critical error" that takes the instance down. The JS
+//! helpers below never throw.
 //!
 //! Keys: read per attempt, passed only into the upstream request's headers; never logged, never in a
 //! response, never in an error message (provider 401/403 messages are not passed on).
@@ -26,12 +34,98 @@ use edgegate_core::plugins::Plugin;
 use edgegate_core::proxy as rules;
 use edgegate_core::{ErrorKind, GatewayError};
 use futures_util::future::{select, Either};
-use futures_util::StreamExt;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::time::Duration;
+use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
+
+#[wasm_bindgen(inline_js = r#"
+// A provider answer's headers as "name\nvalue\n..." (values cannot hold a newline).
+export function headerLines(response) {
+  const out = [];
+  for (const [name, value] of response.headers) out.push(name, value);
+  return out.join("\n");
+}
+
+// A reader of the answer's body, or null when it has none.
+export function bodyReader(response) {
+  return response.body === null ? null : response.body.getReader();
+}
+
+// The next chunk: a promise of a Uint8Array, of undefined at the end, rejected when the body broke.
+// Never throws.
+export function readChunk(reader) {
+  try {
+    return reader.read().then((r) => (r.done ? undefined : r.value));
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+// Stop reading an answer: cancel its body and abort its fetch. Never throws: it may run where no I/O
+// is allowed (a value dropped by the garbage collector), and then does nothing.
+export function release(reader, abort) {
+  try {
+    if (reader !== null) reader.cancel().catch(() => {});
+  } catch {}
+  try {
+    abort.abort();
+  } catch {}
+}
+
+// The client's body, [readable, writer]. An IdentityTransformStream (workerd) fails a write as soon as
+// the runtime stops reading the response, whether the client went away before or after it started.
+export function clientPipe() {
+  const pipe =
+    typeof IdentityTransformStream === "function" ? new IdentityTransformStream() : new TransformStream();
+  return [pipe.readable, pipe.writable.getWriter()];
+}
+
+// Write to the client: resolves to true once the runtime took the bytes, to false when it will not
+// (the client went away). Never throws or rejects.
+export function writeChunk(writer, bytes) {
+  try {
+    return writer.write(bytes).then(() => true, () => false);
+  } catch {
+    return Promise.resolve(false);
+  }
+}
+
+// End the client's body: resolves to true when it ended cleanly. Never throws or rejects.
+export function closeWriter(writer) {
+  try {
+    return writer.close().then(() => true, () => false);
+  } catch {
+    return Promise.resolve(false);
+  }
+}
+
+// Break the client's body off. Never throws.
+export function abortWriter(writer) {
+  try {
+    writer.abort().catch(() => {});
+  } catch {}
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = headerLines)]
+    fn header_lines(response: &web_sys::Response) -> String;
+    #[wasm_bindgen(js_name = bodyReader)]
+    fn body_reader(response: &web_sys::Response) -> JsValue;
+    #[wasm_bindgen(js_name = readChunk)]
+    fn read_chunk(reader: &JsValue) -> js_sys::Promise;
+    fn release(reader: &JsValue, abort: &web_sys::AbortController);
+    #[wasm_bindgen(js_name = clientPipe)]
+    fn client_pipe() -> js_sys::Array;
+    /// Takes the bytes by value: the JS side gets its own copy, never a view of wasm memory.
+    #[wasm_bindgen(js_name = writeChunk)]
+    fn write_chunk(writer: &JsValue, bytes: Vec<u8>) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = closeWriter)]
+    fn close_writer(writer: &JsValue) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = abortWriter)]
+    fn abort_writer(writer: &JsValue);
+}
 
 /// Largest request body accepted on an AI endpoint.
 const MAX_REQUEST_BYTES: usize = 10 << 20;
@@ -174,8 +268,21 @@ pub async fn serve(ex: &mut Exchange<'_>) -> Result<Option<web_sys::Response>, G
         ex.response_headers
             .push((ATTEMPTS_HEADER.to_string(), log.attempts.to_string()));
     }
-    if result.is_ok() {
-        charge_tokens(ex, log.stream).await;
+    match &result {
+        Ok(_) => charge_tokens(ex, log.stream).await,
+        // A provider's rate-limit timing (429): the gateway's own headers of the same name (a token
+        // budget's `x-ratelimit-*-tokens`) describe this client's budget and win.
+        Err(e) => {
+            for (name, value) in e.headers.iter() {
+                if !ex
+                    .response_headers
+                    .iter()
+                    .any(|(n, _)| n.eq_ignore_ascii_case(name))
+                {
+                    ex.response_headers.push((name.clone(), value.clone()));
+                }
+            }
+        }
     }
     ex.log.ai = Some(log);
     result.map(Some).map_err(AiError::into_gateway)
@@ -183,7 +290,8 @@ pub async fn serve(ex: &mut Exchange<'_>) -> Result<Option<web_sys::Response>, G
 
 /// Charge the answer's tokens to the token budgets (`rate-limiting` with `count: tokens`) that
 /// apply: now for a JSON answer (so the client's next request sees it), when the stream ends for a
-/// stream (kept alive with `waitUntil`, and run also when the client goes away early).
+/// stream (kept alive with `waitUntil`; the stream's [`pump`] ends it, also when the client goes
+/// away early, in the request's context).
 async fn charge_tokens(ex: &Exchange<'_>, streamed: bool) {
     let charges = crate::ratelimit::token_charges(ex);
     if charges.is_empty() {
@@ -293,6 +401,7 @@ async fn embeddings(
     log.requested_model = Some(req.model.clone());
     let targets = cfg.resolve(&req.model, seed())?;
     let timeout = cfg.config.fallback.first_byte_timeout_ms;
+    let mut limited = RateLimited::default();
     let mut attempt = 0;
     loop {
         let target = &targets[attempt];
@@ -302,6 +411,9 @@ async fn embeddings(
             let key = provider_key(ex, target)?;
             let mut opened = open(ex, &up, key.as_deref(), target, timeout).await?;
             let bytes = opened.read_rest().await?;
+            if !(200..300).contains(&opened.status) {
+                return Err(opened.error(target, &bytes));
+            }
             let model = if req.model.is_empty() {
                 target.model.clone()
             } else {
@@ -321,11 +433,34 @@ async fn embeddings(
                 return json_response(200, &resp);
             }
             Err(e) if attempt + 1 < targets.len() && cfg.should_fall_back(&e) => {
+                limited.note(&e);
                 report_fallback(ex, target, &e);
                 attempt += 1;
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(limited.last(e)),
         }
+    }
+}
+
+/// The rate-limit timing of the targets that answered 429, for the final 429 (see
+/// `edgegate_core::ai::retry`: the last answer's headers, the shortest wait of all).
+#[derive(Default)]
+struct RateLimited(Vec<Vec<(String, String)>>);
+
+impl RateLimited {
+    fn note(&mut self, e: &AiError) {
+        if e.status == 429 {
+            self.0.push(e.headers.to_vec());
+        }
+    }
+
+    /// The error the client gets when no target is left.
+    fn last(mut self, mut e: AiError) -> AiError {
+        if e.status == 429 {
+            self.note(&e);
+            e.headers = ai::retry::merge(&self.0, now_secs()).into();
+        }
+        e
     }
 }
 
@@ -347,8 +482,11 @@ async fn complete(
         model: req.model.clone(),
         created: now_secs(),
         include_usage: req.client_wants_usage(),
+        // Drawn per request (not from the request id, which a client may repeat).
+        tool_call_seed: seed(),
     };
     let timeout = cfg.config.fallback.first_byte_timeout_ms;
+    let mut limited = RateLimited::default();
     let mut attempt = 0;
     loop {
         let target = &targets[attempt];
@@ -359,7 +497,7 @@ async fn complete(
             let mut opened = open(ex, &up, key.as_deref(), target, timeout).await?;
             if !(200..300).contains(&opened.status) {
                 let bytes = opened.read_rest().await?;
-                return Err(ai::parse_error(target, opened.status, &bytes));
+                return Err(opened.error(target, &bytes));
             }
             if !req.is_stream() {
                 let bytes = opened.read_rest().await?;
@@ -396,10 +534,11 @@ async fn complete(
             }
             Ok(stream) => return Ok(stream),
             Err(e) if attempt + 1 < targets.len() && cfg.should_fall_back(&e) => {
+                limited.note(&e);
                 report_fallback(ex, target, &e);
                 attempt += 1;
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(limited.last(e)),
         }
     }
 }
@@ -481,12 +620,53 @@ fn provider_key(ex: &Exchange<'_>, target: &ProviderTarget) -> Result<Option<Str
     }
 }
 
-type Body = Pin<Box<worker::ByteStream>>;
+/// A provider answer's body, read chunk by chunk. Dropping it before its end cancels the body and
+/// aborts the fetch, through a helper that never throws (the drop may happen outside the request's
+/// context, where JS I/O throws).
+struct UpstreamBody {
+    reader: JsValue,
+    abort: web_sys::AbortController,
+    /// The body ended (or broke): nothing left to release.
+    ended: bool,
+}
+
+impl UpstreamBody {
+    /// The next chunk; `None` at the end, `Some(Err(()))` when the body broke.
+    async fn next(&mut self) -> Option<Result<Vec<u8>, ()>> {
+        if self.ended {
+            return None;
+        }
+        match JsFuture::from(read_chunk(&self.reader)).await {
+            Ok(v) if v.is_undefined() => {
+                self.ended = true;
+                None
+            }
+            Ok(v) => Some(Ok(match v.dyn_into::<js_sys::Uint8Array>() {
+                Ok(bytes) => bytes.to_vec(),
+                Err(v) => js_sys::Uint8Array::new(&v).to_vec(),
+            })),
+            Err(_) => {
+                self.ended = true;
+                Some(Err(()))
+            }
+        }
+    }
+}
+
+impl Drop for UpstreamBody {
+    fn drop(&mut self) {
+        if !self.ended {
+            release(&self.reader, &self.abort);
+        }
+    }
+}
 
 /// A provider answer whose first body bytes (if any) have arrived.
 struct Opened {
     status: u16,
-    body: Option<Body>,
+    /// The answer's headers, kept for an error answer only (its rate-limit timing).
+    headers: Vec<(String, String)>,
+    body: Option<UpstreamBody>,
     first: Vec<u8>,
     /// The body ended with (or before) `first`.
     ended: bool,
@@ -508,7 +688,7 @@ impl Opened {
                         }
                         all.extend_from_slice(&chunk);
                     }
-                    Some(Err(_)) => {
+                    Some(Err(())) => {
                         return Err(AiError {
                             retryable: true,
                             ..AiError::bad_response("upstream", "the answer was cut off")
@@ -519,6 +699,12 @@ impl Opened {
             }
         }
         Ok(all)
+    }
+
+    /// The provider's error answer (non-2xx status, whole `body`) in OpenAI's shape, with a 429's
+    /// rate-limit timing.
+    fn error(&self, target: &ProviderTarget, body: &[u8]) -> AiError {
+        ai::provider_error(target, self.status, body, &self.headers)
     }
 }
 
@@ -560,10 +746,6 @@ async fn open(
     let started = runtime::now_ms();
     let mut deadline = Box::pin(worker::Delay::from(Duration::from_millis(timeout_ms)));
     let fetch = JsFuture::from(global.fetch_with_str_and_init(&up.url, &init));
-    let timed_out = |abort: &web_sys::AbortController| {
-        abort.abort();
-        AiError::first_byte_timeout(provider, timeout_ms)
-    };
     let response = match select(fetch, &mut deadline).await {
         Either::Left((Ok(r), _)) => r
             .dyn_into::<web_sys::Response>()
@@ -571,35 +753,50 @@ async fn open(
         Either::Left((Err(_), _)) => {
             return Err(AiError::connect_failed(provider, "connection failed"))
         }
-        Either::Right(_) => return Err(timed_out(&abort)),
+        Either::Right(_) => {
+            abort.abort();
+            return Err(AiError::first_byte_timeout(provider, timeout_ms));
+        }
     };
     ex.log.upstream_ms = Some((runtime::now_ms() - started).max(0.0) as u64);
     let status = response.status();
-    let Some(stream) = response.body() else {
-        return Ok(Opened {
-            status,
-            body: None,
-            first: Vec::new(),
-            ended: true,
-        });
-    };
-    let mut body: Body = Box::pin(worker::ByteStream::from(stream));
     let mut opened = Opened {
         status,
+        headers: Vec::new(),
         body: None,
         first: Vec::new(),
+        ended: true,
+    };
+    if !(200..300).contains(&status) {
+        let lines = header_lines(&response);
+        let mut it = lines.split('\n');
+        while let (Some(n), Some(v)) = (it.next(), it.next()) {
+            opened.headers.push((n.to_string(), v.to_string()));
+        }
+    }
+    let reader = body_reader(&response);
+    if reader.is_null() {
+        return Ok(opened);
+    }
+    let mut body = UpstreamBody {
+        reader,
+        abort,
         ended: false,
     };
-    match select(body.next(), &mut deadline).await {
-        Either::Left((Some(Ok(bytes)), _)) => opened.first = bytes,
-        Either::Left((None, _)) => opened.ended = true,
-        Either::Left((Some(Err(_)), _)) => {
+    // On a timeout `body` is dropped with a read pending: that cancels it and aborts the fetch.
+    match select(Box::pin(body.next()), &mut deadline).await {
+        Either::Left((Some(Ok(bytes)), _)) => {
+            opened.first = bytes;
+            opened.ended = false;
+        }
+        Either::Left((None, _)) => {}
+        Either::Left((Some(Err(())), _)) => {
             return Err(AiError::connect_failed(
                 provider,
                 "the connection broke before the answer",
             ))
         }
-        Either::Right(_) => return Err(timed_out(&abort)),
+        Either::Right(_) => return Err(AiError::first_byte_timeout(provider, timeout_ms)),
     }
     opened.body = Some(body);
     Ok(opened)
@@ -668,38 +865,49 @@ struct StreamEnd {
     consumer: Option<String>,
     tokens: Rc<crate::ratelimit::AiTokens>,
     started: f64,
-    finished: bool,
     /// For the charge of an interrupted stream: the request's estimated prompt tokens and the
     /// number of events handed to the client.
     prompt_estimate: u64,
     events: u64,
+    /// The `ai_usage` line has been written.
+    reported: bool,
 }
 
+/// A streamed answer being passed on: the provider's body, its translator, what to report.
 struct Pump {
-    body: Option<Body>,
+    body: Option<UpstreamBody>,
     translator: StreamTranslator,
-    pending: Vec<u8>,
-    done: bool,
+    /// The provider's stream has ended (or broke): the translator has finished.
+    upstream_done: bool,
     end: StreamEnd,
 }
 
-impl Drop for Pump {
-    fn drop(&mut self) {
+impl Pump {
+    /// Write the `ai_usage` line and settle the tokens to charge, once. `complete`: the whole answer
+    /// (`[DONE]` included) reached the client. `wake`: end the tokens' wait, so that the token budgets'
+    /// charge (waiting in `ctx.waitUntil`) runs now, in the current context.
+    fn report(&mut self, complete: bool, wake: bool) {
+        if self.end.reported {
+            return;
+        }
+        self.end.reported = true;
         let t = &self.translator;
         let end = &mut self.end;
         if let Some(u) = t.usage() {
             end.log.set_usage(u);
         }
-        // A provider stream that broke off is as incomplete as one the client left.
+        // The provider's usage is the whole answer's only when its stream reached its end; else
+        // what was counted so far (a stream that broke off or that the client left).
         let charge = edgegate_core::ratelimit::tokens::tokens_to_charge(
             t.usage(),
-            end.finished && t.error().is_none(),
+            self.upstream_done && t.error().is_none(),
             end.prompt_estimate,
             end.events,
         );
         end.tokens.set(charge);
-        // Token budgets waiting for this stream charge what was counted, finished or not.
-        end.tokens.end();
+        if wake {
+            end.tokens.end();
+        }
         if let Some(m) = t.model() {
             end.log.model = Some(m.to_string());
         }
@@ -712,12 +920,22 @@ impl Drop for Pump {
                 "ai": end.log,
                 "finish_reason": t.finish_reason(),
                 "error": t.error().and_then(|e| e.code.clone()),
-                "complete": end.finished,
+                "complete": complete,
                 "charged_tokens": charge,
                 "duration_ms": (runtime::now_ms() - end.started).max(0.0) as u64,
             })
             .to_string(),
         );
+    }
+}
+
+impl Drop for Pump {
+    /// Only when the pump's task itself is dropped before it ended: the runtime gave up the request's
+    /// context, and this runs wherever the garbage collector frees it. Still one `ai_usage` line; no
+    /// wake-up (the charge would run outside any request, where its I/O cannot); the provider's body
+    /// releases itself with a helper that cannot throw.
+    fn drop(&mut self) {
+        self.report(false, false);
     }
 }
 
@@ -728,8 +946,56 @@ fn count_events(out: &[u8]) -> u64 {
     n
 }
 
-/// The streamed answer: the first translated bytes, then each provider chunk translated as the client
-/// pulls, then the translator's end (`[DONE]`, or an error event when the provider's stream broke).
+/// Write to the client; `false` when the client is gone.
+async fn write(writer: &JsValue, bytes: Vec<u8>) -> bool {
+    JsFuture::from(write_chunk(writer, bytes))
+        .await
+        .is_ok_and(|v| v.as_bool() == Some(true))
+}
+
+/// Pass the translated answer to the client (`writer`): `first`, then each provider chunk translated,
+/// each written once the runtime took the previous one, then the translator's end (`[DONE]`, or an
+/// error event when the provider's stream broke). When a write fails the client is gone: the
+/// provider's stream is cancelled at once. Either way the end is reported (`ai_usage`) and the token
+/// budgets' charge woken, within the request's context (this runs in `ctx.waitUntil`).
+async fn pump(mut p: Pump, writer: JsValue, first: Vec<u8>) {
+    let mut out = first;
+    let complete = loop {
+        if !out.is_empty() {
+            let events = count_events(&out);
+            if !write(&writer, std::mem::take(&mut out)).await {
+                break false;
+            }
+            p.end.events += events;
+        }
+        if p.upstream_done {
+            break JsFuture::from(close_writer(&writer))
+                .await
+                .is_ok_and(|v| v.as_bool() == Some(true));
+        }
+        let next = match p.body.as_mut() {
+            Some(b) => b.next().await,
+            None => None,
+        };
+        match next {
+            Some(Ok(bytes)) => out = p.translator.push(&bytes),
+            Some(Err(())) | None => {
+                out = p.translator.finish();
+                p.upstream_done = true;
+                p.body = None;
+            }
+        }
+    };
+    if !complete {
+        // The client went away: stop the provider now rather than when the request ends.
+        p.body = None;
+        abort_writer(&writer);
+    }
+    p.report(complete, true);
+}
+
+/// The streamed answer: a response whose body the [`pump`] task writes, kept alive with
+/// `ctx.waitUntil` until the stream has ended or the client has gone away.
 fn stream_response(
     ex: &Exchange<'_>,
     opened: Opened,
@@ -741,11 +1007,13 @@ fn stream_response(
 ) -> Result<web_sys::Response, AiError> {
     let mut end_log = log.clone();
     end_log.provider = Some(target.provider.clone());
-    let pump = Pump {
-        done: opened.ended,
+    let pipe = client_pipe();
+    let readable: web_sys::ReadableStream = pipe.get(0).unchecked_into();
+    let writer = pipe.get(1);
+    let pump_state = Pump {
+        upstream_done: opened.ended,
         body: opened.body,
         translator,
-        pending: first,
         end: StreamEnd {
             log: end_log,
             request_id: ex.request_id.to_string(),
@@ -753,51 +1021,11 @@ fn stream_response(
             consumer: ex.identity.as_ref().map(|i| i.username.clone()),
             tokens: ex.ai_tokens.clone(),
             started: ex.started,
-            finished: opened.ended,
             prompt_estimate,
             events: 0,
+            reported: false,
         },
     };
-    let stream = futures_util::stream::unfold(pump, |mut p| async move {
-        if !p.pending.is_empty() {
-            let out = std::mem::take(&mut p.pending);
-            p.end.events += count_events(&out);
-            return Some((Ok::<Vec<u8>, worker::Error>(out), p));
-        }
-        if p.done {
-            return None;
-        }
-        loop {
-            let next = match p.body.as_mut() {
-                Some(b) => b.next().await,
-                None => None,
-            };
-            match next {
-                Some(Ok(bytes)) => {
-                    let out = p.translator.push(&bytes);
-                    if !out.is_empty() {
-                        p.end.events += count_events(&out);
-                        return Some((Ok(out), p));
-                    }
-                }
-                Some(Err(_)) | None => {
-                    let out = p.translator.finish();
-                    p.done = true;
-                    p.end.finished = true;
-                    p.body = None;
-                    return if out.is_empty() {
-                        None
-                    } else {
-                        Some((Ok(out), p))
-                    };
-                }
-            }
-        }
-    });
-    let readable =
-        web_sys::Response::from(worker::Response::from_stream(stream).map_err(|_| internal())?)
-            .body()
-            .ok_or_else(internal)?;
     let headers = web_sys::Headers::new().map_err(|_| internal())?;
     let _ = headers.set("content-type", "text/event-stream; charset=utf-8");
     let _ = headers.set("cache-control", "no-cache");
@@ -807,6 +1035,8 @@ fn stream_response(
     let init = web_sys::ResponseInit::new();
     init.set_status(200);
     init.set_headers(&headers);
-    web_sys::Response::new_with_opt_readable_stream_and_init(Some(&readable), &init)
-        .map_err(|_| internal())
+    let response = web_sys::Response::new_with_opt_readable_stream_and_init(Some(&readable), &init)
+        .map_err(|_| internal())?;
+    ex.ctx.wait_until(pump(pump_state, writer, first));
+    Ok(response)
 }

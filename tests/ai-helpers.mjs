@@ -37,6 +37,8 @@ export function aiConfig(fake, extra = {}) {
             "fb-stall": { targets: ["claude/m-stall", "gem/gemini-backup-t"] },
             "fb-nokey": { targets: ["nokey/claude-x", "oai/gpt-after-nokey"] },
             "all-fail": { targets: ["oai/m-fail429", "gem/m-fail500"] },
+            // Every target answers 429, each asking for another wait (4 s, 6 s, 9 s - 250 ms).
+            "all-429": { targets: ["claude/m-fail429-ra4", "gem/m-fail429-ra6", "oai/m-fail429-ra9"] },
           },
           default_model: "fast",
           fallback: { first_byte_timeout_ms: 700 },

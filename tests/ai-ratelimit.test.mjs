@@ -127,6 +127,25 @@ describe("token budgets on AI routes (count: tokens)", () => {
     assert.equal((await chat("alice")).status, 429);
   });
 
+  test("a provider's 429 on a budget route: its timing passed on, the budget's own token headers win", async () => {
+    const r = await request(gw.at("/ai/v1/chat/completions"), {
+      method: "POST",
+      headers: auth("bob"),
+      body: JSON.stringify({ model: "oai/m-fail429-ra3", messages: [{ role: "user", content: "hi there" }] }),
+    });
+    assert.equal(r.status, 429, r.text);
+    assert.equal(JSON.parse(r.text).error.code, "rate_limit_exceeded");
+    // The provider's wait and request limits...
+    assert.equal(r.headers["retry-after"], "3");
+    assert.equal(r.headers["retry-after-ms"], "2750");
+    assert.equal(r.headers["x-ratelimit-limit-requests"], "60");
+    // ...but x-ratelimit-*-tokens describe this consumer's budget at the gateway, not the provider account's.
+    assert.equal(r.headers["x-ratelimit-limit-tokens"], String(BUDGET));
+    assert.equal(r.headers["x-ratelimit-remaining-tokens"], String(BUDGET - 10));
+    // An error costs no tokens.
+    assert.equal((await remaining("bob")).remaining, BUDGET - 10);
+  });
+
   test("the tokens of a streamed answer are charged when the stream ends", async () => {
     const s = await chatStream("carol");
     assert.equal(s.statusCode, 200);

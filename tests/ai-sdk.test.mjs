@@ -123,6 +123,18 @@ describe("OpenAI SDK against the gateway", () => {
     );
   });
 
+  test("the SDK's retry waits what the provider's 429 asked for (retry-after-ms through the gateway)", async () => {
+    const patient = new OpenAI({ baseURL: gw.at("/ai/v1"), apiKey: gatewayKey, maxRetries: 1, timeout: 20_000 });
+    // The first request for this model gets a 429 asking for 3 s (retry-after-ms 2750), the next an answer.
+    const r = await patient.chat.completions.create({ model: "oai/m-flaky429-ra3", messages: [{ role: "user", content: "x" }] });
+    assert.match(r.choices[0].message.content, /^Hello from openai \(m-flaky429-ra3\)/);
+    const tries = fake.of("openai").filter((q) => q.json?.model === "m-flaky429-ra3");
+    assert.equal(tries.length, 2);
+    // The SDK's own first backoff is under a second: it waited because the gateway passed the header on.
+    const gap = tries[1].at - tries[0].at;
+    assert.ok(gap >= 2600 && gap < 6000, `the SDK retried ${gap} ms later`);
+  });
+
   test("no provider key reached the client or the logs", () => {
     const logs = gw.logs.map((l) => l.message).join("\n");
     for (const k of Object.values(KEYS)) assert.ok(!logs.includes(k));

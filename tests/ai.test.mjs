@@ -198,6 +198,105 @@ describe("ai gateway", () => {
     assert.match(e429.message, /Rate limit reached/);
   });
 
+  test("a provider's 429 passes its rate-limit timing on: chat (streamed or not), embeddings, every format", async () => {
+    const timing = (res) =>
+      Object.fromEntries(Object.entries(res.headers).filter(([n]) => /^(retry-after|retry-after-ms|x-ratelimit-)/.test(n)));
+    // OpenAI format: retry-after, retry-after-ms and the x-ratelimit-* headers, as the provider sent them.
+    const openaiTiming = {
+      "retry-after": "7",
+      "retry-after-ms": "6750",
+      "x-ratelimit-limit-requests": "60",
+      "x-ratelimit-remaining-requests": "0",
+      "x-ratelimit-reset-requests": "7s",
+      "x-ratelimit-limit-tokens": "150000",
+      "x-ratelimit-remaining-tokens": "149000",
+    };
+    for (const stream of [false, true]) {
+      const r = record(await chat(gw, hi("oai/m-fail429-ra7", stream ? { stream: true } : {})));
+      assertOpenAiError(r, 429, "rate_limit_exceeded");
+      assert.deepEqual(timing(r), openaiTiming, `stream=${stream}`);
+      // The gateway's own request id, not the provider's.
+      assert.notEqual(r.headers["x-request-id"], "req_fake429");
+    }
+    const emb = record(
+      await request(gw.at("/ai/v1/embeddings"), {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model: "oai/m-fail429-ra7", input: "x" }),
+      }),
+    );
+    assertOpenAiError(emb, 429, "rate_limit_exceeded");
+    assert.deepEqual(timing(emb), openaiTiming);
+    // Anthropic: its retry-after (its own anthropic-ratelimit-* headers are not OpenAI's and stay behind).
+    const a = record(await chat(gw, hi("claude/m-fail429-ra5", { stream: true })));
+    assertOpenAiError(a, 429);
+    assert.deepEqual(timing(a), { "retry-after": "5" });
+    assert.equal(a.headers["anthropic-ratelimit-requests-limit"], undefined);
+    // Gemini sends the delay in the error body (RetryInfo): it becomes retry-after.
+    const g = record(await chat(gw, hi("gem/m-fail429-ra12")));
+    assertOpenAiError(g, 429);
+    assert.deepEqual(timing(g), { "retry-after": "12" });
+    // Every target 429: the last target's answer and limits, the shortest wait any of them asked for.
+    for (const stream of [false, true]) {
+      const all = record(await chat(gw, hi("all-429", stream ? { stream: true } : {})));
+      assertOpenAiError(all, 429, "rate_limit_exceeded");
+      assert.equal(all.headers["x-edgegate-ai-attempts"], "3");
+      assert.equal(all.headers["x-edgegate-ai-provider"], "oai");
+      assert.deepEqual(timing(all), {
+        ...openaiTiming,
+        "x-ratelimit-reset-requests": "9s",
+        "retry-after": "4",
+        "retry-after-ms": "4000",
+      });
+    }
+  });
+
+  test("Gemini tool calls: ids unique across turns, each tool result reaches the function it answers", async () => {
+    const tools = ["get_weather", "get_time"].map((name) => ({
+      type: "function",
+      function: { name, parameters: { type: "object", properties: { city: { type: "string" } } } },
+    }));
+    for (const stream of [false, true]) {
+      // The client sends the same X-Request-Id every turn: ids must not come from it.
+      const turn = async (messages) => {
+        const res = record(await chat(gw, { model: "gem/gemini-tools", messages, tools, stream }, { "x-request-id": "conversation-1" }));
+        assert.equal(res.status, 200, res.text);
+        if (!stream) return res.json().choices[0].message;
+        const chunks = sseData(res.text)
+          .slice(0, -1)
+          .map((d) => JSON.parse(d));
+        const calls = chunks.flatMap((c) => c.choices[0]?.delta?.tool_calls ?? []);
+        const content = chunks.map((c) => c.choices[0]?.delta?.content ?? "").join("");
+        return {
+          content,
+          tool_calls: calls.length ? calls.map(({ id, type, function: f }) => ({ id, type, function: f })) : undefined,
+        };
+      };
+      const messages = [{ role: "user", content: "Weather and time in Paris?" }];
+      const ids = [];
+      for (const name of ["get_weather", "get_time"]) {
+        const m = await turn(messages);
+        assert.equal(m.tool_calls.length, 1, JSON.stringify(m));
+        const call = m.tool_calls[0];
+        assert.equal(call.function.name, name);
+        assert.match(call.id, /^call_[A-Za-z0-9]{22}$/);
+        assert.ok(!ids.includes(call.id), `stream=${stream}: ${call.id} repeats ${ids}`);
+        ids.push(call.id);
+        messages.push({ role: "assistant", content: null, tool_calls: [call] });
+        messages.push({ role: "tool", tool_call_id: call.id, content: JSON.stringify({ [name]: "ok" }) });
+      }
+      const final = await turn(messages);
+      assert.equal(final.content, "called: get_weather,get_time");
+      const names = fake
+        .of("gemini")
+        .at(-1)
+        .json.contents.flatMap((c) => c.parts)
+        .filter((p) => p.functionResponse)
+        .map((p) => p.functionResponse.name);
+      assert.deepEqual(names, ["get_weather", "get_time"], `stream=${stream}`);
+    }
+  });
+
   test("a provider rejecting the gateway's key: 502, the provider's message (quoting the key) not passed on", async () => {
     const res = record(await chat(gw, hi("wrongkey/gpt-x")));
     const e = assertOpenAiError(res, 502, "upstream_auth_failed");

@@ -8,15 +8,26 @@
 //
 // Answers are deterministic: `Hello from <provider> (<model>): you said "<last user text>"`, streamed one word
 // per event. Behaviour is picked by words in the MODEL name, so a gateway config can mix them:
-//   fail429  -> 429 in the provider's error format (with retry-after)
+//   fail429  -> 429 in the provider's error format, with the provider's rate-limit timing: OpenAI
+//               `retry-after: N`, `retry-after-ms: N*1000 - 250`, `x-ratelimit-*` (requests and tokens);
+//               Anthropic `retry-after: N`
+//               and `anthropic-ratelimit-*`; Gemini a RetryInfo `retryDelay: "Ns"` in the body. N is the
+//               number after `ra` in the model name (`m-fail429-ra7`), 1 by default
+//   flaky429 -> the first request for that model gets the fail429 answer, later ones a normal answer
 //   fail500  -> 500 (Anthropic: 529 overloaded_error)
 //   silent   -> accepts the request and never answers (no status line)
 //   stall    -> sends the status and headers, then nothing
 //   slow     -> streams with `slowDelayMs` (default 150 ms) between events
+//   lag      -> streams, waiting `slowDelayMs` before the first event too (after the headers)
+//   linger   -> streams, waiting `slowDelayMs` before the events that end the message too
 //   cut      -> streams two words, then closes the connection without ending the message
+//   tools    -> (Gemini) when the request declares tools, calls the first one no functionResponse in the
+//               conversation answers yet (no call id, as Gemini does), else answers
+//               `called: <functionResponse names in order>`
 // Keys: when `keys` is given ({openai, anthropic, gemini}), a request without the right key in that
 // provider's own header (Authorization: Bearer / x-api-key / x-goog-api-key) gets the provider's 401/400.
-// Every request is recorded in `requests` ({provider, method, url, headers, body, json, at}).
+// Every request is recorded in `requests` ({provider, method, url, headers, body, json, at}); a response
+// whose connection closed before it was finished also gets `abandonedAt` (ms, when the gateway let go).
 //
 // CLI (dev demo): node tests/support/fake-providers.mjs [--port 9100]
 
@@ -32,6 +43,8 @@ export async function startFakeProviders(opts = {}) {
     keys: opts.keys ?? null,
     chunkDelayMs: opts.chunkDelayMs ?? 0,
     slowDelayMs: opts.slowDelayMs ?? 150,
+    // Models that already had their one 429 (flaky429).
+    flaky: new Set(),
   };
   const requests = [];
   const sockets = new Set();
@@ -49,6 +62,9 @@ export async function startFakeProviders(opts = {}) {
     const provider = url.pathname.split("/")[1];
     const record = { provider, port: req.socket.remotePort, method: req.method, url: req.url, headers: { ...req.headers }, body, json, at: Date.now() };
     requests.push(record);
+    res.on("close", () => {
+      if (!res.writableFinished) record.abandonedAt = Date.now();
+    });
     try {
       if (provider === "openai") await openai(req, res, url, json, state);
       else if (provider === "anthropic") await anthropic(req, res, url, json, state);
@@ -126,6 +142,26 @@ function delayFor(state, model) {
   return mode(model, "slow") ? state.slowDelayMs : state.chunkDelayMs;
 }
 
+/** Before the first event (`lag`) and before the events that end the message (`linger`). */
+const lagFor = (state, model) => (mode(model, "lag") ? state.slowDelayMs : 0);
+const lingerFor = (state, model) => (mode(model, "linger") ? state.slowDelayMs : 0);
+
+/** Whether this request gets a 429: `fail429` always, `flaky429` the first time for its model. */
+function limited(state, provider, model) {
+  if (mode(model, "fail429")) return true;
+  if (!mode(model, "flaky429")) return false;
+  const key = `${provider}/${model}`;
+  if (state.flaky.has(key)) return false;
+  state.flaky.add(key);
+  return true;
+}
+
+/** The wait a 429 asks for, in seconds: the number after `ra` in the model name, else 1. */
+function retryAfterSecs(model) {
+  const m = /ra(\d+)/.exec(String(model ?? ""));
+  return m ? Number(m[1]) : 1;
+}
+
 function textOf(content) {
   if (content == null) return "";
   if (typeof content === "string") return content;
@@ -152,8 +188,18 @@ async function openai(req, res, url, json, state) {
   }
   const model = json?.model;
   if (await common(res, model)) return;
-  if (mode(model, "fail429")) {
-    return err(429, "Rate limit reached for requests", "requests", "rate_limit_exceeded", { "retry-after": "1" });
+  if (limited(state, "openai", model)) {
+    const n = retryAfterSecs(model);
+    return err(429, "Rate limit reached for requests", "requests", "rate_limit_exceeded", {
+      "retry-after": String(n),
+      "retry-after-ms": String(n * 1000 - 250),
+      "x-ratelimit-limit-requests": "60",
+      "x-ratelimit-remaining-requests": "0",
+      "x-ratelimit-reset-requests": `${n}s`,
+      "x-ratelimit-limit-tokens": "150000",
+      "x-ratelimit-remaining-tokens": "149000",
+      "x-request-id": "req_fake429",
+    });
   }
   if (mode(model, "fail500")) return err(500, "The server had an error while processing your request.", "server_error", null);
   if (url.pathname.endsWith("/embeddings")) {
@@ -198,6 +244,7 @@ async function openai(req, res, url, json, state) {
     choices: [{ index: 0, delta, finish_reason }],
   });
   const delay = delayFor(state, model);
+  if (lagFor(state, model)) await sleep(lagFor(state, model));
   res.write(`data: ${JSON.stringify(chunk({ role: "assistant", content: "" }))}\n\n`);
   const parts = words(text);
   for (let i = 0; i < parts.length; i++) {
@@ -205,6 +252,7 @@ async function openai(req, res, url, json, state) {
     res.write(`data: ${JSON.stringify(chunk({ content: parts[i] }))}\n\n`);
     if (mode(model, "cut") && i === 1) return res.destroy();
   }
+  if (lingerFor(state, model)) await sleep(lingerFor(state, model));
   res.write(`data: ${JSON.stringify(chunk({}, "stop"))}\n\n`);
   if (json.stream_options?.include_usage) {
     res.write(`data: ${JSON.stringify({ ...chunk({}), choices: [], usage })}\n\n`);
@@ -224,9 +272,11 @@ async function anthropic(req, res, url, json, state) {
   if (!url.pathname.endsWith("/v1/messages")) return err(404, "not_found_error", "Not found");
   const model = json?.model;
   if (await common(res, model)) return;
-  if (mode(model, "fail429")) {
+  if (limited(state, "anthropic", model)) {
     return err(429, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit", {
-      "retry-after": "1",
+      "retry-after": String(retryAfterSecs(model)),
+      "anthropic-ratelimit-requests-limit": "50",
+      "anthropic-ratelimit-requests-remaining": "0",
     });
   }
   if (mode(model, "fail500")) return err(529, "overloaded_error", "Overloaded");
@@ -252,6 +302,7 @@ async function anthropic(req, res, url, json, state) {
   startSse(res);
   const ev = (event, data) => res.write(`event: ${event}\ndata: ${JSON.stringify({ type: event, ...data })}\n\n`);
   const delay = delayFor(state, model);
+  if (lagFor(state, model)) await sleep(lagFor(state, model));
   ev("message_start", {
     message: {
       id,
@@ -272,6 +323,7 @@ async function anthropic(req, res, url, json, state) {
     ev("content_block_delta", { index: 0, delta: { type: "text_delta", text: parts[i] } });
     if (mode(model, "cut") && i === 1) return res.destroy();
   }
+  if (lingerFor(state, model)) await sleep(lingerFor(state, model));
   ev("content_block_stop", { index: 0 });
   ev("message_delta", { delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: output } });
   ev("message_stop", {});
@@ -295,7 +347,11 @@ async function gemini(req, res, url, json, state) {
   const model = decodeURIComponent(m[1]);
   const op = m[2];
   if (await common(res, model)) return;
-  if (mode(model, "fail429")) return err(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota).");
+  if (limited(state, "gemini", model)) {
+    return err(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota).", [
+      { "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: `${retryAfterSecs(model)}s` },
+    ]);
+  }
   if (mode(model, "fail500")) return err(500, "INTERNAL", "An internal error has occurred.");
   if (op === "batchEmbedContents") {
     return send(res, 200, {
@@ -307,7 +363,12 @@ async function gemini(req, res, url, json, state) {
   const lastUser = textOf([...contents].reverse().find((c) => c.role === "user")?.parts);
   const prompt =
     contents.reduce((n, c) => n + countTokens(textOf(c.parts)), 0) + countTokens(textOf(json.systemInstruction?.parts));
-  const text = reply("gemini", model, lastUser);
+  if (mode(model, "tools")) {
+    const call = geminiToolTurn(json);
+    if (call) return geminiCall(res, op, url, model, call, prompt);
+  }
+  const answered = mode(model, "tools") ? geminiAnswered(json) : null;
+  const text = answered ? `called: ${answered.join(",")}` : reply("gemini", model, lastUser);
   const output = countTokens(text);
   const usageMetadata = { promptTokenCount: prompt, candidatesTokenCount: output, totalTokenCount: prompt + output };
   if (op === "generateContent") {
@@ -321,10 +382,12 @@ async function gemini(req, res, url, json, state) {
   if (url.searchParams.get("alt") !== "sse") return err(400, "INVALID_ARGUMENT", "this fake only streams with alt=sse");
   startSse(res);
   const delay = delayFor(state, model);
+  if (lagFor(state, model)) await sleep(lagFor(state, model));
   const parts = words(text);
   for (let i = 0; i < parts.length; i++) {
     if (delay) await sleep(delay);
     const last = i === parts.length - 1;
+    if (last && lingerFor(state, model)) await sleep(lingerFor(state, model));
     const event = {
       candidates: [{ content: { parts: [{ text: parts[i] }], role: "model" }, index: 0, ...(last ? { finishReason: "STOP" } : {}) }],
       usageMetadata: last ? usageMetadata : { promptTokenCount: prompt, totalTokenCount: prompt },
@@ -335,6 +398,34 @@ async function gemini(req, res, url, json, state) {
     if (mode(model, "cut") && i === 1) return res.destroy();
   }
   res.end();
+}
+
+/** The `functionResponse` names of a Gemini request, in order. */
+function geminiAnswered(json) {
+  return (json.contents ?? []).flatMap((c) => (c.parts ?? []).filter((p) => p.functionResponse).map((p) => p.functionResponse.name));
+}
+
+/** `tools` mode: the function to call now (the first declared one not answered yet), or null. */
+function geminiToolTurn(json) {
+  const declared = (json.tools ?? []).flatMap((t) => t.functionDeclarations ?? []).map((d) => d.name);
+  const answered = geminiAnswered(json);
+  return declared.find((name) => !answered.includes(name)) ?? null;
+}
+
+/** Answer with one function call, without an id (as Gemini does), whole or as an event stream. */
+function geminiCall(res, op, url, model, name, prompt) {
+  const answer = {
+    candidates: [
+      { content: { parts: [{ functionCall: { name, args: { city: "Paris" } } }], role: "model" }, finishReason: "STOP", index: 0 },
+    ],
+    usageMetadata: { promptTokenCount: prompt, candidatesTokenCount: 3, totalTokenCount: prompt + 3 },
+    modelVersion: model,
+    responseId: "fake-gemini-call",
+  };
+  if (op === "generateContent") return send(res, 200, answer);
+  if (url.searchParams.get("alt") !== "sse") return send(res, 400, { error: { code: 400, message: "alt=sse only", status: "INVALID_ARGUMENT" } });
+  startSse(res);
+  res.end(`data: ${JSON.stringify(answer)}\r\n\r\n`);
 }
 
 // ---------------------------------------------------------------------------------------------------------

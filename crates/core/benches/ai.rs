@@ -66,6 +66,7 @@ fn ctx() -> StreamContext {
         model: "m".into(),
         created: 1_700_000_000,
         include_usage: true,
+        tool_call_seed: 7,
     }
 }
 

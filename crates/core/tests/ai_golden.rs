@@ -4,8 +4,9 @@
 //! - `target.json`: the provider target the cases use;
 //! - `<case>.request.json` (an OpenAI request) -> `<case>.upstream.json` (method, url, headers with the
 //!   key `TEST-KEY` in place, body);
-//! - `<case>.response.json` (`{"status", "body"|"text"}` from the provider) -> `<case>.response.expected.json`
-//!   (`{"status", "retryable"?, "body"}` for the client);
+//! - `<case>.response.json` (`{"status", "headers"?, "body"|"text"}` from the provider) ->
+//!   `<case>.response.expected.json` (`{"status", "retryable"?, "body", "headers"?}` for the client: the
+//!   headers an error passes on, a 429's rate-limit timing);
 //! - `<case>.stream.sse` (the provider's event stream) -> `<case>.stream.expected.sse` (OpenAI chunks),
 //!   with the usage chunk unless the case name contains `no-usage`; every stream is also fed split at
 //!   seeded random positions and one byte at a time, and must give identical output.
@@ -14,8 +15,8 @@
 //! the diff: they are the specification).
 
 use edgegate_core::ai::{
-    build_request, parse_response, ChatRequest, ProviderKind, ProviderTarget, SseParser,
-    StreamContext, StreamTranslator,
+    build_request, parse_response, provider_error, ChatRequest, ProviderKind, ProviderTarget,
+    SseParser, StreamContext, StreamTranslator,
 };
 use serde_json::{json, Value};
 use std::fs;
@@ -53,6 +54,7 @@ fn ctx(t: &ProviderTarget, include_usage: bool) -> StreamContext {
         model: t.model.clone(),
         created: 1_700_000_000,
         include_usage,
+        tool_call_seed: 0x5EED,
     }
 }
 
@@ -152,7 +154,22 @@ fn responses_translated_back() {
                 Some(text) => text.as_str().unwrap().as_bytes().to_vec(),
                 None => serde_json::to_vec(&input["body"]).unwrap(),
             };
-            let got = match parse_response(&t, status, &body, &ctx(&t, false)) {
+            // The provider's response headers, when the case gives them (an error's rate-limit
+            // timing is kept from them).
+            let headers: Vec<(String, String)> = input
+                .get("headers")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+                .map(|(n, v)| (n.clone(), v.as_str().unwrap().to_string()))
+                .collect();
+            let result = if headers.is_empty() {
+                parse_response(&t, status, &body, &ctx(&t, false))
+            } else {
+                assert!(!(200..300).contains(&status), "headers are for error cases");
+                Err(provider_error(&t, status, &body, &headers))
+            };
+            let got = match result {
                 Ok(r) => json!({"status": 200, "body": r}),
                 Err(e) => {
                     assert!(
@@ -160,7 +177,12 @@ fn responses_translated_back() {
                         "key fragment leaked: {}",
                         e.message
                     );
-                    json!({"status": e.status, "retryable": e.retryable, "body": e.body()})
+                    let mut got =
+                        json!({"status": e.status, "retryable": e.retryable, "body": e.body()});
+                    if !e.headers.is_empty() {
+                        got["headers"] = json!(e.headers);
+                    }
+                    got
                 }
             };
             check_json(&dir.join(format!("{case}.response.expected.json")), &got);

@@ -4,7 +4,7 @@
 //! Out: system messages become `systemInstruction`; user/assistant turns `contents` with roles
 //! `user`/`model`; text and image parts `text`/`inlineData`/`fileData`; assistant `tool_calls`
 //! `functionCall` parts, `tool` messages `functionResponse` parts (the function name is found from the
-//! earlier call with that id); tools `functionDeclarations`; sampling parameters `generationConfig`;
+//! latest earlier call with that id); tools `functionDeclarations`; sampling parameters `generationConfig`;
 //! JSON response formats `responseMimeType` (+ `responseJsonSchema`).
 //! Back: `candidates` become choices, `finishReason` the finish reason, `usageMetadata` usage.
 
@@ -166,9 +166,13 @@ pub fn request_body(req: &ChatRequest) -> Result<Value, AiError> {
                 ("model", parts)
             }
             "tool" => {
+                // The function of the call this message answers, from the request's own assistant
+                // messages: the latest call with that id before it (conversations from before call
+                // ids were unique repeat `call_0_0` in every turn; each answers its own turn's call).
                 let id = m.tool_call_id.as_deref().unwrap_or("");
                 let name = call_names
                     .iter()
+                    .rev()
                     .find(|(c, _)| c == id)
                     .map(|(_, n)| n.clone())
                     .or_else(|| m.name.clone())
@@ -403,8 +407,9 @@ fn candidate_parts(c: &Value) -> (String, Vec<(Option<String>, String, String)>)
     (text, calls)
 }
 
-fn call_id(given: Option<String>, candidate: u32, n: usize) -> String {
-    given.unwrap_or_else(|| format!("call_{candidate}_{n}"))
+/// The call's own id when Gemini sent one, else one unique to this answer ([`tool_call_id`]).
+fn call_id(given: Option<String>, ctx: &StreamContext, candidate: u32, n: usize) -> String {
+    given.unwrap_or_else(|| tool_call_id(ctx.tool_call_seed, candidate, n as u32))
 }
 
 fn candidate_index(c: &Value, position: usize) -> u32 {
@@ -439,7 +444,7 @@ pub fn parse_response(
             .into_iter()
             .enumerate()
             .map(|(n, (id, name, args))| ToolCall {
-                id: call_id(id, index, n),
+                id: call_id(id, ctx, index, n),
                 kind: "function".to_string(),
                 function: FunctionCall {
                     name,
@@ -654,7 +659,7 @@ impl GeminiStream {
                         let k = first + n as u32;
                         ToolCallDelta {
                             index: k,
-                            id: Some(call_id(id, index, k as usize)),
+                            id: Some(call_id(id, &self.ctx, index, k as usize)),
                             kind: Some("function".to_string()),
                             function: Some(FunctionDelta {
                                 name: Some(name),

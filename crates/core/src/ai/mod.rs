@@ -14,6 +14,7 @@ pub mod anthropic;
 pub mod config;
 pub mod gemini;
 pub mod openai;
+pub mod retry;
 pub mod sse;
 pub mod types;
 
@@ -142,6 +143,9 @@ pub struct AiError {
     pub upstream_status: Option<u16>,
     /// Whether the next target should be tried (429, 5xx, connection failure, first-byte timeout).
     pub retryable: bool,
+    /// Response headers the client gets with this error: a provider's rate-limit timing on its 429
+    /// (`retry-after`, `retry-after-ms`, `x-ratelimit-*`, lower-case names; see [`retry`]).
+    pub headers: Box<[(String, String)]>,
 }
 
 impl AiError {
@@ -154,6 +158,7 @@ impl AiError {
             param: None,
             upstream_status: None,
             retryable: false,
+            headers: Box::default(),
         }
     }
 
@@ -414,6 +419,34 @@ pub struct StreamContext {
     pub created: u64,
     /// Emit the final usage chunk (empty `choices`) before `[DONE]`.
     pub include_usage: bool,
+    /// Seed of the ids given to tool calls the provider sends without one (Gemini): random per
+    /// request, drawn by the glue, so that ids never repeat within a conversation ([`tool_call_id`]).
+    pub tool_call_seed: u64,
+}
+
+/// The id of a tool call a provider sent without one: `call_` and 22 letters and digits, derived from
+/// the request's random `seed` and the call's position (`candidate`, `n`). Within one answer distinct
+/// positions give distinct ids (the mix is a bijection of the position for a given seed); across
+/// answers the 64-bit random seed makes a repeat as unlikely as between two of OpenAI's own ids.
+pub fn tool_call_id(seed: u64, candidate: u32, n: u32) -> String {
+    /// splitmix64's finaliser: a bijection on u64 that spreads every input bit.
+    fn mix(mut z: u64) -> u64 {
+        z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let first = mix(mix(seed) ^ (u64::from(candidate) << 32 | u64::from(n)));
+    let mut id = String::with_capacity(27);
+    id.push_str("call_");
+    for mut x in [first, mix(first)] {
+        for _ in 0..11 {
+            id.push(ALPHABET[(x % 62) as usize] as char);
+            x /= 62;
+        }
+    }
+    id
 }
 
 /// Build the upstream request for a chat completion.
@@ -448,6 +481,18 @@ pub fn parse_response(
 
 /// Translate a provider's error answer (any non-2xx status) into an [`AiError`].
 pub fn parse_error(target: &ProviderTarget, status: u16, body: &[u8]) -> AiError {
+    provider_error(target, status, body, &[])
+}
+
+/// [`parse_error`] with the answer's response headers: a 429 keeps the provider's rate-limit timing
+/// ([`retry::rate_limit_headers`]; Gemini's `retryDelay` from the body becomes `retry-after` when
+/// no header gives the wait) in [`AiError::headers`].
+pub fn provider_error(
+    target: &ProviderTarget,
+    status: u16,
+    body: &[u8],
+    headers: &[(String, String)],
+) -> AiError {
     let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     // Gemini may wrap it in an array; OpenAI, Azure, Anthropic and Gemini all put it under "error".
     let v = match v {
@@ -490,6 +535,19 @@ pub fn parse_error(target: &ProviderTarget, status: u16, body: &[u8]) -> AiError
     e.upstream_status = Some(status);
     if e.status != 502 {
         e.param = err.get("param").and_then(Value::as_str).map(str::to_string);
+    }
+    if e.status == 429 {
+        let mut timing =
+            retry::rate_limit_headers(headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        let timed = timing
+            .iter()
+            .any(|(n, _)| n == "retry-after" || n == "retry-after-ms");
+        if !timed {
+            if let Some(ms) = retry::gemini_retry_delay_ms(err) {
+                timing.push(("retry-after".to_string(), ms.div_ceil(1000).to_string()));
+            }
+        }
+        e.headers = timing.into();
     }
     e
 }

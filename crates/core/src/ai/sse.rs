@@ -423,6 +423,7 @@ mod tests {
                 model: "m".into(),
                 created: 1,
                 include_usage: false,
+                tool_call_seed: 7,
             };
             let mut t = StreamTranslator::new(&ProviderTarget::new(kind, "m"), ctx);
             let mut out = t.push(huge.as_bytes());

@@ -146,6 +146,7 @@ fn garbage_responses_are_502_not_panics() {
         model: "m".into(),
         created: 1,
         include_usage: true,
+        tool_call_seed: 7,
     };
     for kind in [
         ProviderKind::OpenAi,
@@ -522,5 +523,166 @@ fn workers_ai_rest_endpoint_is_an_openai_provider_with_slashes_in_model_names() 
     assert_eq!(
         targets[0].base_url,
         "https://api.cloudflare.com/client/v4/accounts/YOUR_ACCOUNT_ID/ai/v1"
+    );
+}
+
+/// A Gemini answer calling `name` (no call id: Gemini usually sends none), whole and as a stream.
+fn gemini_call(name: &str) -> (Vec<u8>, Vec<u8>) {
+    let v = json!({"candidates": [{"content": {"role": "model", "parts": [
+        {"functionCall": {"name": name, "args": {"city": "Paris"}}}]},
+        "finishReason": "STOP", "index": 0}],
+        "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 3}});
+    (
+        serde_json::to_vec(&v).unwrap(),
+        format!("data: {v}\r\n\r\n").into_bytes(),
+    )
+}
+
+fn gemini_ctx(seed: u64) -> StreamContext {
+    StreamContext {
+        id: "chatcmpl-same-request-id".into(),
+        model: "m".into(),
+        created: 1,
+        include_usage: false,
+        tool_call_seed: seed,
+    }
+}
+
+/// The tool calls of a translated stream (id, name).
+fn streamed_calls(out: &[u8]) -> Vec<(String, String)> {
+    let mut p = SseParser::new();
+    let mut events = p.push(out);
+    events.extend(p.finish());
+    events
+        .iter()
+        .filter_map(|e| serde_json::from_str::<Value>(&e.data).ok())
+        .flat_map(|v| {
+            v["choices"][0]["delta"]["tool_calls"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().to_string(),
+                c["function"]["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// `functionResponse` names of a Gemini request body, in order.
+fn function_responses(body: &[u8]) -> Vec<String> {
+    let v: Value = serde_json::from_slice(body).unwrap();
+    v["contents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["parts"].as_array().unwrap().clone())
+        .filter_map(|p| p["functionResponse"]["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn gemini_tool_call_ids_do_not_repeat_across_turns_and_results_reach_their_function() {
+    let t = ProviderTarget::new(ProviderKind::Gemini, "m");
+    for streamed in [false, true] {
+        // Two turns, each answered by Gemini with one call and no id; the glue draws a new seed per
+        // request (the request id may be the same: a client can send its own X-Request-Id).
+        let mut conversation =
+            vec![json!({"role": "user", "content": "Weather, then time, in Paris?"})];
+        let mut ids = Vec::new();
+        for (turn, (name, seed)) in [("get_weather", 0x1111_u64), ("get_time", 0x2222)]
+            .into_iter()
+            .enumerate()
+        {
+            let (whole, sse) = gemini_call(name);
+            let (id, got_name) = if streamed {
+                let mut tr = StreamTranslator::new(&t, gemini_ctx(seed));
+                let mut out = tr.push(&sse);
+                out.extend(tr.finish());
+                streamed_calls(&out).remove(0)
+            } else {
+                let r = parse_response(&t, 200, &whole, &gemini_ctx(seed)).unwrap();
+                let c = &r.choices[0].message.tool_calls.as_ref().unwrap()[0];
+                (c.id.clone(), c.function.name.clone())
+            };
+            assert_eq!(got_name, name);
+            assert!(
+                id.starts_with("call_") && id.len() == 27,
+                "OpenAI-like id: {id}"
+            );
+            assert!(!ids.contains(&id), "turn {turn}: id {id} repeats {ids:?}");
+            ids.push(id.clone());
+            conversation.push(json!({"role": "assistant", "content": null, "tool_calls": [
+                {"id": id, "type": "function", "function": {"name": name, "arguments": "{\"city\":\"Paris\"}"}}]}));
+            conversation.push(json!({"role": "tool", "tool_call_id": id, "content": format!("{{\"{name}\": \"ok\"}}")}));
+        }
+        let up = build_request(&req(json!({"model": "m", "messages": conversation})), &t).unwrap();
+        assert_eq!(
+            function_responses(&up.body),
+            ["get_weather", "get_time"],
+            "streamed: {streamed}"
+        );
+    }
+}
+
+#[test]
+fn gemini_tool_call_ids_are_distinct_within_an_answer_and_per_seed() {
+    let mut seen = std::collections::HashSet::new();
+    for seed in [0_u64, 1, 2, u64::MAX, 0x5EED] {
+        for candidate in 0..4 {
+            for n in 0..64 {
+                let id = tool_call_id(seed, candidate, n);
+                assert_eq!(id, tool_call_id(seed, candidate, n), "deterministic");
+                assert!(id[5..].bytes().all(|b| b.is_ascii_alphanumeric()), "{id}");
+                assert!(seen.insert(id.clone()), "{id} repeats");
+            }
+        }
+    }
+    // Parallel calls in one streamed answer: distinct ids, in order.
+    let t = ProviderTarget::new(ProviderKind::Gemini, "m");
+    let v = json!({"candidates": [{"content": {"role": "model", "parts": [
+        {"functionCall": {"name": "a", "args": {}}}, {"functionCall": {"name": "b", "args": {}}}]},
+        "index": 0}]});
+    let w = json!({"candidates": [{"content": {"role": "model", "parts": [
+        {"functionCall": {"name": "c", "args": {}}}]}, "finishReason": "STOP", "index": 0}]});
+    let mut tr = StreamTranslator::new(&t, gemini_ctx(9));
+    let mut out = tr.push(format!("data: {v}\n\ndata: {w}\n\n").as_bytes());
+    out.extend(tr.finish());
+    let calls = streamed_calls(&out);
+    let ids: std::collections::HashSet<_> = calls.iter().map(|(id, _)| id.clone()).collect();
+    assert_eq!(calls.len(), 3);
+    assert_eq!(ids.len(), 3, "{calls:?}");
+    // An id Gemini sends is kept.
+    let v = json!({"candidates": [{"content": {"role": "model", "parts": [
+        {"functionCall": {"id": "gem-own-id", "name": "a", "args": {}}}]}, "finishReason": "STOP"}]});
+    let r = parse_response(&t, 200, v.to_string().as_bytes(), &gemini_ctx(1)).unwrap();
+    assert_eq!(
+        r.choices[0].message.tool_calls.as_ref().unwrap()[0].id,
+        "gem-own-id"
+    );
+}
+
+#[test]
+fn gemini_tool_results_answer_the_latest_call_with_their_id() {
+    // Conversations recorded before ids were unique repeat `call_0_0` in every turn: each tool
+    // message answers the call of its own turn, not the first call with that id.
+    let t = ProviderTarget::new(ProviderKind::Gemini, "m");
+    let call = |name: &str| {
+        json!({"role": "assistant", "tool_calls": [
+        {"id": "call_0_0", "type": "function", "function": {"name": name, "arguments": "{}"}}]})
+    };
+    let result = json!({"role": "tool", "tool_call_id": "call_0_0", "content": "ok"});
+    let r = req(json!({"model": "m", "messages": [
+        {"role": "user", "content": "go"},
+        call("get_weather"), result.clone(),
+        call("get_time"), result.clone(),
+        call("get_date"), result,
+    ]}));
+    let up = build_request(&r, &t).unwrap();
+    assert_eq!(
+        function_responses(&up.body),
+        ["get_weather", "get_time", "get_date"]
     );
 }
