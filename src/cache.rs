@@ -9,18 +9,25 @@
 //!   stale window), so `stale_if_error` can serve an expired copy; the stored copy's Cache-Control
 //!   only tells the Cache API how long to keep it (TTL + stale window);
 //! - purge generations come from KV (`cache/generations` in `CONFIG`), re-read at most every
-//!   `CONFIG_RELOAD_SECONDS` per isolate.
+//!   `CONFIG_RELOAD_SECONDS` per isolate;
+//! - concurrent misses for one key are coalesced within the isolate (`cache_lock`, decisions in
+//!   `edgegate_core::cache::MissLocks`): the first leads (fetches and stores, its client streaming as
+//!   usual) and wakes the others when its `cache.put` has completed or when nothing will be stored;
+//!   they then look the key up again, or go to the origin.
 
 use crate::exchange::Exchange;
 use crate::{config::KV_BINDING, proxy, runtime};
 use edgegate_core::cache::{
-    self as rules, CacheStatus, Freshness, Generations, RequestDecision, RequestInfo, ResponseInfo,
-    Storable, StoredMeta, XCacheStatus, GENERATIONS_KEY,
+    self as rules, AfterWait, CacheStatus, Freshness, Generations, LeaderOutcome, MissLocks,
+    MissPlan, RequestDecision, RequestInfo, ResponseInfo, Storable, StoredMeta, XCacheStatus,
+    GENERATIONS_KEY,
 };
 use edgegate_core::proxy::{PROXY_LATENCY, REQUEST_ID, UPSTREAM_LATENCY};
 use edgegate_core::{ErrorKind, GatewayError};
-use std::cell::RefCell;
+use futures_util::future::select;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::time::Duration;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use worker::Env;
@@ -101,6 +108,48 @@ pub async fn serve(ex: &mut Exchange<'_>) -> Result<web_sys::Response, GatewayEr
         }
     }
 
+    // Coalesce concurrent misses for this key (GET and the like; a HEAD miss stores nothing, and a
+    // client asking for a fresh copy does not wait for another's).
+    let mut leader: Option<Leader> = None;
+    let mut store_allowed = true;
+    let mut collapsed = None;
+    if config.cache_lock && lookup && !is_head {
+        let timeout_ms = config.lock_timeout_ms();
+        let (now, age_ms) = (runtime::now_ms(), config.lock_age_ms());
+        let plan = LOCKS.with(|l| l.borrow_mut().plan(&digest, now, timeout_ms, age_ms));
+        match plan {
+            MissPlan::Lead { token } => leader = Some(Leader::new(&digest, token)),
+            MissPlan::Wait { deadline } => {
+                let woken = wait_for_leader(&digest, deadline, timeout_ms).await;
+                match rules::after_wait(woken) {
+                    AfterWait::Lookup => {
+                        if let Some(stored) = cache_match(&cache, &url).await {
+                            let meta = stored
+                                .headers()
+                                .get(rules::META_HEADER)
+                                .ok()
+                                .flatten()
+                                .and_then(|m| StoredMeta::parse(&m));
+                            match meta.map(|m| m.freshness(runtime::now_ms())) {
+                                Some(f) if f.fresh => {
+                                    if let Some((old, _)) = stale.take() {
+                                        discard(&old);
+                                    }
+                                    let status = CacheStatus::collapsed_hit(f.remaining, had_entry);
+                                    return from_store(ex, stored, &f, &status, shown_key, false);
+                                }
+                                _ => discard(&stored),
+                            }
+                        }
+                        collapsed = Some(false);
+                    }
+                    AfterWait::Origin => collapsed = Some(false),
+                    AfterWait::OriginUncached => store_allowed = false,
+                }
+            }
+        }
+    }
+
     let result = proxy::forward(ex).await;
     let resp = match result {
         Ok(resp) => resp,
@@ -132,6 +181,15 @@ pub async fn serve(ex: &mut Exchange<'_>) -> Result<web_sys::Response, GatewayEr
         push_status(ex, &status, shown_key);
         return Ok(resp);
     }
+    if !store_allowed {
+        // Waited past cache_lock_timeout: answered by the origin, not stored.
+        push_status(
+            ex,
+            &CacheStatus::lock_timeout(had_entry, origin_status),
+            shown_key,
+        );
+        return Ok(resp);
+    }
     let resp_headers = resp.headers();
     let resp_header = |n: &str| resp_headers.get(n).ok().flatten();
     let decision = rules::response_decision(
@@ -143,15 +201,18 @@ pub async fn serve(ex: &mut Exchange<'_>) -> Result<web_sys::Response, GatewayEr
     );
     match decision {
         Storable::No(why) => {
-            let status = CacheStatus::forwarded(had_entry, !lookup, origin_status, Err(why));
+            // Dropping `leader` tells its waiters that nothing was stored.
+            let mut status = CacheStatus::forwarded(had_entry, !lookup, origin_status, Err(why));
+            status.collapsed = collapsed;
             push_status(ex, &status, shown_key);
             Ok(resp)
         }
         Storable::Yes { ttl, stale } => {
             let meta =
                 StoredMeta::new(runtime::now_ms(), ttl, stale, resp_header("age").as_deref());
-            let client = store_and_stream(ex, &cache, &url, resp, &meta)?;
-            let status = CacheStatus::forwarded(had_entry, !lookup, origin_status, Ok(ttl));
+            let client = store_and_stream(ex, &cache, &url, resp, &meta, leader.take())?;
+            let mut status = CacheStatus::forwarded(had_entry, !lookup, origin_status, Ok(ttl));
+            status.collapsed = collapsed;
             push_status(ex, &status, shown_key);
             Ok(client)
         }
@@ -174,13 +235,15 @@ fn internal(what: &str) -> GatewayError {
     GatewayError::new(ErrorKind::Internal, what.to_string())
 }
 
-/// Tee the origin body: the client gets one branch now, the other is stored in `waitUntil`.
+/// Tee the origin body: the client gets one branch now, the other is stored in `waitUntil`. The
+/// `leader` of coalesced misses wakes its waiters once the store has completed (or failed).
 fn store_and_stream(
     ex: &Exchange<'_>,
     cache: &web_sys::Cache,
     url: &str,
     resp: web_sys::Response,
     meta: &StoredMeta,
+    leader: Option<Leader>,
 ) -> Result<web_sys::Response, GatewayError> {
     let origin_headers = resp.headers();
     let stored_headers = web_sys::Headers::new_with_headers(&origin_headers)
@@ -230,8 +293,15 @@ fn store_and_stream(
             let put = cache.put_with_str(url, &stored);
             let request_id = ex.request_id.to_string();
             ex.ctx.wait_until(async move {
-                if let Err(e) = JsFuture::from(put).await {
-                    log_event("cache_store_failed", &request_id, &js_error(&e));
+                let outcome = match JsFuture::from(put).await {
+                    Ok(_) => LeaderOutcome::Stored,
+                    Err(e) => {
+                        log_event("cache_store_failed", &request_id, &js_error(&e));
+                        LeaderOutcome::NotStored
+                    }
+                };
+                if let Some(leader) = leader {
+                    leader.finish(outcome);
                 }
             });
         }
@@ -373,4 +443,94 @@ async fn generations(env: &Env) -> Rc<Generations> {
     };
     GENERATIONS.with(|c| *c.borrow_mut() = Some((now, g.clone())));
     g
+}
+
+// -------------------------------------------------------------------------------------------------
+// Miss coalescing (cache_lock): the isolate's locks by cache key; a waiter's waker is the resolve
+// function of a promise its own request awaits, called with `true` when the leader stored its answer.
+
+thread_local! {
+    static LOCKS: RefCell<MissLocks<js_sys::Function>> = RefCell::new(MissLocks::new());
+    static NEXT_WAITER: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The first miss of a key. However it ends, its waiters are woken exactly once: by [`Leader::finish`]
+/// after the store, or by the drop (nothing stored: not storable, origin failed, request went away).
+struct Leader {
+    key: String,
+    token: u64,
+    done: bool,
+}
+
+impl Leader {
+    fn new(key: &str, token: u64) -> Leader {
+        Leader {
+            key: key.to_string(),
+            token,
+            done: false,
+        }
+    }
+
+    fn finish(mut self, outcome: LeaderOutcome) {
+        self.done = true;
+        wake(&self.key, self.token, outcome);
+    }
+}
+
+impl Drop for Leader {
+    fn drop(&mut self) {
+        if !self.done {
+            wake(&self.key, self.token, LeaderOutcome::NotStored);
+        }
+    }
+}
+
+fn wake(key: &str, token: u64, outcome: LeaderOutcome) {
+    let waiters = LOCKS.with(|l| match l.try_borrow_mut() {
+        Ok(mut l) => l.finish(key, token),
+        Err(_) => Vec::new(),
+    });
+    let stored = JsValue::from_bool(outcome == LeaderOutcome::Stored);
+    for resolve in waiters {
+        // Each promise belongs to its waiter's request; the runtime settles it there.
+        let _ = resolve.call1(&JsValue::UNDEFINED, &stored);
+    }
+}
+
+/// Wait for the leader of `key` until `deadline` (ms since the epoch); `None` when the deadline came
+/// first.
+async fn wait_for_leader(key: &str, deadline: f64, timeout_ms: f64) -> Option<LeaderOutcome> {
+    let id = NEXT_WAITER.with(|n| {
+        let id = n.get();
+        n.set(id.wrapping_add(1));
+        id
+    });
+    let woken = js_sys::Promise::new(&mut |resolve, _reject| {
+        LOCKS.with(|l| l.borrow_mut().wait(key, id, resolve));
+    });
+    // Take the waker out again however the wait ends (a timeout, or this future dropped).
+    struct Registered<'k>(&'k str, u64);
+    impl Drop for Registered<'_> {
+        fn drop(&mut self) {
+            LOCKS.with(|l| {
+                if let Ok(mut l) = l.try_borrow_mut() {
+                    l.cancel(self.0, self.1);
+                }
+            });
+        }
+    }
+    let _registered = Registered(key, id);
+    let wait_ms = (deadline - runtime::now_ms()).clamp(0.0, timeout_ms);
+    let timeout = worker::Delay::from(Duration::from_millis(wait_ms as u64));
+    let woken = JsFuture::from(woken);
+    futures_util::pin_mut!(woken);
+    match select(woken, timeout).await {
+        futures_util::future::Either::Left((Ok(v), _)) => Some(if v.as_bool() == Some(true) {
+            LeaderOutcome::Stored
+        } else {
+            LeaderOutcome::NotStored
+        }),
+        futures_util::future::Either::Left((Err(_), _)) => Some(LeaderOutcome::NotStored),
+        futures_util::future::Either::Right(_) => None,
+    }
 }

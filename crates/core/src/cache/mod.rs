@@ -11,10 +11,12 @@
 //! - [`StoredMeta`] / [`Freshness`]: what we store next to a response, and how old it is.
 //! - [`CacheStatus`]: `X-Cache-Status` and RFC 9211 `Cache-Status` values.
 //! - [`Generations`]: the purge counters kept in KV at [`GENERATIONS_KEY`].
+//! - [`MissLocks`]: miss coalescing within an isolate (`cache_lock`, nginx's `proxy_cache_lock`).
 
 mod control;
 mod generations;
 mod key;
+mod lock;
 mod policy;
 mod status;
 #[cfg(test)]
@@ -23,6 +25,7 @@ mod tests;
 pub use control::CacheControl;
 pub use generations::{Generations, GENERATIONS_KEY};
 pub use key::{cache_key, cache_url, key_consumer, key_digest, sorted_query};
+pub use lock::{after_wait, AfterWait, LeaderOutcome, MissLocks, MissPlan};
 pub use policy::{
     has_credentials, request_decision, response_decision, select, Bypass, Freshness,
     RequestDecision, RequestInfo, ResponseInfo, Storable, StoredMeta,
@@ -92,6 +95,18 @@ pub struct ProxyCacheConfig {
     /// Purge tags: `scripts/config purge --tag T` invalidates every instance carrying tag T.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Coalesce concurrent misses for one key within an isolate (default true, nginx's
+    /// `proxy_cache_lock`): the first fetches from the origin, the others wait for what it stores.
+    #[serde(default = "default_true")]
+    pub cache_lock: bool,
+    /// Seconds a coalesced miss waits for the first one before going to the origin itself, without
+    /// storing (default 5, nginx's `proxy_cache_lock_timeout`; more than 0, at most 300).
+    #[serde(default = "default_lock_seconds")]
+    pub cache_lock_timeout: f64,
+    /// Seconds after which a first miss that has not finished no longer holds the others: the next
+    /// miss fetches again (default 5, nginx's `proxy_cache_lock_age`; more than 0, at most 300).
+    #[serde(default = "default_lock_seconds")]
+    pub cache_lock_age: f64,
 }
 
 impl Default for ProxyCacheConfig {
@@ -110,7 +125,22 @@ impl Default for ProxyCacheConfig {
             stale_if_error: 0,
             show_cache_key: false,
             tags: Vec::new(),
+            cache_lock: true,
+            cache_lock_timeout: default_lock_seconds(),
+            cache_lock_age: default_lock_seconds(),
         }
+    }
+}
+
+impl ProxyCacheConfig {
+    /// `cache_lock_timeout` in milliseconds.
+    pub fn lock_timeout_ms(&self) -> f64 {
+        self.cache_lock_timeout * 1000.0
+    }
+
+    /// `cache_lock_age` in milliseconds.
+    pub fn lock_age_ms(&self) -> f64 {
+        self.cache_lock_age * 1000.0
     }
 }
 
@@ -126,6 +156,14 @@ fn default_content_types() -> Vec<String> {
 fn default_ttl() -> u64 {
     300
 }
+fn default_true() -> bool {
+    true
+}
+fn default_lock_seconds() -> f64 {
+    5.0
+}
+/// The longest `cache_lock_timeout` / `cache_lock_age` accepted (seconds).
+const MAX_LOCK_SECONDS: f64 = 300.0;
 
 /// Methods Kong's proxy-cache accepts.
 const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH"];
@@ -187,6 +225,17 @@ pub fn parse(config: &serde_json::Value) -> Result<ProxyCacheConfig, PluginError
             "stale_if_error".into(),
             format!("must be at most {MAX_SECONDS} seconds"),
         );
+    }
+    for (name, v) in [
+        ("cache_lock_timeout", c.cache_lock_timeout),
+        ("cache_lock_age", c.cache_lock_age),
+    ] {
+        if !(v > 0.0 && v <= MAX_LOCK_SECONDS) {
+            err(
+                name.into(),
+                format!("must be more than 0 and at most {MAX_LOCK_SECONDS} seconds"),
+            );
+        }
     }
     for (i, h) in c.vary_headers.iter().enumerate() {
         if !crate::proxy::is_token(h) {

@@ -47,6 +47,9 @@ pub struct CacheStatus {
     /// Seconds of freshness left (negative when stale).
     pub ttl: Option<i64>,
     pub detail: Option<&'static str>,
+    /// RFC 9211 `collapsed`: the request waited for another miss of the same key (`cache_lock`);
+    /// `true` when that one's stored answer was served, `false` when it went to the origin itself.
+    pub collapsed: Option<bool>,
 }
 
 impl CacheStatus {
@@ -59,7 +62,32 @@ impl CacheStatus {
             stored: false,
             ttl: None,
             detail: None,
+            collapsed: None,
         }
+    }
+
+    /// A waiting miss was served the copy another miss of the same key stored (`cache_lock`).
+    /// `X-Cache-Status: Hit`; `Cache-Status` says it was collapsed onto that miss's fetch.
+    pub fn collapsed_hit(remaining: i64, had_entry: bool) -> CacheStatus {
+        CacheStatus {
+            fwd: Some(if had_entry { "stale" } else { "uri-miss" }),
+            ttl: Some(remaining),
+            collapsed: Some(true),
+            ..Self::new(XCacheStatus::Hit)
+        }
+    }
+
+    /// A waiting miss gave up after `cache_lock_timeout` and asked the origin itself; the answer
+    /// is not stored. `X-Cache-Status: Miss` (`Refresh` when a stale entry existed).
+    pub fn lock_timeout(had_entry: bool, origin_status: u16) -> CacheStatus {
+        let mut s = Self::forwarded(had_entry, false, origin_status, Err("lock-timeout"));
+        s.x = if had_entry {
+            XCacheStatus::Refresh
+        } else {
+            XCacheStatus::Miss
+        };
+        s.collapsed = Some(false);
+        s
     }
 
     /// A fresh entry was served.
@@ -135,6 +163,11 @@ impl CacheStatus {
         }
         if let Some(s) = self.fwd_status {
             out.push_str(&format!("; fwd-status={s}"));
+        }
+        match self.collapsed {
+            Some(true) => out.push_str("; collapsed"),
+            Some(false) => out.push_str("; collapsed=?0"),
+            None => {}
         }
         if self.stored {
             out.push_str("; stored");

@@ -96,6 +96,10 @@ fn defaults_are_kongs() {
     assert_eq!(c.cache_ttl, 300);
     assert!(!c.cache_control && !c.public && !c.cache_set_cookie && !c.show_cache_key);
     assert_eq!(c.stale_if_error, 0);
+    assert!(c.cache_lock);
+    assert_eq!(c.cache_lock_timeout, 5.0);
+    assert_eq!(c.lock_timeout_ms(), 5_000.0);
+    assert_eq!(c.lock_age_ms(), 5_000.0);
     assert_eq!(c, ProxyCacheConfig::default());
     assert_eq!(parse(&serde_json::Value::Null).unwrap(), c);
 }
@@ -142,6 +146,22 @@ fn bad_settings_are_reported_with_paths() {
     assert_eq!(
         errors(json!({"stale_if_error": 1u64 << 40}))[0].0,
         "stale_if_error"
+    );
+    for bad in [json!(0), json!(-1), json!(300.5), json!("5"), json!(true)] {
+        assert_eq!(
+            errors(json!({ "cache_lock_timeout": bad }))[0].0,
+            "cache_lock_timeout",
+            "{bad}"
+        );
+    }
+    assert_eq!(errors(json!({"cache_lock_age": 0}))[0].0, "cache_lock_age");
+    assert_eq!(errors(json!({"cache_lock": "yes"}))[0].0, "cache_lock");
+    let c = cfg(json!({"cache_lock": false, "cache_lock_timeout": 0.25}));
+    assert!(!c.cache_lock);
+    assert_eq!(c.lock_timeout_ms(), 250.0);
+    assert_eq!(
+        cfg(json!({"cache_lock_timeout": 300})).cache_lock_timeout,
+        300.0
     );
     // Unknown fields and wrong types, with their path.
     assert_eq!(errors(json!({"cache_ttll": 5}))[0].0, "cache_ttll");
@@ -763,6 +783,24 @@ fn cache_status_values() {
         CacheStatus::stale(-1, None).header_value(None),
         "edgegate; fwd=stale; ttl=-1; detail=\"stale-if-error\""
     );
+    // Coalesced misses (cache_lock).
+    let shared = CacheStatus::collapsed_hit(299, false);
+    assert_eq!(shared.x.as_str(), "Hit");
+    assert_eq!(
+        shared.header_value(None),
+        "edgegate; fwd=uri-miss; collapsed; ttl=299"
+    );
+    assert_eq!(
+        CacheStatus::collapsed_hit(10, true).header_value(None),
+        "edgegate; fwd=stale; collapsed; ttl=10"
+    );
+    let gave_up = CacheStatus::lock_timeout(false, 200);
+    assert_eq!(gave_up.x.as_str(), "Miss");
+    assert_eq!(
+        gave_up.header_value(None),
+        "edgegate; fwd=uri-miss; fwd-status=200; collapsed=?0; detail=\"lock-timeout\""
+    );
+    assert_eq!(CacheStatus::lock_timeout(true, 200).x.as_str(), "Refresh");
 }
 
 // ---------------------------------------------------------------------------------------------------
