@@ -130,7 +130,7 @@ fn applicable<'g>(ex: &Exchange<'g>) -> Vec<Check<'g>> {
             checks.push(Check {
                 instance: p,
                 config,
-                name: object_name(p.index, &id),
+                name: object_name(&p.key, &id),
             });
         }
     }
@@ -181,7 +181,14 @@ pub async fn enforce(ex: &mut Exchange<'_>) -> Result<(), GatewayError> {
                 }
             }
             Err(reason) => {
-                log_unavailable(ex.request_id, c.instance.index, c.config, "check", reason);
+                log_unavailable(
+                    ex.request_id,
+                    c.instance.index,
+                    &c.instance.key,
+                    c.config,
+                    "check",
+                    reason,
+                );
                 unavailable |= !c.config.fault_tolerant;
             }
         }
@@ -214,6 +221,7 @@ pub async fn enforce(ex: &mut Exchange<'_>) -> Result<(), GatewayError> {
 fn log_unavailable(
     request_id: &str,
     plugin: usize,
+    plugin_id: &str,
     config: &RateLimitConfig,
     op: &str,
     reason: &str,
@@ -223,6 +231,7 @@ fn log_unavailable(
             "event": "ratelimit_unavailable",
             "request_id": request_id,
             "plugin": plugin,
+            "plugin_id": plugin_id,
             "op": op,
             "fault_tolerant": config.fault_tolerant,
             "reason": reason,
@@ -234,6 +243,7 @@ fn log_unavailable(
 /// A token charge still to be made, owned so that it can outlive the request (a stream's end).
 pub struct TokenCharge {
     plugin: usize,
+    plugin_id: String,
     name: String,
     config: RateLimitConfig,
 }
@@ -246,6 +256,7 @@ pub fn token_charges(ex: &Exchange<'_>) -> Vec<TokenCharge> {
         .filter(|c| c.config.count == Count::Tokens)
         .map(|c| TokenCharge {
             plugin: c.instance.index,
+            plugin_id: c.instance.key.clone(),
             name: c.name,
             config: c.config.clone(),
         })
@@ -267,7 +278,14 @@ pub async fn charge_tokens(env: &Env, charges: &[TokenCharge], tokens: u64, requ
     .await;
     for (c, outcome) in charges.iter().zip(outcomes) {
         if let Err(reason) = outcome {
-            log_unavailable(request_id, c.plugin, &c.config, "charge", &reason);
+            log_unavailable(
+                request_id,
+                c.plugin,
+                &c.plugin_id,
+                &c.config,
+                "charge",
+                &reason,
+            );
         }
     }
 }

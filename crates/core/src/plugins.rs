@@ -5,7 +5,7 @@
 //! instances run for a request is decided once per route at compile time ([`Plugins::for_route`]);
 //! instances scoped to a consumer are filtered by the glue once the consumer is known.
 
-use crate::config::GatewayConfig;
+use crate::config::{GatewayConfig, PluginConfig};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -87,8 +87,10 @@ pub fn settings<T: DeserializeOwned>(config: &Value) -> Result<T, PluginError> {
 /// One enabled plugin instance, compiled.
 #[derive(Debug, Clone)]
 pub struct PluginInstance {
-    /// Position in the document's `plugins` array (stable id, used in counter keys and logs).
+    /// Position in the document's `plugins` array (for logs and "earlier wins" ties).
     pub index: usize,
+    /// Stable identity, `<scope>/<id>` ([`instance_keys`]): what rate-limit counters belong to.
+    pub key: String,
     pub name: String,
     pub plugin: Plugin,
     pub route: Option<usize>,
@@ -118,7 +120,9 @@ impl Plugins {
     /// Compile the plugins of a valid configuration.
     pub fn compile(config: &GatewayConfig) -> Result<Plugins, String> {
         let mut instances = Vec::new();
+        let mut keys = instance_keys(&config.plugins).into_iter();
         for (index, p) in config.plugins.iter().enumerate() {
+            let key = keys.next().unwrap_or_default();
             if !p.enabled {
                 continue;
             }
@@ -139,6 +143,7 @@ impl Plugins {
             )?;
             instances.push(PluginInstance {
                 index,
+                key,
                 name: p.name.clone(),
                 plugin,
                 route,
@@ -178,4 +183,59 @@ impl Plugins {
             .flatten()
             .map(move |&i| &self.instances[i])
     }
+}
+
+/// Longest explicit plugin instance `id`.
+pub const MAX_ID_LEN: usize = 64;
+
+/// The scope of an instance as written in its key: `global`, or its `service`, `route` and `consumer`
+/// references in that order, e.g. `route=orders`, `service=api,consumer=alice`. (Names cannot contain
+/// `=`, `,` or `/`, so a scope is unambiguous.)
+pub fn scope(p: &PluginConfig) -> String {
+    let parts: Vec<String> = [
+        ("service", &p.service),
+        ("route", &p.route),
+        ("consumer", &p.consumer),
+    ]
+    .iter()
+    .filter_map(|(what, name)| name.as_ref().map(|n| format!("{what}={n}")))
+    .collect();
+    if parts.is_empty() {
+        "global".into()
+    } else {
+        parts.join(",")
+    }
+}
+
+/// The instance's id in its scope: the explicit `id`, else its plugin name, numbered `name.2`,
+/// `name.3`, ... for the 2nd, 3rd, ... instance of that name without an id in the same scope (in
+/// document order, enabled or not).
+pub fn instance_ids(plugins: &[PluginConfig]) -> Vec<String> {
+    let mut seen: std::collections::HashMap<(String, &str), usize> = Default::default();
+    plugins
+        .iter()
+        .map(|p| match &p.id {
+            Some(id) => id.clone(),
+            None => {
+                let n = seen.entry((scope(p), p.name.as_str())).or_insert(0);
+                *n += 1;
+                if *n == 1 {
+                    p.name.clone()
+                } else {
+                    format!("{}.{n}", p.name)
+                }
+            }
+        })
+        .collect()
+}
+
+/// The stable identity of each instance, `<scope>/<id>` (e.g. `route=orders/rate-limiting`): it does
+/// not depend on the instance's position, so inserting, removing or reordering other instances
+/// keeps it. Validation guarantees the keys of a valid document are unique.
+pub fn instance_keys(plugins: &[PluginConfig]) -> Vec<String> {
+    plugins
+        .iter()
+        .zip(instance_ids(plugins))
+        .map(|(p, id)| format!("{}/{id}", scope(p)))
+        .collect()
 }

@@ -70,6 +70,7 @@ fn full_config() -> GatewayConfig {
         }],
         plugins: vec![PluginConfig {
             name: "example".into(),
+            id: Some("example-1".into()),
             route: Some("users".into()),
             service: Some("echo".into()),
             consumer: Some("alice".into()),

@@ -811,6 +811,7 @@ fn most_specific_instance_wins_and_consumer_scoped_needs_that_consumer() {
     use crate::plugins::{Plugin, PluginInstance};
     let inst = |index: usize, ttl: u64, route: bool, consumer: Option<&str>| PluginInstance {
         index,
+        key: format!("proxy-cache.{index}"),
         name: "proxy-cache".into(),
         plugin: Plugin::ProxyCache(ProxyCacheConfig {
             cache_ttl: ttl,

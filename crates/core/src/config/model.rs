@@ -35,6 +35,12 @@ pub struct GatewayConfig {
 pub struct PluginConfig {
     /// Which plugin, e.g. `key-auth`, `jwt`, `basic-auth`, `acl`, `rate-limiting`, `proxy-cache`.
     pub name: String,
+    /// Stable identity of this instance within its scope (its `route`, `service` and `consumer`):
+    /// letters, digits, '.', '_' and '-', at most 64 characters, unique within the scope. Rate-limit
+    /// counters belong to it. Default: the plugin's name (`name.2`, `name.3`, ... for further
+    /// instances of the same name in the same scope). See docs/plugins.md.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     /// Apply only to requests matched by this route (by name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route: Option<String>,

@@ -588,11 +588,61 @@ fn check_plugins(
                 }
             }
         }
+        if let Some(id) = &plugin.id {
+            check_plugin_id(&key_path(&path, "id"), id, errors);
+        }
         if let Some(parsed) = parsed.as_mut() {
             parsed.push(plugin);
         }
     }
+    if let Some(plugins) = &parsed {
+        check_plugin_keys(plugins, errors);
+    }
     parsed
+}
+
+/// An explicit plugin `id`: like a name, at most `MAX_ID_LEN` characters.
+fn check_plugin_id(path: &str, id: &str, errors: &mut Vec<ValidationError>) {
+    let before = errors.len();
+    check_name(path, id, errors);
+    if errors.len() == before && id.len() > crate::plugins::MAX_ID_LEN {
+        errors.push(error(
+            path,
+            format!(
+                "an id can be at most {} characters long (this one has {})",
+                crate::plugins::MAX_ID_LEN,
+                id.len()
+            ),
+        ));
+    }
+}
+
+/// Two instances of one scope cannot have the same id (explicit or derived from the name), since
+/// rate-limit counters belong to `<scope>/<id>`.
+fn check_plugin_keys(plugins: &[PluginConfig], errors: &mut Vec<ValidationError>) {
+    let keys = crate::plugins::instance_keys(plugins);
+    let ids = crate::plugins::instance_ids(plugins);
+    let mut first: HashMap<&str, usize> = HashMap::new();
+    for (i, key) in keys.iter().enumerate() {
+        match first.get(key.as_str()) {
+            None => {
+                first.insert(key, i);
+            }
+            Some(&j) => {
+                // Report it on the instance that set an explicit id (the later one if both did).
+                let at = if plugins[i].id.is_some() { i } else { j };
+                let other = if at == i { j } else { i };
+                errors.push(error(
+                    &key_path(&index_path("plugins", at), "id"),
+                    format!(
+                        "id {:?} is already used by plugins[{other}] in the same scope ({}); ids must be unique within a scope",
+                        ids[at],
+                        crate::plugins::scope(&plugins[at])
+                    ),
+                ));
+            }
+        }
+    }
 }
 
 fn check_name(path: &str, name: &str, errors: &mut Vec<ValidationError>) {

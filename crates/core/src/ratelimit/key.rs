@@ -51,9 +51,11 @@ pub fn identifier(config: &RateLimitConfig, inputs: &KeyInputs<'_>) -> Option<St
     Some(shorten(id))
 }
 
-/// The Durable Object name for a counter: one object per (plugin instance, identifier).
-pub fn object_name(plugin_index: usize, identifier: &str) -> String {
-    format!("rate-limiting/{plugin_index}/{identifier}")
+/// The Durable Object name for a counter: one object per (plugin instance, identifier), the
+/// instance named by its stable key (`PluginInstance::key`, e.g. `route=orders/rate-limiting`), not by
+/// its position, so reordering or inserting instances keeps every counter.
+pub fn object_name(instance_key: &str, identifier: &str) -> String {
+    format!("rate-limiting/{instance_key}/{identifier}")
 }
 
 fn shorten(id: String) -> String {

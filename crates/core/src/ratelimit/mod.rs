@@ -12,6 +12,8 @@ pub mod headers;
 pub mod key;
 pub mod local;
 #[cfg(test)]
+mod identity_tests;
+#[cfg(test)]
 mod tests;
 pub mod tokens;
 

@@ -460,7 +460,10 @@ fn identifiers_per_limit_by_with_ip_fallback() {
         ..i
     };
     assert_eq!(identifier(&only, &login).unwrap(), "path:/login");
-    assert_eq!(object_name(3, "ip:1.2.3.4"), "rate-limiting/3/ip:1.2.3.4");
+    assert_eq!(
+        object_name("route=orders/rate-limiting", "ip:1.2.3.4"),
+        "rate-limiting/route=orders/rate-limiting/ip:1.2.3.4"
+    );
 }
 
 #[test]
