@@ -9,6 +9,8 @@
 use crate::config::KV_BINDING;
 use crate::exchange::Exchange;
 use crate::runtime;
+use crate::webcrypto::Backend;
+use edgegate_core::auth::crypto::CryptoError;
 use edgegate_core::auth::{
     self as core_auth, basic, cache::TtlCache, jwks, jwt, keyauth, records, AclConfig, AuthFailure,
     BasicAuthConfig, JwtConfig, KeyAuthConfig,
@@ -45,13 +47,14 @@ thread_local! {
 }
 
 /// Verify a token's signature and claims, or only its claims when this (token, credential, key) was
-/// verified within the cache TTL. `key` parses the key material only when it is needed.
-fn verify_memoized(
+/// verified within the cache TTL. `verify` (a future: it parses the key material and runs the crypto
+/// only when awaited) is awaited only when needed.
+async fn verify_memoized(
     ex: &Exchange<'_>,
     config: &JwtConfig,
     token: &jwt::Token<'_>,
     memo_input: &str,
-    verify: impl FnOnce() -> Result<(), jwt::JwtError>,
+    verify: impl std::future::Future<Output = Result<(), jwt::JwtError>>,
 ) -> Result<(), jwt::JwtError> {
     let memo = core_auth::sha256_hex(memo_input.as_bytes());
     let now = runtime::now_ms();
@@ -61,7 +64,7 @@ fn verify_memoized(
     {
         return jwt::check_claims(config, &token.claims, (now / 1000.0) as u64);
     }
-    let result = verify();
+    let result = verify.await;
     if result.is_ok() {
         let ttl = cache_ms(ex);
         JWT_VERIFIED.with(|c| c.borrow_mut().insert(memo, (), now, ttl));
@@ -82,6 +85,24 @@ fn cache_ms(ex: &Exchange<'_>) -> f64 {
         .filter(|s| s.is_finite() && *s >= 0.0)
         .unwrap_or(DEFAULT_CACHE_SECONDS)
         * 1000.0
+}
+
+/// WebCrypto itself failed (not a bad key or signature): a 500, logged without secrets.
+fn crypto_error(plugin: &str, credential: &str, e: CryptoError) -> GatewayError {
+    let (CryptoError::Key(what) | CryptoError::Backend(what)) = e;
+    runtime::log_error(
+        &serde_json::json!({"event": "auth_crypto_error", "plugin": plugin, "credential": credential, "error": what})
+            .to_string(),
+    );
+    GatewayError::new(ErrorKind::Internal, "the credentials could not be checked")
+}
+
+/// A credential key WebCrypto would not import: the token is refused (401, as for any key problem) and
+/// the operator is told which credential (never the key).
+fn log_unusable_key(credential: &str) {
+    runtime::log_error(
+        &serde_json::json!({"event": "jwt_key_unusable", "credential": credential}).to_string(),
+    );
 }
 
 fn store_error(what: &str) -> GatewayError {
@@ -483,6 +504,26 @@ async fn wait_for_jwks(url: &str, deadline: f64) {
     let _ = select(woken, timeout).await;
 }
 
+/// A signature check's outcome: a key WebCrypto refused is logged and refused like any bad key; a failing
+/// backend is kept in `failure` (the request gets a 500) and refuses the token meanwhile.
+fn checked(
+    credential: &str,
+    outcome: Result<Result<(), jwt::JwtError>, CryptoError>,
+    failure: &mut Option<CryptoError>,
+) -> Result<(), jwt::JwtError> {
+    match outcome {
+        Ok(Err(jwt::JwtError::BadKey)) => {
+            log_unusable_key(credential);
+            Err(jwt::JwtError::BadKey)
+        }
+        Ok(result) => result,
+        Err(e) => {
+            *failure = Some(e);
+            Err(jwt::JwtError::BadKey)
+        }
+    }
+}
+
 async fn jwt_auth(ex: &mut Exchange<'_>, config: &JwtConfig) -> Result<Outcome, GatewayError> {
     let found = {
         let header = |n: &str| ex.header(n);
@@ -521,19 +562,30 @@ async fn jwt_auth(ex: &mut Exchange<'_>, config: &JwtConfig) -> Result<Outcome, 
         "{text}\0{}",
         serde_json::to_string(&cred).unwrap_or_default()
     );
+    let mut backend_failure = None;
     let result = match &cred.jwks_url {
-        None => verify_memoized(
-            ex,
-            config,
-            &token,
-            &memo_base,
-            || match jwt::credential_key(&cred)? {
-                jwt::CredentialKey::Static(key) => {
-                    jwt::verify(config, &token, &cred, &key, None, now_s)
+        None => {
+            verify_memoized(ex, config, &token, &memo_base, async {
+                match jwt::credential_key(&cred)? {
+                    jwt::CredentialKey::Static(key) => checked(
+                        &cred.id,
+                        jwt::verify_with(
+                            &Backend::default(),
+                            config,
+                            &token,
+                            &cred,
+                            &key,
+                            None,
+                            now_s,
+                        )
+                        .await,
+                        &mut backend_failure,
+                    ),
+                    jwt::CredentialKey::Jwks(_) => Err(jwt::JwtError::BadKey),
                 }
-                jwt::CredentialKey::Jwks(_) => Err(jwt::JwtError::BadKey),
-            },
-        ),
+            })
+            .await
+        }
         // A record naming a JWKS URL and another key is refused, as for static keys.
         Some(_) if jwt::credential_key(&cred).is_err() => jwt::credential_key(&cred).map(|_| ()),
         Some(url) => {
@@ -563,14 +615,31 @@ async fn jwt_auth(ex: &mut Exchange<'_>, config: &JwtConfig) -> Result<Outcome, 
                         "{memo_base}\0{}",
                         serde_json::to_string(&k).unwrap_or_default()
                     );
-                    verify_memoized(ex, config, &token, &memo_input, || {
+                    verify_memoized(ex, config, &token, &memo_input, async {
                         let (key, pinned) = jwt::jwk_key(&k)?;
-                        jwt::verify(config, &token, &cred, &key, pinned, now_s)
+                        checked(
+                            &cred.id,
+                            jwt::verify_with(
+                                &Backend::default(),
+                                config,
+                                &token,
+                                &cred,
+                                &key,
+                                pinned,
+                                now_s,
+                            )
+                            .await,
+                            &mut backend_failure,
+                        )
                     })
+                    .await
                 }
             }
         }
     };
+    if let Some(e) = backend_failure {
+        return Err(crypto_error("jwt", &cred.id, e));
+    }
     if let Err(e) = result {
         return fail(e);
     }
@@ -617,14 +686,22 @@ async fn basic_auth(
     };
     let Some(cred) = cred else {
         // Same cost as a real check, so response times do not tell which usernames exist.
-        let _ = basic::verify_password(&password, DUMMY_HASH);
+        if let Err(e) =
+            basic::verify_password_with(&Backend::default(), &password, DUMMY_HASH).await
+        {
+            return Err(crypto_error("basic-auth", "", e));
+        }
         return invalid();
     };
     let memo = core_auth::sha256_hex(format!("{}\0{}", cred.password_hash, password).as_bytes());
     let now = runtime::now_ms();
     let known = VERIFIED.with(|c| c.borrow_mut().get(&memo, now)).is_some();
     if !known {
-        match basic::verify_password(&password, &cred.password_hash) {
+        let outcome =
+            basic::verify_password_with(&Backend::default(), &password, &cred.password_hash)
+                .await
+                .map_err(|e| crypto_error("basic-auth", &cred.id, e))?;
+        match outcome {
             Ok(true) => {
                 let ttl = cache_ms(ex);
                 VERIFIED.with(|c| c.borrow_mut().insert(memo, (), runtime::now_ms(), ttl));

@@ -14,6 +14,7 @@ mod proxy;
 mod ratelimit;
 mod respond;
 mod runtime;
+mod webcrypto;
 
 use edgegate_core::gateway::{Gateway, ProxyPlan};
 use edgegate_core::proxy::{self as rules, AccessLog};

@@ -89,13 +89,13 @@ pub fn parse_authorization(value: Option<&str>) -> Parsed {
     }
 }
 
+#[cfg(feature = "rust-crypto")]
 fn derive(password: &str, salt: &[u8], iterations: u32) -> [u8; HASH_BYTES] {
-    let mut out = [0u8; HASH_BYTES];
-    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password.as_bytes(), salt, iterations, &mut out);
-    out
+    super::crypto::RustCrypto::pbkdf2_sync(password.as_bytes(), salt, iterations)
 }
 
 /// Hash a password with a random `salt` (16 bytes or more).
+#[cfg(feature = "rust-crypto")]
 pub fn hash_password(password: &str, salt: &[u8], iterations: u32) -> String {
     let hash = derive(password, salt, iterations);
     format!(
@@ -105,25 +105,70 @@ pub fn hash_password(password: &str, salt: &[u8], iterations: u32) -> String {
     )
 }
 
-/// Check a password against a stored hash, in constant time. `Err` when the stored hash is unusable.
-pub fn verify_password(password: &str, stored: &str) -> Result<bool, String> {
-    let parts: Vec<&str> = stored.split('$').collect();
-    let [_, "pbkdf2-sha256", iterations, salt, hash] = parts.as_slice() else {
-        return Err("password hash is not in $pbkdf2-sha256$i=N$salt$hash form".into());
-    };
-    let iterations: u32 = iterations
-        .strip_prefix("i=")
-        .and_then(|n| n.parse().ok())
-        .filter(|n| (MIN_ITERATIONS..=MAX_ITERATIONS).contains(n))
-        .ok_or("password hash has a bad iteration count")?;
-    let salt = STANDARD_NO_PAD
-        .decode(salt)
-        .map_err(|_| "password hash has a bad salt")?;
-    let expected = STANDARD_NO_PAD
-        .decode(hash)
-        .map_err(|_| "password hash has a bad hash")?;
-    if expected.len() != HASH_BYTES || salt.len() < 8 {
-        return Err("password hash has the wrong length".into());
+/// A stored hash, read and checked for shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredHash {
+    pub iterations: u32,
+    pub salt: Vec<u8>,
+    expected: Vec<u8>,
+}
+
+impl StoredHash {
+    /// Read `$pbkdf2-sha256$i=N$salt$hash`. `Err` (a message for the log, without secrets) when unusable.
+    pub fn parse(stored: &str) -> Result<StoredHash, String> {
+        let parts: Vec<&str> = stored.split('$').collect();
+        let [_, "pbkdf2-sha256", iterations, salt, hash] = parts.as_slice() else {
+            return Err("password hash is not in $pbkdf2-sha256$i=N$salt$hash form".into());
+        };
+        let iterations: u32 = iterations
+            .strip_prefix("i=")
+            .and_then(|n| n.parse().ok())
+            .filter(|n| (MIN_ITERATIONS..=MAX_ITERATIONS).contains(n))
+            .ok_or("password hash has a bad iteration count")?;
+        let salt = STANDARD_NO_PAD
+            .decode(salt)
+            .map_err(|_| "password hash has a bad salt")?;
+        let expected = STANDARD_NO_PAD
+            .decode(hash)
+            .map_err(|_| "password hash has a bad hash")?;
+        if expected.len() != HASH_BYTES || salt.len() < 8 {
+            return Err("password hash has the wrong length".into());
+        }
+        Ok(StoredHash {
+            iterations,
+            salt,
+            expected,
+        })
     }
-    Ok(ct_eq(&derive(password, &salt, iterations), &expected))
+
+    /// Whether `derived` (PBKDF2 of the password with this salt and count) is the stored hash, in
+    /// constant time.
+    pub fn matches(&self, derived: &[u8]) -> bool {
+        ct_eq(derived, &self.expected)
+    }
+}
+
+/// Check a password against a stored hash with `backend`. `Ok(Err(..))` when the stored hash is
+/// unusable; `Err` when the backend failed.
+pub async fn verify_password_with<C: super::crypto::Crypto>(
+    backend: &C,
+    password: &str,
+    stored: &str,
+) -> Result<Result<bool, String>, super::crypto::CryptoError> {
+    let hash = match StoredHash::parse(stored) {
+        Ok(h) => h,
+        Err(e) => return Ok(Err(e)),
+    };
+    let derived = backend
+        .pbkdf2_sha256(password.as_bytes(), &hash.salt, hash.iterations)
+        .await?;
+    Ok(Ok(hash.matches(&derived)))
+}
+
+/// Check a password against a stored hash, in constant time, natively. `Err` when the stored hash is
+/// unusable.
+#[cfg(feature = "rust-crypto")]
+pub fn verify_password(password: &str, stored: &str) -> Result<bool, String> {
+    let hash = StoredHash::parse(stored)?;
+    Ok(hash.matches(&derive(password, &hash.salt, hash.iterations)))
 }

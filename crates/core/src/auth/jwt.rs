@@ -1,5 +1,7 @@
-//! `jwt`: tokens verified with `jsonwebtoken`'s RustCrypto backend, with every check the gateway
-//! relies on done here, in an order that rejects cheap things first:
+//! `jwt`: tokens parsed here (jsonwebtoken names the algorithms and reads JWKs; its crypto is not used
+//! by the Worker), signatures checked by a [`Crypto`] backend (WebCrypto in the Worker, RustCrypto
+//! natively; HMAC in Rust everywhere), with every check the gateway relies on done here, in an order
+//! that rejects cheap things first:
 //!
 //! 1. size (`max_token_bytes`, default 8 KB) before any decoding;
 //! 2. shape: three base64url parts, header and payload JSON objects, no `crit`;
@@ -10,12 +12,13 @@
 //! 5. claims, with `now` injected: `exp`/`nbf`/`iat` must be numbers when present, `exp`/`nbf` with
 //!    leeway, `maximum_expiration`, `iss`, `aud`.
 
+use super::crypto::{self, Crypto, CryptoError, PublicKey};
 use super::{authorization_param, cookie, query_param, records::JwtCredential};
 use crate::plugins::PluginError;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk};
-use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
+use jsonwebtoken::{Algorithm, AlgorithmFamily};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::str::FromStr;
@@ -269,7 +272,7 @@ pub struct Token<'a> {
     pub kid: Option<String>,
     pub claims: Map<String, Value>,
     signing_input: &'a str,
-    signature: &'a str,
+    signature: Vec<u8>,
 }
 
 fn b64_json_object(part: &str) -> Result<Map<String, Value>, JwtError> {
@@ -312,15 +315,16 @@ pub fn parse(token: &str, max_bytes: usize) -> Result<Token<'_>, JwtError> {
         Some(_) => return Err(JwtError::Malformed),
     };
     let claims = b64_json_object(p)?;
-    if s.is_empty() || URL_SAFE_NO_PAD.decode(s).is_err() {
-        return Err(JwtError::Malformed);
-    }
+    let signature = match URL_SAFE_NO_PAD.decode(s) {
+        Ok(sig) if !sig.is_empty() => sig,
+        _ => return Err(JwtError::Malformed),
+    };
     Ok(Token {
         alg,
         kid,
         claims,
         signing_input: &token[..h.len() + 1 + p.len()],
-        signature: s,
+        signature,
     })
 }
 
@@ -346,7 +350,7 @@ pub fn family_of(alg: Algorithm) -> AlgorithmFamily {
 
 /// A credential's key: fixed, or looked up in a JWKS by `kid`.
 pub enum CredentialKey {
-    Static(DecodingKey),
+    Static(PublicKey),
     Jwks(String),
 }
 
@@ -374,7 +378,7 @@ pub fn credential_key(cred: &JwtCredential) -> Result<CredentialKey, JwtError> {
     }
     if let Some(secret) = &cred.secret {
         return decode_secret(secret)
-            .map(|b| CredentialKey::Static(DecodingKey::from_secret(&b)))
+            .map(|b| CredentialKey::Static(PublicKey::Hmac(b)))
             .ok_or(JwtError::BadKey);
     }
     if let Some(pem) = &cred.public_key {
@@ -390,20 +394,16 @@ pub fn credential_key(cred: &JwtCredential) -> Result<CredentialKey, JwtError> {
 }
 
 /// A public key from PEM: RSA (PKCS#1 or SPKI), EC (P-256/P-384) or Ed25519. Private keys are refused.
-pub fn pem_key(pem: &str) -> Result<DecodingKey, JwtError> {
+pub fn pem_key(pem: &str) -> Result<PublicKey, JwtError> {
     if pem.contains("PRIVATE KEY") {
         return Err(JwtError::BadKey);
     }
-    let b = pem.as_bytes();
-    DecodingKey::from_rsa_pem(b)
-        .or_else(|_| DecodingKey::from_ec_pem(b))
-        .or_else(|_| DecodingKey::from_ed_pem(b))
-        .map_err(|_| JwtError::BadKey)
+    crypto::pem_public_key(pem).ok_or(JwtError::BadKey)
 }
 
 /// A public key from a JWK, with the algorithm the JWK pins (`alg`), if any. Symmetric (`oct`) keys
 /// are refused: a JWK or JWKS names public keys only.
-pub fn jwk_key(jwk: &Jwk) -> Result<(DecodingKey, Option<Algorithm>), JwtError> {
+pub fn jwk_key(jwk: &Jwk) -> Result<(PublicKey, Option<Algorithm>), JwtError> {
     if matches!(
         jwk.algorithm,
         AlgorithmParameters::OctetKey(_) | AlgorithmParameters::Other(_)
@@ -419,7 +419,7 @@ pub fn jwk_key(jwk: &Jwk) -> Result<(DecodingKey, Option<Algorithm>), JwtError> 
                 .ok_or(JwtError::BadKey)?,
         ),
     };
-    let key = DecodingKey::from_jwk(jwk).map_err(|_| JwtError::BadKey)?;
+    let key = crypto::jwk_public_key(jwk).ok_or(JwtError::BadKey)?;
     Ok((key, alg))
 }
 
@@ -444,23 +444,64 @@ pub fn allowed_algorithms(
         .collect()
 }
 
-/// Verify the signature with `key`, accepting only `allowed` algorithms of the key's own family.
-pub fn verify_signature(
+/// The algorithm policy: only `allowed` algorithms of the key's own family.
+pub fn check_algorithm(
     token: &Token<'_>,
-    key: &DecodingKey,
+    key: &PublicKey,
     allowed: &[Algorithm],
 ) -> Result<(), JwtError> {
     if !allowed.contains(&token.alg) || family_of(token.alg) != key.family() {
         return Err(JwtError::AlgNotAllowed);
     }
-    match jsonwebtoken::crypto::verify(
-        token.signature,
-        token.signing_input.as_bytes(),
-        key,
-        token.alg,
-    ) {
+    Ok(())
+}
+
+/// Verify the signature with `key`, accepting only `allowed` algorithms of the key's own family. HMAC
+/// in Rust; the other families with `backend`. A key the backend cannot use is [`JwtError::BadKey`]; a
+/// failing backend is `Err(Err(..))` for the caller to answer 500.
+pub async fn verify_signature_with<C: Crypto>(
+    backend: &C,
+    token: &Token<'_>,
+    key: &PublicKey,
+    allowed: &[Algorithm],
+) -> Result<Result<(), JwtError>, CryptoError> {
+    if let Err(e) = check_algorithm(token, key, allowed) {
+        return Ok(Err(e));
+    }
+    let message = token.signing_input.as_bytes();
+    let valid = match key {
+        PublicKey::Hmac(secret) => {
+            crypto::hmac_verify(token.alg, secret, message, &token.signature)
+        }
+        _ => match backend
+            .verify(token.alg, key, message, &token.signature)
+            .await
+        {
+            Ok(v) => v,
+            Err(CryptoError::Key(_)) => return Ok(Err(JwtError::BadKey)),
+            Err(e) => return Err(e),
+        },
+    };
+    Ok(if valid {
+        Ok(())
+    } else {
+        Err(JwtError::BadSignature)
+    })
+}
+
+/// [`verify_signature_with`] with the native backend, synchronously.
+#[cfg(feature = "rust-crypto")]
+pub fn verify_signature(
+    token: &Token<'_>,
+    key: &PublicKey,
+    allowed: &[Algorithm],
+) -> Result<(), JwtError> {
+    check_algorithm(token, key, allowed)?;
+    let message = token.signing_input.as_bytes();
+    match crypto::RustCrypto::verify_sync(token.alg, key, message, &token.signature) {
         Ok(true) => Ok(()),
-        _ => Err(JwtError::BadSignature),
+        Ok(false) => Err(JwtError::BadSignature),
+        Err(_) => Err(JwtError::BadKey),
     }
 }
 
@@ -541,12 +582,31 @@ pub fn check_claims(
 }
 
 /// Everything after the credential lookup, for a credential with a fixed key (or a key from a JWKS
-/// already resolved by the caller): algorithm policy, signature, claims.
+/// already resolved by the caller): algorithm policy, signature, claims. `Err` only when the backend
+/// itself failed.
+pub async fn verify_with<C: Crypto>(
+    backend: &C,
+    config: &JwtConfig,
+    token: &Token<'_>,
+    cred: &JwtCredential,
+    key: &PublicKey,
+    pinned: Option<Algorithm>,
+    now: u64,
+) -> Result<Result<(), JwtError>, CryptoError> {
+    let allowed = allowed_algorithms(&cred.algorithms, key.family(), pinned);
+    if let Err(e) = verify_signature_with(backend, token, key, &allowed).await? {
+        return Ok(Err(e));
+    }
+    Ok(check_claims(config, &token.claims, now))
+}
+
+/// [`verify_with`] with the native backend, synchronously.
+#[cfg(feature = "rust-crypto")]
 pub fn verify(
     config: &JwtConfig,
     token: &Token<'_>,
     cred: &JwtCredential,
-    key: &DecodingKey,
+    key: &PublicKey,
     pinned: Option<Algorithm>,
     now: u64,
 ) -> Result<(), JwtError> {

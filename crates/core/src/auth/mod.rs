@@ -8,6 +8,7 @@
 pub mod acl;
 pub mod basic;
 pub mod cache;
+pub mod crypto;
 pub mod jwks;
 pub mod jwt;
 pub mod keyauth;
@@ -20,7 +21,6 @@ pub use keyauth::KeyAuthConfig;
 
 use crate::error::{ErrorKind, GatewayError};
 use crate::identity::Identity;
-use sha2::{Digest, Sha256};
 
 /// `WWW-Authenticate` when no plugin names a better one.
 pub const DEFAULT_CHALLENGE: &str = "Key realm=\"edgegate\"";
@@ -197,7 +197,7 @@ pub fn identity_headers(identity: &Identity, hide_groups: bool) -> Vec<(String, 
 
 /// Lower-case hex SHA-256.
 pub fn sha256_hex(data: &[u8]) -> String {
-    hex(&Sha256::digest(data))
+    hex(&crypto::sha256(data))
 }
 
 pub fn hex(bytes: &[u8]) -> String {
