@@ -169,6 +169,8 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn every_kind_maps_to_documented_status() {

@@ -245,6 +245,8 @@ impl<T> ConfigCache<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn ptr(version: u64) -> Pointer {
         Pointer {

@@ -19,20 +19,149 @@ use edgegate_core::ai::{
     SseParser, StreamContext, StreamTranslator,
 };
 use serde_json::{json, Value};
-use std::fs;
 use std::path::{Path, PathBuf};
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+/// `(path under tests/fixtures/ai, contents)` of every fixture, compiled in: the suite also runs on
+/// wasm32 (scripts/test), where there is no filesystem. `fixture_list_matches_the_directory` fails when
+/// a file is added or removed without updating the list.
+macro_rules! fixtures {
+    ($($path:literal,)*) => {
+        &[$(($path, include_str!(concat!("fixtures/ai/", $path))),)*]
+    };
+}
+static FIXTURES: &[(&str, &str)] = fixtures![
+    "anthropic/bad-key.response.expected.json",
+    "anthropic/bad-key.response.json",
+    "anthropic/chat.request.json",
+    "anthropic/chat.upstream.json",
+    "anthropic/error.stream.expected.sse",
+    "anthropic/error.stream.sse",
+    "anthropic/invalid.response.expected.json",
+    "anthropic/invalid.response.json",
+    "anthropic/json.request.json",
+    "anthropic/json.upstream.json",
+    "anthropic/max-tokens.response.expected.json",
+    "anthropic/max-tokens.response.json",
+    "anthropic/overloaded.response.expected.json",
+    "anthropic/overloaded.response.json",
+    "anthropic/rate-limit.response.expected.json",
+    "anthropic/rate-limit.response.json",
+    "anthropic/target.json",
+    "anthropic/text.response.expected.json",
+    "anthropic/text.response.json",
+    "anthropic/text.stream.expected.sse",
+    "anthropic/text.stream.sse",
+    "anthropic/thinking.no-usage.stream.expected.sse",
+    "anthropic/thinking.no-usage.stream.sse",
+    "anthropic/tool-use.response.expected.json",
+    "anthropic/tool-use.response.json",
+    "anthropic/tools.stream.expected.sse",
+    "anthropic/tools.stream.sse",
+    "anthropic/truncated.stream.expected.sse",
+    "anthropic/truncated.stream.sse",
+    "azure/basic.response.expected.json",
+    "azure/basic.response.json",
+    "azure/chat.request.json",
+    "azure/chat.upstream.json",
+    "azure/content-filter.response.expected.json",
+    "azure/content-filter.response.json",
+    "azure/deployment-missing.response.expected.json",
+    "azure/deployment-missing.response.json",
+    "azure/filter.no-usage.stream.expected.sse",
+    "azure/filter.no-usage.stream.sse",
+    "azure/target.json",
+    "azure/throttled.response.expected.json",
+    "azure/throttled.response.json",
+    "gemini/bad-key.response.expected.json",
+    "gemini/bad-key.response.json",
+    "gemini/blocked.response.expected.json",
+    "gemini/blocked.response.json",
+    "gemini/blocked.stream.expected.sse",
+    "gemini/blocked.stream.sse",
+    "gemini/chat.request.json",
+    "gemini/chat.upstream.json",
+    "gemini/error.stream.expected.sse",
+    "gemini/error.stream.sse",
+    "gemini/function-call.response.expected.json",
+    "gemini/function-call.response.json",
+    "gemini/function.stream.expected.sse",
+    "gemini/function.stream.sse",
+    "gemini/invalid.response.expected.json",
+    "gemini/invalid.response.json",
+    "gemini/quota.response.expected.json",
+    "gemini/quota.response.json",
+    "gemini/safety.response.expected.json",
+    "gemini/safety.response.json",
+    "gemini/stream.request.json",
+    "gemini/stream.upstream.json",
+    "gemini/target.json",
+    "gemini/text.response.expected.json",
+    "gemini/text.response.json",
+    "gemini/text.stream.expected.sse",
+    "gemini/text.stream.sse",
+    "gemini/truncated.stream.expected.sse",
+    "gemini/truncated.stream.sse",
+    "gemini/unavailable.response.expected.json",
+    "gemini/unavailable.response.json",
+    "openai/bad-key.response.expected.json",
+    "openai/bad-key.response.json",
+    "openai/basic.response.expected.json",
+    "openai/basic.response.json",
+    "openai/chat.request.json",
+    "openai/chat.upstream.json",
+    "openai/comments-no-done.stream.expected.sse",
+    "openai/comments-no-done.stream.sse",
+    "openai/context.response.expected.json",
+    "openai/context.response.json",
+    "openai/error.stream.expected.sse",
+    "openai/error.stream.sse",
+    "openai/gateway-down.response.expected.json",
+    "openai/gateway-down.response.json",
+    "openai/no-usage.stream.expected.sse",
+    "openai/no-usage.stream.sse",
+    "openai/rate-limit.response.expected.json",
+    "openai/rate-limit.response.json",
+    "openai/stream.request.json",
+    "openai/stream.upstream.json",
+    "openai/target.json",
+    "openai/tools.response.expected.json",
+    "openai/tools.response.json",
+    "openai/tools.stream.expected.sse",
+    "openai/tools.stream.sse",
+    "openai/truncated.stream.expected.sse",
+    "openai/truncated.stream.sse",
+    "openai/usage.stream.expected.sse",
+    "openai/usage.stream.sse",
+    "openrouter/chat.request.json",
+    "openrouter/chat.upstream.json",
+    "openrouter/target.json",
+];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ai")
 }
 
-fn bless() -> bool {
-    std::env::var_os("EDGEGATE_BLESS").is_some()
+fn fixture(path: &str) -> Option<&'static str> {
+    FIXTURES
+        .iter()
+        .find(|(p, _)| *p == path)
+        .map(|(_, text)| *text)
 }
 
-fn target(dir: &Path) -> ProviderTarget {
+fn bless() -> bool {
+    cfg!(not(target_arch = "wasm32")) && std::env::var_os("EDGEGATE_BLESS").is_some()
+}
+
+/// Write an expected file (blessing, native only).
+fn write(path: &str, text: &str) {
+    std::fs::write(root().join(path), text).unwrap();
+}
+
+fn target(provider: &str) -> ProviderTarget {
     let v: Value =
-        serde_json::from_str(&fs::read_to_string(dir.join("target.json")).unwrap()).unwrap();
+        serde_json::from_str(fixture(&format!("{provider}/target.json")).unwrap()).unwrap();
     let kind: ProviderKind = serde_json::from_value(v["kind"].clone()).unwrap();
     let mut t = ProviderTarget::new(kind, v["model"].as_str().unwrap());
     t.provider = v["provider"].as_str().unwrap().to_string();
@@ -59,68 +188,89 @@ fn ctx(t: &ProviderTarget, include_usage: bool) -> StreamContext {
 }
 
 /// Compare with the expected file, or write it when blessing.
-fn check_text(path: &Path, got: &str) {
+fn check_text(path: &str, got: &str) {
     if bless() {
-        fs::write(path, got).unwrap();
+        write(path, got);
         return;
     }
-    let want = fs::read_to_string(path)
-        .unwrap_or_else(|_| panic!("missing {} (run with EDGEGATE_BLESS=1)", path.display()));
-    assert_eq!(got, want, "golden mismatch: {}", path.display());
+    let want = fixture(path).unwrap_or_else(|| {
+        panic!("missing {path} (run with EDGEGATE_BLESS=1, add it to FIXTURES)")
+    });
+    assert_eq!(got, want, "golden mismatch: {path}");
 }
 
-fn check_json(path: &Path, got: &Value) {
+fn check_json(path: &str, got: &Value) {
     let text = serde_json::to_string_pretty(got).unwrap() + "\n";
     if bless() {
-        fs::write(path, text).unwrap();
+        write(path, &text);
         return;
     }
-    let want: Value = serde_json::from_str(
-        &fs::read_to_string(path)
-            .unwrap_or_else(|_| panic!("missing {} (run with EDGEGATE_BLESS=1)", path.display())),
-    )
+    let want: Value = serde_json::from_str(fixture(path).unwrap_or_else(|| {
+        panic!("missing {path} (run with EDGEGATE_BLESS=1, add it to FIXTURES)")
+    }))
     .unwrap();
-    assert_eq!(
-        got,
-        &want,
-        "golden mismatch: {}\ngot: {text}",
-        path.display()
-    );
+    assert_eq!(got, &want, "golden mismatch: {path}\ngot: {text}");
 }
 
-fn cases(dir: &Path, suffix: &str) -> Vec<(String, PathBuf)> {
-    let mut v: Vec<_> = fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| {
-            let p = e.unwrap().path();
-            let name = p.file_name()?.to_str()?.to_string();
+/// `(case, path, contents)` of the provider's files named `<case><suffix>`, sorted.
+fn cases(provider: &str, suffix: &str) -> Vec<(String, String, &'static str)> {
+    let mut v: Vec<_> = FIXTURES
+        .iter()
+        .filter_map(|(path, text)| {
+            let name = path.strip_prefix(provider)?.strip_prefix('/')?;
             let case = name.strip_suffix(suffix)?.to_string();
-            Some((case, p))
+            Some((case, path.to_string(), *text))
         })
         .collect();
     v.sort();
     v
 }
 
-fn providers() -> Vec<PathBuf> {
-    let mut v: Vec<_> = fs::read_dir(root())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("target.json").exists())
+/// The providers: the directories with a `target.json`.
+fn providers() -> Vec<&'static str> {
+    let mut v: Vec<_> = FIXTURES
+        .iter()
+        .filter_map(|(path, _)| path.strip_suffix("/target.json"))
         .collect();
     v.sort();
     v
 }
 
+/// Not on wasm32: it reads the fixture directory, which exists only natively.
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn fixture_list_matches_the_directory() {
+    let mut on_disk = Vec::new();
+    for dir in std::fs::read_dir(root()).unwrap() {
+        let dir = dir.unwrap().path();
+        let provider = dir.file_name().unwrap().to_str().unwrap().to_string();
+        for file in std::fs::read_dir(&dir).unwrap() {
+            let name = file.unwrap().file_name().to_str().unwrap().to_string();
+            on_disk.push(format!("{provider}/{name}"));
+        }
+    }
+    on_disk.sort();
+    let listed: Vec<String> = FIXTURES.iter().map(|(p, _)| p.to_string()).collect();
+    assert_eq!(
+        listed,
+        on_disk,
+        "FIXTURES in tests/ai_golden.rs must list every file of tests/fixtures/ai, sorted:\n{}",
+        on_disk
+            .iter()
+            .map(|p| format!("    \"{p}\","))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
 #[test]
 fn requests_translated_out() {
     let mut n = 0;
-    for dir in providers() {
-        let t = target(&dir);
-        for (case, path) in cases(&dir, ".request.json") {
-            let req: ChatRequest =
-                serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
-            let up = build_request(&req, &t).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    for provider in providers() {
+        let t = target(provider);
+        for (case, path, text) in cases(provider, ".request.json") {
+            let req: ChatRequest = serde_json::from_str(text).unwrap();
+            let up = build_request(&req, &t).unwrap_or_else(|e| panic!("{path}: {e}"));
             let headers: serde_json::Map<String, Value> = up
                 .headers_with_key(Some("TEST-KEY"))
                 .into_iter()
@@ -135,7 +285,7 @@ fn requests_translated_out() {
             });
             // The request holds no key; only headers_with_key adds it.
             assert!(!format!("{up:?}").contains("TEST-KEY"));
-            check_json(&dir.join(format!("{case}.upstream.json")), &got);
+            check_json(&format!("{provider}/{case}.upstream.json"), &got);
             n += 1;
         }
     }
@@ -145,10 +295,10 @@ fn requests_translated_out() {
 #[test]
 fn responses_translated_back() {
     let mut n = 0;
-    for dir in providers() {
-        let t = target(&dir);
-        for (case, path) in cases(&dir, ".response.json") {
-            let input: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    for provider in providers() {
+        let t = target(provider);
+        for (case, _, text) in cases(provider, ".response.json") {
+            let input: Value = serde_json::from_str(text).unwrap();
             let status = input["status"].as_u64().unwrap() as u16;
             let body = match input.get("text") {
                 Some(text) => text.as_str().unwrap().as_bytes().to_vec(),
@@ -185,7 +335,7 @@ fn responses_translated_back() {
                     got
                 }
             };
-            check_json(&dir.join(format!("{case}.response.expected.json")), &got);
+            check_json(&format!("{provider}/{case}.response.expected.json"), &got);
             n += 1;
         }
     }
@@ -232,14 +382,14 @@ fn split_at<'a>(input: &'a [u8], cuts: &mut [usize]) -> Vec<&'a [u8]> {
 #[test]
 fn streams_translated_back_however_split() {
     let mut n = 0;
-    for dir in providers() {
-        let t = target(&dir);
-        for (case, path) in cases(&dir, ".stream.sse") {
-            let input = fs::read(&path).unwrap();
+    for provider in providers() {
+        let t = target(provider);
+        for (case, _, text) in cases(provider, ".stream.sse") {
+            let input = text.as_bytes();
             let include_usage = !case.contains("no-usage");
-            let (whole, usage) = translate(&t, include_usage, &[&input]);
+            let (whole, usage) = translate(&t, include_usage, &[input]);
             let text = String::from_utf8(whole.clone()).unwrap();
-            check_text(&dir.join(format!("{case}.stream.expected.sse")), &text);
+            check_text(&format!("{provider}/{case}.stream.expected.sse"), &text);
 
             // Well-formed OpenAI stream: JSON events, exactly one [DONE], last.
             let mut p = SseParser::new();
@@ -263,7 +413,7 @@ fn streams_translated_back_however_split() {
                 let mut cuts: Vec<usize> = (0..k)
                     .map(|_| (xorshift(&mut seed) % (input.len() as u64 + 1)) as usize)
                     .collect();
-                let pieces = split_at(&input, &mut cuts);
+                let pieces = split_at(input, &mut cuts);
                 let got = translate(&t, include_usage, &pieces);
                 assert_eq!(got.0, whole, "{case}: split round {round} at {cuts:?}");
                 assert_eq!(got.1, usage, "{case}: usage, round {round}");

@@ -14,6 +14,8 @@ use edgegate_core::config::{
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 const REGENERATE: &str = "cargo run -p edgegate-cli -- schema > docs/config.schema.json";
 

@@ -785,6 +785,8 @@ fn base64(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod encoding_tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn base64_matches_rfc4648_vectors() {

@@ -149,6 +149,8 @@ pub fn http_date(s: &str) -> Option<u64> {
 mod tests {
     use super::*;
     use serde_json::json;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs

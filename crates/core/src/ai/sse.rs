@@ -237,6 +237,8 @@ impl SseParser {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn ev(event: Option<&str>, data: &str) -> SseEvent {
         SseEvent {

@@ -3,6 +3,8 @@
 use super::config::{fill, parse_model_name, placeholders, xorshift};
 use super::*;
 use serde_json::{json, Map};
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 fn req(v: Value) -> ChatRequest {
     serde_json::from_value(v).unwrap()

@@ -8,6 +8,8 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 const RSA_KEY: &str = include_str!("testdata/rsa.key");
 const RSA_PUB: &str = include_str!("testdata/rsa.pub");
@@ -399,12 +401,12 @@ fn huge_tokens_are_rejected_before_decoding() {
         "!".repeat(200_000),
         "x".repeat(100_000)
     );
-    let started = std::time::Instant::now();
+    // No timing assertion (it flaked under load and `Instant` panics on wasm32): a decoding attempt
+    // would answer with a base64 error, not TooLarge.
     assert_eq!(
         jwt::parse(&huge, 8192).unwrap_err(),
         JwtError::TooLarge(8192)
     );
-    assert!(started.elapsed() < std::time::Duration::from_millis(5));
     // A real, validly signed token just over the limit is refused too.
     let mut c = claims();
     c["pad"] = json!("p".repeat(9000));

@@ -2,6 +2,8 @@ use super::*;
 use crate::identity::Identity;
 use serde_json::json;
 use std::collections::BTreeMap;
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 fn cfg(v: serde_json::Value) -> ProxyCacheConfig {
     parse(&v).unwrap_or_else(|e| panic!("{v}: {e:?}"))

@@ -100,6 +100,8 @@ impl ServiceUrl {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn parses_host_port_and_base_path() {

@@ -761,6 +761,8 @@ fn check_methods(path: &str, methods: &[String], errors: &mut Vec<ValidationErro
 mod tests {
     use super::*;
     use serde_json::json;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     /// A valid document to start from; tests change one thing and look at the errors.
     fn base() -> Value {

@@ -7,6 +7,8 @@ use super::key::*;
 use super::local::LocalCounters;
 use crate::plugins::PluginError;
 use serde_json::json;
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 const MIN: u64 = 60_000;
 /// A fake "now": 2026-05-01T00:00:00Z plus an offset, aligned on every window but the month.

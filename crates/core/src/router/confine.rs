@@ -90,6 +90,8 @@ fn is_dot_segment(seg: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::dot_segment;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     /// Every way of writing one dot.
     const DOTS: [&str; 3] = [".", "%2e", "%2E"];

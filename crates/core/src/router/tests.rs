@@ -2,6 +2,8 @@ use super::*;
 use crate::config::GatewayConfig;
 use serde_json::{json, Value};
 use std::cell::Cell;
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 /// Confinement of the upstream path to the service's base path (issue 11 item 1).
 mod confined;

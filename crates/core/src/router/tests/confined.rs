@@ -3,6 +3,8 @@
 
 use super::*;
 use crate::gateway::Gateway;
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 /// Routes on one service `e`, `http://origin/echo/base` (the setup).
 fn echo_routes(list: &[(&str, Value)]) -> Router {
