@@ -2,12 +2,13 @@
 //! `edgegate_core::store::ConfigCache` decides, compiles a version once and shares it.
 
 use crate::runtime;
+use edgegate_core::compiled::Unused;
 use edgegate_core::gateway::{errors_to_string, Gateway};
-use edgegate_core::store::LOAD_WAIT_MS;
+use edgegate_core::store::{compiled_key, LOAD_WAIT_MS};
 use edgegate_core::store::{
     version_key, AfterPointer, ConfigCache, LoadEvent, LoadFailure, Pointer, Step, POINTER_KEY,
 };
-use futures_util::future::select;
+use futures_util::future::{join, select};
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 use std::time::Duration;
@@ -143,15 +144,58 @@ async fn check(env: &Env) {
     let (mut next, events) = with_cache(env, |c| c.pointer_read(runtime::now_ms(), pointer));
     emit(events);
     while let (AfterPointer::Load(version), Ok(kv)) = (next, &kv) {
-        let key = version_key(version);
-        let result = match kv.get(&key).text().await {
-            Ok(Some(text)) => Gateway::compile(&text)
-                .map_err(|errors| LoadFailure::Invalid(errors_to_string(&errors))),
-            Ok(None) => Err(LoadFailure::Invalid(format!("{key} does not exist"))),
-            Err(e) => Err(LoadFailure::Unavailable(format!("reading {key}: {e}"))),
-        };
+        let (result, source) = load(kv, version).await;
         let events;
-        (next, events) = with_cache(env, |c| c.version_loaded(version, result));
+        (next, events) = with_cache(env, |c| c.version_loaded_from(version, result, source));
         emit(events);
     }
+}
+
+/// Read version `version` and its compiled form (both at once), and load it from the compiled form
+/// when that can be used, else from the JSON (logging why not: `config_compiled_unused`).
+async fn load(
+    kv: &worker::KvStore,
+    version: u64,
+) -> (Result<Gateway, LoadFailure>, Option<&'static str>) {
+    let key = version_key(version);
+    let ckey = compiled_key(version);
+    let (json, blob) = join(kv.get(&key).bytes(), kv.get(&ckey).bytes()).await;
+    let json = match json {
+        Ok(Some(json)) => json,
+        Ok(None) => {
+            return (
+                Err(LoadFailure::Invalid(format!("{key} does not exist"))),
+                None,
+            )
+        }
+        Err(e) => {
+            return (
+                Err(LoadFailure::Unavailable(format!("reading {key}: {e}"))),
+                None,
+            )
+        }
+    };
+    let unused = match blob {
+        Ok(Some(blob)) => match Gateway::from_compiled(&blob, &json) {
+            Ok(gateway) => return (Ok(gateway), Some("compiled")),
+            Err(why) => why,
+        },
+        Ok(None) => Unused::Missing,
+        Err(e) => Unused::Corrupt(format!("reading {ckey}: {e}")),
+    };
+    runtime::log(
+        &serde_json::json!({
+            "event": "config_compiled_unused",
+            "version": version,
+            "reason": unused.reason(),
+            "detail": unused.detail(),
+        })
+        .to_string(),
+    );
+    let result = match String::from_utf8(json) {
+        Ok(text) => Gateway::compile(&text)
+            .map_err(|errors| LoadFailure::Invalid(errors_to_string(&errors))),
+        Err(_) => Err(LoadFailure::Invalid(format!("{key} is not UTF-8 text"))),
+    };
+    (result, Some("json"))
 }
