@@ -45,8 +45,10 @@ pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) 
     }
     wasm_bindgen_futures::future_to_promise(async move {
         let ctx = Context::new(ctx);
-        if step == Step::ReadPointer {
-            config::refresh(&env).await;
+        match step {
+            Step::ReadPointer => config::refresh(&env, &ctx).await,
+            Step::Wait => config::wait().await,
+            Step::Serve => {}
         }
         let mut log = LogFields::default();
         let mut extra_headers = Vec::new();

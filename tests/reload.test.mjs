@@ -99,4 +99,51 @@ describe("config reload", () => {
     );
     assert.equal(line.json.config_version, v);
   });
+
+  test("a broken version falls back to the newest valid version, not the isolate's last one", async () => {
+    const a = await gw.putConfig(routeTo("/version-a"));
+    assert.equal(await status("/version-a"), 200);
+    // B is pushed and never requested before the broken C replaces it.
+    const b = await gw.putConfig(routeTo("/version-b"));
+    const c = await putRaw(gw, '{"format_version": 1, "routes": [');
+    assert.ok(a < b && b < c);
+    assert.equal(await status("/version-b"), 200);
+    assert.equal(await status("/version-a"), 404);
+    await waitFor(() => gw.logs.some((l) => l.json?.event === "config_rejected" && l.json?.version === c), {
+      what: "config_rejected for the broken version",
+    });
+    const loaded = await waitFor(
+      () => gw.logs.find((l) => l.json?.event === "config_loaded" && l.json?.pointer_version === c),
+      { what: "config_loaded naming the version served and the pointer's version" },
+    );
+    assert.equal(loaded.json.version, b);
+    assert.deepEqual(loaded.json.skipped, [c]);
+    // The access log names the version actually served.
+    const res = await request(gw.at("/version-b"), { headers: { "x-request-id": "reload-walk-1" } });
+    assert.equal(res.status, 200);
+    const line = await waitFor(
+      () => gw.logs.find((l) => l.json?.event === "request" && l.json?.request_id === "reload-walk-1"),
+      { what: "the access log line" },
+    );
+    assert.equal(line.json.config_version, b);
+  });
+});
+
+describe("config load on a cold isolate", () => {
+  test("concurrent first requests share one load", async (t) => {
+    const origin = await startOrigin();
+    t.after(() => origin.close());
+    const gw = await startGateway({
+      config: {
+        format_version: 1,
+        services: [{ name: "o", url: origin.url }],
+        routes: [{ name: "r", service: "o", paths: ["/cold"] }],
+      },
+    });
+    t.after(() => gw.dispose());
+    const statuses = await Promise.all(Array.from({ length: 20 }, () => request(gw.at("/cold")).then((r) => r.status)));
+    assert.deepEqual(statuses, Array(20).fill(200));
+    await waitFor(() => gw.logs.filter((l) => l.json?.event === "request").length === 20, { what: "20 access lines" });
+    assert.equal(gw.logs.filter((l) => l.json?.event === "config_loaded").length, 1, "one config_loaded");
+  });
 });

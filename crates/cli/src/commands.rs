@@ -2,7 +2,8 @@
 
 use crate::kv::Kv;
 use edgegate_core::config::{parse_and_validate, GatewayConfig, ValidationError};
-use edgegate_core::store::{version_key, Pointer, POINTER_KEY};
+use edgegate_core::gateway::Gateway;
+use edgegate_core::store::{compiled_key, version_key, Pointer, POINTER_KEY};
 
 /// Why a command failed. `main` prints it to stderr and exits with [`CliError::exit_code`].
 #[derive(Debug, PartialEq)]
@@ -88,6 +89,7 @@ const MAX_ORPHANED_VERSIONS: u64 = 1000;
 /// orphan that the next push skips.
 pub fn push(kv: &mut dyn Kv, text: &str) -> Result<String, CliError> {
     let config = validate_document(text)?;
+    let compiled = Gateway::compile_to_bytes(text).map_err(CliError::Invalid)?;
     let pointer = read_pointer(kv)?;
     let first = Pointer::next_version(pointer.as_ref());
     let mut version = first;
@@ -116,6 +118,14 @@ pub fn push(kv: &mut dyn Kv, text: &str) -> Result<String, CliError> {
             "{e}\nnothing changed: version {version} is not in service"
         ))
     })?;
+    kv.put_bytes(&compiled_key(version), &compiled)
+        .map_err(|e| {
+            CliError::Failed(format!(
+                "{e}\n{} was written but not its compiled form, and {POINTER_KEY} was not moved: \
+                 the previous version is still in service",
+                version_key(version)
+            ))
+        })?;
     let next = Pointer::after_push(pointer.as_ref(), version);
     kv.put(POINTER_KEY, &next.to_json()).map_err(|e| {
         CliError::Failed(format!(
@@ -131,6 +141,14 @@ pub fn push(kv: &mut dyn Kv, text: &str) -> Result<String, CliError> {
         "pushed version {version} ({}); now in service (previously: {previous}){notes}",
         summary(&config).trim_start_matches("ok: ")
     ))
+}
+
+/// Validate a document and make its compiled form (what `push` stores next to the JSON); returns the
+/// bytes and the summary line.
+pub fn compile(text: &str) -> Result<(Vec<u8>, String), CliError> {
+    let config = validate_document(text)?;
+    let compiled = Gateway::compile_to_bytes(text).map_err(CliError::Invalid)?;
+    Ok((compiled, summary(&config)))
 }
 
 /// Put the version that was in service before the current one back into service.
@@ -261,7 +279,10 @@ mod tests {
             msg,
             "pushed version 1 (1 services, 1 routes); now in service (previously: none)"
         );
-        assert_eq!(kv.writes, ["config/versions/1", "config/current"]);
+        assert_eq!(
+            kv.writes,
+            ["config/versions/1", "config/compiled/1", "config/current"]
+        );
         assert_eq!(
             kv.values["config/versions/1"], V1,
             "stored exactly as given"
@@ -469,5 +490,43 @@ mod tests {
         );
         assert!(out.contains("  $: invalid JSON"), "{out}");
         assert!(out.ends_with("\nstored text:\nnot json"), "{out}");
+    }
+
+    #[test]
+    fn push_stores_a_compiled_form_the_gateway_loads_without_validating() {
+        let mut kv = MemoryKv::default();
+        push(&mut kv, V2).unwrap();
+        let blob = &kv.binary["config/compiled/1"];
+        let gateway = Gateway::from_compiled(blob, V2.as_bytes()).expect("compiled form is used");
+        assert_eq!(gateway.summary(), (2, 1));
+        // It belongs to the document it was made from only.
+        assert!(matches!(
+            Gateway::from_compiled(blob, V1.as_bytes()),
+            Err(edgegate_core::compiled::Unused::Stale)
+        ));
+    }
+
+    #[test]
+    fn compile_makes_the_same_bytes_as_push_and_refuses_invalid_documents() {
+        let mut kv = MemoryKv::default();
+        push(&mut kv, V1).unwrap();
+        let (bytes, summary) = compile(V1).unwrap();
+        assert_eq!(summary, "ok: 1 services, 1 routes");
+        assert_eq!(bytes, kv.binary["config/compiled/1"]);
+        let err = compile(r#"{"format_version": 1, "routes": [{"name": "r", "service": "nope"}]}"#)
+            .unwrap_err();
+        assert_eq!(err.render(), "routes[0].service: unknown service \"nope\"");
+    }
+
+    #[test]
+    fn failed_compiled_write_leaves_pointer_alone() {
+        let mut kv = MemoryKv::default();
+        push(&mut kv, V1).unwrap();
+        kv.fail_put_of = Some("config/compiled/2".into());
+        let err = push(&mut kv, V2).unwrap_err();
+        assert!(err
+            .render()
+            .contains("previous version is still in service"));
+        assert_eq!(pointer(&kv).version, 1);
     }
 }

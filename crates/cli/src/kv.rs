@@ -11,6 +11,10 @@ pub trait Kv {
     /// The value stored at `key`, or `None` when there is none.
     fn get(&mut self, key: &str) -> Result<Option<String>, String>;
     fn put(&mut self, key: &str, value: &str) -> Result<(), String>;
+    /// Store bytes that need not be text (the compiled form of a configuration).
+    fn put_bytes(&mut self, _key: &str, _value: &[u8]) -> Result<(), String> {
+        Err("this store cannot write binary values".into())
+    }
     /// Remove `key` (used by the identity commands).
     fn delete(&mut self, _key: &str) -> Result<(), String> {
         Err("this store cannot delete keys".into())
@@ -26,6 +30,8 @@ pub trait Kv {
 #[derive(Debug, Default)]
 pub struct MemoryKv {
     pub values: BTreeMap<String, String>,
+    /// Values written with `put_bytes`.
+    pub binary: BTreeMap<String, Vec<u8>>,
     /// Keys in the order they were written.
     pub writes: Vec<String>,
     /// A write to this key fails (to test interrupted pushes).
@@ -44,6 +50,15 @@ impl Kv for MemoryKv {
         }
         self.writes.push(key.to_string());
         self.values.insert(key.to_string(), value.to_string());
+        Ok(())
+    }
+
+    fn put_bytes(&mut self, key: &str, value: &[u8]) -> Result<(), String> {
+        if self.fail_put_of.as_deref() == Some(key) {
+            return Err(format!("simulated failure writing {key}"));
+        }
+        self.writes.push(key.to_string());
+        self.binary.insert(key.to_string(), value.to_vec());
         Ok(())
     }
 
@@ -214,6 +229,10 @@ impl Kv for WranglerKv {
     }
 
     fn put(&mut self, key: &str, value: &str) -> Result<(), String> {
+        self.put_bytes(key, value.as_bytes())
+    }
+
+    fn put_bytes(&mut self, key: &str, value: &[u8]) -> Result<(), String> {
         // The value goes through a file: a configuration can be far larger than an argument may be.
         let file = TempFile::create(value)?;
         let mut args = self.args("put", key);
@@ -279,7 +298,7 @@ impl Kv for WranglerKv {
 struct TempFile(PathBuf);
 
 impl TempFile {
-    fn create(contents: &str) -> Result<TempFile, String> {
+    fn create(contents: &[u8]) -> Result<TempFile, String> {
         use std::io::Write;
         let dir = std::env::temp_dir();
         for attempt in 0..100u32 {
@@ -298,7 +317,7 @@ impl TempFile {
             {
                 Ok(mut f) => {
                     let file = TempFile(path);
-                    f.write_all(contents.as_bytes())
+                    f.write_all(contents)
                         .and_then(|()| f.flush())
                         .map_err(|e| format!("could not write {}: {e}", file.0.display()))?;
                     return Ok(file);
@@ -377,7 +396,7 @@ mod tests {
 
     #[test]
     fn temp_file_holds_value_and_is_removed() {
-        let file = TempFile::create("hello").unwrap();
+        let file = TempFile::create(b"hello").unwrap();
         let path = file.0.clone();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "hello");
         drop(file);

@@ -17,6 +17,8 @@ usage: edgegate-config <command> [options]
 commands:
   validate FILE                 check a configuration document (FILE may be - for stdin)
   schema                        print the JSON Schema of configuration documents
+  compile FILE [--out PATH]     validate FILE and write its compiled form (what push stores next to
+                                each version) to PATH (default FILE.compiled)
   push FILE (--local|--remote) [--persist-to DIR]
                                 validate FILE, store it as a new version and put it into service
   rollback (--local|--remote) [--persist-to DIR]
@@ -60,6 +62,7 @@ enum Cmd {
     Help,
     Validate(String),
     Schema,
+    Compile(String, Option<PathBuf>),
     Push(String, Target),
     Rollback(Target),
     Show(Target, Option<u64>),
@@ -99,6 +102,7 @@ fn parse_args(args: &[String]) -> Result<Cmd, CliError> {
     let mut remote = false;
     let mut persist_to = None;
     let mut version = None;
+    let mut out = None;
     let mut it = rest.iter();
     while let Some(arg) = it.next() {
         let (flag, inline) = crate::split_flag(arg);
@@ -108,6 +112,7 @@ fn parse_args(args: &[String]) -> Result<Cmd, CliError> {
             "--local" => local = true,
             "--remote" => remote = true,
             "--persist-to" => persist_to = Some(PathBuf::from(value("--persist-to")?)),
+            "--out" => out = Some(PathBuf::from(value("--out")?)),
             "--version" => {
                 let v = value("--version")?;
                 version =
@@ -159,11 +164,18 @@ fn parse_args(args: &[String]) -> Result<Cmd, CliError> {
             )))
         }
     };
+    if out.is_some() && command != "compile" {
+        return Err(usage("--out only applies to compile"));
+    }
     let cmd = match command.as_str() {
         "-h" | "--help" | "help" => Cmd::Help,
         "validate" => {
             no_kv_options("validate")?;
             Cmd::Validate(one_file("validate", &positional)?)
+        }
+        "compile" => {
+            no_kv_options("compile")?;
+            Cmd::Compile(one_file("compile", &positional)?, out.take())
         }
         "schema" => {
             no_kv_options("schema")?;
@@ -231,6 +243,20 @@ fn run(args: &[String]) -> Result<String, CliError> {
         Cmd::Help => Ok(USAGE.to_string()),
         Cmd::Validate(file) => commands::validate(&read_document(&file)?),
         Cmd::Schema => Ok(schema_json()),
+        Cmd::Compile(file, out) => {
+            let (bytes, summary) = commands::compile(&read_document(&file)?)?;
+            let out = out.unwrap_or_else(|| PathBuf::from(format!("{file}.compiled")));
+            if file == "-" && out == std::path::Path::new("-.compiled") {
+                return Err(usage("compile - needs --out PATH"));
+            }
+            std::fs::write(&out, &bytes)
+                .map_err(|e| CliError::Failed(format!("cannot write {}: {e}", out.display())))?;
+            Ok(format!(
+                "{summary}; compiled form written to {} ({} bytes)",
+                out.display(),
+                bytes.len()
+            ))
+        }
         Cmd::Push(file, target) => {
             let text = read_document(&file)?;
             // Validate before touching wrangler, so a bad file fails fast and offline.
@@ -263,6 +289,16 @@ mod tests {
         assert_eq!(parse("validate c.json"), Ok(Cmd::Validate("c.json".into())));
         assert_eq!(parse("validate -"), Ok(Cmd::Validate("-".into())));
         assert_eq!(parse("schema"), Ok(Cmd::Schema));
+        assert_eq!(
+            parse("compile c.json --out c.bin"),
+            Ok(Cmd::Compile("c.json".into(), Some(PathBuf::from("c.bin"))))
+        );
+        assert_eq!(
+            parse("compile c.json"),
+            Ok(Cmd::Compile("c.json".into(), None))
+        );
+        assert!(parse("compile c.json --local").is_err());
+        assert!(parse("push c.json --local --out x").is_err());
         assert_eq!(
             parse("push c.json --local --persist-to /tmp/x"),
             Ok(Cmd::Push("c.json".into(), local(Some("/tmp/x"))))

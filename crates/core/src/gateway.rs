@@ -1,8 +1,11 @@
 //! One configuration version, compiled: validated config, routing index and resolved upstreams.
 //! Built once per version and shared by every request the isolate serves.
 
-use crate::config::{parse_and_validate, GatewayConfig, ServiceUrl, ValidationError};
-use crate::error::GatewayError;
+use crate::compiled;
+use crate::config::{
+    parse_and_validate, GatewayConfig, ServiceConfig, ServiceUrl, ValidationError,
+};
+use crate::error::{ErrorKind, GatewayError};
 use crate::plugins::{PluginInstance, Plugins};
 use crate::router::{RequestView, Router};
 
@@ -41,10 +44,39 @@ pub struct ProxyPlan<'g> {
 }
 
 pub struct Gateway {
-    config: GatewayConfig,
     router: Router,
     upstreams: Vec<Upstream>,
     plugins: Plugins,
+}
+
+fn internal(path: &str, message: String) -> Vec<ValidationError> {
+    vec![ValidationError {
+        path: path.to_string(),
+        message,
+    }]
+}
+
+fn upstreams(services: &[ServiceConfig]) -> Result<Vec<Upstream>, Vec<ValidationError>> {
+    let mut upstreams = Vec::with_capacity(services.len());
+    for (i, s) in services.iter().enumerate() {
+        let url =
+            ServiceUrl::parse(&s.url).map_err(|e| internal(&format!("services[{i}].url"), e))?;
+        upstreams.push(Upstream {
+            name: s.name.clone(),
+            origin: url.origin(),
+            authority: url.authority(),
+            scheme: url.scheme.clone(),
+            host: url.host.clone(),
+            port: url.port,
+            timeout_ms: s.timeout_ms,
+            headers: s
+                .headers
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                .collect(),
+        });
+    }
+    Ok(upstreams)
 }
 
 impl Gateway {
@@ -55,43 +87,63 @@ impl Gateway {
     }
 
     pub fn from_config(config: GatewayConfig) -> Result<Gateway, Vec<ValidationError>> {
-        let internal = |path: &str, message: String| {
-            vec![ValidationError {
-                path: path.to_string(),
-                message,
-            }]
-        };
-        let mut upstreams = Vec::with_capacity(config.services.len());
-        for (i, s) in config.services.iter().enumerate() {
-            let url = ServiceUrl::parse(&s.url)
-                .map_err(|e| internal(&format!("services[{i}].url"), e))?;
-            upstreams.push(Upstream {
-                name: s.name.clone(),
-                origin: url.origin(),
-                authority: url.authority(),
-                scheme: url.scheme.clone(),
-                host: url.host.clone(),
-                port: url.port,
-                timeout_ms: s.timeout_ms,
-                headers: s
-                    .headers
-                    .iter()
-                    .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-                    .collect(),
-            });
-        }
+        let upstreams = upstreams(&config.services)?;
         let router = Router::compile(&config).map_err(|e| internal("routes", e))?;
         let plugins = Plugins::compile(&config).map_err(|e| internal("plugins", e))?;
         Ok(Gateway {
-            config,
             router,
             upstreams,
             plugins,
         })
     }
 
-    pub fn config(&self) -> &GatewayConfig {
-        &self.config
+    /// Validate a document and make its compiled form (see [`crate::compiled`]), as `push` stores it.
+    pub fn compile_to_bytes(text: &str) -> Result<Vec<u8>, Vec<ValidationError>> {
+        let config = parse_and_validate(text)?;
+        upstreams(&config.services)?;
+        let index = Router::build_index(&config).map_err(|e| internal("routes", e))?;
+        let plugins = Plugins::compile(&config).map_err(|e| internal("plugins", e))?;
+        let mut plugin_bytes = Vec::new();
+        plugins.encode(&mut plugin_bytes);
+        let services = serde_json::to_vec(&config.services)
+            .map_err(|e| internal("services", e.to_string()))?;
+        Ok(compiled::write(
+            text.as_bytes(),
+            &compiled::Parts {
+                services: &services,
+                plugins: &plugin_bytes,
+                index: &index,
+            },
+        ))
+    }
+
+    /// Load a version from its compiled form, without validating it again, after checking that it
+    /// belongs to `json` (the document stored under the same version) and to this gateway. Costs the
+    /// fingerprints and the services; routes and plugins are compiled when a request first needs them.
+    pub fn from_compiled(blob: &[u8], json: &[u8]) -> Result<Gateway, compiled::Unused> {
+        let parts = compiled::read(blob, json)?;
+        let corrupt =
+            |what: &str| compiled::Unused::Corrupt(format!("the compiled form is damaged: {what}"));
+        let services: Vec<ServiceConfig> =
+            serde_json::from_slice(parts.services).map_err(|_| corrupt("services"))?;
+        let upstreams = upstreams(&services).map_err(|_| corrupt("services"))?;
+        let plugins = Plugins::decode(parts.plugins).ok_or_else(|| corrupt("plugins"))?;
+        let router = Router::from_index(parts.index.to_vec()).map_err(|e| corrupt(&e))?;
+        Ok(Gateway {
+            router,
+            upstreams,
+            plugins,
+        })
+    }
+
+    /// Number of services and routes.
+    pub fn summary(&self) -> (usize, usize) {
+        (self.upstreams.len(), self.router.len())
+    }
+
+    /// The router (tests and diagnostics: how many routes are compiled so far).
+    pub fn router(&self) -> &Router {
+        &self.router
     }
 
     /// The plugin instances that may apply to requests on a route (see `Plugins::for_route`).
@@ -103,8 +155,22 @@ impl Gateway {
     /// once the runtime's URL parser has read it (`InvalidPath` otherwise, see `router::dot_segment`).
     pub fn plan(&self, req: &RequestView<'_>) -> Result<ProxyPlan<'_>, GatewayError> {
         let m = self.router.route(req)?;
-        let route = &self.config.routes[m.route];
-        let upstream = &self.upstreams[m.service];
+        let damaged = |e: String| {
+            GatewayError::new(
+                ErrorKind::NoConfig,
+                format!("the configuration in service is damaged: {e}"),
+            )
+        };
+        let route = self
+            .router
+            .compiled(m.route)
+            .ok_or_else(|| damaged(format!("route {}", m.route)))?;
+        let upstream = self
+            .upstreams
+            .get(m.service)
+            .ok_or_else(|| damaged(format!("service {}", m.service)))?;
+        // Compile the route's plugins now, so that one that cannot be is an error, not skipped.
+        self.plugins.ready(m.route).map_err(damaged)?;
         if route.preserve_host {
             let port = upstream.port.map(|p| format!(":{p}")).unwrap_or_default();
             return Ok(ProxyPlan {

@@ -6,6 +6,7 @@
 pub mod ai;
 pub mod auth;
 pub mod cache;
+pub mod compiled;
 pub mod config;
 pub mod error;
 pub mod gateway;

@@ -8,6 +8,7 @@
 use crate::config::{GatewayConfig, PluginConfig};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use std::sync::OnceLock;
 
 /// A plugin's typed settings.
 #[derive(Debug, Clone)]
@@ -108,16 +109,53 @@ impl PluginInstance {
     }
 }
 
-/// All enabled instances of a version, and which apply to each route.
-#[derive(Debug, Default)]
-pub struct Plugins {
-    instances: Vec<PluginInstance>,
-    /// For each route, the indices into `instances` that may apply to it, in document order.
-    by_route: Vec<Vec<usize>>,
+/// An enabled instance as stored: its document entry, parsed and compiled on first use.
+#[derive(Debug)]
+struct LazyInstance {
+    index: usize,
+    key: String,
+    route: Option<usize>,
+    service: Option<usize>,
+    json: Box<[u8]>,
+    compiled: OnceLock<Result<PluginInstance, String>>,
 }
 
+impl LazyInstance {
+    fn get(&self) -> &Result<PluginInstance, String> {
+        self.compiled.get_or_init(|| {
+            let p: PluginConfig = serde_json::from_slice(&self.json)
+                .map_err(|e| format!("plugins[{}]: {e}", self.index))?;
+            let plugin =
+                parse(&p.name, &p.config).map_err(|e| format!("plugins[{}]: {e:?}", self.index))?;
+            Ok(PluginInstance {
+                index: self.index,
+                key: self.key.clone(),
+                name: p.name,
+                plugin,
+                route: self.route,
+                service: self.service,
+                consumer: p.consumer,
+            })
+        })
+    }
+}
+
+/// All enabled instances of a version, and which apply to each route. An instance's settings are
+/// compiled the first time a request on one of its routes needs them.
+#[derive(Debug, Default)]
+pub struct Plugins {
+    instances: Vec<LazyInstance>,
+    /// For route `r`, `list[starts[r]..starts[r + 1]]` are the indices into `instances` that may
+    /// apply to it, in document order.
+    starts: Vec<u32>,
+    list: Vec<u32>,
+}
+
+const NO_INDEX: u32 = u32::MAX;
+
 impl Plugins {
-    /// Compile the plugins of a valid configuration.
+    /// Compile the plugins of a valid configuration: which instances apply to which route, and every
+    /// instance's settings (checked here; at run time they are compiled again lazily).
     pub fn compile(config: &GatewayConfig) -> Result<Plugins, String> {
         let mut instances = Vec::new();
         let mut keys = instance_keys(&config.plugins).into_iter();
@@ -126,8 +164,7 @@ impl Plugins {
             if !p.enabled {
                 continue;
             }
-            let plugin =
-                parse(&p.name, &p.config).map_err(|e| format!("plugins[{index}]: {e:?}"))?;
+            parse(&p.name, &p.config).map_err(|e| format!("plugins[{index}]: {e:?}"))?;
             let find = |name: &Option<String>, names: Vec<&String>| match name {
                 None => Ok(None),
                 Some(n) => names
@@ -141,47 +178,127 @@ impl Plugins {
                 &p.service,
                 config.services.iter().map(|s| &s.name).collect(),
             )?;
-            instances.push(PluginInstance {
+            let json = serde_json::to_vec(p).map_err(|e| format!("plugins[{index}]: {e}"))?;
+            instances.push(LazyInstance {
                 index,
                 key,
-                name: p.name.clone(),
-                plugin,
                 route,
                 service,
-                consumer: p.consumer.clone(),
+                json: json.into(),
+                compiled: OnceLock::new(),
             });
         }
-        let by_route = config
-            .routes
+        let services: std::collections::HashMap<&str, usize> = config
+            .services
             .iter()
             .enumerate()
-            .map(|(r, route)| {
-                let service = config.services.iter().position(|s| s.name == route.service);
-                instances
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, i)| {
-                        i.route.is_none_or(|x| x == r)
-                            && (i.service.is_none() || i.service == service)
-                    })
-                    .map(|(n, _)| n)
-                    .collect()
-            })
+            .rev()
+            .map(|(i, s)| (s.name.as_str(), i))
             .collect();
+        let mut starts = Vec::with_capacity(config.routes.len() + 1);
+        let mut list = Vec::new();
+        for (r, route) in config.routes.iter().enumerate() {
+            starts.push(list.len() as u32);
+            if instances.is_empty() {
+                continue;
+            }
+            let service = services.get(route.service.as_str()).copied();
+            for (n, i) in instances.iter().enumerate() {
+                if i.route.is_none_or(|x| x == r) && (i.service.is_none() || i.service == service) {
+                    list.push(n as u32);
+                }
+            }
+        }
+        starts.push(list.len() as u32);
         Ok(Plugins {
             instances,
-            by_route,
+            starts,
+            list,
         })
     }
 
     /// The instances that may apply to a request on `route` (consumer-scoped ones included: check
-    /// `PluginInstance::consumer` once the consumer is known).
+    /// `PluginInstance::consumer` once the consumer is known). Call [`Plugins::ready`] first: an
+    /// instance that does not compile is left out here.
     pub fn for_route(&self, route: usize) -> impl Iterator<Item = &PluginInstance> + '_ {
-        self.by_route
-            .get(route)
-            .into_iter()
-            .flatten()
-            .map(move |&i| &self.instances[i])
+        self.indices(route)
+            .filter_map(move |i| self.instances.get(i)?.get().as_ref().ok())
+    }
+
+    /// Compile the instances of `route` now; the first error if one does not compile (only possible
+    /// with a damaged compiled form).
+    pub fn ready(&self, route: usize) -> Result<(), String> {
+        for i in self.indices(route) {
+            if let Some(Err(e)) = self.instances.get(i).map(LazyInstance::get) {
+                return Err(e.clone());
+            }
+        }
+        Ok(())
+    }
+
+    fn indices(&self, route: usize) -> impl Iterator<Item = usize> + '_ {
+        let start = self.starts.get(route).copied().unwrap_or(0) as usize;
+        let end = self.starts.get(route + 1).copied().unwrap_or(0) as usize;
+        self.list
+            .get(start..end.max(start))
+            .unwrap_or(&[])
+            .iter()
+            .map(|&i| i as usize)
+    }
+
+    /// The stored form (see `crate::compiled`): instances as JSON with their resolved scope, then the
+    /// per-route lists.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let put = |out: &mut Vec<u8>, w: u32| out.extend_from_slice(&w.to_le_bytes());
+        put(out, self.instances.len() as u32);
+        for i in &self.instances {
+            put(out, i.index as u32);
+            put(out, i.route.map_or(NO_INDEX, |r| r as u32));
+            put(out, i.service.map_or(NO_INDEX, |r| r as u32));
+            put(out, i.key.len() as u32);
+            out.extend_from_slice(i.key.as_bytes());
+            put(out, i.json.len() as u32);
+            out.extend_from_slice(&i.json);
+        }
+        put(out, self.starts.len() as u32);
+        for w in &self.starts {
+            put(out, *w);
+        }
+        put(out, self.list.len() as u32);
+        for w in &self.list {
+            put(out, *w);
+        }
+    }
+
+    /// Read what [`Plugins::encode`] wrote; `None` if it does not fit.
+    pub fn decode(bytes: &[u8]) -> Option<Plugins> {
+        let mut r = crate::compiled::Reader::new(bytes);
+        let n = r.u32()? as usize;
+        let mut instances = Vec::with_capacity(n.min(bytes.len() / 16));
+        for _ in 0..n {
+            let index = r.u32()? as usize;
+            let route = r.u32()?;
+            let service = r.u32()?;
+            let key_len = r.u32()? as usize;
+            let key = String::from_utf8(r.bytes(key_len)?.to_vec()).ok()?;
+            let len = r.u32()? as usize;
+            instances.push(LazyInstance {
+                index,
+                key,
+                route: (route != NO_INDEX).then_some(route as usize),
+                service: (service != NO_INDEX).then_some(service as usize),
+                json: r.bytes(len)?.into(),
+                compiled: OnceLock::new(),
+            });
+        }
+        let starts = r.u32s()?;
+        let list = r.u32s()?;
+        r.end()?;
+        Some(Plugins {
+            instances,
+            starts,
+            list,
+        })
     }
 }
 

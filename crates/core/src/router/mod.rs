@@ -9,21 +9,29 @@
 //! that end there (exact paths and templates), the routes that match whenever the walk reaches the node
 //! (prefixes and `{*rest}` templates) and the regex routes whose literal prefix leads there. A lookup
 //! costs one map probe per host suffix plus one per path segment, whatever the number of routes.
+//!
+//! The index is bytes read in place (`index.rs`), built once per version with every route's precedence
+//! key; a route's own patterns (regexes, templates, header conditions, rewrite) are parsed from its
+//! JSON the first time a request reaches it, then kept. Loading a router is therefore O(1) in the
+//! number of routes, and a request pays only for the routes it meets.
 
 mod check;
 mod confine;
+mod index;
 mod pattern;
 pub mod precedence;
 #[cfg(test)]
 mod tests;
 
-use crate::config::{GatewayConfig, RouteConfig, ServiceUrl};
+use crate::config::{GatewayConfig, RouteConfig};
 use crate::error::{ErrorKind, GatewayError};
-use pattern::{HeaderValue, HostPattern, PathPattern, RewritePart, TSeg};
-use precedence::{HostRank, Precedence};
+use index::Index;
+use pattern::{HeaderValue, PathPattern, RewritePart, TSeg};
+use precedence::Precedence;
 use std::borrow::Cow;
-use std::cmp::Reverse;
-use std::collections::HashMap;
+use std::sync::OnceLock;
+#[cfg(test)]
+use {precedence::HostRank, std::cmp::Reverse};
 
 pub use confine::dot_segment;
 
@@ -59,43 +67,16 @@ pub struct RouteMatch {
     pub stripped: usize,
 }
 
-/// A fast, non-keyed string hasher (FxHash's multiply-rotate) for the index maps. Hash flooding is
-/// not a concern: only the config (trusted) inserts keys; requests only probe.
-#[derive(Default, Clone, Copy)]
-struct FxHasher(u64);
-
-impl std::hash::Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
-        }
-        for &b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
-        }
-    }
-
-    fn write_u8(&mut self, i: u8) {
-        self.write(&[i]);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;
-
 /// One header condition: lower-case name and the accepted values (any of them).
 struct HeaderCond {
     name: String,
     values: Vec<HeaderValue>,
 }
 
-struct CompiledRoute {
+/// One route, compiled from its JSON on first use.
+pub struct CompiledRoute {
+    pub name: String,
+    pub preserve_host: bool,
     service: usize,
     /// Upper case, sorted, de-duplicated. Empty: any method.
     methods: Vec<String>,
@@ -106,242 +87,89 @@ struct CompiledRoute {
     base_path: String,
 }
 
-/// One (route, host pattern, path pattern) in the index.
-struct Entry {
-    route: u32,
-    path: u32,
-    key: Precedence,
-}
-
-#[derive(Default)]
-struct Node {
-    children: FastMap<Box<str>, u32>,
-    param: Option<u32>,
-    /// Exact paths and templates without `{*rest}` ending at this node.
-    end: Vec<u32>,
-    /// Prefix routes and `{*rest}` templates: match whenever the walk reaches this node.
-    open: Vec<u32>,
-    /// Regex routes whose literal prefix leads to this node; the regex still has to match.
-    regex: Vec<u32>,
-}
-
-/// A path trie for one host partition. Node 0 is the root.
-struct Table {
-    nodes: Vec<Node>,
-}
-
-impl Table {
-    fn new() -> Table {
-        Table {
-            nodes: vec![Node::default()],
+impl CompiledRoute {
+    fn compile(r: &RouteConfig, service: usize, base_path: &str) -> Result<CompiledRoute, String> {
+        let mut paths = r
+            .paths
+            .iter()
+            .map(|p| pattern::parse_path(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        if paths.is_empty() {
+            paths.push(PathPattern::any());
         }
-    }
-
-    fn literal_child(&mut self, node: u32, seg: &str) -> u32 {
-        if let Some(&c) = self.nodes[node as usize].children.get(seg) {
-            return c;
+        let mut headers = Vec::new();
+        for (name, values) in &r.headers {
+            let values = values
+                .iter()
+                .map(|v| pattern::parse_header_value(v))
+                .collect::<Result<Vec<_>, _>>()?;
+            headers.push(HeaderCond {
+                name: name.to_ascii_lowercase(),
+                values,
+            });
         }
-        let id = self.nodes.len() as u32;
-        self.nodes.push(Node::default());
-        self.nodes[node as usize].children.insert(seg.into(), id);
-        id
-    }
-
-    fn param_child(&mut self, node: u32) -> u32 {
-        if let Some(c) = self.nodes[node as usize].param {
-            return c;
-        }
-        let id = self.nodes.len() as u32;
-        self.nodes.push(Node::default());
-        self.nodes[node as usize].param = Some(id);
-        id
-    }
-
-    fn insert(&mut self, pattern: &PathPattern, entry: u32) {
-        match pattern {
-            PathPattern::Prefix { segs, .. } => {
-                let n = self.walk_literals(segs);
-                self.nodes[n as usize].open.push(entry);
-            }
-            PathPattern::Exact { segs, .. } => {
-                let n = self.walk_literals(segs);
-                self.nodes[n as usize].end.push(entry);
-            }
-            PathPattern::Regex { anchor, .. } => {
-                let n = self.walk_literals(anchor);
-                self.nodes[n as usize].regex.push(entry);
-            }
-            PathPattern::Template { segs, rest } => {
-                let mut n = 0;
-                for s in segs {
-                    n = match s {
-                        TSeg::Lit(l) => self.literal_child(n, l),
-                        TSeg::Param(_) => self.param_child(n),
-                    };
-                }
-                let node = &mut self.nodes[n as usize];
-                match rest {
-                    Some(_) => node.open.push(entry),
-                    None => node.end.push(entry),
-                }
-            }
-        }
-    }
-
-    fn walk_literals(&mut self, segs: &[String]) -> u32 {
-        segs.iter().fold(0, |n, s| self.literal_child(n, s))
-    }
-
-    /// Sort every entry list so that the greatest key comes first (lets the search stop early).
-    fn sort(&mut self, entries: &[Entry]) {
-        for node in &mut self.nodes {
-            for list in [&mut node.end, &mut node.open, &mut node.regex] {
-                list.sort_by(|a, b| entries[*b as usize].key.cmp(&entries[*a as usize].key));
-            }
-        }
+        let rewrite = match &r.rewrite {
+            Some(t) => Some(pattern::parse_rewrite(t)?),
+            None => None,
+        };
+        let mut methods: Vec<String> = r.methods.iter().map(|m| m.to_ascii_uppercase()).collect();
+        methods.sort();
+        methods.dedup();
+        Ok(CompiledRoute {
+            name: r.name.clone(),
+            preserve_host: r.preserve_host,
+            service,
+            methods,
+            headers,
+            paths,
+            strip_path: r.strip_path,
+            rewrite,
+            base_path: base_path.to_string(),
+        })
     }
 }
 
-/// Compiled, immutable routing table for one config version.
+/// Routing table for one config version: the index, and each route compiled when first needed.
 pub struct Router {
-    routes: Vec<CompiledRoute>,
-    entries: Vec<Entry>,
-    exact_hosts: FastMap<Box<str>, Table>,
-    wildcard_hosts: FastMap<Box<str>, Table>,
-    any_host: Table,
+    index: Index,
+    routes: Box<[OnceLock<Option<Box<CompiledRoute>>>]>,
 }
 
 impl std::fmt::Debug for Router {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Router")
             .field("routes", &self.routes.len())
-            .field("entries", &self.entries.len())
-            .field("exact_hosts", &self.exact_hosts.len())
-            .field("wildcard_hosts", &self.wildcard_hosts.len())
+            .field("compiled", &self.compiled_routes())
             .finish_non_exhaustive()
     }
 }
 
 impl Router {
-    /// Build the index. The config must already be valid (see `config::parse_and_validate`); invalid
-    /// input gives an error, never a panic.
+    /// Build the index and the router. The config must already be valid (see
+    /// `config::parse_and_validate`); invalid input gives an error, never a panic.
     pub fn compile(config: &GatewayConfig) -> Result<Router, String> {
-        let mut services: HashMap<&str, (usize, String)> = HashMap::new();
-        for (i, s) in config.services.iter().enumerate() {
-            let url = ServiceUrl::parse(&s.url).map_err(|e| format!("services[{i}].url: {e}"))?;
-            services
-                .entry(s.name.as_str())
-                .or_insert((i, url.base_path));
-        }
-        let mut router = Router {
-            routes: Vec::with_capacity(config.routes.len()),
-            entries: Vec::new(),
-            exact_hosts: FastMap::default(),
-            wildcard_hosts: FastMap::default(),
-            any_host: Table::new(),
-        };
-        for (i, r) in config.routes.iter().enumerate() {
-            let at = |field: &str, e: String| format!("routes[{i}].{field}: {e}");
-            let (service, base_path) = services
-                .get(r.service.as_str())
-                .cloned()
-                .ok_or_else(|| at("service", format!("unknown service {:?}", r.service)))?;
-            let hosts = r
-                .hosts
-                .iter()
-                .enumerate()
-                .map(|(j, h)| pattern::parse_host(h).map_err(|e| at(&format!("hosts[{j}]"), e)))
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut paths = r
-                .paths
-                .iter()
-                .enumerate()
-                .map(|(j, p)| pattern::parse_path(p).map_err(|e| at(&format!("paths[{j}]"), e)))
-                .collect::<Result<Vec<_>, _>>()?;
-            if paths.is_empty() {
-                paths.push(PathPattern::any());
-            }
-            let mut headers = Vec::new();
-            for (name, values) in &r.headers {
-                let values = values
-                    .iter()
-                    .enumerate()
-                    .map(|(j, v)| {
-                        pattern::parse_header_value(v)
-                            .map_err(|e| at(&format!("headers.{name}[{j}]"), e))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                headers.push(HeaderCond {
-                    name: name.to_ascii_lowercase(),
-                    values,
-                });
-            }
-            let rewrite = match &r.rewrite {
-                Some(t) => Some(pattern::parse_rewrite(t).map_err(|e| at("rewrite", e))?),
-                None => None,
-            };
-            let mut methods: Vec<String> =
-                r.methods.iter().map(|m| m.to_ascii_uppercase()).collect();
-            methods.sort();
-            methods.dedup();
-
-            let route_id = u32::try_from(i).map_err(|_| "too many routes".to_string())?;
-            let host_ranks: Vec<(Option<&HostPattern>, HostRank)> = if hosts.is_empty() {
-                vec![(None, HostRank::Any)]
-            } else {
-                hosts.iter().map(|h| (Some(h), h.rank())).collect()
-            };
-            for (host, host_rank) in host_ranks {
-                let table = match host {
-                    None => &mut router.any_host,
-                    Some(HostPattern::Exact(h)) => router
-                        .exact_hosts
-                        .entry(h.as_str().into())
-                        .or_insert_with(Table::new),
-                    Some(HostPattern::Wildcard(s)) => router
-                        .wildcard_hosts
-                        .entry(s.as_str().into())
-                        .or_insert_with(Table::new),
-                };
-                for (p, path) in paths.iter().enumerate() {
-                    let entry = router.entries.len() as u32;
-                    router.entries.push(Entry {
-                        route: route_id,
-                        path: p as u32,
-                        key: Precedence {
-                            priority: r.priority,
-                            host: host_rank,
-                            path: path.rank(),
-                            has_methods: !methods.is_empty(),
-                            header_conditions: headers.len(),
-                            order: Reverse(i),
-                        },
-                    });
-                    table.insert(path, entry);
-                }
-            }
-            router.routes.push(CompiledRoute {
-                service,
-                methods,
-                headers,
-                paths,
-                strip_path: r.strip_path,
-                rewrite,
-                base_path,
-            });
-        }
-        let entries = &router.entries;
-        router.any_host.sort(entries);
-        for t in router.exact_hosts.values_mut() {
-            t.sort(entries);
-        }
-        for t in router.wildcard_hosts.values_mut() {
-            t.sort(entries);
-        }
-        Ok(router)
+        Router::from_index(index::build(config)?)
     }
 
-    /// Number of routes compiled.
+    /// Build only the index's bytes (stored in the compiled form of a version).
+    pub fn build_index(config: &GatewayConfig) -> Result<Vec<u8>, String> {
+        index::build(config)
+    }
+
+    /// A router over index bytes made by [`Router::build_index`] (by this gateway version). Costs
+    /// one allocation of a pointer per route; nothing is parsed.
+    pub fn from_index(bytes: Vec<u8>) -> Result<Router, String> {
+        let index = Index::new(bytes)?;
+        let routes = (0..index.routes()).map(|_| OnceLock::new()).collect();
+        Ok(Router { index, routes })
+    }
+
+    /// The index's bytes.
+    pub fn index_bytes(&self) -> &[u8] {
+        self.index.bytes()
+    }
+
+    /// Number of routes.
     pub fn len(&self) -> usize {
         self.routes.len()
     }
@@ -351,20 +179,42 @@ impl Router {
         self.routes.is_empty()
     }
 
-    /// Every partition whose host pattern matches `host`.
-    fn tables<'s>(&'s self, host: &'s str) -> impl Iterator<Item = &'s Table> + 's {
-        let exact = self.exact_hosts.get(host);
-        let wild = (!self.wildcard_hosts.is_empty())
+    /// How many routes have been compiled so far (for tests and diagnostics).
+    pub fn compiled_routes(&self) -> usize {
+        self.routes.iter().filter(|r| r.get().is_some()).count()
+    }
+
+    /// Route `i`, compiled on first use. `None` only if its record is damaged (never for an index
+    /// this gateway built from a valid config).
+    pub fn compiled(&self, i: usize) -> Option<&CompiledRoute> {
+        self.routes
+            .get(i)?
+            .get_or_init(|| {
+                let (json, service) = self.index.route(i);
+                let config: RouteConfig = serde_json::from_slice(json).ok()?;
+                CompiledRoute::compile(&config, service, self.index.base_path(service))
+                    .ok()
+                    .map(Box::new)
+            })
+            .as_deref()
+    }
+
+    /// The root of every partition whose host pattern matches `host`.
+    fn tables<'s>(&'s self, host: &'s str) -> impl Iterator<Item = u32> + 's {
+        let exact = self.index.exact_host(host);
+        let wild = self
+            .index
+            .has_wildcards()
             .then(|| {
                 host.match_indices('.')
-                    .filter_map(move |(i, _)| self.wildcard_hosts.get(&host[i + 1..]))
+                    .filter_map(move |(i, _)| self.index.wildcard_host(&host[i + 1..]))
             })
             .into_iter()
             .flatten();
         exact
             .into_iter()
             .chain(wild)
-            .chain(std::iter::once(&self.any_host))
+            .chain(std::iter::once(self.index.any_root()))
     }
 
     /// Find the route for a request. Errors: `NoRoute` (404) or `MethodNotAllowed` (405, with `allow`).
@@ -389,11 +239,11 @@ impl Router {
             method_mismatch: false,
             allow: None,
         };
-        for table in self.tables(&host) {
-            search.walk(table, 0, req.path);
+        for root in self.tables(&host) {
+            search.walk(root, req.path);
         }
         if let Some((_, entry)) = search.best {
-            return self.build_match(&self.entries[entry as usize], req);
+            return self.build_match(entry, req);
         }
         if !search.method_mismatch {
             return Err(no_route());
@@ -401,14 +251,15 @@ impl Router {
         // Second pass, only for a likely 405: collect the methods of every route that matches all
         // but the method.
         search.allow = Some(Vec::new());
-        for table in self.tables(&host) {
-            search.walk(table, 0, req.path);
+        for root in self.tables(&host) {
+            search.walk(root, req.path);
         }
         let mut allow: Vec<String> = search
             .allow
             .unwrap_or_default()
             .into_iter()
-            .flat_map(|r| self.routes[r as usize].methods.iter().cloned())
+            .filter_map(|r| self.compiled(r as usize))
+            .flat_map(|r| r.methods.iter().cloned())
             .collect();
         if allow.is_empty() {
             return Err(no_route());
@@ -432,16 +283,21 @@ impl Router {
     /// the origin) would resolve it and the request could leave the service's base path. This holds
     /// for every kind of path pattern and every way the forwarded part is built (strip, rewrite with
     /// template parameters or regex captures, `preserve_host`, which only changes the host).
-    fn build_match(
-        &self,
-        entry: &Entry,
-        req: &RequestView<'_>,
-    ) -> Result<RouteMatch, GatewayError> {
-        let route = &self.routes[entry.route as usize];
+    fn build_match(&self, entry: u32, req: &RequestView<'_>) -> Result<RouteMatch, GatewayError> {
+        let (route_index, path_index, _) = self.index.entry(entry);
+        let route = self.compiled(route_index as usize).ok_or_else(|| {
+            GatewayError::new(ErrorKind::NoRoute, "the route's record is damaged")
+        })?;
         let path = req.path;
         let mut params = Vec::new();
         // Bytes of the path removed by strip_path.
-        let cut = match &route.paths[entry.path as usize] {
+        let Some(pattern) = route.paths.get(path_index as usize) else {
+            return Err(GatewayError::new(
+                ErrorKind::NoRoute,
+                "the route's record is damaged",
+            ));
+        };
+        let cut = match pattern {
             PathPattern::Prefix { norm, .. } => {
                 if norm == "/" {
                     0
@@ -524,7 +380,7 @@ impl Router {
             upstream.push_str(req.query);
         }
         Ok(RouteMatch {
-            route: entry.route as usize,
+            route: route_index as usize,
             service: route.service,
             upstream_path_and_query: upstream,
             params,
@@ -565,12 +421,13 @@ struct Search<'r, 'q> {
 
 impl Search<'_, '_> {
     /// Walk one trie. `rest` is the part of the path not consumed yet: empty or starting with `/`.
-    fn walk(&mut self, table: &Table, node: u32, rest: &str) {
-        let n = &table.nodes[node as usize];
-        self.visit_all(&n.open, false);
-        self.visit_all(&n.regex, true);
+    fn walk(&mut self, node: u32, rest: &str) {
+        let index = &self.router.index;
+        let n = index.node(node);
+        self.visit_all(n.open, false);
+        self.visit_all(n.regex, true);
         if rest.is_empty() {
-            self.visit_all(&n.end, false);
+            self.visit_all(n.end, false);
             return;
         }
         let after = &rest[1..];
@@ -578,18 +435,19 @@ impl Search<'_, '_> {
             Some(i) => (&after[..i], &after[i..]),
             None => (after, ""),
         };
-        if let Some(&c) = n.children.get(seg) {
-            self.walk(table, c, next);
+        if let Some(c) = index.child(&n, seg) {
+            self.walk(c, next);
         }
         if !seg.is_empty() {
             if let Some(p) = n.param {
-                self.walk(table, p, next);
+                self.walk(p, next);
             }
         }
     }
 
-    fn visit_all(&mut self, list: &[u32], regex: bool) {
-        for &e in list {
+    fn visit_all(&mut self, list: (u32, u32), regex: bool) {
+        let router = self.router;
+        for e in router.index.list(list) {
             if !self.visit(e, regex) {
                 break;
             }
@@ -600,37 +458,40 @@ impl Search<'_, '_> {
     /// when the rest of this (sorted) list cannot beat the best match.
     fn visit(&mut self, id: u32, regex: bool) -> bool {
         let router = self.router;
-        let entry = &router.entries[id as usize];
-        let route = &router.routes[entry.route as usize];
+        let (route_index, path_index, key) = router.index.entry(id);
+        if self.allow.is_none() {
+            if let Some((best, _)) = &self.best {
+                if key <= *best {
+                    return false;
+                }
+            }
+        }
+        let Some(route) = router.compiled(route_index as usize) else {
+            return true;
+        };
         let method_ok =
             route.methods.is_empty() || route.methods.iter().any(|m| m == self.req.method);
         if self.allow.is_some() {
-            if !method_ok && self.path_and_headers_match(entry, regex) {
+            if !method_ok && self.path_and_headers_match(route, path_index, regex) {
                 if let Some(allow) = &mut self.allow {
-                    allow.push(entry.route);
+                    allow.push(route_index);
                 }
             }
             return true;
-        }
-        if let Some((best, _)) = &self.best {
-            if entry.key <= *best {
-                return false;
-            }
         }
         if !method_ok {
             self.method_mismatch = true;
             return true;
         }
-        if self.path_and_headers_match(entry, regex) {
-            self.best = Some((entry.key, id));
+        if self.path_and_headers_match(route, path_index, regex) {
+            self.best = Some((key, id));
         }
         true
     }
 
-    fn path_and_headers_match(&self, entry: &Entry, regex: bool) -> bool {
-        let route = &self.router.routes[entry.route as usize];
+    fn path_and_headers_match(&self, route: &CompiledRoute, path: u32, regex: bool) -> bool {
         if regex {
-            if let PathPattern::Regex { re, literal, .. } = &route.paths[entry.path as usize] {
+            if let Some(PathPattern::Regex { re, literal, .. }) = route.paths.get(path as usize) {
                 if !self.req.path.starts_with(literal.as_str()) || !re.is_match(self.req.path) {
                     return false;
                 }

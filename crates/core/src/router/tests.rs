@@ -1027,3 +1027,8 @@ fn odd_patterns_never_panic() {
     assert_eq!(outcome(&c, &r, get("/api.json")), "dot");
     assert_eq!(params(&r, get("/é/ü")), p(&[("id", "ü")]));
 }
+
+/// The router before it became lazy, as a reference.
+mod eager;
+/// The lazy router (index read in place, routes compiled on first use) against the eager reference.
+mod lazy;

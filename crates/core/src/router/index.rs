@@ -1,0 +1,536 @@
+//! The routing index as bytes: built once (at push time, or from the JSON when no compiled form can
+//! be used) and read in place, so that loading a version costs the same for 10 routes as for 10,000.
+//!
+//! Everything is little-endian `u32`. Layout of one index (offsets are from its start):
+//!
+//! ```text
+//! header: 16 x u32   counts and section offsets (see `H_*`)
+//! routes:  n x 3 u32  route record: offset and length of the route's JSON, service index
+//! entries: n x 8 u32  (route, path pattern, precedence key) in the layout of `Index::entry`
+//! nodes:   n x 9 u32  trie node: children (start, len), param child, end/open/regex lists (start, len)
+//! children n x 3 u32  (segment offset, segment length, child node), sorted by segment bytes per node
+//! hosts:   n x 3 u32  exact hosts then wildcard suffixes: (offset, length, root node), sorted
+//! lists:   n x u32    entry ids, each list sorted greatest precedence first
+//! strings            segment, host and route JSON bytes
+//! ```
+//!
+//! Every read is bounds-checked and reads 0 past the end, so a damaged index can give wrong answers
+//! but never a panic (the compiled form's checksum catches damage before that).
+
+use super::pattern::{self, HostPattern, PathPattern, TSeg};
+use super::precedence::{HostRank, PathKind, PathRank, Precedence};
+use crate::config::{GatewayConfig, ServiceUrl};
+use std::cmp::Reverse;
+use std::collections::HashMap;
+
+const H_ROUTES: usize = 0;
+const H_ENTRIES: usize = 1;
+const H_NODES: usize = 2;
+const H_CHILDREN: usize = 3;
+const H_EXACT: usize = 4;
+const H_N_EXACT: usize = 5;
+const H_WILD: usize = 6;
+const H_N_WILD: usize = 7;
+const H_ANY_ROOT: usize = 8;
+const H_N_ROUTES: usize = 9;
+const H_LISTS: usize = 10;
+const H_SERVICES: usize = 11;
+const H_N_SERVICES: usize = 12;
+const HEADER_WORDS: usize = 16;
+const NONE: u32 = u32::MAX;
+
+/// One trie node while building.
+#[derive(Default)]
+struct Node {
+    children: HashMap<String, u32>,
+    param: Option<u32>,
+    end: Vec<u32>,
+    open: Vec<u32>,
+    regex: Vec<u32>,
+}
+
+/// The nodes of every host partition while building; each partition has its own root.
+struct Trie {
+    nodes: Vec<Node>,
+}
+
+impl Trie {
+    fn new_root(&mut self) -> u32 {
+        self.nodes.push(Node::default());
+        (self.nodes.len() - 1) as u32
+    }
+
+    fn literal_child(&mut self, node: u32, seg: &str) -> u32 {
+        if let Some(&c) = self.nodes[node as usize].children.get(seg) {
+            return c;
+        }
+        let id = self.new_root();
+        self.nodes[node as usize].children.insert(seg.into(), id);
+        id
+    }
+
+    fn param_child(&mut self, node: u32) -> u32 {
+        if let Some(c) = self.nodes[node as usize].param {
+            return c;
+        }
+        let id = self.new_root();
+        self.nodes[node as usize].param = Some(id);
+        id
+    }
+
+    fn insert(&mut self, root: u32, pattern: &PathPattern, entry: u32) {
+        let walk =
+            |t: &mut Trie, segs: &[String]| segs.iter().fold(root, |n, s| t.literal_child(n, s));
+        match pattern {
+            PathPattern::Prefix { segs, .. } => {
+                let n = walk(self, segs);
+                self.nodes[n as usize].open.push(entry);
+            }
+            PathPattern::Exact { segs, .. } => {
+                let n = walk(self, segs);
+                self.nodes[n as usize].end.push(entry);
+            }
+            PathPattern::Regex { anchor, .. } => {
+                let n = walk(self, anchor);
+                self.nodes[n as usize].regex.push(entry);
+            }
+            PathPattern::Template { segs, rest } => {
+                let mut n = root;
+                for s in segs {
+                    n = match s {
+                        TSeg::Lit(l) => self.literal_child(n, l),
+                        TSeg::Param(_) => self.param_child(n),
+                    };
+                }
+                let node = &mut self.nodes[n as usize];
+                match rest {
+                    Some(_) => node.open.push(entry),
+                    None => node.end.push(entry),
+                }
+            }
+        }
+    }
+}
+
+/// Build the index of a valid configuration (route precedence is computed here, once). Parses every
+/// pattern (regexes included) to place it in the trie; invalid input gives an error, never a panic.
+pub(crate) fn build(config: &GatewayConfig) -> Result<Vec<u8>, String> {
+    let mut services: HashMap<&str, usize> = HashMap::new();
+    let mut base_paths = Vec::with_capacity(config.services.len());
+    for (i, s) in config.services.iter().enumerate() {
+        let url = ServiceUrl::parse(&s.url).map_err(|e| format!("services[{i}].url: {e}"))?;
+        services.entry(s.name.as_str()).or_insert(i);
+        base_paths.push(url.base_path);
+    }
+    let mut trie = Trie { nodes: Vec::new() };
+    let any_root = trie.new_root();
+    let mut exact: HashMap<String, u32> = HashMap::new();
+    let mut wild: HashMap<String, u32> = HashMap::new();
+    let mut entries: Vec<(u32, u32, Precedence)> = Vec::new();
+    let mut route_json = Vec::with_capacity(config.routes.len());
+    let mut route_service = Vec::with_capacity(config.routes.len());
+    for (i, r) in config.routes.iter().enumerate() {
+        let at = |field: &str, e: String| format!("routes[{i}].{field}: {e}");
+        let service = *services
+            .get(r.service.as_str())
+            .ok_or_else(|| at("service", format!("unknown service {:?}", r.service)))?;
+        let hosts = r
+            .hosts
+            .iter()
+            .enumerate()
+            .map(|(j, h)| pattern::parse_host(h).map_err(|e| at(&format!("hosts[{j}]"), e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut paths = r
+            .paths
+            .iter()
+            .enumerate()
+            .map(|(j, p)| pattern::parse_path(p).map_err(|e| at(&format!("paths[{j}]"), e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        if paths.is_empty() {
+            paths.push(PathPattern::any());
+        }
+        // Checked here so that a route compiled later on first use cannot fail.
+        for (name, values) in &r.headers {
+            for (j, v) in values.iter().enumerate() {
+                pattern::parse_header_value(v)
+                    .map_err(|e| at(&format!("headers.{name}[{j}]"), e))?;
+            }
+        }
+        if let Some(t) = &r.rewrite {
+            pattern::parse_rewrite(t).map_err(|e| at("rewrite", e))?;
+        }
+        let has_methods = !r.methods.is_empty();
+        let route_id = u32::try_from(i).map_err(|_| "too many routes".to_string())?;
+        let host_ranks: Vec<(Option<&HostPattern>, HostRank)> = if hosts.is_empty() {
+            vec![(None, HostRank::Any)]
+        } else {
+            hosts.iter().map(|h| (Some(h), h.rank())).collect()
+        };
+        for (host, host_rank) in host_ranks {
+            let root = match host {
+                None => any_root,
+                Some(HostPattern::Exact(h)) => match exact.get(h) {
+                    Some(&n) => n,
+                    None => {
+                        let n = trie.new_root();
+                        exact.insert(h.clone(), n);
+                        n
+                    }
+                },
+                Some(HostPattern::Wildcard(s)) => match wild.get(s) {
+                    Some(&n) => n,
+                    None => {
+                        let n = trie.new_root();
+                        wild.insert(s.clone(), n);
+                        n
+                    }
+                },
+            };
+            for (p, path) in paths.iter().enumerate() {
+                let entry = entries.len() as u32;
+                entries.push((
+                    route_id,
+                    p as u32,
+                    Precedence {
+                        priority: r.priority,
+                        host: host_rank,
+                        path: path.rank(),
+                        has_methods,
+                        header_conditions: r.headers.len(),
+                        order: Reverse(i),
+                    },
+                ));
+                trie.insert(root, path, entry);
+            }
+        }
+        route_json.push(serde_json::to_vec(r).map_err(|e| at("", e.to_string()))?);
+        route_service.push(service as u32);
+    }
+    for node in &mut trie.nodes {
+        for list in [&mut node.end, &mut node.open, &mut node.regex] {
+            list.sort_by(|a, b| entries[*b as usize].2.cmp(&entries[*a as usize].2));
+        }
+    }
+    Ok(write(
+        &trie,
+        any_root,
+        &exact,
+        &wild,
+        &entries,
+        &route_json,
+        &route_service,
+        &base_paths,
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write(
+    trie: &Trie,
+    any_root: u32,
+    exact: &HashMap<String, u32>,
+    wild: &HashMap<String, u32>,
+    entries: &[(u32, u32, Precedence)],
+    route_json: &[Vec<u8>],
+    route_service: &[u32],
+    base_paths: &[String],
+) -> Vec<u8> {
+    let mut strings: Vec<u8> = Vec::new();
+    let mut string = |s: &[u8]| -> (u32, u32) {
+        let off = strings.len() as u32;
+        strings.extend_from_slice(s);
+        (off, s.len() as u32)
+    };
+    // Words first, with string offsets relative to the strings area; fixed up at the end.
+    let mut routes = Vec::with_capacity(route_json.len() * 3);
+    for (json, service) in route_json.iter().zip(route_service) {
+        let (o, l) = string(json);
+        routes.extend([o, l, *service]);
+    }
+    let mut services = Vec::with_capacity(base_paths.len() * 2);
+    for b in base_paths {
+        let (o, l) = string(b.as_bytes());
+        services.extend([o, l]);
+    }
+    let mut entry_words = Vec::with_capacity(entries.len() * 8);
+    for (route, path, k) in entries {
+        let (host_kind, suffix) = match k.host {
+            HostRank::Any => (0, 0),
+            HostRank::Wildcard { suffix_len } => (1, suffix_len as u32),
+            HostRank::Exact => (2, 0),
+        };
+        let path_kind = match k.path.kind {
+            PathKind::Prefix => 0,
+            PathKind::Regex => 1,
+            PathKind::Template => 2,
+            PathKind::Exact => 3,
+        };
+        let flags =
+            host_kind | path_kind << 2 | (k.path.no_rest as u32) << 4 | (k.has_methods as u32) << 5;
+        entry_words.extend([
+            *route,
+            *path,
+            k.priority as u32,
+            suffix,
+            k.path.literal_segments as u32,
+            k.path.literal_chars as u32,
+            k.header_conditions as u32,
+            flags,
+        ]);
+    }
+    let mut lists: Vec<u32> = Vec::new();
+    let mut nodes = Vec::with_capacity(trie.nodes.len() * 9);
+    let mut children = Vec::new();
+    for node in &trie.nodes {
+        let mut kids: Vec<(&String, u32)> = node.children.iter().map(|(k, v)| (k, *v)).collect();
+        kids.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        let start = (children.len() / 3) as u32;
+        for (k, c) in &kids {
+            let (o, l) = string(k.as_bytes());
+            children.extend([o, l, *c]);
+        }
+        let mut list = |l: &[u32]| {
+            let s = lists.len() as u32;
+            lists.extend_from_slice(l);
+            (s, l.len() as u32)
+        };
+        let (es, el) = list(&node.end);
+        let (os, ol) = list(&node.open);
+        let (rs, rl) = list(&node.regex);
+        nodes.extend([
+            start,
+            kids.len() as u32,
+            node.param.unwrap_or(NONE),
+            es,
+            el,
+            os,
+            ol,
+            rs,
+            rl,
+        ]);
+    }
+    let mut host_words = Vec::new();
+    for map in [exact, wild] {
+        let mut sorted: Vec<(&String, &u32)> = map.iter().collect();
+        sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        for (h, root) in sorted {
+            let (o, l) = string(h.as_bytes());
+            host_words.extend([o, l, *root]);
+        }
+    }
+    // Lay the sections out and fix string offsets up to absolute ones.
+    let mut header = [0u32; HEADER_WORDS];
+    let mut at = (HEADER_WORDS * 4) as u32;
+    let mut place = |slot: usize, words: usize| {
+        header[slot] = at;
+        at += (words * 4) as u32;
+    };
+    place(H_ROUTES, routes.len());
+    place(H_SERVICES, services.len());
+    place(H_ENTRIES, entry_words.len());
+    place(H_NODES, nodes.len());
+    place(H_CHILDREN, children.len());
+    place(H_EXACT, host_words.len());
+    place(H_LISTS, lists.len());
+    let strings_at = at;
+    header[H_WILD] = header[H_EXACT] + (exact.len() * 12) as u32;
+    header[H_N_EXACT] = exact.len() as u32;
+    header[H_N_WILD] = wild.len() as u32;
+    header[H_ANY_ROOT] = any_root;
+    header[H_N_ROUTES] = route_json.len() as u32;
+    header[H_N_SERVICES] = base_paths.len() as u32;
+    for r in routes.chunks_mut(3) {
+        r[0] += strings_at;
+    }
+    for s in services.chunks_mut(2) {
+        s[0] += strings_at;
+    }
+    for c in children.chunks_mut(3) {
+        c[0] += strings_at;
+    }
+    for h in host_words.chunks_mut(3) {
+        h[0] += strings_at;
+    }
+    let mut out = Vec::with_capacity(strings_at as usize + strings.len());
+    for w in header
+        .iter()
+        .chain(&routes)
+        .chain(&services)
+        .chain(&entry_words)
+        .chain(&nodes)
+        .chain(&children)
+        .chain(&host_words)
+        .chain(&lists)
+    {
+        out.extend_from_slice(&w.to_le_bytes());
+    }
+    out.extend_from_slice(&strings);
+    out
+}
+
+/// A trie node, read from the index.
+#[derive(Clone, Copy)]
+pub(crate) struct NodeRec {
+    children: (u32, u32),
+    pub(crate) param: Option<u32>,
+    pub(crate) end: (u32, u32),
+    pub(crate) open: (u32, u32),
+    pub(crate) regex: (u32, u32),
+}
+
+/// An index, read in place.
+pub(crate) struct Index {
+    bytes: Vec<u8>,
+}
+
+impl Index {
+    /// Take an index's bytes. Checks only that its header fits: anything else reads as 0.
+    pub(crate) fn new(bytes: Vec<u8>) -> Result<Index, String> {
+        if bytes.len() < HEADER_WORDS * 4 {
+            return Err("the routing index is truncated".into());
+        }
+        Ok(Index { bytes })
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    fn word(&self, at: u32) -> u32 {
+        let at = at as usize;
+        match self.bytes.get(at..at + 4) {
+            Some(b) => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            None => 0,
+        }
+    }
+
+    fn header(&self, slot: usize) -> u32 {
+        self.word((slot * 4) as u32)
+    }
+
+    fn str_at(&self, off: u32, len: u32) -> &[u8] {
+        self.bytes
+            .get(off as usize..(off as usize).saturating_add(len as usize))
+            .unwrap_or(&[])
+    }
+
+    pub(crate) fn routes(&self) -> usize {
+        self.header(H_N_ROUTES) as usize
+    }
+
+    /// The JSON of route `i` and its service index.
+    pub(crate) fn route(&self, i: usize) -> (&[u8], usize) {
+        let at = self.header(H_ROUTES) + (i as u32) * 12;
+        let (o, l, s) = (self.word(at), self.word(at + 4), self.word(at + 8));
+        (self.str_at(o, l), s as usize)
+    }
+
+    /// The base path of service `i`.
+    pub(crate) fn base_path(&self, i: usize) -> &str {
+        if i >= self.header(H_N_SERVICES) as usize {
+            return "";
+        }
+        let at = self.header(H_SERVICES) + (i as u32) * 8;
+        std::str::from_utf8(self.str_at(self.word(at), self.word(at + 4))).unwrap_or("")
+    }
+
+    /// Entry `id`: (route, path pattern, precedence key).
+    pub(crate) fn entry(&self, id: u32) -> (u32, u32, Precedence) {
+        let at = self.header(H_ENTRIES) + id * 32;
+        let w = |k: u32| self.word(at + k * 4);
+        let flags = w(7);
+        let host = match flags & 3 {
+            0 => HostRank::Any,
+            1 => HostRank::Wildcard {
+                suffix_len: w(3) as usize,
+            },
+            _ => HostRank::Exact,
+        };
+        let kind = match (flags >> 2) & 3 {
+            0 => PathKind::Prefix,
+            1 => PathKind::Regex,
+            2 => PathKind::Template,
+            _ => PathKind::Exact,
+        };
+        let route = w(0);
+        (
+            route,
+            w(1),
+            Precedence {
+                priority: w(2) as i32,
+                host,
+                path: PathRank {
+                    kind,
+                    literal_segments: w(4) as usize,
+                    literal_chars: w(5) as usize,
+                    no_rest: flags & 16 != 0,
+                },
+                has_methods: flags & 32 != 0,
+                header_conditions: w(6) as usize,
+                order: Reverse(route as usize),
+            },
+        )
+    }
+
+    pub(crate) fn node(&self, id: u32) -> NodeRec {
+        let at = self.header(H_NODES) + id.saturating_mul(36);
+        let w = |k: u32| self.word(at + k * 4);
+        let param = w(2);
+        NodeRec {
+            children: (w(0), w(1)),
+            param: (param != NONE).then_some(param),
+            end: (w(3), w(4)),
+            open: (w(5), w(6)),
+            regex: (w(7), w(8)),
+        }
+    }
+
+    /// Binary search in `count` sorted (offset, length, value) triples starting at `at`.
+    fn search(&self, at: u32, count: u32, key: &[u8]) -> Option<u32> {
+        let (mut lo, mut hi) = (0u32, count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let rec = at + mid * 12;
+            match self.str_at(self.word(rec), self.word(rec + 4)).cmp(key) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(self.word(rec + 8)),
+            }
+        }
+        None
+    }
+
+    pub(crate) fn child(&self, node: &NodeRec, seg: &str) -> Option<u32> {
+        let at = self.header(H_CHILDREN) + node.children.0 * 12;
+        self.search(at, node.children.1, seg.as_bytes())
+    }
+
+    pub(crate) fn exact_host(&self, host: &str) -> Option<u32> {
+        self.search(
+            self.header(H_EXACT),
+            self.header(H_N_EXACT),
+            host.as_bytes(),
+        )
+    }
+
+    pub(crate) fn has_wildcards(&self) -> bool {
+        self.header(H_N_WILD) > 0
+    }
+
+    pub(crate) fn wildcard_host(&self, suffix: &str) -> Option<u32> {
+        self.search(
+            self.header(H_WILD),
+            self.header(H_N_WILD),
+            suffix.as_bytes(),
+        )
+    }
+
+    pub(crate) fn any_root(&self) -> u32 {
+        self.header(H_ANY_ROOT)
+    }
+
+    /// The entry ids of a list (`(start, len)` from a node).
+    pub(crate) fn list(&self, (start, len): (u32, u32)) -> impl Iterator<Item = u32> + '_ {
+        let at = self.header(H_LISTS) + start * 4;
+        (0..len).map(move |k| self.word(at + k * 4))
+    }
+}
