@@ -329,6 +329,9 @@ async fn ask_object(
         spec: spec.clone(),
         cost,
         op,
+        want: 0,
+        ret: None,
+        unit: 0,
     })
     .map_err(|e| e.to_string())?;
     let namespace = env

@@ -72,6 +72,9 @@ fn main() {
             spec: spec.clone(),
             cost: 1,
             op: Default::default(),
+            want: 0,
+            ret: None,
+            unit: 0,
         })
         .unwrap();
         let mut stored = serde_json::to_string(&State::default()).unwrap();

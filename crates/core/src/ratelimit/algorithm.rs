@@ -114,6 +114,16 @@ pub struct State {
     /// so it can be deleted.
     #[serde(rename = "x")]
     pub expires_at: u64,
+    /// Permit leases granted and not yet returned or expired (see [`super::lease`]).
+    #[serde(rename = "l", default, skip_serializing_if = "Vec::is_empty")]
+    pub leases: Vec<super::lease::LeaseRecord>,
+    /// The id of the last lease granted.
+    #[serde(rename = "n", default, skip_serializing_if = "is_zero")]
+    pub last_lease: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Per-window counters.
@@ -266,10 +276,18 @@ fn eval_sliding(limit: &Limit, old: Option<&WindowState>, cost: u64, now: u64) -
     }
 }
 
-fn eval_bucket(limit: &Limit, old: Option<&WindowState>, cost: u64, now: u64) -> Eval {
+fn eval_bucket(
+    limit: &Limit,
+    old: Option<&WindowState>,
+    cost: u64,
+    reserved: u64,
+    now: u64,
+) -> Eval {
     let w = limit.window.millis() as i128;
     let rate = limit.limit as i128; // units per millisecond
-    let capacity = limit.burst as i128 * w;
+                                    // Tokens held by outstanding leases are not in the bucket but count against its size: the
+                                    // level refills only up to `burst - reserved` (see `lease`).
+    let capacity = limit.burst.saturating_sub(reserved) as i128 * w;
     // The level may be negative (a debt, stored in `b`) after a forced charge.
     let stored = |s: &WindowState| s.a as i128 - s.b as i128;
     let (t, level) = match old {
@@ -355,6 +373,19 @@ pub fn charge(spec: &Spec, state: &State, cost: u64, now: u64) -> (State, Decisi
 
 /// One operation on one key's counts: [`Op::Check`], [`Op::Peek`] or [`Op::Charge`].
 pub fn decide_op(spec: &Spec, state: &State, op: Op, cost: u64, now: u64) -> (State, Decision) {
+    decide_reserved(spec, state, op, cost, 0, now)
+}
+
+/// [`decide_op`] with `reserved` units of every token bucket held by outstanding leases (the
+/// bucket then refills only up to `burst - reserved`). Leases in `state` are carried over untouched.
+pub(crate) fn decide_reserved(
+    spec: &Spec,
+    state: &State,
+    op: Op,
+    cost: u64,
+    reserved: u64,
+    now: u64,
+) -> (State, Decision) {
     let same_algorithm = state.algorithm == spec.algorithm;
     let evals: Vec<Eval> = spec
         .limits
@@ -365,7 +396,7 @@ pub fn decide_op(spec: &Spec, state: &State, op: Op, cost: u64, now: u64) -> (St
                 .flatten();
             match spec.algorithm {
                 Algorithm::SlidingWindow => eval_sliding(limit, old, cost, now),
-                Algorithm::TokenBucket => eval_bucket(limit, old, cost, now),
+                Algorithm::TokenBucket => eval_bucket(limit, old, cost, reserved, now),
             }
         })
         .collect();
@@ -407,6 +438,8 @@ pub fn decide_op(spec: &Spec, state: &State, op: Op, cost: u64, now: u64) -> (St
             algorithm: spec.algorithm,
             windows,
             expires_at,
+            leases: state.leases.clone(),
+            last_lease: state.last_lease,
         },
         Decision {
             allowed,

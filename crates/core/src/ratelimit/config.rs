@@ -118,7 +118,19 @@ pub struct RateLimitSettings {
     /// Count requests (default) or LLM tokens.
     #[serde(default)]
     pub count: Count,
+    /// `policy: durable`, `count: requests`: decide most requests in the isolate from permit leases
+    /// (default true); `false` asks the object for every request (per-request mode).
+    #[serde(default)]
+    pub lease: Option<bool>,
+    /// `policy: durable`: where to create the counting objects (Cloudflare's `locationHint`).
+    #[serde(default)]
+    pub location_hint: Option<String>,
 }
+
+/// Cloudflare's Durable Object location hints.
+pub const LOCATION_HINTS: [&str; 9] = [
+    "wnam", "enam", "sam", "weur", "eeur", "apac", "oc", "afr", "me",
+];
 
 fn default_error_code() -> u16 {
     429
@@ -158,6 +170,9 @@ pub struct RateLimitConfig {
     pub timeout_ms: u64,
     pub cost: u64,
     pub count: Count,
+    /// Permit leases in use (`policy: durable`, `count: requests`, `lease` not false).
+    pub lease: bool,
+    pub location_hint: Option<String>,
 }
 
 impl RateLimitSettings {
@@ -274,9 +289,30 @@ impl RateLimitSettings {
                 ),
             );
         }
+        if self.lease == Some(true) && self.policy != CounterPolicy::Durable {
+            err!("lease", "applies only to policy \"durable\"".into());
+        } else if self.lease == Some(true) && self.count == Count::Tokens {
+            err!(
+                "lease",
+                "token budgets cannot be leased (the cost is known only after the answer)".into(),
+            );
+        }
+        if let Some(hint) = &self.location_hint {
+            if self.policy != CounterPolicy::Durable {
+                err!("location_hint", "applies only to policy \"durable\"".into());
+            } else if !LOCATION_HINTS.contains(&hint.as_str()) {
+                err!(
+                    "location_hint",
+                    format!("{hint:?} is not one of {}", LOCATION_HINTS.join(", ")),
+                );
+            }
+        }
         if !errors.is_empty() {
             return Err(PluginError::Config(errors));
         }
+        let lease = self.policy == CounterPolicy::Durable
+            && self.count == Count::Requests
+            && self.lease.unwrap_or(true);
         Ok(RateLimitConfig {
             spec: Spec {
                 algorithm: self.algorithm,
@@ -293,6 +329,8 @@ impl RateLimitSettings {
             timeout_ms: self.timeout_ms,
             cost: self.cost,
             count: self.count,
+            lease,
+            location_hint: self.location_hint,
         })
     }
 }

@@ -4,15 +4,20 @@
 //! Everything here is pure: the Worker glue (`src/ratelimit.rs`) picks the counter ([`key`]), sends
 //! a [`CheckRequest`] to the Durable Object for that counter (or uses [`local::LocalCounters`]), and
 //! turns the [`Decision`] into headers ([`headers`]) or an error. The Durable Object loads its
-//! [`State`], calls [`decide`] and stores the result.
+//! [`State`], calls [`lease::serve`] (which decides with [`decide_op`] and grants permit leases)
+//! and stores the result; the isolate spends leases with [`lease::LeaseTable`].
 
 pub mod algorithm;
 pub mod config;
 pub mod headers;
-pub mod key;
-pub mod local;
 #[cfg(test)]
 mod identity_tests;
+pub mod key;
+pub mod lease;
+#[cfg(test)]
+mod lease_tests;
+pub mod local;
+pub mod sim;
 #[cfg(test)]
 mod tests;
 pub mod tokens;
@@ -34,6 +39,19 @@ pub struct CheckRequest {
     pub cost: u64,
     #[serde(default, skip_serializing_if = "is_check")]
     pub op: Op,
+    /// Permits wanted for a lease besides `cost` (`check` only; 0: none). See [`lease`].
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub want: u64,
+    /// A lease given back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ret: Option<lease::LeaseReturn>,
+    /// The cost of one request: a lease is granted in multiples of it (0 or 1: any size).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unit: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn is_check(op: &Op) -> bool {

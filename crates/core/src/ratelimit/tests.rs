@@ -559,6 +559,9 @@ fn check_request_round_trips_as_json() {
         spec: bucket(Window::Minute, 5, 7),
         cost: 2,
         op: Op::Check,
+        want: 0,
+        ret: None,
+        unit: 0,
     };
     let text = serde_json::to_string(&req).unwrap();
     assert_eq!(
@@ -703,6 +706,9 @@ fn check_request_carries_the_operation() {
         spec: sliding(&[(Window::Minute, 5)]),
         cost: 42,
         op: Op::Charge,
+        want: 0,
+        ret: None,
+        unit: 0,
     };
     let text = serde_json::to_string(&req).unwrap();
     assert!(text.ends_with(r#""cost":42,"op":"charge"}"#), "{text}");
