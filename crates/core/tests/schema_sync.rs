@@ -13,14 +13,21 @@ use edgegate_core::config::{
 };
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
 const REGENERATE: &str = "cargo run -p edgegate-cli -- schema > docs/config.schema.json";
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+// The documents checked, compiled in: the suite also runs on wasm32 (scripts/test), where there is no
+// filesystem.
+const COMMITTED_SCHEMA: &str = include_str!("../../../docs/config.schema.json");
+const CONFIGURATION_MD: &str = include_str!("../../../docs/configuration.md");
+/// Every `kv-seed/*.json`; `kv_seed_list_matches_the_directory` keeps the list complete.
+const KV_SEED: &[(&str, &str)] = &[("config.json", include_str!("../../../kv-seed/config.json"))];
+
+#[cfg(not(target_arch = "wasm32"))]
+fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 fn generated_schema() -> Value {
@@ -29,14 +36,7 @@ fn generated_schema() -> Value {
 
 #[test]
 fn committed_schema_matches_the_model() {
-    let path = repo_root().join("docs/config.schema.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {}: {e}; create it with `{REGENERATE}`",
-            path.display()
-        )
-    });
-    let committed: Value = serde_json::from_str(&text).unwrap_or_else(|e| {
+    let committed: Value = serde_json::from_str(COMMITTED_SCHEMA).unwrap_or_else(|e| {
         panic!("docs/config.schema.json is not JSON ({e}); run `{REGENERATE}`")
     });
     assert!(
@@ -195,22 +195,29 @@ fn every_object_forbids_unknown_properties() {
 
 #[test]
 fn kv_seed_documents_are_valid() {
-    let dir = repo_root().join("kv-seed");
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return; // no seed directory yet
-    };
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    paths.sort();
-    for path in paths {
-        let text = std::fs::read_to_string(&path).unwrap();
-        if let Err(errors) = parse_and_validate(&text) {
+    for (name, text) in KV_SEED {
+        if let Err(errors) = parse_and_validate(text) {
             let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            panic!("{} is not valid:\n{}", path.display(), lines.join("\n"));
+            panic!("kv-seed/{name} is not valid:\n{}", lines.join("\n"));
         }
     }
+}
+
+/// Not on wasm32: it reads the kv-seed directory, which exists only natively.
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn kv_seed_list_matches_the_directory() {
+    let mut on_disk: Vec<String> = std::fs::read_dir(repo_root().join("kv-seed"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_str().unwrap().to_string())
+        .filter(|name| name.ends_with(".json"))
+        .collect();
+    on_disk.sort();
+    let listed: Vec<&str> = KV_SEED.iter().map(|(name, _)| *name).collect();
+    assert_eq!(
+        listed, on_disk,
+        "KV_SEED in tests/schema_sync.rs must list every kv-seed/*.json"
+    );
 }
 
 /// Fenced code blocks of a Markdown text: (info string, body, line of the opening fence).
@@ -241,9 +248,7 @@ fn code_blocks(markdown: &str) -> Vec<(String, String, usize)> {
 
 #[test]
 fn configuration_doc_examples_are_accurate() {
-    let path = repo_root().join("docs/configuration.md");
-    let markdown = std::fs::read_to_string(&path).expect("docs/configuration.md exists");
-    let blocks = code_blocks(&markdown);
+    let blocks = code_blocks(CONFIGURATION_MD);
     let mut full = 0;
     let mut invalid = 0;
     for (i, (info, body, line)) in blocks.iter().enumerate() {

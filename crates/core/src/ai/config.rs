@@ -176,7 +176,8 @@ pub struct FallbackConfig {
     pub enabled: bool,
     /// Most targets tried per request (default: all).
     #[serde(default)]
-    pub max_attempts: Option<usize>,
+    /// `u64`, not `usize`: a count must read the same natively (the CLI) and on wasm32 (the Worker).
+    pub max_attempts: Option<u64>,
     /// No first byte from the provider within this time counts as a failure (default 30000).
     #[serde(default = "first_byte")]
     pub first_byte_timeout_ms: u64,
@@ -659,7 +660,8 @@ impl CompiledAiProxy {
             return Err(AiError::model_not_found(name));
         }
         let max = if self.config.fallback.enabled {
-            self.config.fallback.max_attempts.unwrap_or(usize::MAX)
+            (self.config.fallback.max_attempts)
+                .map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX))
         } else {
             1
         };

@@ -69,7 +69,8 @@ pub struct JwtConfig {
     pub realm: String,
     /// Tokens larger than this are rejected before any decoding (default 8192).
     #[serde(default = "default_max_token_bytes")]
-    pub max_token_bytes: usize,
+    /// `u64`, not `usize`: a count must read the same natively (the CLI) and on wasm32 (the Worker).
+    pub max_token_bytes: u64,
     /// How long fetched JWKS keys are used before they are fetched again (default 300 s).
     #[serde(default = "default_jwks_cache")]
     pub jwks_cache_seconds: u64,
@@ -96,7 +97,7 @@ fn default_claims_to_verify() -> Vec<String> {
 fn default_leeway() -> u64 {
     30
 }
-fn default_max_token_bytes() -> usize {
+fn default_max_token_bytes() -> u64 {
     8192
 }
 fn default_jwks_cache() -> u64 {
@@ -209,7 +210,7 @@ pub fn remove_cookie(header: &str, name: &str) -> Option<String> {
 /// says which part of a signature check failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JwtError {
-    TooLarge(usize),
+    TooLarge(u64),
     Malformed,
     /// `alg: none` (any case).
     AlgNone,
@@ -286,8 +287,8 @@ fn b64_json_object(part: &str) -> Result<Map<String, Value>, JwtError> {
 }
 
 /// Decode a compact JWS without trusting anything in it yet.
-pub fn parse(token: &str, max_bytes: usize) -> Result<Token<'_>, JwtError> {
-    if token.len() > max_bytes {
+pub fn parse(token: &str, max_bytes: u64) -> Result<Token<'_>, JwtError> {
+    if token.len() as u64 > max_bytes {
         return Err(JwtError::TooLarge(max_bytes));
     }
     let mut parts = token.split('.');

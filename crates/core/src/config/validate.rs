@@ -764,6 +764,34 @@ mod tests {
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
+    /// A count means the same on every target. The CLI validates natively (64-bit `usize`), the
+    /// Worker on wasm32 (32-bit `usize`): a `usize` field would take 5000000000 in the CLI and make
+    /// the Worker refuse the version. Config counts are `u64`.
+    #[test]
+    fn large_counts_are_read_alike_on_64_and_32_bit_targets() {
+        use crate::plugins::parse;
+        let big = 5_000_000_000u64;
+        // Refused alike, by the documented bound rather than by the integer's width.
+        let Err(crate::plugins::PluginError::Config(errors)) =
+            parse("jwt", &json!({ "max_token_bytes": big }))
+        else {
+            panic!("max_token_bytes {big} accepted")
+        };
+        assert_eq!(
+            errors,
+            [(
+                "max_token_bytes".to_string(),
+                "must be between 64 and 65536".to_string()
+            )]
+        );
+        let ai = json!({
+            "providers": {"local": {"kind": "openai", "base_url": "http://127.0.0.1:9/v1/"}},
+            "models": {},
+            "fallback": {"max_attempts": big}
+        });
+        assert!(parse("ai-proxy", &ai).is_ok());
+    }
+
     /// A valid document to start from; tests change one thing and look at the errors.
     fn base() -> Value {
         json!({
