@@ -1,9 +1,10 @@
 // workerd CPU per request, for A/B comparisons of builds (Linux only: reads /proc, pins with taskset).
 //
 //   node bench/cpu.mjs edgegate [build/index.js] [--seconds 7] [--no-pin] [--pipe-logs]
-//   node bench/cpu.mjs bare | bare-rust
+//   node bench/cpu.mjs bare [--variant request|url|forward] | bare-rust
 //
-// Starts one Worker under Miniflare (edgegate with a one-route config, or a bare pass-through Worker),
+// Starts one Worker under Miniflare (edgegate with a one-route config, or a bare pass-through Worker;
+// `--variant` picks another way of writing the JS one, bench/worker.js),
 // warms it up, pins workerd to CPU 1 and wrk and this process (the origin) to CPU 0, runs wrk -t2 -c32,
 // and prints req/s and the CPU time workerd and this process spent per request. Throughput on a shared
 // 2-core machine scatters by about 5% from run to run; CPU per request on a pinned core is steadier, so
@@ -23,10 +24,13 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
 const flag = (name) => args.includes(name);
 const option = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
-const positional = args.filter((a, i) => !a.startsWith("--") && !(i > 0 && args[i - 1] === "--seconds"));
+const positional = args.filter(
+  (a, i) => !a.startsWith("--") && !(i > 0 && ["--seconds", "--variant"].includes(args[i - 1])),
+);
 const target = positional[0] ?? "edgegate";
 const seconds = Number(option("--seconds", "7"));
 const pin = !flag("--no-pin");
+const variant = option("--variant", undefined);
 // Console lines to a file unless --pipe-logs (bench/worker-options.mjs).
 if (!flag("--pipe-logs")) workerStdoutToFile();
 
@@ -35,7 +39,8 @@ const common = WORKER_OPTIONS;
 let mf;
 let urlPath = "/status/200";
 if (target === "bare") {
-  mf = new Miniflare({ ...common, scriptPath: path.join(ROOT, "bench/worker.js"), modulesRoot: ROOT, bindings: { ORIGIN: origin.url } });
+  const bindings = { ORIGIN: origin.url, ...(variant ? { VARIANT: variant } : {}) };
+  mf = new Miniflare({ ...common, scriptPath: path.join(ROOT, "bench/worker.js"), modulesRoot: ROOT, bindings });
 } else if (target === "bare-rust") {
   const dir = path.join(ROOT, "bench/bare-rust");
   mf = new Miniflare({ ...common, scriptPath: path.join(dir, "build/index.js"), modulesRoot: dir, bindings: { ORIGIN: origin.url } });
@@ -63,7 +68,39 @@ if (target === "edgegate") {
 const url = new URL(urlPath, base).toString();
 for (let i = 0; i < 300; i++) await (await fetch(url)).text();
 
-const workerd = execFileSync("pgrep", ["-n", "workerd"]).toString().trim();
+// The workerd that this process's Miniflare started (its child), not another one on the machine.
+const workerd = childWorkerd();
+/** The pid of the one workerd process descended from this process (Miniflare spawns it). */
+function childWorkerd() {
+  const children = (pid) => {
+    try {
+      return fs
+        .readdirSync(`/proc/${pid}/task`)
+        .flatMap((tid) => fs.readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").split(" "))
+        .filter(Boolean);
+    } catch {
+      return []; // gone meanwhile
+    }
+  };
+  const comm = (pid) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+    } catch {
+      return "";
+    }
+  };
+  const found = [];
+  for (let queue = children(process.pid); queue.length > 0; ) {
+    const pid = queue.shift();
+    if (comm(pid) === "workerd") found.push(pid);
+    else queue.push(...children(pid));
+  }
+  if (found.length !== 1) {
+    console.error(`cpu: expected one workerd started by pid ${process.pid}, found ${found.length}`);
+    process.exit(1);
+  }
+  return found[0];
+}
 /** user + system CPU seconds of a process. */
 const cpu = (pid) => {
   const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
@@ -87,7 +124,7 @@ const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
 const rps = Number(/Requests\/sec:\s*([\d.]+)/.exec(out)?.[1] ?? NaN);
 const perRequest = (seconds) => ((1e6 * seconds) / requests).toFixed(1);
 console.log(
-  `cpu: ${target} ${rps.toFixed(0)} req/s, workerd ${perRequest(cpu(workerd) - w0)} us/request, ` +
+  `cpu: ${target}${variant ? ` (${variant})` : ""} ${rps.toFixed(0)} req/s, workerd ${perRequest(cpu(workerd) - w0)} us/request, ` +
     `origin process ${perRequest(cpu(process.pid) - n0)} us/request${pin ? " (pinned)" : ""}`,
 );
 await mf.dispose();

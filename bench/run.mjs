@@ -155,6 +155,16 @@ const TARGETS = [
     path: "/status/200",
     baseline: "bare",
   },
+  // Other ways to write the JS pass-through (bench/worker.js VARIANT), only with --only or --all: the
+  // `bare` row must be the fastest of them (measure with --only bare,bare-request,bare-url,bare-forward).
+  ...["request", "url", "forward"].map((variant) => ({
+    name: `bare-${variant}`,
+    description: `Miniflare, bare JS pass-through Worker, variant "${variant}"`,
+    optional: true,
+    start: (ctx) => startBare(ctx.origin.url, { VARIANT: variant }),
+    path: "/status/200",
+    baseline: "bare",
+  })),
   {
     // Diagnostic, only with --only or --all: what one JSON log line per request costs under Miniflare.
     name: "bare-log",
