@@ -141,3 +141,79 @@ describe("permit leases across isolates", () => {
     }
   });
 });
+
+// An object that grants one lease of 5 permits on its first call, then fails on every call.
+const FLAKY_WORKER = `
+export class Flaky {
+  constructor() { this.calls = 0; }
+  async fetch() {
+    this.calls++;
+    if (this.calls === 1) {
+      return Response.json({
+        allowed: true,
+        windows: [{ window: "minute", limit: 100, remaining: 90, reset_ms: 30000 }],
+        lease: { id: 1, permits: 5, ttl_ms: 10000 },
+      });
+    }
+    throw new Error("counter exploded");
+  }
+}
+export default { fetch() { return new Response("flaky"); } };
+`;
+
+describe("fault tolerance with leases in hand", () => {
+  let origin, mf, logs;
+  before(async () => {
+    origin = await startOrigin();
+    logs = [];
+    mf = new Miniflare({
+      host: "127.0.0.1",
+      port: 0,
+      handleStructuredLogs: (entry) => {
+        try {
+          logs.push(JSON.parse(entry.message));
+        } catch {
+          // not a JSON line
+        }
+      },
+      workers: [
+        gatewayWorker("edgegate", { RATE_LIMITER: { className: "Flaky", scriptName: "flaky" } }),
+        { name: "flaky", modules: true, script: FLAKY_WORKER, compatibilityDate: "2026-05-01", durableObjects: { FLAKY: "Flaky" } },
+      ],
+    });
+    await mf.ready;
+  });
+  after(async () => {
+    await mf?.dispose();
+    await origin?.close();
+  });
+
+  test("requests a lease covers pass while the object is down; then fault_tolerant applies as documented", async () => {
+    const config = (extra) => ({ minute: 100, limit_by: "ip", timeout_ms: 500, ...extra });
+    await putConfig(
+      mf,
+      rlConfig(origin.url, [
+        { name: "rate-limiting", route: "on", config: config({}) },
+        { name: "rate-limiting", route: "off", config: config({ fault_tolerant: false }) },
+      ], ["on", "off"]),
+    );
+    const worker = await mf.getWorker("edgegate");
+    const get = async (path) =>
+      (await worker.fetch(`http://gateway.test${path}`, { headers: { "cf-connecting-ip": "192.0.2.80" } })).status;
+    const on = [];
+    const off = [];
+    for (let i = 0; i < 7; i++) {
+      on.push(await get("/on"));
+      off.push(await get("/off"));
+    }
+    // The first call grants 5 permits; the 5 next requests spend them without the object; the 7th
+    // finds no lease and meets the failing object.
+    assert.deepEqual(on, [200, 200, 200, 200, 200, 200, 200]);
+    assert.deepEqual(off, [200, 200, 200, 200, 200, 200, 503]);
+    await sleep(200);
+    const unavailable = logs.filter((l) => l?.event === "ratelimit_unavailable");
+    const checks = unavailable.filter((l) => l.op === "check");
+    assert.deepEqual(checks.map((l) => l.fault_tolerant).sort(), [false, true], JSON.stringify(unavailable));
+    assert.ok(unavailable.some((l) => l.op === "lease"), "the failed background renewal is logged");
+  });
+});
