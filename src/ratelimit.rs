@@ -3,12 +3,16 @@
 //! For each `rate-limiting` instance that applies to the request, the counter key is chosen
 //! (`edgegate_core::ratelimit::key`) and checked:
 //! - `policy: durable` (default): one Durable Object per (plugin instance, key), named with
-//!   `idFromName`, one round trip per request carrying every window of the policy. The object runs
-//!   one event at a time and its storage calls close its input gate, so loading, deciding and
-//!   storing is atomic: concurrent requests are admitted in a single order, exactly up to the limit.
+//!   `idFromName`. The object runs one event at a time and its storage calls close its input gate,
+//!   so loading, deciding and storing is atomic: concurrent requests are admitted in a single order,
+//!   exactly up to the limit. With permit leases (`lease`, default on for request counts) the
+//!   object also grants the isolate a batch of permits that later requests spend here without a
+//!   round trip (`edgegate_core::ratelimit::lease`); the next batch is asked for in the background
+//!   (`waitUntil`). `lease: false`: one round trip per request.
 //! - `policy: local`: counted in this isolate's memory (approximate, see docs/rate-limiting.md).
 //!
-//! All the arithmetic lives in `edgegate_core::ratelimit::decide_op`.
+//! All the arithmetic lives in `edgegate_core::ratelimit` (`decide_op`, `lease::serve`,
+//! `lease::LeaseTable`).
 //!
 //! Token budgets (`count: tokens`): before the request the counter is only peeked (refused while
 //! the budget is used up, nothing charged); the AI phase then charges the answer's real token count
@@ -20,10 +24,10 @@ use crate::runtime;
 use edgegate_core::plugins::{Plugin, PluginInstance};
 use edgegate_core::ratelimit::headers::{client_headers, openai_headers, retry_after_secs};
 use edgegate_core::ratelimit::key::{identifier, object_name, KeyInputs};
+use edgegate_core::ratelimit::lease::{serve, Answer, Ask, LeaseTable, Plan};
 use edgegate_core::ratelimit::local::LocalCounters;
 use edgegate_core::ratelimit::{
-    decide_op, CheckRequest, Count, CounterPolicy, Decision, Op, RateLimitConfig, Spec,
-    State as Counts, STATE_KEY,
+    CheckRequest, Count, CounterPolicy, Decision, Op, RateLimitConfig, State as Counts, STATE_KEY,
 };
 use edgegate_core::{ErrorKind, GatewayError};
 use futures_util::future::{join_all, select, Either};
@@ -44,6 +48,8 @@ pub const BINDING: &str = "RATE_LIMITER";
 thread_local! {
     /// Counters of the `local` policy, per isolate.
     static LOCAL: RefCell<LocalCounters> = RefCell::new(LocalCounters::default());
+    /// Permit leases of the `durable` policy, per isolate.
+    static LEASES: RefCell<LeaseTable> = RefCell::new(LeaseTable::default());
 }
 
 /// The total tokens of an AI answer, shared between the AI phase (and its stream) and the charge
@@ -152,12 +158,78 @@ pub async fn enforce(ex: &mut Exchange<'_>) -> Result<(), GatewayError> {
         return Ok(());
     }
 
+    // Decide what a lease in hand covers without awaiting anything; only the rest waits for its
+    // counter (all of them at once).
     let env = ex.env;
-    let outcomes = join_all(checks.iter().map(|c| {
+    let now = runtime::now_ms() as u64;
+    let mut outcomes: Vec<Option<Result<Decision, String>>> = Vec::with_capacity(checks.len());
+    let mut remote = Vec::new();
+    for (i, c) in checks.iter().enumerate() {
         let (op, cost) = before(c.config);
-        counter(env, &c.name, c.config, op, cost)
-    }))
-    .await;
+        if !uses_leases(c.config) {
+            outcomes.push(None);
+            remote.push(Either::Left((i, op, cost)));
+            continue;
+        }
+        match LEASES.with(|t| t.borrow_mut().plan(&c.name, cost, c.config.lease, now)) {
+            Plan::Local { decision, refill } => {
+                outcomes.push(Some(Ok(decision)));
+                if let Some(ask) = refill {
+                    ex.ctx.wait_until(refill_lease(
+                        env.clone(),
+                        c.name.clone(),
+                        c.config.clone(),
+                        ask,
+                        ex.request_id.to_string(),
+                        c.instance.index,
+                        c.instance.key.clone(),
+                    ));
+                }
+            }
+            Plan::Remote(ask) => {
+                outcomes.push(None);
+                remote.push(Either::Right((i, ask, cost)));
+            }
+        }
+    }
+    if !remote.is_empty() {
+        let checks = &checks;
+        let answers = join_all(remote.iter().map(|r| async move {
+            match *r {
+                Either::Left((i, op, cost)) => {
+                    let c = &checks[i];
+                    (i, counter(env, &c.name, c.config, op, cost).await)
+                }
+                Either::Right((i, ref ask, cost)) => {
+                    let c = &checks[i];
+                    let req = ask.request(&c.config.spec, Op::Check, cost);
+                    let answer = object_call(env, &c.name, c.config, &req).await;
+                    let now = runtime::now_ms() as u64;
+                    let decided = LEASES.with(|t| {
+                        let mut t = t.borrow_mut();
+                        match answer {
+                            Ok(answer) => t
+                                .answered(&c.name, ask, answer, Some(cost), now)
+                                .ok_or_else(|| "no decision".to_string()),
+                            Err(reason) => {
+                                t.failed(&c.name, ask);
+                                Err(reason)
+                            }
+                        }
+                    });
+                    (i, decided)
+                }
+            }
+        }))
+        .await;
+        for (i, outcome) in answers {
+            outcomes[i] = Some(outcome);
+        }
+    }
+    let outcomes: Vec<Result<Decision, String>> = outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or_else(|| Err("not decided".into())))
+        .collect();
 
     let mut shown: Vec<&Decision> = Vec::new();
     let mut tokens: Vec<&Decision> = Vec::new();
@@ -290,6 +362,44 @@ pub async fn charge_tokens(env: &Env, charges: &[TokenCharge], tokens: u64, requ
     }
 }
 
+/// Whether requests of this policy go through the isolate's lease table (the durable request
+/// counts; `lease: false` too, so that a lease held from before is given back).
+fn uses_leases(config: &RateLimitConfig) -> bool {
+    config.policy == CounterPolicy::Durable && config.count == Count::Requests
+}
+
+/// Ask the object for the next batch in the background (`waitUntil`), at most one per key at a
+/// time. A failure is logged; the requests go on with what is left, then ask in the foreground.
+async fn refill_lease(
+    env: Env,
+    name: String,
+    config: RateLimitConfig,
+    ask: Ask,
+    request_id: String,
+    plugin: usize,
+    plugin_id: String,
+) {
+    let req = ask.request(&config.spec, Op::Check, 0);
+    let answer = object_call(&env, &name, &config, &req).await;
+    let now = runtime::now_ms() as u64;
+    let failed = LEASES.with(|t| {
+        let mut t = t.borrow_mut();
+        match answer {
+            Ok(answer) => {
+                t.answered(&name, &ask, answer, None, now);
+                None
+            }
+            Err(reason) => {
+                t.failed(&name, &ask);
+                Some(reason)
+            }
+        }
+    });
+    if let Some(reason) = failed {
+        log_unavailable(&request_id, plugin, &plugin_id, &config, "lease", &reason);
+    }
+}
+
 /// One operation on one counter, local or in its Durable Object (within the policy's timeout).
 async fn counter(
     env: &Env,
@@ -304,43 +414,57 @@ async fn counter(
             Ok(LOCAL.with(|l| l.borrow_mut().apply(name, &config.spec, op, cost, now)))
         }
         CounterPolicy::Durable => {
-            let round_trip = Box::pin(ask_object(env, name, &config.spec, op, cost));
-            let timeout = worker::Delay::from(Duration::from_millis(config.timeout_ms));
-            match select(round_trip, timeout).await {
-                Either::Left((result, _)) => result,
-                Either::Right(_) => Err(format!(
-                    "no answer from the counter within {} ms",
-                    config.timeout_ms
-                )),
-            }
+            let req = CheckRequest {
+                spec: config.spec.clone(),
+                cost,
+                op,
+                want: 0,
+                ret: None,
+                unit: 0,
+            };
+            object_call(env, name, config, &req)
+                .await
+                .map(|answer| answer.decision)
         }
     }
 }
 
-/// One round trip to the counter's Durable Object.
+/// One round trip to the counter's Durable Object, within the policy's timeout.
+async fn object_call(
+    env: &Env,
+    name: &str,
+    config: &RateLimitConfig,
+    req: &CheckRequest,
+) -> Result<Answer, String> {
+    let round_trip = Box::pin(ask_object(env, name, config.location_hint.as_deref(), req));
+    let timeout = worker::Delay::from(Duration::from_millis(config.timeout_ms));
+    match select(round_trip, timeout).await {
+        Either::Left((result, _)) => result,
+        Either::Right(_) => Err(format!(
+            "no answer from the counter within {} ms",
+            config.timeout_ms
+        )),
+    }
+}
+
 async fn ask_object(
     env: &Env,
     name: &str,
-    spec: &Spec,
-    op: Op,
-    cost: u64,
-) -> Result<Decision, String> {
-    let body = serde_json::to_string(&CheckRequest {
-        spec: spec.clone(),
-        cost,
-        op,
-        want: 0,
-        ret: None,
-        unit: 0,
-    })
-    .map_err(|e| e.to_string())?;
+    location_hint: Option<&str>,
+    req: &CheckRequest,
+) -> Result<Answer, String> {
+    let body = serde_json::to_string(req).map_err(|e| e.to_string())?;
     let namespace = env
         .durable_object(BINDING)
         .map_err(|e| format!("binding {BINDING}: {e}"))?;
-    let stub = namespace
+    let id = namespace
         .id_from_name(name)
-        .and_then(|id| id.get_stub())
         .map_err(|e| format!("stub: {e}"))?;
+    let stub = match location_hint {
+        Some(hint) => id.get_stub_with_location_hint(hint),
+        None => id.get_stub(),
+    }
+    .map_err(|e| format!("stub: {e}"))?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
         .with_body(Some(JsValue::from_str(&body)));
@@ -424,16 +548,16 @@ impl DurableObject for RateLimiter {
         self.load().await?;
         // No await between reading and updating the counts: this is the atomic step.
         let now = now();
-        let (next, decision) = {
+        let (next, answer) = {
             let mut slot = self.counts.borrow_mut();
             let current = slot.get_or_insert_with(Counts::default);
-            let (next, decision) = decide_op(&check.spec, current, check.op, check.cost, now);
+            let (next, answer) = serve(&check.spec, current, &check, now);
             if check.op == Op::Peek {
                 // Nothing charged: nothing to store.
-                return Response::from_json(&decision);
+                return Response::from_json(&answer);
             }
             *current = next.clone();
-            (next, decision)
+            (next, answer)
         };
         let text = serde_json::to_string(&next)?;
         // The output gate holds the answer until this write is durable.
@@ -441,7 +565,7 @@ impl DurableObject for RateLimiter {
         if !next.is_expired(now) && self.alarm_at.get().is_none_or(|at| at <= now) {
             self.schedule_cleanup(next.expires_at).await?;
         }
-        Response::from_json(&decision)
+        Response::from_json(&answer)
     }
 
     async fn alarm(&self) -> worker::Result<Response> {
