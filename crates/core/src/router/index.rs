@@ -36,6 +36,9 @@ const H_N_ROUTES: usize = 9;
 const H_LISTS: usize = 10;
 const H_SERVICES: usize = 11;
 const H_N_SERVICES: usize = 12;
+/// 1 when the route records point into the JSON document (stored beside the index) instead of into
+/// the index's own strings.
+const H_ROUTES_IN_DOCUMENT: usize = 13;
 const HEADER_WORDS: usize = 16;
 const NONE: u32 = u32::MAX;
 
@@ -114,7 +117,13 @@ impl Trie {
 
 /// Build the index of a valid configuration (route precedence is computed here, once). Parses every
 /// pattern (regexes included) to place it in the trie; invalid input gives an error, never a panic.
-pub(crate) fn build(config: &GatewayConfig) -> Result<Vec<u8>, String> {
+///
+/// With `document` (the text `config` was parsed from), route records point at each route's object in
+/// that text instead of holding a copy of it: the compiled form then carries no route twice.
+pub(crate) fn build(config: &GatewayConfig, document: Option<&str>) -> Result<Vec<u8>, String> {
+    let spans = document
+        .and_then(route_spans)
+        .filter(|s| s.len() == config.routes.len());
     let mut services: HashMap<&str, usize> = HashMap::new();
     let mut base_paths = Vec::with_capacity(config.services.len());
     for (i, s) in config.services.iter().enumerate() {
@@ -203,7 +212,10 @@ pub(crate) fn build(config: &GatewayConfig) -> Result<Vec<u8>, String> {
                 trie.insert(root, path, entry);
             }
         }
-        route_json.push(serde_json::to_vec(r).map_err(|e| at("", e.to_string()))?);
+        match &spans {
+            Some(_) => route_json.push(Vec::new()),
+            None => route_json.push(serde_json::to_vec(r).map_err(|e| at("", e.to_string()))?),
+        }
         route_service.push(service as u32);
     }
     for node in &mut trie.nodes {
@@ -212,6 +224,7 @@ pub(crate) fn build(config: &GatewayConfig) -> Result<Vec<u8>, String> {
         }
     }
     Ok(write(
+        spans.as_deref(),
         &trie,
         any_root,
         &exact,
@@ -225,6 +238,7 @@ pub(crate) fn build(config: &GatewayConfig) -> Result<Vec<u8>, String> {
 
 #[allow(clippy::too_many_arguments)]
 fn write(
+    spans: Option<&[(u32, u32)]>,
     trie: &Trie,
     any_root: u32,
     exact: &HashMap<String, u32>,
@@ -242,8 +256,11 @@ fn write(
     };
     // Words first, with string offsets relative to the strings area; fixed up at the end.
     let mut routes = Vec::with_capacity(route_json.len() * 3);
-    for (json, service) in route_json.iter().zip(route_service) {
-        let (o, l) = string(json);
+    for (i, (json, service)) in route_json.iter().zip(route_service).enumerate() {
+        let (o, l) = match spans {
+            Some(spans) => spans[i],
+            None => string(json),
+        };
         routes.extend([o, l, *service]);
     }
     let mut services = Vec::with_capacity(base_paths.len() * 2);
@@ -338,8 +355,11 @@ fn write(
     header[H_ANY_ROOT] = any_root;
     header[H_N_ROUTES] = route_json.len() as u32;
     header[H_N_SERVICES] = base_paths.len() as u32;
-    for r in routes.chunks_mut(3) {
-        r[0] += strings_at;
+    header[H_ROUTES_IN_DOCUMENT] = spans.is_some() as u32;
+    if spans.is_none() {
+        for r in routes.chunks_mut(3) {
+            r[0] += strings_at;
+        }
     }
     for s in services.chunks_mut(2) {
         s[0] += strings_at;
@@ -377,27 +397,42 @@ pub(crate) struct NodeRec {
     pub(crate) regex: (u32, u32),
 }
 
-/// An index, read in place.
+/// An index, read in place: `bytes[base..]` (the index may sit inside a larger compiled form, kept
+/// whole rather than copied), and the JSON document its route records may point into.
 pub(crate) struct Index {
     bytes: Vec<u8>,
+    base: usize,
+    document: Option<Vec<u8>>,
 }
 
 impl Index {
     /// Take an index's bytes. Checks only that its header fits: anything else reads as 0.
-    pub(crate) fn new(bytes: Vec<u8>) -> Result<Index, String> {
-        if bytes.len() < HEADER_WORDS * 4 {
+    pub(crate) fn new(
+        bytes: Vec<u8>,
+        base: usize,
+        document: Option<Vec<u8>>,
+    ) -> Result<Index, String> {
+        if bytes.len() < base.saturating_add(HEADER_WORDS * 4) {
             return Err("the routing index is truncated".into());
         }
-        Ok(Index { bytes })
+        let index = Index {
+            bytes,
+            base,
+            document,
+        };
+        if index.header(H_ROUTES_IN_DOCUMENT) == 1 && index.document.is_none() {
+            return Err("the routing index needs its JSON document".into());
+        }
+        Ok(index)
     }
 
     pub(crate) fn bytes(&self) -> &[u8] {
-        &self.bytes
+        self.bytes.get(self.base..).unwrap_or(&[])
     }
 
     fn word(&self, at: u32) -> u32 {
-        let at = at as usize;
-        match self.bytes.get(at..at + 4) {
+        let at = self.base.saturating_add(at as usize);
+        match self.bytes.get(at..at.saturating_add(4)) {
             Some(b) => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
             None => 0,
         }
@@ -408,8 +443,9 @@ impl Index {
     }
 
     fn str_at(&self, off: u32, len: u32) -> &[u8] {
+        let start = self.base.saturating_add(off as usize);
         self.bytes
-            .get(off as usize..(off as usize).saturating_add(len as usize))
+            .get(start..start.saturating_add(len as usize))
             .unwrap_or(&[])
     }
 
@@ -421,7 +457,13 @@ impl Index {
     pub(crate) fn route(&self, i: usize) -> (&[u8], usize) {
         let at = self.header(H_ROUTES) + (i as u32) * 12;
         let (o, l, s) = (self.word(at), self.word(at + 4), self.word(at + 8));
-        (self.str_at(o, l), s as usize)
+        let json = match (&self.document, self.header(H_ROUTES_IN_DOCUMENT)) {
+            (Some(doc), 1) => doc
+                .get(o as usize..(o as usize).saturating_add(l as usize))
+                .unwrap_or(&[]),
+            _ => self.str_at(o, l),
+        };
+        (json, s as usize)
     }
 
     /// The base path of service `i`.
@@ -532,5 +574,103 @@ impl Index {
     pub(crate) fn list(&self, (start, len): (u32, u32)) -> impl Iterator<Item = u32> + '_ {
         let at = self.header(H_LISTS) + start * 4;
         (0..len).map(move |k| self.word(at + k * 4))
+    }
+}
+
+/// The byte span of each element of the top-level `routes` array of a JSON document, or `None` if the
+/// text is not shaped as expected (then the routes are copied into the index instead). The document
+/// has been validated, so this only has to find boundaries: strings (with escapes), nesting, commas.
+fn route_spans(text: &str) -> Option<Vec<(u32, u32)>> {
+    let b = text.as_bytes();
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i += 1;
+    loop {
+        i = skip_ws(b, i);
+        match b.get(i)? {
+            b'}' => return None,
+            b',' => {
+                i += 1;
+                continue;
+            }
+            b'"' => {}
+            _ => return None,
+        }
+        let key_end = skip_string(b, i)?;
+        let key: String = serde_json::from_str(text.get(i..key_end)?).ok()?;
+        i = skip_ws(b, key_end);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i = skip_ws(b, i + 1);
+        if key != "routes" {
+            i = skip_value(b, i)?;
+            continue;
+        }
+        if b.get(i) != Some(&b'[') {
+            return None;
+        }
+        i += 1;
+        let mut spans = Vec::new();
+        loop {
+            i = skip_ws(b, i);
+            match b.get(i)? {
+                b']' => return Some(spans),
+                b',' => i += 1,
+                _ => {
+                    let end = skip_value(b, i)?;
+                    spans.push((u32::try_from(i).ok()?, u32::try_from(end - i).ok()?));
+                    i = end;
+                }
+            }
+        }
+    }
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        i += 1;
+    }
+    i
+}
+
+/// `b[i]` is `"`: the index just past the closing quote.
+fn skip_string(b: &[u8], mut i: usize) -> Option<usize> {
+    i += 1;
+    loop {
+        match b.get(i)? {
+            b'"' => return Some(i + 1),
+            b'\\' => i += 2,
+            _ => i += 1,
+        }
+    }
+}
+
+/// The index just past the JSON value starting at `b[i]`.
+fn skip_value(b: &[u8], mut i: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    loop {
+        match b.get(i) {
+            Some(b'"') => i = skip_string(b, i)?,
+            Some(b'{' | b'[') => {
+                depth += 1;
+                i += 1;
+            }
+            Some(b'}' | b']') => {
+                if depth == 0 {
+                    return Some(i);
+                }
+                depth -= 1;
+                i += 1;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            Some(b',') if depth == 0 => return Some(i),
+            Some(_) => i += 1,
+            None => return (depth == 0).then_some(i),
+        }
     }
 }
