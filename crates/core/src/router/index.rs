@@ -7,8 +7,9 @@
 //! header: 16 x u32   counts and section offsets (see `H_*`)
 //! routes:  n x 3 u32  route record: offset and length of the route's JSON, service index
 //! entries: n x 8 u32  (route, path pattern, precedence key) in the layout of `Index::entry`
-//! nodes:   n x 9 u32  trie node: children (start, len), param child, end/open/regex lists (start, len)
-//! children n x 3 u32  (segment offset, segment length, child node), sorted by segment bytes per node
+//! nodes:   n x 9 u32  trie node: its segment (offset, length), first literal child and count (children
+//!                     are consecutive nodes sorted by segment), param child, its lists (start, and the
+//!                     lengths of the end, open and regex lists, stored one after the other)
 //! hosts:   n x 3 u32  exact hosts then wildcard suffixes: (offset, length, root node), sorted
 //! lists:   n x u32    entry ids, each list sorted greatest precedence first
 //! strings            segment, host and route JSON bytes
@@ -26,7 +27,6 @@ use std::collections::HashMap;
 const H_ROUTES: usize = 0;
 const H_ENTRIES: usize = 1;
 const H_NODES: usize = 2;
-const H_CHILDREN: usize = 3;
 const H_EXACT: usize = 4;
 const H_N_EXACT: usize = 5;
 const H_WILD: usize = 6;
@@ -41,6 +41,7 @@ const H_N_SERVICES: usize = 12;
 const H_ROUTES_IN_DOCUMENT: usize = 13;
 const HEADER_WORDS: usize = 16;
 const NONE: u32 = u32::MAX;
+const NODE_WORDS: usize = 9;
 
 /// One trie node while building.
 #[derive(Default)]
@@ -294,44 +295,70 @@ fn write(
             flags,
         ]);
     }
-    let mut lists: Vec<u32> = Vec::new();
-    let mut nodes = Vec::with_capacity(trie.nodes.len() * 9);
-    let mut children = Vec::new();
-    for node in &trie.nodes {
+    // Number the nodes so that every node's literal children are consecutive and sorted by segment:
+    // a node then names its first child and their count, and each node carries its own segment (no
+    // separate table of edges).
+    let mut order: Vec<u32> = Vec::with_capacity(trie.nodes.len());
+    let mut new_id = vec![NONE; trie.nodes.len()];
+    let mut roots: Vec<u32> = vec![any_root];
+    for map in [exact, wild] {
+        roots.extend(map.values().copied());
+    }
+    for r in roots {
+        if new_id[r as usize] == NONE {
+            new_id[r as usize] = order.len() as u32;
+            order.push(r);
+        }
+    }
+    let mut segment = vec![""; trie.nodes.len()];
+    let mut first_child = vec![0u32; trie.nodes.len()];
+    let mut next = 0;
+    while next < order.len() {
+        let old = order[next] as usize;
+        next += 1;
+        let node = &trie.nodes[old];
         let mut kids: Vec<(&String, u32)> = node.children.iter().map(|(k, v)| (k, *v)).collect();
         kids.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-        let start = (children.len() / 3) as u32;
-        for (k, c) in &kids {
-            let (o, l) = string(k.as_bytes());
-            children.extend([o, l, *c]);
+        first_child[old] = order.len() as u32;
+        for (k, c) in kids {
+            segment[c as usize] = k.as_str();
+            new_id[c as usize] = order.len() as u32;
+            order.push(c);
         }
-        let mut list = |l: &[u32]| {
-            let s = lists.len() as u32;
-            lists.extend_from_slice(l);
-            (s, l.len() as u32)
-        };
-        let (es, el) = list(&node.end);
-        let (os, ol) = list(&node.open);
-        let (rs, rl) = list(&node.regex);
+        if let Some(p) = node.param {
+            new_id[p as usize] = order.len() as u32;
+            order.push(p);
+        }
+    }
+    let mut lists: Vec<u32> = Vec::new();
+    let mut nodes = Vec::with_capacity(order.len() * NODE_WORDS);
+    for &old in &order {
+        let node = &trie.nodes[old as usize];
+        let (so, sl) = string(segment[old as usize].as_bytes());
+        let start = lists.len() as u32;
+        lists.extend_from_slice(&node.end);
+        lists.extend_from_slice(&node.open);
+        lists.extend_from_slice(&node.regex);
         nodes.extend([
+            so,
+            sl,
+            first_child[old as usize],
+            node.children.len() as u32,
+            node.param.map_or(NONE, |p| new_id[p as usize]),
             start,
-            kids.len() as u32,
-            node.param.unwrap_or(NONE),
-            es,
-            el,
-            os,
-            ol,
-            rs,
-            rl,
+            node.end.len() as u32,
+            node.open.len() as u32,
+            node.regex.len() as u32,
         ]);
     }
+    let renumbered = |r: u32| new_id[r as usize];
     let mut host_words = Vec::new();
     for map in [exact, wild] {
         let mut sorted: Vec<(&String, &u32)> = map.iter().collect();
         sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         for (h, root) in sorted {
             let (o, l) = string(h.as_bytes());
-            host_words.extend([o, l, *root]);
+            host_words.extend([o, l, renumbered(*root)]);
         }
     }
     // Lay the sections out and fix string offsets up to absolute ones.
@@ -345,14 +372,13 @@ fn write(
     place(H_SERVICES, services.len());
     place(H_ENTRIES, entry_words.len());
     place(H_NODES, nodes.len());
-    place(H_CHILDREN, children.len());
     place(H_EXACT, host_words.len());
     place(H_LISTS, lists.len());
     let strings_at = at;
     header[H_WILD] = header[H_EXACT] + (exact.len() * 12) as u32;
     header[H_N_EXACT] = exact.len() as u32;
     header[H_N_WILD] = wild.len() as u32;
-    header[H_ANY_ROOT] = any_root;
+    header[H_ANY_ROOT] = renumbered(any_root);
     header[H_N_ROUTES] = route_json.len() as u32;
     header[H_N_SERVICES] = base_paths.len() as u32;
     header[H_ROUTES_IN_DOCUMENT] = spans.is_some() as u32;
@@ -364,8 +390,8 @@ fn write(
     for s in services.chunks_mut(2) {
         s[0] += strings_at;
     }
-    for c in children.chunks_mut(3) {
-        c[0] += strings_at;
+    for n in nodes.chunks_mut(NODE_WORDS) {
+        n[0] += strings_at;
     }
     for h in host_words.chunks_mut(3) {
         h[0] += strings_at;
@@ -377,7 +403,6 @@ fn write(
         .chain(&services)
         .chain(&entry_words)
         .chain(&nodes)
-        .chain(&children)
         .chain(&host_words)
         .chain(&lists)
     {
@@ -390,6 +415,7 @@ fn write(
 /// A trie node, read from the index.
 #[derive(Clone, Copy)]
 pub(crate) struct NodeRec {
+    /// First literal child and how many there are (consecutive, sorted by segment).
     children: (u32, u32),
     pub(crate) param: Option<u32>,
     pub(crate) end: (u32, u32),
@@ -513,17 +539,29 @@ impl Index {
         )
     }
 
+    fn node_at(&self, id: u32) -> u32 {
+        self.header(H_NODES)
+            .saturating_add(id.saturating_mul(NODE_WORDS as u32 * 4))
+    }
+
     pub(crate) fn node(&self, id: u32) -> NodeRec {
-        let at = self.header(H_NODES) + id.saturating_mul(36);
-        let w = |k: u32| self.word(at + k * 4);
-        let param = w(2);
+        let at = self.node_at(id);
+        let w = |k: u32| self.word(at.saturating_add(k * 4));
+        let param = w(4);
+        let (start, end, open, regex) = (w(5), w(6), w(7), w(8));
         NodeRec {
-            children: (w(0), w(1)),
+            children: (w(2), w(3)),
             param: (param != NONE).then_some(param),
-            end: (w(3), w(4)),
-            open: (w(5), w(6)),
-            regex: (w(7), w(8)),
+            end: (start, end),
+            open: (start.saturating_add(end), open),
+            regex: (start.saturating_add(end).saturating_add(open), regex),
         }
+    }
+
+    /// The segment of node `id` (empty for roots and parameter nodes).
+    fn segment(&self, id: u32) -> &[u8] {
+        let at = self.node_at(id);
+        self.str_at(self.word(at), self.word(at.saturating_add(4)))
     }
 
     /// Binary search in `count` sorted (offset, length, value) triples starting at `at`.
@@ -542,8 +580,18 @@ impl Index {
     }
 
     pub(crate) fn child(&self, node: &NodeRec, seg: &str) -> Option<u32> {
-        let at = self.header(H_CHILDREN) + node.children.0 * 12;
-        self.search(at, node.children.1, seg.as_bytes())
+        let (first, count) = node.children;
+        let (mut lo, mut hi) = (0u32, count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let id = first.saturating_add(mid);
+            match self.segment(id).cmp(seg.as_bytes()) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(id),
+            }
+        }
+        None
     }
 
     pub(crate) fn exact_host(&self, host: &str) -> Option<u32> {
