@@ -83,12 +83,20 @@ impl Gateway {
     /// Parse, validate and compile a configuration document. Errors are one line each, with JSON paths.
     pub fn compile(text: &str) -> Result<Gateway, Vec<ValidationError>> {
         let config = parse_and_validate(text)?;
-        Self::from_config(config)
+        Self::build(config, Some(text))
     }
 
     pub fn from_config(config: GatewayConfig) -> Result<Gateway, Vec<ValidationError>> {
+        Self::build(config, None)
+    }
+
+    /// With `text` (the document `config` was parsed from), route records point into it rather
+    /// than holding a copy of each route.
+    fn build(config: GatewayConfig, text: Option<&str>) -> Result<Gateway, Vec<ValidationError>> {
         let upstreams = upstreams(&config.services)?;
-        let router = Router::compile(&config).map_err(|e| internal("routes", e))?;
+        let router = Router::build_index(&config, text)
+            .and_then(|index| Router::from_index(index, 0, text.map(|t| t.as_bytes().to_vec())))
+            .map_err(|e| internal("routes", e))?;
         let plugins = Plugins::compile(&config).map_err(|e| internal("plugins", e))?;
         Ok(Gateway {
             router,
