@@ -175,13 +175,13 @@ async fn load(
             )
         }
     };
-    let unused = match blob {
-        Ok(Some(blob)) => match Gateway::from_compiled(&blob, &json) {
+    let (unused, json) = match blob {
+        Ok(Some(blob)) => match Gateway::from_compiled(blob, json) {
             Ok(gateway) => return (Ok(gateway), Some("compiled")),
-            Err(why) => why,
+            Err(back) => back,
         },
-        Ok(None) => Unused::Missing,
-        Err(e) => Unused::Corrupt(format!("reading {ckey}: {e}")),
+        Ok(None) => (Unused::Missing, json),
+        Err(e) => (Unused::Corrupt(format!("reading {ckey}: {e}")), json),
     };
     runtime::log(
         &serde_json::json!({

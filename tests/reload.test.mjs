@@ -133,17 +133,23 @@ describe("config load on a cold isolate", () => {
   test("concurrent first requests share one load", async (t) => {
     const origin = await startOrigin();
     t.after(() => origin.close());
-    const gw = await startGateway({
-      config: {
-        format_version: 1,
-        services: [{ name: "o", url: origin.url }],
-        routes: [{ name: "r", service: "o", paths: ["/cold"] }],
-      },
-    });
-    t.after(() => gw.dispose());
-    const statuses = await Promise.all(Array.from({ length: 20 }, () => request(gw.at("/cold")).then((r) => r.status)));
-    assert.deepEqual(statuses, Array(20).fill(200));
-    await waitFor(() => gw.logs.filter((l) => l.json?.event === "request").length === 20, { what: "20 access lines" });
-    assert.equal(gw.logs.filter((l) => l.json?.event === "config_loaded").length, 1, "one config_loaded");
+    // Two fresh isolates: the race this guards against does not show on every run.
+    for (let round = 0; round < 2; round++) {
+      const gw = await startGateway({
+        config: {
+          format_version: 1,
+          services: [{ name: "o", url: origin.url }],
+          routes: [{ name: "r", service: "o", paths: ["/cold"] }],
+        },
+      });
+      try {
+        const statuses = await Promise.all(Array.from({ length: 20 }, () => request(gw.at("/cold")).then((r) => r.status)));
+        assert.deepEqual(statuses, Array(20).fill(200));
+        await waitFor(() => gw.logs.filter((l) => l.json?.event === "request").length === 20, { what: "20 access lines" });
+        assert.equal(gw.logs.filter((l) => l.json?.event === "config_loaded").length, 1, "one config_loaded");
+      } finally {
+        await gw.dispose();
+      }
+    }
   });
 });

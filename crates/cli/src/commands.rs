@@ -497,12 +497,13 @@ mod tests {
         let mut kv = MemoryKv::default();
         push(&mut kv, V2).unwrap();
         let blob = &kv.binary["config/compiled/1"];
-        let gateway = Gateway::from_compiled(blob, V2.as_bytes()).expect("compiled form is used");
+        let gateway = Gateway::from_compiled(blob.clone(), V2.as_bytes().to_vec())
+            .expect("compiled form is used");
         assert_eq!(gateway.summary(), (2, 1));
         // It belongs to the document it was made from only.
         assert!(matches!(
-            Gateway::from_compiled(blob, V1.as_bytes()),
-            Err(edgegate_core::compiled::Unused::Stale)
+            Gateway::from_compiled(blob.clone(), V1.as_bytes().to_vec()),
+            Err((edgegate_core::compiled::Unused::Stale, _))
         ));
     }
 

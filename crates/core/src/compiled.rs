@@ -27,20 +27,30 @@ pub const LAYOUT: u32 = 1;
 pub const GATEWAY_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// A 64-bit fingerprint of bytes (not cryptographic: it detects a JSON document changed after it was
-/// compiled, and damaged bytes). Reads 8 bytes at a time: about a millisecond for 10 MB in wasm.
+/// compiled, and damaged bytes). Four independent lanes of 8 bytes, so that a megabyte costs a fraction
+/// of a millisecond in wasm too.
 pub fn fingerprint(bytes: &[u8]) -> u64 {
     const K1: u64 = 0x9E37_79B9_7F4A_7C15;
     const K2: u64 = 0xC2B2_AE3D_27D4_EB4F;
-    let mut h = K1 ^ (bytes.len() as u64).wrapping_mul(K2);
-    let mut chunks = bytes.chunks_exact(8);
-    for c in &mut chunks {
-        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        h = (h ^ w.wrapping_mul(K2)).rotate_left(29).wrapping_mul(K1);
+    let word = |c: &[u8]| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+    let round = |h: u64, w: u64| (h ^ w.wrapping_mul(K2)).rotate_left(31).wrapping_mul(K1);
+    let mut lanes = [K1, K2, K1 ^ K2, (bytes.len() as u64).wrapping_mul(K1)];
+    let mut blocks = bytes.chunks_exact(32);
+    for block in &mut blocks {
+        for (k, lane) in lanes.iter_mut().enumerate() {
+            *lane = round(*lane, word(&block[k * 8..k * 8 + 8]));
+        }
     }
-    for &b in chunks.remainder() {
-        h = (h ^ u64::from(b).wrapping_mul(K2))
-            .rotate_left(29)
-            .wrapping_mul(K1);
+    let mut h = lanes
+        .iter()
+        .fold((bytes.len() as u64) ^ K2, |h, &l| round(h, l));
+    let rest = blocks.remainder();
+    let mut words = rest.chunks_exact(8);
+    for w in &mut words {
+        h = round(h, word(w));
+    }
+    for &b in words.remainder() {
+        h = round(h, u64::from(b));
     }
     // Final mix, so that every input bit reaches every output bit.
     h ^= h >> 33;

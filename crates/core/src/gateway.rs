@@ -83,12 +83,20 @@ impl Gateway {
     /// Parse, validate and compile a configuration document. Errors are one line each, with JSON paths.
     pub fn compile(text: &str) -> Result<Gateway, Vec<ValidationError>> {
         let config = parse_and_validate(text)?;
-        Self::from_config(config)
+        Self::build(config, Some(text))
     }
 
     pub fn from_config(config: GatewayConfig) -> Result<Gateway, Vec<ValidationError>> {
+        Self::build(config, None)
+    }
+
+    /// With `text` (the document `config` was parsed from), route records point into it rather
+    /// than holding a copy of each route.
+    fn build(config: GatewayConfig, text: Option<&str>) -> Result<Gateway, Vec<ValidationError>> {
         let upstreams = upstreams(&config.services)?;
-        let router = Router::compile(&config).map_err(|e| internal("routes", e))?;
+        let router = Router::build_index(&config, text)
+            .and_then(|index| Router::from_index(index, 0, text.map(|t| t.as_bytes().to_vec())))
+            .map_err(|e| internal("routes", e))?;
         let plugins = Plugins::compile(&config).map_err(|e| internal("plugins", e))?;
         Ok(Gateway {
             router,
@@ -101,7 +109,7 @@ impl Gateway {
     pub fn compile_to_bytes(text: &str) -> Result<Vec<u8>, Vec<ValidationError>> {
         let config = parse_and_validate(text)?;
         upstreams(&config.services)?;
-        let index = Router::build_index(&config).map_err(|e| internal("routes", e))?;
+        let index = Router::build_index(&config, Some(text)).map_err(|e| internal("routes", e))?;
         let plugins = Plugins::compile(&config).map_err(|e| internal("plugins", e))?;
         let mut plugin_bytes = Vec::new();
         plugins.encode(&mut plugin_bytes);
@@ -120,15 +128,35 @@ impl Gateway {
     /// Load a version from its compiled form, without validating it again, after checking that it
     /// belongs to `json` (the document stored under the same version) and to this gateway. Costs the
     /// fingerprints and the services; routes and plugins are compiled when a request first needs them.
-    pub fn from_compiled(blob: &[u8], json: &[u8]) -> Result<Gateway, compiled::Unused> {
-        let parts = compiled::read(blob, json)?;
+    /// On refusal, `json` is given back (to be loaded the slow way).
+    pub fn from_compiled(
+        blob: Vec<u8>,
+        json: Vec<u8>,
+    ) -> Result<Gateway, (compiled::Unused, Vec<u8>)> {
         let corrupt =
             |what: &str| compiled::Unused::Corrupt(format!("the compiled form is damaged: {what}"));
-        let services: Vec<ServiceConfig> =
-            serde_json::from_slice(parts.services).map_err(|_| corrupt("services"))?;
-        let upstreams = upstreams(&services).map_err(|_| corrupt("services"))?;
-        let plugins = Plugins::decode(parts.plugins).ok_or_else(|| corrupt("plugins"))?;
-        let router = Router::from_index(parts.index.to_vec()).map_err(|e| corrupt(&e))?;
+        let (base, upstreams, plugins) = match compiled::read(&blob, &json) {
+            Err(why) => return Err((why, json)),
+            Ok(parts) => {
+                let services = serde_json::from_slice::<Vec<ServiceConfig>>(parts.services)
+                    .ok()
+                    .and_then(|s| upstreams(&s).ok());
+                let plugins = Plugins::decode(parts.plugins);
+                let (Some(upstreams), Some(plugins)) = (services, plugins) else {
+                    return Err((corrupt("services or plugins"), json));
+                };
+                if parts.index.len() < 64 {
+                    return Err((corrupt("routing index"), json));
+                }
+                let base = parts.index.as_ptr() as usize - blob.as_ptr() as usize;
+                (base, upstreams, plugins)
+            }
+        };
+        // The index needs the JSON only when its route records point into it.
+        let router = match Router::from_index(blob, base, Some(json)) {
+            Ok(r) => r,
+            Err(e) => return Err((corrupt(&e), Vec::new())),
+        };
         Ok(Gateway {
             router,
             upstreams,

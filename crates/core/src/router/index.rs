@@ -7,8 +7,9 @@
 //! header: 16 x u32   counts and section offsets (see `H_*`)
 //! routes:  n x 3 u32  route record: offset and length of the route's JSON, service index
 //! entries: n x 8 u32  (route, path pattern, precedence key) in the layout of `Index::entry`
-//! nodes:   n x 9 u32  trie node: children (start, len), param child, end/open/regex lists (start, len)
-//! children n x 3 u32  (segment offset, segment length, child node), sorted by segment bytes per node
+//! nodes:   n x 9 u32  trie node: its segment (offset, length), first literal child and count (children
+//!                     are consecutive nodes sorted by segment), param child, its lists (start, and the
+//!                     lengths of the end, open and regex lists, stored one after the other)
 //! hosts:   n x 3 u32  exact hosts then wildcard suffixes: (offset, length, root node), sorted
 //! lists:   n x u32    entry ids, each list sorted greatest precedence first
 //! strings            segment, host and route JSON bytes
@@ -26,7 +27,6 @@ use std::collections::HashMap;
 const H_ROUTES: usize = 0;
 const H_ENTRIES: usize = 1;
 const H_NODES: usize = 2;
-const H_CHILDREN: usize = 3;
 const H_EXACT: usize = 4;
 const H_N_EXACT: usize = 5;
 const H_WILD: usize = 6;
@@ -36,8 +36,12 @@ const H_N_ROUTES: usize = 9;
 const H_LISTS: usize = 10;
 const H_SERVICES: usize = 11;
 const H_N_SERVICES: usize = 12;
+/// 1 when the route records point into the JSON document (stored beside the index) instead of into
+/// the index's own strings.
+const H_ROUTES_IN_DOCUMENT: usize = 13;
 const HEADER_WORDS: usize = 16;
 const NONE: u32 = u32::MAX;
+const NODE_WORDS: usize = 9;
 
 /// One trie node while building.
 #[derive(Default)]
@@ -114,7 +118,13 @@ impl Trie {
 
 /// Build the index of a valid configuration (route precedence is computed here, once). Parses every
 /// pattern (regexes included) to place it in the trie; invalid input gives an error, never a panic.
-pub(crate) fn build(config: &GatewayConfig) -> Result<Vec<u8>, String> {
+///
+/// With `document` (the text `config` was parsed from), route records point at each route's object in
+/// that text instead of holding a copy of it: the compiled form then carries no route twice.
+pub(crate) fn build(config: &GatewayConfig, document: Option<&str>) -> Result<Vec<u8>, String> {
+    let spans = document
+        .and_then(route_spans)
+        .filter(|s| s.len() == config.routes.len());
     let mut services: HashMap<&str, usize> = HashMap::new();
     let mut base_paths = Vec::with_capacity(config.services.len());
     for (i, s) in config.services.iter().enumerate() {
@@ -203,7 +213,10 @@ pub(crate) fn build(config: &GatewayConfig) -> Result<Vec<u8>, String> {
                 trie.insert(root, path, entry);
             }
         }
-        route_json.push(serde_json::to_vec(r).map_err(|e| at("", e.to_string()))?);
+        match &spans {
+            Some(_) => route_json.push(Vec::new()),
+            None => route_json.push(serde_json::to_vec(r).map_err(|e| at("", e.to_string()))?),
+        }
         route_service.push(service as u32);
     }
     for node in &mut trie.nodes {
@@ -212,6 +225,7 @@ pub(crate) fn build(config: &GatewayConfig) -> Result<Vec<u8>, String> {
         }
     }
     Ok(write(
+        spans.as_deref(),
         &trie,
         any_root,
         &exact,
@@ -225,6 +239,7 @@ pub(crate) fn build(config: &GatewayConfig) -> Result<Vec<u8>, String> {
 
 #[allow(clippy::too_many_arguments)]
 fn write(
+    spans: Option<&[(u32, u32)]>,
     trie: &Trie,
     any_root: u32,
     exact: &HashMap<String, u32>,
@@ -242,8 +257,11 @@ fn write(
     };
     // Words first, with string offsets relative to the strings area; fixed up at the end.
     let mut routes = Vec::with_capacity(route_json.len() * 3);
-    for (json, service) in route_json.iter().zip(route_service) {
-        let (o, l) = string(json);
+    for (i, (json, service)) in route_json.iter().zip(route_service).enumerate() {
+        let (o, l) = match spans {
+            Some(spans) => spans[i],
+            None => string(json),
+        };
         routes.extend([o, l, *service]);
     }
     let mut services = Vec::with_capacity(base_paths.len() * 2);
@@ -277,44 +295,70 @@ fn write(
             flags,
         ]);
     }
-    let mut lists: Vec<u32> = Vec::new();
-    let mut nodes = Vec::with_capacity(trie.nodes.len() * 9);
-    let mut children = Vec::new();
-    for node in &trie.nodes {
+    // Number the nodes so that every node's literal children are consecutive and sorted by segment:
+    // a node then names its first child and their count, and each node carries its own segment (no
+    // separate table of edges).
+    let mut order: Vec<u32> = Vec::with_capacity(trie.nodes.len());
+    let mut new_id = vec![NONE; trie.nodes.len()];
+    let mut roots: Vec<u32> = vec![any_root];
+    for map in [exact, wild] {
+        roots.extend(map.values().copied());
+    }
+    for r in roots {
+        if new_id[r as usize] == NONE {
+            new_id[r as usize] = order.len() as u32;
+            order.push(r);
+        }
+    }
+    let mut segment = vec![""; trie.nodes.len()];
+    let mut first_child = vec![0u32; trie.nodes.len()];
+    let mut next = 0;
+    while next < order.len() {
+        let old = order[next] as usize;
+        next += 1;
+        let node = &trie.nodes[old];
         let mut kids: Vec<(&String, u32)> = node.children.iter().map(|(k, v)| (k, *v)).collect();
         kids.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-        let start = (children.len() / 3) as u32;
-        for (k, c) in &kids {
-            let (o, l) = string(k.as_bytes());
-            children.extend([o, l, *c]);
+        first_child[old] = order.len() as u32;
+        for (k, c) in kids {
+            segment[c as usize] = k.as_str();
+            new_id[c as usize] = order.len() as u32;
+            order.push(c);
         }
-        let mut list = |l: &[u32]| {
-            let s = lists.len() as u32;
-            lists.extend_from_slice(l);
-            (s, l.len() as u32)
-        };
-        let (es, el) = list(&node.end);
-        let (os, ol) = list(&node.open);
-        let (rs, rl) = list(&node.regex);
+        if let Some(p) = node.param {
+            new_id[p as usize] = order.len() as u32;
+            order.push(p);
+        }
+    }
+    let mut lists: Vec<u32> = Vec::new();
+    let mut nodes = Vec::with_capacity(order.len() * NODE_WORDS);
+    for &old in &order {
+        let node = &trie.nodes[old as usize];
+        let (so, sl) = string(segment[old as usize].as_bytes());
+        let start = lists.len() as u32;
+        lists.extend_from_slice(&node.end);
+        lists.extend_from_slice(&node.open);
+        lists.extend_from_slice(&node.regex);
         nodes.extend([
+            so,
+            sl,
+            first_child[old as usize],
+            node.children.len() as u32,
+            node.param.map_or(NONE, |p| new_id[p as usize]),
             start,
-            kids.len() as u32,
-            node.param.unwrap_or(NONE),
-            es,
-            el,
-            os,
-            ol,
-            rs,
-            rl,
+            node.end.len() as u32,
+            node.open.len() as u32,
+            node.regex.len() as u32,
         ]);
     }
+    let renumbered = |r: u32| new_id[r as usize];
     let mut host_words = Vec::new();
     for map in [exact, wild] {
         let mut sorted: Vec<(&String, &u32)> = map.iter().collect();
         sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         for (h, root) in sorted {
             let (o, l) = string(h.as_bytes());
-            host_words.extend([o, l, *root]);
+            host_words.extend([o, l, renumbered(*root)]);
         }
     }
     // Lay the sections out and fix string offsets up to absolute ones.
@@ -328,24 +372,26 @@ fn write(
     place(H_SERVICES, services.len());
     place(H_ENTRIES, entry_words.len());
     place(H_NODES, nodes.len());
-    place(H_CHILDREN, children.len());
     place(H_EXACT, host_words.len());
     place(H_LISTS, lists.len());
     let strings_at = at;
     header[H_WILD] = header[H_EXACT] + (exact.len() * 12) as u32;
     header[H_N_EXACT] = exact.len() as u32;
     header[H_N_WILD] = wild.len() as u32;
-    header[H_ANY_ROOT] = any_root;
+    header[H_ANY_ROOT] = renumbered(any_root);
     header[H_N_ROUTES] = route_json.len() as u32;
     header[H_N_SERVICES] = base_paths.len() as u32;
-    for r in routes.chunks_mut(3) {
-        r[0] += strings_at;
+    header[H_ROUTES_IN_DOCUMENT] = spans.is_some() as u32;
+    if spans.is_none() {
+        for r in routes.chunks_mut(3) {
+            r[0] += strings_at;
+        }
     }
     for s in services.chunks_mut(2) {
         s[0] += strings_at;
     }
-    for c in children.chunks_mut(3) {
-        c[0] += strings_at;
+    for n in nodes.chunks_mut(NODE_WORDS) {
+        n[0] += strings_at;
     }
     for h in host_words.chunks_mut(3) {
         h[0] += strings_at;
@@ -357,7 +403,6 @@ fn write(
         .chain(&services)
         .chain(&entry_words)
         .chain(&nodes)
-        .chain(&children)
         .chain(&host_words)
         .chain(&lists)
     {
@@ -370,6 +415,7 @@ fn write(
 /// A trie node, read from the index.
 #[derive(Clone, Copy)]
 pub(crate) struct NodeRec {
+    /// First literal child and how many there are (consecutive, sorted by segment).
     children: (u32, u32),
     pub(crate) param: Option<u32>,
     pub(crate) end: (u32, u32),
@@ -377,27 +423,42 @@ pub(crate) struct NodeRec {
     pub(crate) regex: (u32, u32),
 }
 
-/// An index, read in place.
+/// An index, read in place: `bytes[base..]` (the index may sit inside a larger compiled form, kept
+/// whole rather than copied), and the JSON document its route records may point into.
 pub(crate) struct Index {
     bytes: Vec<u8>,
+    base: usize,
+    document: Option<Vec<u8>>,
 }
 
 impl Index {
     /// Take an index's bytes. Checks only that its header fits: anything else reads as 0.
-    pub(crate) fn new(bytes: Vec<u8>) -> Result<Index, String> {
-        if bytes.len() < HEADER_WORDS * 4 {
+    pub(crate) fn new(
+        bytes: Vec<u8>,
+        base: usize,
+        document: Option<Vec<u8>>,
+    ) -> Result<Index, String> {
+        if bytes.len() < base.saturating_add(HEADER_WORDS * 4) {
             return Err("the routing index is truncated".into());
         }
-        Ok(Index { bytes })
+        let index = Index {
+            bytes,
+            base,
+            document,
+        };
+        if index.header(H_ROUTES_IN_DOCUMENT) == 1 && index.document.is_none() {
+            return Err("the routing index needs its JSON document".into());
+        }
+        Ok(index)
     }
 
     pub(crate) fn bytes(&self) -> &[u8] {
-        &self.bytes
+        self.bytes.get(self.base..).unwrap_or(&[])
     }
 
     fn word(&self, at: u32) -> u32 {
-        let at = at as usize;
-        match self.bytes.get(at..at + 4) {
+        let at = self.base.saturating_add(at as usize);
+        match self.bytes.get(at..at.saturating_add(4)) {
             Some(b) => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
             None => 0,
         }
@@ -408,8 +469,9 @@ impl Index {
     }
 
     fn str_at(&self, off: u32, len: u32) -> &[u8] {
+        let start = self.base.saturating_add(off as usize);
         self.bytes
-            .get(off as usize..(off as usize).saturating_add(len as usize))
+            .get(start..start.saturating_add(len as usize))
             .unwrap_or(&[])
     }
 
@@ -421,7 +483,13 @@ impl Index {
     pub(crate) fn route(&self, i: usize) -> (&[u8], usize) {
         let at = self.header(H_ROUTES) + (i as u32) * 12;
         let (o, l, s) = (self.word(at), self.word(at + 4), self.word(at + 8));
-        (self.str_at(o, l), s as usize)
+        let json = match (&self.document, self.header(H_ROUTES_IN_DOCUMENT)) {
+            (Some(doc), 1) => doc
+                .get(o as usize..(o as usize).saturating_add(l as usize))
+                .unwrap_or(&[]),
+            _ => self.str_at(o, l),
+        };
+        (json, s as usize)
     }
 
     /// The base path of service `i`.
@@ -471,17 +539,29 @@ impl Index {
         )
     }
 
+    fn node_at(&self, id: u32) -> u32 {
+        self.header(H_NODES)
+            .saturating_add(id.saturating_mul(NODE_WORDS as u32 * 4))
+    }
+
     pub(crate) fn node(&self, id: u32) -> NodeRec {
-        let at = self.header(H_NODES) + id.saturating_mul(36);
-        let w = |k: u32| self.word(at + k * 4);
-        let param = w(2);
+        let at = self.node_at(id);
+        let w = |k: u32| self.word(at.saturating_add(k * 4));
+        let param = w(4);
+        let (start, end, open, regex) = (w(5), w(6), w(7), w(8));
         NodeRec {
-            children: (w(0), w(1)),
+            children: (w(2), w(3)),
             param: (param != NONE).then_some(param),
-            end: (w(3), w(4)),
-            open: (w(5), w(6)),
-            regex: (w(7), w(8)),
+            end: (start, end),
+            open: (start.saturating_add(end), open),
+            regex: (start.saturating_add(end).saturating_add(open), regex),
         }
+    }
+
+    /// The segment of node `id` (empty for roots and parameter nodes).
+    fn segment(&self, id: u32) -> &[u8] {
+        let at = self.node_at(id);
+        self.str_at(self.word(at), self.word(at.saturating_add(4)))
     }
 
     /// Binary search in `count` sorted (offset, length, value) triples starting at `at`.
@@ -500,8 +580,18 @@ impl Index {
     }
 
     pub(crate) fn child(&self, node: &NodeRec, seg: &str) -> Option<u32> {
-        let at = self.header(H_CHILDREN) + node.children.0 * 12;
-        self.search(at, node.children.1, seg.as_bytes())
+        let (first, count) = node.children;
+        let (mut lo, mut hi) = (0u32, count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let id = first.saturating_add(mid);
+            match self.segment(id).cmp(seg.as_bytes()) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(id),
+            }
+        }
+        None
     }
 
     pub(crate) fn exact_host(&self, host: &str) -> Option<u32> {
@@ -532,5 +622,103 @@ impl Index {
     pub(crate) fn list(&self, (start, len): (u32, u32)) -> impl Iterator<Item = u32> + '_ {
         let at = self.header(H_LISTS) + start * 4;
         (0..len).map(move |k| self.word(at + k * 4))
+    }
+}
+
+/// The byte span of each element of the top-level `routes` array of a JSON document, or `None` if the
+/// text is not shaped as expected (then the routes are copied into the index instead). The document
+/// has been validated, so this only has to find boundaries: strings (with escapes), nesting, commas.
+fn route_spans(text: &str) -> Option<Vec<(u32, u32)>> {
+    let b = text.as_bytes();
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i += 1;
+    loop {
+        i = skip_ws(b, i);
+        match b.get(i)? {
+            b'}' => return None,
+            b',' => {
+                i += 1;
+                continue;
+            }
+            b'"' => {}
+            _ => return None,
+        }
+        let key_end = skip_string(b, i)?;
+        let key: String = serde_json::from_str(text.get(i..key_end)?).ok()?;
+        i = skip_ws(b, key_end);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i = skip_ws(b, i + 1);
+        if key != "routes" {
+            i = skip_value(b, i)?;
+            continue;
+        }
+        if b.get(i) != Some(&b'[') {
+            return None;
+        }
+        i += 1;
+        let mut spans = Vec::new();
+        loop {
+            i = skip_ws(b, i);
+            match b.get(i)? {
+                b']' => return Some(spans),
+                b',' => i += 1,
+                _ => {
+                    let end = skip_value(b, i)?;
+                    spans.push((u32::try_from(i).ok()?, u32::try_from(end - i).ok()?));
+                    i = end;
+                }
+            }
+        }
+    }
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        i += 1;
+    }
+    i
+}
+
+/// `b[i]` is `"`: the index just past the closing quote.
+fn skip_string(b: &[u8], mut i: usize) -> Option<usize> {
+    i += 1;
+    loop {
+        match b.get(i)? {
+            b'"' => return Some(i + 1),
+            b'\\' => i += 2,
+            _ => i += 1,
+        }
+    }
+}
+
+/// The index just past the JSON value starting at `b[i]`.
+fn skip_value(b: &[u8], mut i: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    loop {
+        match b.get(i) {
+            Some(b'"') => i = skip_string(b, i)?,
+            Some(b'{' | b'[') => {
+                depth += 1;
+                i += 1;
+            }
+            Some(b'}' | b']') => {
+                if depth == 0 {
+                    return Some(i);
+                }
+                depth -= 1;
+                i += 1;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            Some(b',') if depth == 0 => return Some(i),
+            Some(_) => i += 1,
+            None => return (depth == 0).then_some(i),
+        }
     }
 }

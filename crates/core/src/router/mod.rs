@@ -148,18 +148,24 @@ impl Router {
     /// Build the index and the router. The config must already be valid (see
     /// `config::parse_and_validate`); invalid input gives an error, never a panic.
     pub fn compile(config: &GatewayConfig) -> Result<Router, String> {
-        Router::from_index(index::build(config)?)
+        Router::from_index(index::build(config, None)?, 0, None)
     }
 
-    /// Build only the index's bytes (stored in the compiled form of a version).
-    pub fn build_index(config: &GatewayConfig) -> Result<Vec<u8>, String> {
-        index::build(config)
+    /// Build only the index's bytes (stored in the compiled form of a version). With `document`, the
+    /// text `config` was parsed from, route records point into it (pass it to [`Router::from_index`]).
+    pub fn build_index(config: &GatewayConfig, document: Option<&str>) -> Result<Vec<u8>, String> {
+        index::build(config, document)
     }
 
-    /// A router over index bytes made by [`Router::build_index`] (by this gateway version). Costs
-    /// one allocation of a pointer per route; nothing is parsed.
-    pub fn from_index(bytes: Vec<u8>) -> Result<Router, String> {
-        let index = Index::new(bytes)?;
+    /// A router over index bytes made by [`Router::build_index`] (by this gateway version), found at
+    /// `bytes[base..]`, with the document it was built with, if any. Costs one allocation of a
+    /// pointer per route; nothing is parsed.
+    pub fn from_index(
+        bytes: Vec<u8>,
+        base: usize,
+        document: Option<Vec<u8>>,
+    ) -> Result<Router, String> {
+        let index = Index::new(bytes, base, document)?;
         let routes = (0..index.routes()).map(|_| OnceLock::new()).collect();
         Ok(Router { index, routes })
     }

@@ -104,7 +104,15 @@ fn lazy_router_matches_the_eager_one_on_many_requests() {
         let eager = EagerRouter::compile(&cfg).expect("eager compiles");
         let lazy = Router::compile(&cfg).expect("lazy compiles");
         // The same index, read from its bytes (as the Worker does with a compiled form).
-        let stored = Router::from_index(Router::build_index(&cfg).unwrap()).unwrap();
+        let stored = Router::from_index(Router::build_index(&cfg, None).unwrap(), 0, None).unwrap();
+        // And with route records pointing into the document's text, as `push` stores it.
+        let text = serde_json::to_string_pretty(&cfg).unwrap();
+        let with_doc = Router::from_index(
+            Router::build_index(&cfg, Some(&text)).unwrap(),
+            0,
+            Some(text.clone().into_bytes()),
+        )
+        .unwrap();
         assert_eq!(lazy.len(), cfg.routes.len());
         assert_eq!(
             lazy.compiled_routes(),
@@ -152,6 +160,11 @@ fn lazy_router_matches_the_eager_one_on_many_requests() {
                 outcome(stored.route(&req)),
                 want,
                 "{method} {host}{path} (stored index)"
+            );
+            assert_eq!(
+                outcome(with_doc.route(&req)),
+                want,
+                "{method} {host}{path} (document)"
             );
             matched += want.starts_with("RouteMatch") as usize;
         }
