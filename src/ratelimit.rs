@@ -421,6 +421,7 @@ async fn counter(
                 want: 0,
                 ret: None,
                 unit: 0,
+                held: None,
             };
             object_call(env, name, config, &req)
                 .await

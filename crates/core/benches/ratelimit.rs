@@ -75,6 +75,7 @@ fn main() {
             want: 0,
             ret: None,
             unit: 0,
+            held: None,
         })
         .unwrap();
         let mut stored = serde_json::to_string(&State::default()).unwrap();

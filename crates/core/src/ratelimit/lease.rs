@@ -73,6 +73,10 @@ pub struct LeaseGrant {
     pub permits: u64,
     /// How long they may be spent, from when the isolate sent its request (ms).
     pub ttl_ms: u64,
+    /// The lease the isolate said it holds was folded into this one: its permits now end with
+    /// this lease.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub folded: bool,
 }
 
 /// The object's answer: the decision for the request's own cost, and maybe a lease. Serialized as
@@ -197,7 +201,10 @@ pub fn serve(spec: &Spec, state: &State, req: &CheckRequest, now: u64) -> (State
     };
     if req.op == Op::Check && answer.decision.allowed && req.want > 0 {
         let unit = req.unit.max(1);
-        if let Some((grant, after)) = grant(spec, &next, req.want, unit, &answer.decision, now) {
+        let held = req.held;
+        if let Some((grant, after)) =
+            grant(spec, &next, req.want, unit, held, &answer.decision, now)
+        {
             next = after.0;
             answer.decision = after.1;
             answer.lease = Some(grant);
@@ -227,6 +234,7 @@ fn grant(
     st: &State,
     want: u64,
     unit: u64,
+    held: Option<LeaseReturn>,
     decided: &Decision,
     now: u64,
 ) -> Option<Granted> {
@@ -243,7 +251,12 @@ fn grant(
     if ttl < MIN_LEASE_MS {
         return None;
     }
-    let holders = st.leases.iter().filter(|l| l.expires_at > now).count() as u64 + 1;
+    let holders = st
+        .leases
+        .iter()
+        .filter(|l| l.expires_at > now && Some(l.id) != held.map(|h| h.id))
+        .count() as u64
+        + 1;
     let share = decided
         .windows
         .iter()
@@ -261,17 +274,38 @@ fn grant(
     }
     let id = st.last_lease.wrapping_add(1);
     after.last_lease = id;
-    after.leases.push(LeaseRecord {
+    let mut record = LeaseRecord {
         id,
         permits,
         granted_at: now,
         expires_at: now + ttl,
-    });
+    };
+    // Fold the lease the isolate still holds into the new one: one record per isolate (so
+    // `holders` counts isolates), its permits reserved and spendable until the new end. Only a
+    // live lease charged to the same fixed window is folded, so every permit is still spent in
+    // the window it was charged to.
+    let window = shortest_window_ms(spec);
+    let mut folded = false;
+    if let Some(pos) = after.leases.iter().position(|l| {
+        Some(l.id) == held.map(|h| h.id)
+            && l.expires_at > now
+            && l.granted_at - l.granted_at % window == now - now % window
+    }) {
+        let prev = after.leases.remove(pos);
+        // What the isolate had not spent when it asked (it may have spent some since: still
+        // reserved until the end, so only ever too much is kept, never too little).
+        let left = held.map_or(0, |h| h.unused).min(prev.permits);
+        record.permits = record.permits.saturating_add(left);
+        record.granted_at = prev.granted_at;
+        folded = true;
+    }
+    after.leases.push(record);
     Some((
         LeaseGrant {
             id,
             permits,
             ttl_ms: ttl,
+            folded,
         },
         (after, decision),
     ))
@@ -287,6 +321,9 @@ pub struct Ask {
     pub want: u64,
     /// The cost of one request (leases come in multiples of it).
     pub unit: u64,
+    /// The lease in hand when the ask was sent, with its permits then left: the object may
+    /// fold it into a new batch.
+    pub held: Option<LeaseReturn>,
     /// A lease given back.
     pub ret: Option<LeaseReturn>,
     /// When it was sent (isolate ms).
@@ -304,6 +341,7 @@ impl Ask {
             want: self.want,
             ret: self.ret,
             unit: self.unit,
+            held: self.held,
         }
     }
 }
@@ -375,6 +413,14 @@ struct Held {
 impl Held {
     fn valid(&self, now: u64) -> bool {
         now < self.expires_at
+    }
+
+    /// The lease in hand, for an ask.
+    fn in_hand(&self, now: u64) -> Option<LeaseReturn> {
+        (self.valid(now) && self.permits > 0).then_some(LeaseReturn {
+            id: self.id,
+            unused: self.permits,
+        })
     }
 
     /// Drop an ended lease (its unused permits are given back with the next ask).
@@ -467,6 +513,7 @@ impl LeaseTable {
                 Ask {
                     want: h.want(cost, now),
                     unit: cost,
+                    held: h.in_hand(now),
                     ret: None,
                     sent_at: now,
                 }
@@ -491,6 +538,7 @@ impl LeaseTable {
         Plan::Remote(Ask {
             want,
             unit: cost,
+            held: h.in_hand(now),
             ret: h.to_return.take(),
             sent_at: now,
         })
@@ -524,10 +572,15 @@ impl LeaseTable {
         if let Some(g) = lease {
             let expires_at = ask.sent_at.saturating_add(g.ttl_ms);
             if expires_at > now {
-                if h.valid(now) && h.permits > 0 {
-                    // Both were charged in the same window: keep spending the old permits, until
+                let in_hand = h.valid(now) && h.permits > 0;
+                if in_hand && g.folded && ask.held.map(|l| l.id) == Some(h.id) {
+                    // The object folded the lease in hand into this one: all of it lasts as long.
+                    h.permits += g.permits;
+                    h.expires_at = expires_at;
+                } else if in_hand {
+                    // Two leases charged to the same window: keep spending the old permits until
                     // the earlier of the two ends (a token bucket releases the old reservation at
-                    // its end). Only the new lease can be given back later.
+                    // its end).
                     h.permits += g.permits;
                     h.expires_at = h.expires_at.min(expires_at);
                 } else {

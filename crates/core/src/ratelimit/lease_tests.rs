@@ -30,6 +30,7 @@ fn ask(spec: &Spec, cost: u64, want: u64, ret: Option<LeaseReturn>) -> CheckRequ
         want,
         ret,
         unit: 1,
+        held: None,
     }
 }
 
@@ -402,4 +403,61 @@ fn leases_come_in_whole_requests_and_a_short_one_is_given_back() {
         })
     );
     assert_eq!(big.unit, g.permits + 1);
+}
+
+#[test]
+fn a_new_batch_is_folded_into_the_lease_in_hand() {
+    let s = spec(Algorithm::TokenBucket, Window::Minute, 1000);
+    let mut o = Object::new(s.clone());
+    let first = o.call(&ask(&s, 1, 10, None), T0).lease.unwrap();
+    let mut again = ask(&s, 0, 10, None);
+    // The isolate has spent nothing of it.
+    again.held = Some(LeaseReturn {
+        id: first.id,
+        unused: 10,
+    });
+    let second = o.call(&again, T0 + 2000).lease.unwrap();
+    assert!(second.folded);
+    // One record for the isolate: holding 20, until the new lease's end.
+    assert_eq!(o.state.leases.len(), 1);
+    let r = &o.state.leases[0];
+    assert_eq!(
+        (r.id, r.permits, r.expires_at),
+        (second.id, 20, T0 + 2000 + MAX_LEASE_MS)
+    );
+    // So the isolate is still one holder: another isolate's share is what the bucket holds
+    // (1000 less the 20 reserved; the request's own token has refilled) over 2 × 2.
+    let other = o.call(&ask(&s, 0, 10_000, None), T0 + 2001);
+    assert_eq!(other.lease.unwrap().permits, (1000 - 20) / 4);
+
+    // On the isolate side, the new permits end with the lease they joined.
+    let s = spec(Algorithm::SlidingWindow, Window::Minute, 100_000);
+    let mut o = Object::new(s.clone());
+    let mut t = LeaseTable::default();
+    let Plan::Remote(mut a) = t.plan("k", 1, true, T0) else {
+        panic!()
+    };
+    a.want = 50;
+    let answer = o.call(&a.request(&s, Op::Check, 1), T0);
+    t.answered("k", &a, answer, Some(1), T0);
+    // Spend until a refill is asked: it names the lease in hand.
+    let refill = (1..1000)
+        .find_map(|i| match t.plan("k", 1, true, T0 + i) {
+            Plan::Local { refill, .. } => refill,
+            Plan::Remote(_) => panic!("covered"),
+        })
+        .expect("a refill");
+    let held = refill.held.expect("names the lease in hand");
+    assert_eq!(held.unused, 25, "half of the 50 left");
+    let sent = refill.sent_at;
+    let answer = o.call(&refill.request(&s, Op::Check, 0), sent + 5);
+    let grant = answer.lease.unwrap();
+    assert!(grant.folded);
+    assert_eq!(o.state.leases.len(), 1, "folded into lease {}", held.id);
+    // Only what was left is kept with the new batch (spent permits are no longer held).
+    assert_eq!(o.state.leases[0].permits, 25 + grant.permits);
+    t.answered("k", &refill, answer, None, sent + 10);
+    // Everything in hand now lasts as long as the new lease, from when the refill was sent.
+    assert!(t.permits("k", sent + MAX_LEASE_MS - 1) > 0);
+    assert_eq!(t.permits("k", sent + MAX_LEASE_MS), 0);
 }

@@ -48,6 +48,10 @@ pub struct CheckRequest {
     /// The cost of one request: a lease is granted in multiples of it (0 or 1: any size).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub unit: u64,
+    /// The lease the isolate holds and how many of its permits were left when it asked: a new
+    /// batch is folded into it (one record per isolate, reserving only what is left).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<lease::LeaseReturn>,
 }
 
 fn is_zero(n: &u64) -> bool {

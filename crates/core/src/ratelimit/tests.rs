@@ -562,6 +562,7 @@ fn check_request_round_trips_as_json() {
         want: 0,
         ret: None,
         unit: 0,
+        held: None,
     };
     let text = serde_json::to_string(&req).unwrap();
     assert_eq!(
@@ -709,6 +710,7 @@ fn check_request_carries_the_operation() {
         want: 0,
         ret: None,
         unit: 0,
+        held: None,
     };
     let text = serde_json::to_string(&req).unwrap();
     assert!(text.ends_with(r#""cost":42,"op":"charge"}"#), "{text}");
