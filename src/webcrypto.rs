@@ -45,8 +45,8 @@ function b64url(bytes) {
   return btoa(s).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
 }
 
-// The CryptoKey for `id` (a promise), importing it on first use. `kind`: "rsa" (a = n, b = e), "ec"
-// (a = SEC1 point, curve), "ed" (a = raw key).
+// The CryptoKey for `id`: the key itself once imported, a promise of it while the import runs (concurrent
+// tokens share it). `kind`: "rsa" (a = n, b = e), "ec" (a = SEC1 point, curve), "ed" (a = raw key).
 function cryptoKey(id, alg, kind, curve, a, b, capacity) {
   let key = keys.get(id);
   if (key !== undefined) return key;
@@ -54,14 +54,19 @@ function cryptoKey(id, alg, kind, curve, a, b, capacity) {
   key = kind === "rsa"
     ? crypto.subtle.importKey("jwk", { kty: "RSA", n: b64url(a), e: b64url(b), ext: true }, importParams, false, ["verify"])
     : crypto.subtle.importKey("raw", a.slice(), importParams, false, ["verify"]);
-  key.catch(() => keys.delete(id));
+  key.then((k) => {
+    if (keys.get(id) === key) keys.set(id, k);
+  }, () => keys.delete(id));
   if (keys.size >= capacity) keys.delete(keys.keys().next().value);
   keys.set(id, key);
   return key;
 }
 
-// Resolves to 1 (valid), 0 (invalid) or 2 (the key could not be imported); rejects when WebCrypto fails.
-// The byte arrays are views of wasm memory: they are copied before the first await.
+const VERIFY_PARAMS = new Map();
+
+// Resolves to true (valid), false (invalid) or 2 (the key could not be imported); rejects when WebCrypto
+// fails. The byte arrays are views of wasm memory: they are copied before anything is awaited. With the key
+// already imported, the promise is WebCrypto's own (no extra reactions).
 export function verify(id, alg, kind, curve, a, b, data, sig, capacity) {
   const message = data.slice();
   const signature = sig.slice();
@@ -71,9 +76,11 @@ export function verify(id, alg, kind, curve, a, b, data, sig, capacity) {
   } catch (e) {
     return Promise.resolve(IMPORT_FAILED);
   }
-  const [, verifyParams] = params(alg, kind, curve);
+  let verifyParams = VERIFY_PARAMS.get(alg);
+  if (verifyParams === undefined) VERIFY_PARAMS.set(alg, (verifyParams = params(alg, kind, curve)[1]));
+  if (!(key instanceof Promise)) return crypto.subtle.verify(verifyParams, key, signature, message);
   return key.then(
-    (k) => crypto.subtle.verify(verifyParams, k, signature, message).then((ok) => (ok ? 1 : 0)),
+    (k) => crypto.subtle.verify(verifyParams, k, signature, message),
     () => IMPORT_FAILED,
   );
 }
@@ -153,10 +160,9 @@ impl Crypto for WebCrypto {
             KEY_CACHE_CAPACITY,
         );
         let outcome = JsFuture::from(promise).await.map_err(backend_error)?;
-        match outcome.as_f64() {
-            Some(1.0) => Ok(true),
-            Some(0.0) => Ok(false),
-            _ => Err(CryptoError::Key(format!(
+        match outcome.as_bool() {
+            Some(valid) => Ok(valid),
+            None => Err(CryptoError::Key(format!(
                 "WebCrypto could not import the {alg:?} key"
             ))),
         }
