@@ -80,13 +80,48 @@ pub struct LeaseGrant {
 }
 
 /// The object's answer: the decision for the request's own cost, and maybe a lease. Serialized as
-/// the decision's fields plus `lease`, so an answer without a lease is today's [`Decision`].
+/// the decision's fields plus `lease`, so an answer without a lease is today's [`Decision`]
+/// (through [`AnswerWire`] rather than `#[serde(flatten)]`, whose generic code weighs in wasm).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "AnswerWire", into = "AnswerWire")]
 pub struct Answer {
-    #[serde(flatten)]
     pub decision: Decision,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease: Option<LeaseGrant>,
+}
+
+/// [`Answer`] as sent: [`Decision`]'s fields and `lease`.
+#[derive(Serialize, Deserialize)]
+struct AnswerWire {
+    allowed: bool,
+    windows: Vec<super::algorithm::WindowStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retry_after_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lease: Option<LeaseGrant>,
+}
+
+impl From<AnswerWire> for Answer {
+    fn from(w: AnswerWire) -> Self {
+        Answer {
+            decision: Decision {
+                allowed: w.allowed,
+                windows: w.windows,
+                retry_after_ms: w.retry_after_ms,
+            },
+            lease: w.lease,
+        }
+    }
+}
+
+impl From<Answer> for AnswerWire {
+    fn from(a: Answer) -> Self {
+        AnswerWire {
+            allowed: a.decision.allowed,
+            windows: a.decision.windows,
+            retry_after_ms: a.decision.retry_after_ms,
+            lease: a.lease,
+        }
+    }
 }
 
 /// Tokens held by leases (token bucket; the sliding window charges grants to its counts instead).

@@ -461,3 +461,19 @@ fn a_new_batch_is_folded_into_the_lease_in_hand() {
     assert!(t.permits("k", sent + MAX_LEASE_MS - 1) > 0);
     assert_eq!(t.permits("k", sent + MAX_LEASE_MS), 0);
 }
+
+#[test]
+fn an_answer_is_a_decision_plus_its_lease_on_the_wire() {
+    let s = spec(Algorithm::SlidingWindow, Window::Minute, 100);
+    let (_, answer) = serve(&s, &State::default(), &ask(&s, 1, 10, None), T0);
+    let text = serde_json::to_string(&answer).unwrap();
+    assert_eq!(
+        text,
+        r#"{"allowed":true,"windows":[{"window":"minute","limit":100,"remaining":89,"reset_ms":60000}],"lease":{"id":1,"permits":10,"ttl_ms":10000}}"#
+    );
+    // Without a lease it reads as a plain decision, and a plain decision reads as an answer.
+    let decision: Decision = serde_json::from_str(&text).unwrap();
+    assert_eq!(decision, answer.decision);
+    let back: Answer = serde_json::from_str(&serde_json::to_string(&decision).unwrap()).unwrap();
+    assert_eq!(back.lease, None);
+}
