@@ -1,17 +1,17 @@
 // CPU per new token (and per first basic-auth login) in workerd, for docs/authentication.md ("Where the crypto
 // runs") and the "jwt RS256 / ES256 / EdDSA (new tokens)" rows of scripts/bench (Linux only: reads /proc).
 //
-//   node bench/crypto.mjs [build/index.js] [--tokens 50] [--rounds 15] [--micro] [--json out.json]
+//   node bench/crypto.mjs [build/index.js] [--tokens 300] [--micro] [--json out.json]
 //
 // Starts the Worker under Miniflare (the build given, default build/index.js) and reads the CPU time of the
-// workerd process it started (the sum of /proc/<pid>/task/*/schedstat, in ns) around batches of requests:
-//   per new token = (CPU of N requests each with a distinct, never seen token
-//                    - CPU of N requests repeating one token already verified) / N
-// so the request's own cost (routing, KV cache, proxying) cancels and what is left is parsing the new token,
-// the signature check and the memo. Likewise a first basic-auth login: N users each logging in once, minus the
-// same N logins again (their checks remembered). Each round measures the two batches back to back (N requests
-// each, --tokens); the figure is the median over --rounds rounds; requests 4 at a time. A loaded machine
-// scatters single rounds widely (other processes evict caches): look at the spread printed with each row.
+// workerd process it started (the sum of /proc/<pid>/task/*/schedstat, in ns) around each request:
+//   per new token = median CPU of N requests each with a distinct, never seen token
+//                   - median CPU of N requests repeating one token already verified
+// the two kinds alternating one by one (N pairs, --tokens, default 300), so the request's own cost (routing,
+// KV cache, proxying) cancels and what is left is parsing the new token, the signature check and the memo.
+// Likewise a first basic-auth login: users each logging in once, against a login already verified. A loaded
+// machine scatters single runs (other processes evict caches): compare several runs. (--rounds is accepted
+// and ignored.)
 //
 // --micro also runs WebCrypto alone in a plain JS Worker (no wasm) and prints the CPU of each operation:
 // importKey + verify, verify with an imported key, HMAC-SHA256 sign, PBKDF2 10k; that is the "WebCrypto"

@@ -9,7 +9,7 @@
 use crate::config::KV_BINDING;
 use crate::exchange::Exchange;
 use crate::runtime;
-use crate::webcrypto::Backend;
+use crate::webcrypto::{backend_for, parsed_key, Backend};
 use edgegate_core::auth::crypto::CryptoError;
 use edgegate_core::auth::{
     self as core_auth, basic, cache::TtlCache, jwks, jwt, keyauth, records, AclConfig, AuthFailure,
@@ -77,14 +77,25 @@ async fn verify_memoized(
 const DUMMY_HASH: &str =
     "$pbkdf2-sha256$i=10000$ZWRnZWdhdGUtZHVtbXkhIQ$hmSLiWz8lumLBMyDd03ADwbk2CCKl/Iy8UNOI+JyOJs";
 
+/// The caches' lifetime in ms, read from the environment once per isolate (a deployment's variables do
+/// not change under a running isolate).
 fn cache_ms(ex: &Exchange<'_>) -> f64 {
-    ex.env
+    thread_local! {
+        static CACHE_MS: Cell<Option<f64>> = const { Cell::new(None) };
+    }
+    if let Some(ms) = CACHE_MS.with(Cell::get) {
+        return ms;
+    }
+    let ms = ex
+        .env
         .var(CACHE_VAR)
         .ok()
         .and_then(|v| v.to_string().trim().parse::<f64>().ok())
         .filter(|s| s.is_finite() && *s >= 0.0)
         .unwrap_or(DEFAULT_CACHE_SECONDS)
-        * 1000.0
+        * 1000.0;
+    CACHE_MS.with(|c| c.set(Some(ms)));
+    ms
 }
 
 /// WebCrypto itself failed (not a bad key or signature): a 500, logged without secrets.
@@ -558,31 +569,32 @@ async fn jwt_auth(ex: &mut Exchange<'_>, config: &JwtConfig) -> Result<Outcome, 
     let now_s = (now_ms / 1000.0) as u64;
     // The memo covers the token text and the whole credential record, so a changed or revoked
     // credential (seen once the lookup cache expires) is verified afresh.
-    let memo_base = format!(
-        "{text}\0{}",
-        serde_json::to_string(&cred).unwrap_or_default()
-    );
+    let cred_json = serde_json::to_string(&cred).unwrap_or_default();
+    let memo_base = format!("{text}\0{cred_json}");
     let mut backend_failure = None;
     let result = match &cred.jwks_url {
         None => {
             verify_memoized(ex, config, &token, &memo_base, async {
-                match jwt::credential_key(&cred)? {
-                    jwt::CredentialKey::Static(key) => checked(
-                        &cred.id,
-                        jwt::verify_with(
-                            &Backend::default(),
-                            config,
-                            &token,
-                            &cred,
-                            &key,
-                            None,
-                            now_s,
-                        )
-                        .await,
-                        &mut backend_failure,
-                    ),
+                // Parsed once per isolate for this credential record (the whole record, so a changed
+                // key is parsed afresh).
+                let key = parsed_key(&cred_json, || match jwt::credential_key(&cred)? {
+                    jwt::CredentialKey::Static(key) => Ok((key, None)),
                     jwt::CredentialKey::Jwks(_) => Err(jwt::JwtError::BadKey),
-                }
+                })?;
+                checked(
+                    &cred.id,
+                    jwt::verify_with(
+                        &backend_for(&key),
+                        config,
+                        &token,
+                        &cred,
+                        &key.key,
+                        None,
+                        now_s,
+                    )
+                    .await,
+                    &mut backend_failure,
+                )
             })
             .await
         }
@@ -611,21 +623,20 @@ async fn jwt_auth(ex: &mut Exchange<'_>, config: &JwtConfig) -> Result<Outcome, 
             match jwk {
                 None => Err(jwt::JwtError::UnknownKid),
                 Some(k) => {
-                    let memo_input = format!(
-                        "{memo_base}\0{}",
-                        serde_json::to_string(&k).unwrap_or_default()
-                    );
+                    let jwk_json = serde_json::to_string(&k).unwrap_or_default();
+                    let memo_input = format!("{memo_base}\0{jwk_json}");
                     verify_memoized(ex, config, &token, &memo_input, async {
-                        let (key, pinned) = jwt::jwk_key(&k)?;
+                        // Parsed once per isolate for this JWK's text.
+                        let key = parsed_key(&jwk_json, || jwt::jwk_key(&k))?;
                         checked(
                             &cred.id,
                             jwt::verify_with(
-                                &Backend::default(),
+                                &backend_for(&key),
                                 config,
                                 &token,
                                 &cred,
-                                &key,
-                                pinned,
+                                &key.key,
+                                key.pinned,
                                 now_s,
                             )
                             .await,

@@ -4,12 +4,16 @@
 //! in Rust (`edgegate_core::auth::crypto`). Measurements and choices: docs/authentication.md, "Where
 //! the crypto runs".
 //!
-//! Imported keys are cached per isolate (a JS `Map`, at most [`KEY_CACHE_CAPACITY`] keys, the oldest
-//! import dropped first), keyed by a SHA-256 of the algorithm and the key material
-//! ([`PublicKey::cache_id`]), so `importKey` is paid once per key and algorithm, not per token. A key
-//! that fails to import is not cached.
+//! Keys are parsed once per isolate ([`parsed_key`], keyed by the text they are read from: the credential
+//! record or the JWK) and numbered; imported keys are cached per isolate (a JS `Map`, at most
+//! [`KEY_CACHE_CAPACITY`] keys, the oldest import dropped first) under that number and the algorithm, so
+//! neither parsing, nor `importKey`, nor a digest of the key material is paid per token. A key that fails
+//! to parse or import is not cached.
 
-use edgegate_core::auth::crypto::{Algorithm, Crypto, CryptoError, PublicKey};
+use edgegate_core::auth::crypto::{Algorithm, Crypto, CryptoError, Curve, PublicKey};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
@@ -26,9 +30,13 @@ pub const KEY_CACHE_CAPACITY: u32 = 1024;
 #[wasm_bindgen(inline_js = r#"
 const keys = new Map();
 const IMPORT_FAILED = 2;
+// The JWS algorithms by the numbers Rust passes (alg_index in src/webcrypto.rs), and the key kinds and curves.
+const ALGS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"];
+const KINDS = ["rsa", "ec", "ed"];
+const CURVES = ["", "P-256", "P-384"];
 
-// WebCrypto's import and verify parameters for a JWS algorithm name and key kind.
-function params(alg, kind, curve) {
+// WebCrypto's import and verify parameters for a JWS algorithm name and key curve.
+function params(alg, curve) {
   const hash = "SHA-" + alg.slice(2);
   switch (alg.slice(0, 2)) {
     case "RS": return [{ name: "RSASSA-PKCS1-v1_5", hash }, { name: "RSASSA-PKCS1-v1_5" }];
@@ -38,6 +46,7 @@ function params(alg, kind, curve) {
   }
   throw new Error("unsupported algorithm " + alg);
 }
+const VERIFY_PARAMS = ALGS.map((alg) => params(alg, "")[1]);
 
 function b64url(bytes) {
   let s = "";
@@ -45,42 +54,43 @@ function b64url(bytes) {
   return btoa(s).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
 }
 
-// The CryptoKey for `id`: the key itself once imported, a promise of it while the import runs (concurrent
-// tokens share it). `kind`: "rsa" (a = n, b = e), "ec" (a = SEC1 point, curve), "ed" (a = raw key).
-function cryptoKey(id, alg, kind, curve, a, b, capacity) {
-  let key = keys.get(id);
-  if (key !== undefined) return key;
-  const [importParams] = params(alg, kind, curve);
-  key = kind === "rsa"
+// The CryptoKey in `slot` (a number for the key and algorithm): the key itself once imported, a promise of
+// it while the import runs (concurrent tokens share it). Kind "rsa": a = n, b = e; "ec": a = SEC1 point;
+// "ed": a = raw key.
+function cryptoKey(slot, alg, kind, curve, a, b, capacity) {
+  const [importParams] = params(ALGS[alg], CURVES[curve]);
+  const key = KINDS[kind] === "rsa"
     ? crypto.subtle.importKey("jwk", { kty: "RSA", n: b64url(a), e: b64url(b), ext: true }, importParams, false, ["verify"])
     : crypto.subtle.importKey("raw", a.slice(), importParams, false, ["verify"]);
   key.then((k) => {
-    if (keys.get(id) === key) keys.set(id, k);
-  }, () => keys.delete(id));
+    if (keys.get(slot) === key) keys.set(slot, k);
+  }, () => keys.delete(slot));
   if (keys.size >= capacity) keys.delete(keys.keys().next().value);
-  keys.set(id, key);
+  keys.set(slot, key);
   return key;
 }
 
-const VERIFY_PARAMS = new Map();
-
 // Resolves to true (valid), false (invalid) or 2 (the key could not be imported); rejects when WebCrypto
-// fails. The byte arrays are views of wasm memory: they are copied before anything is awaited. With the key
-// already imported, the promise is WebCrypto's own (no extra reactions).
+// fails. The byte arrays are views of wasm memory: copied before anything is awaited (WebCrypto copies
+// its own arguments when called). With the key already imported, the promise is WebCrypto's own (no
+// extra reactions).
 export function verify(id, alg, kind, curve, a, b, data, sig, capacity) {
+  const slot = id * 16 + alg;
+  let key = keys.get(slot);
+  if (key !== undefined && !(key instanceof Promise)) {
+    return crypto.subtle.verify(VERIFY_PARAMS[alg], key, sig.slice(), data.slice());
+  }
   const message = data.slice();
   const signature = sig.slice();
-  let key;
-  try {
-    key = cryptoKey(id, alg, kind, curve, a, b, capacity);
-  } catch (e) {
-    return Promise.resolve(IMPORT_FAILED);
+  if (key === undefined) {
+    try {
+      key = cryptoKey(slot, alg, kind, curve, a, b, capacity);
+    } catch (e) {
+      return Promise.resolve(IMPORT_FAILED);
+    }
   }
-  let verifyParams = VERIFY_PARAMS.get(alg);
-  if (verifyParams === undefined) VERIFY_PARAMS.set(alg, (verifyParams = params(alg, kind, curve)[1]));
-  if (!(key instanceof Promise)) return crypto.subtle.verify(verifyParams, key, signature, message);
   return key.then(
-    (k) => crypto.subtle.verify(verifyParams, k, signature, message),
+    (k) => crypto.subtle.verify(VERIFY_PARAMS[alg], k, signature, message),
     () => IMPORT_FAILED,
   );
 }
@@ -100,10 +110,10 @@ extern "C" {
     #[wasm_bindgen(js_name = verify)]
     #[allow(clippy::too_many_arguments)]
     fn js_verify(
-        id: &str,
-        alg: &str,
-        kind: &str,
-        curve: &str,
+        id: u32,
+        alg: u32,
+        kind: u32,
+        curve: u32,
         a: &[u8],
         b: &[u8],
         data: &[u8],
@@ -115,9 +125,91 @@ extern "C" {
     fn js_pbkdf2(password: &str, salt: &[u8], iterations: u32) -> js_sys::Promise;
 }
 
+/// Most parsed keys an isolate keeps ([`parsed_key`]); when full, all are dropped.
+pub const PARSED_KEY_CAPACITY: usize = 1024;
+
+/// A credential's key parsed once per isolate, with the algorithm a JWK pins and the isolate-unique
+/// number that names it in the cache of imported keys.
+pub struct ParsedKey {
+    pub key: PublicKey,
+    pub pinned: Option<Algorithm>,
+    pub id: u32,
+}
+
+thread_local! {
+    static PARSED: RefCell<HashMap<String, Rc<ParsedKey>>> = RefCell::new(HashMap::new());
+    static DIGEST_IDS: RefCell<HashMap<String, u32>> = RefCell::new(HashMap::new());
+    static NEXT_ID: Cell<u32> = const { Cell::new(1) };
+}
+
+fn next_id() -> u32 {
+    NEXT_ID.with(|n| {
+        let id = n.get();
+        n.set(id.wrapping_add(1));
+        id
+    })
+}
+
+/// The key `parse` reads from `source` (the whole text it depends on: a credential record, a JWK), parsed
+/// once per isolate. Errors are not cached.
+pub fn parsed_key<E>(
+    source: &str,
+    parse: impl FnOnce() -> Result<(PublicKey, Option<Algorithm>), E>,
+) -> Result<Rc<ParsedKey>, E> {
+    if let Some(k) = PARSED.with(|c| c.borrow().get(source).cloned()) {
+        return Ok(k);
+    }
+    let (key, pinned) = parse()?;
+    let parsed = Rc::new(ParsedKey {
+        key,
+        pinned,
+        id: next_id(),
+    });
+    PARSED.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= PARSED_KEY_CAPACITY {
+            c.clear();
+        }
+        c.insert(source.to_string(), parsed.clone());
+    });
+    Ok(parsed)
+}
+
+/// The backend for verifying with `key`: WebCrypto finds its imported key by `key.id`, without digesting
+/// the key material per token.
+#[cfg(not(feature = "rust-crypto"))]
+pub fn backend_for(key: &ParsedKey) -> Backend {
+    WebCrypto {
+        key_id: Some(key.id),
+    }
+}
+#[cfg(feature = "rust-crypto")]
+pub fn backend_for(_key: &ParsedKey) -> Backend {
+    Backend::default()
+}
+
+fn alg_index(alg: Algorithm) -> Option<u32> {
+    Some(match alg {
+        Algorithm::RS256 => 0,
+        Algorithm::RS384 => 1,
+        Algorithm::RS512 => 2,
+        Algorithm::PS256 => 3,
+        Algorithm::PS384 => 4,
+        Algorithm::PS512 => 5,
+        Algorithm::ES256 => 6,
+        Algorithm::ES384 => 7,
+        Algorithm::EdDSA => 8,
+        _ => return None,
+    })
+}
+
 /// WebCrypto, for [`edgegate_core::auth::crypto::Crypto`].
+/// `key_id`: the [`ParsedKey::id`] of the key verified with (from [`backend_for`]); without it, the key
+/// is named by a SHA-256 of its material ([`PublicKey::cache_id`]).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct WebCrypto;
+pub struct WebCrypto {
+    key_id: Option<u32>,
+}
 
 fn backend_error(e: JsValue) -> CryptoError {
     let text = js_sys::Error::from(e)
@@ -135,22 +227,39 @@ impl Crypto for WebCrypto {
         message: &[u8],
         signature: &[u8],
     ) -> Result<bool, CryptoError> {
-        let (kind, curve, a, b): (&str, &str, &[u8], &[u8]) = match key {
-            PublicKey::Rsa { n, e } => ("rsa", "", n, e),
+        let (kind, curve, a, b): (u32, u32, &[u8], &[u8]) = match key {
+            PublicKey::Rsa { n, e } => (0, 0, n, e),
             PublicKey::Ec { curve, point } => {
                 if edgegate_core::auth::crypto::curve_of(alg) != Some(*curve) {
                     // ES384 with a P-256 key: no such signature can be valid.
                     return Ok(false);
                 }
-                ("ec", curve.name(), point, &[])
+                let c = match curve {
+                    Curve::P256 => 1,
+                    Curve::P384 => 2,
+                };
+                (1, c, point, &[])
             }
-            PublicKey::Ed25519(k) => ("ed", "", k, &[]),
+            PublicKey::Ed25519(k) => (2, 0, k, &[]),
             PublicKey::Hmac(_) => return Err(CryptoError::Key("HMAC is verified in Rust".into())),
         };
-        let id = key.cache_id(alg);
+        let Some(alg_ix) = alg_index(alg) else {
+            return Ok(false);
+        };
+        let id = match self.key_id {
+            Some(id) => id,
+            None => DIGEST_IDS.with(|c| {
+                let digest = key.cache_id(alg);
+                let mut c = c.borrow_mut();
+                if c.len() >= PARSED_KEY_CAPACITY {
+                    c.clear();
+                }
+                *c.entry(digest).or_insert_with(next_id)
+            }),
+        };
         let promise = js_verify(
-            &id,
-            &format!("{alg:?}"),
+            id,
+            alg_ix,
             kind,
             curve,
             a,
