@@ -154,7 +154,7 @@ pub(crate) fn build(config: &GatewayConfig, document: Option<&str>) -> Result<Ve
             .paths
             .iter()
             .enumerate()
-            .map(|(j, p)| pattern::parse_path(p).map_err(|e| at(&format!("paths[{j}]"), e)))
+            .map(|(j, p)| pattern::check_path(p).map_err(|e| at(&format!("paths[{j}]"), e)))
             .collect::<Result<Vec<_>, _>>()?;
         if paths.is_empty() {
             paths.push(PathPattern::any());
@@ -162,7 +162,7 @@ pub(crate) fn build(config: &GatewayConfig, document: Option<&str>) -> Result<Ve
         // Checked here so that a route compiled later on first use cannot fail.
         for (name, values) in &r.headers {
             for (j, v) in values.iter().enumerate() {
-                pattern::parse_header_value(v)
+                pattern::check_header_value(v)
                     .map_err(|e| at(&format!("headers.{name}[{j}]"), e))?;
             }
         }

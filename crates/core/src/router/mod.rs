@@ -331,7 +331,7 @@ impl Router {
                     None => path.len(),
                 }
             }
-            PathPattern::Regex { re, .. } => match re.captures(path) {
+            PathPattern::Regex { re: Some(re), .. } => match re.captures(path) {
                 Some(caps) => {
                     for (i, name) in re.capture_names().enumerate() {
                         if let (Some(name), Some(m)) = (name, caps.get(i)) {
@@ -342,6 +342,8 @@ impl Router {
                 }
                 None => 0,
             },
+            // Routes are compiled with `parse_path`, which always builds the engine.
+            PathPattern::Regex { re: None, .. } => 0,
         };
         let mut stripped = 0;
         let forwarded: Cow<str> = match &route.rewrite {
@@ -498,7 +500,9 @@ impl Search<'_, '_> {
     fn path_and_headers_match(&self, route: &CompiledRoute, path: u32, regex: bool) -> bool {
         if regex {
             if let Some(PathPattern::Regex { re, literal, .. }) = route.paths.get(path as usize) {
-                if !self.req.path.starts_with(literal.as_str()) || !re.is_match(self.req.path) {
+                if !self.req.path.starts_with(literal.as_str())
+                    || !re.as_ref().is_some_and(|re| re.is_match(self.req.path))
+                {
                     return false;
                 }
             }
