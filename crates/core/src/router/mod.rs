@@ -148,13 +148,23 @@ impl Router {
     /// Build the index and the router. The config must already be valid (see
     /// `config::parse_and_validate`); invalid input gives an error, never a panic.
     pub fn compile(config: &GatewayConfig) -> Result<Router, String> {
-        Router::from_index(index::build(config, None)?, 0, None)
+        Router::from_index(index::build(config, None, false)?, 0, None)
     }
 
     /// Build only the index's bytes (stored in the compiled form of a version). With `document`, the
     /// text `config` was parsed from, route records point into it (pass it to [`Router::from_index`]).
     pub fn build_index(config: &GatewayConfig, document: Option<&str>) -> Result<Vec<u8>, String> {
-        index::build(config, document)
+        index::build(config, document, false)
+    }
+
+    /// [`Router::build_index`] for a configuration that [`crate::config::parse_and_validate`]
+    /// accepted: the same bytes, without checking again what validation checked (regular expressions
+    /// are not parsed a second time, header values and rewrites not checked again).
+    pub fn build_index_of_valid(
+        config: &GatewayConfig,
+        document: Option<&str>,
+    ) -> Result<Vec<u8>, String> {
+        index::build(config, document, true)
     }
 
     /// A router over index bytes made by [`Router::build_index`] (by this gateway version), found at

@@ -194,6 +194,16 @@ pub(crate) fn check_path(raw: &str) -> Result<PathPattern, String> {
     parse_path_with(raw, false)
 }
 
+/// Where a path pattern of a validated route (`check_route` accepted it) sits in the routing index,
+/// and its precedence: like `check_path`, but a regular expression is not parsed again (its `params`
+/// are left empty; the index does not use them).
+pub(crate) fn place_valid_path(raw: &str) -> Result<PathPattern, String> {
+    match raw.strip_prefix('~') {
+        Some(pattern) => Ok(regex_shape(pattern, None, Vec::new())),
+        None => check_path(raw),
+    }
+}
+
 fn parse_path_with(raw: &str, compile: bool) -> Result<PathPattern, String> {
     if let Some(exact) = raw.strip_prefix('=') {
         if !exact.starts_with('/') {
@@ -425,18 +435,22 @@ fn parse_regex_path(pattern: &str, compile: bool) -> Result<PathPattern, String>
         }
         params.push(name);
     }
+    Ok(regex_shape(pattern, re, params))
+}
+
+fn regex_shape(pattern: &str, re: Option<Regex>, params: Vec<String>) -> PathPattern {
     let lit = regex_literal_prefix(pattern);
     let anchor = match lit.rfind('/') {
         Some(i) if lit.starts_with('/') && i > 0 => split_segments(&lit[..i]),
         _ => Vec::new(),
     };
-    Ok(PathPattern::Regex {
+    PathPattern::Regex {
         re,
         anchor,
         literal_chars: lit.len(),
         literal: lit,
         params,
-    })
+    }
 }
 
 /// An accepted value of a header condition.
