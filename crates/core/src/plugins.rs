@@ -155,13 +155,18 @@ impl Plugins {
     /// instance's settings (checked here; at run time they are compiled again lazily).
     pub fn compile(config: &GatewayConfig) -> Result<Plugins, String> {
         // First position of each name (as `position` would find it), built once.
-        let route_names: HashMap<&str, usize> = config
-            .routes
-            .iter()
-            .enumerate()
-            .rev()
-            .map(|(i, r)| (r.name.as_str(), i))
-            .collect();
+        let route_names: HashMap<&str, usize> = if config.plugins.iter().any(|p| p.route.is_some())
+        {
+            config
+                .routes
+                .iter()
+                .enumerate()
+                .rev()
+                .map(|(i, r)| (r.name.as_str(), i))
+                .collect()
+        } else {
+            HashMap::new()
+        };
         let services: HashMap<&str, usize> = config
             .services
             .iter()
