@@ -1076,4 +1076,9 @@ fn checked_regex_matches_compiled_regex() {
         let h_checked = pattern::check_header_value(&raw).err();
         assert_eq!(h_full, h_checked, "header {p}");
     }
+    // The engine's size limit is still judged at validation.
+    let err = pattern::check_path(r"~/a/(?:x{1000}){1000}").unwrap_err();
+    assert!(err.contains("size limit"), "{err}");
+    let err = pattern::check_path(&format!("~/a/(?:{}", "(".repeat(60))).unwrap_err();
+    assert!(err.starts_with("invalid regular expression: "), "{err}");
 }
