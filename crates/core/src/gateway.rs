@@ -94,7 +94,12 @@ impl Gateway {
     /// than holding a copy of each route.
     fn build(config: GatewayConfig, text: Option<&str>) -> Result<Gateway, Vec<ValidationError>> {
         let upstreams = upstreams(&config.services)?;
-        let router = Router::build_index(&config, text)
+        // With `text`, `config` came from `parse_and_validate`.
+        let index = match text {
+            Some(_) => Router::build_index_of_valid(&config, text),
+            None => Router::build_index(&config, None),
+        };
+        let router = index
             .and_then(|index| Router::from_index(index, 0, text.map(|t| t.as_bytes().to_vec())))
             .map_err(|e| internal("routes", e))?;
         let plugins = Plugins::compile(&config).map_err(|e| internal("plugins", e))?;
@@ -109,7 +114,8 @@ impl Gateway {
     pub fn compile_to_bytes(text: &str) -> Result<Vec<u8>, Vec<ValidationError>> {
         let config = parse_and_validate(text)?;
         upstreams(&config.services)?;
-        let index = Router::build_index(&config, Some(text)).map_err(|e| internal("routes", e))?;
+        let index =
+            Router::build_index_of_valid(&config, Some(text)).map_err(|e| internal("routes", e))?;
         let plugins = Plugins::compile(&config).map_err(|e| internal("plugins", e))?;
         let mut plugin_bytes = Vec::new();
         plugins.encode(&mut plugin_bytes);

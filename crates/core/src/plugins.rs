@@ -8,6 +8,7 @@
 use crate::config::{GatewayConfig, PluginConfig};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 /// A plugin's typed settings.
@@ -157,6 +158,26 @@ impl Plugins {
     /// Compile the plugins of a valid configuration: which instances apply to which route, and every
     /// instance's settings (checked here; at run time they are compiled again lazily).
     pub fn compile(config: &GatewayConfig) -> Result<Plugins, String> {
+        // First position of each name (as `position` would find it), built once.
+        let route_names: HashMap<&str, usize> = if config.plugins.iter().any(|p| p.route.is_some())
+        {
+            config
+                .routes
+                .iter()
+                .enumerate()
+                .rev()
+                .map(|(i, r)| (r.name.as_str(), i))
+                .collect()
+        } else {
+            HashMap::new()
+        };
+        let services: HashMap<&str, usize> = config
+            .services
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(i, s)| (s.name.as_str(), i))
+            .collect();
         let mut instances = Vec::new();
         let mut keys = instance_keys(&config.plugins).into_iter();
         for (index, p) in config.plugins.iter().enumerate() {
@@ -165,19 +186,16 @@ impl Plugins {
                 continue;
             }
             parse(&p.name, &p.config).map_err(|e| format!("plugins[{index}]: {e:?}"))?;
-            let find = |name: &Option<String>, names: Vec<&String>| match name {
+            let find = |name: &Option<String>, names: &HashMap<&str, usize>| match name {
                 None => Ok(None),
                 Some(n) => names
-                    .iter()
-                    .position(|x| *x == n)
+                    .get(n.as_str())
+                    .copied()
                     .map(Some)
                     .ok_or_else(|| format!("plugins[{index}]: unknown reference {n:?}")),
             };
-            let route = find(&p.route, config.routes.iter().map(|r| &r.name).collect())?;
-            let service = find(
-                &p.service,
-                config.services.iter().map(|s| &s.name).collect(),
-            )?;
+            let route = find(&p.route, &route_names)?;
+            let service = find(&p.service, &services)?;
             let json = serde_json::to_vec(p).map_err(|e| format!("plugins[{index}]: {e}"))?;
             instances.push(LazyInstance {
                 index,
@@ -188,13 +206,17 @@ impl Plugins {
                 compiled: OnceLock::new(),
             });
         }
-        let services: std::collections::HashMap<&str, usize> = config
-            .services
-            .iter()
-            .enumerate()
-            .rev()
-            .map(|(i, s)| (s.name.as_str(), i))
-            .collect();
+        // Instances by scope, so that each route looks only at those that can apply to it.
+        let mut global = Vec::new();
+        let mut by_service: HashMap<usize, Vec<u32>> = HashMap::new();
+        let mut by_route: HashMap<usize, Vec<u32>> = HashMap::new();
+        for (n, i) in instances.iter().enumerate() {
+            match (i.route, i.service) {
+                (Some(r), _) => by_route.entry(r).or_default().push(n as u32),
+                (None, Some(s)) => by_service.entry(s).or_default().push(n as u32),
+                (None, None) => global.push(n as u32),
+            }
+        }
         let mut starts = Vec::with_capacity(config.routes.len() + 1);
         let mut list = Vec::new();
         for (r, route) in config.routes.iter().enumerate() {
@@ -203,11 +225,19 @@ impl Plugins {
                 continue;
             }
             let service = services.get(route.service.as_str()).copied();
-            for (n, i) in instances.iter().enumerate() {
-                if i.route.is_none_or(|x| x == r) && (i.service.is_none() || i.service == service) {
-                    list.push(n as u32);
-                }
+            let from = list.len();
+            list.extend_from_slice(&global);
+            if let Some(v) = service.and_then(|s| by_service.get(&s)) {
+                list.extend_from_slice(v);
             }
+            if let Some(v) = by_route.get(&r) {
+                list.extend(v.iter().copied().filter(|&n| {
+                    let i = &instances[n as usize];
+                    i.service.is_none() || i.service == service
+                }));
+            }
+            // In configuration order, as before.
+            list[from..].sort_unstable();
         }
         starts.push(list.len() as u32);
         Ok(Plugins {
@@ -355,4 +385,41 @@ pub fn instance_keys(plugins: &[PluginConfig]) -> Vec<String> {
         .zip(instance_ids(plugins))
         .map(|(p, id)| format!("{}/{id}", scope(p)))
         .collect()
+}
+
+#[cfg(test)]
+mod scope_tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    /// Each route gets exactly the enabled instances whose scope covers it, in configuration order.
+    #[test]
+    fn instances_per_route_follow_scope_and_order() {
+        let text = serde_json::json!({
+            "format_version": 1,
+            "services": [{"name": "a", "url": "http://a"}, {"name": "b", "url": "http://b"}],
+            "routes": [
+                {"name": "r0", "service": "a", "paths": ["/r0"]},
+                {"name": "r1", "service": "b", "paths": ["/r1"]},
+                {"name": "r2", "service": "a", "paths": ["/r2"]}
+            ],
+            "plugins": [
+                {"name": "key-auth", "route": "r2"},
+                {"name": "key-auth", "service": "b"},
+                {"name": "key-auth"},
+                {"name": "key-auth", "route": "r0", "service": "b"},
+                {"name": "key-auth", "route": "r0", "service": "a"},
+                {"name": "key-auth", "enabled": false},
+                {"name": "key-auth", "service": "a"}
+            ]
+        })
+        .to_string();
+        let config = crate::config::parse_and_validate(&text).expect("valid");
+        let plugins = Plugins::compile(&config).unwrap();
+        let got = |r: usize| plugins.for_route(r).map(|i| i.index).collect::<Vec<_>>();
+        assert_eq!(got(0), vec![2, 4, 6]);
+        assert_eq!(got(1), vec![1, 2]);
+        assert_eq!(got(2), vec![0, 2, 6]);
+    }
 }

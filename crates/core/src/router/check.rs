@@ -15,7 +15,7 @@ pub(crate) fn check_route(route: &RouteConfig) -> Vec<(String, String)> {
     // Parameters captured by each path (None: the path is invalid).
     let mut captured: Vec<(usize, Option<Vec<String>>)> = Vec::new();
     for (i, p) in route.paths.iter().enumerate() {
-        match pattern::parse_path(p) {
+        match pattern::check_path(p) {
             Ok(pat) => captured.push((i, Some(pat.params()))),
             Err(e) => {
                 errors.push((format!("paths[{i}]"), e));
@@ -34,7 +34,7 @@ pub(crate) fn check_route(route: &RouteConfig) -> Vec<(String, String)> {
             ));
         }
         for (j, v) in values.iter().enumerate() {
-            if let Err(e) = pattern::parse_header_value(v) {
+            if let Err(e) = pattern::check_header_value(v) {
                 errors.push((format!("headers.{name}[{j}]"), e));
             }
         }

@@ -118,10 +118,22 @@ impl Trie {
 
 /// Build the index of a valid configuration (route precedence is computed here, once). Parses every
 /// pattern (regexes included) to place it in the trie; invalid input gives an error, never a panic.
+/// With `validated` (the configuration passed `parse_and_validate`, which checked every pattern), a
+/// regular expression is not parsed again (only its literal prefix is read) and header values and
+/// rewrites are not checked again.
 ///
 /// With `document` (the text `config` was parsed from), route records point at each route's object in
 /// that text instead of holding a copy of it: the compiled form then carries no route twice.
-pub(crate) fn build(config: &GatewayConfig, document: Option<&str>) -> Result<Vec<u8>, String> {
+pub(crate) fn build(
+    config: &GatewayConfig,
+    document: Option<&str>,
+    validated: bool,
+) -> Result<Vec<u8>, String> {
+    let place = if validated {
+        pattern::place_valid_path
+    } else {
+        pattern::check_path
+    };
     let spans = document
         .and_then(route_spans)
         .filter(|s| s.len() == config.routes.len());
@@ -154,19 +166,19 @@ pub(crate) fn build(config: &GatewayConfig, document: Option<&str>) -> Result<Ve
             .paths
             .iter()
             .enumerate()
-            .map(|(j, p)| pattern::parse_path(p).map_err(|e| at(&format!("paths[{j}]"), e)))
+            .map(|(j, p)| place(p).map_err(|e| at(&format!("paths[{j}]"), e)))
             .collect::<Result<Vec<_>, _>>()?;
         if paths.is_empty() {
             paths.push(PathPattern::any());
         }
         // Checked here so that a route compiled later on first use cannot fail.
-        for (name, values) in &r.headers {
+        for (name, values) in r.headers.iter().filter(|_| !validated) {
             for (j, v) in values.iter().enumerate() {
-                pattern::parse_header_value(v)
+                pattern::check_header_value(v)
                     .map_err(|e| at(&format!("headers.{name}[{j}]"), e))?;
             }
         }
-        if let Some(t) = &r.rewrite {
+        if let Some(t) = r.rewrite.as_ref().filter(|_| !validated) {
             pattern::parse_rewrite(t).map_err(|e| at("rewrite", e))?;
         }
         let has_methods = !r.methods.is_empty();

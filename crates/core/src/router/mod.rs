@@ -148,13 +148,23 @@ impl Router {
     /// Build the index and the router. The config must already be valid (see
     /// `config::parse_and_validate`); invalid input gives an error, never a panic.
     pub fn compile(config: &GatewayConfig) -> Result<Router, String> {
-        Router::from_index(index::build(config, None)?, 0, None)
+        Router::from_index(index::build(config, None, false)?, 0, None)
     }
 
     /// Build only the index's bytes (stored in the compiled form of a version). With `document`, the
     /// text `config` was parsed from, route records point into it (pass it to [`Router::from_index`]).
     pub fn build_index(config: &GatewayConfig, document: Option<&str>) -> Result<Vec<u8>, String> {
-        index::build(config, document)
+        index::build(config, document, false)
+    }
+
+    /// [`Router::build_index`] for a configuration that [`crate::config::parse_and_validate`]
+    /// accepted: the same bytes, without checking again what validation checked (regular expressions
+    /// are not parsed a second time, header values and rewrites not checked again).
+    pub fn build_index_of_valid(
+        config: &GatewayConfig,
+        document: Option<&str>,
+    ) -> Result<Vec<u8>, String> {
+        index::build(config, document, true)
     }
 
     /// A router over index bytes made by [`Router::build_index`] (by this gateway version), found at
@@ -331,7 +341,7 @@ impl Router {
                     None => path.len(),
                 }
             }
-            PathPattern::Regex { re, .. } => match re.captures(path) {
+            PathPattern::Regex { re: Some(re), .. } => match re.captures(path) {
                 Some(caps) => {
                     for (i, name) in re.capture_names().enumerate() {
                         if let (Some(name), Some(m)) = (name, caps.get(i)) {
@@ -342,6 +352,8 @@ impl Router {
                 }
                 None => 0,
             },
+            // Routes are compiled with `parse_path`, which always builds the engine.
+            PathPattern::Regex { re: None, .. } => 0,
         };
         let mut stripped = 0;
         let forwarded: Cow<str> = match &route.rewrite {
@@ -498,7 +510,9 @@ impl Search<'_, '_> {
     fn path_and_headers_match(&self, route: &CompiledRoute, path: u32, regex: bool) -> bool {
         if regex {
             if let Some(PathPattern::Regex { re, literal, .. }) = route.paths.get(path as usize) {
-                if !self.req.path.starts_with(literal.as_str()) || !re.is_match(self.req.path) {
+                if !self.req.path.starts_with(literal.as_str())
+                    || !re.as_ref().is_some_and(|re| re.is_match(self.req.path))
+                {
                     return false;
                 }
             }

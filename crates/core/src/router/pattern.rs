@@ -88,7 +88,9 @@ pub(crate) enum PathPattern {
     },
     /// `~^/v[0-9]+/items$`, compiled as `^(?:pattern)`.
     Regex {
-        re: Regex,
+        /// `None` when only checked (`check_path`): validation and the routing index need no
+        /// engine; the route compiles it on first use (`parse_path`).
+        re: Option<Regex>,
         /// Literal segments every match starts with (where the route sits in the trie).
         anchor: Vec<String>,
         /// The literal text every match starts with (quick rejection before running the regex).
@@ -171,14 +173,38 @@ impl PathPattern {
 
 /// Normalized text of a path pattern, for comparing routes (`find_shadowed`). Fails like `parse_path`.
 pub(crate) fn normalize_path(raw: &str) -> String {
+    if raw.starts_with('~') {
+        return raw.to_string();
+    }
     match parse_path(raw) {
         Ok(PathPattern::Prefix { norm, .. }) => norm,
         _ => raw.to_string(),
     }
 }
 
-/// Parse a path pattern: `=exact`, `~regex`, template (contains `{`/`}`) or prefix.
+/// Parse a path pattern: `=exact`, `~regex`, template (contains `{`/`}`) or prefix. A regular
+/// expression is compiled (for matching).
 pub(crate) fn parse_path(raw: &str) -> Result<PathPattern, String> {
+    parse_path_with(raw, true)
+}
+
+/// Like `parse_path`, with the same errors, but a regular expression is only checked, not compiled
+/// (`re` is `None`): see `check_regex`.
+pub(crate) fn check_path(raw: &str) -> Result<PathPattern, String> {
+    parse_path_with(raw, false)
+}
+
+/// Where a path pattern of a validated route (`check_route` accepted it) sits in the routing index,
+/// and its precedence: like `check_path`, but a regular expression is not parsed again (its `params`
+/// are left empty; the index does not use them).
+pub(crate) fn place_valid_path(raw: &str) -> Result<PathPattern, String> {
+    match raw.strip_prefix('~') {
+        Some(pattern) => Ok(regex_shape(pattern, None, Vec::new())),
+        None => check_path(raw),
+    }
+}
+
+fn parse_path_with(raw: &str, compile: bool) -> Result<PathPattern, String> {
     if let Some(exact) = raw.strip_prefix('=') {
         if !exact.starts_with('/') {
             return Err("an exact path must start with '/' after '=' (e.g. \"=/health\")".into());
@@ -189,7 +215,7 @@ pub(crate) fn parse_path(raw: &str) -> Result<PathPattern, String> {
         });
     }
     if let Some(pattern) = raw.strip_prefix('~') {
-        return parse_regex_path(pattern);
+        return parse_regex_path(pattern, compile);
     }
     if !raw.starts_with('/') {
         return Err(format!(
@@ -312,7 +338,68 @@ pub(crate) fn regex_literal_prefix(pattern: &str) -> String {
     lit
 }
 
-fn parse_regex_path(pattern: &str) -> Result<PathPattern, String> {
+/// Check a regular expression as `Regex::new` would, with the same errors, without building its
+/// matching engine where that can be skipped: the pattern is parsed by regex-lite's own parser (a
+/// builder with a size limit of 0 stops at the first compiled state, after the parser accepted the
+/// pattern). Only the engine's size limit (10 MiB) is judged at compile time, and only counted
+/// repetitions (`{n}`) or a very long pattern can reach it: such patterns are compiled in full here.
+/// Returns the engine when it was built.
+pub(crate) fn check_regex(pattern: &str) -> Result<Option<Regex>, regex_lite::Error> {
+    if pattern.contains('{') || pattern.len() > 4096 {
+        return Regex::new(pattern).map(Some);
+    }
+    match regex_lite::RegexBuilder::new(pattern).size_limit(0).build() {
+        Ok(re) => Ok(Some(re)),
+        Err(e) if e.to_string() == SIZE_LIMIT_ERROR => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// regex-lite's message when the engine exceeds its size limit (what a size limit of 0 gives).
+const SIZE_LIMIT_ERROR: &str = "compiled regex exceeded size limit";
+
+/// Names of the capture groups of a regular expression that regex-lite's parser accepted, in order.
+/// `None` when the pattern uses verbose mode (`x` flag, where `#` starts a comment): then compile.
+fn capture_names(pattern: &str) -> Option<Vec<String>> {
+    let b = pattern.as_bytes();
+    let mut names = Vec::new();
+    let mut i = 0;
+    let mut class = 0usize;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 1,
+            b'[' => {
+                class += 1;
+                // A ']' first in a class (after an optional '^') is literal.
+                if b.get(i + 1) == Some(&b'^') {
+                    i += 1;
+                }
+                if b.get(i + 1) == Some(&b']') {
+                    i += 1;
+                }
+            }
+            b']' if class > 0 => class -= 1,
+            b'(' if class == 0 && b.get(i + 1) == Some(&b'?') => {
+                let rest = &pattern[i + 2..];
+                let named = rest.strip_prefix("P<").or_else(|| rest.strip_prefix('<'));
+                if let Some(named) = named {
+                    let end = named.find('>')?;
+                    names.push(named[..end].to_string());
+                } else {
+                    let flags_end = rest.find([')', ':']).unwrap_or(rest.len());
+                    if rest[..flags_end].contains('x') {
+                        return None;
+                    }
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Some(names)
+}
+
+fn parse_regex_path(pattern: &str, compile: bool) -> Result<PathPattern, String> {
     if pattern.is_empty() {
         return Err("empty regular expression after '~'".into());
     }
@@ -322,29 +409,48 @@ fn parse_regex_path(pattern: &str) -> Result<PathPattern, String> {
             "regular expression {pattern:?} can never match: it is anchored at the start and paths start with '/'"
         ));
     }
-    let re = Regex::new(&format!("^(?:{pattern})"))
-        .map_err(|e| format!("invalid regular expression: {e}"))?;
-    let mut params = Vec::new();
-    for name in re.capture_names().flatten() {
-        if params.iter().any(|p| p == name) {
+    let source = format!("^(?:{pattern})");
+    let mut re = if compile {
+        Some(Regex::new(&source).map_err(|e| format!("invalid regular expression: {e}"))?)
+    } else {
+        check_regex(&source).map_err(|e| format!("invalid regular expression: {e}"))?
+    };
+    let names = match (&re, capture_names(pattern)) {
+        (Some(re), _) => re.capture_names().flatten().map(str::to_string).collect(),
+        (None, Some(names)) => names,
+        (None, None) => {
+            let full =
+                Regex::new(&source).map_err(|e| format!("invalid regular expression: {e}"))?;
+            let names = full.capture_names().flatten().map(str::to_string).collect();
+            re = Some(full);
+            names
+        }
+    };
+    let mut params: Vec<String> = Vec::new();
+    for name in names {
+        if params.contains(&name) {
             return Err(format!(
                 "duplicate group name {name:?} in regular expression"
             ));
         }
-        params.push(name.to_string());
+        params.push(name);
     }
+    Ok(regex_shape(pattern, re, params))
+}
+
+fn regex_shape(pattern: &str, re: Option<Regex>, params: Vec<String>) -> PathPattern {
     let lit = regex_literal_prefix(pattern);
     let anchor = match lit.rfind('/') {
         Some(i) if lit.starts_with('/') && i > 0 => split_segments(&lit[..i]),
         _ => Vec::new(),
     };
-    Ok(PathPattern::Regex {
+    PathPattern::Regex {
         re,
         anchor,
         literal_chars: lit.len(),
         literal: lit,
         params,
-    })
+    }
 }
 
 /// An accepted value of a header condition.
@@ -362,6 +468,17 @@ impl HeaderValue {
             HeaderValue::Exact(v) => v.eq_ignore_ascii_case(value),
             HeaderValue::Regex(re) => re.is_match(value),
         }
+    }
+}
+
+/// Check a header value as `parse_header_value` does (same errors), without compiling its regular
+/// expression where that can wait (see `check_regex`).
+pub(crate) fn check_header_value(raw: &str) -> Result<(), String> {
+    match raw.strip_prefix('~') {
+        Some(p) => check_regex(p)
+            .map(|_| ())
+            .map_err(|e| format!("invalid regular expression: {e}")),
+        None => Ok(()),
     }
 }
 

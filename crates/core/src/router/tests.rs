@@ -1032,3 +1032,55 @@ fn odd_patterns_never_panic() {
 mod eager;
 /// The lazy router (index read in place, routes compiled on first use) against the eager reference.
 mod lazy;
+
+/// Checking a regular expression without compiling it (validation, routing index) gives the same
+/// verdict, error text and capture names as compiling it.
+#[test]
+fn checked_regex_matches_compiled_regex() {
+    let patterns = [
+        r"^/v[0-9]+/items$",
+        r"^/t8/api/(?P<id>[0-9]+)(/[a-z]+)?$",
+        r"/u/(?<user>[^/]+)/(?P<rest>.*)",
+        r"/a/(?P<x>[a-z]+)/(?P<x>[0-9]+)",
+        r"/a/([a-z]+",
+        r"/a/[z-a]",
+        r"/a/\p{Greek}",
+        r"/a/(?P<1bad>x)",
+        r"/a/[(?P<notgroup>)]/(?P<real>x)",
+        r"/a/[]x](?P<n>y)",
+        r"/a/[^]x](?P<n>y)",
+        r"/a/[[:alpha:]](?P<n>y)",
+        r"/a/\((?P<n>y)\)",
+        r"(?x) /a/ (?P<n> y ) # (?P<comment>z)",
+        r"(?i)/A/(?P<n>y)",
+        r"/a/(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:(?:x)))))))))))))))))))))))))))))))))))))))))))))))))))",
+        r"/a/(?:x{1000}){1000}",
+        r"/a/x{3}",
+        r"/a/*",
+        r"",
+        r"a",
+        r"/a/(?P<n>",
+        r"/a/\",
+    ];
+    for p in patterns {
+        let raw = format!("~{p}");
+        let full = pattern::parse_path(&raw);
+        let checked = pattern::check_path(&raw);
+        match (&full, &checked) {
+            (Err(a), Err(b)) => assert_eq!(a, b, "{p}"),
+            (Ok(a), Ok(b)) => {
+                assert_eq!(a.params(), b.params(), "{p}");
+                assert_eq!(a.rank(), b.rank(), "{p}");
+            }
+            _ => panic!("{p}: compiled {full:?}, checked {checked:?}"),
+        }
+        let h_full = pattern::parse_header_value(&raw).err();
+        let h_checked = pattern::check_header_value(&raw).err();
+        assert_eq!(h_full, h_checked, "header {p}");
+    }
+    // The engine's size limit is still judged at validation.
+    let err = pattern::check_path(r"~/a/(?:x{1000}){1000}").unwrap_err();
+    assert!(err.contains("size limit"), "{err}");
+    let err = pattern::check_path(&format!("~/a/(?:{}", "(".repeat(60))).unwrap_err();
+    assert!(err.starts_with("invalid regular expression: "), "{err}");
+}

@@ -410,7 +410,7 @@ impl EagerRouter {
                     None => path.len(),
                 }
             }
-            PathPattern::Regex { re, .. } => match re.captures(path) {
+            PathPattern::Regex { re: Some(re), .. } => match re.captures(path) {
                 Some(caps) => {
                     for (i, name) in re.capture_names().enumerate() {
                         if let (Some(name), Some(m)) = (name, caps.get(i)) {
@@ -421,6 +421,8 @@ impl EagerRouter {
                 }
                 None => 0,
             },
+            // Routes are compiled with `parse_path`, which always builds the engine.
+            PathPattern::Regex { re: None, .. } => 0,
         };
         let mut stripped = 0;
         let forwarded: Cow<str> = match &route.rewrite {
@@ -553,7 +555,12 @@ impl Search<'_, '_> {
     fn path_and_headers_match(&self, entry: &Entry, regex: bool) -> bool {
         let route = &self.router.routes[entry.route as usize];
         if regex {
-            if let PathPattern::Regex { re, literal, .. } = &route.paths[entry.path as usize] {
+            if let PathPattern::Regex {
+                re: Some(re),
+                literal,
+                ..
+            } = &route.paths[entry.path as usize]
+            {
                 if !self.req.path.starts_with(literal.as_str()) || !re.is_match(self.req.path) {
                     return false;
                 }

@@ -113,6 +113,13 @@ fn lazy_router_matches_the_eager_one_on_many_requests() {
             Some(text.clone().into_bytes()),
         )
         .unwrap();
+        // Built without parsing regular expressions again (for a validated configuration).
+        let of_valid = Router::from_index(
+            Router::build_index_of_valid(&cfg, Some(&text)).unwrap(),
+            0,
+            Some(text.clone().into_bytes()),
+        )
+        .unwrap();
         assert_eq!(lazy.len(), cfg.routes.len());
         assert_eq!(
             lazy.compiled_routes(),
@@ -165,6 +172,11 @@ fn lazy_router_matches_the_eager_one_on_many_requests() {
                 outcome(with_doc.route(&req)),
                 want,
                 "{method} {host}{path} (document)"
+            );
+            assert_eq!(
+                outcome(of_valid.route(&req)),
+                want,
+                "{method} {host}{path} (index of a validated configuration)"
             );
             matched += want.starts_with("RouteMatch") as usize;
         }
