@@ -9,7 +9,7 @@
 use crate::config::KV_BINDING;
 use crate::exchange::Exchange;
 use crate::runtime;
-use crate::webcrypto::{backend_for, parsed_key, Backend};
+use crate::webcrypto::{backend_for, parsed_key, Backend, ParsedKey};
 use edgegate_core::auth::crypto::CryptoError;
 use edgegate_core::auth::{
     self as core_auth, basic, cache::TtlCache, jwks, jwt, keyauth, records, AclConfig, AuthFailure,
@@ -515,16 +515,30 @@ async fn wait_for_jwks(url: &str, deadline: f64) {
     let _ = select(woken, timeout).await;
 }
 
-/// A signature check's outcome: a key WebCrypto refused is logged and refused like any bad key; a failing
-/// backend is kept in `failure` (the request gets a 500) and refuses the token meanwhile.
-fn checked(
-    credential: &str,
-    outcome: Result<Result<(), jwt::JwtError>, CryptoError>,
+/// Check `token`'s signature with a key parsed once per isolate, through the isolate's crypto backend. A
+/// key WebCrypto refused is logged and refused like any bad key; a failing backend is kept in `failure`
+/// (the request gets a 500) and refuses the token meanwhile.
+async fn verify_parsed(
+    config: &JwtConfig,
+    token: &jwt::Token<'_>,
+    cred: &records::JwtCredential,
+    key: &ParsedKey,
+    now_s: u64,
     failure: &mut Option<CryptoError>,
 ) -> Result<(), jwt::JwtError> {
+    let outcome = jwt::verify_with(
+        &backend_for(key),
+        config,
+        token,
+        cred,
+        &key.key,
+        key.pinned,
+        now_s,
+    )
+    .await;
     match outcome {
         Ok(Err(jwt::JwtError::BadKey)) => {
-            log_unusable_key(credential);
+            log_unusable_key(&cred.id);
             Err(jwt::JwtError::BadKey)
         }
         Ok(result) => result,
@@ -581,20 +595,7 @@ async fn jwt_auth(ex: &mut Exchange<'_>, config: &JwtConfig) -> Result<Outcome, 
                     jwt::CredentialKey::Static(key) => Ok((key, None)),
                     jwt::CredentialKey::Jwks(_) => Err(jwt::JwtError::BadKey),
                 })?;
-                checked(
-                    &cred.id,
-                    jwt::verify_with(
-                        &backend_for(&key),
-                        config,
-                        &token,
-                        &cred,
-                        &key.key,
-                        None,
-                        now_s,
-                    )
-                    .await,
-                    &mut backend_failure,
-                )
+                verify_parsed(config, &token, &cred, &key, now_s, &mut backend_failure).await
             })
             .await
         }
@@ -628,20 +629,8 @@ async fn jwt_auth(ex: &mut Exchange<'_>, config: &JwtConfig) -> Result<Outcome, 
                     verify_memoized(ex, config, &token, &memo_input, async {
                         // Parsed once per isolate for this JWK's text.
                         let key = parsed_key(&jwk_json, || jwt::jwk_key(&k))?;
-                        checked(
-                            &cred.id,
-                            jwt::verify_with(
-                                &backend_for(&key),
-                                config,
-                                &token,
-                                &cred,
-                                &key.key,
-                                key.pinned,
-                                now_s,
-                            )
-                            .await,
-                            &mut backend_failure,
-                        )
+                        verify_parsed(config, &token, &cred, &key, now_s, &mut backend_failure)
+                            .await
                     })
                     .await
                 }

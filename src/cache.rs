@@ -84,13 +84,7 @@ pub async fn serve(ex: &mut Exchange<'_>) -> Result<web_sys::Response, GatewayEr
     let mut stale: Option<(web_sys::Response, Freshness)> = None;
     if lookup {
         if let Some(stored) = cache_match(&cache, &url).await {
-            let meta = stored
-                .headers()
-                .get(rules::META_HEADER)
-                .ok()
-                .flatten()
-                .and_then(|m| StoredMeta::parse(&m));
-            match meta.map(|m| m.freshness(runtime::now_ms())) {
+            match freshness(&stored) {
                 Some(f) if f.fresh => {
                     let status = CacheStatus::hit(f.remaining);
                     return from_store(ex, stored, &f, &status, shown_key, is_head);
@@ -124,13 +118,7 @@ pub async fn serve(ex: &mut Exchange<'_>) -> Result<web_sys::Response, GatewayEr
                 match rules::after_wait(woken) {
                     AfterWait::Lookup => {
                         if let Some(stored) = cache_match(&cache, &url).await {
-                            let meta = stored
-                                .headers()
-                                .get(rules::META_HEADER)
-                                .ok()
-                                .flatten()
-                                .and_then(|m| StoredMeta::parse(&m));
-                            match meta.map(|m| m.freshness(runtime::now_ms())) {
+                            match freshness(&stored) {
                                 Some(f) if f.fresh => {
                                     if let Some((old, _)) = stale.take() {
                                         discard(&old);
@@ -359,6 +347,13 @@ fn from_store(
 }
 
 /// Release a response body we will not read.
+/// How fresh a stored response is now, from the metadata the gateway stored with it; `None` when that
+/// metadata is missing or unreadable (the entry is then discarded).
+fn freshness(stored: &web_sys::Response) -> Option<Freshness> {
+    let meta = stored.headers().get(rules::META_HEADER).ok().flatten()?;
+    StoredMeta::parse(&meta).map(|m| m.freshness(runtime::now_ms()))
+}
+
 fn discard(resp: &web_sys::Response) {
     if let Some(body) = resp.body() {
         let _ = body.cancel();
