@@ -41,6 +41,8 @@ pub struct ProxyPlan<'g> {
     /// How many bytes at the start of the client's path `strip_path` removed (see
     /// `RouteMatch::stripped`; `proxy::forwarded_prefix` makes `X-Forwarded-Prefix` of them).
     pub stripped: usize,
+    /// The route's captured path parameters, in order (templates' `uri_captures`).
+    pub params: Vec<(String, String)>,
 }
 
 pub struct Gateway {
@@ -217,6 +219,7 @@ impl Gateway {
                 ),
                 resolve_override: Some(&upstream.host),
                 stripped: m.stripped,
+                params: m.params,
             });
         }
         Ok(ProxyPlan {
@@ -226,6 +229,7 @@ impl Gateway {
             url: [upstream.origin.as_str(), &m.upstream_path_and_query].concat(),
             resolve_override: None,
             stripped: m.stripped,
+            params: m.params,
         })
     }
 }
