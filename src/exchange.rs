@@ -53,6 +53,9 @@ pub struct Exchange<'a> {
     /// the cell is shared with the stream). `None` until then and on non-AI routes.
     /// `AiTokens::end` is called when the stream ends, for charges waiting on it.
     pub ai_tokens: std::rc::Rc<crate::ratelimit::AiTokens>,
+    /// The request to forward instead of `raw` when a plugin changed its method or body
+    /// (request-transformer); its headers are still edited as for `raw`.
+    pub upstream_request: Option<web_sys::Request>,
 }
 
 impl<'a> Exchange<'a> {

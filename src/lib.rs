@@ -10,6 +10,7 @@ mod cache;
 mod config;
 mod exchange;
 mod js;
+mod plugins;
 mod proxy;
 mod ratelimit;
 mod respond;
@@ -209,6 +210,7 @@ fn exchange<'a>(
         identity: None,
         log: LogFields::default(),
         ai_tokens: Default::default(),
+        upstream_request: None,
     }
 }
 
@@ -255,5 +257,7 @@ async fn phases(ex: &mut Exchange<'_>) -> Result<web_sys::Response, GatewayError
     if let Some(response) = ai::serve(ex).await? {
         return Ok(response);
     }
-    cache::serve(ex).await
+    plugins::transform_request(ex).await?;
+    let response = cache::serve(ex).await?;
+    Ok(plugins::transform_response(ex, response).await)
 }

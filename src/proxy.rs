@@ -95,7 +95,8 @@ fn names_array<'a>(names: impl Iterator<Item = &'a &'static str>) -> JsValue {
 /// body is passed through. `done(value, status, upstream_ms)` is called with the outcome ([`settle`]
 /// makes sense of it) and the promise resolves to what it returns (rejects only if `done` throws).
 pub fn start(ex: &Exchange<'_>, done: &JsValue) -> js_sys::Promise {
-    let (raw, plan, client_url, request_id) = (ex.raw, &ex.plan, &ex.url, ex.request_id);
+    let raw = ex.upstream_request.as_ref().unwrap_or(ex.raw);
+    let (plan, client_url, request_id) = (&ex.plan, &ex.url, ex.request_id);
     let info = ex.info;
     // Beyond the fixed set: the names the client's Connection header lists, plugins' removals. (A
     // WebSocket upgrade keeps Upgrade and Connection: they are not in the fixed set, see FETCH_DROPS.)
