@@ -156,9 +156,10 @@ pub fn parse_ingress_response(
 /// The second stage of a stream for a client of another format: chat chunks in, the client's
 /// events out.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per stream, never moved around
 pub enum OutStage {
     Messages(messages_in::MessagesOut),
-    Responses(Box<responses_in::ResponsesOut>),
+    Responses(responses_in::ResponsesOut),
 }
 
 impl OutStage {
@@ -166,8 +167,8 @@ impl OutStage {
         match req.format {
             IngressFormat::Chat => None,
             IngressFormat::Messages => Some(OutStage::Messages(messages_in::MessagesOut::new(ctx))),
-            IngressFormat::Responses => Some(OutStage::Responses(Box::new(
-                responses_in::ResponsesOut::new(req, ctx),
+            IngressFormat::Responses => Some(OutStage::Responses(responses_in::ResponsesOut::new(
+                req, ctx,
             ))),
         }
     }
