@@ -570,8 +570,9 @@ async fn responses(
 }
 
 /// `POST …/v1/messages/count_tokens`: Anthropic-kind targets count (the request is forwarded to
-/// their `count_tokens`, with fallback as for messages); for a target of another format the gateway
-/// estimates. The answer says which in `x-edgegate-token-count: exact | estimate`.
+/// their `count_tokens`), Gemini targets too (`countTokens`), with fallback as for messages; for a
+/// target of another format the gateway estimates. The answer says which in
+/// `x-edgegate-token-count: exact | estimate`.
 async fn count_tokens(
     ex: &mut Exchange<'_>,
     cfg: &CompiledAiProxy,
@@ -594,19 +595,31 @@ async fn count_tokens(
     loop {
         let target = &targets[attempt];
         note_attempt(log, attempt, target);
-        if target.kind != ProviderKind::Anthropic {
+        let gemini = target.kind == ProviderKind::Gemini && req.unsupported.is_none();
+        if target.kind != ProviderKind::Anthropic && !gemini {
             let n = messages_in::estimate_input_tokens(&req);
             ex.response_headers
                 .push((TOKEN_COUNT_HEADER.to_string(), "estimate".to_string()));
             return json_response(200, &serde_json::json!({ "input_tokens": n }));
         }
         let result = async {
-            let up = messages_in::build_native(&req, target, true)?;
+            let up = if gemini {
+                ai::gemini::build_count_tokens_request(&req.chat, target)?
+            } else {
+                messages_in::build_native(&req, target, true)?
+            };
             let key = provider_key(ex, target)?;
             let mut opened = open(ex, &up, key.as_deref(), target, timeout).await?;
             let bytes = opened.read_rest().await?;
             if !(200..300).contains(&opened.status) {
                 return Err(opened.error(target, &bytes));
+            }
+            if gemini {
+                let n = ai::gemini::parse_count_tokens(target, &bytes)?;
+                return Ok(
+                    serde_json::to_vec(&serde_json::json!({ "input_tokens": n }))
+                        .unwrap_or_default(),
+                );
             }
             Ok(bytes)
         }

@@ -26,8 +26,8 @@
 //               order>`. Gemini: a functionCall without id (as Gemini does); Anthropic: a text block, then
 //               a tool_use block (`toolu_fake_<n>`; streamed as input_json_delta fragments); OpenAI: a
 //               tool call (`call_fake_<n>`; streamed as argument fragments)
-// Anthropic also answers POST /v1/messages/count_tokens ({"input_tokens": N}; 400 for fields that
-// endpoint does not take, as Anthropic does).
+// Anthropic also answers POST /v1/messages/count_tokens ({"input_tokens": N}: words + 3; 400 for fields
+// that endpoint does not take, as Anthropic does), Gemini :countTokens ({"totalTokens": N}: words + 2).
 // Keys: when `keys` is given ({openai, anthropic, gemini}), a request without the right key in that
 // provider's own header (Authorization: Bearer / x-api-key / x-goog-api-key) gets the provider's 401/400.
 // Every request is recorded in `requests` ({provider, method, url, headers, body, json, at}); a response
@@ -442,6 +442,12 @@ async function gemini(req, res, url, json, state) {
     ]);
   }
   if (mode(model, "fail500")) return err(500, "INTERNAL", "An internal error has occurred.");
+  if (op === "countTokens") {
+    const r = json.generateContentRequest ?? json;
+    if (r !== json && r.model !== `models/${model}`) return err(400, "INVALID_ARGUMENT", "generateContentRequest.model must name the model");
+    const n = (r.contents ?? []).reduce((n, c) => n + countTokens(textOf(c.parts)), 0) + countTokens(textOf(r.systemInstruction?.parts));
+    return send(res, 200, { totalTokens: n + 2 });
+  }
   if (op === "batchEmbedContents") {
     return send(res, 200, {
       embeddings: (json.requests ?? []).map((r) => ({ values: vector(textOf(r.content?.parts)) })),

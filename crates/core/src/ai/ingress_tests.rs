@@ -465,3 +465,33 @@ fn model_info_finds_aliases_and_provider_models() {
     .unwrap();
     assert!(strict.model_info("oai/other", 5).is_err());
 }
+
+#[test]
+fn gemini_counts_the_translated_request() {
+    let req = messages_in::parse_request(
+        br#"{"model": "m", "system": "S", "messages": [{"role": "user", "content": "hi"}],
+             "tools": [{"name": "f", "input_schema": {"type": "object"}}]}"#,
+        None,
+        None,
+        true,
+    )
+    .unwrap();
+    let mut t = ProviderTarget::new(ProviderKind::Gemini, "gemini-x");
+    t.base_url = "http://g".into();
+    let up = gemini::build_count_tokens_request(&req.chat, &t).unwrap();
+    assert_eq!(up.url, "http://g/v1beta/models/gemini-x:countTokens");
+    let body: Value = serde_json::from_slice(&up.body).unwrap();
+    let inner = &body["generateContentRequest"];
+    assert_eq!(inner["model"], "models/gemini-x");
+    assert_eq!(inner["systemInstruction"]["parts"][0]["text"], "S");
+    assert_eq!(inner["contents"][0]["parts"][0]["text"], "hi");
+    assert!(inner["tools"][0]["functionDeclarations"].is_array());
+    assert_eq!(
+        gemini::parse_count_tokens(&t, br#"{"totalTokens": 12}"#).unwrap(),
+        12
+    );
+    assert_eq!(
+        gemini::parse_count_tokens(&t, b"{}").unwrap_err().status,
+        502
+    );
+}
