@@ -79,7 +79,7 @@ pub fn parse(name: &str, _config: &Value) -> Result<Plugin, PluginError> {
 pub fn settings<T: DeserializeOwned>(config: &Value) -> Result<T, PluginError> {
     let empty = Value::Object(Default::default());
     let value = if config.is_null() { &empty } else { config };
-    serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
+    crate::config::path_error::deserialize::<T>(value).map_err(|e| {
         let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };
         PluginError::Config(vec![(path, e.into_inner().to_string())])
