@@ -5,6 +5,11 @@
 //! instances run for a request is decided once per route at compile time ([`Plugins::for_route`]);
 //! instances scoped to a consumer are filtered by the glue once the consumer is known.
 
+pub mod cors;
+pub mod geo_restriction;
+pub mod ip_restriction;
+pub mod request_size_limiting;
+
 use crate::config::{GatewayConfig, PluginConfig};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
