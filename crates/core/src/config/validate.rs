@@ -117,14 +117,14 @@ fn join_path(parent: &str, relative: &str) -> String {
     }
 }
 
-fn path_from_serde(parent: &str, path: &serde_path_to_error::Path) -> String {
+fn path_from_serde(parent: &str, path: &super::path_error::Path) -> String {
     let mut out = parent.to_string();
     for segment in path.iter() {
         out = match segment {
-            serde_path_to_error::Segment::Seq { index } => index_path(&out, *index),
-            serde_path_to_error::Segment::Map { key } => key_path(&out, key),
-            serde_path_to_error::Segment::Enum { variant } => key_path(&out, variant),
-            serde_path_to_error::Segment::Unknown => join_path(&out, "?"),
+            super::path_error::Segment::Seq { index } => index_path(&out, *index),
+            super::path_error::Segment::Map { key } => key_path(&out, key),
+            super::path_error::Segment::Enum { variant } => key_path(&out, variant),
+            super::path_error::Segment::Unknown => join_path(&out, "?"),
         };
     }
     out
@@ -377,7 +377,7 @@ fn deserialize_element<'v, T: Deserialize<'v>>(
     value: &'v Value,
     errors: &mut Vec<ValidationError>,
 ) -> Option<T> {
-    match serde_path_to_error::deserialize::<_, T>(value) {
+    match super::path_error::deserialize::<T>(value) {
         Ok(t) => Some(t),
         Err(e) => {
             let at = path_from_serde(path, e.path());
