@@ -54,13 +54,15 @@ const FAILED = 2;
 //
 // The timeout is a race, not an abort: an AbortController per request costs more CPU than the rest of
 // this function, and the fetch left behind is cancelled anyway when the request ends (the 504 answer).
-export function forward(req, plan, always, guarded, remove, resolveOverride, timeoutMs, respAlways, startedMs, done) {
+export function forward(req, plan, always, guarded, remove, resolveOverride, timeoutMs, respAlways, startedMs, body, done) {
   const p = plan.split("\n");
   const url = p[0];
   const requestId = p[1];
   const init = { method: req.method, headers: upstreamHeaders(req, always, guarded, remove, requestId, p, 2),
                  redirect: "manual" };
-  if (req.body !== null) init.body = req.body;
+  // `body`: the request body kept in the Worker for retries (a copy per attempt), else the stream.
+  if (body !== undefined) init.body = body.slice(0);
+  else if (req.body !== null) init.body = req.body;
   if (resolveOverride) init.cf = { resolveOverride };
   // Whichever comes first, the response headers or the deadline, settles the promise; `done` runs once.
   return new Promise((resolve, reject) => {
@@ -133,6 +135,7 @@ extern "C" {
         timeout_ms: f64,
         resp_always: &JsValue,
         started_ms: f64,
+        body: &JsValue,
         done: &JsValue,
     ) -> js_sys::Promise;
 

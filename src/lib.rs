@@ -14,6 +14,7 @@ mod proxy;
 mod ratelimit;
 mod respond;
 mod runtime;
+mod upstream;
 mod webcrypto;
 
 use edgegate_core::gateway::{Gateway, ProxyPlan};
@@ -141,18 +142,26 @@ fn fast(
     if gateway.plugins_for(plan.route_index).next().is_some() {
         return Err(incoming);
     }
+    // A request with a body that a retry could need goes the asynchronous way, which keeps it.
+    let method = incoming.info.method.as_str();
+    if !matches!(method, "GET" | "HEAD")
+        && plan.upstream.policy.retry.allows(method)
+        && incoming.raw.body().is_some()
+    {
+        return Err(incoming);
+    }
     log.route = Some(plan.route.to_string());
     log.service = Some(plan.upstream.name.clone());
-    let (service, timeout_ms) = (plan.upstream.name.clone(), plan.upstream.timeout_ms);
-    let ctx = Context::new(ctx.unchecked_ref::<JsValue>().clone().unchecked_into());
-    // The callback owns what it needs; `js::forward`'s promise resolves to the response it returns.
-    let ex = exchange(&incoming, env, &ctx, &gateway, parts, host, plan);
-    let kept = Rc::clone(&incoming);
-    let done = Closure::once_into_js(move |value: JsValue, status: u16, upstream_ms: f64| {
-        let result = proxy::settle(value, status, upstream_ms, (&service, timeout_ms), &mut log);
-        JsValue::from(kept.finish(result, log, &[]))
-    });
-    let sent = proxy::start(&ex, &done);
+    let context = Context::new(ctx.unchecked_ref::<JsValue>().clone().unchecked_into());
+    let ex = exchange(&incoming, env, &context, &gateway, parts, host, plan);
+    let sent = proxy::start_fast(
+        &ex,
+        Rc::clone(&incoming),
+        log,
+        env.clone(),
+        ctx.unchecked_ref::<JsValue>().clone().unchecked_into(),
+        Arc::clone(&gateway),
+    );
     Ok(sent)
 }
 
@@ -178,7 +187,8 @@ fn route<'a, 'g>(
         query: parts.query,
         header: &header,
     };
-    let plan = gateway.plan(&view)?;
+    let seed = edgegate_core::upstream::fnv1a(incoming.request_id.as_bytes());
+    let plan = gateway.plan_with(&view, Some(seed))?;
     Ok((parts, host, plan))
 }
 
