@@ -9,6 +9,9 @@ pub mod cors;
 pub mod geo_restriction;
 pub mod ip_restriction;
 pub mod request_size_limiting;
+pub mod request_transformer;
+pub mod response_transformer;
+pub mod transform;
 
 use crate::config::{GatewayConfig, PluginConfig};
 use serde::de::DeserializeOwned;
@@ -26,6 +29,8 @@ pub enum Plugin {
     RateLimiting(crate::ratelimit::RateLimitConfig),
     ProxyCache(crate::cache::ProxyCacheConfig),
     AiProxy(Box<crate::ai::CompiledAiProxy>),
+    RequestTransformer(Box<request_transformer::RequestTransformerConfig>),
+    ResponseTransformer(Box<response_transformer::ResponseTransformerConfig>),
 }
 
 /// Why a plugin instance is invalid.
@@ -46,6 +51,8 @@ pub const KNOWN: &[&str] = &[
     "rate-limiting",
     "proxy-cache",
     "ai-proxy",
+    "request-transformer",
+    "response-transformer",
 ];
 
 /// Parse the settings of the plugin called `name`.
@@ -68,6 +75,10 @@ pub fn parse(name: &str, _config: &Value) -> Result<Plugin, PluginError> {
         "ai-proxy" => crate::ai::AiProxyConfig::compile(_config)
             .map(|c| Plugin::AiProxy(Box::new(c)))
             .map_err(PluginError::Config),
+        "request-transformer" => request_transformer::RequestTransformerConfig::parse(_config)
+            .map(|c| Plugin::RequestTransformer(Box::new(c))),
+        "response-transformer" => response_transformer::ResponseTransformerConfig::parse(_config)
+            .map(|c| Plugin::ResponseTransformer(Box::new(c))),
         _ => Err(PluginError::UnknownName(if KNOWN.is_empty() {
             format!("unknown plugin {name:?}")
         } else {
