@@ -17,5 +17,6 @@ pub mod ratelimit;
 pub mod router;
 pub mod store;
 pub mod template;
+pub mod upstream;
 
 pub use error::{ErrorKind, GatewayError};

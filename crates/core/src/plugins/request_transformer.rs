@@ -270,7 +270,9 @@ impl RequestTransformerConfig {
 /// The error for a body over `max_body_size`.
 pub fn too_large(limit: u64) -> GatewayError {
     GatewayError::new(
-        ErrorKind::PayloadTooLarge,
+        ErrorKind::PayloadTooLarge {
+            expect_continue: false,
+        },
         format!(
             "the request body is larger than {limit} bytes, the most request-transformer reads to apply its body rules"
         ),
@@ -315,10 +317,7 @@ pub fn select<'a>(
     instances: impl Iterator<Item = &'a super::PluginInstance>,
     username: Option<&str>,
 ) -> Option<&'a RequestTransformerConfig> {
-    transform::most_specific(instances, username, |p| match p {
-        super::Plugin::RequestTransformer(c) => Some(&**c),
-        _ => None,
-    })
+    transform::most_specific(instances, username, |p| p.get::<RequestTransformerConfig>())
 }
 
 #[cfg(test)]
