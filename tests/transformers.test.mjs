@@ -440,7 +440,7 @@ describe("transformer validation errors", { timeout: 900_000 }, () => {
         'plugins[0].config.add.headers[0]: "x-no-colon" is not "name:value" (no colon)',
         'plugins[0].config.add.headers[1]: template "$(headers.x": unclosed',
         'plugins[0].config.replace.uri: template "/u/$(route.name)": unknown template variable "route"',
-        "plugins[1].config.add: unknown field `querystring`",
+        "plugins[1].config.add.querystring: unknown field `querystring`",
       ]) {
         assert.ok(text.includes(expected), `missing ${expected} in:\n${text}`);
       }
