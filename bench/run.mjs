@@ -221,6 +221,45 @@ const TARGETS = [
     bar: 0.9,
   },
   {
+    // The same route with request-transformer (docs/transformations.md): header and query rules with templates.
+    name: "request-transformer",
+    description: "Miniflare, edgegate /proxy route + request-transformer (headers, query, templates)",
+    start: (ctx) => {
+      const config = benchConfig(ctx.origin.url);
+      config.plugins = [{
+        name: "request-transformer",
+        route: "proxy",
+        config: {
+          remove: { headers: ["x-debug"] },
+          add: { headers: ["x-tenant:$(headers.x-tenant or 'public')"], querystring: ["source:edge"] },
+          append: { headers: ["x-via:bench"] },
+        },
+      }];
+      return startEdgegate(config);
+    },
+    path: "/proxy/status/200",
+    baseline: "edgegate",
+    bar: 0.9,
+  },
+  {
+    // The same route with response-transformer: header rules and a JSON body rule (the small JSON answer is
+    // read, changed and re-encoded).
+    name: "response-transformer",
+    description: "Miniflare, edgegate /proxy route + response-transformer (headers, JSON field)",
+    start: (ctx) => {
+      const config = benchConfig(ctx.origin.url);
+      config.plugins = [{
+        name: "response-transformer",
+        route: "proxy",
+        config: { remove: { headers: ["x-origin"] }, add: { headers: ["x-edge:1"], json: ["edge:true"], json_types: ["boolean"] } },
+      }];
+      return startEdgegate(config);
+    },
+    path: "/proxy/status/200",
+    baseline: "edgegate",
+    bar: 0.9,
+  },
+  {
     // The same route behind key-auth: one KV lookup per isolate and TTL, then the in-isolate cache.
     name: "key-auth",
     description: "Miniflare, edgegate /proxy route + key-auth",
