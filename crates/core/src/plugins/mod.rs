@@ -15,6 +15,9 @@ pub mod cors;
 pub mod geo_restriction;
 pub mod ip_restriction;
 pub mod request_size_limiting;
+pub mod request_transformer;
+pub mod response_transformer;
+pub mod transform;
 
 use crate::config::{GatewayConfig, PluginConfig};
 use serde::de::DeserializeOwned;
