@@ -9,7 +9,7 @@
 //!
 //! What a hook gets:
 //! - the [`Exchange`]: the client request (`ex.raw`, `ex.info`, `ex.header(..)`, `ex.url`, `ex.host`,
-//!   `ex.client_ip`, `ex.cf(..)`), the route (`ex.plan`, `ex.plan.captures`), the consumer
+//!   `ex.client_ip`, `ex.cf(..)`), the route (`ex.plan`, `ex.plan.params`), the consumer
 //!   (`ex.identity`), and what goes upstream, which request hooks may change: headers
 //!   (`ex.upstream_set`, `ex.upstream_remove`), path and query (`ex.set_upstream_path_and_query`),
 //!   method (`ex.upstream_method`) and body (`ex.upstream_body`); headers for the client's answer
@@ -32,6 +32,7 @@ use std::pin::Pin;
 mod redirect;
 mod reply;
 mod request_termination;
+
 pub use reply::Reply;
 
 /// What a request hook decided.
