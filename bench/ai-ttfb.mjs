@@ -5,6 +5,8 @@
 // For each provider format (OpenAI, Anthropic, Gemini) and streamed / not streamed, N sequential requests
 // (after 20 warm-up ones); prints p50 / p90 / p99 of the time until the first body byte (streamed: the first
 // `data:` event) and the added time through the gateway (translation, key lookup, config, access log).
+// The last rows: an Anthropic Messages client (`/ai/v1/messages`) on the OpenAI-format provider, against the
+// same OpenAI request straight to the provider (the two translations, in and out, are the added cost).
 import http from "node:http";
 import { startGateway } from "../tests/support/harness.mjs";
 import { startFakeProviders } from "../tests/support/fake-providers.mjs";
@@ -52,7 +54,8 @@ await gw.putConfig({
 
 const messages = [{ role: "user", content: "Say hello in ten words please" }];
 const rows = [];
-for (const [fmt, model, direct] of [
+const chat = (model) => (s) => [gw.at("/ai/v1/chat/completions"), {}, { model, messages, stream: s }];
+for (const [fmt, model, direct, viaGateway = chat(model)] of [
   ["openai", "oai/gpt-bench", (s) => [`${fake.baseUrls.openai}/chat/completions`, {}, { model: "gpt-bench", messages, stream: s }]],
   [
     "anthropic",
@@ -68,6 +71,12 @@ for (const [fmt, model, direct] of [
       { contents: [{ role: "user", parts: [{ text: messages[0].content }] }] },
     ],
   ],
+  [
+    "anthropic client on openai",
+    "oai/gpt-bench",
+    (s) => [`${fake.baseUrls.openai}/chat/completions`, {}, { model: "gpt-bench", messages, stream: s }],
+    (s) => [gw.at("/ai/v1/messages"), { "anthropic-version": "2023-06-01" }, { model: "oai/gpt-bench", max_tokens: 100, messages, stream: s }],
+  ],
 ]) {
   for (const stream of [false, true]) {
     const measure = async (f) => {
@@ -77,7 +86,7 @@ for (const [fmt, model, direct] of [
       return xs;
     };
     const d = await measure(() => ttfb(...direct(stream)));
-    const g = await measure(() => ttfb(gw.at("/ai/v1/chat/completions"), {}, { model, messages, stream }));
+    const g = await measure(() => ttfb(...viaGateway(stream)));
     rows.push({
       format: fmt,
       stream,

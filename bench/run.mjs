@@ -197,6 +197,30 @@ const TARGETS = [
     baseline: "edgegate",
   },
   {
+    // The same route to a service with three targets (weighted round-robin, docs/upstreams.md): the
+    // bench origin and two more origins of the same code, so that the balancer's choice is paid per request.
+    name: "three-targets",
+    description: "Miniflare, edgegate /proxy route, service with 3 targets",
+    start: async (ctx) => {
+      const extra = [await startOrigin({ port: 0 }), await startOrigin({ port: 0 })];
+      const config = benchConfig(ctx.origin.url);
+      config.services = [
+        { name: "origin", targets: [ctx.origin, ...extra].map((o) => ({ url: o.url, weight: 100 })) },
+      ];
+      const worker = await startEdgegate(config);
+      return {
+        ...worker,
+        close: async () => {
+          await worker.close();
+          for (const o of extra) await o.close();
+        },
+      };
+    },
+    path: "/proxy/status/200",
+    baseline: "edgegate",
+    bar: 0.9,
+  },
+  {
     // The same route behind key-auth: one KV lookup per isolate and TTL, then the in-isolate cache.
     name: "key-auth",
     description: "Miniflare, edgegate /proxy route + key-auth",

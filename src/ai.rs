@@ -26,11 +26,13 @@
 
 use crate::exchange::Exchange;
 use crate::runtime;
+use edgegate_core::ai::ingress::{IngressAnswer, IngressFormat, IngressRequest};
 use edgegate_core::ai::{
-    self, AiError, AiLog, ChatRequest, ChatResponse, CompiledAiProxy, EmbeddingsRequest,
-    ProviderTarget, StreamContext, StreamTranslator, UpstreamRequest,
+    self, messages_in, responses_in, AiError, AiLog, ChatRequest, ChatResponse, CompiledAiProxy,
+    EmbeddingsRequest, ErrorShape, ProviderKind, ProviderTarget, StreamContext, StreamTranslator,
+    UpstreamRequest,
 };
-use edgegate_core::plugins::Plugin;
+use edgegate_core::plugins::PluginInstance;
 use edgegate_core::proxy as rules;
 use edgegate_core::{ErrorKind, GatewayError};
 use futures_util::future::{select, Either};
@@ -145,7 +147,7 @@ fn plugin<'a>(ex: &Exchange<'a>) -> Option<&'a CompiledAiProxy> {
         if p.consumer.is_some() && p.consumer.as_deref() != username {
             continue;
         }
-        if let Plugin::AiProxy(c) = &p.plugin {
+        if let Some(c) = p.config::<CompiledAiProxy>() {
             if best.is_none_or(|(s, _)| p.specificity() > s) {
                 best = Some((p.specificity(), c));
             }
@@ -156,16 +158,28 @@ fn plugin<'a>(ex: &Exchange<'a>) -> Option<&'a CompiledAiProxy> {
 
 /// Whether the route has an `ai-proxy` plugin at all (for any consumer).
 pub(crate) fn is_ai_route(ex: &Exchange<'_>) -> bool {
-    ex.plugins().any(|p| matches!(p.plugin, Plugin::AiProxy(_)))
+    ex.plugins()
+        .any(|p| p.config::<CompiledAiProxy>().is_some())
 }
 
 /// On AI routes, show any error (authentication, ACL, limits, ...) in OpenAI's error shape, keeping
 /// its status, code and headers (`WWW-Authenticate`, `Retry-After`).
 pub fn error_shape(ex: &Exchange<'_>, e: GatewayError) -> GatewayError {
-    if matches!(e.kind, ErrorKind::Ai { .. }) || !is_ai_route(ex) {
+    if !is_ai_route(ex) {
         return e;
     }
-    let error = AiError::from_gateway(&e);
+    // The client's format (Anthropic Messages clients get Anthropic's error shape).
+    let shape = Endpoint::parse(ex.url.path).error_shape();
+    if let ErrorKind::Ai { error, wraps } = e.kind {
+        return GatewayError::new(
+            ErrorKind::Ai {
+                error: Box::new(error.with_shape(shape)),
+                wraps,
+            },
+            e.detail,
+        );
+    }
+    let error = AiError::from_gateway(&e).with_shape(shape);
     GatewayError::new(
         ErrorKind::Ai {
             error: Box::new(error),
@@ -180,6 +194,14 @@ enum Endpoint {
     Embeddings,
     Models,
     Template(String),
+    /// Anthropic Messages, `…/v1/messages`.
+    Messages,
+    /// Anthropic `…/v1/messages/count_tokens`.
+    CountTokens,
+    /// OpenAI Responses, `…/responses`.
+    Responses,
+    /// `GET …/models/{id}`.
+    Model(String),
     Unknown,
 }
 
@@ -190,6 +212,12 @@ impl Endpoint {
             Endpoint::Chat
         } else if path.ends_with("/embeddings") {
             Endpoint::Embeddings
+        } else if path.ends_with("/messages/count_tokens") {
+            Endpoint::CountTokens
+        } else if path.ends_with("/messages") {
+            Endpoint::Messages
+        } else if path.ends_with("/responses") {
+            Endpoint::Responses
         } else if path.ends_with("/models") {
             Endpoint::Models
         } else if let Some(i) = path.rfind("/templates/") {
@@ -199,6 +227,14 @@ impl Endpoint {
             } else {
                 Endpoint::Template(name.to_string())
             }
+        } else if let Some(i) = path.find("/models/") {
+            // A model id may hold a slash (`provider/model`), sent as is or as %2F.
+            let id = percent_decode(&path[i + "/models/".len()..]);
+            if id.is_empty() {
+                Endpoint::Unknown
+            } else {
+                Endpoint::Model(id)
+            }
         } else {
             Endpoint::Unknown
         }
@@ -206,25 +242,67 @@ impl Endpoint {
 
     fn method(&self) -> &'static str {
         match self {
-            Endpoint::Models => "GET",
+            Endpoint::Models | Endpoint::Model(_) => "GET",
             _ => "POST",
+        }
+    }
+
+    /// The shape of this endpoint's errors.
+    fn error_shape(&self) -> ErrorShape {
+        match self {
+            Endpoint::Messages | Endpoint::CountTokens => ErrorShape::Anthropic,
+            _ => ErrorShape::OpenAi,
         }
     }
 }
 
+/// `%XX` escapes decoded (invalid ones and invalid UTF-8 left as they are).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|_| s.to_string())
+}
+
+/// The serve hook of `ai-proxy` (`crate::plugins::HOOKS`).
+pub fn serve_hook<'x, 'a>(
+    ex: &'x mut Exchange<'a>,
+    _instances: &'x [&'a PluginInstance],
+) -> crate::plugins::Step<'x> {
+    Box::pin(async move {
+        Ok(match serve(ex).await? {
+            Some(response) => crate::plugins::Flow::Respond(response),
+            None => crate::plugins::Flow::Continue,
+        })
+    })
+}
+
 /// `Ok(None)` when the route has no `ai-proxy` plugin (the request goes on to the cache and proxy).
-pub async fn serve(ex: &mut Exchange<'_>) -> Result<Option<web_sys::Response>, GatewayError> {
+async fn serve(ex: &mut Exchange<'_>) -> Result<Option<web_sys::Response>, GatewayError> {
     let Some(cfg) = plugin(ex) else {
         return Ok(None);
     };
     let endpoint = Endpoint::parse(ex.url.path);
+    let shape = endpoint.error_shape();
     let method = ex.raw.method();
     if matches!(endpoint, Endpoint::Unknown) {
         return Err(AiError::new(
             404,
             "invalid_request_error",
             Some("not_found"),
-            "unknown AI endpoint: use …/v1/chat/completions, …/v1/embeddings, …/v1/models or …/templates/{name}",
+            "unknown AI endpoint: use …/v1/chat/completions, …/v1/messages, …/v1/responses, …/v1/embeddings, …/v1/models or …/templates/{name}",
         )
         .into_gateway());
     }
@@ -232,12 +310,15 @@ pub async fn serve(ex: &mut Exchange<'_>) -> Result<Option<web_sys::Response>, G
         let allow = endpoint.method();
         return Err(GatewayError::new(
             ErrorKind::Ai {
-                error: Box::new(AiError::new(
-                    405,
-                    "invalid_request_error",
-                    Some("method_not_allowed"),
-                    format!("this endpoint takes {allow}"),
-                )),
+                error: Box::new(
+                    AiError::new(
+                        405,
+                        "invalid_request_error",
+                        Some("method_not_allowed"),
+                        format!("this endpoint takes {allow}"),
+                    )
+                    .with_shape(shape),
+                ),
                 wraps: Some(Box::new(ErrorKind::MethodNotAllowed {
                     allow: vec![allow.to_string()],
                 })),
@@ -256,8 +337,16 @@ pub async fn serve(ex: &mut Exchange<'_>) -> Result<Option<web_sys::Response>, G
             json_response(200, &cfg.models_list(now_secs()))
         }
         Endpoint::Template(name) => template(ex, cfg, &name, &mut log).await,
+        Endpoint::Messages => messages(ex, cfg, &mut log).await,
+        Endpoint::CountTokens => count_tokens(ex, cfg, &mut log).await,
+        Endpoint::Responses => responses(ex, cfg, &mut log).await,
+        Endpoint::Model(id) => {
+            log.endpoint = "model";
+            model_info(ex, cfg, &id)
+        }
         Endpoint::Unknown => unreachable_endpoint(),
     };
+    let result = result.map_err(|e| e.with_shape(shape));
     if let (Some(p), Some(m)) = (&log.provider, &log.model) {
         ex.response_headers
             .push((PROVIDER_HEADER.to_string(), p.clone()));
@@ -341,8 +430,9 @@ async fn chat(
     log.stream = req.is_stream();
     cfg.check_guard(&req)?;
     cfg.decorate(&mut req);
-    match complete(ex, cfg, &req, log).await? {
+    match complete(ex, cfg, &IngressRequest::chat(req), log).await? {
         Outcome::Json(resp) => json_response(200, &resp),
+        Outcome::Body(bytes) => bytes_response(200, bytes),
         Outcome::Stream(resp) => Ok(resp),
     }
 }
@@ -372,7 +462,7 @@ async fn template(
     log.requested_model = Some(req.model.clone());
     cfg.check_guard(&req)?;
     cfg.decorate(&mut req);
-    let Outcome::Json(resp) = complete(ex, cfg, &req, log).await? else {
+    let Outcome::Json(resp) = complete(ex, cfg, &IngressRequest::chat(req), log).await? else {
         return Err(AiError::invalid("templates do not stream"));
     };
     let choice = resp.choices.first();
@@ -442,6 +532,162 @@ async fn embeddings(
     }
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Client formats besides chat completions (Anthropic Messages, OpenAI Responses), models/{id}
+
+/// Response header telling how `count_tokens` counted: `exact` (the provider counted) or `estimate`.
+pub const TOKEN_COUNT_HEADER: &str = "x-edgegate-token-count";
+
+/// `POST …/v1/messages`: Anthropic Messages, answered in Anthropic's format by any provider.
+async fn messages(
+    ex: &mut Exchange<'_>,
+    cfg: &CompiledAiProxy,
+    log: &mut AiLog,
+) -> Result<web_sys::Response, AiError> {
+    log.endpoint = "messages";
+    let body = read_body(ex).await?;
+    let mut req = messages_in::parse_request(
+        &body,
+        ex.header("anthropic-version").as_deref(),
+        ex.header("anthropic-beta").as_deref(),
+        false,
+    )?;
+    log.requested_model = Some(req.chat.model.clone());
+    log.stream = req.is_stream();
+    cfg.check_guard(&req.chat)?;
+    req.decorate(cfg);
+    match complete(ex, cfg, &req, log).await? {
+        Outcome::Json(resp) => json_response(200, &resp),
+        Outcome::Body(bytes) => bytes_response(200, bytes),
+        Outcome::Stream(resp) => Ok(resp),
+    }
+}
+
+/// `POST …/v1/responses`: OpenAI Responses (stateless), answered by any provider.
+async fn responses(
+    ex: &mut Exchange<'_>,
+    cfg: &CompiledAiProxy,
+    log: &mut AiLog,
+) -> Result<web_sys::Response, AiError> {
+    log.endpoint = "responses";
+    let body = read_body(ex).await?;
+    let mut req = responses_in::parse_request(&body)?;
+    log.requested_model = Some(req.chat.model.clone());
+    log.stream = req.is_stream();
+    cfg.check_guard(&req.chat)?;
+    req.decorate(cfg);
+    match complete(ex, cfg, &req, log).await? {
+        Outcome::Json(resp) => json_response(200, &resp),
+        Outcome::Body(bytes) => bytes_response(200, bytes),
+        Outcome::Stream(resp) => Ok(resp),
+    }
+}
+
+/// `POST …/v1/messages/count_tokens`: Anthropic-kind targets count (the request is forwarded to
+/// their `count_tokens`), Gemini targets too (`countTokens`), with fallback as for messages; for a
+/// target of another format the gateway estimates. The answer says which in
+/// `x-edgegate-token-count: exact | estimate`.
+async fn count_tokens(
+    ex: &mut Exchange<'_>,
+    cfg: &CompiledAiProxy,
+    log: &mut AiLog,
+) -> Result<web_sys::Response, AiError> {
+    log.endpoint = "count_tokens";
+    let body = read_body(ex).await?;
+    let mut req = messages_in::parse_request(
+        &body,
+        ex.header("anthropic-version").as_deref(),
+        ex.header("anthropic-beta").as_deref(),
+        true,
+    )?;
+    log.requested_model = Some(req.chat.model.clone());
+    req.decorate(cfg);
+    let targets = cfg.resolve(&req.chat.model, seed())?;
+    let timeout = cfg.config.fallback.first_byte_timeout_ms;
+    let mut limited = RateLimited::default();
+    let mut attempt = 0;
+    loop {
+        let target = &targets[attempt];
+        note_attempt(log, attempt, target);
+        let gemini = target.kind == ProviderKind::Gemini && req.unsupported.is_none();
+        if target.kind != ProviderKind::Anthropic && !gemini {
+            let n = messages_in::estimate_input_tokens(&req);
+            ex.response_headers
+                .push((TOKEN_COUNT_HEADER.to_string(), "estimate".to_string()));
+            return json_response(200, &serde_json::json!({ "input_tokens": n }));
+        }
+        let result = async {
+            let up = if gemini {
+                ai::gemini::build_count_tokens_request(&req.chat, target)?
+            } else {
+                messages_in::build_native(&req, target, true)?
+            };
+            let key = provider_key(ex, target)?;
+            let mut opened = open(ex, &up, key.as_deref(), target, timeout).await?;
+            let bytes = opened.read_rest().await?;
+            if !(200..300).contains(&opened.status) {
+                return Err(opened.error(target, &bytes));
+            }
+            if gemini {
+                let n = ai::gemini::parse_count_tokens(target, &bytes)?;
+                return Ok(
+                    serde_json::to_vec(&serde_json::json!({ "input_tokens": n }))
+                        .unwrap_or_default(),
+                );
+            }
+            Ok(bytes)
+        }
+        .await;
+        match result {
+            Ok(bytes) => {
+                ex.response_headers
+                    .push((TOKEN_COUNT_HEADER.to_string(), "exact".to_string()));
+                return bytes_response(200, bytes);
+            }
+            Err(e) if attempt + 1 < targets.len() && cfg.should_fall_back(&e) => {
+                limited.note(&e);
+                report_fallback(ex, target, &e);
+                attempt += 1;
+            }
+            Err(e) => return Err(limited.last(e)),
+        }
+    }
+}
+
+/// `GET …/models/{id}`: one model of the route (an alias, or a `provider/model` it may use), in
+/// OpenAI's shape, or in Anthropic's when the client sends `anthropic-version` (the Anthropic SDKs).
+fn model_info(
+    ex: &Exchange<'_>,
+    cfg: &CompiledAiProxy,
+    id: &str,
+) -> Result<web_sys::Response, AiError> {
+    let info = cfg.model_info(id, now_secs())?;
+    if ex.header("anthropic-version").is_some() {
+        return json_response(
+            200,
+            &serde_json::json!({
+                "type": "model",
+                "id": info.id,
+                "display_name": info.id,
+                "created_at": ai::ingress::rfc3339(info.created),
+            }),
+        );
+    }
+    json_response(200, &info)
+}
+
+/// A JSON body the core already serialised.
+fn bytes_response(status: u16, body: Vec<u8>) -> Result<web_sys::Response, AiError> {
+    let headers = web_sys::Headers::new().map_err(|_| internal())?;
+    let _ = headers.set("content-type", "application/json");
+    let init = web_sys::ResponseInit::new();
+    init.set_status(status);
+    init.set_headers(&headers);
+    // JSON the core produced or parsed: valid UTF-8.
+    let body = String::from_utf8_lossy(&body);
+    web_sys::Response::new_with_opt_str_and_init(Some(&body), &init).map_err(|_| internal())
+}
+
 /// The rate-limit timing of the targets that answered 429, for the final 429 (see
 /// `edgegate_core::ai::retry`: the last answer's headers, the shortest wait of all).
 #[derive(Default)]
@@ -466,19 +712,27 @@ impl RateLimited {
 
 enum Outcome {
     Json(ChatResponse),
+    /// A whole answer in the client's format (Messages, Responses).
+    Body(Vec<u8>),
     Stream(web_sys::Response),
 }
 
-/// Run a chat completion against the route's targets, falling back while nothing has been sent.
+/// Run a completion against the route's targets, falling back while nothing has been sent; the
+/// answer in the client's format (`ingress.format`).
 async fn complete(
     ex: &mut Exchange<'_>,
     cfg: &CompiledAiProxy,
-    req: &ChatRequest,
+    ingress: &IngressRequest,
     log: &mut AiLog,
 ) -> Result<Outcome, AiError> {
+    let req = &ingress.chat;
     let targets = cfg.resolve(&req.model, seed())?;
     let ctx = StreamContext {
-        id: format!("chatcmpl-{}", ex.request_id),
+        id: match ingress.format {
+            IngressFormat::Chat => format!("chatcmpl-{}", ex.request_id),
+            IngressFormat::Messages => format!("msg_{}", ex.request_id),
+            IngressFormat::Responses => format!("resp_{}", ex.request_id),
+        },
         model: req.model.clone(),
         created: now_secs(),
         include_usage: req.client_wants_usage(),
@@ -492,7 +746,7 @@ async fn complete(
         let target = &targets[attempt];
         note_attempt(log, attempt, target);
         let result = async {
-            let up = ai::build_request(req, target)?;
+            let up = ai::ingress::build_ingress_request(ingress, target)?;
             let key = provider_key(ex, target)?;
             let mut opened = open(ex, &up, key.as_deref(), target, timeout).await?;
             if !(200..300).contains(&opened.status) {
@@ -501,9 +755,16 @@ async fn complete(
             }
             if !req.is_stream() {
                 let bytes = opened.read_rest().await?;
-                return ai::parse_response(target, opened.status, &bytes, &ctx).map(Outcome::Json);
+                return ai::ingress::parse_ingress_response(
+                    ingress,
+                    target,
+                    opened.status,
+                    &bytes,
+                    &ctx,
+                )
+                .map(Answer::Whole);
             }
-            let mut translator = StreamTranslator::new(target, ctx.clone());
+            let mut translator = StreamTranslator::for_ingress(ingress, target, ctx.clone());
             let mut first = translator.push(&opened.first);
             if opened.ended {
                 first.extend(translator.finish());
@@ -511,18 +772,20 @@ async fn complete(
             // The first bytes already say the provider failed (Anthropic `overloaded_error`, a stream
             // that ended at once): nothing has been sent, so this still counts as a failed attempt.
             if let Some(e) = translator.error() {
-                if e.retryable && (first.is_empty() || opened.ended || !has_content(&first)) {
+                if e.retryable
+                    && (first.is_empty() || opened.ended || !translator.has_content(&first))
+                {
                     return Err(e.clone());
                 }
             }
             let prompt = edgegate_core::ratelimit::tokens::prompt_estimate(req);
-            Ok(Outcome::Stream(stream_response(
+            Ok(Answer::Stream(stream_response(
                 ex, opened, translator, first, log, target, prompt,
             )?))
         }
         .await;
         match result {
-            Ok(Outcome::Json(resp)) => {
+            Ok(Answer::Whole(IngressAnswer::Chat(resp))) => {
                 if let Some(u) = &resp.usage {
                     log.set_usage(u);
                     ex.ai_tokens.set(log.total_tokens);
@@ -532,7 +795,17 @@ async fn complete(
                 }
                 return Ok(Outcome::Json(resp));
             }
-            Ok(stream) => return Ok(stream),
+            Ok(Answer::Whole(IngressAnswer::Body { body, usage, model })) => {
+                if let Some(u) = &usage {
+                    log.set_usage(u);
+                    ex.ai_tokens.set(log.total_tokens);
+                }
+                if let Some(m) = model.filter(|m| !m.is_empty()) {
+                    log.model = Some(m);
+                }
+                return Ok(Outcome::Body(body));
+            }
+            Ok(Answer::Stream(stream)) => return Ok(Outcome::Stream(stream)),
             Err(e) if attempt + 1 < targets.len() && cfg.should_fall_back(&e) => {
                 limited.note(&e);
                 report_fallback(ex, target, &e);
@@ -543,11 +816,10 @@ async fn complete(
     }
 }
 
-/// Whether translated output carries anything but an error event and `[DONE]`.
-fn has_content(out: &[u8]) -> bool {
-    out.split(|&b| b == b'\n')
-        .filter(|l| l.starts_with(b"data: "))
-        .any(|l| !l.starts_with(b"data: {\"error\"") && l != b"data: [DONE]")
+/// What one attempt gave.
+enum Answer {
+    Whole(IngressAnswer),
+    Stream(web_sys::Response),
 }
 
 fn note_attempt(log: &mut AiLog, attempt: usize, target: &ProviderTarget) {

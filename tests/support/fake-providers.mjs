@@ -21,9 +21,13 @@
 //   lag      -> streams, waiting `slowDelayMs` before the first event too (after the headers)
 //   linger   -> streams, waiting `slowDelayMs` before the events that end the message too
 //   cut      -> streams two words, then closes the connection without ending the message
-//   tools    -> (Gemini) when the request declares tools, calls the first one no functionResponse in the
-//               conversation answers yet (no call id, as Gemini does), else answers
-//               `called: <functionResponse names in order>`
+//   tools    -> when the request declares tools, calls the first one no tool result in the conversation
+//               answers yet, with arguments {"city": "Paris"}, else answers `called: <answered names in
+//               order>`. Gemini: a functionCall without id (as Gemini does); Anthropic: a text block, then
+//               a tool_use block (`toolu_fake_<n>`; streamed as input_json_delta fragments); OpenAI: a
+//               tool call (`call_fake_<n>`; streamed as argument fragments)
+// Anthropic also answers POST /v1/messages/count_tokens ({"input_tokens": N}: words + 3; 400 for fields
+// that endpoint does not take, as Anthropic does), Gemini :countTokens ({"totalTokens": N}: words + 2).
 // Keys: when `keys` is given ({openai, anthropic, gemini}), a request without the right key in that
 // provider's own header (Authorization: Bearer / x-api-key / x-goog-api-key) gets the provider's 401/400.
 // Every request is recorded in `requests` ({provider, method, url, headers, body, json, at}); a response
@@ -221,7 +225,14 @@ async function openai(req, res, url, json, state) {
   const messages = json.messages ?? [];
   const lastUser = textOf([...messages].reverse().find((m) => m.role === "user")?.content);
   const prompt = messages.reduce((n, m) => n + countTokens(textOf(m.content)), 0);
-  const text = reply("openai", model, lastUser);
+  if (mode(model, "tools") && json.tools?.length) {
+    const calls = new Map(messages.flatMap((m) => m.tool_calls ?? []).map((c) => [c.id, c.function?.name]));
+    const answered = messages.filter((m) => m.role === "tool").map((m) => calls.get(m.tool_call_id));
+    const name = json.tools.map((t) => t.function?.name).find((n) => !answered.includes(n));
+    if (name) return openaiCall(res, json, model, name, `call_fake_${answered.length}`, prompt);
+    json = { ...json, _answer: `called: ${answered.join(",")}` };
+  }
+  const text = json._answer ?? reply("openai", model, lastUser);
   const usage = { prompt_tokens: prompt, completion_tokens: countTokens(text), total_tokens: prompt + countTokens(text) };
   const id = "chatcmpl-fake";
   const created = 1700000000;
@@ -269,6 +280,13 @@ async function anthropic(req, res, url, json, state) {
   if (state.keys && req.headers["x-api-key"] !== state.keys.anthropic) {
     return err(401, "authentication_error", "invalid x-api-key");
   }
+  if (url.pathname.endsWith("/v1/messages/count_tokens")) {
+    for (const k of ["max_tokens", "stream", "temperature", "metadata"]) {
+      if (json && k in json) return err(400, "invalid_request_error", `${k}: Extra inputs are not permitted`);
+    }
+    const n = (json?.messages ?? []).reduce((n, m) => n + countTokens(textOf(m.content)), 0) + countTokens(textOf(json?.system));
+    return send(res, 200, { input_tokens: n + 3 });
+  }
   if (!url.pathname.endsWith("/v1/messages")) return err(404, "not_found_error", "Not found");
   const model = json?.model;
   if (await common(res, model)) return;
@@ -284,7 +302,15 @@ async function anthropic(req, res, url, json, state) {
   const messages = json.messages ?? [];
   const lastUser = textOf([...messages].reverse().find((m) => m.role === "user")?.content);
   const input = messages.reduce((n, m) => n + countTokens(textOf(m.content)), 0) + countTokens(textOf(json.system));
-  const text = reply("anthropic", model, lastUser);
+  let text = reply("anthropic", model, lastUser);
+  if (mode(model, "tools") && json.tools?.length) {
+    const blocks = messages.flatMap((m) => (Array.isArray(m.content) ? m.content : []));
+    const calls = new Map(blocks.filter((b) => b.type === "tool_use").map((b) => [b.id, b.name]));
+    const answered = blocks.filter((b) => b.type === "tool_result").map((b) => calls.get(b.tool_use_id));
+    const name = json.tools.map((t) => t.name).find((n) => !answered.includes(n));
+    if (name) return anthropicCall(res, json, model, name, `toolu_fake_${answered.length}`, input);
+    text = `called: ${answered.join(",")}`;
+  }
   const output = countTokens(text);
   const id = "msg_fake01";
   if (!json.stream) {
@@ -330,6 +356,69 @@ async function anthropic(req, res, url, json, state) {
   res.end();
 }
 
+/** `tools` mode: a text block, then a tool_use block, whole or as Anthropic's event stream. */
+function anthropicCall(res, json, model, name, id, input) {
+  const usage = { input_tokens: input, output_tokens: 7 };
+  if (!json.stream) {
+    return send(res, 200, {
+      id: "msg_fake_call",
+      type: "message",
+      role: "assistant",
+      model,
+      content: [
+        { type: "text", text: "Let me check." },
+        { type: "tool_use", id, name, input: { city: "Paris" } },
+      ],
+      stop_reason: "tool_use",
+      stop_sequence: null,
+      usage,
+    });
+  }
+  startSse(res);
+  const ev = (event, data) => res.write(`event: ${event}\ndata: ${JSON.stringify({ type: event, ...data })}\n\n`);
+  ev("message_start", {
+    message: { id: "msg_fake_call", type: "message", role: "assistant", model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: input, output_tokens: 1 } },
+  });
+  ev("content_block_start", { index: 0, content_block: { type: "text", text: "" } });
+  ev("content_block_delta", { index: 0, delta: { type: "text_delta", text: "Let me check." } });
+  ev("content_block_stop", { index: 0 });
+  ev("content_block_start", { index: 1, content_block: { type: "tool_use", id, name, input: {} } });
+  ev("content_block_delta", { index: 1, delta: { type: "input_json_delta", partial_json: "" } });
+  ev("content_block_delta", { index: 1, delta: { type: "input_json_delta", partial_json: '{"city": ' } });
+  ev("content_block_delta", { index: 1, delta: { type: "input_json_delta", partial_json: '"Paris"}' } });
+  ev("content_block_stop", { index: 1 });
+  ev("message_delta", { delta: { stop_reason: "tool_use", stop_sequence: null }, usage: { output_tokens: 7 } });
+  ev("message_stop", {});
+  res.end();
+}
+
+/** `tools` mode: one tool call, whole or as OpenAI chunks (id and name first, then argument pieces). */
+function openaiCall(res, json, model, name, id, prompt) {
+  const usage = { prompt_tokens: prompt, completion_tokens: 5, total_tokens: prompt + 5 };
+  const call = { id, type: "function", function: { name, arguments: '{"city":"Paris"}' } };
+  const base = { id: "chatcmpl-fake-call", created: 1700000000, model };
+  if (!json.stream) {
+    return send(res, 200, {
+      ...base,
+      object: "chat.completion",
+      choices: [{ index: 0, message: { role: "assistant", content: null, tool_calls: [call] }, finish_reason: "tool_calls", logprobs: null }],
+      usage,
+    });
+  }
+  startSse(res);
+  const chunk = (delta, finish_reason = null) =>
+    res.write(`data: ${JSON.stringify({ ...base, object: "chat.completion.chunk", choices: [{ index: 0, delta, finish_reason }] })}\n\n`);
+  chunk({ role: "assistant", content: null });
+  chunk({ tool_calls: [{ index: 0, id, type: "function", function: { name, arguments: "" } }] });
+  chunk({ tool_calls: [{ index: 0, function: { arguments: '{"city":' } }] });
+  chunk({ tool_calls: [{ index: 0, function: { arguments: '"Paris"}' } }] });
+  chunk({}, "tool_calls");
+  if (json.stream_options?.include_usage) {
+    res.write(`data: ${JSON.stringify({ ...base, object: "chat.completion.chunk", choices: [], usage })}\n\n`);
+  }
+  res.end("data: [DONE]\n\n");
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Gemini (AI Studio)
 
@@ -353,6 +442,12 @@ async function gemini(req, res, url, json, state) {
     ]);
   }
   if (mode(model, "fail500")) return err(500, "INTERNAL", "An internal error has occurred.");
+  if (op === "countTokens") {
+    const r = json.generateContentRequest ?? json;
+    if (r !== json && r.model !== `models/${model}`) return err(400, "INVALID_ARGUMENT", "generateContentRequest.model must name the model");
+    const n = (r.contents ?? []).reduce((n, c) => n + countTokens(textOf(c.parts)), 0) + countTokens(textOf(r.systemInstruction?.parts));
+    return send(res, 200, { totalTokens: n + 2 });
+  }
   if (op === "batchEmbedContents") {
     return send(res, 200, {
       embeddings: (json.requests ?? []).map((r) => ({ values: vector(textOf(r.content?.parts)) })),

@@ -4,9 +4,10 @@
 //! Run in release: `cargo bench -p edgegate-core --bench ai`. Plain `fn main` (harness = false), timed
 //! with `std::time::Instant` (native only; never in Worker code).
 
+use edgegate_core::ai::ingress::IngressRequest;
 use edgegate_core::ai::{
-    build_request, parse_response, ChatRequest, ProviderKind, ProviderTarget, StreamContext,
-    StreamTranslator,
+    build_request, messages_in, parse_response, responses_in, ChatRequest, ProviderKind,
+    ProviderTarget, StreamContext, StreamTranslator,
 };
 use serde_json::json;
 use std::hint::black_box;
@@ -86,6 +87,67 @@ fn run(kind: ProviderKind, input: &[u8], piece: usize, rounds: usize) -> (f64, u
     (ns, out_len / rounds)
 }
 
+/// Like [`run`], for a client of another format (`req`): the second stage included.
+fn run_ingress(
+    req: &IngressRequest,
+    kind: ProviderKind,
+    input: &[u8],
+    piece: usize,
+    rounds: usize,
+) -> f64 {
+    let t = target(kind);
+    let mut out_len = 0;
+    let start = Instant::now();
+    for _ in 0..rounds {
+        let mut tr = StreamTranslator::for_ingress(req, &t, ctx());
+        for chunk in input.chunks(piece) {
+            out_len += black_box(tr.push(black_box(chunk))).len();
+        }
+        out_len += tr.finish().len();
+    }
+    black_box(out_len);
+    start.elapsed().as_nanos() as f64 / (rounds * EVENTS) as f64
+}
+
+fn ingress_table() {
+    let messages = messages_in::parse_request(
+        br#"{"model":"m","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"Hi"}]}"#,
+        Some("2023-06-01"),
+        None,
+        false,
+    )
+    .unwrap();
+    let responses =
+        responses_in::parse_request(br#"{"model":"m","stream":true,"input":"Hi","store":false}"#)
+            .unwrap();
+    println!(
+        "\n{:<24} {:>14} {:>14} {:>14}",
+        "client <- provider", "ns/event @64B", "ns/event @1KiB", "ns/event whole"
+    );
+    for (name, req, kind) in [
+        ("messages <- openai", &messages, ProviderKind::OpenAi),
+        ("messages <- anthropic", &messages, ProviderKind::Anthropic),
+        ("messages <- gemini", &messages, ProviderKind::Gemini),
+        ("responses <- openai", &responses, ProviderKind::OpenAi),
+        (
+            "responses <- anthropic",
+            &responses,
+            ProviderKind::Anthropic,
+        ),
+        ("responses <- gemini", &responses, ProviderKind::Gemini),
+    ] {
+        let input = stream(kind);
+        run_ingress(req, kind, &input, 1024, 3); // warm-up
+        println!(
+            "{:<24} {:>14.0} {:>14.0} {:>14.0}",
+            name,
+            run_ingress(req, kind, &input, 64, 20),
+            run_ingress(req, kind, &input, 1024, 20),
+            run_ingress(req, kind, &input, input.len(), 20)
+        );
+    }
+}
+
 fn main() {
     println!("AI stream translation, {EVENTS} text events per stream (release build advised)");
     println!(
@@ -159,4 +221,5 @@ fn main() {
         let parse = start.elapsed().as_nanos() as f64 / n as f64;
         println!("{:<10} {:>16.0} {:>18.0}", kind.as_str(), build, parse);
     }
+    ingress_table();
 }

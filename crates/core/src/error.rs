@@ -29,6 +29,8 @@ pub enum ErrorKind {
     UpstreamUnreachable,
     /// The origin did not answer within the service timeout (504).
     UpstreamTimeout,
+    /// Every target of the service is out after failing its passive health checks (503).
+    NoHealthyUpstream,
     /// The gateway has no usable configuration (503).
     NoConfig,
     /// A bug or an unexpected runtime failure (500).
@@ -69,6 +71,7 @@ impl ErrorKind {
             ErrorKind::Restricted { status, .. } => *status,
             ErrorKind::UpstreamUnreachable => 502,
             ErrorKind::UpstreamTimeout => 504,
+            ErrorKind::NoHealthyUpstream => 503,
             ErrorKind::NoConfig => 503,
             ErrorKind::Internal => 500,
             ErrorKind::Unauthorized { .. } => 401,
@@ -91,6 +94,7 @@ impl ErrorKind {
             ErrorKind::Restricted { code, .. } => code,
             ErrorKind::UpstreamUnreachable => "upstream_unreachable",
             ErrorKind::UpstreamTimeout => "upstream_timeout",
+            ErrorKind::NoHealthyUpstream => "no_healthy_upstream",
             ErrorKind::NoConfig => "no_config",
             ErrorKind::Internal => "internal_error",
             ErrorKind::Unauthorized { failure, .. } => failure.code(),
@@ -121,6 +125,7 @@ impl ErrorKind {
             ErrorKind::Restricted { .. } => "Access restricted",
             ErrorKind::UpstreamUnreachable => "Upstream unreachable",
             ErrorKind::UpstreamTimeout => "Upstream timed out",
+            ErrorKind::NoHealthyUpstream => "No healthy upstream",
             ErrorKind::NoConfig => "Gateway has no usable configuration",
             ErrorKind::Internal => "Internal gateway error",
             ErrorKind::Unauthorized { .. } => "Unauthorized",

@@ -16,5 +16,6 @@ pub mod proxy;
 pub mod ratelimit;
 pub mod router;
 pub mod store;
+pub mod upstream;
 
 pub use error::{ErrorKind, GatewayError};

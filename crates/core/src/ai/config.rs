@@ -283,7 +283,7 @@ impl AiProxyConfig {
         }
         let empty = Value::Object(Map::new());
         let value = if config.is_null() { &empty } else { config };
-        let parsed: AiProxyConfig = serde_path_to_error::deserialize(value).map_err(|e| {
+        let parsed: AiProxyConfig = crate::config::path_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
             let path = if path == "." { String::new() } else { path };
             vec![(path, e.into_inner().to_string())]
@@ -759,6 +759,32 @@ impl CompiledAiProxy {
             })
             .collect::<Result<_, AiError>>()?;
         Ok(req)
+    }
+
+    /// `GET /v1/models/{id}`: an alias or `provider/model` of the list, or any `provider/model` the
+    /// route accepts (`allow_provider_models`); else 404 `model_not_found`.
+    pub fn model_info(&self, id: &str, created: u64) -> Result<ModelInfo, AiError> {
+        if let Some(m) = self
+            .models_list(created)
+            .data
+            .into_iter()
+            .find(|m| m.id == id)
+        {
+            return Ok(m);
+        }
+        if !self.config.models.contains_key(id) && self.config.allow_provider_models {
+            if let Some((p, _)) =
+                parse_model_name(id).filter(|(p, _)| self.providers.contains_key(*p))
+            {
+                return Ok(ModelInfo {
+                    id: id.to_string(),
+                    object: "model".to_string(),
+                    created,
+                    owned_by: p.to_string(),
+                });
+            }
+        }
+        Err(AiError::model_not_found(id))
     }
 
     /// `GET /v1/models`: the aliases, then every `provider/model` they name.

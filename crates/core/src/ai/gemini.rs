@@ -776,3 +776,40 @@ pub fn parse_embeddings_response(
         extra: Extra::new(),
     })
 }
+
+/// `models/{model}:countTokens` for a chat request: the whole `generateContent` body (system
+/// instruction and tools included) under `generateContentRequest`; the answer's `totalTokens` is
+/// read by [`parse_count_tokens`].
+pub fn build_count_tokens_request(
+    req: &ChatRequest,
+    target: &ProviderTarget,
+) -> Result<UpstreamRequest, AiError> {
+    let mut inner = request_body(req)?;
+    let model = target
+        .model
+        .strip_prefix("models/")
+        .unwrap_or(&target.model);
+    inner["model"] = json!(format!("models/{model}"));
+    if let Some(o) = inner.as_object_mut() {
+        // Sampling settings mean nothing to a count.
+        o.remove("generationConfig");
+    }
+    Ok(UpstreamRequest {
+        method: "POST",
+        url: model_url(target, "countTokens"),
+        headers: headers(target, false),
+        key_header: Some(KEY),
+        body: serde_json::to_vec(&json!({ "generateContentRequest": inner }))
+            .map_err(|e| AiError::invalid(e.to_string()))?,
+        stream: false,
+    })
+}
+
+/// The `totalTokens` of a `countTokens` answer.
+pub fn parse_count_tokens(target: &ProviderTarget, body: &[u8]) -> Result<u64, AiError> {
+    let v: Value =
+        serde_json::from_slice(body).map_err(|e| AiError::bad_response(&target.provider, e))?;
+    v.get("totalTokens")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| AiError::bad_response(&target.provider, "no totalTokens"))
+}

@@ -13,7 +13,10 @@
 pub mod anthropic;
 pub mod config;
 pub mod gemini;
+pub mod ingress;
+pub mod messages_in;
 pub mod openai;
+pub mod responses_in;
 pub mod retry;
 pub mod sse;
 pub mod types;
@@ -146,6 +149,19 @@ pub struct AiError {
     /// Response headers the client gets with this error: a provider's rate-limit timing on its 429
     /// (`retry-after`, `retry-after-ms`, `x-ratelimit-*`, lower-case names; see [`retry`]).
     pub headers: Box<[(String, String)]>,
+    /// The error body's shape: the client's format (OpenAI's for chat completions and Responses,
+    /// Anthropic's for Messages).
+    pub shape: ErrorShape,
+}
+
+/// Which wire format an error body is written in ([`AiError::body`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ErrorShape {
+    /// `{"error": {"message", "type", "param", "code"}}`.
+    #[default]
+    OpenAi,
+    /// `{"type": "error", "error": {"type", "message"}}`.
+    Anthropic,
 }
 
 impl AiError {
@@ -159,6 +175,53 @@ impl AiError {
             upstream_status: None,
             retryable: false,
             headers: Box::default(),
+            shape: ErrorShape::OpenAi,
+        }
+    }
+
+    /// The same error, its body in `shape`.
+    pub fn with_shape(mut self, shape: ErrorShape) -> AiError {
+        self.shape = shape;
+        self
+    }
+
+    /// Anthropic's error `type` for this error: from the provider's own type when it is one of
+    /// Anthropic's, else from the status.
+    pub fn anthropic_type(&self) -> &'static str {
+        const TYPES: &[&str] = &[
+            "invalid_request_error",
+            "authentication_error",
+            "billing_error",
+            "permission_error",
+            "not_found_error",
+            "request_too_large",
+            "rate_limit_error",
+            "timeout_error",
+            "api_error",
+            "overloaded_error",
+        ];
+        if self.status >= 500 {
+            if let Some(t) = self
+                .code
+                .as_deref()
+                .and_then(|c| TYPES.iter().find(|t| **t == c))
+            {
+                if matches!(*t, "overloaded_error" | "api_error" | "timeout_error") {
+                    return t;
+                }
+            }
+        }
+        match self.status {
+            401 => "authentication_error",
+            402 => "billing_error",
+            403 => "permission_error",
+            404 => "not_found_error",
+            413 => "request_too_large",
+            429 => "rate_limit_error",
+            504 => "timeout_error",
+            529 => "overloaded_error",
+            s if s >= 500 => "api_error",
+            _ => "invalid_request_error",
         }
     }
 
@@ -276,8 +339,15 @@ impl AiError {
         e
     }
 
-    /// The OpenAI error body: `{"error": {"message", "type", "param", "code"}}`.
+    /// The error body in its [`ErrorShape`]: OpenAI's `{"error": {"message", "type", "param",
+    /// "code"}}`, or Anthropic's `{"type": "error", "error": {"type", "message"}}`.
     pub fn body(&self) -> Value {
+        if self.shape == ErrorShape::Anthropic {
+            return json!({"type": "error", "error": {
+                "type": self.anthropic_type(),
+                "message": self.message,
+            }});
+        }
         json!({"error": {
             "message": self.message,
             "type": self.kind,
@@ -367,7 +437,7 @@ pub fn static_code(e: &AiError) -> &'static str {
 /// `ai_usage` line written when a stream ends).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct AiLog {
-    /// `chat`, `embeddings`, `models` or `template`.
+    /// `chat`, `messages`, `responses`, `count_tokens`, `embeddings`, `models`, `model` or `template`.
     pub endpoint: &'static str,
     /// The model the client asked for (alias or `provider/model`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -554,9 +624,14 @@ pub fn provider_error(
 
 /// Incremental translator of a provider's event stream into OpenAI chunks (`data: {...}\n\n`, ending
 /// with `data: [DONE]\n\n`). The output depends only on the bytes, not on how they are split.
+///
+/// For the other client formats ([`StreamTranslator::for_ingress`]) a second stage turns those
+/// chunks into the client's events (Anthropic Messages, OpenAI Responses), or an Anthropic stream
+/// passes through to a Messages client as it came.
 #[derive(Debug)]
 pub struct StreamTranslator {
     inner: Inner,
+    out: Option<ingress::OutStage>,
 }
 
 #[derive(Debug)]
@@ -564,6 +639,7 @@ enum Inner {
     OpenAi(openai::OpenAiStream),
     Anthropic(anthropic::AnthropicStream),
     Gemini(gemini::GeminiStream),
+    AnthropicPass(messages_in::AnthropicPassStream),
 }
 
 impl StreamTranslator {
@@ -575,18 +651,50 @@ impl StreamTranslator {
             ProviderKind::Anthropic => Inner::Anthropic(anthropic::AnthropicStream::new(ctx)),
             ProviderKind::Gemini => Inner::Gemini(gemini::GeminiStream::new(ctx)),
         };
-        StreamTranslator { inner }
+        StreamTranslator { inner, out: None }
     }
 
-    /// Feed bytes from the provider; returns OpenAI SSE bytes ready to send (possibly empty).
+    /// The translator for a client speaking `req.format`: an Anthropic stream passed through to a
+    /// Messages client, else the provider's stream translated to chunks and those to the client's
+    /// events (`ctx.include_usage` is forced on for the second stage, which needs the usage).
+    pub fn for_ingress(
+        req: &ingress::IngressRequest,
+        target: &ProviderTarget,
+        mut ctx: StreamContext,
+    ) -> StreamTranslator {
+        if req.passes_through(target) {
+            return StreamTranslator {
+                inner: Inner::AnthropicPass(messages_in::AnthropicPassStream::new()),
+                out: None,
+            };
+        }
+        let out = ingress::OutStage::new(req, &ctx);
+        if out.is_some() {
+            ctx.include_usage = true;
+        }
+        StreamTranslator {
+            out,
+            ..StreamTranslator::new(target, ctx)
+        }
+    }
+
+    /// Feed bytes from the provider; returns SSE bytes for the client ready to send (possibly empty).
     pub fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         match &mut self.inner {
             Inner::OpenAi(s) => s.push(bytes, &mut out),
             Inner::Anthropic(s) => s.push(bytes, &mut out),
             Inner::Gemini(s) => s.push(bytes, &mut out),
+            Inner::AnthropicPass(s) => s.push(bytes, &mut out),
         }
-        out
+        match &mut self.out {
+            Some(stage) => {
+                let mut client = Vec::new();
+                stage.push(&out, &mut client);
+                client
+            }
+            None => out,
+        }
     }
 
     /// The provider's stream ended: returns the last bytes (usage chunk, `[DONE]`, or an error chunk
@@ -597,8 +705,37 @@ impl StreamTranslator {
             Inner::OpenAi(s) => s.finish(&mut out),
             Inner::Anthropic(s) => s.finish(&mut out),
             Inner::Gemini(s) => s.finish(&mut out),
+            Inner::AnthropicPass(s) => s.finish(&mut out),
         }
-        out
+        match &mut self.out {
+            Some(stage) => {
+                let mut client = Vec::new();
+                stage.push(&out, &mut client);
+                stage.finish(&mut client);
+                client
+            }
+            None => out,
+        }
+    }
+
+    /// Whether translated output carries anything but error events, pings and `[DONE]` (the glue
+    /// still falls back to the next target when a stream's first bytes hold only a retryable error).
+    pub fn has_content(&self, out: &[u8]) -> bool {
+        out.split(|&b| b == b'\n')
+            .filter_map(|l| l.strip_prefix(b"data: "))
+            .any(|d| {
+                if d == b"[DONE]" {
+                    return false;
+                }
+                match serde_json::from_slice::<Value>(d) {
+                    Ok(v) => {
+                        let error = v.get("error").is_some_and(|e| !e.is_null());
+                        let kind = v.get("type").and_then(Value::as_str);
+                        !(error || matches!(kind, Some("error" | "ping")))
+                    }
+                    Err(_) => true,
+                }
+            })
     }
 
     /// The usage seen so far (complete once the stream has finished).
@@ -626,6 +763,7 @@ impl StreamTranslator {
             Inner::OpenAi(s) => &s.state,
             Inner::Anthropic(s) => &s.state,
             Inner::Gemini(s) => &s.state,
+            Inner::AnthropicPass(s) => &s.state,
         }
     }
 }
@@ -827,3 +965,6 @@ mod encoding_tests {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod ingress_tests;
