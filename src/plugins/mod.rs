@@ -29,8 +29,12 @@ use edgegate_core::GatewayError;
 use std::future::Future;
 use std::pin::Pin;
 
+mod cors;
+mod geo_restriction;
+mod ip_restriction;
 mod redirect;
 mod reply;
+mod request_size_limiting;
 mod request_termination;
 
 pub use reply::Reply;
@@ -134,6 +138,36 @@ pub static HOOKS: &[(&str, Hooks)] = &[
         "proxy-cache",
         Hooks {
             serve: Some(crate::cache::serve_hook),
+            ..NONE
+        },
+    ),
+    (
+        "cors",
+        Hooks {
+            access: Some(cors::access),
+            header_filter: Some(cors::header_filter),
+            ..NONE
+        },
+    ),
+    (
+        "ip-restriction",
+        Hooks {
+            access: Some(ip_restriction::access),
+            ..NONE
+        },
+    ),
+    (
+        "geo-restriction",
+        Hooks {
+            access: Some(geo_restriction::access),
+            ..NONE
+        },
+    ),
+    (
+        "request-size-limiting",
+        Hooks {
+            access: Some(request_size_limiting::access),
+            error: Some(request_size_limiting::error),
             ..NONE
         },
     ),
