@@ -36,7 +36,9 @@ mod redirect;
 mod reply;
 mod request_size_limiting;
 mod request_termination;
-
+mod request_transformer;
+mod response_transformer;
+mod transform_js;
 pub use reply::Reply;
 
 /// What a request hook decided.
@@ -150,6 +152,13 @@ pub static HOOKS: &[(&str, Hooks)] = &[
         },
     ),
     (
+        "request-transformer",
+        Hooks {
+            access: Some(request_transformer::access),
+            ..NONE
+        },
+    ),
+    (
         "ip-restriction",
         Hooks {
             access: Some(ip_restriction::access),
@@ -168,6 +177,14 @@ pub static HOOKS: &[(&str, Hooks)] = &[
         Hooks {
             access: Some(request_size_limiting::access),
             error: Some(request_size_limiting::error),
+            ..NONE
+        },
+    ),
+    (
+        "response-transformer",
+        Hooks {
+            header_filter: Some(response_transformer::header_filter),
+            body_filter: Some(response_transformer::body_filter),
             ..NONE
         },
     ),

@@ -1,17 +1,30 @@
 //! `request-transformer` glue (access phase): reads what the rules need from the client's request,
 //! asks `edgegate_core::plugins::request_transformer` what to change and leaves the changes on the
-//! exchange for the forwarding step (header edits, upstream URL, a rebuilt request for a new method
-//! or body). The body is read only when a body rule applies to its Content-Type (docs/transformations.md).
+//! exchange for the forwarding step (header edits, upstream path and query, method, body). The body is read only when a body rule applies to its Content-Type (docs/transformations.md).
 
-use super::transform_js;
+use super::{transform_js, Flow, Step};
 use crate::exchange::Exchange;
 use edgegate_core::plugins::request_transformer::{self as rules, RequestTransformerConfig};
 use edgegate_core::plugins::transform::HeaderEdit;
+use edgegate_core::plugins::PluginInstance;
 use edgegate_core::template::RequestVars;
 use edgegate_core::{ErrorKind, GatewayError};
 use wasm_bindgen::JsValue;
 
-pub async fn access(
+/// The access hook: the most specific instance (the registry passes only that one).
+pub fn access<'x, 'a>(ex: &'x mut Exchange<'a>, instances: &'x [&'a PluginInstance]) -> Step<'x> {
+    Box::pin(async move {
+        if let Some(config) = instances
+            .first()
+            .and_then(|i| i.plugin.get::<RequestTransformerConfig>())
+        {
+            transform(ex, config).await?;
+        }
+        Ok(Flow::Continue)
+    })
+}
+
+async fn transform(
     ex: &mut Exchange<'_>,
     config: &RequestTransformerConfig,
 ) -> Result<(), GatewayError> {
@@ -32,10 +45,8 @@ pub async fn access(
 
     // The body: dropped (GET/HEAD), transformed (a body rule applies), or left streaming.
     let mut body: Option<JsValue> = None;
-    let mut length: Option<usize> = None;
     if config.drops_body() {
         body = Some(JsValue::NULL);
-        length = Some(0);
     } else if let Some(kind) = config.body_kind(get("content-type").as_deref()) {
         let limit = config.max_body_size;
         let declared = get("content-length").and_then(|l| l.trim().parse::<u64>().ok());
@@ -54,7 +65,6 @@ pub async fn access(
             Err(_) => return Err(rules::too_large(limit)),
         };
         let out = config.body(kind, &bytes, &vars).unwrap_or(bytes);
-        length = Some(out.len());
         body = Some(js_sys::Uint8Array::from(out.as_slice()).into());
     }
 
@@ -71,27 +81,19 @@ pub async fn access(
         }
     }
     if new_path.is_some() || new_query.is_some() {
-        ex.plan.url = rules::upstream_url(&ex.plan.url, new_path.as_deref(), new_query.as_deref());
+        let current = ex.upstream_path_and_query().to_string();
+        let url = rules::upstream_url(
+            &format!("http://x{current}"),
+            new_path.as_deref(),
+            new_query.as_deref(),
+        );
+        ex.set_upstream_path_and_query(&url["http://x".len()..]);
     }
-    if config.http_method.is_some() || body.is_some() {
-        let method = config.http_method.as_deref().unwrap_or("");
-        let body = body.unwrap_or(JsValue::UNDEFINED);
-        let raw = ex.upstream_request.as_ref().unwrap_or(ex.raw);
-        let rebuilt = transform_js::rebuild_request(raw, method, &body).map_err(|_| {
-            GatewayError::new(
-                ErrorKind::BadRequest,
-                "request-transformer could not rebuild the request with its new method or body",
-            )
-        })?;
-        ex.upstream_request = Some(rebuilt);
+    if let Some(method) = &config.http_method {
+        ex.upstream_method = Some(method.clone());
     }
-    if let Some(len) = length {
-        ex.upstream_set.retain(|(n, _)| n != "content-length");
-        ex.upstream_remove.push("content-length".into());
-        if len > 0 {
-            ex.upstream_set
-                .push(("content-length".into(), len.to_string()));
-        }
+    if let Some(body) = body {
+        ex.upstream_body = Some(body);
     }
     Ok(())
 }

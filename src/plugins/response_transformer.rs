@@ -1,95 +1,111 @@
-//! `response-transformer` glue: header rules on the response headers (header_filter), `json` rules on
-//! a JSON body read with a bound (body_filter). A body over the bound, or one the rules do not apply
-//! to, streams through untouched (docs/transformations.md#bodies).
+//! `response-transformer` glue: header rules in header_filter, `json` rules in body_filter on a JSON
+//! body read with a bound. A body over the bound, or one the rules do not apply to, streams through
+//! untouched (docs/transformations.md#bodies).
 
-use super::transform_js;
+use super::{transform_js, Reply};
 use crate::exchange::Exchange;
 use crate::runtime;
 use edgegate_core::plugins::response_transformer::ResponseTransformerConfig;
 use edgegate_core::plugins::transform::HeaderEdit;
+use edgegate_core::plugins::PluginInstance;
 use edgegate_core::template::RequestVars;
-use wasm_bindgen::JsValue;
+use std::future::Future;
+use std::pin::Pin;
 
-/// The response with the instance's rules applied (the same response when nothing applies).
-pub async fn on_response(
-    ex: &Exchange<'_>,
-    config: &ResponseTransformerConfig,
-    response: web_sys::Response,
-) -> web_sys::Response {
-    let status = response.status();
-    if status == 101 {
-        return response;
-    }
+fn config<'a>(instances: &[&'a PluginInstance]) -> Option<&'a ResponseTransformerConfig> {
+    instances
+        .first()
+        .and_then(|i| i.plugin.get::<ResponseTransformerConfig>())
+}
+
+/// Run `f` with the templates' view of the request.
+fn with_vars<R>(ex: &Exchange<'_>, f: impl FnOnce(&RequestVars<'_>) -> R) -> R {
     let request_headers = ex.raw.headers();
-    let get_request = |n: &str| request_headers.get(n).ok().flatten();
+    let get = |n: &str| request_headers.get(n).ok().flatten();
     let vars = RequestVars {
-        header: &get_request,
+        header: &get,
         query: ex.url.query,
         captures: &ex.plan.params,
         consumer: ex.identity.as_ref(),
     };
-    let response_headers = response.headers();
-    let get = |n: &str| response_headers.get(n).ok().flatten();
-    let edits = config.header_edits(&get, &vars);
+    f(&vars)
+}
 
-    // body_filter: only a JSON body, when json rules exist, within the bound.
-    let mut body = JsValue::UNDEFINED;
-    let method = ex.info.method.as_str();
-    let json = config.json_applies(get("content-type").as_deref())
-        && !matches!(status, 204 | 304)
-        && method != "HEAD"
-        && response.body().is_some();
-    if json {
-        let limit = config.max_body_size;
-        let declared = get("content-length").and_then(|l| l.trim().parse::<u64>().ok());
-        if declared.is_some_and(|l| l > limit) {
-            warn(ex, &format!("the JSON body ({} bytes) is larger than max_body_size ({limit}); passed untouched", declared.unwrap_or(0)));
-        } else {
-            let stream: JsValue = response.body().map(JsValue::from).unwrap_or(JsValue::NULL);
-            match transform_js::read_bounded(&stream, limit).await {
-                Ok(bytes) => {
-                    let out = config.json_body(&bytes, &vars).unwrap_or(bytes);
-                    body = js_sys::Uint8Array::from(out.as_slice()).into();
-                }
-                Err(rest) if !rest.is_null() => {
-                    warn(ex, &format!("the JSON body is larger than max_body_size ({limit}); passed untouched"));
-                    body = rest;
-                }
-                Err(_) => {
-                    warn(ex, "the JSON body could not be read");
-                    body = JsValue::NULL;
-                }
-            }
-        }
+/// header_filter: remove, rename, replace, add, append on the response headers.
+pub fn header_filter<'x, 'a>(
+    ex: &'x mut Exchange<'a>,
+    instances: &'x [&'a PluginInstance],
+    reply: &'x mut Reply,
+) {
+    let Some(config) = config(instances) else {
+        return;
+    };
+    if config.headers.is_empty() {
+        return;
     }
-    if edits.is_empty() && body.is_undefined() {
-        return response;
-    }
-    let mut remove = String::new();
-    let set = js_sys::Array::new();
+    let edits = with_vars(ex, |vars| {
+        config.header_edits(&|n: &str| reply.header(n), vars)
+    });
     for edit in edits {
         match edit {
-            HeaderEdit::Remove(name) => {
-                if !remove.is_empty() {
-                    remove.push('\n');
-                }
-                remove.push_str(&name);
-            }
+            HeaderEdit::Remove(name) => reply.remove_header(&name),
             HeaderEdit::Set(name, values) => {
+                reply.remove_header(&name);
                 for v in values {
-                    set.push(&JsValue::from_str(&name));
-                    set.push(&JsValue::from_str(&v));
+                    reply.append_header(&name, &v);
                 }
             }
         }
     }
-    match transform_js::edit_response(&response, &remove, &set, &body) {
-        Ok(r) => r,
-        Err(_) => {
-            warn(ex, "the response could not be edited; passed untouched");
-            response
+}
+
+/// body_filter: the `json` rules on a JSON body within `max_body_size`.
+pub fn body_filter<'x, 'a>(
+    ex: &'x mut Exchange<'a>,
+    instances: &'x [&'a PluginInstance],
+    reply: &'x mut Reply,
+) -> Pin<Box<dyn Future<Output = ()> + 'x>> {
+    Box::pin(async move {
+        let Some(config) = config(instances) else {
+            return;
+        };
+        let applies = config.json_applies(reply.header("content-type").as_deref())
+            && !matches!(reply.status(), 204 | 205 | 304)
+            && ex.info.method != "HEAD";
+        let Some(body) = reply.body().filter(|_| applies) else {
+            return;
+        };
+        let limit = config.max_body_size;
+        let declared = reply
+            .header("content-length")
+            .and_then(|l| l.trim().parse::<u64>().ok());
+        if let Some(size) = declared.filter(|l| *l > limit) {
+            warn(
+                ex,
+                &format!("the JSON body ({size} bytes) is larger than max_body_size ({limit}); passed untouched"),
+            );
+            return;
         }
-    }
+        match transform_js::read_bounded(&body, limit).await {
+            Ok(bytes) => {
+                if let Some(out) = with_vars(ex, |vars| config.json_body(&bytes, vars)) {
+                    reply.set_body(Some(js_sys::Uint8Array::from(out.as_slice()).into()));
+                } else {
+                    reply.set_body(Some(js_sys::Uint8Array::from(bytes.as_slice()).into()));
+                }
+            }
+            Err(rest) if !rest.is_null() => {
+                warn(
+                    ex,
+                    &format!(
+                        "the JSON body is larger than max_body_size ({limit}); passed untouched"
+                    ),
+                );
+                reply.set_body(Some(rest));
+            }
+            Err(_) => warn(ex, "the JSON body could not be read"),
+        }
+    })
 }
 
 fn warn(ex: &Exchange<'_>, message: &str) {

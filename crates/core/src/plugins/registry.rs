@@ -153,6 +153,22 @@ pub static REGISTRY: &[PluginDef] = &[
         parse: |c| crate::ratelimit::parse(c).map(Plugin::new),
     },
     PluginDef {
+        name: "request-transformer",
+        priority: 801,
+        phases: &[Access],
+        runs: MostSpecific,
+        parse: |c| super::request_transformer::RequestTransformerConfig::parse(c).map(Plugin::new),
+    },
+    PluginDef {
+        name: "response-transformer",
+        priority: 800,
+        phases: &[HeaderFilter, BodyFilter],
+        runs: MostSpecific,
+        parse: |c| {
+            super::response_transformer::ResponseTransformerConfig::parse(c).map(Plugin::new)
+        },
+    },
+    PluginDef {
         name: "redirect",
         priority: 779,
         phases: &[Access],
