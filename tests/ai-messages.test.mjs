@@ -260,6 +260,10 @@ describe("Anthropic SDKs against the gateway (Messages)", () => {
     const get = await fetch(gw.at("/ai/v1/messages"), { headers: { "x-api-key": gatewayKey } });
     assert.equal(get.status, 405);
     assert.equal((await get.json()).type, "error");
+    // An Anthropic endpoint the gateway does not have: 404 in Anthropic's shape.
+    const batches = await fetch(gw.at("/ai/v1/messages/batches"), { method: "POST", headers: { "x-api-key": gatewayKey }, body: "{}" });
+    assert.equal(batches.status, 404);
+    assert.equal((await batches.json()).error.type, "not_found_error");
   });
 
   test("no provider key reached the client or the logs", () => {
