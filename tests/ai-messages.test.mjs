@@ -272,3 +272,31 @@ describe("Anthropic SDKs against the gateway (Messages)", () => {
     assert.ok(!logs.includes(gatewayKey));
   });
 });
+
+describe("Messages: the gateway's rate limit answers in Anthropic's shape", () => {
+  let fake, gw;
+  before(async () => {
+    ({ fake, gw } = await startAi({
+      config: (f) => {
+        const c = aiConfig(f);
+        c.plugins.push({ name: "rate-limiting", route: "llm", config: { minute: 1, limit_by: "ip", policy: "local" } });
+        return c;
+      },
+    }));
+  });
+  after(async () => {
+    await gw?.dispose();
+    await fake?.close();
+  });
+
+  test("the second request in the minute: 429 rate_limit_error with retry-after, raised by the SDK", async () => {
+    const c = new Anthropic1({ baseURL: gw.at("/ai"), apiKey: "unused-no-key-auth", maxRetries: 0 });
+    const msg = { model: "fast", max_tokens: 10, messages: [{ role: "user", content: "x" }] };
+    await c.messages.create(msg);
+    const r = await fetch(gw.at("/ai/v1/messages"), { method: "POST", body: JSON.stringify(msg) });
+    assert.equal(r.status, 429);
+    assert.ok(Number(r.headers.get("retry-after")) > 0);
+    assert.deepEqual(Object.keys(await r.json()).sort(), ["error", "type"]);
+    await assert.rejects(c.messages.create(msg), (e) => e instanceof Anthropic1.RateLimitError && e.error.error.type === "rate_limit_error");
+  });
+});
