@@ -32,7 +32,7 @@ use edgegate_core::ai::{
     EmbeddingsRequest, ErrorShape, ProviderKind, ProviderTarget, StreamContext, StreamTranslator,
     UpstreamRequest,
 };
-use edgegate_core::plugins::Plugin;
+use edgegate_core::plugins::PluginInstance;
 use edgegate_core::proxy as rules;
 use edgegate_core::{ErrorKind, GatewayError};
 use futures_util::future::{select, Either};
@@ -147,7 +147,7 @@ fn plugin<'a>(ex: &Exchange<'a>) -> Option<&'a CompiledAiProxy> {
         if p.consumer.is_some() && p.consumer.as_deref() != username {
             continue;
         }
-        if let Plugin::AiProxy(c) = &p.plugin {
+        if let Some(c) = p.config::<CompiledAiProxy>() {
             if best.is_none_or(|(s, _)| p.specificity() > s) {
                 best = Some((p.specificity(), c));
             }
@@ -158,7 +158,8 @@ fn plugin<'a>(ex: &Exchange<'a>) -> Option<&'a CompiledAiProxy> {
 
 /// Whether the route has an `ai-proxy` plugin at all (for any consumer).
 pub(crate) fn is_ai_route(ex: &Exchange<'_>) -> bool {
-    ex.plugins().any(|p| matches!(p.plugin, Plugin::AiProxy(_)))
+    ex.plugins()
+        .any(|p| p.config::<CompiledAiProxy>().is_some())
 }
 
 /// On AI routes, show any error (authentication, ACL, limits, ...) in OpenAI's error shape, keeping
@@ -284,8 +285,21 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8(out).unwrap_or_else(|_| s.to_string())
 }
 
+/// The serve hook of `ai-proxy` (`crate::plugins::HOOKS`).
+pub fn serve_hook<'x, 'a>(
+    ex: &'x mut Exchange<'a>,
+    _instances: &'x [&'a PluginInstance],
+) -> crate::plugins::Step<'x> {
+    Box::pin(async move {
+        Ok(match serve(ex).await? {
+            Some(response) => crate::plugins::Flow::Respond(response),
+            None => crate::plugins::Flow::Continue,
+        })
+    })
+}
+
 /// `Ok(None)` when the route has no `ai-proxy` plugin (the request goes on to the cache and proxy).
-pub async fn serve(ex: &mut Exchange<'_>) -> Result<Option<web_sys::Response>, GatewayError> {
+async fn serve(ex: &mut Exchange<'_>) -> Result<Option<web_sys::Response>, GatewayError> {
     let Some(cfg) = plugin(ex) else {
         return Ok(None);
     };

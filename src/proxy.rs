@@ -295,6 +295,9 @@ pub fn start(
     for name in &ex.upstream_remove {
         edits.remove(name);
     }
+    if ex.upstream_body.is_some() {
+        edits.remove("content-length");
+    }
     let (traceparent, keep_state) =
         rules::upstream_traceparent(info.traceparent.as_deref(), runtime::random_bytes());
     if let Some(ip) = &ex.client_ip {
@@ -331,8 +334,12 @@ pub fn start(
                     plan.upstream.timeout_ms as f64,
                     response_removed,
                     ex.started,
-                    body.unwrap_or(&JsValue::UNDEFINED),
+                    ex.upstream_body
+                        .as_ref()
+                        .or(body)
+                        .unwrap_or(&JsValue::UNDEFINED),
                     done,
+                    ex.upstream_method.clone(),
                 )
             })
         })

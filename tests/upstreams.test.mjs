@@ -22,7 +22,24 @@ async function many(gw, path, n, { headers = () => ({}), concurrency = 8, method
 }
 
 function config(services, routes) {
-  return { format_version: 1, services, routes: routes ?? [{ name: "r", service: services[0].name, paths: ["/"] }] };
+  const methods = ["GET", "HEAD", "POST", "PUT", "DELETE"];
+  return { format_version: 1, services, routes: routes ?? [{ name: "r", service: services[0].name, paths: ["/"], methods }] };
+}
+
+/**
+ * Push a configuration and wait until the gateway serves it: requests already under way may still be
+ * served by the previous version. The probe (OPTIONS, which the test routes refuse with 405 or 404)
+ * never reaches an origin, so it changes no balancing or health state.
+ */
+async function putAndWait(gw, cfg) {
+  const version = await gw.putConfig(cfg);
+  await waitFor(
+    async () => {
+      await request(gw.at("/__probe"), { method: "OPTIONS" });
+      return gw.logs.some((l) => l.json?.event === "request" && l.json.path === "/__probe" && l.json.config_version === version);
+    },
+    { what: `version ${version} in service` },
+  );
 }
 
 function assertProblem(res, status, code) {
@@ -54,7 +71,7 @@ describe("upstreams", () => {
 
   test("weighted round-robin: 1,000 requests follow the weights within 5%", async () => {
     reset();
-    await gw.putConfig(
+    await putAndWait(gw, 
       config([
         {
           name: "api",
@@ -82,7 +99,7 @@ describe("upstreams", () => {
     const hashed = (targets) =>
       config([{ name: "api", targets, algorithm: "consistent-hashing", hash_on: "header", hash_on_header: "x-user", hash_fallback: "ip" }]);
     const three = [origins.a, origins.b, origins.c].map((o) => ({ url: o.url, weight: 100 }));
-    await gw.putConfig(hashed(three));
+    await putAndWait(gw, hashed(three));
     const users = 300;
     const who = (i) => ({ "x-user": `user-${i % users}` });
     const first = await many(gw, "/s", users * 2, { headers: who });
@@ -96,7 +113,7 @@ describe("upstreams", () => {
     const spread = tally(first);
     for (const k of ["a", "b", "c"]) assert.ok(spread[k] > 100, JSON.stringify(spread));
 
-    await gw.putConfig(hashed([...three, { url: origins.d.url, weight: 100 }]));
+    await putAndWait(gw, hashed([...three, { url: origins.d.url, weight: 100 }]));
     const second = await many(gw, "/s", users, { headers: who });
     let moved = 0;
     for (let i = 0; i < users; i++) {
@@ -114,7 +131,7 @@ describe("upstreams", () => {
     reset();
     origins.a.state.mode = "slow";
     origins.a.state.ms = 400;
-    await gw.putConfig(
+    await putAndWait(gw, 
       config([{ name: "api", algorithm: "least-connections", targets: [{ url: origins.a.url }, { url: origins.b.url }] }]),
     );
     // 20 requests, 4 at a time: the slow target holds its request while the fast one serves the rest.
@@ -127,7 +144,7 @@ describe("upstreams", () => {
     reset();
     origins.b.state.mode = "status";
     origins.b.state.status = 500;
-    await gw.putConfig(
+    await putAndWait(gw, 
       config([
         {
           name: "api",
@@ -165,7 +182,7 @@ describe("upstreams", () => {
   test("a failed trial opens the breaker again; all targets out is 503 no_healthy_upstream", async () => {
     reset();
     const port = await closedPort();
-    await gw.putConfig(
+    await putAndWait(gw, 
       config([
         {
           name: "api",
@@ -212,7 +229,7 @@ describe("retries", () => {
 
   test("by default a connection failure is retried once, on another target, for idempotent methods", async () => {
     reset();
-    await gw.putConfig(withDead());
+    await putAndWait(gw, withDead());
     const responses = await many(gw, "/r", 20, { concurrency: 1 });
     assert.ok(responses.every((r) => r.status === 200), responses.map((r) => r.status).join());
     assert.equal(good.hits, 20);
@@ -225,7 +242,7 @@ describe("retries", () => {
 
   test("retry_non_idempotent retries a POST, sending its (kept) body again", async () => {
     reset();
-    await gw.putConfig(withDead({ retry_non_idempotent: true }));
+    await putAndWait(gw, withDead({ retry_non_idempotent: true }));
     for (let i = 0; i < 4; i++) {
       const res = await request(gw.at("/r"), { method: "POST", body: `payload-${i}`, headers: { "content-type": "text/plain" } });
       assert.equal(res.status, 200);
@@ -236,7 +253,7 @@ describe("retries", () => {
 
   test("a streamed request body (unknown length) is never retried", async () => {
     reset();
-    await gw.putConfig(withDead({ retry_non_idempotent: true }));
+    await putAndWait(gw, withDead({ retry_non_idempotent: true }));
     async function* chunks() {
       yield "part-1,";
       yield "part-2";
@@ -248,7 +265,7 @@ describe("retries", () => {
 
   test("retries: 0 turns retries off", async () => {
     reset();
-    await gw.putConfig(withDead({ retries: 0 }));
+    await putAndWait(gw, withDead({ retries: 0 }));
     const statuses = [];
     for (let i = 0; i < 4; i++) statuses.push((await request(gw.at("/r"))).status);
     assert.deepEqual(statuses.sort(), [200, 200, 502, 502]);
@@ -258,7 +275,7 @@ describe("retries", () => {
     reset();
     flaky.state.mode = "status";
     flaky.state.status = 503;
-    await gw.putConfig(
+    await putAndWait(gw, 
       config([{ name: "api", targets: [{ url: flaky.url }, { url: good.url }], retries: 2, retry_on: ["connect-failure", "timeout", 503] }]),
     );
     const responses = await many(gw, "/s", 10, { concurrency: 1 });
@@ -268,7 +285,7 @@ describe("retries", () => {
     reset();
     flaky.state.mode = "slow";
     flaky.state.ms = 2000;
-    await gw.putConfig(
+    await putAndWait(gw, 
       config([{ name: "api", targets: [{ url: flaky.url }, { url: good.url }], timeout_ms: 300, retry_on: ["timeout"] }]),
     );
     for (let i = 0; i < 2; i++) {
@@ -281,7 +298,7 @@ describe("retries", () => {
   test("no retry once the response has started: a cut body stays cut", async () => {
     reset();
     flaky.state.mode = "cut";
-    await gw.putConfig(
+    await putAndWait(gw, 
       config([{ name: "api", url: flaky.url, retries: 3, retry_on: ["connect-failure", "timeout", 500, 502] }]),
     );
     const res = await streamRequest(gw.at("/c"));
@@ -315,7 +332,7 @@ describe("traffic split across services", () => {
   });
 
   test("services: [{name, weight}] splits a route's requests by weight", async () => {
-    await gw.putConfig({
+    await putAndWait(gw, {
       format_version: 1,
       services: [
         { name: "checkout-v1", url: `${v1.url}/v1` },
@@ -344,7 +361,7 @@ describe("traffic split across services", () => {
   });
 
   test("hash_on: a client stays on one service", async () => {
-    await gw.putConfig({
+    await putAndWait(gw, {
       format_version: 1,
       services: [
         { name: "checkout-v1", url: v1.url },

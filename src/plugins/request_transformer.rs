@@ -17,7 +17,7 @@ pub async fn access(
 ) -> Result<(), GatewayError> {
     let headers = ex.raw.headers();
     let get = |n: &str| headers.get(n).ok().flatten();
-    let captures = ex.plan.params.clone();
+    let captures = ex.plan.captures.clone();
     let identity = ex.identity.clone();
     let query = ex.url.query;
     let vars = RequestVars {

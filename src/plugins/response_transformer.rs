@@ -25,7 +25,7 @@ pub async fn on_response(
     let vars = RequestVars {
         header: &get_request,
         query: ex.url.query,
-        captures: &ex.plan.params,
+        captures: &ex.plan.captures,
         consumer: ex.identity.as_ref(),
     };
     let response_headers = response.headers();

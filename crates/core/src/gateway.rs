@@ -67,8 +67,9 @@ pub struct ProxyPlan<'g> {
     pub stripped: usize,
     /// Where the path starts in `url` (after `scheme://host[:port]`).
     pub path_start: usize,
-    /// The route's captured path parameters, in order (templates' `uri_captures`).
-    pub params: Vec<(String, String)>,
+    /// The route's path parameters and named regex captures, in the order they appear (what
+    /// plugins' templates call `uri_captures`).
+    pub captures: Vec<(String, String)>,
 }
 
 impl ProxyPlan<'_> {
@@ -494,7 +495,7 @@ impl Gateway {
                 url: origin + &path_and_query,
                 resolve_override: Some(&upstream.host),
                 stripped: m.stripped,
-                params: m.params,
+                captures: m.params,
             });
         }
         Ok(ProxyPlan {
@@ -506,7 +507,7 @@ impl Gateway {
             url: [upstream.origin.as_str(), &path_and_query].concat(),
             resolve_override: None,
             stripped: m.stripped,
-            params: m.params,
+            captures: m.params,
         })
     }
 }

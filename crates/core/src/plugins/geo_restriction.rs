@@ -101,7 +101,7 @@ impl GeoRestrictionConfig {
             raw.deny_countries.as_deref().unwrap_or(&[]),
             &mut errors,
         );
-        let empty = |l: &Option<Vec<String>>| l.as_ref().map_or(true, Vec::is_empty);
+        let empty = |l: &Option<Vec<String>>| l.as_ref().is_none_or(Vec::is_empty);
         if empty(&raw.allow_countries) && empty(&raw.deny_countries) {
             errors.push((
                 "allow_countries".into(),

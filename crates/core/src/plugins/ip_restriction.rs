@@ -166,7 +166,7 @@ impl IpRestrictionConfig {
         let mut errors = Vec::new();
         let allow = parse_list("allow", raw.allow.as_deref().unwrap_or(&[]), &mut errors);
         let deny = parse_list("deny", raw.deny.as_deref().unwrap_or(&[]), &mut errors);
-        let empty = |l: &Option<Vec<String>>| l.as_ref().map_or(true, Vec::is_empty);
+        let empty = |l: &Option<Vec<String>>| l.as_ref().is_none_or(Vec::is_empty);
         if empty(&raw.allow) && empty(&raw.deny) {
             errors.push((
                 "allow".into(),

@@ -139,9 +139,8 @@ pub fn select<'a>(
     instances: impl Iterator<Item = &'a super::PluginInstance>,
     username: Option<&str>,
 ) -> Option<&'a ResponseTransformerConfig> {
-    transform::most_specific(instances, username, |p| match p {
-        super::Plugin::ResponseTransformer(c) => Some(&**c),
-        _ => None,
+    transform::most_specific(instances, username, |p| {
+        p.get::<ResponseTransformerConfig>()
     })
 }
 
