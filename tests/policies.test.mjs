@@ -10,17 +10,19 @@ import { startGateway, startOrigin, request, sleep, withCf } from "./support/har
 const APP = "https://app.example.com";
 
 /** The configuration of the doc's examples, one route each. */
-function policiesConfig(originUrl) {
+function policiesConfig(originUrl, earlyUrl = originUrl) {
   const route = (name, path, extra = {}) => ({ name, service: "origin", paths: [path], strip_path: false, ...extra });
   const names = [
     "cors", "cors-default", "cors-star-credentials", "cors-continue", "cors-absent", "cors-auth",
     "cors-limited", "cors-get-only", "ip-internal", "ip-public", "geo-eu", "geo-downloads", "geo-strict",
-    "geo-lenient", "size-upload", "size-strict", "size-mb", "size-default",
+    "geo-lenient", "size-upload", "size-strict", "size-mb", "size-default", "size-early",
   ];
   return {
     format_version: 1,
-    services: [{ name: "origin", url: originUrl }],
-    routes: names.map((n) => route(n, `/${n}`, n === "cors-get-only" ? { methods: ["GET"] } : {})),
+    services: [{ name: "origin", url: originUrl }, { name: "early", url: earlyUrl }],
+    routes: names.map((n) =>
+      route(n, `/${n}`, n === "cors-get-only" ? { methods: ["GET"] } : n === "size-early" ? { service: "early" } : {}),
+    ),
     plugins: [
       {
         name: "cors", route: "cors",
@@ -69,6 +71,7 @@ function policiesConfig(originUrl) {
       },
       { name: "request-size-limiting", route: "size-mb", config: { allowed_payload_size: 1 } },
       { name: "request-size-limiting", route: "size-default" },
+      { name: "request-size-limiting", route: "size-early", config: { allowed_payload_size: 1, size_unit: "kilobytes" } },
     ],
   };
 }
@@ -94,7 +97,7 @@ async function* slowChunks(n, size, gapMs, state) {
 }
 
 describe("traffic policies", { timeout: 120_000 }, () => {
-  let gw, origin;
+  let gw, origin, early;
   const get = (path, headers = {}, opts = {}) => request(gw.at(path), { headers, ...opts });
   const hitsOf = (path) => origin.requests.filter((r) => r.url.startsWith(path)).length;
 
@@ -108,11 +111,26 @@ describe("traffic policies", { timeout: 120_000 }, () => {
       });
       res.end(JSON.stringify({ method: record.method, url: record.url, length: record.body.length }));
     });
-    gw = await startGateway({ config: policiesConfig(origin.url) });
+    // An origin that answers at once, before reading the body, and records whether the upload was cut.
+    early = await startOrigin(
+      (req, res, record) => {
+        req.on("aborted", () => (record.aborted = true));
+        req.on("error", () => (record.aborted = true));
+        record.got = 0;
+        req.on("data", (c) => (record.got += c.length));
+        req.on("end", () => (record.ended = true));
+        res.writeHead(200, { "content-type": "text/plain" });
+        res.end("early");
+        req.resume();
+      },
+      { rawBody: true },
+    );
+    gw = await startGateway({ config: policiesConfig(origin.url, early.url) });
   });
   after(async () => {
     await gw?.dispose();
     await origin?.close();
+    await early?.close();
   });
 
   describe("cors", () => {
@@ -357,6 +375,18 @@ describe("traffic policies", { timeout: 120_000 }, () => {
       for (const r of seen) assert.ok(r.body === null || r.body.length <= 1024, "no complete body reached the origin");
     });
 
+    test("an origin that answered first: the client gets its answer, the origin at most the limit", async () => {
+      const state = { done: false };
+      const res = await post("/size-early", slowChunks(16, 256, 20, state));
+      assert.equal(res.status, 200);
+      assert.equal(res.text, "early");
+      // Keep sending past the limit: the upload to the origin stops there (workerd ends it as if complete).
+      for (let i = 0; i < 40 && !early.last?.ended && !early.last?.aborted; i++) await sleep(50);
+      state.done = true;
+      assert.ok(early.last.got <= 1024, `the origin got ${early.last.got} bytes`);
+      assert.ok(early.last.ended || early.last.aborted);
+    });
+
     test("require_content_length: a chunked body is a 411; bodiless and sized requests pass", async () => {
       const state = { done: false };
       const chunked = await post("/size-strict", slowChunks(1, 5, 0, state));
@@ -369,7 +399,7 @@ describe("traffic policies", { timeout: 120_000 }, () => {
   });
 
   test("invalid CIDRs, regexes, country codes, units and unknown fields are validation errors with paths", async () => {
-    const bad = policiesConfig(origin.url);
+    const bad = policiesConfig(origin.url, early.url);
     bad.plugins = [
       { name: "ip-restriction", route: "ip-internal", config: { allow: ["10.0.0.0/8", "10.0.0.0/33", "2001:db8::/129", "nope"] } },
       { name: "cors", route: "cors", config: { origins: ["https://(unclosed"], methods: ["FETCH"], origin: [] } },
@@ -400,6 +430,6 @@ describe("traffic policies", { timeout: 120_000 }, () => {
     ]) {
       assert.ok(error.includes(path), `${path} in ${error}`);
     }
-    await gw.putConfig(policiesConfig(origin.url));
+    await gw.putConfig(policiesConfig(origin.url, early.url));
   });
 });
