@@ -197,6 +197,30 @@ const TARGETS = [
     baseline: "edgegate",
   },
   {
+    // The same route to a service with three targets (weighted round-robin, docs/upstreams.md): the
+    // bench origin and two more origins of the same code, so that the balancer's choice is paid per request.
+    name: "three-targets",
+    description: "Miniflare, edgegate /proxy route, service with 3 targets",
+    start: async (ctx) => {
+      const extra = [await startOrigin({ port: 0 }), await startOrigin({ port: 0 })];
+      const config = benchConfig(ctx.origin.url);
+      config.services = [
+        { name: "origin", targets: [ctx.origin, ...extra].map((o) => ({ url: o.url, weight: 100 })) },
+      ];
+      const worker = await startEdgegate(config);
+      return {
+        ...worker,
+        close: async () => {
+          await worker.close();
+          for (const o of extra) await o.close();
+        },
+      };
+    },
+    path: "/proxy/status/200",
+    baseline: "edgegate",
+    bar: 0.9,
+  },
+  {
     // The same route behind key-auth: one KV lookup per isolate and TTL, then the in-isolate cache.
     name: "key-auth",
     description: "Miniflare, edgegate /proxy route + key-auth",
@@ -210,6 +234,37 @@ const TARGETS = [
     },
     path: "/proxy/status/200",
     baseline: "edgegate",
+  },
+  {
+    // The same route with cors (a listed origin, credentials): the headers are added to every response.
+    name: "cors",
+    description: "Miniflare, edgegate /proxy route + cors",
+    start: async (ctx) => {
+      const config = benchConfig(ctx.origin.url);
+      config.plugins = [
+        { name: "cors", route: "proxy", config: { origins: ["https://app.example.com"], credentials: true } },
+      ];
+      const worker = await startEdgegate(config);
+      return { ...worker, headers: { origin: "https://app.example.com" } };
+    },
+    path: "/proxy/status/200",
+    baseline: "edgegate",
+    bar: 0.9,
+  },
+  {
+    // The same route behind ip-restriction (the client's CF-Connecting-IP, 127.0.0.1, in an allowed range).
+    name: "ip-restriction",
+    description: "Miniflare, edgegate /proxy route + ip-restriction",
+    start: (ctx) => {
+      const config = benchConfig(ctx.origin.url);
+      config.plugins = [
+        { name: "ip-restriction", route: "proxy", config: { allow: ["127.0.0.0/8", "10.0.0.0/8", "2001:db8::/32"] } },
+      ];
+      return startEdgegate(config);
+    },
+    path: "/proxy/status/200",
+    baseline: "edgegate",
+    bar: 0.9,
   },
   {
     // The same route behind jwt with an RS256 public key: one signature verification per request.

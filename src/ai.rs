@@ -32,7 +32,7 @@ use edgegate_core::ai::{
     EmbeddingsRequest, ErrorShape, ProviderKind, ProviderTarget, StreamContext, StreamTranslator,
     UpstreamRequest,
 };
-use edgegate_core::plugins::Plugin;
+use edgegate_core::plugins::PluginInstance;
 use edgegate_core::proxy as rules;
 use edgegate_core::{ErrorKind, GatewayError};
 use futures_util::future::{select, Either};
@@ -147,7 +147,7 @@ fn plugin<'a>(ex: &Exchange<'a>) -> Option<&'a CompiledAiProxy> {
         if p.consumer.is_some() && p.consumer.as_deref() != username {
             continue;
         }
-        if let Plugin::AiProxy(c) = &p.plugin {
+        if let Some(c) = p.config::<CompiledAiProxy>() {
             if best.is_none_or(|(s, _)| p.specificity() > s) {
                 best = Some((p.specificity(), c));
             }
@@ -158,7 +158,8 @@ fn plugin<'a>(ex: &Exchange<'a>) -> Option<&'a CompiledAiProxy> {
 
 /// Whether the route has an `ai-proxy` plugin at all (for any consumer).
 pub(crate) fn is_ai_route(ex: &Exchange<'_>) -> bool {
-    ex.plugins().any(|p| matches!(p.plugin, Plugin::AiProxy(_)))
+    ex.plugins()
+        .any(|p| p.config::<CompiledAiProxy>().is_some())
 }
 
 /// On AI routes, show any error (authentication, ACL, limits, ...) in OpenAI's error shape, keeping
@@ -168,7 +169,7 @@ pub fn error_shape(ex: &Exchange<'_>, e: GatewayError) -> GatewayError {
         return e;
     }
     // The client's format (Anthropic Messages clients get Anthropic's error shape).
-    let shape = Endpoint::parse(ex.url.path).error_shape();
+    let shape = shape_of(ex.url.path);
     if let ErrorKind::Ai { error, wraps } = e.kind {
         return GatewayError::new(
             ErrorKind::Ai {
@@ -255,6 +256,15 @@ impl Endpoint {
     }
 }
 
+/// The error shape of a path: Anthropic's on the Messages endpoints and under `…/messages/` (an
+/// Anthropic client calling an endpoint the gateway does not have), else OpenAI's.
+fn shape_of(path: &str) -> ErrorShape {
+    match Endpoint::parse(path) {
+        Endpoint::Unknown if path.contains("/messages/") => ErrorShape::Anthropic,
+        e => e.error_shape(),
+    }
+}
+
 /// `%XX` escapes decoded (invalid ones and invalid UTF-8 left as they are).
 fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
@@ -275,13 +285,26 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8(out).unwrap_or_else(|_| s.to_string())
 }
 
+/// The serve hook of `ai-proxy` (`crate::plugins::HOOKS`).
+pub fn serve_hook<'x, 'a>(
+    ex: &'x mut Exchange<'a>,
+    _instances: &'x [&'a PluginInstance],
+) -> crate::plugins::Step<'x> {
+    Box::pin(async move {
+        Ok(match serve(ex).await? {
+            Some(response) => crate::plugins::Flow::Respond(response),
+            None => crate::plugins::Flow::Continue,
+        })
+    })
+}
+
 /// `Ok(None)` when the route has no `ai-proxy` plugin (the request goes on to the cache and proxy).
-pub async fn serve(ex: &mut Exchange<'_>) -> Result<Option<web_sys::Response>, GatewayError> {
+async fn serve(ex: &mut Exchange<'_>) -> Result<Option<web_sys::Response>, GatewayError> {
     let Some(cfg) = plugin(ex) else {
         return Ok(None);
     };
     let endpoint = Endpoint::parse(ex.url.path);
-    let shape = endpoint.error_shape();
+    let shape = shape_of(ex.url.path);
     let method = ex.raw.method();
     if matches!(endpoint, Endpoint::Unknown) {
         return Err(AiError::new(
@@ -290,6 +313,7 @@ pub async fn serve(ex: &mut Exchange<'_>) -> Result<Option<web_sys::Response>, G
             Some("not_found"),
             "unknown AI endpoint: use …/v1/chat/completions, …/v1/messages, …/v1/responses, …/v1/embeddings, …/v1/models or …/templates/{name}",
         )
+        .with_shape(shape)
         .into_gateway());
     }
     if method != endpoint.method() {

@@ -16,7 +16,7 @@ use edgegate_core::auth::{
     BasicAuthConfig, JwtConfig, KeyAuthConfig,
 };
 use edgegate_core::identity::Identity;
-use edgegate_core::plugins::{Plugin, PluginInstance};
+use edgegate_core::plugins::PluginInstance;
 use edgegate_core::{ErrorKind, GatewayError};
 use futures_util::future::{select, Either};
 use std::cell::{Cell, RefCell};
@@ -254,18 +254,35 @@ fn most_specific<'p>(
         .max_by_key(|i| (i.specificity(), std::cmp::Reverse(i.index)))
 }
 
+/// The access hook of `key-auth`, `jwt`, `basic-auth` and `acl` (`crate::plugins::HOOKS`): they
+/// run together, once, at the priority of the first of them on the route (any one auth plugin
+/// admits; `acl` needs the outcome).
+pub fn access<'x, 'a>(
+    ex: &'x mut Exchange<'a>,
+    _instances: &'x [&'a PluginInstance],
+) -> crate::plugins::Step<'x> {
+    Box::pin(async move {
+        if !ex.auth_ran {
+            ex.auth_ran = true;
+            authenticate(ex).await?;
+        }
+        Ok(crate::plugins::Flow::Continue)
+    })
+}
+
 /// Identify the client when an auth plugin applies. (Whatever the route, a client's own copies of the
 /// identity headers never reach the origin: `proxy::start` always removes them.)
-pub async fn authenticate(ex: &mut Exchange<'_>) -> Result<(), GatewayError> {
+async fn authenticate(ex: &mut Exchange<'_>) -> Result<(), GatewayError> {
     let instances: Vec<&PluginInstance> = ex.plugins().collect();
     let mut auth = Vec::new();
     for name in ["key-auth", "jwt", "basic-auth"] {
         if let Some(i) = most_specific(&instances, name, None).filter(|i| i.consumer.is_none()) {
-            match &i.plugin {
-                Plugin::KeyAuth(c) => auth.push(AuthPlugin::Key(c)),
-                Plugin::Jwt(c) => auth.push(AuthPlugin::Jwt(c)),
-                Plugin::BasicAuth(c) => auth.push(AuthPlugin::Basic(c)),
-                _ => {}
+            if let Some(c) = i.config::<KeyAuthConfig>() {
+                auth.push(AuthPlugin::Key(c));
+            } else if let Some(c) = i.config::<JwtConfig>() {
+                auth.push(AuthPlugin::Jwt(c));
+            } else if let Some(c) = i.config::<BasicAuthConfig>() {
+                auth.push(AuthPlugin::Basic(c));
             }
         }
     }
@@ -331,8 +348,7 @@ pub async fn authenticate(ex: &mut Exchange<'_>) -> Result<(), GatewayError> {
     // ACL (the most specific instance; a consumer-scoped one applies to its consumer).
     let mut hide_groups = false;
     if let Some(acl) = most_specific(&instances, "acl", identity.as_ref()) {
-        if let Plugin::Acl(config) = &acl.plugin {
-            let config: &AclConfig = config;
+        if let Some(config) = acl.config::<AclConfig>() {
             if !(preflight && identity.is_none() && skipped_all) {
                 config.check(identity.as_ref())?;
             }

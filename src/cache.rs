@@ -44,7 +44,16 @@ const NOT_STORED: &[&str] = &[
     rules::CACHE_STATUS,
 ];
 
-pub async fn serve(ex: &mut Exchange<'_>) -> Result<web_sys::Response, GatewayError> {
+/// The serve hook of `proxy-cache` (`crate::plugins::HOOKS`): answers from the cache, or from the
+/// origin (storing the answer).
+pub fn serve_hook<'x, 'a>(
+    ex: &'x mut Exchange<'a>,
+    _instances: &'x [&'a edgegate_core::plugins::PluginInstance],
+) -> crate::plugins::Step<'x> {
+    Box::pin(async move { Ok(crate::plugins::Flow::Respond(serve(ex).await?)) })
+}
+
+async fn serve(ex: &mut Exchange<'_>) -> Result<web_sys::Response, GatewayError> {
     let username = ex.identity.as_ref().map(|i| i.username.clone());
     let Some(config) = rules::select(ex.plugins(), username.as_deref()) else {
         return proxy::forward(ex).await;

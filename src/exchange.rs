@@ -43,6 +43,14 @@ pub struct Exchange<'a> {
     /// Headers to remove from the upstream request (credentials with `hide_credentials`, forged
     /// identity headers).
     pub upstream_remove: Vec<String>,
+    /// The upstream request's method, when a plugin changes it (else the client's).
+    pub upstream_method: Option<String>,
+    /// The upstream request's body, when a plugin replaces it: a string, a `Uint8Array` or a
+    /// `ReadableStream` (else the client's body streams through). `Content-Length` is then dropped
+    /// (the runtime sets it for a string or bytes). A GET or HEAD cannot carry one.
+    pub upstream_body: Option<wasm_bindgen::JsValue>,
+    /// Whether the authentication phase has run (auth plugins share one hook).
+    pub auth_ran: bool,
     /// Headers added to the response the client gets (success or error).
     pub response_headers: Vec<(String, String)>,
     /// Set by the authentication phase.
@@ -63,5 +71,38 @@ impl<'a> Exchange<'a> {
 
     pub fn header(&self, name: &str) -> Option<String> {
         self.raw.headers().get(name).ok().flatten()
+    }
+
+    /// A field of the request's `cf` object (e.g. `country`) as a string; `None` when absent (as
+    /// under Miniflare unless the test injects one).
+    #[allow(dead_code)] // for plugins' hooks (geo-restriction)
+    pub fn cf(&self, field: &str) -> Option<String> {
+        let cf = js_sys::Reflect::get(self.raw, &"cf".into()).ok()?;
+        if cf.is_undefined() || cf.is_null() {
+            return None;
+        }
+        let v = js_sys::Reflect::get(&cf, &field.into()).ok()?;
+        v.as_string().or_else(|| v.as_f64().map(|n| n.to_string()))
+    }
+
+    /// The upstream path and query (`/base/x?y=1`), as the route made it and plugins changed it.
+    #[allow(dead_code)] // for plugins' hooks (request-transformer)
+    pub fn upstream_path_and_query(&self) -> &str {
+        let url = self.plan.url.as_str();
+        let after_scheme = url.find("://").map_or(0, |i| i + 3);
+        url[after_scheme..]
+            .find('/')
+            .map_or("/", |i| &url[after_scheme + i..])
+    }
+
+    /// Send the request upstream to `path_and_query` (starting with `/`) instead, on the same origin.
+    #[allow(dead_code)] // for plugins' hooks (request-transformer)
+    pub fn set_upstream_path_and_query(&mut self, path_and_query: &str) {
+        let url = self.plan.url.as_str();
+        let after_scheme = url.find("://").map_or(0, |i| i + 3);
+        let origin_end = url[after_scheme..]
+            .find('/')
+            .map_or(url.len(), |i| after_scheme + i);
+        self.plan.url = format!("{}{path_and_query}", &url[..origin_end]);
     }
 }

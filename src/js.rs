@@ -48,19 +48,26 @@ const FAILED = 2;
 // send, `status` its status and `upstreamMs` the time the origin took: the same streaming body, without
 // the headers named in `respAlways` (an array) and in the response's own Connection header (they are
 // hop-by-hop, RFC 9110 7.6.1), with X-Request-Id and the latency headers in ms (`startedMs` is when the
-// request arrived). A 101 (WebSocket) response is passed as it is: it carries the socket. An exception
+// request arrived). `method` and `body`, unless undefined, replace the request's (a plugin's edit;
+// `body` null sends none). A 101 (WebSocket) response is passed as it is: it carries the socket. An exception
 // while preparing the response counts as a failed fetch. (One `plan` string rather than three: each
 // string from wasm costs a decoder call.)
 //
 // The timeout is a race, not an abort: an AbortController per request costs more CPU than the rest of
 // this function, and the fetch left behind is cancelled anyway when the request ends (the 504 answer).
-export function forward(req, plan, always, guarded, remove, resolveOverride, timeoutMs, respAlways, startedMs, done) {
+export function forward(req, plan, always, guarded, remove, resolveOverride, timeoutMs, respAlways, startedMs, body, done,
+                        method) {
   const p = plan.split("\n");
   const url = p[0];
   const requestId = p[1];
-  const init = { method: req.method, headers: upstreamHeaders(req, always, guarded, remove, requestId, p, 2),
-                 redirect: "manual" };
-  if (req.body !== null) init.body = req.body;
+  const init = { method: method ?? req.method,
+                 headers: upstreamHeaders(req, always, guarded, remove, requestId, p, 2), redirect: "manual" };
+  // `body`: the request body kept in the Worker for retries (a copy per attempt), or a plugin's
+  // replacement (a string, bytes or a stream; null: none); else the client's stream.
+  if (body !== undefined) init.body = body === null || typeof body === "string" || !body.slice ? body : body.slice(0);
+  else if (req.body !== null) init.body = req.body;
+  // A body counted by request-size-limiting aborts the upload past its limit (src/plugins/request_size_limiting.rs).
+  if (init.body && init.body.edgegateSignal) init.signal = init.body.edgegateSignal;
   if (resolveOverride) init.cf = { resolveOverride };
   // Whichever comes first, the response headers or the deadline, settles the promise; `done` runs once.
   return new Promise((resolve, reject) => {
@@ -133,7 +140,9 @@ extern "C" {
         timeout_ms: f64,
         resp_always: &JsValue,
         started_ms: f64,
+        body: &JsValue,
         done: &JsValue,
+        method: Option<String>,
     ) -> js_sys::Promise;
 
     #[wasm_bindgen(js_name = requestInfo)]

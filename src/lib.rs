@@ -10,10 +10,13 @@ mod cache;
 mod config;
 mod exchange;
 mod js;
+mod pipeline;
+mod plugins;
 mod proxy;
 mod ratelimit;
 mod respond;
 mod runtime;
+mod upstream;
 mod webcrypto;
 
 use edgegate_core::gateway::{Gateway, ProxyPlan};
@@ -51,9 +54,8 @@ pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) 
             Step::Serve => {}
         }
         let mut log = LogFields::default();
-        let mut extra_headers = Vec::new();
-        let result = handle(&incoming, &env, &ctx, &mut log, &mut extra_headers).await;
-        Ok(incoming.finish(result, log, &extra_headers).into())
+        let result = handle(&incoming, &env, &ctx, &mut log).await;
+        Ok(incoming.finish(result, log, &[]).into())
     })
 }
 
@@ -79,8 +81,8 @@ impl Incoming {
         }
     }
 
-    /// The response to send: an error becomes its problem+json here, the phases' extra headers are
-    /// added, and the access log line is written.
+    /// The response to send: an error becomes its problem+json here, the extra headers are added,
+    /// and the access log line is written.
     fn finish(
         &self,
         result: Result<web_sys::Response, GatewayError>,
@@ -141,18 +143,26 @@ fn fast(
     if gateway.plugins_for(plan.route_index).next().is_some() {
         return Err(incoming);
     }
+    // A request with a body that a retry could need goes the asynchronous way, which keeps it.
+    let method = incoming.info.method.as_str();
+    if !matches!(method, "GET" | "HEAD")
+        && plan.upstream.policy.retry.allows(method)
+        && incoming.raw.body().is_some()
+    {
+        return Err(incoming);
+    }
     log.route = Some(plan.route.to_string());
     log.service = Some(plan.upstream.name.clone());
-    let (service, timeout_ms) = (plan.upstream.name.clone(), plan.upstream.timeout_ms);
-    let ctx = Context::new(ctx.unchecked_ref::<JsValue>().clone().unchecked_into());
-    // The callback owns what it needs; `js::forward`'s promise resolves to the response it returns.
-    let ex = exchange(&incoming, env, &ctx, &gateway, parts, host, plan);
-    let kept = Rc::clone(&incoming);
-    let done = Closure::once_into_js(move |value: JsValue, status: u16, upstream_ms: f64| {
-        let result = proxy::settle(value, status, upstream_ms, (&service, timeout_ms), &mut log);
-        JsValue::from(kept.finish(result, log, &[]))
-    });
-    let sent = proxy::start(&ex, &done);
+    let context = Context::new(ctx.unchecked_ref::<JsValue>().clone().unchecked_into());
+    let ex = exchange(&incoming, env, &context, &gateway, parts, host, plan);
+    let sent = proxy::start_fast(
+        &ex,
+        Rc::clone(&incoming),
+        log,
+        env.clone(),
+        ctx.unchecked_ref::<JsValue>().clone().unchecked_into(),
+        Arc::clone(&gateway),
+    );
     Ok(sent)
 }
 
@@ -178,7 +188,8 @@ fn route<'a, 'g>(
         query: parts.query,
         header: &header,
     };
-    let plan = gateway.plan(&view)?;
+    let seed = edgegate_core::upstream::fnv1a(incoming.request_id.as_bytes());
+    let plan = gateway.plan_with(&view, Some(seed))?;
     Ok((parts, host, plan))
 }
 
@@ -205,6 +216,9 @@ fn exchange<'a>(
         plan,
         upstream_set: Vec::new(),
         upstream_remove: Vec::new(),
+        upstream_method: None,
+        upstream_body: None,
+        auth_ran: false,
         response_headers: Vec::new(),
         identity: None,
         log: LogFields::default(),
@@ -217,7 +231,6 @@ async fn handle(
     env: &Env,
     ctx: &Context,
     log: &mut LogFields,
-    response_headers: &mut Vec<(String, String)>,
 ) -> Result<web_sys::Response, GatewayError> {
     let (version, gateway) = config::in_service().ok_or_else(|| {
         GatewayError::new(
@@ -231,29 +244,23 @@ async fn handle(
     log.service = Some(plan.upstream.name.clone());
 
     let mut ex = exchange(incoming, env, ctx, &gateway, parts, host, plan);
-    let result = run_phases(&mut ex).await;
-    // Phases may have learnt things (consumer, upstream latency) and added response headers even
-    // when they end in an error.
-    response_headers.append(&mut ex.response_headers);
+    let defs = pipeline::plugins_of(&ex);
+    let result = pipeline::request(&mut ex, &defs).await;
+    // The answer, error or not, goes through the response phases with the headers the request
+    // phases added (even those that ended in an error).
+    let response = match result {
+        Ok(response) => response,
+        Err(e) => {
+            log.error = Some(e.kind.code());
+            respond::error(&e, &incoming.request_id)
+        }
+    };
+    respond::add_headers(&response, &ex.response_headers);
+    let response = pipeline::response(&mut ex, &defs, response).await;
     log.consumer = ex.log.consumer.take();
     log.upstream_ms = ex.log.upstream_ms;
     log.status = ex.log.status;
     log.ai = ex.log.ai.take();
-    result
-}
-
-/// The plugin phases, in Kong's order: authenticate, then limit, then serve (cache or proxy).
-async fn run_phases(ex: &mut Exchange<'_>) -> Result<web_sys::Response, GatewayError> {
-    // On AI routes every error (auth and limits included) is shown in OpenAI's shape.
-    let result = phases(ex).await;
-    result.map_err(|e| ai::error_shape(ex, e))
-}
-
-async fn phases(ex: &mut Exchange<'_>) -> Result<web_sys::Response, GatewayError> {
-    auth::authenticate(ex).await?;
-    ratelimit::enforce(ex).await?;
-    if let Some(response) = ai::serve(ex).await? {
-        return Ok(response);
-    }
-    cache::serve(ex).await
+    pipeline::log(&ex, &defs, log);
+    Ok(response)
 }

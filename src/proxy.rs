@@ -6,6 +6,7 @@ use crate::js::{self, HeaderEdits};
 use crate::runtime;
 use edgegate_core::auth::IDENTITY_HEADERS;
 use edgegate_core::proxy as rules;
+use edgegate_core::upstream::{self as core_upstream, Outcome};
 use edgegate_core::{ErrorKind, GatewayError};
 use std::cell::Cell;
 use std::rc::Rc;
@@ -13,32 +14,213 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
+/// The attempts of one request so far (see [`forward_from`]).
+#[derive(Default)]
+pub struct Attempts {
+    /// Attempts made.
+    made: u32,
+    /// Targets tried, in order.
+    tried: Vec<usize>,
+    /// The target of the next attempt, when already chosen.
+    next: Option<usize>,
+    /// The request body, kept in the Worker so that a retry can send it again.
+    body: Option<JsValue>,
+}
+
+/// Send the request to its service: choose a target, send, and retry as the service allows
+/// (docs/upstreams.md). Nothing has reached the client before this returns, so a retry never
+/// follows a byte sent to the client.
 pub async fn forward(ex: &mut Exchange<'_>) -> Result<web_sys::Response, GatewayError> {
-    // `done` keeps what `forward` hands it for after the await.
-    let slot: Rc<Cell<Option<Outcome>>> = Rc::default();
-    let kept = slot.clone();
-    let done = Closure::once_into_js(move |value: JsValue, status: u16, upstream_ms: f64| {
-        kept.set(Some(Outcome {
-            value,
-            status,
-            upstream_ms,
-        }));
-    });
-    let _ = JsFuture::from(start(ex, &done)).await;
-    let outcome = slot.take().unwrap_or_default();
+    forward_from(ex, Attempts::default()).await
+}
+
+/// Whether the request's body can be sent again: it has none, or it was kept.
+fn replayable(ex: &Exchange<'_>, attempts: &Attempts) -> bool {
+    attempts.body.is_some() || ex.raw.body().is_none()
+}
+
+/// Keep a small request body of known length in the Worker when a retry could need it.
+async fn keep_body(ex: &Exchange<'_>, attempts: &mut Attempts) {
+    let retry = &ex.plan.upstream.policy.retry;
+    if attempts.made > 0 || !retry.allows(&ex.info.method) || ex.raw.body().is_none() {
+        return;
+    }
+    let small = ex
+        .header("content-length")
+        .and_then(|l| l.trim().parse::<u64>().ok())
+        .is_some_and(|l| l <= core_upstream::MAX_RETRY_BODY_BYTES);
+    if !small {
+        return;
+    }
+    if let Ok(promise) = ex.raw.array_buffer() {
+        if let Ok(buffer) = JsFuture::from(promise).await {
+            attempts.body = Some(buffer);
+        }
+    }
+}
+
+/// What an attempt became, for health checks and retries.
+fn outcome_of(value: &JsValue, status: u16) -> Outcome {
+    match status {
+        0 if value.as_f64() == Some(js::TIMED_OUT) => Outcome::Timeout,
+        0 => Outcome::ConnectFailure,
+        s => Outcome::Status(s),
+    }
+}
+
+/// The next target for a retry after `outcome`, or `None` when the request is not retried.
+fn retry_target(ex: &Exchange<'_>, attempts: &Attempts, outcome: Outcome) -> Option<usize> {
+    let up = ex.plan.upstream;
+    if !up.policy.retry.again(
+        &ex.info.method,
+        attempts.made,
+        outcome,
+        replayable(ex, attempts),
+    ) {
+        return None;
+    }
+    let key = crate::upstream::key(ex);
+    crate::upstream::pick(up, key, &attempts.tried).ok()
+}
+
+/// Drop a response that will not be sent (its body is cancelled).
+fn discard(value: &JsValue) {
+    if let Some(body) = value
+        .dyn_ref::<web_sys::Response>()
+        .and_then(web_sys::Response::body)
+    {
+        let _ = body.cancel();
+    }
+}
+
+pub async fn forward_from(
+    ex: &mut Exchange<'_>,
+    mut attempts: Attempts,
+) -> Result<web_sys::Response, GatewayError> {
+    keep_body(ex, &mut attempts).await;
     let upstream = ex.plan.upstream;
-    settle(
-        outcome.value,
-        outcome.status,
-        outcome.upstream_ms,
-        (&upstream.name, upstream.timeout_ms),
-        &mut ex.log,
-    )
+    let mut target = match attempts.next.take() {
+        Some(i) => i,
+        None => crate::upstream::pick(upstream, crate::upstream::key(ex), &[])?,
+    };
+    loop {
+        attempts.made += 1;
+        attempts.tried.push(target);
+        // `done` keeps what `forward` hands it for after the await.
+        let slot: Rc<Cell<Option<Outcome_>>> = Rc::default();
+        let kept = slot.clone();
+        let done = Closure::once_into_js(move |value: JsValue, status: u16, upstream_ms: f64| {
+            kept.set(Some(Outcome_ {
+                value,
+                status,
+                upstream_ms,
+            }));
+        });
+        let _ = JsFuture::from(start(ex, target, attempts.body.as_ref(), &done)).await;
+        let outcome = slot.take().unwrap_or_default();
+        let result = outcome_of(&outcome.value, outcome.status);
+        crate::upstream::finished(upstream, target, result);
+        if let Some(next) = retry_target(ex, &attempts, result) {
+            discard(&outcome.value);
+            target = next;
+            continue;
+        }
+        return settle(
+            outcome.value,
+            outcome.status,
+            outcome.upstream_ms,
+            (&upstream.name, upstream.timeout_ms),
+            &mut ex.log,
+        );
+    }
+}
+
+/// The synchronous path's send (`fast` in lib.rs): choose a target and send; the promise resolves
+/// to the response `crate::Incoming::finish` makes. A failure that is retried continues as a
+/// future, with the request routed again (same service: the split uses the request id).
+pub fn start_fast(
+    ex: &Exchange<'_>,
+    incoming: Rc<crate::Incoming>,
+    mut log: LogFields,
+    env: worker::Env,
+    ctx: worker::worker_sys::Context,
+    gateway: std::sync::Arc<edgegate_core::gateway::Gateway>,
+) -> js_sys::Promise {
+    let upstream = ex.plan.upstream;
+    let target = match crate::upstream::pick(upstream, crate::upstream::key(ex), &[]) {
+        Ok(i) => i,
+        Err(e) => {
+            let response = incoming.finish(Err(e), log, &[]);
+            return js_sys::Promise::resolve(&JsValue::from(response));
+        }
+    };
+    // What the callback needs to judge the outcome and, rarely, retry.
+    let (service, timeout_ms) = (upstream.name.clone(), upstream.timeout_ms);
+    let balanced = upstream.balanced();
+    let retry = upstream.policy.retry.allows(&incoming.info.method);
+    let gw = gateway.clone();
+    let (route_index, service_index) = (ex.plan.route_index, ex.plan.service_index);
+    let next_target = move |incoming: &crate::Incoming, outcome: Outcome| -> Option<usize> {
+        if !retry {
+            return None;
+        }
+        let (_, _, plan) = crate::route(incoming, &gw).ok()?;
+        let up = plan.upstream;
+        let body_free = incoming.raw.body().is_none();
+        if plan.route_index != route_index
+            || plan.service_index != service_index
+            || !up
+                .policy
+                .retry
+                .again(&incoming.info.method, 1, outcome, body_free)
+        {
+            return None;
+        }
+        // Consistent hashing in the fast path hashes no consumer (no plugin ran).
+        crate::upstream::pick(up, None, &[target]).ok()
+    };
+    let kept = Rc::clone(&incoming);
+    let done = Closure::once_into_js(move |value: JsValue, status: u16, upstream_ms: f64| {
+        let outcome = outcome_of(&value, status);
+        if balanced {
+            if let Some(up) = gateway.upstream(service_index) {
+                crate::upstream::finished(up, target, outcome);
+            }
+        }
+        if let Some(next) = next_target(&kept, outcome) {
+            discard(&value);
+            let promise = wasm_bindgen_futures::future_to_promise(async move {
+                let ctx = worker::Context::new(ctx);
+                let result = match crate::route(&kept, &gateway) {
+                    Err(e) => Err(e),
+                    Ok((parts, host, plan)) => {
+                        let mut ex =
+                            crate::exchange(&kept, &env, &ctx, &gateway, parts, host, plan);
+                        let attempts = Attempts {
+                            made: 1,
+                            tried: vec![target],
+                            next: Some(next),
+                            body: None,
+                        };
+                        let result = forward_from(&mut ex, attempts).await;
+                        log.status = ex.log.status;
+                        log.upstream_ms = ex.log.upstream_ms;
+                        result
+                    }
+                };
+                Ok(kept.finish(result, log, &[]).into())
+            });
+            return JsValue::from(promise);
+        }
+        let result = settle(value, status, upstream_ms, (&service, timeout_ms), &mut log);
+        JsValue::from(kept.finish(result, log, &[]))
+    });
+    start(ex, target, None, &done)
 }
 
 /// What `js::forward` hands its `done` callback.
 #[derive(Default)]
-struct Outcome {
+struct Outcome_ {
     value: JsValue,
     status: u16,
     upstream_ms: f64,
@@ -91,20 +273,30 @@ fn names_array<'a>(names: impl Iterator<Item = &'a &'static str>) -> JsValue {
         .into()
 }
 
-/// Send the request to the origin: the headers are edited as `edgegate_core::proxy` says and the
-/// body is passed through. `done(value, status, upstream_ms)` is called with the outcome ([`settle`]
-/// makes sense of it) and the promise resolves to what it returns (rejects only if `done` throws).
-pub fn start(ex: &Exchange<'_>, done: &JsValue) -> js_sys::Promise {
+/// Send the request to target `target` of the service: the headers are edited as
+/// `edgegate_core::proxy` says and the body is passed through (or `body`, when the Worker kept it).
+/// `done(value, status, upstream_ms)` is called with the outcome ([`settle`] makes sense of it) and
+/// the promise resolves to what it returns (rejects only if `done` throws).
+pub fn start(
+    ex: &Exchange<'_>,
+    target: usize,
+    body: Option<&JsValue>,
+    done: &JsValue,
+) -> js_sys::Promise {
     let (raw, plan, client_url, request_id) = (ex.raw, &ex.plan, &ex.url, ex.request_id);
     let info = ex.info;
+    let (url, resolve_override) = plan.url_for(target, &ex.host);
     // Beyond the fixed set: the names the client's Connection header lists, plugins' removals. (A
     // WebSocket upgrade keeps Upgrade and Connection: they are not in the fixed set, see FETCH_DROPS.)
-    let mut edits = HeaderEdits::new(&plan.url, request_id);
+    let mut edits = HeaderEdits::new(&url, request_id);
     for name in rules::connection_listed(info.connection.as_deref()) {
         edits.remove(&name);
     }
     for name in &ex.upstream_remove {
         edits.remove(name);
+    }
+    if ex.upstream_body.is_some() {
+        edits.remove("content-length");
     }
     let (traceparent, keep_state) =
         rules::upstream_traceparent(info.traceparent.as_deref(), runtime::random_bytes());
@@ -138,11 +330,16 @@ pub fn start(ex: &Exchange<'_>, done: &JsValue) -> js_sys::Promise {
                     &removed[usize::from(!keep_state)],
                     guarded,
                     Some(edits.remove.as_str()).filter(|r| !r.is_empty()),
-                    plan.resolve_override.map(str::to_string),
+                    resolve_override,
                     plan.upstream.timeout_ms as f64,
                     response_removed,
                     ex.started,
+                    ex.upstream_body
+                        .as_ref()
+                        .or(body)
+                        .unwrap_or(&JsValue::UNDEFINED),
                     done,
+                    ex.upstream_method.clone(),
                 )
             })
         })

@@ -21,7 +21,7 @@
 
 use crate::exchange::Exchange;
 use crate::runtime;
-use edgegate_core::plugins::{Plugin, PluginInstance};
+use edgegate_core::plugins::PluginInstance;
 use edgegate_core::ratelimit::headers::{client_headers, openai_headers, retry_after_secs};
 use edgegate_core::ratelimit::key::{identifier, object_name, KeyInputs};
 use edgegate_core::ratelimit::lease::{serve, Answer, Ask, LeaseTable, Plan};
@@ -111,10 +111,8 @@ fn applicable<'g>(ex: &Exchange<'g>) -> Vec<Check<'g>> {
     let username = ex.identity.as_ref().map(|i| i.username.as_str());
     let mut checks = Vec::new();
     for p in ex.plugins() {
-        let config = match &p.plugin {
-            Plugin::RateLimiting(c) => c,
-            #[allow(unreachable_patterns)]
-            _ => continue,
+        let Some(config) = p.config::<RateLimitConfig>() else {
+            continue;
         };
         if p.consumer.is_some() && p.consumer.as_deref() != username {
             continue;
@@ -152,7 +150,19 @@ fn before(config: &RateLimitConfig) -> (Op, u64) {
     }
 }
 
-pub async fn enforce(ex: &mut Exchange<'_>) -> Result<(), GatewayError> {
+/// The access hook of `rate-limiting` (`crate::plugins::HOOKS`); the instances that apply are
+/// worked out by [`applicable`], with their counter names.
+pub fn access<'x, 'a>(
+    ex: &'x mut Exchange<'a>,
+    _instances: &'x [&'a PluginInstance],
+) -> crate::plugins::Step<'x> {
+    Box::pin(async move {
+        enforce(ex).await?;
+        Ok(crate::plugins::Flow::Continue)
+    })
+}
+
+async fn enforce(ex: &mut Exchange<'_>) -> Result<(), GatewayError> {
     let checks = applicable(ex);
     if checks.is_empty() {
         return Ok(());

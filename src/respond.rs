@@ -40,3 +40,40 @@ pub fn add_headers(response: &web_sys::Response, headers: &[(String, String)]) {
         let _ = target.set(name, value);
     }
 }
+
+/// A response the gateway makes itself (a plugin's answer): `status`, `headers`, `body`, and the
+/// request id.
+pub fn fixed(
+    status: u16,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+    request_id: &str,
+) -> web_sys::Response {
+    let h = web_sys::Headers::new().expect("Headers constructor");
+    for (name, value) in headers {
+        let _ = h.set(name, value);
+    }
+    let _ = h.set(REQUEST_ID, request_id);
+    let init = web_sys::ResponseInit::new();
+    init.set_status(status);
+    init.set_headers(&h);
+    web_sys::Response::new_with_opt_str_and_init(body, &init).unwrap_or_else(|_| {
+        // Only a status outside 200..=599 fails, and validation refuses those.
+        web_sys::Response::new_with_opt_str_and_init(None, &web_sys::ResponseInit::new())
+            .expect("an empty 200")
+    })
+}
+
+/// All (name, value) pairs of `headers`, names in lower case.
+pub fn header_pairs(headers: &web_sys::Headers) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if let Ok(Some(iter)) = js_sys::try_iter(headers) {
+        for entry in iter.flatten() {
+            let pair = js_sys::Array::from(&entry);
+            if let (Some(n), Some(v)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
+                out.push((n, v));
+            }
+        }
+    }
+    out
+}

@@ -284,6 +284,15 @@ export function streamRequest(url, { method = "GET", headers = {}, body, timeout
   });
 }
 
+/**
+ * Request headers that make Miniflare give the Worker this `request.cf` object (e.g. `{ country: "DE" }`)
+ * instead of its default one: the `MF-CF-Blob` header, which Miniflare reads (the Worker still sees the
+ * header; Cloudflare gives it no meaning). `headers` are merged in.
+ */
+export function withCf(cf, headers = {}) {
+  return { ...headers, "mf-cf-blob": JSON.stringify(cf) };
+}
+
 export const sha256 = (buf) => crypto.createHash("sha256").update(buf).digest("hex");
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

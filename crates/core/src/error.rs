@@ -17,12 +17,20 @@ pub enum ErrorKind {
     /// The path the gateway would forward has a `.` or `..` segment, in some spelling, that could take
     /// it out of the service's base path (400; see `router::dot_segment`).
     InvalidPath,
-    /// The request body is larger than allowed (413).
-    PayloadTooLarge,
+    /// The request body is larger than allowed (413; 417 when the client sent `Expect: 100-continue`,
+    /// as Kong's request-size-limiting does).
+    PayloadTooLarge { expect_continue: bool },
+    /// The request has a body without a `Content-Length` and the route requires one (411).
+    LengthRequired,
+    /// An `ip-restriction` or `geo-restriction` rule refused the client (403 unless the plugin sets
+    /// `status`). `code`: `ip_not_allowed` or `country_not_allowed`.
+    Restricted { status: u16, code: &'static str },
     /// The origin refused the connection, could not be reached, or answered with something unusable (502).
     UpstreamUnreachable,
     /// The origin did not answer within the service timeout (504).
     UpstreamTimeout,
+    /// Every target of the service is out after failing its passive health checks (503).
+    NoHealthyUpstream,
     /// The gateway has no usable configuration (503).
     NoConfig,
     /// A bug or an unexpected runtime failure (500).
@@ -53,9 +61,17 @@ impl ErrorKind {
             ErrorKind::MethodNotAllowed { .. } => 405,
             ErrorKind::BadRequest => 400,
             ErrorKind::InvalidPath => 400,
-            ErrorKind::PayloadTooLarge => 413,
+            ErrorKind::PayloadTooLarge {
+                expect_continue: false,
+            } => 413,
+            ErrorKind::PayloadTooLarge {
+                expect_continue: true,
+            } => 417,
+            ErrorKind::LengthRequired => 411,
+            ErrorKind::Restricted { status, .. } => *status,
             ErrorKind::UpstreamUnreachable => 502,
             ErrorKind::UpstreamTimeout => 504,
+            ErrorKind::NoHealthyUpstream => 503,
             ErrorKind::NoConfig => 503,
             ErrorKind::Internal => 500,
             ErrorKind::Unauthorized { .. } => 401,
@@ -73,9 +89,12 @@ impl ErrorKind {
             ErrorKind::MethodNotAllowed { .. } => "method_not_allowed",
             ErrorKind::BadRequest => "bad_request",
             ErrorKind::InvalidPath => "invalid_path",
-            ErrorKind::PayloadTooLarge => "payload_too_large",
+            ErrorKind::PayloadTooLarge { .. } => "payload_too_large",
+            ErrorKind::LengthRequired => "length_required",
+            ErrorKind::Restricted { code, .. } => code,
             ErrorKind::UpstreamUnreachable => "upstream_unreachable",
             ErrorKind::UpstreamTimeout => "upstream_timeout",
+            ErrorKind::NoHealthyUpstream => "no_healthy_upstream",
             ErrorKind::NoConfig => "no_config",
             ErrorKind::Internal => "internal_error",
             ErrorKind::Unauthorized { failure, .. } => failure.code(),
@@ -93,9 +112,20 @@ impl ErrorKind {
             ErrorKind::MethodNotAllowed { .. } => "Method not allowed",
             ErrorKind::BadRequest => "Bad request",
             ErrorKind::InvalidPath => "Invalid path",
-            ErrorKind::PayloadTooLarge => "Payload too large",
+            ErrorKind::PayloadTooLarge {
+                expect_continue: false,
+            } => "Payload too large",
+            ErrorKind::PayloadTooLarge {
+                expect_continue: true,
+            } => "Expectation failed",
+            ErrorKind::LengthRequired => "Length required",
+            ErrorKind::Restricted { status: 403, .. } => "Forbidden",
+            ErrorKind::Restricted { status: 404, .. } => "Not found",
+            ErrorKind::Restricted { status: 451, .. } => "Unavailable for legal reasons",
+            ErrorKind::Restricted { .. } => "Access restricted",
             ErrorKind::UpstreamUnreachable => "Upstream unreachable",
             ErrorKind::UpstreamTimeout => "Upstream timed out",
+            ErrorKind::NoHealthyUpstream => "No healthy upstream",
             ErrorKind::NoConfig => "Gateway has no usable configuration",
             ErrorKind::Internal => "Internal gateway error",
             ErrorKind::Unauthorized { .. } => "Unauthorized",
@@ -179,7 +209,26 @@ mod tests {
             (ErrorKind::MethodNotAllowed { allow: vec![] }, 405),
             (ErrorKind::BadRequest, 400),
             (ErrorKind::InvalidPath, 400),
-            (ErrorKind::PayloadTooLarge, 413),
+            (
+                ErrorKind::PayloadTooLarge {
+                    expect_continue: false,
+                },
+                413,
+            ),
+            (
+                ErrorKind::PayloadTooLarge {
+                    expect_continue: true,
+                },
+                417,
+            ),
+            (ErrorKind::LengthRequired, 411),
+            (
+                ErrorKind::Restricted {
+                    status: 403,
+                    code: "ip_not_allowed",
+                },
+                403,
+            ),
             (ErrorKind::UpstreamUnreachable, 502),
             (ErrorKind::UpstreamTimeout, 504),
             (ErrorKind::NoConfig, 503),

@@ -3,13 +3,19 @@
 
 use crate::compiled;
 use crate::config::{
-    parse_and_validate, GatewayConfig, ServiceConfig, ServiceUrl, ValidationError,
+    parse_and_validate, GatewayConfig, HashOn, ServiceConfig, ServiceUrl, ValidationError,
+    WeightedService,
 };
 use crate::error::{ErrorKind, GatewayError};
 use crate::plugins::{PluginInstance, Plugins};
 use crate::router::{RequestView, Router};
+use crate::upstream::{self, HashSource, KeySource, Policy, Target};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// A service, resolved for fast proxying.
+/// A service, resolved for fast proxying. `origin` to `port` describe its first target (its only
+/// one for a service with a `url`).
 #[derive(Debug, Clone)]
 pub struct Upstream {
     pub name: String,
@@ -23,6 +29,22 @@ pub struct Upstream {
     pub timeout_ms: u64,
     /// Headers set on every upstream request (lower-case names).
     pub headers: Vec<(String, String)>,
+    /// Every target (one for a service with a `url`).
+    pub targets: Vec<Target>,
+    /// Balancing, health checks and retries.
+    pub policy: Policy,
+    /// What per-isolate balancing state depends on (see `upstream::fingerprint`).
+    pub fingerprint: u64,
+    /// Base path of every target, without a trailing slash.
+    pub base_path: String,
+}
+
+impl Upstream {
+    /// Whether choosing a target needs the balancer (several targets, or health checks); a
+    /// single-origin service without health checks always goes to its one target.
+    pub fn balanced(&self) -> bool {
+        self.targets.len() > 1 || self.policy.breaker.is_some()
+    }
 }
 
 /// What to do with a request: where to send it and how.
@@ -32,6 +54,8 @@ pub struct ProxyPlan<'g> {
     pub route_index: usize,
     pub route: &'g str,
     pub upstream: &'g Upstream,
+    /// Index of `upstream` among the services (see [`Gateway::upstream`]).
+    pub service_index: usize,
     /// Absolute upstream URL, query included.
     pub url: String,
     /// With `preserve_host`, the URL names the client's host and this is the host to connect to
@@ -41,12 +65,177 @@ pub struct ProxyPlan<'g> {
     /// How many bytes at the start of the client's path `strip_path` removed (see
     /// `RouteMatch::stripped`; `proxy::forwarded_prefix` makes `X-Forwarded-Prefix` of them).
     pub stripped: usize,
+    /// Where the path starts in `url` (after `scheme://host[:port]`).
+    pub path_start: usize,
+    /// The route's captured path parameters, in order (templates' `uri_captures`).
+    pub params: Vec<(String, String)>,
+}
+
+impl ProxyPlan<'_> {
+    /// The URL and `resolve_override` for target `i` of the upstream (`url` is for target 0).
+    /// `client_host` is the request's host (used with `preserve_host`).
+    pub fn url_for(&self, i: usize, client_host: &str) -> (String, Option<String>) {
+        let Some(t) = self.upstream.targets.get(i).filter(|_| i > 0) else {
+            return (self.url.clone(), self.resolve_override.map(str::to_string));
+        };
+        let rest = &self.url[self.path_start.min(self.url.len())..];
+        if self.resolve_override.is_some() {
+            let port = t.port.map(|p| format!(":{p}")).unwrap_or_default();
+            (
+                format!("{}://{client_host}{port}{rest}", t.scheme),
+                Some(t.host.clone()),
+            )
+        } else {
+            ([t.origin.as_str(), rest].concat(), None)
+        }
+    }
+}
+
+/// A route that splits its traffic across services (`services` on the route), as stored in the
+/// compiled form.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SplitDef {
+    route: usize,
+    services: Vec<WeightedService>,
+    hash_on: HashOn,
+    hash_on_header: Option<String>,
+    hash_on_cookie: Option<String>,
+}
+
+/// A route's traffic split, resolved: (service index, weight, identity hash) per service.
+#[derive(Debug)]
+struct Split {
+    choices: Vec<(usize, u32, u64)>,
+    source: HashSource,
+    /// Requests placed so far in this isolate (without a hash: a Weyl sequence spreads them).
+    placed: AtomicU64,
+}
+
+impl Split {
+    fn choose(&self, key: Option<u64>, seed: Option<u64>) -> usize {
+        let items = || self.choices.iter().map(|(s, w, id)| (*s, *w, *id));
+        if let Some(key) = key {
+            if let Some(s) = upstream::rendezvous(key, items()) {
+                return s;
+            }
+        }
+        if let Some(seed) = seed {
+            if let Some(s) = upstream::rendezvous(seed, items()) {
+                return s;
+            }
+        }
+        let n = self.placed.fetch_add(1, Ordering::Relaxed);
+        let total: u64 = self.choices.iter().map(|c| u64::from(c.1)).sum();
+        // The fractional parts of n * golden ratio are evenly spread for every run of requests.
+        let u = (n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) as f64 / (1u64 << 53) as f64;
+        let mut at = (u * total as f64) as u64;
+        for (s, w, _) in items() {
+            if at < u64::from(w) {
+                return s;
+            }
+            at -= u64::from(w);
+        }
+        self.choices.first().map_or(0, |c| c.0)
+    }
+}
+
+fn split_defs(config: &GatewayConfig) -> Vec<SplitDef> {
+    config
+        .routes
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| !r.services.is_empty())
+        .map(|(i, r)| SplitDef {
+            route: i,
+            services: r.services.clone(),
+            hash_on: r.hash_on,
+            hash_on_header: r.hash_on_header.clone(),
+            hash_on_cookie: r.hash_on_cookie.clone(),
+        })
+        .collect()
+}
+
+fn splits(
+    defs: Vec<SplitDef>,
+    services: &[ServiceConfig],
+) -> Result<HashMap<usize, Split>, Vec<ValidationError>> {
+    let index: HashMap<&str, usize> = services
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(i, s)| (s.name.as_str(), i))
+        .collect();
+    let mut out = HashMap::new();
+    for d in defs {
+        let mut choices = Vec::with_capacity(d.services.len());
+        for (j, w) in d.services.iter().enumerate() {
+            let s = index.get(w.name.as_str()).copied().ok_or_else(|| {
+                internal(
+                    &format!("routes[{}].services[{j}].name", d.route),
+                    format!("unknown service {:?}", w.name),
+                )
+            })?;
+            choices.push((
+                s,
+                u32::try_from(w.weight).unwrap_or(0),
+                upstream::fnv1a(w.name.as_bytes()),
+            ));
+        }
+        out.insert(
+            d.route,
+            Split {
+                choices,
+                source: HashSource::new(
+                    d.hash_on,
+                    d.hash_on_header.as_ref(),
+                    d.hash_on_cookie.as_ref(),
+                ),
+                placed: AtomicU64::new(0),
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// The services part of the compiled form: the services alone (a JSON array) when no route splits
+/// its traffic, else both.
+#[derive(Serialize, Deserialize)]
+struct ServicesPart {
+    services: Vec<ServiceConfig>,
+    splits: Vec<SplitDef>,
+}
+
+fn read_services_part(bytes: &[u8]) -> Option<(Vec<ServiceConfig>, Vec<SplitDef>)> {
+    if let Ok(services) = serde_json::from_slice::<Vec<ServiceConfig>>(bytes) {
+        return Some((services, Vec::new()));
+    }
+    let part = serde_json::from_slice::<ServicesPart>(bytes).ok()?;
+    Some((part.services, part.splits))
+}
+
+/// `base` + `path` as the router joins a service's base path (Kong's `path_handling` "v0").
+fn join_base(base: &str, path: &str) -> String {
+    if base.is_empty() {
+        if path.is_empty() {
+            "/".to_string()
+        } else {
+            path.to_string()
+        }
+    } else if path.is_empty() || path == "/" {
+        base.to_string()
+    } else if path.starts_with('/') {
+        format!("{base}{path}")
+    } else {
+        format!("{base}/{path}")
+    }
 }
 
 pub struct Gateway {
     router: Router,
     upstreams: Vec<Upstream>,
     plugins: Plugins,
+    /// Routes that split their traffic across services, by route index (usually none).
+    splits: HashMap<usize, Split>,
 }
 
 fn internal(path: &str, message: String) -> Vec<ValidationError> {
@@ -59,21 +248,43 @@ fn internal(path: &str, message: String) -> Vec<ValidationError> {
 fn upstreams(services: &[ServiceConfig]) -> Result<Vec<Upstream>, Vec<ValidationError>> {
     let mut upstreams = Vec::with_capacity(services.len());
     for (i, s) in services.iter().enumerate() {
-        let url =
-            ServiceUrl::parse(&s.url).map_err(|e| internal(&format!("services[{i}].url"), e))?;
+        let (first, targets) = if s.targets.is_empty() {
+            let url = ServiceUrl::parse(&s.url)
+                .map_err(|e| internal(&format!("services[{i}].url"), e))?;
+            let target = Target::from_url(&url, 1);
+            (url, vec![target])
+        } else {
+            let mut targets = Vec::with_capacity(s.targets.len());
+            let mut first = None;
+            for (j, t) in s.targets.iter().enumerate() {
+                let url = ServiceUrl::parse(&t.url)
+                    .map_err(|e| internal(&format!("services[{i}].targets[{j}].url"), e))?;
+                targets.push(Target::from_url(&url, u32::try_from(t.weight).unwrap_or(0)));
+                first.get_or_insert(url);
+            }
+            let Some(first) = first else {
+                return Err(internal(&format!("services[{i}]"), "no target".into()));
+            };
+            (first, targets)
+        };
+        let policy = Policy::of(s);
         upstreams.push(Upstream {
             name: s.name.clone(),
-            origin: url.origin(),
-            authority: url.authority(),
-            scheme: url.scheme.clone(),
-            host: url.host.clone(),
-            port: url.port,
+            origin: first.origin(),
+            authority: first.authority(),
+            scheme: first.scheme.clone(),
+            host: first.host.clone(),
+            port: first.port,
             timeout_ms: s.timeout_ms,
             headers: s
                 .headers
                 .iter()
                 .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
                 .collect(),
+            fingerprint: upstream::fingerprint(&targets, &policy),
+            targets,
+            policy,
+            base_path: first.base_path.clone(),
         });
     }
     Ok(upstreams)
@@ -103,10 +314,12 @@ impl Gateway {
             .and_then(|index| Router::from_index(index, 0, text.map(|t| t.as_bytes().to_vec())))
             .map_err(|e| internal("routes", e))?;
         let plugins = Plugins::compile(&config).map_err(|e| internal("plugins", e))?;
+        let splits = splits(split_defs(&config), &config.services)?;
         Ok(Gateway {
             router,
             upstreams,
             plugins,
+            splits,
         })
     }
 
@@ -119,8 +332,17 @@ impl Gateway {
         let plugins = Plugins::compile(&config).map_err(|e| internal("plugins", e))?;
         let mut plugin_bytes = Vec::new();
         plugins.encode(&mut plugin_bytes);
-        let services = serde_json::to_vec(&config.services)
-            .map_err(|e| internal("services", e.to_string()))?;
+        let defs = split_defs(&config);
+        splits(defs.clone(), &config.services)?;
+        let services = if defs.is_empty() {
+            serde_json::to_vec(&config.services)
+        } else {
+            serde_json::to_vec(&ServicesPart {
+                services: config.services.clone(),
+                splits: defs,
+            })
+        }
+        .map_err(|e| internal("services", e.to_string()))?;
         Ok(compiled::write(
             text.as_bytes(),
             &compiled::Parts {
@@ -141,21 +363,20 @@ impl Gateway {
     ) -> Result<Gateway, (compiled::Unused, Vec<u8>)> {
         let corrupt =
             |what: &str| compiled::Unused::Corrupt(format!("the compiled form is damaged: {what}"));
-        let (base, upstreams, plugins) = match compiled::read(&blob, &json) {
+        let (base, upstreams, plugins, splits) = match compiled::read(&blob, &json) {
             Err(why) => return Err((why, json)),
             Ok(parts) => {
-                let services = serde_json::from_slice::<Vec<ServiceConfig>>(parts.services)
-                    .ok()
-                    .and_then(|s| upstreams(&s).ok());
+                let services = read_services_part(parts.services)
+                    .and_then(|(s, defs)| Some((upstreams(&s).ok()?, splits(defs, &s).ok()?)));
                 let plugins = Plugins::decode(parts.plugins);
-                let (Some(upstreams), Some(plugins)) = (services, plugins) else {
+                let (Some((upstreams, splits)), Some(plugins)) = (services, plugins) else {
                     return Err((corrupt("services or plugins"), json));
                 };
                 if parts.index.len() < 64 {
                     return Err((corrupt("routing index"), json));
                 }
                 let base = parts.index.as_ptr() as usize - blob.as_ptr() as usize;
-                (base, upstreams, plugins)
+                (base, upstreams, plugins, splits)
             }
         };
         // The index needs the JSON only when its route records point into it.
@@ -167,6 +388,7 @@ impl Gateway {
             router,
             upstreams,
             plugins,
+            splits,
         })
     }
 
@@ -188,6 +410,23 @@ impl Gateway {
     /// Route a request and work out the upstream URL. Its path stays under the service's base path
     /// once the runtime's URL parser has read it (`InvalidPath` otherwise, see `router::dot_segment`).
     pub fn plan(&self, req: &RequestView<'_>) -> Result<ProxyPlan<'_>, GatewayError> {
+        self.plan_with(req, None)
+    }
+
+    /// Service `i` (as in [`ProxyPlan::service_index`]).
+    pub fn upstream(&self, i: usize) -> Option<&Upstream> {
+        self.upstreams.get(i)
+    }
+
+    /// [`Gateway::plan`], with `seed` (a hash of the request id) placing the request on a route that
+    /// splits its traffic without `hash_on`: the same request is always placed alike (a retry
+    /// routes it again), and requests spread by weight. Without a seed, a sequence per isolate
+    /// spreads them.
+    pub fn plan_with(
+        &self,
+        req: &RequestView<'_>,
+        seed: Option<u64>,
+    ) -> Result<ProxyPlan<'_>, GatewayError> {
         let m = self.router.route(req)?;
         let damaged = |e: String| {
             GatewayError::new(
@@ -199,33 +438,75 @@ impl Gateway {
             .router
             .compiled(m.route)
             .ok_or_else(|| damaged(format!("route {}", m.route)))?;
-        let upstream = self
+        let mut service_index = m.service;
+        let mut upstream = self
             .upstreams
             .get(m.service)
             .ok_or_else(|| damaged(format!("service {}", m.service)))?;
+        let mut path_and_query = m.upstream_path_and_query;
+        if !self.splits.is_empty() {
+            if let Some(split) = self.splits.get(&m.route) {
+                let ip = match split.source {
+                    HashSource::Ip => (req.header)("cf-connecting-ip"),
+                    _ => None,
+                };
+                let key = upstream::request_key(
+                    &split.source,
+                    &HashSource::None,
+                    &KeySource {
+                        header: req.header,
+                        ip: ip.as_deref(),
+                        path: req.path,
+                        consumer: None,
+                    },
+                );
+                let chosen = split.choose(key, seed);
+                service_index = chosen;
+                let other = self
+                    .upstreams
+                    .get(chosen)
+                    .ok_or_else(|| damaged(format!("service {chosen}")))?;
+                if other.base_path != upstream.base_path {
+                    // Swap the first service's base path (the router added it) for this one's.
+                    let rest = path_and_query
+                        .get(upstream.base_path.len()..)
+                        .unwrap_or_default();
+                    let (path, query) = match rest.find('?') {
+                        Some(q) => rest.split_at(q),
+                        None => (rest, ""),
+                    };
+                    path_and_query = join_base(&other.base_path, path) + query;
+                }
+                upstream = other;
+            }
+        }
         // Compile the route's plugins now, so that one that cannot be is an error, not skipped.
         self.plugins.ready(m.route).map_err(damaged)?;
         if route.preserve_host {
             let port = upstream.port.map(|p| format!(":{p}")).unwrap_or_default();
+            let origin = format!("{}://{}{port}", upstream.scheme, req.host);
             return Ok(ProxyPlan {
                 route_index: m.route,
                 route: &route.name,
                 upstream,
-                url: format!(
-                    "{}://{}{port}{}",
-                    upstream.scheme, req.host, m.upstream_path_and_query
-                ),
+                service_index,
+                path_start: origin.len(),
+                url: origin + &path_and_query,
                 resolve_override: Some(&upstream.host),
                 stripped: m.stripped,
+                params: m.params,
             });
         }
         Ok(ProxyPlan {
             route_index: m.route,
             route: &route.name,
             upstream,
-            url: [upstream.origin.as_str(), &m.upstream_path_and_query].concat(),
+            service_index,
+            path_start: upstream.origin.len(),
+            url: [upstream.origin.as_str(), &path_and_query].concat(),
             resolve_override: None,
             stripped: m.stripped,
+            params: m.params,
         })
     }
 }

@@ -16,5 +16,7 @@ pub mod proxy;
 pub mod ratelimit;
 pub mod router;
 pub mod store;
+pub mod template;
+pub mod upstream;
 
 pub use error::{ErrorKind, GatewayError};

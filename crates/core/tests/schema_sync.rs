@@ -9,7 +9,8 @@
 #![cfg(feature = "schema")]
 
 use edgegate_core::config::{
-    parse_and_validate, GatewayConfig, PluginConfig, RouteConfig, ServiceConfig,
+    parse_and_validate, Algorithm, GatewayConfig, HashOn, Healthchecks, PluginConfig, RetryOn,
+    RouteConfig, ServiceConfig, TargetConfig, WeightedService,
 };
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -55,12 +56,33 @@ fn full_config() -> GatewayConfig {
         services: vec![ServiceConfig {
             name: "echo".into(),
             url: "http://127.0.0.1:9001/base".into(),
+            targets: vec![TargetConfig {
+                url: "http://127.0.0.1:9002/base".into(),
+                weight: 50,
+            }],
+            algorithm: Algorithm::ConsistentHashing,
+            hash_on: HashOn::Header,
+            hash_on_header: Some("x-user".into()),
+            hash_on_cookie: Some("session".into()),
+            hash_fallback: HashOn::Header,
+            hash_fallback_header: Some("x-other".into()),
+            healthchecks: Some(Healthchecks::default()),
+            retries: 2,
+            retry_on: vec![RetryOn::Timeout, RetryOn::Status(503)],
+            retry_non_idempotent: true,
             timeout_ms: 5000,
             headers: BTreeMap::from([("x-from".into(), "edgegate".into())]),
         }],
         routes: vec![RouteConfig {
             name: "users".into(),
             service: "echo".into(),
+            services: vec![WeightedService {
+                name: "echo".into(),
+                weight: 1,
+            }],
+            hash_on: HashOn::Cookie,
+            hash_on_header: Some("x-user".into()),
+            hash_on_cookie: Some("session".into()),
             hosts: vec!["api.example.com".into()],
             paths: vec!["/users/{id}".into()],
             methods: vec!["GET".into()],
@@ -140,14 +162,24 @@ fn schema_properties_are_the_serde_field_names() {
     );
     let mut without_plugins = config.clone();
     without_plugins.plugins.clear();
+    // full_config sets fields that exclude each other (docs/upstreams.md); keep one of each.
+    let service = &mut without_plugins.services[0];
+    service.targets.clear();
+    service.hash_on_cookie = None;
+    let route = &mut without_plugins.routes[0];
+    route.services.clear();
+    route.hash_on = HashOn::None;
+    route.hash_on_header = None;
+    route.hash_on_cookie = None;
     assert_eq!(
         parse_and_validate(&serde_json::to_string(&without_plugins).unwrap()),
         Ok(without_plugins)
     );
     let instance: Value = serde_json::from_str(&text).unwrap();
     let schema = generated_schema();
-    // Root, one service, one route, one plugin.
-    assert_eq!(compare_keys(&schema, &schema, &instance, "$"), 4);
+    // Root, one service and its target, one route and its weighted service, one plugin (the
+    // optional `healthchecks` is an `anyOf` with null, which the walk does not enter).
+    assert_eq!(compare_keys(&schema, &schema, &instance, "$"), 6);
 }
 
 fn objects_with_properties<'a>(schema: &'a Value, at: String, out: &mut Vec<(String, &'a Value)>) {
@@ -179,9 +211,15 @@ fn every_object_forbids_unknown_properties() {
         names,
         [
             "",
+            "/$defs/Healthchecks",
+            "/$defs/PassiveHealthcheck",
+            "/$defs/PassiveHealthy",
+            "/$defs/PassiveUnhealthy",
             "/$defs/PluginConfig",
             "/$defs/RouteConfig",
-            "/$defs/ServiceConfig"
+            "/$defs/ServiceConfig",
+            "/$defs/TargetConfig",
+            "/$defs/WeightedService"
         ]
     );
     for (at, object) in objects {

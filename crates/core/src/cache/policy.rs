@@ -2,7 +2,7 @@
 
 use super::{CacheControl, ProxyCacheConfig};
 use crate::identity::Identity;
-use crate::plugins::{Plugin, PluginInstance};
+use crate::plugins::PluginInstance;
 
 /// The request, as the cache sees it.
 pub struct RequestInfo<'a> {
@@ -324,10 +324,8 @@ pub fn select<'a>(
 ) -> Option<&'a ProxyCacheConfig> {
     let mut best: Option<(&PluginInstance, &ProxyCacheConfig)> = None;
     for inst in instances {
-        #[allow(unreachable_patterns)]
-        let config = match &inst.plugin {
-            Plugin::ProxyCache(c) => c,
-            _ => continue,
+        let Some(config) = inst.config::<ProxyCacheConfig>() else {
+            continue;
         };
         if inst
             .consumer

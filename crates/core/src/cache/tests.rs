@@ -179,11 +179,9 @@ fn bad_settings_are_reported_with_paths() {
 
 #[test]
 fn plugin_registry_knows_proxy_cache() {
-    assert!(crate::plugins::KNOWN.contains(&"proxy-cache"));
-    assert!(matches!(
-        crate::plugins::parse("proxy-cache", &json!({"cache_ttl": 5})),
-        Ok(crate::plugins::Plugin::ProxyCache(c)) if c.cache_ttl == 5
-    ));
+    assert!(crate::plugins::registry::find("proxy-cache").is_some());
+    let p = crate::plugins::parse("proxy-cache", &json!({"cache_ttl": 5})).unwrap();
+    assert_eq!(p.get::<ProxyCacheConfig>().map(|c| c.cache_ttl), Some(5));
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -815,7 +813,8 @@ fn most_specific_instance_wins_and_consumer_scoped_needs_that_consumer() {
         index,
         key: format!("proxy-cache.{index}"),
         name: "proxy-cache".into(),
-        plugin: Plugin::ProxyCache(ProxyCacheConfig {
+        def: crate::plugins::registry::find("proxy-cache").unwrap(),
+        plugin: Plugin::new(ProxyCacheConfig {
             cache_ttl: ttl,
             ..Default::default()
         }),

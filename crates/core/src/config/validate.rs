@@ -13,7 +13,9 @@
 //! Paths look like `routes[3].paths[0]`, `services[1].headers.x-from`, `format_version`; a map key
 //! that is not a plain identifier is quoted: `services[0].headers["x y"]`. The whole document is `$`.
 
-use super::model::{GatewayConfig, PluginConfig, RouteConfig, ServiceConfig};
+use super::model::{
+    Algorithm, GatewayConfig, HashOn, PluginConfig, RouteConfig, ServiceConfig, TargetConfig,
+};
 use super::url::ServiceUrl;
 use crate::router;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
@@ -429,9 +431,23 @@ fn check_services(value: Option<&Value>, errors: &mut Vec<ValidationError>) -> O
 }
 
 fn check_service(path: &str, service: &ServiceConfig, errors: &mut Vec<ValidationError>) {
-    if let Err(e) = ServiceUrl::parse(&service.url) {
-        errors.push(error(&key_path(path, "url"), e));
+    match (service.url.is_empty(), service.targets.is_empty()) {
+        (false, true) => {
+            if let Err(e) = ServiceUrl::parse(&service.url) {
+                errors.push(error(&key_path(path, "url"), e));
+            }
+        }
+        (true, true) => errors.push(error(
+            path,
+            "missing field `url` (or `targets`, for several origins)".into(),
+        )),
+        (false, false) => errors.push(error(
+            &key_path(path, "targets"),
+            "give either `url` (one origin) or `targets` (several), not both".into(),
+        )),
+        (true, false) => check_targets(&key_path(path, "targets"), &service.targets, errors),
     }
+    check_balancing(path, service, errors);
     if !(1..=MAX_TIMEOUT_MS).contains(&service.timeout_ms) {
         errors.push(error(
             &key_path(path, "timeout_ms"),
@@ -500,14 +516,17 @@ fn check_routes(
             first_use.insert(route.name.clone(), i);
         }
         // Without a usable service list (not an array, too long) every reference would look unknown.
-        if let Some(names) = service_names {
-            if !names.contains(&route.service) {
-                errors.push(error(
-                    &key_path(&path, "service"),
-                    format!("unknown service {:?}", route.service),
-                ));
+        if !route.service.is_empty() {
+            if let Some(names) = service_names {
+                if !names.contains(&route.service) {
+                    errors.push(error(
+                        &key_path(&path, "service"),
+                        format!("unknown service {:?}", route.service),
+                    ));
+                }
             }
         }
+        check_split(&path, &route, service_names, errors);
         check_methods(&key_path(&path, "methods"), &route.methods, errors);
         // The router checks the syntax of header names and values; names that differ only in case
         // would be two conditions on one header.
@@ -757,6 +776,314 @@ fn check_methods(path: &str, methods: &[String], errors: &mut Vec<ValidationErro
     }
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Upstreams: targets, balancing, health checks, retries, traffic splits (docs/upstreams.md).
+
+/// At most this many targets per service, and services per route split.
+pub const MAX_TARGETS: usize = 64;
+const MAX_WEIGHT: u64 = 65_535;
+const MAX_RETRIES: u64 = 10;
+const MAX_THRESHOLD: u64 = 255;
+const MAX_HEALTH_MS: u64 = 3_600_000;
+
+fn check_targets(path: &str, targets: &[TargetConfig], errors: &mut Vec<ValidationError>) {
+    if targets.len() > MAX_TARGETS {
+        errors.push(error(
+            path,
+            format!(
+                "too many targets: {} (at most {MAX_TARGETS})",
+                targets.len()
+            ),
+        ));
+        return;
+    }
+    let mut first: Option<(usize, String)> = None;
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (j, t) in targets.iter().enumerate() {
+        let at = index_path(path, j);
+        match ServiceUrl::parse(&t.url) {
+            Err(e) => errors.push(error(&key_path(&at, "url"), e)),
+            Ok(url) => {
+                let origin = url.origin();
+                if let Some(k) = seen.get(&origin) {
+                    errors.push(error(
+                        &key_path(&at, "url"),
+                        format!("the same origin as targets[{k}] ({origin})"),
+                    ));
+                } else {
+                    seen.insert(origin, j);
+                }
+                match &first {
+                    None => first = Some((j, url.base_path)),
+                    Some((k, base)) if *base != url.base_path => errors.push(error(
+                        &key_path(&at, "url"),
+                        format!(
+                            "base path {:?} differs from targets[{k}]'s {base:?}; the targets of a service share one base path",
+                            url.base_path
+                        ),
+                    )),
+                    Some(_) => {}
+                }
+            }
+        }
+        check_weight(&key_path(&at, "weight"), t.weight, errors);
+    }
+    if targets.iter().all(|t| t.weight == 0) {
+        errors.push(error(
+            path,
+            "at least one target needs a weight above 0".into(),
+        ));
+    }
+}
+
+fn check_weight(path: &str, weight: u64, errors: &mut Vec<ValidationError>) {
+    if weight > MAX_WEIGHT {
+        errors.push(error(
+            path,
+            format!("{weight} is out of range (0 to {MAX_WEIGHT})"),
+        ));
+    }
+}
+
+fn check_token_name(path: &str, name: &str, what: &str, errors: &mut Vec<ValidationError>) {
+    if !is_token(name) {
+        errors.push(error(
+            path,
+            format!("{name:?} is not a valid {what} name (allowed: letters, digits and !#$%&'*+-.^_`|~)"),
+        ));
+    }
+}
+
+/// `hash_on` with its `hash_on_header` / `hash_on_cookie` (`prefix` is `hash_on` or
+/// `hash_fallback`): the name it needs is there, valid, and no other is.
+fn check_hash_names(
+    path: &str,
+    prefix: &str,
+    on: HashOn,
+    header: Option<&String>,
+    cookie: Option<(&str, Option<&String>)>,
+    errors: &mut Vec<ValidationError>,
+) {
+    let header_field = format!("{prefix}_header");
+    match (on, header) {
+        (HashOn::Header, None) => errors.push(error(
+            &key_path(path, &header_field),
+            format!("missing: `{prefix}: header` needs the header's name here"),
+        )),
+        (HashOn::Header, Some(h)) => {
+            check_token_name(&key_path(path, &header_field), h, "header", errors)
+        }
+        (_, Some(_)) => errors.push(error(
+            &key_path(path, &header_field),
+            format!("only used with `{prefix}: header`"),
+        )),
+        (_, None) => {}
+    }
+    if let Some((cookie_field, cookie)) = cookie {
+        if on == HashOn::Cookie {
+            match cookie {
+                None => errors.push(error(
+                    &key_path(path, cookie_field),
+                    format!("missing: `{prefix}: cookie` needs the cookie's name here"),
+                )),
+                Some(c) => check_token_name(&key_path(path, cookie_field), c, "cookie", errors),
+            }
+        }
+    }
+}
+
+fn check_balancing(path: &str, s: &ServiceConfig, errors: &mut Vec<ValidationError>) {
+    let hashing = s.algorithm == Algorithm::ConsistentHashing;
+    if hashing && s.hash_on == HashOn::None {
+        errors.push(error(
+            &key_path(path, "hash_on"),
+            "`algorithm: consistent-hashing` needs `hash_on` (consumer, ip, header, cookie or path)".into(),
+        ));
+    }
+    if !hashing && s.hash_on != HashOn::None {
+        errors.push(error(
+            &key_path(path, "hash_on"),
+            "`hash_on` is only used with `algorithm: consistent-hashing`".into(),
+        ));
+    }
+    check_hash_names(
+        path,
+        "hash_on",
+        s.hash_on,
+        s.hash_on_header.as_ref(),
+        None,
+        errors,
+    );
+    check_hash_names(
+        path,
+        "hash_fallback",
+        s.hash_fallback,
+        s.hash_fallback_header.as_ref(),
+        None,
+        errors,
+    );
+    let cookie_used = s.hash_on == HashOn::Cookie || s.hash_fallback == HashOn::Cookie;
+    match (&s.hash_on_cookie, cookie_used) {
+        (None, true) => errors.push(error(
+            &key_path(path, "hash_on_cookie"),
+            "missing: hashing on `cookie` needs the cookie's name here".into(),
+        )),
+        (Some(c), true) => check_token_name(&key_path(path, "hash_on_cookie"), c, "cookie", errors),
+        (Some(_), false) => errors.push(error(
+            &key_path(path, "hash_on_cookie"),
+            "only used with `hash_on: cookie` or `hash_fallback: cookie`".into(),
+        )),
+        (None, false) => {}
+    }
+    if s.hash_fallback != HashOn::None {
+        let at = key_path(path, "hash_fallback");
+        if s.hash_on == HashOn::None || s.hash_on == HashOn::Cookie {
+            errors.push(error(
+                &at,
+                "a fallback needs `hash_on` set to consumer, ip, header or path".into(),
+            ));
+        } else if s.hash_fallback == s.hash_on
+            && (s.hash_on != HashOn::Header || s.hash_on_header == s.hash_fallback_header)
+        {
+            errors.push(error(&at, "the fallback is the same as `hash_on`".into()));
+        }
+    }
+    if s.retries > MAX_RETRIES {
+        errors.push(error(
+            &key_path(path, "retries"),
+            format!("{} is out of range (0 to {MAX_RETRIES})", s.retries),
+        ));
+    }
+    if let Some(h) = &s.healthchecks {
+        let p = key_path(&key_path(path, "healthchecks"), "passive");
+        let u = &h.passive.unhealthy;
+        let up = key_path(&p, "unhealthy");
+        for (name, v) in [
+            ("http_failures", u.http_failures),
+            ("tcp_failures", u.tcp_failures),
+            ("timeouts", u.timeouts),
+        ] {
+            if v > MAX_THRESHOLD {
+                errors.push(error(
+                    &key_path(&up, name),
+                    format!("{v} is out of range (0 to {MAX_THRESHOLD}; 0 turns it off)"),
+                ));
+            }
+        }
+        for (j, status) in u.http_statuses.iter().enumerate() {
+            if !(100..=999).contains(status) {
+                errors.push(error(
+                    &index_path(&key_path(&up, "http_statuses"), j),
+                    format!("{status} is not an HTTP status (100 to 999)"),
+                ));
+            }
+        }
+        let successes = h.passive.healthy.successes;
+        if !(1..=MAX_THRESHOLD).contains(&successes) {
+            errors.push(error(
+                &key_path(&key_path(&p, "healthy"), "successes"),
+                format!("{successes} is out of range (1 to {MAX_THRESHOLD})"),
+            ));
+        }
+        for (name, v) in [
+            ("window_ms", h.passive.window_ms),
+            ("cooldown_ms", h.passive.cooldown_ms),
+        ] {
+            if !(1..=MAX_HEALTH_MS).contains(&v) {
+                errors.push(error(
+                    &key_path(&p, name),
+                    format!("{v} is out of range (1 to {MAX_HEALTH_MS} milliseconds)"),
+                ));
+            }
+        }
+    }
+}
+
+/// A route's `services` (traffic split) and its hash options.
+fn check_split(
+    path: &str,
+    route: &RouteConfig,
+    service_names: Option<&HashSet<String>>,
+    errors: &mut Vec<ValidationError>,
+) {
+    let split = !route.services.is_empty();
+    match (route.service.is_empty(), split) {
+        (true, false) => errors.push(error(
+            path,
+            "missing field `service` (or `services`, to split traffic)".into(),
+        )),
+        (false, true) => errors.push(error(
+            &key_path(path, "services"),
+            "give either `service` or `services`, not both".into(),
+        )),
+        _ => {}
+    }
+    if split {
+        let sp = key_path(path, "services");
+        if route.services.len() > MAX_TARGETS {
+            errors.push(error(
+                &sp,
+                format!(
+                    "too many services: {} (at most {MAX_TARGETS})",
+                    route.services.len()
+                ),
+            ));
+        }
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (j, w) in route.services.iter().enumerate() {
+            let at = index_path(&sp, j);
+            if let Some(names) = service_names {
+                if !names.contains(&w.name) {
+                    errors.push(error(
+                        &key_path(&at, "name"),
+                        format!("unknown service {:?}", w.name),
+                    ));
+                }
+            }
+            if let Some(k) = seen.get(w.name.as_str()) {
+                errors.push(error(
+                    &key_path(&at, "name"),
+                    format!("service {:?} is already at services[{k}]", w.name),
+                ));
+            } else {
+                seen.insert(&w.name, j);
+            }
+            check_weight(&key_path(&at, "weight"), w.weight, errors);
+        }
+        if route.services.iter().all(|w| w.weight == 0) {
+            errors.push(error(
+                &sp,
+                "at least one service needs a weight above 0".into(),
+            ));
+        }
+    } else if route.hash_on != HashOn::None {
+        errors.push(error(
+            &key_path(path, "hash_on"),
+            "`hash_on` on a route is only used with `services` (a traffic split)".into(),
+        ));
+    }
+    if route.hash_on == HashOn::Consumer {
+        errors.push(error(
+            &key_path(path, "hash_on"),
+            "a route picks its service before plugins identify the consumer; use ip, header, cookie or path".into(),
+        ));
+    }
+    check_hash_names(
+        path,
+        "hash_on",
+        route.hash_on,
+        route.hash_on_header.as_ref(),
+        Some(("hash_on_cookie", route.hash_on_cookie.as_ref())),
+        errors,
+    );
+    if route.hash_on != HashOn::Cookie && route.hash_on_cookie.is_some() {
+        errors.push(error(
+            &key_path(path, "hash_on_cookie"),
+            "only used with `hash_on: cookie`".into(),
+        ));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -989,7 +1316,7 @@ mod tests {
         assert_one_error(
             &doc,
             "services[1].timeout",
-            "unknown field `timeout`, expected one of `name`, `url`, `timeout_ms`, `headers`",
+            "unknown field `timeout`, expected one of `name`, `url`, `targets`, `algorithm`",
         );
     }
 
@@ -1060,8 +1387,12 @@ mod tests {
     fn names_cannot_be_empty() {
         let mut doc = base();
         doc["services"][1]["name"] = json!("");
-        doc["routes"][1]["service"] = json!("");
+        doc["routes"][1]["service"] = json!("echo");
         assert_one_error(&doc, "services[1].name", "cannot be empty");
+        // An empty `service` on a route is no service at all (`services` may be given instead).
+        let mut doc = base();
+        doc["routes"][1]["service"] = json!("");
+        assert_one_error(&doc, "routes[1]", "missing field `service` (or `services`");
         let mut doc = base();
         doc["routes"][0]["name"] = json!("");
         assert_one_error(&doc, "routes[0].name", "cannot be empty");
@@ -1367,7 +1698,7 @@ mod tests {
                 "services[0].url: scheme \"ftp\" is not supported (use http or https)",
                 "services[0].timeout_ms: 0 is out of range (1 to 600000 milliseconds)",
                 "services[0].headers.connection: \"connection\" is a hop-by-hop header and cannot be set on a service",
-                "services[1].colour: unknown field `colour`, expected one of `name`, `url`, `timeout_ms`, `headers`",
+                "services[1].colour: unknown field `colour`, expected one of `name`, `url`, `targets`, `algorithm`, `hash_on`, `hash_on_header`, `hash_on_cookie`, `hash_fallback`, `hash_fallback_header`, `healthchecks`, `retries`, `retry_on`, `retry_non_idempotent`, `timeout_ms`, `headers`",
                 "services[2].name: \"b@d\" contains '@'; a name may only contain letters, digits, '.', '_' and '-'",
                 "routes[0].service: unknown service \"nope\"",
                 "routes[0].methods[0]: methods are upper case: write \"GET\", not \"get\"",
@@ -1427,5 +1758,253 @@ mod tests {
                 .any(|e| e.starts_with("plugins[2].colour: unknown field `colour`")),
             "{errors:?}"
         );
+    }
+
+    // --- upstreams (docs/upstreams.md) ---------------------------------------------------------
+
+    fn upstream_doc(service: Value) -> Value {
+        let mut doc = base();
+        doc["services"][0] = service;
+        doc
+    }
+
+    #[test]
+    fn the_upstreams_example_is_valid() {
+        let doc = upstream_doc(json!({
+            "name": "echo",
+            "targets": [{"url": "http://10.0.0.1:8080/base", "weight": 300},
+                        {"url": "http://10.0.0.2:8080/base"}],
+            "algorithm": "consistent-hashing", "hash_on": "header", "hash_on_header": "x-user",
+            "hash_fallback": "ip",
+            "healthchecks": {"passive": {"unhealthy": {"tcp_failures": 2, "http_failures": 3,
+                "timeouts": 1, "http_statuses": [500, 503]}, "healthy": {"successes": 2},
+                "window_ms": 5000, "cooldown_ms": 10000}},
+            "retries": 2, "retry_on": ["connect-failure", "timeout", 503],
+            "retry_non_idempotent": true
+        }));
+        let config = parse_and_validate(&doc.to_string()).unwrap();
+        let s = &config.services[0];
+        assert_eq!(s.targets[1].weight, 100);
+        assert_eq!(s.retry_on[2], crate::config::RetryOn::Status(503));
+        // Defaults of a plain service.
+        let plain = &config.services[1];
+        assert_eq!(
+            (plain.retries, plain.retry_on.clone()),
+            (1, vec![crate::config::RetryOn::ConnectFailure])
+        );
+        assert!(plain.healthchecks.is_none() && !plain.retry_non_idempotent);
+    }
+
+    #[test]
+    fn url_and_targets_exclude_each_other() {
+        let mut doc = base();
+        doc["services"][0]["targets"] = json!([{"url": "http://a"}]);
+        assert_one_error(&doc, "services[0].targets", "either `url`");
+        doc["services"][0].as_object_mut().unwrap().remove("url");
+        assert_eq!(errors_of(&doc), Vec::<String>::new());
+    }
+
+    #[test]
+    fn targets_are_checked_one_by_one() {
+        let doc = upstream_doc(json!({"name": "echo", "targets": [
+            {"url": "http://a:1/base", "weight": 70000},
+            {"url": "ftp://b"},
+            {"url": "http://a:1/base"},
+            {"url": "http://c/other"},
+            {"url": "http://d/base", "wieght": 1}
+        ]}));
+        assert_eq!(
+            errors_of(&doc),
+            ["services[0].targets[4].wieght: unknown field `wieght`, expected `url` or `weight`"]
+        );
+        let doc = upstream_doc(json!({"name": "echo", "targets": [
+            {"url": "http://a:1/base", "weight": 70000},
+            {"url": "ftp://b"},
+            {"url": "http://a:1/base"},
+            {"url": "http://c/other"}
+        ]}));
+        assert_eq!(
+            errors_of(&doc),
+            [
+                "services[0].targets[0].weight: 70000 is out of range (0 to 65535)",
+                "services[0].targets[1].url: scheme \"ftp\" is not supported (use http or https)",
+                "services[0].targets[2].url: the same origin as targets[0] (http://a:1)",
+                "services[0].targets[3].url: base path \"/other\" differs from targets[0]'s \"/base\"; the targets of a service share one base path",
+            ]
+        );
+        let doc =
+            upstream_doc(json!({"name": "echo", "targets": [{"url": "http://a", "weight": 0}]}));
+        assert_one_error(
+            &doc,
+            "services[0].targets",
+            "at least one target needs a weight above 0",
+        );
+        let doc = upstream_doc(json!({"name": "echo", "targets": []}));
+        assert_one_error(&doc, "services[0]", "missing field `url` (or `targets`");
+    }
+
+    #[test]
+    fn inconsistent_hash_options_are_errors() {
+        let cases = [
+            (
+                json!({"algorithm": "consistent-hashing"}),
+                "services[0].hash_on",
+                "needs `hash_on`",
+            ),
+            (
+                json!({"hash_on": "ip"}),
+                "services[0].hash_on",
+                "only used with `algorithm: consistent-hashing`",
+            ),
+            (
+                json!({"algorithm": "consistent-hashing", "hash_on": "header"}),
+                "services[0].hash_on_header",
+                "missing",
+            ),
+            (
+                json!({"algorithm": "consistent-hashing", "hash_on": "ip", "hash_on_header": "x"}),
+                "services[0].hash_on_header",
+                "only used with `hash_on: header`",
+            ),
+            (
+                json!({"algorithm": "consistent-hashing", "hash_on": "cookie"}),
+                "services[0].hash_on_cookie",
+                "missing",
+            ),
+            (
+                json!({"algorithm": "consistent-hashing", "hash_on": "ip", "hash_on_cookie": "s"}),
+                "services[0].hash_on_cookie",
+                "only used",
+            ),
+            (
+                json!({"algorithm": "consistent-hashing", "hash_on": "ip", "hash_fallback": "ip"}),
+                "services[0].hash_fallback",
+                "same as `hash_on`",
+            ),
+            (
+                json!({"algorithm": "consistent-hashing", "hash_on": "cookie", "hash_on_cookie": "s", "hash_fallback": "ip"}),
+                "services[0].hash_fallback",
+                "a fallback needs",
+            ),
+            (
+                json!({"algorithm": "consistent-hashing", "hash_on": "header", "hash_on_header": "a b"}),
+                "services[0].hash_on_header",
+                "not a valid header name",
+            ),
+            (
+                json!({"algorithm": "random"}),
+                "services[0].algorithm",
+                "unknown variant `random`",
+            ),
+            (
+                json!({"hash_on": "query"}),
+                "services[0].hash_on",
+                "unknown variant `query`",
+            ),
+        ];
+        for (extra, path, fragment) in cases {
+            let mut service = json!({"name": "echo", "url": "http://a"});
+            for (k, v) in extra.as_object().unwrap() {
+                service[k] = v.clone();
+            }
+            assert_one_error(&upstream_doc(service), path, fragment);
+        }
+    }
+
+    #[test]
+    fn retries_and_health_checks_are_bounded() {
+        let cases = [
+            (
+                json!({"retries": 11}),
+                "services[0].retries",
+                "11 is out of range (0 to 10)",
+            ),
+            (
+                json!({"retry_on": ["connect-failure", "reset"]}),
+                "services[0].retry_on[1]",
+                "unknown retry condition \"reset\"",
+            ),
+            (
+                json!({"retry_on": [200]}),
+                "services[0].retry_on[0]",
+                "status 200 cannot be retried on (400 to 599)",
+            ),
+            (
+                json!({"healthchecks": {"passive": {"unhealthy": {"tcp_failures": 256}}}}),
+                "services[0].healthchecks.passive.unhealthy.tcp_failures",
+                "out of range",
+            ),
+            (
+                json!({"healthchecks": {"passive": {"unhealthy": {"http_statuses": [42]}}}}),
+                "services[0].healthchecks.passive.unhealthy.http_statuses[0]",
+                "not an HTTP status",
+            ),
+            (
+                json!({"healthchecks": {"passive": {"healthy": {"successes": 0}}}}),
+                "services[0].healthchecks.passive.healthy.successes",
+                "1 to 255",
+            ),
+            (
+                json!({"healthchecks": {"passive": {"cooldown_ms": 0}}}),
+                "services[0].healthchecks.passive.cooldown_ms",
+                "out of range",
+            ),
+            (
+                json!({"healthchecks": {"active": {}}}),
+                "services[0].healthchecks.active",
+                "unknown field `active`",
+            ),
+        ];
+        for (extra, path, fragment) in cases {
+            let mut service = json!({"name": "echo", "url": "http://a"});
+            for (k, v) in extra.as_object().unwrap() {
+                service[k] = v.clone();
+            }
+            assert_one_error(&upstream_doc(service), path, fragment);
+        }
+    }
+
+    #[test]
+    fn route_splits_name_known_services_with_weights() {
+        let mut doc = base();
+        doc["routes"][0].as_object_mut().unwrap().remove("service");
+        doc["routes"][0]["services"] =
+            json!([{"name": "echo", "weight": 90}, {"name": "other", "weight": 10}]);
+        doc["routes"][0]["hash_on"] = json!("header");
+        doc["routes"][0]["hash_on_header"] = json!("x-user");
+        assert_eq!(errors_of(&doc), Vec::<String>::new());
+        let mut bad = doc.clone();
+        bad["routes"][0]["services"][1] = json!({"name": "nope", "weight": 70000});
+        assert_eq!(
+            errors_of(&bad),
+            [
+                "routes[0].services[1].name: unknown service \"nope\"",
+                "routes[0].services[1].weight: 70000 is out of range (0 to 65535)",
+            ]
+        );
+        let mut bad = doc.clone();
+        bad["routes"][0]["service"] = json!("echo");
+        assert_one_error(&bad, "routes[0].services", "either `service` or `services`");
+        let mut bad = doc.clone();
+        bad["routes"][0]["hash_on"] = json!("consumer");
+        bad["routes"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("hash_on_header");
+        assert_one_error(
+            &bad,
+            "routes[0].hash_on",
+            "before plugins identify the consumer",
+        );
+        let mut bad = doc.clone();
+        bad["routes"][0]["services"] = json!([{"name": "echo", "weight": 0}]);
+        assert_one_error(
+            &bad,
+            "routes[0].services",
+            "at least one service needs a weight above 0",
+        );
+        let mut bad = base();
+        bad["routes"][0]["hash_on"] = json!("ip");
+        assert_one_error(&bad, "routes[0].hash_on", "only used with `services`");
     }
 }

@@ -140,7 +140,7 @@ pub(crate) fn build(
     let mut services: HashMap<&str, usize> = HashMap::new();
     let mut base_paths = Vec::with_capacity(config.services.len());
     for (i, s) in config.services.iter().enumerate() {
-        let url = ServiceUrl::parse(&s.url).map_err(|e| format!("services[{i}].url: {e}"))?;
+        let url = ServiceUrl::parse(s.base_url()).map_err(|e| format!("services[{i}].url: {e}"))?;
         services.entry(s.name.as_str()).or_insert(i);
         base_paths.push(url.base_path);
     }
@@ -153,9 +153,12 @@ pub(crate) fn build(
     let mut route_service = Vec::with_capacity(config.routes.len());
     for (i, r) in config.routes.iter().enumerate() {
         let at = |field: &str, e: String| format!("routes[{i}].{field}: {e}");
-        let service = *services
-            .get(r.service.as_str())
-            .ok_or_else(|| at("service", format!("unknown service {:?}", r.service)))?;
+        let service = *services.get(r.primary_service()).ok_or_else(|| {
+            at(
+                "service",
+                format!("unknown service {:?}", r.primary_service()),
+            )
+        })?;
         let hosts = r
             .hosts
             .iter()

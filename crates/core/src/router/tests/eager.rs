@@ -179,7 +179,8 @@ impl EagerRouter {
     pub fn compile(config: &GatewayConfig) -> Result<EagerRouter, String> {
         let mut services: HashMap<&str, (usize, String)> = HashMap::new();
         for (i, s) in config.services.iter().enumerate() {
-            let url = ServiceUrl::parse(&s.url).map_err(|e| format!("services[{i}].url: {e}"))?;
+            let url =
+                ServiceUrl::parse(s.base_url()).map_err(|e| format!("services[{i}].url: {e}"))?;
             services
                 .entry(s.name.as_str())
                 .or_insert((i, url.base_path));
@@ -193,10 +194,13 @@ impl EagerRouter {
         };
         for (i, r) in config.routes.iter().enumerate() {
             let at = |field: &str, e: String| format!("routes[{i}].{field}: {e}");
-            let (service, base_path) = services
-                .get(r.service.as_str())
-                .cloned()
-                .ok_or_else(|| at("service", format!("unknown service {:?}", r.service)))?;
+            let (service, base_path) =
+                services.get(r.primary_service()).cloned().ok_or_else(|| {
+                    at(
+                        "service",
+                        format!("unknown service {:?}", r.primary_service()),
+                    )
+                })?;
             let hosts = r
                 .hosts
                 .iter()

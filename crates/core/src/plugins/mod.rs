@@ -1,26 +1,53 @@
-//! Plugins: the typed settings of each plugin name, and which instances apply to a request.
+//! Plugins: the registry of plugin kinds, their typed settings, and which instances apply to a request.
 //!
-//! A feature module (auth, rate limiting, caching, ...) adds one variant to [`Plugin`] and one arm to
-//! [`parse`]; validation and compilation then handle its instances like every other plugin. Which
-//! instances run for a request is decided once per route at compile time ([`Plugins::for_route`]);
-//! instances scoped to a consumer are filtered by the glue once the consumer is known.
+//! Every plugin is one entry in [`registry::REGISTRY`] (name, Kong priority, phases, how instances
+//! combine, parser) plus its core module; see [`registry`] for how to add one. Validation and
+//! compilation handle every plugin's instances alike. Which instances may run for a request is
+//! decided once per route at compile time ([`Plugins::for_route`]); the glue's phase runner then
+//! picks, per phase and plugin, the instances that run ([`registry::select`]), filtering
+//! consumer-scoped ones once the consumer is known.
+
+pub mod redirect;
+pub mod registry;
+pub mod request_termination;
+
+pub mod cors;
+pub mod geo_restriction;
+pub mod ip_restriction;
+pub mod request_size_limiting;
+pub mod request_transformer;
+pub mod response_transformer;
+pub mod transform;
 
 use crate::config::{GatewayConfig, PluginConfig};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use std::any::Any;
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
-/// A plugin's typed settings.
-#[derive(Debug, Clone)]
-pub enum Plugin {
-    KeyAuth(crate::auth::KeyAuthConfig),
-    Jwt(crate::auth::JwtConfig),
-    BasicAuth(crate::auth::BasicAuthConfig),
-    Acl(crate::auth::AclConfig),
-    RateLimiting(crate::ratelimit::RateLimitConfig),
-    ProxyCache(crate::cache::ProxyCacheConfig),
-    AiProxy(Box<crate::ai::CompiledAiProxy>),
+pub use registry::{Phase, PluginDef, Runs, REGISTRY};
+
+/// A plugin instance's compiled settings, of the type its core module defines (read them back with
+/// [`Plugin::get`]).
+#[derive(Clone)]
+pub struct Plugin(Arc<dyn Any + Send + Sync>);
+
+impl Plugin {
+    pub fn new<T: Any + Send + Sync>(settings: T) -> Plugin {
+        Plugin(Arc::new(settings))
+    }
+
+    /// The settings, if they are a `T`.
+    pub fn get<T: Any>(&self) -> Option<&T> {
+        self.0.downcast_ref()
+    }
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Plugin(..)")
+    }
 }
 
 /// Why a plugin instance is invalid.
@@ -32,45 +59,14 @@ pub enum PluginError {
     Config(Vec<(String, String)>),
 }
 
-/// Every plugin name the gateway knows, in the order they run.
-pub const KNOWN: &[&str] = &[
-    "key-auth",
-    "jwt",
-    "basic-auth",
-    "acl",
-    "rate-limiting",
-    "proxy-cache",
-    "ai-proxy",
-];
-
 /// Parse the settings of the plugin called `name`.
-pub fn parse(name: &str, _config: &Value) -> Result<Plugin, PluginError> {
-    match name {
-        "key-auth" => settings(_config)
-            .and_then(crate::auth::KeyAuthConfig::validate)
-            .map(Plugin::KeyAuth),
-        "jwt" => settings(_config)
-            .and_then(crate::auth::JwtConfig::validate)
-            .map(Plugin::Jwt),
-        "basic-auth" => settings(_config)
-            .and_then(crate::auth::BasicAuthConfig::validate)
-            .map(Plugin::BasicAuth),
-        "acl" => settings(_config)
-            .and_then(crate::auth::AclConfig::validate)
-            .map(Plugin::Acl),
-        "rate-limiting" => crate::ratelimit::parse(_config).map(Plugin::RateLimiting),
-        "proxy-cache" => crate::cache::parse(_config).map(Plugin::ProxyCache),
-        "ai-proxy" => crate::ai::AiProxyConfig::compile(_config)
-            .map(|c| Plugin::AiProxy(Box::new(c)))
-            .map_err(PluginError::Config),
-        _ => Err(PluginError::UnknownName(if KNOWN.is_empty() {
-            format!("unknown plugin {name:?}")
-        } else {
-            format!(
-                "unknown plugin {name:?}; known plugins: {}",
-                KNOWN.join(", ")
-            )
-        })),
+pub fn parse(name: &str, config: &Value) -> Result<Plugin, PluginError> {
+    match registry::find(name) {
+        Some(def) => (def.parse)(config),
+        None => Err(PluginError::UnknownName(format!(
+            "unknown plugin {name:?}; known plugins: {}",
+            registry::names().collect::<Vec<_>>().join(", ")
+        ))),
     }
 }
 
@@ -94,6 +90,8 @@ pub struct PluginInstance {
     /// Stable identity, `<scope>/<id>` ([`instance_keys`]): what rate-limit counters belong to.
     pub key: String,
     pub name: String,
+    /// The plugin's registry entry.
+    pub def: &'static PluginDef,
     pub plugin: Plugin,
     pub route: Option<usize>,
     pub service: Option<usize>,
@@ -102,6 +100,11 @@ pub struct PluginInstance {
 }
 
 impl PluginInstance {
+    /// The instance's settings, if its plugin's settings type is `T`.
+    pub fn config<T: std::any::Any>(&self) -> Option<&T> {
+        self.plugin.get()
+    }
+
     /// How specific the instance is, Kong's way: consumer and route beat service beats global.
     pub fn specificity(&self) -> u8 {
         (self.consumer.is_some() as u8) * 4
@@ -126,12 +129,15 @@ impl LazyInstance {
         self.compiled.get_or_init(|| {
             let p: PluginConfig = serde_json::from_slice(&self.json)
                 .map_err(|e| format!("plugins[{}]: {e}", self.index))?;
+            let def = registry::find(&p.name)
+                .ok_or_else(|| format!("plugins[{}]: unknown plugin {:?}", self.index, p.name))?;
             let plugin =
-                parse(&p.name, &p.config).map_err(|e| format!("plugins[{}]: {e:?}", self.index))?;
+                (def.parse)(&p.config).map_err(|e| format!("plugins[{}]: {e:?}", self.index))?;
             Ok(PluginInstance {
                 index: self.index,
                 key: self.key.clone(),
                 name: p.name,
+                def,
                 plugin,
                 route: self.route,
                 service: self.service,

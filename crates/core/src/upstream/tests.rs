@@ -1,0 +1,314 @@
+use super::*;
+use crate::config::{PassiveHealthcheck, PassiveHealthy, PassiveUnhealthy};
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+fn targets(weights: &[u32]) -> Vec<Target> {
+    weights
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let url = ServiceUrl::parse(&format!("http://10.0.0.{}:80", i + 1)).unwrap();
+            Target::from_url(&url, *w)
+        })
+        .collect()
+}
+
+fn policy(algorithm: Algorithm) -> Policy {
+    Policy {
+        algorithm,
+        hash_on: HashSource::Header("x-user".into()),
+        hash_fallback: HashSource::None,
+        breaker: None,
+        retry: RetryPolicy {
+            retries: 1,
+            on_connect_failure: true,
+            on_timeout: false,
+            on_statuses: vec![],
+            non_idempotent: false,
+        },
+    }
+}
+
+fn breaker_cfg() -> BreakerConfig {
+    BreakerConfig::of(&PassiveHealthcheck {
+        unhealthy: PassiveUnhealthy {
+            http_failures: 3,
+            tcp_failures: 2,
+            timeouts: 0,
+            http_statuses: vec![500, 503],
+        },
+        healthy: PassiveHealthy { successes: 2 },
+        window_ms: 10_000,
+        cooldown_ms: 30_000,
+    })
+    .unwrap()
+}
+
+fn pick_target(b: &mut Balancer, t: &[Target], p: &Policy, key: Option<u64>, now: u64) -> usize {
+    match b.pick(t, p, key, &[], now) {
+        Pick::Target(i) => i,
+        Pick::NoneHealthy => panic!("no healthy target"),
+    }
+}
+
+#[test]
+fn weighted_round_robin_gives_exact_shares_and_skips_weight_zero() {
+    let t = targets(&[3, 1, 0, 6]);
+    let p = policy(Algorithm::RoundRobin);
+    let mut b = Balancer::new(t.len());
+    let mut counts = [0; 4];
+    for _ in 0..1000 {
+        let i = pick_target(&mut b, &t, &p, None, 0);
+        b.finished(i, Outcome::Status(200), &p, 0);
+        counts[i] += 1;
+    }
+    assert_eq!(counts, [300, 100, 0, 600]);
+    // Smooth: the heavy target is not chosen six times in a row.
+    let mut b = Balancer::new(t.len());
+    let seq: Vec<usize> = (0..10)
+        .map(|_| pick_target(&mut b, &t, &p, None, 0))
+        .collect();
+    assert!(
+        seq.windows(4).all(|w| !w.iter().all(|i| *i == 3)),
+        "{seq:?}"
+    );
+}
+
+#[test]
+fn consistent_hashing_is_sticky_and_moves_few_keys_when_a_target_is_added() {
+    let p = policy(Algorithm::ConsistentHashing);
+    let three = targets(&[100, 100, 100]);
+    let four = targets(&[100, 100, 100, 100]);
+    let mut b3 = Balancer::new(3);
+    let mut b4 = Balancer::new(4);
+    let keys = 10_000u64;
+    let (mut moved, mut counts) = (0, [0; 4]);
+    for k in 0..keys {
+        let key = fnv1a(format!("user-{k}").as_bytes());
+        let a = pick_target(&mut b3, &three, &p, Some(key), 0);
+        assert_eq!(a, pick_target(&mut b3, &three, &p, Some(key), 0), "sticky");
+        let c = pick_target(&mut b4, &four, &p, Some(key), 0);
+        counts[c] += 1;
+        if a != c {
+            moved += 1;
+            assert_eq!(c, 3, "a key only ever moves to the new target");
+        }
+    }
+    // Ideal: a quarter of the keys move (to the new target), none between old ones.
+    let share = moved as f64 / keys as f64;
+    assert!((0.22..0.28).contains(&share), "moved {share}");
+    for c in counts {
+        assert!((2200..2800).contains(&c), "{counts:?}");
+    }
+}
+
+#[test]
+fn consistent_hashing_follows_weights_and_removal_moves_only_the_removed_targets_keys() {
+    let p = policy(Algorithm::ConsistentHashing);
+    let t = targets(&[300, 100]);
+    let mut b = Balancer::new(2);
+    let mut counts = [0; 2];
+    for k in 0..10_000u64 {
+        counts[pick_target(&mut b, &t, &p, Some(fnv1a(&k.to_le_bytes())), 0)] += 1;
+    }
+    assert!((7200..7800).contains(&counts[0]), "{counts:?}");
+    // Removing target 1 (weight 0) keeps every key of targets 0 and 2 where it was.
+    let before = targets(&[100, 100, 100]);
+    let after = targets(&[100, 0, 100]);
+    let (mut b1, mut b2) = (Balancer::new(3), Balancer::new(3));
+    for k in 0..5_000u64 {
+        let key = fnv1a(&k.to_le_bytes());
+        let x = pick_target(&mut b1, &before, &p, Some(key), 0);
+        let y = pick_target(&mut b2, &after, &p, Some(key), 0);
+        if x != 1 {
+            assert_eq!(x, y);
+        }
+    }
+}
+
+#[test]
+fn without_a_key_consistent_hashing_balances_by_weight() {
+    let p = policy(Algorithm::ConsistentHashing);
+    let t = targets(&[1, 1]);
+    let mut b = Balancer::new(2);
+    let seq: Vec<usize> = (0..4)
+        .map(|_| pick_target(&mut b, &t, &p, None, 0))
+        .collect();
+    assert_eq!(seq.iter().filter(|i| **i == 0).count(), 2);
+}
+
+#[test]
+fn least_connections_prefers_the_least_loaded_per_weight() {
+    let p = policy(Algorithm::LeastConnections);
+    let t = targets(&[1, 1, 2]);
+    let mut b = Balancer::new(3);
+    // Four requests in flight: the double-weight target takes two of them.
+    let mut got = [0; 3];
+    for _ in 0..4 {
+        got[pick_target(&mut b, &t, &p, None, 0)] += 1;
+    }
+    assert_eq!(got, [1, 1, 2]);
+    b.finished(0, Outcome::Status(200), &p, 0);
+    assert_eq!(pick_target(&mut b, &t, &p, None, 0), 0);
+    assert_eq!(b.in_flight(0), 1);
+}
+
+#[test]
+fn a_retry_avoids_tried_targets_while_others_are_available() {
+    let p = policy(Algorithm::ConsistentHashing);
+    let t = targets(&[1, 1, 1]);
+    let mut b = Balancer::new(3);
+    let key = Some(fnv1a(b"k"));
+    let first = pick_target(&mut b, &t, &p, key, 0);
+    let Pick::Target(second) = b.pick(&t, &p, key, &[first], 0) else {
+        panic!()
+    };
+    assert_ne!(first, second);
+    let Pick::Target(third) = b.pick(&t, &p, key, &[first, second], 0) else {
+        panic!()
+    };
+    assert!(third != first && third != second);
+    // All tried: any available one again.
+    assert!(matches!(
+        b.pick(&t, &p, key, &[0, 1, 2], 0),
+        Pick::Target(_)
+    ));
+}
+
+#[test]
+fn breaker_opens_after_failures_in_the_window_then_half_opens_and_closes() {
+    let cfg = breaker_cfg();
+    let mut br = Breaker::default();
+    // Two 500s, then the window passes: the count starts again.
+    br.report(Outcome::Status(500), 0, &cfg);
+    br.report(Outcome::Status(500), 1_000, &cfg);
+    br.report(Outcome::Status(500), 20_000, &cfg);
+    assert_eq!(br.state, BreakerState::Closed);
+    // Statuses not listed are successes; successes do not reset the count.
+    br.report(Outcome::Status(502), 20_100, &cfg);
+    br.report(Outcome::Status(200), 20_200, &cfg);
+    br.report(Outcome::Status(503), 21_000, &cfg);
+    assert_eq!(br.state, BreakerState::Closed);
+    br.report(Outcome::Status(500), 22_000, &cfg);
+    assert_eq!(br.state, BreakerState::Open { until: 52_000 });
+    assert!(!br.available(51_999, &cfg));
+    assert!(br.available(52_000, &cfg));
+    // Half-open: one trial at a time.
+    br.take(52_000);
+    assert!(!br.available(52_001, &cfg));
+    br.report(Outcome::Status(200), 52_010, &cfg);
+    assert!(matches!(
+        br.state,
+        BreakerState::HalfOpen { successes: 1, .. }
+    ));
+    assert!(br.available(52_011, &cfg));
+    br.take(52_011);
+    br.report(Outcome::Status(200), 52_020, &cfg);
+    assert_eq!(br.state, BreakerState::Closed);
+}
+
+#[test]
+fn a_failed_trial_opens_the_breaker_again_and_a_lost_trial_is_forgotten() {
+    let cfg = breaker_cfg();
+    let mut br = Breaker::default();
+    br.report(Outcome::ConnectFailure, 0, &cfg);
+    br.report(Outcome::ConnectFailure, 10, &cfg);
+    assert_eq!(br.state, BreakerState::Open { until: 30_010 });
+    br.take(30_010);
+    br.report(Outcome::ConnectFailure, 30_020, &cfg);
+    assert_eq!(br.state, BreakerState::Open { until: 60_020 });
+    br.take(60_020);
+    // Never reported: after a cool-down another trial may go.
+    assert!(!br.available(90_019, &cfg));
+    assert!(br.available(90_020, &cfg));
+    // Timeouts are not counted (threshold 0): neither failure nor success.
+    br.take(90_020);
+    br.report(Outcome::Timeout, 90_030, &cfg);
+    assert!(matches!(
+        br.state,
+        BreakerState::HalfOpen {
+            probing_since: None,
+            successes: 0
+        }
+    ));
+}
+
+#[test]
+fn balancer_skips_open_targets_and_reports_none_healthy() {
+    let mut p = policy(Algorithm::RoundRobin);
+    p.breaker = Some(breaker_cfg());
+    let t = targets(&[1, 1]);
+    let mut b = Balancer::new(2);
+    for now in [0, 1] {
+        b.pick(&t, &p, None, &[], now);
+        assert!(!b.finished(0, Outcome::ConnectFailure, &p, now) || now == 1);
+    }
+    assert!(matches!(b.breakers[0].state, BreakerState::Open { .. }));
+    for _ in 0..5 {
+        assert_eq!(b.pick(&t, &p, None, &[], 100), Pick::Target(1));
+    }
+    b.finished(1, Outcome::ConnectFailure, &p, 100);
+    b.finished(1, Outcome::ConnectFailure, &p, 101);
+    assert_eq!(b.pick(&t, &p, None, &[], 200), Pick::NoneHealthy);
+    // After the cool-down target 0 gets one trial; the other requests find none healthy until it
+    // is back.
+    assert_eq!(b.pick(&t, &p, None, &[], 30_001), Pick::Target(0));
+    assert_eq!(b.pick(&t, &p, None, &[], 30_002), Pick::NoneHealthy);
+}
+
+#[test]
+fn retries_only_where_allowed() {
+    let mut r = policy(Algorithm::RoundRobin).retry;
+    assert!(r.again("GET", 1, Outcome::ConnectFailure, true));
+    assert!(!r.again("GET", 2, Outcome::ConnectFailure, true), "count");
+    assert!(!r.again("GET", 1, Outcome::Timeout, true), "not listed");
+    assert!(!r.again("POST", 1, Outcome::ConnectFailure, true), "POST");
+    assert!(
+        !r.again("PUT", 1, Outcome::ConnectFailure, false),
+        "streamed body"
+    );
+    assert!(r.again("DELETE", 1, Outcome::ConnectFailure, true));
+    r.non_idempotent = true;
+    r.on_statuses = vec![503];
+    r.retries = 2;
+    assert!(r.again("POST", 2, Outcome::Status(503), true));
+    assert!(!r.again("POST", 2, Outcome::Status(500), true));
+    r.retries = 0;
+    assert!(!r.allows("GET"));
+}
+
+#[test]
+fn hash_keys_come_from_the_source_or_the_fallback() {
+    let header = |n: &str| match n {
+        "x-user" => Some("alice".to_string()),
+        "cookie" => Some("a=1; session=\"s-42\"; b=2".to_string()),
+        _ => None,
+    };
+    let src = KeySource {
+        header: &header,
+        ip: Some("192.0.2.1"),
+        path: "/a/b",
+        consumer: None,
+    };
+    let k = |on: HashSource, fb: HashSource| request_key(&on, &fb, &src);
+    assert_eq!(
+        k(HashSource::Header("x-user".into()), HashSource::None),
+        Some(fnv1a(b"alice"))
+    );
+    assert_eq!(
+        k(HashSource::Cookie("session".into()), HashSource::None),
+        Some(fnv1a(b"s-42"))
+    );
+    assert_eq!(
+        k(HashSource::Consumer, HashSource::Ip),
+        Some(fnv1a(b"192.0.2.1"))
+    );
+    assert_eq!(k(HashSource::Path, HashSource::None), Some(fnv1a(b"/a/b")));
+    assert_eq!(
+        k(HashSource::Header("x-none".into()), HashSource::None),
+        None
+    );
+    assert_eq!(cookie_value("x=1;y=2", "y"), Some("2"));
+    assert_eq!(cookie_value("xy=1", "y"), None);
+}

@@ -1,0 +1,95 @@
+//! Per-isolate upstream state: one `Balancer` (round-robin counters, requests in flight, a circuit
+//! breaker per target) per service, kept across configuration versions while the service's targets
+//! and balancing settings stay the same (`Upstream::fingerprint`). Nothing is shared between
+//! isolates or data centres: each isolate learns the health of targets from its own traffic.
+
+use crate::exchange::Exchange;
+use crate::runtime;
+use edgegate_core::gateway::Upstream;
+use edgegate_core::upstream::{self as core, Balancer, BreakerState, KeySource, Outcome, Pick};
+use edgegate_core::{ErrorKind, GatewayError};
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+thread_local! {
+    static STATE: RefCell<HashMap<String, (u64, Balancer)>> = RefCell::new(HashMap::new());
+}
+
+fn with_balancer<R>(up: &Upstream, f: impl FnOnce(&mut Balancer) -> R) -> R {
+    STATE.with(|state| {
+        let mut state = state.borrow_mut();
+        let entry = state
+            .entry(up.name.clone())
+            .or_insert_with(|| (up.fingerprint, Balancer::new(up.targets.len())));
+        if entry.0 != up.fingerprint {
+            *entry = (up.fingerprint, Balancer::new(up.targets.len()));
+        }
+        f(&mut entry.1)
+    })
+}
+
+/// The hash key of the request for consistent hashing (`None` without one).
+pub fn key(ex: &Exchange<'_>) -> Option<u64> {
+    let policy = &ex.plan.upstream.policy;
+    if !policy.hashes() {
+        return None;
+    }
+    let header = |name: &str| ex.header(name);
+    let consumer = ex.identity.as_ref().map(|i| i.consumer_id.as_str());
+    core::request_key(
+        &policy.hash_on,
+        &policy.hash_fallback,
+        &KeySource {
+            header: &header,
+            ip: ex.client_ip.as_deref(),
+            path: ex.url.path,
+            consumer,
+        },
+    )
+}
+
+/// Choose a target of `up` (index into `up.targets`), avoiding `tried` while others are available.
+/// A single-origin service without health checks always gets 0 without touching any state.
+pub fn pick(up: &Upstream, key: Option<u64>, tried: &[usize]) -> Result<usize, GatewayError> {
+    if !up.balanced() {
+        return Ok(0);
+    }
+    let now = runtime::now_ms() as u64;
+    match with_balancer(up, |b| b.pick(&up.targets, &up.policy, key, tried, now)) {
+        Pick::Target(i) => Ok(i),
+        Pick::NoneHealthy => Err(GatewayError::new(
+            ErrorKind::NoHealthyUpstream,
+            format!(
+                "every target of service {:?} is out after failing its health checks",
+                up.name
+            ),
+        )),
+    }
+}
+
+/// The attempt on target `i` ended with `outcome`: update the target's counters and health (and
+/// log a change of health).
+pub fn finished(up: &Upstream, i: usize, outcome: Outcome) {
+    if !up.balanced() {
+        return;
+    }
+    let now = runtime::now_ms() as u64;
+    let changed = with_balancer(up, |b| {
+        b.finished(i, outcome, &up.policy, now)
+            .then(|| b.breakers[i].state.clone())
+    });
+    if let Some(state) = changed {
+        let state = match state {
+            BreakerState::Closed => "healthy",
+            BreakerState::Open { .. } => "unhealthy",
+            BreakerState::HalfOpen { .. } => "half-open",
+        };
+        let line = serde_json::json!({
+            "event": "upstream_health",
+            "service": up.name,
+            "target": up.targets[i].origin,
+            "state": state,
+        });
+        runtime::log(&line.to_string());
+    }
+}
