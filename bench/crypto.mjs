@@ -1,7 +1,8 @@
 // CPU per new token (and per first basic-auth login) in workerd, for docs/authentication.md ("Where the crypto
 // runs") and the "jwt RS256 / ES256 / EdDSA (new tokens)" rows of scripts/bench (Linux only: reads /proc).
 //
-//   node bench/crypto.mjs [build/index.js] [--tokens 300] [--micro] [--json out.json]
+//   node bench/crypto.mjs [build/index.js] [--tokens 300] [--algs ES256,HS256] [--no-basic] [--webcrypto-only]
+//                         [--micro] [--json out.json]
 //
 // Starts the Worker under Miniflare (the build given, default build/index.js) and reads the CPU time of the
 // workerd process it started (the sum of /proc/<pid>/task/*/schedstat, in ns) around each request:
@@ -12,6 +13,10 @@
 // Likewise a first basic-auth login: users each logging in once, against a login already verified. A loaded
 // machine scatters single runs (other processes evict caches): compare several runs. (--rounds is accepted
 // and ignored.)
+//
+// --algs limits the jwt rows (default RS256,PS256,ES256,EdDSA,HS256); --no-basic skips the basic-auth row.
+// --webcrypto-only runs the Worker without the `nodejs_compat` flag that wrangler.toml sets, so every
+// signature goes through WebCrypto's promise (no synchronous node:crypto verify; src/webcrypto.rs).
 //
 // --micro also runs WebCrypto alone in a plain JS Worker (no wasm) and prints the CPU of each operation:
 // importKey + verify, verify with an imported key, HMAC-SHA256 sign, PBKDF2 10k; that is the "WebCrypto"
@@ -28,7 +33,8 @@ import { WORKER_OPTIONS, workerStdoutToFile } from "./worker-options.mjs";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
 const option = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
-const positional = args.filter((a, i) => !a.startsWith("--") && !(i > 0 && args[i - 1].startsWith("--") && !["--micro"].includes(args[i - 1])));
+const FLAGS = ["--micro", "--no-basic", "--webcrypto-only"];
+const positional = args.filter((a, i) => !a.startsWith("--") && !(i > 0 && args[i - 1].startsWith("--") && !FLAGS.includes(args[i - 1])));
 const script = path.resolve(positional[0] ?? path.join(ROOT, "build/index.js"));
 const N = Number(option("--tokens", "300"));
 const ROUNDS = Number(option("--rounds", "15"));
@@ -122,6 +128,7 @@ async function gatewayRows() {
   const origin = await startOrigin({ port: 0 });
   const mf = new Miniflare({
     ...WORKER_OPTIONS,
+    ...(args.includes("--webcrypto-only") ? { compatibilityFlags: [] } : {}),
     scriptPath: script,
     modulesRoot: path.dirname(script),
     kvNamespaces: ["CONFIG"],
@@ -149,7 +156,7 @@ async function gatewayRows() {
   await put("config/current", { version: 1, latest: 1, history: [] });
   await put("consumers/c-bench", { id: "c-bench", username: "bench", groups: [] });
 
-  const algs = ["RS256", "PS256", "ES256", "EdDSA", "HS256"];
+  const algs = option("--algs", "RS256,PS256,ES256,EdDSA,HS256").split(",");
   const keys = {};
   for (const alg of algs) {
     const record = { id: `bench-${alg}`, consumer_id: "c-bench", key: `iss-${alg}`, algorithms: [alg] };
@@ -165,7 +172,8 @@ async function gatewayRows() {
   }
   // basic-auth: users with their own passwords (10k iterations, the default).
   const users = [];
-  for (let r = 0; r < 1; r++) {
+  const basic = !args.includes("--no-basic");
+  for (let r = 0; r < (basic ? 1 : 0); r++) {
     for (let i = 0; i < Math.min(N, 300) + 10; i++) {
       const name = `u${r}-${i}`;
       const password = crypto.randomBytes(12).toString("base64url");
@@ -198,6 +206,11 @@ async function gatewayRows() {
   }
   // basic-auth first login: a user's first login (PBKDF2 + the credential's KV read) against a login that was
   // already verified.
+  if (!basic) {
+    await mf.dispose();
+    await origin.close();
+    return results;
+  }
   const basicUrl = new URL("/basic", base).toString();
   const login = (u) => [basicUrl, { authorization: "Basic " + Buffer.from(`${u.name}:${u.password}`).toString("base64") }];
   for (let i = 0; i < 10; i++) await one(pid, login(users[i]));
@@ -224,6 +237,13 @@ async function setup(spki) {
     k.key = await crypto.subtle.importKey("jwk", k.jwk, k.algo, false, ["verify"]);
     if (!(await crypto.subtle.verify(k.v, k.key, k.sig, data))) throw new Error("bad signature for " + k.algo.name);
   }
+  const node = globalThis.process?.getBuiltinModule?.("node:crypto");
+  if (node) {
+    out.rsa.node = ["sha256", node.KeyObject.from(out.rsa.key)];
+    out.ec.node = ["sha256", Object.assign(node.KeyObject.from(out.ec.key), { dsaEncoding: "ieee-p1363" })];
+    out.ed.node = [undefined, node.KeyObject.from(out.ed.key)];
+    out.nodeVerify = node.verify;
+  }
   out.hmac = await crypto.subtle.importKey("raw", enc.encode("0123456789abcdef0123456789abcdef"), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
   return out;
 }
@@ -239,6 +259,9 @@ export default {
       else if (op === "pbkdf2") {
         const k = await crypto.subtle.importKey("raw", enc.encode("correct horse"), "PBKDF2", false, ["deriveBits"]);
         await crypto.subtle.deriveBits({ name: "PBKDF2", hash: "SHA-256", salt: enc.encode("0123456789abcdef"), iterations: 10000 }, k, 256);
+      } else if (op.endsWith("-node")) {
+        const k = state[op.split("-")[0]];
+        if (!state.nodeVerify(k.node[0], data, k.node[1], k.sig)) throw new Error("node verify failed");
       } else {
         const [kind, fresh] = op.split("-");
         const k = state[kind];
@@ -273,7 +296,7 @@ async function microRows() {
   };
   const noop = await run("noop", 2000);
   const out = {};
-  for (const [op, n] of [["rsa", 400], ["rsa-import", 200], ["ec", 400], ["ec-import", 200], ["ed", 400], ["ed-import", 200], ["hmac", 1000], ["pbkdf2", 20]]) {
+  for (const [op, n] of [["rsa", 400], ["rsa-import", 200], ["rsa-node", 400], ["ec", 400], ["ec-import", 200], ["ec-node", 400], ["ed", 400], ["ed-import", 200], ["ed-node", 400], ["hmac", 1000], ["pbkdf2", 20]]) {
     out[`webcrypto ${op}`] = { us: (await run(op, n)) - noop };
   }
   await mf.dispose();

@@ -275,6 +275,37 @@ const TARGETS = [
     baseline: "edgegate",
   },
   {
+    // The same route with cors (a listed origin, credentials): the headers are added to every response.
+    name: "cors",
+    description: "Miniflare, edgegate /proxy route + cors",
+    start: async (ctx) => {
+      const config = benchConfig(ctx.origin.url);
+      config.plugins = [
+        { name: "cors", route: "proxy", config: { origins: ["https://app.example.com"], credentials: true } },
+      ];
+      const worker = await startEdgegate(config);
+      return { ...worker, headers: { origin: "https://app.example.com" } };
+    },
+    path: "/proxy/status/200",
+    baseline: "edgegate",
+    bar: 0.9,
+  },
+  {
+    // The same route behind ip-restriction (the client's CF-Connecting-IP, 127.0.0.1, in an allowed range).
+    name: "ip-restriction",
+    description: "Miniflare, edgegate /proxy route + ip-restriction",
+    start: (ctx) => {
+      const config = benchConfig(ctx.origin.url);
+      config.plugins = [
+        { name: "ip-restriction", route: "proxy", config: { allow: ["127.0.0.0/8", "10.0.0.0/8", "2001:db8::/32"] } },
+      ];
+      return startEdgegate(config);
+    },
+    path: "/proxy/status/200",
+    baseline: "edgegate",
+    bar: 0.9,
+  },
+  {
     // The same route behind jwt with an RS256 public key: one signature verification per request.
     name: "jwt-rs256",
     description: "Miniflare, edgegate /proxy route + jwt (RS256)",

@@ -23,6 +23,8 @@ export const WORKER_OPTIONS = {
   modules: true,
   modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
   compatibilityDate: COMPATIBILITY_DATE,
+  // As wrangler.toml: node:crypto's synchronous verify for JWT signatures (src/webcrypto.rs).
+  compatibilityFlags: ["nodejs_compat"],
   host: "127.0.0.1",
   port: 0,
   structuredWorkerdLogs: false,

@@ -169,7 +169,7 @@ pub fn error_shape(ex: &Exchange<'_>, e: GatewayError) -> GatewayError {
         return e;
     }
     // The client's format (Anthropic Messages clients get Anthropic's error shape).
-    let shape = Endpoint::parse(ex.url.path).error_shape();
+    let shape = shape_of(ex.url.path);
     if let ErrorKind::Ai { error, wraps } = e.kind {
         return GatewayError::new(
             ErrorKind::Ai {
@@ -256,6 +256,15 @@ impl Endpoint {
     }
 }
 
+/// The error shape of a path: Anthropic's on the Messages endpoints and under `…/messages/` (an
+/// Anthropic client calling an endpoint the gateway does not have), else OpenAI's.
+fn shape_of(path: &str) -> ErrorShape {
+    match Endpoint::parse(path) {
+        Endpoint::Unknown if path.contains("/messages/") => ErrorShape::Anthropic,
+        e => e.error_shape(),
+    }
+}
+
 /// `%XX` escapes decoded (invalid ones and invalid UTF-8 left as they are).
 fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
@@ -295,7 +304,7 @@ async fn serve(ex: &mut Exchange<'_>) -> Result<Option<web_sys::Response>, Gatew
         return Ok(None);
     };
     let endpoint = Endpoint::parse(ex.url.path);
-    let shape = endpoint.error_shape();
+    let shape = shape_of(ex.url.path);
     let method = ex.raw.method();
     if matches!(endpoint, Endpoint::Unknown) {
         return Err(AiError::new(
@@ -304,6 +313,7 @@ async fn serve(ex: &mut Exchange<'_>) -> Result<Option<web_sys::Response>, Gatew
             Some("not_found"),
             "unknown AI endpoint: use …/v1/chat/completions, …/v1/messages, …/v1/responses, …/v1/embeddings, …/v1/models or …/templates/{name}",
         )
+        .with_shape(shape)
         .into_gateway());
     }
     if method != endpoint.method() {

@@ -154,10 +154,18 @@ async fn kv_json<T: serde::de::DeserializeOwned>(
     ex: &Exchange<'_>,
     key: &str,
 ) -> Result<Option<T>, GatewayError> {
+    Ok(kv_record(ex, key).await?.map(|(record, _)| record))
+}
+
+/// A KV record, parsed, with the text it was read from.
+async fn kv_record<T: serde::de::DeserializeOwned>(
+    ex: &Exchange<'_>,
+    key: &str,
+) -> Result<Option<(T, Rc<str>)>, GatewayError> {
     match kv_get(ex, key).await? {
         None => Ok(None),
         Some(text) => serde_json::from_str(&text)
-            .map(Some)
+            .map(|record| Some((record, text)))
             .map_err(|e| store_error(&format!("{key} is not a valid record: {e}"))),
     }
 }
@@ -591,15 +599,17 @@ async fn jwt_auth(ex: &mut Exchange<'_>, config: &JwtConfig) -> Result<Outcome, 
     if records::check_jwt_key(&claim).is_err() {
         return fail(jwt::JwtError::NoCredential);
     }
-    let Some(cred) = kv_json::<records::JwtCredential>(ex, &records::Kind::Jwt.key(&claim)).await?
+    let Some((cred, cred_text)) =
+        kv_record::<records::JwtCredential>(ex, &records::Kind::Jwt.key(&claim)).await?
     else {
         return fail(jwt::JwtError::NoCredential);
     };
     let now_ms = runtime::now_ms();
     let now_s = (now_ms / 1000.0) as u64;
-    // The memo covers the token text and the whole credential record, so a changed or revoked
-    // credential (seen once the lookup cache expires) is verified afresh.
-    let cred_json = serde_json::to_string(&cred).unwrap_or_default();
+    // The memo covers the token text and the whole credential record (the text it was read from, not
+    // serialized again per request), so a changed or revoked credential (seen once the lookup cache
+    // expires) is verified afresh.
+    let cred_json: &str = &cred_text;
     let memo_base = format!("{text}\0{cred_json}");
     let mut backend_failure = None;
     let result = match &cred.jwks_url {
@@ -607,7 +617,7 @@ async fn jwt_auth(ex: &mut Exchange<'_>, config: &JwtConfig) -> Result<Outcome, 
             verify_memoized(ex, config, &token, &memo_base, async {
                 // Parsed once per isolate for this credential record (the whole record, so a changed
                 // key is parsed afresh).
-                let key = parsed_key(&cred_json, || match jwt::credential_key(&cred)? {
+                let key = parsed_key(cred_json, || match jwt::credential_key(&cred)? {
                     jwt::CredentialKey::Static(key) => Ok((key, None)),
                     jwt::CredentialKey::Jwks(_) => Err(jwt::JwtError::BadKey),
                 })?;

@@ -66,6 +66,8 @@ export function forward(req, plan, always, guarded, remove, resolveOverride, tim
   // replacement (a string, bytes or a stream; null: none); else the client's stream.
   if (body !== undefined) init.body = body === null || typeof body === "string" || !body.slice ? body : body.slice(0);
   else if (req.body !== null) init.body = req.body;
+  // A body counted by request-size-limiting aborts the upload past its limit (src/plugins/request_size_limiting.rs).
+  if (init.body && init.body.edgegateSignal) init.signal = init.body.edgegateSignal;
   if (resolveOverride) init.cf = { resolveOverride };
   // Whichever comes first, the response headers or the deadline, settles the promise; `done` runs once.
   return new Promise((resolve, reject) => {

@@ -4,6 +4,13 @@
 //! in Rust (`edgegate_core::auth::crypto`). Measurements and choices: docs/authentication.md, "Where
 //! the crypto runs".
 //!
+//! Where the runtime offers node:crypto (the `nodejs_compat` compatibility flag, set in wrangler.toml), a
+//! signature with an already imported key is checked by node:crypto's synchronous `verify` on the same
+//! `CryptoKey` (BoringSSL, like WebCrypto): the request's future then goes on without a pause, where a
+//! WebCrypto promise costs an asynchronous hop (wasm-bindgen's callbacks, a microtask, a second poll of the
+//! request). Without the flag, and for a key's first token (the import is asynchronous) and RSA-PSS, the
+//! WebCrypto promise is awaited as before; both give the same answers.
+//!
 //! Keys are parsed once per isolate ([`parsed_key`], keyed by the text they are read from: the credential
 //! record or the JWK) and numbered; imported keys are cached per isolate (a JS `Map`, at most
 //! [`KEY_CACHE_CAPACITY`] keys, the oldest import dropped first) under that number and the algorithm, so
@@ -70,14 +77,58 @@ function cryptoKey(slot, alg, kind, curve, a, b, capacity) {
   return key;
 }
 
-// Resolves to true (valid), false (invalid) or 2 (the key could not be imported); rejects when WebCrypto
-// fails. The byte arrays are views of wasm memory: copied before anything is awaited (WebCrypto copies
+// node:crypto, where the runtime offers it (the `nodejs_compat` compatibility flag): its `verify` answers
+// synchronously, with the same BoringSSL as WebCrypto, so a new token costs no asynchronous hop (a promise,
+// wasm-bindgen's callbacks and a second poll of the request). Looked up on the first verification; null
+// without it (WebCrypto's promise then, as before).
+let node;
+// An imported CryptoKey -> its node KeyObject (the same key) carrying node's verify options, or null when
+// node cannot verify with it (RSA-PSS: WebCrypto's PSS keys verify as false through node here).
+const nodeKeys = new WeakMap();
+const NODE_HASH = ["sha256", "sha384", "sha512", null, null, null, "sha256", "sha384", undefined];
+
+// true or false, or undefined when node:crypto gave no answer (then WebCrypto decides).
+function verifyNow(key, alg, data, sig) {
+  let k = nodeKeys.get(key);
+  if (k === undefined) {
+    k = null;
+    if (node === undefined) {
+      try {
+        node = globalThis.process?.getBuiltinModule?.("node:crypto") ?? null;
+      } catch {
+        node = null;
+      }
+    }
+    if (node !== null && NODE_HASH[alg] !== null) {
+      try {
+        k = node.KeyObject.from(key);
+        // verify() reads its options from the key object it is given.
+        if (ALGS[alg].startsWith("ES")) k.dsaEncoding = "ieee-p1363";
+      } catch {
+        k = null;
+      }
+    }
+    nodeKeys.set(key, k);
+  }
+  if (k === null) return undefined;
+  try {
+    return node.verify(NODE_HASH[alg], data, k, sig);
+  } catch {
+    return undefined;
+  }
+}
+
+// true (valid) or false (invalid) when known at once (node:crypto, key already imported); otherwise a
+// promise of true, false or 2 (the key could not be imported), rejected when WebCrypto fails. The byte
+// arrays are views of wasm memory: read at once, or copied before anything is awaited (WebCrypto copies
 // its own arguments when called). With the key already imported, the promise is WebCrypto's own (no
 // extra reactions).
 export function verify(id, alg, kind, curve, a, b, data, sig, capacity) {
   const slot = id * 16 + alg;
   let key = keys.get(slot);
   if (key !== undefined && !(key instanceof Promise)) {
+    const now = verifyNow(key, alg, data, sig);
+    if (now !== undefined) return now;
     return crypto.subtle.verify(VERIFY_PARAMS[alg], key, sig.slice(), data.slice());
   }
   const message = data.slice();
@@ -119,7 +170,7 @@ extern "C" {
         data: &[u8],
         sig: &[u8],
         capacity: u32,
-    ) -> js_sys::Promise;
+    ) -> JsValue;
 
     #[wasm_bindgen(js_name = pbkdf2)]
     fn js_pbkdf2(password: &str, salt: &[u8], iterations: u32) -> js_sys::Promise;
@@ -257,7 +308,7 @@ impl Crypto for WebCrypto {
                 *c.entry(digest).or_insert_with(next_id)
             }),
         };
-        let promise = js_verify(
+        let outcome = js_verify(
             id,
             alg_ix,
             kind,
@@ -268,7 +319,12 @@ impl Crypto for WebCrypto {
             signature,
             KEY_CACHE_CAPACITY,
         );
-        let outcome = JsFuture::from(promise).await.map_err(backend_error)?;
+        // Known at once (node:crypto): no await, so the request's future goes on without a pause.
+        if let Some(valid) = outcome.as_bool() {
+            return Ok(valid);
+        }
+        let promise: js_sys::Promise = js_sys::Promise::unchecked_from_js(outcome);
+        let outcome: JsValue = JsFuture::from(promise).await.map_err(backend_error)?;
         match outcome.as_bool() {
             Some(valid) => Ok(valid),
             None => Err(CryptoError::Key(format!(

@@ -260,11 +260,43 @@ describe("Anthropic SDKs against the gateway (Messages)", () => {
     const get = await fetch(gw.at("/ai/v1/messages"), { headers: { "x-api-key": gatewayKey } });
     assert.equal(get.status, 405);
     assert.equal((await get.json()).type, "error");
+    // An Anthropic endpoint the gateway does not have: 404 in Anthropic's shape.
+    const batches = await fetch(gw.at("/ai/v1/messages/batches"), { method: "POST", headers: { "x-api-key": gatewayKey }, body: "{}" });
+    assert.equal(batches.status, 404);
+    assert.equal((await batches.json()).error.type, "not_found_error");
   });
 
   test("no provider key reached the client or the logs", () => {
     const logs = gw.logs.map((l) => l.message).join("\n");
     for (const k of Object.values(KEYS)) assert.ok(!logs.includes(k));
     assert.ok(!logs.includes(gatewayKey));
+  });
+});
+
+describe("Messages: the gateway's rate limit answers in Anthropic's shape", () => {
+  let fake, gw;
+  before(async () => {
+    ({ fake, gw } = await startAi({
+      config: (f) => {
+        const c = aiConfig(f);
+        c.plugins.push({ name: "rate-limiting", route: "llm", config: { minute: 1, limit_by: "ip", policy: "local" } });
+        return c;
+      },
+    }));
+  });
+  after(async () => {
+    await gw?.dispose();
+    await fake?.close();
+  });
+
+  test("the second request in the minute: 429 rate_limit_error with retry-after, raised by the SDK", async () => {
+    const c = new Anthropic1({ baseURL: gw.at("/ai"), apiKey: "unused-no-key-auth", maxRetries: 0 });
+    const msg = { model: "fast", max_tokens: 10, messages: [{ role: "user", content: "x" }] };
+    await c.messages.create(msg);
+    const r = await fetch(gw.at("/ai/v1/messages"), { method: "POST", body: JSON.stringify(msg) });
+    assert.equal(r.status, 429);
+    assert.ok(Number(r.headers.get("retry-after")) > 0);
+    assert.deepEqual(Object.keys(await r.json()).sort(), ["error", "type"]);
+    await assert.rejects(c.messages.create(msg), (e) => e instanceof Anthropic1.RateLimitError && e.error.error.type === "rate_limit_error");
   });
 });

@@ -31,7 +31,13 @@ function mint(key, alg, claims = {}, header = {}) {
     .sign(key);
 }
 
-describe("crypto through the Worker", { timeout: 180_000 }, () => {
+// Twice: as wrangler.toml runs it (`nodejs_compat`: node:crypto verifies signatures synchronously once a key
+// is imported) and without that flag (every signature through WebCrypto's promise).
+for (const [mode, compatibilityFlags] of [
+  ["nodejs_compat", ["nodejs_compat"]],
+  ["WebCrypto only", []],
+]) {
+describe(`crypto through the Worker (${mode})`, { timeout: 180_000 }, () => {
   let gw, origin;
   const keys = {};
   const hsSecret = crypto.randomBytes(32);
@@ -57,6 +63,7 @@ describe("crypto through the Worker", { timeout: 180_000 }, () => {
   before(async () => {
     origin = await startOrigin();
     gw = await startGateway({
+      miniflare: { compatibilityFlags },
       config: {
         format_version: 1,
         services: [{ name: "origin", url: origin.url }],
@@ -234,3 +241,4 @@ describe("crypto through the Worker", { timeout: 180_000 }, () => {
     assert.ok(!text.includes(keys.rsaPem.split("\n")[1]), "no key material is logged");
   });
 });
+}

@@ -9,7 +9,7 @@
 //!
 //! What a hook gets:
 //! - the [`Exchange`]: the client request (`ex.raw`, `ex.info`, `ex.header(..)`, `ex.url`, `ex.host`,
-//!   `ex.client_ip`, `ex.cf(..)`), the route (`ex.plan`, `ex.plan.captures`), the consumer
+//!   `ex.client_ip`, `ex.cf(..)`), the route (`ex.plan`, `ex.plan.params`), the consumer
 //!   (`ex.identity`), and what goes upstream, which request hooks may change: headers
 //!   (`ex.upstream_set`, `ex.upstream_remove`), path and query (`ex.set_upstream_path_and_query`),
 //!   method (`ex.upstream_method`) and body (`ex.upstream_body`); headers for the client's answer
@@ -29,8 +29,12 @@ use edgegate_core::GatewayError;
 use std::future::Future;
 use std::pin::Pin;
 
+mod cors;
+mod geo_restriction;
+mod ip_restriction;
 mod redirect;
 mod reply;
+mod request_size_limiting;
 mod request_termination;
 mod request_transformer;
 mod response_transformer;
@@ -140,9 +144,39 @@ pub static HOOKS: &[(&str, Hooks)] = &[
         },
     ),
     (
+        "cors",
+        Hooks {
+            access: Some(cors::access),
+            header_filter: Some(cors::header_filter),
+            ..NONE
+        },
+    ),
+    (
         "request-transformer",
         Hooks {
             access: Some(request_transformer::access),
+            ..NONE
+        },
+    ),
+    (
+        "ip-restriction",
+        Hooks {
+            access: Some(ip_restriction::access),
+            ..NONE
+        },
+    ),
+    (
+        "geo-restriction",
+        Hooks {
+            access: Some(geo_restriction::access),
+            ..NONE
+        },
+    ),
+    (
+        "request-size-limiting",
+        Hooks {
+            access: Some(request_size_limiting::access),
+            error: Some(request_size_limiting::error),
             ..NONE
         },
     ),

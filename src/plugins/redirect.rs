@@ -11,7 +11,7 @@ use edgegate_core::plugins::PluginInstance;
 pub fn access<'x, 'a>(ex: &'x mut Exchange<'a>, instances: &'x [&'a PluginInstance]) -> Step<'x> {
     let flow = match instances.first().and_then(|i| i.config::<RedirectConfig>()) {
         Some(config) => {
-            let location = config.location(ex.url.path, ex.url.query, &ex.plan.captures);
+            let location = config.location(ex.url.path, ex.url.query, &ex.plan.params);
             Flow::Respond(respond::fixed(
                 config.status_code,
                 &[

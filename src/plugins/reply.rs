@@ -101,6 +101,17 @@ impl Reply {
         self.body = Some(body);
     }
 
+    /// The response as it stands, taken out to be transformed whole (give it back with [`Reply::put`]).
+    pub fn take(&mut self) -> web_sys::Response {
+        let empty = web_sys::Response::new().expect("an empty response");
+        std::mem::replace(self, Reply::new(empty)).finish()
+    }
+
+    /// Put a response back (after [`Reply::take`]).
+    pub fn put(&mut self, response: web_sys::Response) {
+        *self = Reply::new(response);
+    }
+
     /// The response to send.
     pub fn finish(self) -> web_sys::Response {
         if !self.status_changed && self.body.is_none() && self.copied.is_none() {

@@ -44,7 +44,7 @@ fn terminate(ex: &Exchange<'_>, instances: &[&PluginInstance], consumer_scoped: 
             path: ex.url.path,
             query: ex.url.query,
             headers: &headers,
-            captures: &ex.plan.captures,
+            captures: &ex.plan.params,
             client_ip: ex.client_ip.as_deref(),
             request_id: ex.request_id,
             route: ex.plan.route,

@@ -30,7 +30,7 @@ async fn transform(
 ) -> Result<(), GatewayError> {
     let headers = ex.raw.headers();
     let get = |n: &str| headers.get(n).ok().flatten();
-    let captures = ex.plan.captures.clone();
+    let captures = ex.plan.params.clone();
     let identity = ex.identity.clone();
     let query = ex.url.query;
     let vars = RequestVars {

@@ -25,7 +25,7 @@ fn with_vars<R>(ex: &Exchange<'_>, f: impl FnOnce(&RequestVars<'_>) -> R) -> R {
     let vars = RequestVars {
         header: &get,
         query: ex.url.query,
-        captures: &ex.plan.captures,
+        captures: &ex.plan.params,
         consumer: ex.identity.as_ref(),
     };
     f(&vars)

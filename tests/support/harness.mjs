@@ -286,8 +286,8 @@ export function streamRequest(url, { method = "GET", headers = {}, body, timeout
 
 /**
  * Request headers that make Miniflare give the Worker this `request.cf` object (e.g. `{ country: "DE" }`)
- * instead of its default one: the `MF-CF-Blob` header, which Miniflare reads and removes (Cloudflare
- * ignores it). `headers` are merged in.
+ * instead of its default one: the `MF-CF-Blob` header, which Miniflare reads (the Worker still sees the
+ * header; Cloudflare gives it no meaning). `headers` are merged in.
  */
 export function withCf(cf, headers = {}) {
   return { ...headers, "mf-cf-blob": JSON.stringify(cf) };

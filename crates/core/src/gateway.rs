@@ -67,9 +67,8 @@ pub struct ProxyPlan<'g> {
     pub stripped: usize,
     /// Where the path starts in `url` (after `scheme://host[:port]`).
     pub path_start: usize,
-    /// The route's path parameters and named regex captures, in the order they appear (what
-    /// plugins' templates call `uri_captures`).
-    pub captures: Vec<(String, String)>,
+    /// The route's captured path parameters, in order (templates' `uri_captures`).
+    pub params: Vec<(String, String)>,
 }
 
 impl ProxyPlan<'_> {
@@ -495,7 +494,7 @@ impl Gateway {
                 url: origin + &path_and_query,
                 resolve_override: Some(&upstream.host),
                 stripped: m.stripped,
-                captures: m.params,
+                params: m.params,
             });
         }
         Ok(ProxyPlan {
@@ -507,7 +506,7 @@ impl Gateway {
             url: [upstream.origin.as_str(), &path_and_query].concat(),
             resolve_override: None,
             stripped: m.stripped,
-            captures: m.params,
+            params: m.params,
         })
     }
 }

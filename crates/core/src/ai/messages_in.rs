@@ -820,10 +820,12 @@ impl MessagesOut {
             self.end(out);
             return;
         }
-        let Ok(v) = serde_json::from_str::<Value>(data) else {
+        // One parse: an error chunk is a chunk whose unknown fields hold `error`.
+        let Ok(mut chunk) = serde_json::from_str::<ChatChunk>(data) else {
             return;
         };
-        if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
+        if let Some(err) = chunk.extra.remove("error").filter(|e| !e.is_null()) {
+            let err = &err;
             let status = match err.get("type").and_then(Value::as_str) {
                 Some("rate_limit_error") => 429,
                 Some("invalid_request_error") => 400,
@@ -846,9 +848,6 @@ impl MessagesOut {
             self.done = true;
             return;
         }
-        let Ok(chunk) = serde_json::from_value::<ChatChunk>(v) else {
-            return;
-        };
         if !self.started && !chunk.model.is_empty() {
             self.model = chunk.model.clone();
         }

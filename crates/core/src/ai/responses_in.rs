@@ -784,10 +784,12 @@ impl ResponsesOut {
             self.end(out);
             return;
         }
-        let Ok(v) = serde_json::from_str::<Value>(data) else {
+        // One parse: an error chunk is a chunk whose unknown fields hold `error`.
+        let Ok(mut chunk) = serde_json::from_str::<ChatChunk>(data) else {
             return;
         };
-        if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
+        if let Some(err) = chunk.extra.remove("error").filter(|e| !e.is_null()) {
+            let err = &err;
             let s = |k: &str| err.get(k).cloned().unwrap_or(Value::Null);
             let code = if s("code").is_null() {
                 s("type")
@@ -803,9 +805,6 @@ impl ResponsesOut {
             self.done = true;
             return;
         }
-        let Ok(chunk) = serde_json::from_value::<ChatChunk>(v) else {
-            return;
-        };
         if !self.started && !chunk.model.is_empty() {
             self.model = chunk.model.clone();
         }

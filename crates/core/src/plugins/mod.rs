@@ -230,7 +230,7 @@ impl Plugins {
             if instances.is_empty() {
                 continue;
             }
-            let service = services.get(route.service.as_str()).copied();
+            let service = services.get(route.primary_service()).copied();
             let from = list.len();
             list.extend_from_slice(&global);
             if let Some(v) = service.and_then(|s| by_service.get(&s)) {

@@ -72,6 +72,13 @@ use Runs::*;
 /// Every plugin, highest priority first. One entry per plugin; keep each to a few lines.
 pub static REGISTRY: &[PluginDef] = &[
     PluginDef {
+        name: "cors",
+        priority: 2000,
+        phases: &[Access, HeaderFilter],
+        runs: MostSpecific,
+        parse: |c| super::cors::CorsConfig::parse(c).map(Plugin::new),
+    },
+    PluginDef {
         name: "jwt",
         priority: 1450,
         phases: &[Access],
@@ -102,6 +109,29 @@ pub static REGISTRY: &[PluginDef] = &[
             settings(c)
                 .and_then(crate::auth::BasicAuthConfig::validate)
                 .map(Plugin::new)
+        },
+    },
+    PluginDef {
+        name: "ip-restriction",
+        priority: 990,
+        phases: &[Access],
+        runs: MostSpecific,
+        parse: |c| super::ip_restriction::IpRestrictionConfig::parse(c).map(Plugin::new),
+    },
+    PluginDef {
+        name: "geo-restriction",
+        priority: 985,
+        phases: &[Access],
+        runs: MostSpecific,
+        parse: |c| super::geo_restriction::GeoRestrictionConfig::parse(c).map(Plugin::new),
+    },
+    PluginDef {
+        name: "request-size-limiting",
+        priority: 951,
+        phases: &[Access],
+        runs: MostSpecific,
+        parse: |c| {
+            super::request_size_limiting::RequestSizeLimitingConfig::parse(c).map(Plugin::new)
         },
     },
     PluginDef {

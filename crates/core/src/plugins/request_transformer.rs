@@ -317,7 +317,7 @@ pub fn select<'a>(
     instances: impl Iterator<Item = &'a super::PluginInstance>,
     username: Option<&str>,
 ) -> Option<&'a RequestTransformerConfig> {
-    transform::most_specific(instances, username, |p| p.get::<RequestTransformerConfig>())
+    transform::most_specific(instances, username, |p| p.get())
 }
 
 #[cfg(test)]

@@ -139,9 +139,7 @@ pub fn select<'a>(
     instances: impl Iterator<Item = &'a super::PluginInstance>,
     username: Option<&str>,
 ) -> Option<&'a ResponseTransformerConfig> {
-    transform::most_specific(instances, username, |p| {
-        p.get::<ResponseTransformerConfig>()
-    })
+    transform::most_specific(instances, username, |p| p.get())
 }
 
 #[cfg(test)]

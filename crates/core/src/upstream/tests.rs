@@ -312,3 +312,82 @@ fn hash_keys_come_from_the_source_or_the_fallback() {
     assert_eq!(cookie_value("x=1;y=2", "y"), Some("2"));
     assert_eq!(cookie_value("xy=1", "y"), None);
 }
+
+fn view<'a>(
+    path: &'a str,
+    header: &'a dyn Fn(&str) -> Option<String>,
+) -> crate::router::RequestView<'a> {
+    crate::router::RequestView {
+        method: "GET",
+        host: "gw.example.com",
+        path,
+        query: "",
+        header,
+    }
+}
+
+const SPLIT_DOC: &str = r#"{"format_version": 1,
+  "services": [
+    {"name": "v1", "url": "http://v1.internal/base"},
+    {"name": "v2", "targets": [{"url": "http://a.internal:81/two"}, {"url": "http://b.internal:82/two"}]}
+  ],
+  "routes": [
+    {"name": "split", "paths": ["/c"], "services": [{"name": "v1", "weight": 1}, {"name": "v2", "weight": 3}],
+     "hash_on": "header", "hash_on_header": "x-user"},
+    {"name": "kept-host", "paths": ["/k"], "service": "v2", "preserve_host": true}
+  ]}"#;
+
+#[test]
+fn a_split_route_uses_the_chosen_services_base_path_and_survives_the_compiled_form() {
+    use crate::gateway::Gateway;
+    let blob = Gateway::compile_to_bytes(SPLIT_DOC).unwrap();
+    let gateways = [
+        Gateway::compile(SPLIT_DOC).unwrap(),
+        Gateway::from_compiled(blob, SPLIT_DOC.as_bytes().to_vec())
+            .map_err(|(why, _)| why)
+            .unwrap(),
+    ];
+    for gw in &gateways {
+        let mut seen = std::collections::BTreeMap::new();
+        for u in 0..200 {
+            let user = format!("user-{u}");
+            let header = |n: &str| (n == "x-user").then(|| user.clone());
+            let plan = gw.plan(&view("/c/items", &header)).unwrap();
+            // Sticky: the same user is placed alike every time.
+            let again = gw.plan(&view("/c/items", &header)).unwrap();
+            assert_eq!(plan.upstream.name, again.upstream.name);
+            let url = plan.url.clone();
+            match plan.upstream.name.as_str() {
+                "v1" => assert_eq!(url, "http://v1.internal/base/items"),
+                _ => assert_eq!(url, "http://a.internal:81/two/items"),
+            }
+            *seen.entry(plan.upstream.name.clone()).or_insert(0) += 1;
+        }
+        assert!((25..75).contains(&seen["v1"]), "{seen:?}");
+    }
+}
+
+#[test]
+fn urls_for_other_targets_keep_the_path_and_preserve_host() {
+    use crate::gateway::Gateway;
+    let gw = Gateway::compile(SPLIT_DOC).unwrap();
+    let none = |_: &str| None;
+    let plan = gw.plan(&view("/k/x", &none)).unwrap();
+    assert_eq!(plan.url, "http://gw.example.com:81/two/x");
+    assert_eq!(
+        plan.url_for(1, "gw.example.com"),
+        (
+            "http://gw.example.com:82/two/x".to_string(),
+            Some("b.internal".to_string())
+        )
+    );
+    assert_eq!(plan.url_for(0, "gw.example.com").0, plan.url);
+    let header = |n: &str| (n == "x-user").then(|| "u".to_string());
+    let plan = gw.plan(&view("/c/q", &header)).unwrap();
+    if plan.upstream.name == "v2" {
+        assert_eq!(
+            plan.url_for(1, "gw.example.com").0,
+            "http://b.internal:82/two/q"
+        );
+    }
+}

@@ -1,0 +1,90 @@
+//! `cors` glue (docs/traffic-policies.md): the access hook answers preflights at the edge, before
+//! authentication (priority 2000); the header_filter hook adds the CORS headers to every other answer
+//! of the route, the origin's and the gateway's own errors (401, 403, 429, ...) alike.
+
+use crate::exchange::Exchange;
+use crate::plugins::{Flow, Reply, Step};
+use edgegate_core::plugins::cors::{self, CorsConfig, PREFLIGHT_STATUS};
+use edgegate_core::plugins::PluginInstance;
+use edgegate_core::proxy::REQUEST_ID;
+
+fn config<'a>(instances: &[&'a PluginInstance]) -> Option<&'a CorsConfig> {
+    instances.first()?.config::<CorsConfig>()
+}
+
+/// The request's `Origin` when the request is a preflight.
+fn preflight_origin(ex: &Exchange<'_>) -> Option<String> {
+    if !ex.info.method.eq_ignore_ascii_case("OPTIONS") {
+        return None;
+    }
+    let origin = ex.header("origin")?;
+    let method = ex.header("access-control-request-method");
+    cors::is_preflight(&ex.info.method, Some(&origin), method.as_deref()).then_some(origin)
+}
+
+pub fn access<'x, 'a>(ex: &'x mut Exchange<'a>, instances: &'x [&'a PluginInstance]) -> Step<'x> {
+    let flow = preflight(ex, instances);
+    Box::pin(async move { Ok(flow) })
+}
+
+/// Answer a preflight (unless `preflight_continue`): 200, empty body, the headers of
+/// `CorsConfig::preflight`.
+fn preflight(ex: &Exchange<'_>, instances: &[&PluginInstance]) -> Flow {
+    let Some(c) = config(instances) else {
+        return Flow::Continue;
+    };
+    if c.preflight_continue {
+        return Flow::Continue;
+    }
+    let Some(origin) = preflight_origin(ex) else {
+        return Flow::Continue;
+    };
+    let answer = c.preflight(
+        &origin,
+        ex.header("access-control-request-headers").as_deref(),
+        ex.header("access-control-request-private-network")
+            .as_deref(),
+    );
+    let Ok(headers) = web_sys::Headers::new() else {
+        return Flow::Continue;
+    };
+    for (name, value) in &answer.set {
+        let _ = headers.set(name, value);
+    }
+    if answer.vary_origin {
+        let _ = headers.set("vary", "Origin");
+    }
+    let _ = headers.set(REQUEST_ID, ex.request_id);
+    let init = web_sys::ResponseInit::new();
+    init.set_status(PREFLIGHT_STATUS);
+    init.set_headers(&headers);
+    match web_sys::Response::new_with_opt_str_and_init(None, &init) {
+        Ok(response) => Flow::Respond(response),
+        Err(_) => Flow::Continue,
+    }
+}
+
+pub fn header_filter(ex: &mut Exchange<'_>, instances: &[&PluginInstance], reply: &mut Reply) {
+    let Some(c) = config(instances) else {
+        return;
+    };
+    // A preflight was answered by `access` with its own headers, or passed to the origin with
+    // `preflight_continue`, whose answer is sent unchanged (as Kong).
+    if preflight_origin(ex).is_some() {
+        return;
+    }
+    let origin = ex.header("origin");
+    let Some(change) = c.actual(origin.as_deref()) else {
+        return;
+    };
+    if change.remove_allow_origin {
+        reply.remove_header("access-control-allow-origin");
+    }
+    for (name, value) in &change.set {
+        reply.set_header(name, value);
+    }
+    if change.vary_origin {
+        let vary = cors::vary_with_origin(reply.header("vary").as_deref());
+        reply.set_header("vary", &vary);
+    }
+}
