@@ -260,6 +260,65 @@ const TARGETS = [
     bar: 0.9,
   },
   {
+    // The same route behind geo-restriction (docs/traffic-policies.md): the country comes from request.cf,
+    // which Miniflare fills from the MF-CF-Blob header here.
+    name: "geo-restriction",
+    description: "Miniflare, edgegate /proxy route + geo-restriction",
+    start: async (ctx) => {
+      const config = benchConfig(ctx.origin.url);
+      config.plugins = [{ name: "geo-restriction", route: "proxy", config: { allow_countries: ["DE", "FR", "US"] } }];
+      const worker = await startEdgegate(config);
+      return { ...worker, headers: { "MF-CF-Blob": JSON.stringify({ country: "DE" }) } };
+    },
+    path: "/proxy/status/200",
+    baseline: "edgegate",
+    bar: 0.9,
+  },
+  {
+    // The same route with request-size-limiting: wrk's GETs carry no body, so this is the plugin's
+    // per-request decision (Content-Length absent, nothing to count).
+    name: "request-size-limiting",
+    description: "Miniflare, edgegate /proxy route + request-size-limiting",
+    start: (ctx) => {
+      const config = benchConfig(ctx.origin.url);
+      config.plugins = [{ name: "request-size-limiting", route: "proxy", config: { allowed_payload_size: 1 } }];
+      return startEdgegate(config);
+    },
+    path: "/proxy/status/200",
+    baseline: "edgegate",
+    bar: 0.9,
+  },
+  {
+    // request-termination on the route (a maintenance switch): answered at the edge, the origin is not called.
+    name: "request-termination",
+    description: "Miniflare, edgegate /proxy route + request-termination (answered at the edge)",
+    start: (ctx) => {
+      const config = benchConfig(ctx.origin.url);
+      config.plugins = [
+        { name: "request-termination", route: "proxy", config: { status_code: 503, message: "down for maintenance" } },
+      ];
+      return startEdgegate(config);
+    },
+    path: "/proxy/status/200",
+    baseline: "edgegate",
+    bar: 0.9,
+  },
+  {
+    // redirect on the route: a 301 answered at the edge with the incoming path kept.
+    name: "redirect",
+    description: "Miniflare, edgegate /proxy route + redirect (answered at the edge)",
+    start: (ctx) => {
+      const config = benchConfig(ctx.origin.url);
+      config.plugins = [
+        { name: "redirect", route: "proxy", config: { location: "https://new.example.com/", keep_incoming_path: true } },
+      ];
+      return startEdgegate(config);
+    },
+    path: "/proxy/status/200",
+    baseline: "edgegate",
+    bar: 0.9,
+  },
+  {
     // The same route behind key-auth: one KV lookup per isolate and TTL, then the in-isolate cache.
     name: "key-auth",
     description: "Miniflare, edgegate /proxy route + key-auth",
