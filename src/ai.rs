@@ -556,21 +556,13 @@ async fn messages(
 ) -> Result<web_sys::Response, AiError> {
     log.endpoint = "messages";
     let body = read_body(ex).await?;
-    let mut req = messages_in::parse_request(
+    let req = messages_in::parse_request(
         &body,
         ex.header("anthropic-version").as_deref(),
         ex.header("anthropic-beta").as_deref(),
         false,
     )?;
-    log.requested_model = Some(req.chat.model.clone());
-    log.stream = req.is_stream();
-    cfg.check_guard(&req.chat)?;
-    req.decorate(cfg);
-    match complete(ex, cfg, &req, log).await? {
-        Outcome::Json(resp) => json_response(200, &resp),
-        Outcome::Body(bytes) => bytes_response(200, bytes),
-        Outcome::Stream(resp) => Ok(resp),
-    }
+    answer(ex, cfg, req, log).await
 }
 
 /// `POST …/v1/responses`: OpenAI Responses (stateless), answered by any provider.
@@ -581,7 +573,17 @@ async fn responses(
 ) -> Result<web_sys::Response, AiError> {
     log.endpoint = "responses";
     let body = read_body(ex).await?;
-    let mut req = responses_in::parse_request(&body)?;
+    let req = responses_in::parse_request(&body)?;
+    answer(ex, cfg, req, log).await
+}
+
+/// A parsed Messages or Responses request, answered in its own format by the route's providers.
+async fn answer(
+    ex: &mut Exchange<'_>,
+    cfg: &CompiledAiProxy,
+    mut req: IngressRequest,
+    log: &mut AiLog,
+) -> Result<web_sys::Response, AiError> {
     log.requested_model = Some(req.chat.model.clone());
     log.stream = req.is_stream();
     cfg.check_guard(&req.chat)?;

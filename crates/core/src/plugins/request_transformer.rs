@@ -311,15 +311,6 @@ pub fn upstream_url(url: &str, path: Option<&str>, query: Option<&str>) -> Strin
     out
 }
 
-/// The instance that applies to a request (the most specific one, see
-/// [`transform::most_specific`]).
-pub fn select<'a>(
-    instances: impl Iterator<Item = &'a super::PluginInstance>,
-    username: Option<&str>,
-) -> Option<&'a RequestTransformerConfig> {
-    transform::most_specific(instances, username, |p| p.get())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

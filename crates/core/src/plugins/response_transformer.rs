@@ -133,15 +133,6 @@ impl ResponseTransformerConfig {
     }
 }
 
-/// The instance that applies to a request (the most specific one, see
-/// [`transform::most_specific`]).
-pub fn select<'a>(
-    instances: impl Iterator<Item = &'a super::PluginInstance>,
-    username: Option<&str>,
-) -> Option<&'a ResponseTransformerConfig> {
-    transform::most_specific(instances, username, |p| p.get())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,33 +15,6 @@ use crate::template::{RequestVars, Template};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-/// The most specific applicable instance whose settings `pick` accepts (Kong: one instance of a
-/// plugin name runs; consumer beats route beats service beats global; earlier wins between equals).
-/// Instances scoped to another consumer than `username` are skipped.
-pub fn most_specific<'a, T>(
-    instances: impl Iterator<Item = &'a super::PluginInstance>,
-    username: Option<&str>,
-    pick: impl Fn(&'a super::Plugin) -> Option<&'a T>,
-) -> Option<&'a T> {
-    let mut best: Option<(u8, &'a T)> = None;
-    for inst in instances {
-        if inst
-            .consumer
-            .as_deref()
-            .is_some_and(|u| Some(u) != username)
-        {
-            continue;
-        }
-        let Some(config) = pick(&inst.plugin) else {
-            continue;
-        };
-        if best.is_none_or(|(s, _)| inst.specificity() > s) {
-            best = Some((inst.specificity(), config));
-        }
-    }
-    best.map(|(_, c)| c)
-}
-
 /// `(path relative to the plugin's config, message)` pairs.
 pub type Errors = Vec<(String, String)>;
 
