@@ -50,6 +50,8 @@ pub fn known_provider(name: &str) -> Option<(ProviderKind, &'static str)> {
         "deepseek" => (ProviderKind::OpenAi, "https://api.deepseek.com"),
         "openrouter" => (ProviderKind::OpenAi, "https://openrouter.ai/api/v1"),
         "together" => (ProviderKind::OpenAi, "https://api.together.xyz/v1"),
+        // The URL is the region's (`https://bedrock-runtime.{region}.amazonaws.com`).
+        "bedrock" => (ProviderKind::Bedrock, ""),
         _ => return None,
     })
 }
@@ -108,6 +110,20 @@ pub struct ProviderConfig {
     /// `max_tokens` for Anthropic when the client sets none (default 4096).
     #[serde(default)]
     pub default_max_tokens: Option<u64>,
+    /// Bedrock: the AWS region (`us-east-1`), required; it also gives the default base URL.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Bedrock: NAME of the Worker secret holding the AWS access key id (default `AWS_ACCESS_KEY_ID`).
+    #[serde(default)]
+    pub access_key_id_secret: Option<String>,
+    /// Bedrock: NAME of the Worker secret holding the AWS secret access key (default
+    /// `AWS_SECRET_ACCESS_KEY`).
+    #[serde(default)]
+    pub secret_access_key_secret: Option<String>,
+    /// Bedrock: NAME of the Worker secret holding a session token (temporary credentials; none by
+    /// default).
+    #[serde(default)]
+    pub session_token_secret: Option<String>,
 }
 
 /// An alias: one `provider/model`, or targets tried in order / picked by weight.
@@ -243,7 +259,20 @@ pub struct CompiledAiProxy {
     deny: Vec<regex_lite::Regex>,
 }
 
-const KEY_FIELDS: &[&str] = &["api_key", "key", "apikey", "token", "secret", "api-key"];
+const KEY_FIELDS: &[&str] = &[
+    "api_key",
+    "key",
+    "apikey",
+    "token",
+    "secret",
+    "api-key",
+    "access_key_id",
+    "secret_access_key",
+    "session_token",
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+];
 const KEY_HEADERS: &[&str] = &[
     "authorization",
     "x-api-key",
@@ -252,7 +281,7 @@ const KEY_HEADERS: &[&str] = &[
     "proxy-authorization",
 ];
 
-fn is_secret_name(s: &str) -> bool {
+pub(crate) fn is_secret_name(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -326,6 +355,8 @@ impl AiProxyConfig {
                 .base_url
                 .clone()
                 .unwrap_or_else(|| default_url.to_string());
+            let (base_url, aws) =
+                super::bedrock::check_provider(name, kind, p, base_url, &mut errors);
             if base_url.is_empty() {
                 errors.push((
                     at("base_url"),
@@ -345,10 +376,17 @@ impl AiProxyConfig {
                     "key_secret is the NAME of a Worker secret (letters, digits, _), not the key"
                         .into(),
                 )),
-                None if p.base_url.is_none() && known.is_some() => errors.push((
-                    at("key_secret"),
-                    format!("{name} needs a key: name the Worker secret holding it in key_secret"),
-                )),
+                None if p.base_url.is_none()
+                    && known.is_some()
+                    && kind != ProviderKind::Bedrock =>
+                {
+                    errors.push((
+                        at("key_secret"),
+                        format!(
+                            "{name} needs a key: name the Worker secret holding it in key_secret"
+                        ),
+                    ))
+                }
                 _ => {}
             }
             for h in p.headers.keys() {
@@ -388,6 +426,7 @@ impl AiProxyConfig {
                         .collect(),
                     default_max_tokens: p.default_max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
                     key_secret: p.key_secret.clone(),
+                    aws,
                 },
             );
         }

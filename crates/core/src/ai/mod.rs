@@ -11,13 +11,16 @@
 //! Azure OpenAI, Anthropic Messages, Google Gemini (AI Studio).
 
 pub mod anthropic;
+pub mod bedrock;
 pub mod config;
+pub mod eventstream;
 pub mod gemini;
 pub mod ingress;
 pub mod messages_in;
 pub mod openai;
 pub mod responses_in;
 pub mod retry;
+pub mod sigv4;
 pub mod sse;
 pub mod types;
 
@@ -41,6 +44,8 @@ pub enum ProviderKind {
     Anthropic,
     /// Google Gemini (AI Studio) `generateContent` / `streamGenerateContent`.
     Gemini,
+    /// AWS Bedrock Runtime, Converse / ConverseStream, SigV4-signed.
+    Bedrock,
 }
 
 impl ProviderKind {
@@ -50,6 +55,7 @@ impl ProviderKind {
             ProviderKind::Azure => "azure",
             ProviderKind::Anthropic => "anthropic",
             ProviderKind::Gemini => "gemini",
+            ProviderKind::Bedrock => "bedrock",
         }
     }
 }
@@ -72,6 +78,8 @@ pub struct ProviderTarget {
     pub default_max_tokens: u64,
     /// Name of the Worker secret holding the key (`None`: the provider needs no key).
     pub key_secret: Option<String>,
+    /// Bedrock: region and the secret NAMES of the AWS keys (requests are signed, not keyed).
+    pub aws: Option<bedrock::AwsAuth>,
 }
 
 impl ProviderTarget {
@@ -85,6 +93,7 @@ impl ProviderTarget {
                 ProviderKind::Azure => "",
                 ProviderKind::Anthropic => "https://api.anthropic.com",
                 ProviderKind::Gemini => "https://generativelanguage.googleapis.com",
+                ProviderKind::Bedrock => "https://bedrock-runtime.us-east-1.amazonaws.com",
             }
             .to_string(),
             model: model.to_string(),
@@ -92,6 +101,12 @@ impl ProviderTarget {
             headers: Vec::new(),
             default_max_tokens: DEFAULT_MAX_TOKENS,
             key_secret: None,
+            aws: (kind == ProviderKind::Bedrock).then(|| bedrock::AwsAuth {
+                region: "us-east-1".to_string(),
+                access_key_id_secret: bedrock::DEFAULT_ACCESS_KEY_ID_SECRET.to_string(),
+                secret_access_key_secret: bedrock::DEFAULT_SECRET_ACCESS_KEY_SECRET.to_string(),
+                session_token_secret: None,
+            }),
         }
     }
 }
@@ -528,6 +543,7 @@ pub fn build_request(
         ProviderKind::OpenAi | ProviderKind::Azure => openai::build_request(req, target),
         ProviderKind::Anthropic => anthropic::build_request(req, target),
         ProviderKind::Gemini => gemini::build_request(req, target),
+        ProviderKind::Bedrock => bedrock::build_request(req, target),
     }
 }
 
@@ -546,6 +562,7 @@ pub fn parse_response(
         ProviderKind::OpenAi | ProviderKind::Azure => openai::parse_response(target, body, ctx),
         ProviderKind::Anthropic => anthropic::parse_response(target, body, ctx),
         ProviderKind::Gemini => gemini::parse_response(target, body, ctx),
+        ProviderKind::Bedrock => bedrock::parse_response(target, body, ctx),
     }
 }
 
@@ -563,6 +580,9 @@ pub fn provider_error(
     body: &[u8],
     headers: &[(String, String)],
 ) -> AiError {
+    if target.kind == ProviderKind::Bedrock {
+        return bedrock::provider_error(target, status, body, headers);
+    }
     let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     // Gemini may wrap it in an array; OpenAI, Azure, Anthropic and Gemini all put it under "error".
     let v = match v {
@@ -640,6 +660,7 @@ enum Inner {
     Anthropic(anthropic::AnthropicStream),
     Gemini(gemini::GeminiStream),
     AnthropicPass(messages_in::AnthropicPassStream),
+    Bedrock(bedrock::BedrockStream),
 }
 
 impl StreamTranslator {
@@ -650,6 +671,7 @@ impl StreamTranslator {
             }
             ProviderKind::Anthropic => Inner::Anthropic(anthropic::AnthropicStream::new(ctx)),
             ProviderKind::Gemini => Inner::Gemini(gemini::GeminiStream::new(ctx)),
+            ProviderKind::Bedrock => Inner::Bedrock(bedrock::BedrockStream::new(target, ctx)),
         };
         StreamTranslator { inner, out: None }
     }
@@ -686,6 +708,7 @@ impl StreamTranslator {
             Inner::Anthropic(s) => s.push(bytes, &mut out),
             Inner::Gemini(s) => s.push(bytes, &mut out),
             Inner::AnthropicPass(s) => s.push(bytes, &mut out),
+            Inner::Bedrock(s) => s.push(bytes, &mut out),
         }
         match &mut self.out {
             Some(stage) => {
@@ -706,6 +729,7 @@ impl StreamTranslator {
             Inner::Anthropic(s) => s.finish(&mut out),
             Inner::Gemini(s) => s.finish(&mut out),
             Inner::AnthropicPass(s) => s.finish(&mut out),
+            Inner::Bedrock(s) => s.finish(&mut out),
         }
         match &mut self.out {
             Some(stage) => {
@@ -764,6 +788,7 @@ impl StreamTranslator {
             Inner::Anthropic(s) => &s.state,
             Inner::Gemini(s) => &s.state,
             Inner::AnthropicPass(s) => &s.state,
+            Inner::Bedrock(s) => &s.state,
         }
     }
 }
@@ -861,6 +886,13 @@ pub fn build_embeddings_request(
             "model",
             format!(
                 "provider {} (anthropic) has no embeddings API",
+                target.provider
+            ),
+        )),
+        ProviderKind::Bedrock => Err(AiError::invalid_param(
+            "model",
+            format!(
+                "provider {} (bedrock): embeddings are not supported through the gateway",
                 target.provider
             ),
         )),
