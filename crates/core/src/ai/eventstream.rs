@@ -131,7 +131,7 @@ impl EventStreamParser {
                 ));
                 break;
             }
-            if total < OVERHEAD || total > MAX_MESSAGE_BYTES || headers_len > total - OVERHEAD {
+            if !(OVERHEAD..=MAX_MESSAGE_BYTES).contains(&total) || headers_len > total - OVERHEAD {
                 out.push(Err(self.fail(EventStreamError::BadLength(total))));
                 break;
             }
