@@ -16,7 +16,7 @@
 //! ```
 
 use super::types::{ChatRequest, Content, Message, ModelInfo, ModelList};
-use super::{AiError, ProviderKind, ProviderTarget, DEFAULT_MAX_TOKENS};
+use super::{vertex, AiError, ProviderKind, ProviderTarget, DEFAULT_MAX_TOKENS};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -50,6 +50,8 @@ pub fn known_provider(name: &str) -> Option<(ProviderKind, &'static str)> {
         "deepseek" => (ProviderKind::OpenAi, "https://api.deepseek.com"),
         "openrouter" => (ProviderKind::OpenAi, "https://openrouter.ai/api/v1"),
         "together" => (ProviderKind::OpenAi, "https://api.together.xyz/v1"),
+        // The host of the default region (`global`); another region's host is `{region}-aiplatform…`.
+        "vertex" => (ProviderKind::Vertex, "https://aiplatform.googleapis.com"),
         _ => return None,
     })
 }
@@ -108,6 +110,16 @@ pub struct ProviderConfig {
     /// `max_tokens` for Anthropic when the client sets none (default 4096).
     #[serde(default)]
     pub default_max_tokens: Option<u64>,
+    /// Vertex AI: Google Cloud project id (default: the service account's `project_id`).
+    #[serde(default)]
+    pub project: Option<String>,
+    /// Vertex AI: location (default `global`); also picks the host (`{region}-aiplatform.googleapis.com`).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Vertex AI: `google` (Gemini) or `anthropic` (Claude) for every model of the provider
+    /// (default: by model name, `claude…` is Anthropic's).
+    #[serde(default)]
+    pub publisher: Option<vertex::Publisher>,
 }
 
 /// An alias: one `provider/model`, or targets tried in order / picked by weight.
@@ -322,10 +334,11 @@ impl AiProxyConfig {
                 Some((k, url)) if k == kind => url,
                 _ => "",
             };
-            let base_url = p
-                .base_url
-                .clone()
-                .unwrap_or_else(|| default_url.to_string());
+            let vertex_options = vertex_options(name, kind, p, &mut errors);
+            let base_url = p.base_url.clone().unwrap_or_else(|| match &vertex_options {
+                Some(v) => vertex::base_url(&v.region),
+                None => default_url.to_string(),
+            });
             if base_url.is_empty() {
                 errors.push((
                     at("base_url"),
@@ -344,6 +357,12 @@ impl AiProxyConfig {
                     at("key_secret"),
                     "key_secret is the NAME of a Worker secret (letters, digits, _), not the key"
                         .into(),
+                )),
+                None if kind == ProviderKind::Vertex => errors.push((
+                    at("key_secret"),
+                    format!(
+                        "{name} needs a service account: name the Worker secret holding its JSON key in key_secret"
+                    ),
                 )),
                 None if p.base_url.is_none() && known.is_some() => errors.push((
                     at("key_secret"),
@@ -388,6 +407,7 @@ impl AiProxyConfig {
                         .collect(),
                     default_max_tokens: p.default_max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
                     key_secret: p.key_secret.clone(),
+                    vertex: vertex_options.map(Box::new),
                 },
             );
         }
@@ -528,6 +548,48 @@ impl AiProxyConfig {
             Err(errors)
         }
     }
+}
+
+/// The Vertex settings of provider `name` (`None` for other kinds, which may not set `project` or
+/// `publisher`).
+fn vertex_options(
+    name: &str,
+    kind: ProviderKind,
+    p: &ProviderConfig,
+    errors: &mut ConfigErrors,
+) -> Option<vertex::VertexOptions> {
+    let at = |f: &str| format!("providers.{name}.{f}");
+    if kind != ProviderKind::Vertex {
+        for (f, set) in [
+            ("project", p.project.is_some()),
+            ("publisher", p.publisher.is_some()),
+        ] {
+            if set {
+                errors.push((at(f), format!("{f} is a setting of vertex providers")));
+            }
+        }
+        return None;
+    }
+    let region = p.region.as_deref().unwrap_or(vertex::DEFAULT_REGION);
+    if !vertex::valid_region(region) {
+        errors.push((
+            at("region"),
+            "region is a Google Cloud location such as global, us-central1 or europe-west1".into(),
+        ));
+    }
+    if let Some(project) = &p.project {
+        if !vertex::valid_project(project) {
+            errors.push((
+                at("project"),
+                "project is a Google Cloud project id (lowercase letters, digits, -)".into(),
+            ));
+        }
+    }
+    Some(vertex::VertexOptions {
+        project: p.project.clone(),
+        region: region.to_string(),
+        publisher: p.publisher,
+    })
 }
 
 fn message_texts(m: &Message) -> Vec<&str> {

@@ -8,7 +8,8 @@
 //! tried.
 //!
 //! Providers: OpenAI-compatible (OpenAI, Mistral, Groq, DeepSeek, OpenRouter, Together, any base URL),
-//! Azure OpenAI, Anthropic Messages, Google Gemini (AI Studio).
+//! Azure OpenAI, Anthropic Messages, Google Gemini (AI Studio), Google Vertex AI ([`vertex`]: Gemini and
+//! Claude models).
 
 pub mod anthropic;
 pub mod config;
@@ -20,6 +21,7 @@ pub mod responses_in;
 pub mod retry;
 pub mod sse;
 pub mod types;
+pub mod vertex;
 
 pub use config::{AiProxyConfig, CompiledAiProxy};
 pub use sse::{SseEvent, SseParser};
@@ -41,6 +43,9 @@ pub enum ProviderKind {
     Anthropic,
     /// Google Gemini (AI Studio) `generateContent` / `streamGenerateContent`.
     Gemini,
+    /// Google Vertex AI: Gemini (Gemini's format) and Claude (Anthropic's format) models, with an
+    /// access token from a service account ([`vertex`]).
+    Vertex,
 }
 
 impl ProviderKind {
@@ -50,6 +55,7 @@ impl ProviderKind {
             ProviderKind::Azure => "azure",
             ProviderKind::Anthropic => "anthropic",
             ProviderKind::Gemini => "gemini",
+            ProviderKind::Vertex => "vertex",
         }
     }
 }
@@ -70,8 +76,11 @@ pub struct ProviderTarget {
     pub headers: Vec<(String, String)>,
     /// Anthropic requires `max_tokens`: used when the client sets none.
     pub default_max_tokens: u64,
-    /// Name of the Worker secret holding the key (`None`: the provider needs no key).
+    /// Name of the Worker secret holding the key (`None`: the provider needs no key). Vertex: the
+    /// service account's JSON key file.
     pub key_secret: Option<String>,
+    /// Vertex AI: project, region, publisher (`None` for other kinds).
+    pub vertex: Option<Box<vertex::VertexOptions>>,
 }
 
 impl ProviderTarget {
@@ -85,6 +94,7 @@ impl ProviderTarget {
                 ProviderKind::Azure => "",
                 ProviderKind::Anthropic => "https://api.anthropic.com",
                 ProviderKind::Gemini => "https://generativelanguage.googleapis.com",
+                ProviderKind::Vertex => "https://aiplatform.googleapis.com",
             }
             .to_string(),
             model: model.to_string(),
@@ -92,6 +102,7 @@ impl ProviderTarget {
             headers: Vec::new(),
             default_max_tokens: DEFAULT_MAX_TOKENS,
             key_secret: None,
+            vertex: (kind == ProviderKind::Vertex).then(Box::default),
         }
     }
 }
@@ -528,6 +539,7 @@ pub fn build_request(
         ProviderKind::OpenAi | ProviderKind::Azure => openai::build_request(req, target),
         ProviderKind::Anthropic => anthropic::build_request(req, target),
         ProviderKind::Gemini => gemini::build_request(req, target),
+        ProviderKind::Vertex => vertex::build_request(req, target),
     }
 }
 
@@ -546,6 +558,7 @@ pub fn parse_response(
         ProviderKind::OpenAi | ProviderKind::Azure => openai::parse_response(target, body, ctx),
         ProviderKind::Anthropic => anthropic::parse_response(target, body, ctx),
         ProviderKind::Gemini => gemini::parse_response(target, body, ctx),
+        ProviderKind::Vertex => vertex::parse_response(target, body, ctx),
     }
 }
 
@@ -650,6 +663,12 @@ impl StreamTranslator {
             }
             ProviderKind::Anthropic => Inner::Anthropic(anthropic::AnthropicStream::new(ctx)),
             ProviderKind::Gemini => Inner::Gemini(gemini::GeminiStream::new(ctx)),
+            ProviderKind::Vertex => match vertex::publisher(target) {
+                vertex::Publisher::Google => Inner::Gemini(gemini::GeminiStream::new(ctx)),
+                vertex::Publisher::Anthropic => {
+                    Inner::Anthropic(anthropic::AnthropicStream::new(ctx))
+                }
+            },
         };
         StreamTranslator { inner, out: None }
     }
@@ -861,6 +880,13 @@ pub fn build_embeddings_request(
             "model",
             format!(
                 "provider {} (anthropic) has no embeddings API",
+                target.provider
+            ),
+        )),
+        ProviderKind::Vertex => Err(AiError::invalid_param(
+            "model",
+            format!(
+                "provider {} (vertex): embeddings are not supported on Vertex AI providers",
                 target.provider
             ),
         )),
