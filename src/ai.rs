@@ -758,8 +758,11 @@ async fn complete(
         let target = &targets[attempt];
         note_attempt(log, attempt, target);
         let result = async {
+            // Vertex: the project from the service account when the configuration sets none.
+            let resolved = crate::gcp_auth::resolve_target(ex, target)?;
+            let target = &*resolved;
             let up = ai::ingress::build_ingress_request(ingress, target)?;
-            let key = provider_key(ex, target)?;
+            let key = provider_credential(ex, target).await?;
             let mut opened = open(ex, &up, key.as_deref(), target, timeout).await?;
             if !(200..300).contains(&opened.status) {
                 let bytes = opened.read_rest().await?;
@@ -865,7 +868,10 @@ fn seed() -> u64 {
 /// The provider key, read from the Worker secret (or plain binding, as `.dev.vars` and Miniflare give)
 /// named by `key_secret`. A missing secret fails this attempt (the next target may have its key) and is
 /// logged by NAME only.
-fn provider_key(ex: &Exchange<'_>, target: &ProviderTarget) -> Result<Option<String>, AiError> {
+pub(crate) fn provider_key(
+    ex: &Exchange<'_>,
+    target: &ProviderTarget,
+) -> Result<Option<String>, AiError> {
     let Some(name) = &target.key_secret else {
         return Ok(None);
     };
@@ -959,6 +965,18 @@ fn secret_value(ex: &Exchange<'_>, target: &ProviderTarget, name: &str) -> Resul
             )
         }
     })
+}
+
+/// What goes in the provider's key header: the key from its secret, or for Vertex an access token
+/// obtained with the service account in its secret (src/gcp_auth.rs).
+async fn provider_credential(
+    ex: &Exchange<'_>,
+    target: &ProviderTarget,
+) -> Result<Option<String>, AiError> {
+    if target.kind == ProviderKind::Vertex {
+        return crate::gcp_auth::access_token(ex, target).await.map(Some);
+    }
+    provider_key(ex, target)
 }
 
 /// A provider answer's body, read chunk by chunk. Dropping it before its end cancels the body and
@@ -1107,6 +1125,9 @@ async fn open(
     };
     ex.log.upstream_ms = Some((runtime::now_ms() - started).max(0.0) as u64);
     let status = response.status();
+    if status == 401 && target.kind == ProviderKind::Vertex {
+        crate::gcp_auth::refused(ex, target);
+    }
     let mut opened = Opened {
         status,
         headers: Vec::new(),

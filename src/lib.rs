@@ -9,6 +9,7 @@ mod auth;
 mod cache;
 mod config;
 mod exchange;
+mod gcp_auth;
 mod js;
 mod pipeline;
 mod plugins;

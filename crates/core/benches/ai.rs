@@ -39,6 +39,7 @@ fn stream(kind: ProviderKind) -> Vec<u8> {
             s.push_str("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":12000}}\n\n");
             s.push_str("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
         }
+        ProviderKind::Vertex => return stream(ProviderKind::Gemini),
         ProviderKind::Gemini => {
             for i in 0..EVENTS {
                 let finish = if i + 1 == EVENTS {

@@ -16,7 +16,7 @@
 //! ```
 
 use super::types::{ChatRequest, Content, Message, ModelInfo, ModelList};
-use super::{AiError, ProviderKind, ProviderTarget, DEFAULT_MAX_TOKENS};
+use super::{vertex, AiError, ProviderKind, ProviderTarget, DEFAULT_MAX_TOKENS};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -52,6 +52,8 @@ pub fn known_provider(name: &str) -> Option<(ProviderKind, &'static str)> {
         "together" => (ProviderKind::OpenAi, "https://api.together.xyz/v1"),
         // The URL is the region's (`https://bedrock-runtime.{region}.amazonaws.com`).
         "bedrock" => (ProviderKind::Bedrock, ""),
+        // The host of the default region (`global`); another region's host is `{region}-aiplatform…`.
+        "vertex" => (ProviderKind::Vertex, "https://aiplatform.googleapis.com"),
         _ => return None,
     })
 }
@@ -110,7 +112,9 @@ pub struct ProviderConfig {
     /// `max_tokens` for Anthropic when the client sets none (default 4096).
     #[serde(default)]
     pub default_max_tokens: Option<u64>,
-    /// Bedrock: the AWS region (`us-east-1`), required; it also gives the default base URL.
+    /// Bedrock: the AWS region (`us-east-1`), required; it also gives the default base URL. Vertex AI:
+    /// the location (default `global`); it also picks the host (`{region}-aiplatform.googleapis.com`).
+    /// Other kinds: refused.
     #[serde(default)]
     pub region: Option<String>,
     /// Bedrock: NAME of the Worker secret holding the AWS access key id (default `AWS_ACCESS_KEY_ID`).
@@ -124,6 +128,13 @@ pub struct ProviderConfig {
     /// default).
     #[serde(default)]
     pub session_token_secret: Option<String>,
+    /// Vertex AI: Google Cloud project id (default: the service account's `project_id`).
+    #[serde(default)]
+    pub project: Option<String>,
+    /// Vertex AI: `google` (Gemini) or `anthropic` (Claude) for every model of the provider
+    /// (default: by model name, `claude…` is Anthropic's).
+    #[serde(default)]
+    pub publisher: Option<vertex::Publisher>,
 }
 
 /// An alias: one `provider/model`, or targets tried in order / picked by weight.
@@ -351,10 +362,17 @@ impl AiProxyConfig {
                 Some((k, url)) if k == kind => url,
                 _ => "",
             };
-            let base_url = p
-                .base_url
-                .clone()
-                .unwrap_or_else(|| default_url.to_string());
+            if p.region.is_some() && !matches!(kind, ProviderKind::Bedrock | ProviderKind::Vertex) {
+                errors.push((
+                    at("region"),
+                    "region is a setting of bedrock and vertex providers".into(),
+                ));
+            }
+            let vertex_options = vertex_options(name, kind, p, &mut errors);
+            let base_url = p.base_url.clone().unwrap_or_else(|| match &vertex_options {
+                Some(v) => vertex::base_url(&v.region),
+                None => default_url.to_string(),
+            });
             let (base_url, aws) =
                 super::bedrock::check_provider(name, kind, p, base_url, &mut errors);
             if base_url.is_empty() {
@@ -375,6 +393,12 @@ impl AiProxyConfig {
                     at("key_secret"),
                     "key_secret is the NAME of a Worker secret (letters, digits, _), not the key"
                         .into(),
+                )),
+                None if kind == ProviderKind::Vertex => errors.push((
+                    at("key_secret"),
+                    format!(
+                        "{name} needs a service account: name the Worker secret holding its JSON key in key_secret"
+                    ),
                 )),
                 None if p.base_url.is_none()
                     && known.is_some()
@@ -427,6 +451,7 @@ impl AiProxyConfig {
                     default_max_tokens: p.default_max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
                     key_secret: p.key_secret.clone(),
                     aws,
+                    vertex: vertex_options.map(Box::new),
                 },
             );
         }
@@ -567,6 +592,48 @@ impl AiProxyConfig {
             Err(errors)
         }
     }
+}
+
+/// The Vertex settings of provider `name` (`None` for other kinds, which may not set `project` or
+/// `publisher`).
+fn vertex_options(
+    name: &str,
+    kind: ProviderKind,
+    p: &ProviderConfig,
+    errors: &mut ConfigErrors,
+) -> Option<vertex::VertexOptions> {
+    let at = |f: &str| format!("providers.{name}.{f}");
+    if kind != ProviderKind::Vertex {
+        for (f, set) in [
+            ("project", p.project.is_some()),
+            ("publisher", p.publisher.is_some()),
+        ] {
+            if set {
+                errors.push((at(f), format!("{f} is a setting of vertex providers")));
+            }
+        }
+        return None;
+    }
+    let region = p.region.as_deref().unwrap_or(vertex::DEFAULT_REGION);
+    if !vertex::valid_region(region) {
+        errors.push((
+            at("region"),
+            "region is a Google Cloud location such as global, us-central1 or europe-west1".into(),
+        ));
+    }
+    if let Some(project) = &p.project {
+        if !vertex::valid_project(project) {
+            errors.push((
+                at("project"),
+                "project is a Google Cloud project id (lowercase letters, digits, -)".into(),
+            ));
+        }
+    }
+    Some(vertex::VertexOptions {
+        project: p.project.clone(),
+        region: region.to_string(),
+        publisher: p.publisher,
+    })
 }
 
 fn message_texts(m: &Message) -> Vec<&str> {

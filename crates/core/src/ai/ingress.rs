@@ -80,7 +80,7 @@ impl IngressRequest {
     /// Whether `target` gets the client's own body (Anthropic Messages to an Anthropic-kind provider).
     pub fn passes_through(&self, target: &ProviderTarget) -> bool {
         self.format == IngressFormat::Messages
-            && target.kind == ProviderKind::Anthropic
+            && (target.kind == ProviderKind::Anthropic || vertex::is_anthropic(target))
             && self.native.is_some()
     }
 
@@ -105,6 +105,9 @@ pub fn build_ingress_request(
     target: &ProviderTarget,
 ) -> Result<UpstreamRequest, AiError> {
     if req.passes_through(target) {
+        if target.kind == ProviderKind::Vertex {
+            return vertex::build_native(req, target);
+        }
         return messages_in::build_native(req, target, false);
     }
     if let Some(e) = &req.unsupported {

@@ -8,7 +8,8 @@
 //! tried.
 //!
 //! Providers: OpenAI-compatible (OpenAI, Mistral, Groq, DeepSeek, OpenRouter, Together, any base URL),
-//! Azure OpenAI, Anthropic Messages, Google Gemini (AI Studio).
+//! Azure OpenAI, Anthropic Messages, Google Gemini (AI Studio), Google Vertex AI ([`vertex`]: Gemini and
+//! Claude models).
 
 pub mod anthropic;
 pub mod bedrock;
@@ -23,6 +24,7 @@ pub mod retry;
 pub mod sigv4;
 pub mod sse;
 pub mod types;
+pub mod vertex;
 
 pub use config::{AiProxyConfig, CompiledAiProxy};
 pub use sse::{SseEvent, SseParser};
@@ -46,6 +48,9 @@ pub enum ProviderKind {
     Gemini,
     /// AWS Bedrock Runtime, Converse / ConverseStream, SigV4-signed.
     Bedrock,
+    /// Google Vertex AI: Gemini (Gemini's format) and Claude (Anthropic's format) models, with an
+    /// access token from a service account ([`vertex`]).
+    Vertex,
 }
 
 impl ProviderKind {
@@ -56,6 +61,7 @@ impl ProviderKind {
             ProviderKind::Anthropic => "anthropic",
             ProviderKind::Gemini => "gemini",
             ProviderKind::Bedrock => "bedrock",
+            ProviderKind::Vertex => "vertex",
         }
     }
 }
@@ -76,10 +82,13 @@ pub struct ProviderTarget {
     pub headers: Vec<(String, String)>,
     /// Anthropic requires `max_tokens`: used when the client sets none.
     pub default_max_tokens: u64,
-    /// Name of the Worker secret holding the key (`None`: the provider needs no key).
+    /// Name of the Worker secret holding the key (`None`: the provider needs no key). Vertex: the
+    /// service account's JSON key file.
     pub key_secret: Option<String>,
     /// Bedrock: region and the secret NAMES of the AWS keys (requests are signed, not keyed).
     pub aws: Option<bedrock::AwsAuth>,
+    /// Vertex AI: project, region, publisher (`None` for other kinds).
+    pub vertex: Option<Box<vertex::VertexOptions>>,
 }
 
 impl ProviderTarget {
@@ -94,6 +103,7 @@ impl ProviderTarget {
                 ProviderKind::Anthropic => "https://api.anthropic.com",
                 ProviderKind::Gemini => "https://generativelanguage.googleapis.com",
                 ProviderKind::Bedrock => "https://bedrock-runtime.us-east-1.amazonaws.com",
+                ProviderKind::Vertex => "https://aiplatform.googleapis.com",
             }
             .to_string(),
             model: model.to_string(),
@@ -107,6 +117,7 @@ impl ProviderTarget {
                 secret_access_key_secret: bedrock::DEFAULT_SECRET_ACCESS_KEY_SECRET.to_string(),
                 session_token_secret: None,
             }),
+            vertex: (kind == ProviderKind::Vertex).then(Box::default),
         }
     }
 }
@@ -544,6 +555,7 @@ pub fn build_request(
         ProviderKind::Anthropic => anthropic::build_request(req, target),
         ProviderKind::Gemini => gemini::build_request(req, target),
         ProviderKind::Bedrock => bedrock::build_request(req, target),
+        ProviderKind::Vertex => vertex::build_request(req, target),
     }
 }
 
@@ -563,6 +575,7 @@ pub fn parse_response(
         ProviderKind::Anthropic => anthropic::parse_response(target, body, ctx),
         ProviderKind::Gemini => gemini::parse_response(target, body, ctx),
         ProviderKind::Bedrock => bedrock::parse_response(target, body, ctx),
+        ProviderKind::Vertex => vertex::parse_response(target, body, ctx),
     }
 }
 
@@ -672,6 +685,12 @@ impl StreamTranslator {
             ProviderKind::Anthropic => Inner::Anthropic(anthropic::AnthropicStream::new(ctx)),
             ProviderKind::Gemini => Inner::Gemini(gemini::GeminiStream::new(ctx)),
             ProviderKind::Bedrock => Inner::Bedrock(bedrock::BedrockStream::new(target, ctx)),
+            ProviderKind::Vertex => match vertex::publisher(target) {
+                vertex::Publisher::Google => Inner::Gemini(gemini::GeminiStream::new(ctx)),
+                vertex::Publisher::Anthropic => {
+                    Inner::Anthropic(anthropic::AnthropicStream::new(ctx))
+                }
+            },
         };
         StreamTranslator { inner, out: None }
     }
@@ -893,6 +912,13 @@ pub fn build_embeddings_request(
             "model",
             format!(
                 "provider {} (bedrock): embeddings are not supported through the gateway",
+                target.provider
+            ),
+        )),
+        ProviderKind::Vertex => Err(AiError::invalid_param(
+            "model",
+            format!(
+                "provider {} (vertex): embeddings are not supported on Vertex AI providers",
                 target.provider
             ),
         )),
