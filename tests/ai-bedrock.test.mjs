@@ -216,6 +216,72 @@ describe("AWS Bedrock provider", () => {
     assert.equal(m2.content[0].text, "called: get_weather");
   });
 
+  test("Anthropic SDK messages.create with an image and a PDF; count_tokens estimated; no embeddings", async () => {
+    const png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+    const pdf = Buffer.from("%PDF-1.4 tiny").toString("base64");
+    const { data, response } = await anthropic.messages
+      .create({
+        model: "claude",
+        max_tokens: 80,
+        system: "Describe briefly.",
+        stop_sequences: ["END"],
+        messages: [
+          {
+            role: "user",
+            content: [
+              { type: "image", source: { type: "base64", media_type: "image/png", data: png } },
+              { type: "document", source: { type: "base64", media_type: "application/pdf", data: pdf } },
+              { type: "text", text: "What are these?" },
+            ],
+          },
+        ],
+      })
+      .withResponse();
+    keep(data, response);
+    assert.equal(data.type, "message");
+    assert.equal(data.content[0].text, `Hello from bedrock (${CLAUDE}): you said "What are these?"`);
+    const up = bedrock.requests.at(-1);
+    assert.equal(up.signature, "ok");
+    assert.deepEqual(up.json.system, [{ text: "Describe briefly." }]);
+    assert.deepEqual(up.json.inferenceConfig, { maxTokens: 80, stopSequences: ["END"] });
+    assert.deepEqual(up.json.messages[0].content[0], { image: { format: "png", source: { bytes: png } } });
+    assert.equal(up.json.messages[0].content[1].document.format, "pdf");
+    assert.equal(up.json.messages[0].content[1].document.source.bytes, pdf);
+
+    const count = await request(gw.at("/ai/v1/messages/count_tokens"), {
+      method: "POST",
+      headers: { "content-type": "application/json", "anthropic-version": "2023-06-01" },
+      body: JSON.stringify({ model: "claude", messages: [{ role: "user", content: "How many tokens is this?" }] }),
+    });
+    keep(count.text);
+    assert.equal(count.status, 200, count.text);
+    assert.equal(count.headers["x-edgegate-token-count"], "estimate");
+    assert.ok(count.json().input_tokens > 0);
+
+    const emb = await request(gw.at("/ai/v1/embeddings"), {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "bedrock/amazon.titan-embed-text-v2:0", input: "x" }),
+    });
+    keep(emb.text);
+    assert.equal(emb.status, 400, emb.text);
+    assert.match(emb.json().error.message, /bedrock/);
+  });
+
+  test("tool_choice none sends no tools; an image link is a 400 naming the message", async () => {
+    keep(await openai.chat.completions.create({ model: "nova", tools: [weather], tool_choice: "none", messages: [{ role: "user", content: "no tools" }] }));
+    assert.equal(bedrock.requests.at(-1).json.toolConfig, undefined);
+    const before = bedrock.requests.length;
+    const e = await openai.chat.completions
+      .create({ model: "nova", messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "https://example.com/cat.png" } }] }] })
+      .catch((err) => err);
+    keep(e.error);
+    assert.equal(e.status, 400);
+    assert.equal(e.error.param, "messages[0]");
+    assert.match(e.error.message, /data: URLs/);
+    assert.equal(bedrock.requests.length, before, "nothing sent to Bedrock");
+  });
+
   test("Responses API (openai SDK) over Bedrock, streamed and not", async () => {
     const r = keep(await openai.responses.create({ model: "claude", input: "Hello there", instructions: "Be brief.", store: false }));
     assert.equal(r.status, "completed");
