@@ -10,7 +10,9 @@ import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import OpenAI from "openai";
 import Anthropic from "@anthropic-ai/sdk";
-import { startGateway, request, waitFor } from "./support/harness.mjs";
+import fs from "node:fs";
+import path from "node:path";
+import { startGateway, request, waitFor, ROOT } from "./support/harness.mjs";
 import { startFakeBedrock } from "./support/fake-bedrock.mjs";
 import { startFakeProviders } from "./support/fake-providers.mjs";
 
@@ -22,14 +24,15 @@ const AWS = {
 const OAI_KEY = "sk-oai-SECRET-" + crypto.randomBytes(8).toString("hex");
 const CLAUDE = "anthropic.claude-3-5-sonnet-20240620-v1:0";
 
-// docs/ai.md, "AWS Bedrock" (plus base_url: the fake instead of bedrock-runtime.us-east-1.amazonaws.com).
-const docProviders = (url) => ({
-  bedrock: { region: "us-east-1", session_token_secret: "AWS_SESSION_TOKEN", base_url: url },
-});
-const docModels = {
-  claude: "bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0",
-  nova: "bedrock/amazon.nova-pro-v1:0",
-};
+// The example of docs/ai.md, "AWS Bedrock", read from the page (plus base_url: the fake instead of
+// bedrock-runtime.us-east-1.amazonaws.com).
+const DOC = (() => {
+  const md = fs.readFileSync(path.join(ROOT, "docs", "ai.md"), "utf8");
+  const section = md.slice(md.indexOf("### AWS Bedrock"));
+  return JSON.parse(/```json\n([\s\S]*?)```/.exec(section)[1]);
+})();
+const docProviders = (url) => ({ bedrock: { ...DOC.config.providers.bedrock, base_url: url } });
+const docModels = DOC.config.models;
 
 const weather = {
   type: "function",
@@ -74,7 +77,7 @@ describe("AWS Bedrock provider", () => {
               "fb-429": { targets: ["bedrock/m-fail429", "oai/gpt-after-bedrock"] },
               "fb-nokey": { targets: ["aws-nokey/m-x", "oai/gpt-after-nokey"] },
             },
-            default_model: "claude",
+            default_model: DOC.config.default_model,
             fallback: { first_byte_timeout_ms: 5000 },
           },
         },
