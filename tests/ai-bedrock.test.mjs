@@ -10,9 +10,10 @@ import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import OpenAI from "openai";
 import Anthropic from "@anthropic-ai/sdk";
+import Anthropic0 from "anthropic-sdk-0";
 import fs from "node:fs";
 import path from "node:path";
-import { startGateway, request, waitFor, ROOT } from "./support/harness.mjs";
+import { startGateway, request, streamRequest, waitFor, ROOT } from "./support/harness.mjs";
 import { startFakeBedrock } from "./support/fake-bedrock.mjs";
 import { startFakeProviders } from "./support/fake-providers.mjs";
 
@@ -283,6 +284,33 @@ describe("AWS Bedrock provider", () => {
     assert.equal(e.error.param, "messages[0]");
     assert.match(e.error.message, /data: URLs/);
     assert.equal(bedrock.requests.length, before, "nothing sent to Bedrock");
+  });
+
+  test("Anthropic SDK 0.x messages.stream over Bedrock", async () => {
+    const old = new Anthropic0({ baseURL: gw.at("/ai"), apiKey: "client-key", maxRetries: 0, timeout: 20_000 });
+    const msg = keep(await old.messages.stream({ model: "nova", max_tokens: 50, messages: [{ role: "user", content: "Old SDK" }] }).finalMessage());
+    assert.equal(msg.content[0].text, `Hello from bedrock (amazon.nova-pro-v1:0): you said "Old SDK"`);
+    assert.equal(msg.stop_reason, "end_turn");
+  });
+
+  test("a client leaving mid-stream: Bedrock's stream let go at once, one ai_usage line with complete: false", async () => {
+    const res = await streamRequest(gw.at("/ai/v1/chat/completions"), {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "bedrock/m-slow", stream: true, messages: [{ role: "user", content: "one two three four five six seven eight nine ten" }] }),
+    });
+    assert.equal(res.statusCode, 200);
+    const rid = res.headers["x-request-id"];
+    await new Promise((r) => res.once("data", r));
+    res.destroy();
+    const abortedAt = Date.now();
+    const usage = await waitFor(() => gw.logs.find((l) => l.json?.event === "ai_usage" && l.json.request_id === rid), { timeoutMs: 5000 });
+    assert.equal(usage.json.complete, false);
+    const up = bedrock.requests.find((r) => r.model === "m-slow");
+    const letGo = await waitFor(() => up.abandonedAt, { timeoutMs: 5000, what: "Bedrock stream let go" });
+    assert.ok(letGo - abortedAt < 1500, `let go ${letGo - abortedAt} ms after the client`);
+    assert.equal(gw.logs.filter((l) => l.json?.event === "ai_usage" && l.json.request_id === rid).length, 1);
+    assert.ok(!gw.logs.some((l) => /Critical error/.test(l.message)));
   });
 
   test("Responses API (openai SDK) over Bedrock, streamed and not", async () => {

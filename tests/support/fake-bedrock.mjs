@@ -15,9 +15,10 @@
 // Behaviour by words in the model id: fail429 (429 ThrottlingException), fail500 (500
 // InternalServerException), badreq (400 ValidationException), exception (stream: an exception frame
 // after the first word), corrupt (stream: the third frame's CRC broken), cut (stream: ends inside a
-// frame), tools (calls the first declared tool that no toolResult answers yet with {"city": "Paris"},
-// else answers `called: <names>`).
-// Every request is recorded in `requests` ({method, url, path, model, headers, body, json, signature}).
+// frame), slow (`slowDelayMs`, default 80, inside each frame), tools (calls the first declared tool that no
+// toolResult answers yet with {"city": "Paris"}, else answers `called: <names>`).
+// Every request is recorded in `requests` ({method, url, model, op, headers, body, json, signature}; and
+// `abandonedAt` when the gateway let go of a stream before its end).
 
 import http from "node:http";
 import crypto from "node:crypto";
@@ -192,6 +193,9 @@ export async function startFakeBedrock(opts = {}) {
     const bad = verify(req, body, creds, region);
     const record = { method: req.method, url: req.url, model, op: m?.[2], headers: { ...req.headers }, body, json, signature: bad ? bad[0] : "ok" };
     requests.push(record);
+    res.on("close", () => {
+      if (!res.writableFinished) record.abandonedAt = Date.now();
+    });
     try {
       if (bad) return sendError(res, 403, bad[0], bad[1]);
       if (!m || req.method !== "POST") return sendError(res, 404, "UnknownOperationException", "unknown operation");
@@ -239,7 +243,7 @@ export async function startFakeBedrock(opts = {}) {
         }
         const at = 1 + (i * 7) % (f.length - 1);
         res.write(f.subarray(0, at));
-        await sleep(opts.delayMs ?? 1);
+        await sleep(model.includes("slow") ? (opts.slowDelayMs ?? 80) : (opts.delayMs ?? 1));
         res.write(f.subarray(at));
       }
       res.end();
