@@ -491,6 +491,10 @@ fn config_defaults_and_errors() {
     let e =
         errors(json!({"providers": {"openai": {"key_secret": "K", "access_key_id_secret": "A"}}}));
     assert_eq!(e[0].0, "providers.openai.access_key_id_secret");
+    let e = errors(
+        json!({"providers": {"bedrock": {"region": "us-east-1", "headers": {"X-Amz-Security-Token": "IQo"}}}}),
+    );
+    assert_eq!(e[0].0, "providers.bedrock.headers.X-Amz-Security-Token");
 }
 
 /// Not on wasm32: it reads the fixture directory, which exists only natively.

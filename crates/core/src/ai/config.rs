@@ -290,6 +290,7 @@ const KEY_HEADERS: &[&str] = &[
     "api-key",
     "x-goog-api-key",
     "proxy-authorization",
+    "x-amz-security-token",
 ];
 
 pub(crate) fn is_secret_name(s: &str) -> bool {
