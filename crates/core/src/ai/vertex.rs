@@ -290,11 +290,7 @@ impl ServiceAccount {
             }
         }
         for f in ["client_email", "private_key"] {
-            if !o
-                .get(f)
-                .and_then(Value::as_str)
-                .is_some_and(|s| !s.is_empty())
-            {
+            if o.get(f).and_then(Value::as_str).is_none_or(str::is_empty) {
                 return Err(format!(
                     "is not a service-account key file ({f} is missing)"
                 ));
