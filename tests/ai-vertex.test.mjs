@@ -255,6 +255,26 @@ describe("Vertex AI providers", () => {
     assert.equal(last("google").method, "streamGenerateContent");
   });
 
+  test("count_tokens: exact from Claude and Gemini on Vertex", async () => {
+    const client = new Anthropic({ baseURL: gw.at("/ai"), apiKey: "unused", maxRetries: 0, timeout: 20_000 });
+    for (const [model, publisher] of [["claude", "anthropic"], ["gemini", "google"]]) {
+      const { data, response } = await client.messages
+        .countTokens({ model, system: "Be brief.", messages: [{ role: "user", content: "one two three four" }] })
+        .withResponse();
+      assert.equal(response.headers.get("x-edgegate-token-count"), "exact");
+      // The fakes count words: Anthropic's + 3, Gemini's + 2.
+      assert.equal(data.input_tokens, publisher === "anthropic" ? 9 : 8, model);
+      const up = last(publisher);
+      if (publisher === "anthropic") {
+        assert.deepEqual([up.model, up.method], ["count-tokens", "rawPredict"]);
+        assert.deepEqual(up.json, { model: "claude-sonnet-4-5@20250929", system: "Be brief.", messages: [{ role: "user", content: "one two three four" }] });
+      } else {
+        assert.deepEqual([up.model, up.method], ["gemini-2.5-flash", "countTokens"]);
+        assert.deepEqual(Object.keys(up.json).sort(), ["contents", "systemInstruction"]);
+      }
+    }
+  });
+
   test("publisher and project options", async () => {
     const r = await openai().chat.completions.create({ model: "forced/my-tuned-model", messages: [{ role: "user", content: "x" }] });
     assert.equal(r.choices[0].message.content, 'Hello from anthropic (my-tuned-model): you said "x"');
