@@ -917,6 +917,63 @@ pub(crate) fn provider_key(
     }
 }
 
+/// Bedrock targets: the SigV4 headers of `up` (`x-amz-date`, `x-amz-security-token`, `authorization`),
+/// signed at the Worker's clock with the AWS keys read from the Worker secrets the provider names;
+/// nothing for other targets. They go into the upstream request's headers only.
+fn aws_signature(
+    ex: &Exchange<'_>,
+    target: &ProviderTarget,
+    up: &UpstreamRequest,
+) -> Result<Vec<(String, String)>, AiError> {
+    let Some(auth) = &target.aws else {
+        return Ok(Vec::new());
+    };
+    let creds = ai::sigv4::Credentials {
+        access_key_id: secret_value(ex, target, &auth.access_key_id_secret)?,
+        secret_access_key: secret_value(ex, target, &auth.secret_access_key_secret)?,
+        session_token: match &auth.session_token_secret {
+            Some(name) => Some(secret_value(ex, target, name)?),
+            None => None,
+        },
+    };
+    ai::bedrock::sign(up, auth, &creds, now_secs())
+}
+
+/// The Worker secret (or plain binding) `name` of `target`'s provider. Missing: this attempt fails
+/// (502 `provider_key_missing`, retryable) and the NAME is logged, never a value.
+fn secret_value(ex: &Exchange<'_>, target: &ProviderTarget, name: &str) -> Result<String, AiError> {
+    let value = ex
+        .env
+        .secret(name)
+        .map(|s| s.to_string())
+        .or_else(|_| ex.env.var(name).map(|v| v.to_string()))
+        .ok()
+        .filter(|k| !k.is_empty());
+    value.ok_or_else(|| {
+        runtime::log_error(
+            &serde_json::json!({
+                "event": "ai_key_missing",
+                "request_id": ex.request_id,
+                "provider": target.provider,
+                "secret": name,
+            })
+            .to_string(),
+        );
+        AiError {
+            retryable: true,
+            ..AiError::new(
+                502,
+                "upstream_error",
+                Some("provider_key_missing"),
+                format!(
+                    "provider {} is not usable: the gateway has no key for it",
+                    target.provider
+                ),
+            )
+        }
+    })
+}
+
 /// What goes in the provider's key header: the key from its secret, or for Vertex an access token
 /// obtained with the service account in its secret (src/gcp_auth.rs).
 async fn provider_credential(
@@ -1037,6 +1094,12 @@ async fn open(
     let headers = web_sys::Headers::new().map_err(|_| misconfigured("Headers"))?;
     for (name, value) in up.headers_with_key(key) {
         // The error names the header, never its value (it may be the key).
+        headers
+            .set(&name, &value)
+            .map_err(|_| misconfigured(&format!("invalid value for header {name}")))?;
+    }
+    // Bedrock: the request is signed (SigV4) with the AWS keys of the provider's Worker secrets.
+    for (name, value) in aws_signature(ex, target, up)? {
         headers
             .set(&name, &value)
             .map_err(|_| misconfigured(&format!("invalid value for header {name}")))?;

@@ -50,8 +50,43 @@ fn stream(kind: ProviderKind) -> Vec<u8> {
                 s.push_str(&format!("data: {{\"candidates\":[{{\"content\":{{\"parts\":[{{\"text\":\"{text}\"}}],\"role\":\"model\"}}{finish},\"index\":0}}],\"usageMetadata\":{{\"promptTokenCount\":8,\"candidatesTokenCount\":{i},\"totalTokenCount\":{}}},\"modelVersion\":\"gemini-2.0-flash\",\"responseId\":\"abc\"}}\r\n\r\n", i + 8));
             }
         }
+        ProviderKind::Bedrock => return bedrock_stream(text),
     }
     s.into_bytes()
+}
+
+/// ConverseStream: binary event stream messages, as Bedrock sends them.
+fn bedrock_stream(text: &str) -> Vec<u8> {
+    use edgegate_core::ai::eventstream::encode;
+    let ev = |t: &str, payload: String| {
+        encode(
+            &[
+                (":event-type", t),
+                (":content-type", "application/json"),
+                (":message-type", "event"),
+            ],
+            payload.as_bytes(),
+        )
+    };
+    let mut out = ev(
+        "messageStart",
+        r#"{"role":"assistant","p":"abcdefgh"}"#.into(),
+    );
+    for _ in 0..EVENTS {
+        out.extend(ev(
+            "contentBlockDelta",
+            format!(
+                r#"{{"contentBlockIndex":0,"delta":{{"text":"{text}"}},"p":"abcdefghijklmnop"}}"#
+            ),
+        ));
+    }
+    out.extend(ev("contentBlockStop", r#"{"contentBlockIndex":0}"#.into()));
+    out.extend(ev("messageStop", r#"{"stopReason":"end_turn"}"#.into()));
+    out.extend(ev(
+        "metadata",
+        r#"{"usage":{"inputTokens":9,"outputTokens":12000,"totalTokens":12009},"metrics":{"latencyMs":100}}"#.into(),
+    ));
+    out
 }
 
 fn target(kind: ProviderKind) -> ProviderTarget {
@@ -136,6 +171,8 @@ fn ingress_table() {
             ProviderKind::Anthropic,
         ),
         ("responses <- gemini", &responses, ProviderKind::Gemini),
+        ("messages <- bedrock", &messages, ProviderKind::Bedrock),
+        ("responses <- bedrock", &responses, ProviderKind::Bedrock),
     ] {
         let input = stream(kind);
         run_ingress(req, kind, &input, 1024, 3); // warm-up
@@ -159,6 +196,7 @@ fn main() {
         ProviderKind::OpenAi,
         ProviderKind::Anthropic,
         ProviderKind::Gemini,
+        ProviderKind::Bedrock,
     ] {
         let input = stream(kind);
         run(kind, &input, 1024, 3); // warm-up
@@ -200,6 +238,10 @@ fn main() {
         (
             ProviderKind::Gemini,
             json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "It is sunny in Paris."}]}, "finishReason": "STOP", "index": 0}], "usageMetadata": {"promptTokenCount": 50, "candidatesTokenCount": 6, "totalTokenCount": 56}}),
+        ),
+        (
+            ProviderKind::Bedrock,
+            json!({"output": {"message": {"role": "assistant", "content": [{"text": "It is sunny in Paris."}]}}, "stopReason": "end_turn", "usage": {"inputTokens": 50, "outputTokens": 6, "totalTokens": 56}, "metrics": {"latencyMs": 300}}),
         ),
     ];
     println!(

@@ -50,6 +50,8 @@ pub fn known_provider(name: &str) -> Option<(ProviderKind, &'static str)> {
         "deepseek" => (ProviderKind::OpenAi, "https://api.deepseek.com"),
         "openrouter" => (ProviderKind::OpenAi, "https://openrouter.ai/api/v1"),
         "together" => (ProviderKind::OpenAi, "https://api.together.xyz/v1"),
+        // The URL is the region's (`https://bedrock-runtime.{region}.amazonaws.com`).
+        "bedrock" => (ProviderKind::Bedrock, ""),
         // The host of the default region (`global`); another region's host is `{region}-aiplatform…`.
         "vertex" => (ProviderKind::Vertex, "https://aiplatform.googleapis.com"),
         _ => return None,
@@ -110,12 +112,25 @@ pub struct ProviderConfig {
     /// `max_tokens` for Anthropic when the client sets none (default 4096).
     #[serde(default)]
     pub default_max_tokens: Option<u64>,
+    /// Bedrock: the AWS region (`us-east-1`), required; it also gives the default base URL. Vertex AI:
+    /// the location (default `global`); it also picks the host (`{region}-aiplatform.googleapis.com`).
+    /// Other kinds: refused.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Bedrock: NAME of the Worker secret holding the AWS access key id (default `AWS_ACCESS_KEY_ID`).
+    #[serde(default)]
+    pub access_key_id_secret: Option<String>,
+    /// Bedrock: NAME of the Worker secret holding the AWS secret access key (default
+    /// `AWS_SECRET_ACCESS_KEY`).
+    #[serde(default)]
+    pub secret_access_key_secret: Option<String>,
+    /// Bedrock: NAME of the Worker secret holding a session token (temporary credentials; none by
+    /// default).
+    #[serde(default)]
+    pub session_token_secret: Option<String>,
     /// Vertex AI: Google Cloud project id (default: the service account's `project_id`).
     #[serde(default)]
     pub project: Option<String>,
-    /// Vertex AI: location (default `global`); also picks the host (`{region}-aiplatform.googleapis.com`).
-    #[serde(default)]
-    pub region: Option<String>,
     /// Vertex AI: `google` (Gemini) or `anthropic` (Claude) for every model of the provider
     /// (default: by model name, `claude…` is Anthropic's).
     #[serde(default)]
@@ -255,7 +270,20 @@ pub struct CompiledAiProxy {
     deny: Vec<regex_lite::Regex>,
 }
 
-const KEY_FIELDS: &[&str] = &["api_key", "key", "apikey", "token", "secret", "api-key"];
+const KEY_FIELDS: &[&str] = &[
+    "api_key",
+    "key",
+    "apikey",
+    "token",
+    "secret",
+    "api-key",
+    "access_key_id",
+    "secret_access_key",
+    "session_token",
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+];
 const KEY_HEADERS: &[&str] = &[
     "authorization",
     "x-api-key",
@@ -264,7 +292,7 @@ const KEY_HEADERS: &[&str] = &[
     "proxy-authorization",
 ];
 
-fn is_secret_name(s: &str) -> bool {
+pub(crate) fn is_secret_name(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -334,11 +362,19 @@ impl AiProxyConfig {
                 Some((k, url)) if k == kind => url,
                 _ => "",
             };
+            if p.region.is_some() && !matches!(kind, ProviderKind::Bedrock | ProviderKind::Vertex) {
+                errors.push((
+                    at("region"),
+                    "region is a setting of bedrock and vertex providers".into(),
+                ));
+            }
             let vertex_options = vertex_options(name, kind, p, &mut errors);
             let base_url = p.base_url.clone().unwrap_or_else(|| match &vertex_options {
                 Some(v) => vertex::base_url(&v.region),
                 None => default_url.to_string(),
             });
+            let (base_url, aws) =
+                super::bedrock::check_provider(name, kind, p, base_url, &mut errors);
             if base_url.is_empty() {
                 errors.push((
                     at("base_url"),
@@ -364,10 +400,17 @@ impl AiProxyConfig {
                         "{name} needs a service account: name the Worker secret holding its JSON key in key_secret"
                     ),
                 )),
-                None if p.base_url.is_none() && known.is_some() => errors.push((
-                    at("key_secret"),
-                    format!("{name} needs a key: name the Worker secret holding it in key_secret"),
-                )),
+                None if p.base_url.is_none()
+                    && known.is_some()
+                    && kind != ProviderKind::Bedrock =>
+                {
+                    errors.push((
+                        at("key_secret"),
+                        format!(
+                            "{name} needs a key: name the Worker secret holding it in key_secret"
+                        ),
+                    ))
+                }
                 _ => {}
             }
             for h in p.headers.keys() {
@@ -407,6 +450,7 @@ impl AiProxyConfig {
                         .collect(),
                     default_max_tokens: p.default_max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
                     key_secret: p.key_secret.clone(),
+                    aws,
                     vertex: vertex_options.map(Box::new),
                 },
             );

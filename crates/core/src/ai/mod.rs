@@ -12,13 +12,16 @@
 //! Claude models).
 
 pub mod anthropic;
+pub mod bedrock;
 pub mod config;
+pub mod eventstream;
 pub mod gemini;
 pub mod ingress;
 pub mod messages_in;
 pub mod openai;
 pub mod responses_in;
 pub mod retry;
+pub mod sigv4;
 pub mod sse;
 pub mod types;
 pub mod vertex;
@@ -43,6 +46,8 @@ pub enum ProviderKind {
     Anthropic,
     /// Google Gemini (AI Studio) `generateContent` / `streamGenerateContent`.
     Gemini,
+    /// AWS Bedrock Runtime, Converse / ConverseStream, SigV4-signed.
+    Bedrock,
     /// Google Vertex AI: Gemini (Gemini's format) and Claude (Anthropic's format) models, with an
     /// access token from a service account ([`vertex`]).
     Vertex,
@@ -55,6 +60,7 @@ impl ProviderKind {
             ProviderKind::Azure => "azure",
             ProviderKind::Anthropic => "anthropic",
             ProviderKind::Gemini => "gemini",
+            ProviderKind::Bedrock => "bedrock",
             ProviderKind::Vertex => "vertex",
         }
     }
@@ -79,6 +85,8 @@ pub struct ProviderTarget {
     /// Name of the Worker secret holding the key (`None`: the provider needs no key). Vertex: the
     /// service account's JSON key file.
     pub key_secret: Option<String>,
+    /// Bedrock: region and the secret NAMES of the AWS keys (requests are signed, not keyed).
+    pub aws: Option<bedrock::AwsAuth>,
     /// Vertex AI: project, region, publisher (`None` for other kinds).
     pub vertex: Option<Box<vertex::VertexOptions>>,
 }
@@ -94,6 +102,7 @@ impl ProviderTarget {
                 ProviderKind::Azure => "",
                 ProviderKind::Anthropic => "https://api.anthropic.com",
                 ProviderKind::Gemini => "https://generativelanguage.googleapis.com",
+                ProviderKind::Bedrock => "https://bedrock-runtime.us-east-1.amazonaws.com",
                 ProviderKind::Vertex => "https://aiplatform.googleapis.com",
             }
             .to_string(),
@@ -102,6 +111,12 @@ impl ProviderTarget {
             headers: Vec::new(),
             default_max_tokens: DEFAULT_MAX_TOKENS,
             key_secret: None,
+            aws: (kind == ProviderKind::Bedrock).then(|| bedrock::AwsAuth {
+                region: "us-east-1".to_string(),
+                access_key_id_secret: bedrock::DEFAULT_ACCESS_KEY_ID_SECRET.to_string(),
+                secret_access_key_secret: bedrock::DEFAULT_SECRET_ACCESS_KEY_SECRET.to_string(),
+                session_token_secret: None,
+            }),
             vertex: (kind == ProviderKind::Vertex).then(Box::default),
         }
     }
@@ -539,6 +554,7 @@ pub fn build_request(
         ProviderKind::OpenAi | ProviderKind::Azure => openai::build_request(req, target),
         ProviderKind::Anthropic => anthropic::build_request(req, target),
         ProviderKind::Gemini => gemini::build_request(req, target),
+        ProviderKind::Bedrock => bedrock::build_request(req, target),
         ProviderKind::Vertex => vertex::build_request(req, target),
     }
 }
@@ -558,6 +574,7 @@ pub fn parse_response(
         ProviderKind::OpenAi | ProviderKind::Azure => openai::parse_response(target, body, ctx),
         ProviderKind::Anthropic => anthropic::parse_response(target, body, ctx),
         ProviderKind::Gemini => gemini::parse_response(target, body, ctx),
+        ProviderKind::Bedrock => bedrock::parse_response(target, body, ctx),
         ProviderKind::Vertex => vertex::parse_response(target, body, ctx),
     }
 }
@@ -576,6 +593,9 @@ pub fn provider_error(
     body: &[u8],
     headers: &[(String, String)],
 ) -> AiError {
+    if target.kind == ProviderKind::Bedrock {
+        return bedrock::provider_error(target, status, body, headers);
+    }
     let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     // Gemini may wrap it in an array; OpenAI, Azure, Anthropic and Gemini all put it under "error".
     let v = match v {
@@ -653,6 +673,7 @@ enum Inner {
     Anthropic(anthropic::AnthropicStream),
     Gemini(gemini::GeminiStream),
     AnthropicPass(messages_in::AnthropicPassStream),
+    Bedrock(bedrock::BedrockStream),
 }
 
 impl StreamTranslator {
@@ -663,6 +684,7 @@ impl StreamTranslator {
             }
             ProviderKind::Anthropic => Inner::Anthropic(anthropic::AnthropicStream::new(ctx)),
             ProviderKind::Gemini => Inner::Gemini(gemini::GeminiStream::new(ctx)),
+            ProviderKind::Bedrock => Inner::Bedrock(bedrock::BedrockStream::new(target, ctx)),
             ProviderKind::Vertex => match vertex::publisher(target) {
                 vertex::Publisher::Google => Inner::Gemini(gemini::GeminiStream::new(ctx)),
                 vertex::Publisher::Anthropic => {
@@ -705,6 +727,7 @@ impl StreamTranslator {
             Inner::Anthropic(s) => s.push(bytes, &mut out),
             Inner::Gemini(s) => s.push(bytes, &mut out),
             Inner::AnthropicPass(s) => s.push(bytes, &mut out),
+            Inner::Bedrock(s) => s.push(bytes, &mut out),
         }
         match &mut self.out {
             Some(stage) => {
@@ -725,6 +748,7 @@ impl StreamTranslator {
             Inner::Anthropic(s) => s.finish(&mut out),
             Inner::Gemini(s) => s.finish(&mut out),
             Inner::AnthropicPass(s) => s.finish(&mut out),
+            Inner::Bedrock(s) => s.finish(&mut out),
         }
         match &mut self.out {
             Some(stage) => {
@@ -783,6 +807,7 @@ impl StreamTranslator {
             Inner::Anthropic(s) => &s.state,
             Inner::Gemini(s) => &s.state,
             Inner::AnthropicPass(s) => &s.state,
+            Inner::Bedrock(s) => &s.state,
         }
     }
 }
@@ -880,6 +905,13 @@ pub fn build_embeddings_request(
             "model",
             format!(
                 "provider {} (anthropic) has no embeddings API",
+                target.provider
+            ),
+        )),
+        ProviderKind::Bedrock => Err(AiError::invalid_param(
+            "model",
+            format!(
+                "provider {} (bedrock): embeddings are not supported through the gateway",
                 target.provider
             ),
         )),

@@ -688,3 +688,18 @@ fn gemini_tool_results_answer_the_latest_call_with_their_id() {
         ["get_weather", "get_time", "get_date"]
     );
 }
+
+#[test]
+fn region_is_a_setting_of_bedrock_and_vertex_providers_only() {
+    let e = errors(
+        json!({"providers": {"oai": {"kind": "openai", "base_url": "http://x", "region": "us-east-1"}}}),
+    );
+    assert!(
+        e.iter()
+            .any(|(p, m)| p == "providers.oai.region" && m.contains("bedrock and vertex")),
+        "{e:?}"
+    );
+    compiled(json!({"providers": {
+        "bedrock": {"region": "eu-central-1"},
+        "vertex": {"key_secret": "SA", "region": "us-east5"}}}));
+}
