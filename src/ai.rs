@@ -621,20 +621,27 @@ async fn count_tokens(
     loop {
         let target = &targets[attempt];
         note_attempt(log, attempt, target);
-        let gemini = target.kind == ProviderKind::Gemini && req.unsupported.is_none();
-        if target.kind != ProviderKind::Anthropic && !gemini {
+        let vertex =
+            target.kind == ProviderKind::Vertex && ai::vertex::counts_exactly(&req, target);
+        let gemini = (target.kind == ProviderKind::Gemini && req.unsupported.is_none())
+            || (vertex && !ai::vertex::is_anthropic(target));
+        if target.kind != ProviderKind::Anthropic && !gemini && !vertex {
             let n = messages_in::estimate_input_tokens(&req);
             ex.response_headers
                 .push((TOKEN_COUNT_HEADER.to_string(), "estimate".to_string()));
             return json_response(200, &serde_json::json!({ "input_tokens": n }));
         }
         let result = async {
-            let up = if gemini {
+            let resolved = crate::gcp_auth::resolve_target(ex, target)?;
+            let target = &*resolved;
+            let up = if vertex {
+                ai::vertex::build_count_tokens_request(&req, target)?
+            } else if gemini {
                 ai::gemini::build_count_tokens_request(&req.chat, target)?
             } else {
                 messages_in::build_native(&req, target, true)?
             };
-            let key = provider_key(ex, target)?;
+            let key = provider_credential(ex, target).await?;
             let mut opened = open(ex, &up, key.as_deref(), target, timeout).await?;
             let bytes = opened.read_rest().await?;
             if !(200..300).contains(&opened.status) {

@@ -1,7 +1,8 @@
 // Google Vertex AI providers (docs/ai.md, "Google Vertex AI"): the configuration example of the docs, against
 // a fake Vertex (tests/support/fake-vertex.mjs: Google's token endpoint verifying the RS256 assertion with the
 // service account's public key, and the Vertex API answering in Gemini's and Anthropic's formats). Clients:
-// the official `openai` SDK (chat, streamed and not, tools) and `@anthropic-ai/sdk` (messages stream), on
+// the official `openai` SDK (chat, streamed and not, tools; responses) and `@anthropic-ai/sdk` (messages, streamed
+// and not, tools; count_tokens), on
 // Gemini-on-Vertex and Claude-on-Vertex. Access tokens: one token request for many requests, one for 20
 // concurrent first requests, refreshed before expiry, fetched again after the provider refused one; the
 // private key never in a log, a response or an error.
@@ -12,7 +13,7 @@ import fs from "node:fs";
 import path from "node:path";
 import OpenAI from "openai";
 import Anthropic from "@anthropic-ai/sdk";
-import { startGateway, waitFor, sleep, ROOT } from "./support/harness.mjs";
+import { startGateway, waitFor, sleep, closedPort, ROOT } from "./support/harness.mjs";
 import { startFakeVertex } from "./support/fake-vertex.mjs";
 
 /** The JSON example of docs/ai.md's "Google Vertex AI" section. */
@@ -79,6 +80,8 @@ describe("Vertex AI providers", () => {
         VERTEX_OTHER: other.text,
         VERTEX_NOT_JSON: "{" + main.json.private_key,
         VERTEX_NO_KEY: JSON.stringify({ ...main.json, private_key: undefined }),
+        // A token endpoint where nothing listens.
+        VERTEX_UNREACHABLE: JSON.stringify({ ...other.json, token_uri: `http://127.0.0.1:${await closedPort()}/token` }),
       },
     });
     // The docs' example, its host replaced by the fake's.
@@ -95,6 +98,7 @@ describe("Vertex AI providers", () => {
       bad: at("VERTEX_BAD"),
       notjson: at("VERTEX_NOT_JSON"),
       nokey: at("VERTEX_NO_KEY"),
+      unreachable: at("VERTEX_UNREACHABLE"),
       // Project given, publisher forced for a model name that does not say.
       forced: at("VERTEX_OTHER", { project: "other-proj", publisher: "anthropic" }),
     });
@@ -248,11 +252,67 @@ describe("Vertex AI providers", () => {
     assert.equal(up.headers["anthropic-beta"], "prompt-caching-2024-07-31");
   });
 
+  test("Anthropic SDK messages.create with tools: Claude on Vertex over two turns", async () => {
+    const client = new Anthropic({ baseURL: gw.at("/ai"), apiKey: "unused", maxRetries: 0, timeout: 20_000 });
+    const tools = [{ name: "get_weather", description: "Weather of a city", input_schema: weatherTool.function.parameters }];
+    const messages = [{ role: "user", content: "Weather in Paris?" }];
+    const first = await client.messages.create({ model: "vertex/claude-tools@20250929", max_tokens: 100, tools, messages });
+    assert.equal(first.stop_reason, "tool_use");
+    const use = first.content.find((b) => b.type === "tool_use");
+    assert.deepEqual([use.name, use.input], ["get_weather", { city: "Paris" }]);
+    assert.equal(last("anthropic").method, "rawPredict");
+    const second = await client.messages.create({
+      model: "vertex/claude-tools@20250929",
+      max_tokens: 100,
+      tools,
+      messages: [...messages, { role: "assistant", content: first.content }, { role: "user", content: [{ type: "tool_result", tool_use_id: use.id, content: "21 C" }] }],
+    });
+    assert.equal(second.content[0].text, "called: get_weather");
+  });
+
+  for (const [model, provider] of [["claude", "anthropic"], ["gemini", "gemini"]]) {
+    test(`openai SDK responses.create and responses.stream: ${model} on Vertex`, async () => {
+      const r = await openai().responses.create({ model, input: "Hello responses", store: false });
+      assert.equal(r.status, "completed");
+      assert.match(r.output_text, new RegExp(`^Hello from ${provider} \\(.*\\): you said "Hello responses"$`));
+      assert.ok(r.usage.total_tokens > 0);
+      const stream = openai().responses.stream({ model, input: "Stream responses" });
+      const types = [];
+      for await (const e of stream) types.push(e.type);
+      const final = await stream.finalResponse();
+      // The SDK sets no output_text on a stream's final response: read its message item.
+      const text = final.output.filter((o) => o.type === "message").flatMap((o) => o.content).map((c) => c.text).join("");
+      assert.match(text, /you said "Stream responses"$/);
+      assert.equal(types[0], "response.created");
+      assert.equal(types.at(-1), "response.completed");
+    });
+  }
+
   test("Anthropic SDK messages.stream: Gemini on Vertex, translated", async () => {
     const client = new Anthropic({ baseURL: gw.at("/ai"), apiKey: "unused", maxRetries: 0, timeout: 20_000 });
     const msg = await client.messages.stream({ model: "gemini", max_tokens: 100, messages: [{ role: "user", content: "Hi Gemini" }] }).finalMessage();
     assert.equal(msg.content[0].text, 'Hello from gemini (gemini-2.5-flash): you said "Hi Gemini"');
     assert.equal(last("google").method, "streamGenerateContent");
+  });
+
+  test("count_tokens: exact from Claude and Gemini on Vertex", async () => {
+    const client = new Anthropic({ baseURL: gw.at("/ai"), apiKey: "unused", maxRetries: 0, timeout: 20_000 });
+    for (const [model, publisher] of [["claude", "anthropic"], ["gemini", "google"]]) {
+      const { data, response } = await client.messages
+        .countTokens({ model, system: "Be brief.", messages: [{ role: "user", content: "one two three four" }] })
+        .withResponse();
+      assert.equal(response.headers.get("x-edgegate-token-count"), "exact");
+      // The fakes count words: Anthropic's + 3, Gemini's + 2.
+      assert.equal(data.input_tokens, publisher === "anthropic" ? 9 : 8, model);
+      const up = last(publisher);
+      if (publisher === "anthropic") {
+        assert.deepEqual([up.model, up.method], ["count-tokens", "rawPredict"]);
+        assert.deepEqual(up.json, { model: "claude-sonnet-4-5@20250929", system: "Be brief.", messages: [{ role: "user", content: "one two three four" }] });
+      } else {
+        assert.deepEqual([up.model, up.method], ["gemini-2.5-flash", "countTokens"]);
+        assert.deepEqual(Object.keys(up.json).sort(), ["contents", "systemInstruction"]);
+      }
+    }
   });
 
   test("publisher and project options", async () => {
@@ -336,6 +396,23 @@ describe("Vertex AI providers", () => {
     // In an alias, the next target answers.
     const r = await openai().chat.completions.create({ model: "bad-then-gemini", messages: [{ role: "user", content: "fb" }] });
     assert.equal(r.choices[0].message.content, 'Hello from gemini (gemini-2.5-flash): you said "fb"');
+  });
+
+  test("token endpoint unreachable: a clear 502", async () => {
+    const res = await fetch(gw.at("/ai/v1/chat/completions"), {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "unreachable/gemini-2.5-flash", messages: [{ role: "user", content: "x" }] }),
+    });
+    const text = await res.text();
+    assert.equal(res.status, 502);
+    const body = JSON.parse(text);
+    assert.equal(body.error.code, "upstream_auth_failed");
+    assert.equal(
+      body.error.message,
+      "provider unreachable: no access token from the service account (the token endpoint could not be reached or did not answer within 10000 ms)",
+    );
+    assertNoKey(text, [other], "the error");
   });
 
   test("a secret that is not a key file: 502 naming the secret, never its text", async () => {

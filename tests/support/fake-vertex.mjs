@@ -19,6 +19,10 @@
 //       forwarded with the model from the URL), so the same words in model names pick the same behaviours
 //       (`tools`, `fail429`, `cut`, ...) and answers read `Hello from gemini|anthropic (<model>): ...`.
 //
+//   POST …/publishers/google/models/{model}:countTokens  ({contents, systemInstruction, tools} -> totalTokens)
+//   POST …/publishers/anthropic/models/count-tokens:rawPredict  (Anthropic's count_tokens body, model in
+//       it -> {input_tokens}); both counted by fake-providers.mjs.
+//
 // Recorded: `tokenRequests` ({iss, ok, error, at}), `requests` ({publisher, project, region, model, method,
 // headers, json, token, at}).
 
@@ -63,6 +67,12 @@ export async function startFakeVertex(opts = {}) {
         });
       }
       if (publisher === "google") {
+        if (method === "countTokens") {
+          if (json?.generateContentRequest || !Array.isArray(json?.contents)) {
+            return send(res, 400, { error: { code: 400, message: "countTokens takes contents", status: "INVALID_ARGUMENT" } });
+          }
+          return forward(res, `/gemini/v1beta/models/${encodeURIComponent(model)}:countTokens`, body, {});
+        }
         if (!["generateContent", "streamGenerateContent"].includes(method)) return send(res, 400, { error: { code: 400, message: `unknown method ${method}`, status: "INVALID_ARGUMENT" } });
         if ((method === "streamGenerateContent") !== (url.searchParams.get("alt") === "sse")) {
           return send(res, 400, { error: { code: 400, message: "streamGenerateContent takes alt=sse here", status: "INVALID_ARGUMENT" } });
@@ -72,6 +82,10 @@ export async function startFakeVertex(opts = {}) {
       const bad = (message) => send(res, 400, { type: "error", error: { type: "invalid_request_error", message } });
       if (!["rawPredict", "streamRawPredict"].includes(method)) return bad(`unknown method ${method}`);
       if (!json || typeof json !== "object") return bad("the body is not JSON");
+      if (model === "count-tokens") {
+        if (method !== "rawPredict" || typeof json.model !== "string") return bad("model: Field required");
+        return forward(res, "/anthropic/v1/messages/count_tokens", body, { "anthropic-version": "2023-06-01" });
+      }
       if ("model" in json) return bad("model: Extra inputs are not permitted");
       if (json.anthropic_version !== "vertex-2023-10-16") return bad("anthropic_version: Input should be 'vertex-2023-10-16'");
       if ((method === "streamRawPredict") !== (json.stream === true)) return bad(`${method} with stream ${json.stream}`);

@@ -103,7 +103,8 @@ pub struct ProviderConfig {
     /// NAME of the Worker secret holding the key. Required for known providers at their default URL.
     #[serde(default)]
     pub key_secret: Option<String>,
-    /// Azure `api-version` (default 2024-10-21) or Anthropic `anthropic-version` (default 2023-06-01).
+    /// Azure `api-version` (default 2024-10-21) or Anthropic `anthropic-version` (default 2023-06-01);
+    /// Vertex: the `anthropic_version` of Claude bodies (default vertex-2023-10-16).
     #[serde(default)]
     pub api_version: Option<String>,
     /// Static extra headers (no credentials).

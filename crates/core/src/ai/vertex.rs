@@ -206,6 +206,52 @@ pub fn build_native(
     Ok(up)
 }
 
+/// Whether `count_tokens` can ask the provider to count `req` for `target`: Claude counts anything
+/// (the client's body goes as it came), Gemini what translates to its format.
+pub fn counts_exactly(req: &ingress::IngressRequest, target: &ProviderTarget) -> bool {
+    publisher(target) == Publisher::Anthropic || req.unsupported.is_none()
+}
+
+/// `count_tokens` on Vertex. Gemini: `…/models/{model}:countTokens` with the request's `contents`,
+/// `systemInstruction` and `tools` (answer `totalTokens`, read by [`gemini::parse_count_tokens`]).
+/// Claude: `…/publishers/anthropic/models/count-tokens:rawPredict` with the fields Anthropic's
+/// `count_tokens` takes, `model` included (answer `{"input_tokens"}`, as Anthropic's).
+pub fn build_count_tokens_request(
+    req: &ingress::IngressRequest,
+    target: &ProviderTarget,
+) -> Result<UpstreamRequest, AiError> {
+    match publisher(target) {
+        Publisher::Google => {
+            let full = gemini::request_body(&req.chat)?;
+            let body: Map<String, Value> = ["contents", "systemInstruction", "tools"]
+                .iter()
+                .filter_map(|k| full.get(*k).map(|v| (k.to_string(), v.clone())))
+                .collect();
+            let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+            headers.extend(target.headers.iter().cloned());
+            Ok(UpstreamRequest {
+                method: "POST",
+                url: model_url(target, "countTokens")?,
+                headers,
+                key_header: Some(BEARER),
+                body: serde_json::to_vec(&Value::Object(body))
+                    .map_err(|e| AiError::invalid(e.to_string()))?,
+                stream: false,
+            })
+        }
+        Publisher::Anthropic => {
+            let mut up = messages_in::build_native(req, target, true)?;
+            up.headers.retain(|(n, _)| n != "anthropic-version");
+            let url = model_url(target, "rawPredict")?;
+            // The model is in the body; the URL names the counting endpoint.
+            let (base, _) = url.rsplit_once("/models/").unwrap_or((&url, ""));
+            up.url = format!("{base}/models/count-tokens:rawPredict");
+            up.key_header = Some(BEARER);
+            Ok(up)
+        }
+    }
+}
+
 /// Turn a request for the Anthropic API into one for Claude on Vertex.
 fn to_vertex_anthropic(up: &mut UpstreamRequest, target: &ProviderTarget) -> Result<(), AiError> {
     let mut body: Map<String, Value> =
@@ -290,11 +336,7 @@ impl ServiceAccount {
             }
         }
         for f in ["client_email", "private_key"] {
-            if !o
-                .get(f)
-                .and_then(Value::as_str)
-                .is_some_and(|s| !s.is_empty())
-            {
+            if o.get(f).and_then(Value::as_str).is_none_or(str::is_empty) {
                 return Err(format!(
                     "is not a service-account key file ({f} is missing)"
                 ));
@@ -800,6 +842,43 @@ mod tests {
             (e.status, e.message.as_str(), e.code.as_deref()),
             (400, "bad thing", Some("INVALID_ARGUMENT"))
         );
+    }
+
+    #[test]
+    fn count_tokens_requests() {
+        let body = json!({"model": "alias", "max_tokens": 50, "system": "S",
+            "messages": [{"role": "user", "content": "Hi"}],
+            "tools": [{"name": "f", "input_schema": {"type": "object"}}]});
+        let req = messages_in::parse_request(&serde_json::to_vec(&body).unwrap(), None, None, true)
+            .unwrap();
+        let c = target("claude-sonnet-4-5@20250929", "us-east5");
+        assert!(counts_exactly(&req, &c));
+        let up = build_count_tokens_request(&req, &c).unwrap();
+        assert_eq!(up.url, "https://us-east5-aiplatform.googleapis.com/v1/projects/my-proj/locations/us-east5/publishers/anthropic/models/count-tokens:rawPredict");
+        let got: Value = serde_json::from_slice(&up.body).unwrap();
+        assert_eq!(
+            got,
+            json!({"model": "claude-sonnet-4-5@20250929", "system": "S",
+            "messages": [{"role": "user", "content": "Hi"}],
+            "tools": [{"name": "f", "input_schema": {"type": "object"}}]})
+        );
+        assert_eq!(up.key_header, Some(BEARER));
+        assert!(!up.headers.iter().any(|(n, _)| n == "anthropic-version"));
+        let g = target("gemini-2.5-flash", "global");
+        let up = build_count_tokens_request(&req, &g).unwrap();
+        assert!(up
+            .url
+            .ends_with("/publishers/google/models/gemini-2.5-flash:countTokens"));
+        let got: Value = serde_json::from_slice(&up.body).unwrap();
+        let keys: Vec<&String> = got.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["contents", "systemInstruction", "tools"]);
+        assert_eq!(got["contents"][0]["parts"][0]["text"], "Hi");
+        // A server tool: only Claude can count it.
+        let web = json!({"model": "a", "messages": [{"role": "user", "content": "Hi"}],
+            "tools": [{"type": "web_search_20250305", "name": "web_search"}]});
+        let req = messages_in::parse_request(&serde_json::to_vec(&web).unwrap(), None, None, true)
+            .unwrap();
+        assert!(counts_exactly(&req, &c) && !counts_exactly(&req, &g));
     }
 
     #[test]
