@@ -2,6 +2,7 @@
 //
 //   node bench/cpu.mjs edgegate [build/index.js] [--seconds 7] [--no-pin] [--pipe-logs]
 //   node bench/cpu.mjs bare [--variant request|url|forward] | bare-rust
+//   node bench/cpu.mjs row <name> [build/index.js]   (a row of bench/run.mjs: its config, headers and path)
 //
 // Starts one Worker under Miniflare (edgegate with a one-route config, or a bare pass-through Worker;
 // `--variant` picks another way of writing the JS one, bench/worker.js),
@@ -11,6 +12,8 @@
 // compare builds by running them in turn, several times (docs/proxying.md, Performance, was measured so).
 // A copy of the build with its JS edited by hand (for example without the console.log) is the quickest
 // way to price one operation: pass its index.js as the second argument (the wasm must sit next to it).
+// `row` takes any edgegate row of bench/run.mjs (e.g. `row cors`, `row edgegate-rl`), so that a plugin's
+// cost is its row's CPU per request minus the `edgegate` row's.
 
 import { Miniflare } from "miniflare";
 import { execFileSync, spawn } from "node:child_process";
@@ -28,6 +31,7 @@ const positional = args.filter(
   (a, i) => !a.startsWith("--") && !(i > 0 && ["--seconds", "--variant"].includes(args[i - 1])),
 );
 const target = positional[0] ?? "edgegate";
+const rowName = target === "row" ? positional[1] : undefined;
 const seconds = Number(option("--seconds", "7"));
 const pin = !flag("--no-pin");
 const variant = option("--variant", undefined);
@@ -38,7 +42,28 @@ const origin = await startOrigin({ port: 0 });
 const common = WORKER_OPTIONS;
 let mf;
 let urlPath = "/status/200";
-if (target === "bare") {
+let base;
+let headers = {};
+let closeRow = null;
+if (target === "row") {
+  if (positional[2]) process.env.EDGEGATE_BUILD = path.resolve(positional[2]);
+  const { TARGETS } = await import("./run.mjs");
+  const row = TARGETS.find((t) => t.name === rowName);
+  if (!row) {
+    console.error(`cpu: no row ${rowName} in bench/run.mjs`);
+    process.exit(2);
+  }
+  const server = await row.start({ origin });
+  if (!server.mf) {
+    console.error(`cpu: row ${rowName} is not a Miniflare Worker`);
+    process.exit(2);
+  }
+  mf = server.mf;
+  base = server.url;
+  headers = server.headers ?? {};
+  urlPath = row.path;
+  closeRow = () => server.close();
+} else if (target === "bare") {
   const bindings = { ORIGIN: origin.url, ...(variant ? { VARIANT: variant } : {}) };
   mf = new Miniflare({ ...common, scriptPath: path.join(ROOT, "bench/worker.js"), modulesRoot: ROOT, bindings });
 } else if (target === "bare-rust") {
@@ -55,10 +80,10 @@ if (target === "bare") {
   });
   urlPath = "/proxy/status/200";
 } else {
-  console.error(`cpu: unknown target ${target} (edgegate, bare, bare-rust)`);
+  console.error(`cpu: unknown target ${target} (edgegate, bare, bare-rust, row <name>)`);
   process.exit(2);
 }
-const base = new URL(await mf.ready);
+if (base === undefined) base = new URL(await mf.ready);
 if (target === "edgegate") {
   const kv = await mf.getKVNamespace("CONFIG");
   const config = { format_version: 1, services: [{ name: "origin", url: origin.url }], routes: [{ name: "proxy", service: "origin", paths: ["/proxy"] }] };
@@ -66,7 +91,7 @@ if (target === "edgegate") {
   await kv.put("config/current", JSON.stringify({ version: 1, latest: 1, history: [] }));
 }
 const url = new URL(urlPath, base).toString();
-for (let i = 0; i < 300; i++) await (await fetch(url)).text();
+for (let i = 0; i < 300; i++) await (await fetch(url, { headers, redirect: "manual" })).text();
 
 // The workerd that this process's Miniflare started (its child), not another one on the machine.
 const workerd = childWorkerd();
@@ -112,7 +137,7 @@ if (pin) {
 }
 const w0 = cpu(workerd);
 const n0 = cpu(process.pid);
-const wrkArgs = ["-t2", "-c32", `-d${seconds}s`, url];
+const wrkArgs = ["-t2", "-c32", `-d${seconds}s`, ...Object.entries(headers).flatMap(([k, v]) => ["-H", `${k}: ${v}`]), url];
 const out = await new Promise((resolve, reject) => {
   const child = pin ? spawn("taskset", ["1", "wrk", ...wrkArgs]) : spawn("wrk", wrkArgs);
   let text = "";
@@ -124,9 +149,9 @@ const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
 const rps = Number(/Requests\/sec:\s*([\d.]+)/.exec(out)?.[1] ?? NaN);
 const perRequest = (seconds) => ((1e6 * seconds) / requests).toFixed(1);
 console.log(
-  `cpu: ${target}${variant ? ` (${variant})` : ""} ${rps.toFixed(0)} req/s, workerd ${perRequest(cpu(workerd) - w0)} us/request, ` +
+  `cpu: ${rowName ?? target}${variant ? ` (${variant})` : ""} ${rps.toFixed(0)} req/s, workerd ${perRequest(cpu(workerd) - w0)} us/request, ` +
     `origin process ${perRequest(cpu(process.pid) - n0)} us/request${pin ? " (pinned)" : ""}`,
 );
-await mf.dispose();
+await (closeRow ? closeRow() : mf.dispose());
 await origin.close();
 process.exit(0);

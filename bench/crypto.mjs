@@ -20,7 +20,9 @@
 //
 // --micro also runs WebCrypto alone in a plain JS Worker (no wasm) and prints the CPU of each operation:
 // importKey + verify, verify with an imported key, HMAC-SHA256 sign, PBKDF2 10k; that is the "WebCrypto"
-// column of the table in the docs. Loaded machines scatter: compare rows of one run.
+// column of the table in the docs. Rows ending in "-node" are node:crypto's synchronous verify / pbkdf2Sync
+// (`nodejs_compat`); "kv" is one KV read of a present key (what a first login reads), Miniflare's KV
+// simulator included, as it is in the gateway rows. Loaded machines scatter: compare rows of one run.
 import { Miniflare } from "miniflare";
 import { execFileSync } from "node:child_process";
 import crypto from "node:crypto";
@@ -243,6 +245,7 @@ async function setup(spki) {
     out.ec.node = ["sha256", Object.assign(node.KeyObject.from(out.ec.key), { dsaEncoding: "ieee-p1363" })];
     out.ed.node = [undefined, node.KeyObject.from(out.ed.key)];
     out.nodeVerify = node.verify;
+    out.nodePbkdf2 = node.pbkdf2Sync;
   }
   out.hmac = await crypto.subtle.importKey("raw", enc.encode("0123456789abcdef0123456789abcdef"), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
   return out;
@@ -255,6 +258,8 @@ export default {
     if (op === "setup") { state = await setup(await req.text()); return new Response("ok"); }
     for (let i = 0; i < n; i++) {
       if (op === "noop") await Promise.resolve();
+      else if (op === "kv") await env.KV.get("k" + ((state.kv = (state.kv ?? 0) + 1) % 500));
+      else if (op === "pbkdf2-node") state.nodePbkdf2("correct horse", enc.encode("0123456789abcdef"), 10000, 32, "sha256");
       else if (op === "hmac") await crypto.subtle.sign("HMAC", state.hmac, data);
       else if (op === "pbkdf2") {
         const k = await crypto.subtle.importKey("raw", enc.encode("correct horse"), "PBKDF2", false, ["deriveBits"]);
@@ -274,8 +279,11 @@ export default {
 };`;
 
 async function microRows() {
-  const mf = new Miniflare({ ...WORKER_OPTIONS, modules: [{ type: "ESModule", path: "micro.mjs", contents: MICRO_WORKER }] });
+  const mf = new Miniflare({ ...WORKER_OPTIONS, kvNamespaces: ["KV"], modules: [{ type: "ESModule", path: "micro.mjs", contents: MICRO_WORKER }] });
   const base = new URL(await mf.ready);
+  // Values for the "kv" row: a read of a present key, as a first login's credential read.
+  const kv = await mf.getKVNamespace("KV");
+  for (let i = 0; i < 500; i++) await kv.put("k" + i, JSON.stringify({ id: `basic-u${i}`, consumer_id: "c-bench", username: `u${i}`, password_hash: "$pbkdf2-sha256$i=10000$" + "x".repeat(22) + "$" + "y".repeat(43) }));
   const data = "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJiZW5jaCIsImV4cCI6MjAwMDAwMDAwMH0";
   const entry = (alg) => {
     const pair = keyPair(alg);
@@ -296,7 +304,7 @@ async function microRows() {
   };
   const noop = await run("noop", 2000);
   const out = {};
-  for (const [op, n] of [["rsa", 400], ["rsa-import", 200], ["rsa-node", 400], ["ec", 400], ["ec-import", 200], ["ec-node", 400], ["ed", 400], ["ed-import", 200], ["ed-node", 400], ["hmac", 1000], ["pbkdf2", 20]]) {
+  for (const [op, n] of [["rsa", 400], ["rsa-import", 200], ["rsa-node", 400], ["ec", 400], ["ec-import", 200], ["ec-node", 400], ["ed", 400], ["ed-import", 200], ["ed-node", 400], ["hmac", 1000], ["pbkdf2", 20], ["pbkdf2-node", 20], ["kv", 100]]) {
     out[`webcrypto ${op}`] = { us: (await run(op, n)) - noop };
   }
   await mf.dispose();

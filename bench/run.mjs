@@ -67,11 +67,12 @@ async function startWorker(options) {
 
 /** The edgegate Worker (build/index.js) with `config` in service. */
 async function startEdgegate(config, extraOptions = {}) {
-  const scriptPath = path.join(ROOT, "build", "index.js");
+  // EDGEGATE_BUILD=path/to/index.js benches another build (its wasm next to it), for A/B comparisons.
+  const scriptPath = path.resolve(process.env.EDGEGATE_BUILD ?? path.join(ROOT, "build", "index.js"));
   if (!fs.existsSync(scriptPath)) throw new Error(`${scriptPath} is missing: run scripts/build`);
   const worker = await startWorker({
     scriptPath,
-    modulesRoot: ROOT,
+    modulesRoot: process.env.EDGEGATE_BUILD ? path.dirname(scriptPath) : ROOT,
     kvNamespaces: ["CONFIG"],
     bindings: { CONFIG_RELOAD_SECONDS: "30" },
     ...extraOptions,
@@ -133,7 +134,7 @@ function benchConfig(originUrl) {
 // the origin for `/status/200`, a fixed small JSON body, so that headers a gateway adds upstream do not make
 // the origin's answer bigger (its `/echo` returns every request header).
 
-const TARGETS = [
+export const TARGETS = [
   {
     name: "origin",
     description: "Node origin, direct",
@@ -587,11 +588,14 @@ async function main() {
   if (missed && opts.strict) process.exit(1);
 }
 
-main().then(
-  // Miniflare can leave handles open briefly after dispose.
-  () => process.exit(0),
-  (err) => {
-    console.error(`bench: ${err.stack || err}`);
-    process.exit(1);
-  },
-);
+// bench/cpu.mjs imports TARGETS; only a direct run benches.
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().then(
+    // Miniflare can leave handles open briefly after dispose.
+    () => process.exit(0),
+    (err) => {
+      console.error(`bench: ${err.stack || err}`);
+      process.exit(1);
+    },
+  );
+}

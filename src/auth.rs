@@ -443,7 +443,11 @@ async fn key_auth(ex: &mut Exchange<'_>, config: &KeyAuthConfig) -> Result<Outco
 
 async fn fetch_text(url: &str) -> Result<String, String> {
     let request = async {
-        let mut resp = worker::Fetch::Url(url.parse().map_err(|e| format!("bad URL: {e}"))?)
+        // A Request made from the text (not `Fetch::Url`, which would parse it with the `url` crate first:
+        // that crate is in the wasm for nothing else).
+        let request =
+            worker::Request::new(url, worker::Method::Get).map_err(|e| format!("bad URL: {e}"))?;
+        let mut resp = worker::Fetch::Request(request)
             .send()
             .await
             .map_err(|e| e.to_string())?;

@@ -63,7 +63,58 @@ pub struct Exchange<'a> {
     pub ai_tokens: std::rc::Rc<crate::ratelimit::AiTokens>,
 }
 
+/// What the request phases left on an exchange, owned: kept while the request waits for the origin
+/// on the synchronous path (`lib.rs`, `fast`), and put back on the exchange made again for the
+/// response phases (or a retry, or the rest of the request hooks as a future).
+#[derive(Default)]
+pub struct Saved {
+    url: String,
+    client_ip: Option<String>,
+    upstream_set: Vec<(String, String)>,
+    upstream_remove: Vec<String>,
+    upstream_method: Option<String>,
+    upstream_body: Option<wasm_bindgen::JsValue>,
+    auth_ran: bool,
+    pub response_headers: Vec<(String, String)>,
+    identity: Option<Identity>,
+    pub log: LogFields,
+    ai_tokens: std::rc::Rc<crate::ratelimit::AiTokens>,
+}
+
 impl<'a> Exchange<'a> {
+    /// Take what the phases changed (see [`Saved`]).
+    pub fn save(&mut self) -> Saved {
+        use std::mem::take;
+        Saved {
+            url: take(&mut self.plan.url),
+            client_ip: take(&mut self.client_ip),
+            upstream_set: take(&mut self.upstream_set),
+            upstream_remove: take(&mut self.upstream_remove),
+            upstream_method: take(&mut self.upstream_method),
+            upstream_body: take(&mut self.upstream_body),
+            auth_ran: self.auth_ran,
+            response_headers: take(&mut self.response_headers),
+            identity: take(&mut self.identity),
+            log: take(&mut self.log),
+            ai_tokens: take(&mut self.ai_tokens),
+        }
+    }
+
+    /// Put back what [`Exchange::save`] took, on an exchange made again for the same request.
+    pub fn restore(&mut self, saved: Saved) {
+        self.plan.url = saved.url;
+        self.client_ip = saved.client_ip;
+        self.upstream_set = saved.upstream_set;
+        self.upstream_remove = saved.upstream_remove;
+        self.upstream_method = saved.upstream_method;
+        self.upstream_body = saved.upstream_body;
+        self.auth_ran = saved.auth_ran;
+        self.response_headers = saved.response_headers;
+        self.identity = saved.identity;
+        self.log = saved.log;
+        self.ai_tokens = saved.ai_tokens;
+    }
+
     /// The plugin instances that may apply to this request (consumer-scoped ones included).
     pub fn plugins(&self) -> impl Iterator<Item = &'a PluginInstance> + 'a {
         self.gateway.plugins_for(self.plan.route_index)

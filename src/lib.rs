@@ -21,11 +21,12 @@ mod upstream;
 mod webcrypto;
 
 use edgegate_core::gateway::{Gateway, ProxyPlan};
+use edgegate_core::plugins::{Phase, RouteView};
 use edgegate_core::proxy::{self as rules, AccessLog};
 use edgegate_core::router::RequestView;
 use edgegate_core::store::Step;
 use edgegate_core::{ErrorKind, GatewayError};
-use exchange::{Exchange, LogFields};
+use exchange::{Exchange, LogFields, Saved};
 use js::RequestInfo;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -141,9 +142,6 @@ fn fast(
             return Ok(js_sys::Promise::resolve(&JsValue::from(response)));
         }
     };
-    if gateway.plugins_for(plan.route_index).next().is_some() {
-        return Err(incoming);
-    }
     // A request with a body that a retry could need goes the asynchronous way, which keeps it.
     let method = incoming.info.method.as_str();
     if !matches!(method, "GET" | "HEAD")
@@ -154,17 +152,203 @@ fn fast(
     }
     log.route = Some(plan.route.to_string());
     log.service = Some(plan.upstream.name.clone());
-    let context = Context::new(ctx.unchecked_ref::<JsValue>().clone().unchecked_into());
-    let ex = exchange(&incoming, env, &context, &gateway, parts, host, plan);
-    let sent = proxy::start_fast(
-        &ex,
-        Rc::clone(&incoming),
-        log,
-        env.clone(),
-        ctx.unchecked_ref::<JsValue>().clone().unchecked_into(),
-        Arc::clone(&gateway),
-    );
-    Ok(sent)
+    let rp = gateway.route_plugins(plan.route_index);
+    let ctx_sys: JsValue = ctx.unchecked_ref::<JsValue>().clone();
+    let context = Context::new(ctx_sys.clone().unchecked_into());
+    let mut ex = exchange(&incoming, env, &context, &gateway, parts, host, plan);
+    let owned = |incoming: &Rc<Incoming>| Owned {
+        incoming: Rc::clone(incoming),
+        env: env.clone(),
+        ctx: ctx_sys.clone(),
+        gateway: Arc::clone(&gateway),
+    };
+    if rp.is_empty() {
+        return Ok(proxy::start_fast(&mut ex, owned(&incoming), log, None));
+    }
+    // The request hooks that decide at once run here; the first that must wait continues as a
+    // future (or, when it is the first hook, the whole request goes the asynchronous way).
+    match pipeline::request_now(&mut ex, &rp) {
+        pipeline::Now::Forward => {
+            let left = HooksLeft::of(&rp);
+            Ok(proxy::start_fast(
+                &mut ex,
+                owned(&incoming),
+                log,
+                Some(left),
+            ))
+        }
+        pipeline::Now::Answer(result) => {
+            let response = respond(&incoming, &mut ex, &rp, result, log, || owned(&incoming));
+            Ok(js_sys::Promise::resolve(&response))
+        }
+        pipeline::Now::Wait { fresh: true, .. } => {
+            drop(ex);
+            Err(incoming)
+        }
+        pipeline::Now::Wait { pos, .. } => {
+            let saved = ex.save();
+            Ok(resume(owned(&incoming), saved, log, pos))
+        }
+    }
+}
+
+/// What the synchronous path keeps of a request while it waits (the exchange is made again from it).
+#[derive(Clone)]
+pub(crate) struct Owned {
+    pub incoming: Rc<Incoming>,
+    pub env: Env,
+    /// The `worker_sys::Context`.
+    pub ctx: JsValue,
+    pub gateway: Arc<Gateway>,
+}
+
+impl Owned {
+    /// The request's `Context` (for `waitUntil`).
+    pub fn context(&self) -> Context {
+        Context::new(self.ctx.clone().unchecked_into())
+    }
+
+    /// The request's exchange again (routed again, on the same configuration), with what the phases
+    /// left on it.
+    pub fn exchange<'s>(
+        &'s self,
+        ctx: &'s Context,
+        saved: Option<Saved>,
+    ) -> Result<(Exchange<'s>, RouteView<'s>), GatewayError> {
+        let (parts, host, plan) = route(&self.incoming, &self.gateway)?;
+        let rp = self.gateway.route_plugins(plan.route_index);
+        let mut ex = exchange(
+            &self.incoming,
+            &self.env,
+            ctx,
+            &self.gateway,
+            parts,
+            host,
+            plan,
+        );
+        if let Some(saved) = saved {
+            ex.restore(saved);
+        }
+        Ok((ex, rp))
+    }
+}
+
+/// The request hooks from position `pos` on, the proxy and the response phases, as a future.
+fn resume(owned: Owned, saved: Saved, mut log: LogFields, pos: usize) -> js_sys::Promise {
+    wasm_bindgen_futures::future_to_promise(async move {
+        let ctx = owned.context();
+        let response = match owned.exchange(&ctx, Some(saved)) {
+            Ok((mut ex, rp)) => Ok(run(&owned.incoming, &mut ex, &rp, pos, &mut log).await),
+            Err(e) => Err(e),
+        };
+        Ok(owned.incoming.finish(response, log, &[]).into())
+    })
+}
+
+/// Which hooks of a route may run once the origin answered.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HooksLeft {
+    /// Error hooks only (no response or log hook).
+    OnError,
+    /// Response or log hooks.
+    Always,
+}
+
+impl HooksLeft {
+    fn of(rp: &RouteView<'_>) -> HooksLeft {
+        let log = (0..rp.len()).any(|k| rp.def(k).takes_part_in(Phase::Log));
+        if log || pipeline::has_response_hooks(rp) {
+            HooksLeft::Always
+        } else {
+            HooksLeft::OnError
+        }
+    }
+}
+
+/// The synchronous path's end, once the origin answered (or could not be reached): `saved` is
+/// what the request hooks left (`None` on a route without plugins). The response to send, or a
+/// promise of it when a body_filter hook must wait.
+pub(crate) fn after(
+    owned: &Owned,
+    result: Result<web_sys::Response, GatewayError>,
+    mut log: LogFields,
+    saved: Option<Saved>,
+    hooks_left: HooksLeft,
+) -> JsValue {
+    let Some(mut saved) = saved else {
+        return owned.incoming.finish(result, log, &[]).into();
+    };
+    // No hook left to run: the headers the request hooks asked for, and the log line.
+    if hooks_left == HooksLeft::OnError && result.is_ok() {
+        log.consumer = saved.log.consumer.take();
+        log.ai = saved.log.ai.take();
+        return owned
+            .incoming
+            .finish(result, log, &saved.response_headers)
+            .into();
+    }
+    let ctx = owned.context();
+    let (mut ex, rp) = match owned.exchange(&ctx, Some(saved)) {
+        Ok(x) => x,
+        Err(e) => return owned.incoming.finish(Err(e), log, &[]).into(),
+    };
+    ex.log.status = log.status.take();
+    ex.log.upstream_ms = log.upstream_ms.take();
+    respond(&owned.incoming, &mut ex, &rp, result, log, || owned.clone())
+}
+
+/// The response phases on the synchronous path, for `result` (the request hooks' answer or the
+/// origin's): the response to send, or a promise of it when a body_filter hook must wait (then
+/// `owned` makes what that future keeps).
+fn respond<'a>(
+    incoming: &Incoming,
+    ex: &mut Exchange<'a>,
+    rp: &RouteView<'a>,
+    result: Result<web_sys::Response, GatewayError>,
+    mut log: LogFields,
+    owned: impl FnOnce() -> Owned,
+) -> JsValue {
+    let response = match result.map_err(|e| pipeline::errors(ex, rp, e)) {
+        Ok(response) => response,
+        Err(e) => {
+            log.error = Some(e.kind.code());
+            respond::error(&e, &incoming.request_id)
+        }
+    };
+    respond::add_headers(&response, &ex.response_headers);
+    match pipeline::response_now(ex, rp, response) {
+        Ok(response) => {
+            take_log(ex, &mut log);
+            pipeline::log(ex, rp, &log);
+            incoming.finish(Ok(response), log, &[]).into()
+        }
+        Err(reply) => {
+            let saved = ex.save();
+            let owned = owned();
+            wasm_bindgen_futures::future_to_promise(async move {
+                let ctx = owned.context();
+                let response = match owned.exchange(&ctx, Some(saved)) {
+                    Ok((mut ex, rp)) => {
+                        let response = pipeline::body_filters(&mut ex, &rp, reply).await;
+                        take_log(&mut ex, &mut log);
+                        pipeline::log(&ex, &rp, &log);
+                        Ok(response)
+                    }
+                    Err(e) => Err(e),
+                };
+                Ok(owned.incoming.finish(response, log, &[]).into())
+            })
+            .into()
+        }
+    }
+}
+
+/// The log fields the phases found out.
+fn take_log(ex: &mut Exchange<'_>, log: &mut LogFields) {
+    log.consumer = ex.log.consumer.take();
+    log.upstream_ms = ex.log.upstream_ms;
+    log.status = ex.log.status;
+    log.ai = ex.log.ai.take();
 }
 
 /// Where the request goes: its URL parts, its lower-case host without port, and the plan.
@@ -244,9 +428,21 @@ async fn handle(
     log.route = Some(plan.route.to_string());
     log.service = Some(plan.upstream.name.clone());
 
+    let rp = gateway.route_plugins(plan.route_index);
     let mut ex = exchange(incoming, env, ctx, &gateway, parts, host, plan);
-    let defs = pipeline::plugins_of(&ex);
-    let result = pipeline::request(&mut ex, &defs).await;
+    Ok(run(incoming, &mut ex, &rp, 0, log).await)
+}
+
+/// The request phases from hook position `from` on (0: all), the proxy, then the response and log
+/// phases: the response to send.
+async fn run<'a>(
+    incoming: &Incoming,
+    ex: &mut Exchange<'a>,
+    rp: &RouteView<'a>,
+    from: usize,
+    log: &mut LogFields,
+) -> web_sys::Response {
+    let result = pipeline::request_from(ex, rp, from).await;
     // The answer, error or not, goes through the response phases with the headers the request
     // phases added (even those that ended in an error).
     let response = match result {
@@ -257,11 +453,8 @@ async fn handle(
         }
     };
     respond::add_headers(&response, &ex.response_headers);
-    let response = pipeline::response(&mut ex, &defs, response).await;
-    log.consumer = ex.log.consumer.take();
-    log.upstream_ms = ex.log.upstream_ms;
-    log.status = ex.log.status;
-    log.ai = ex.log.ai.take();
-    pipeline::log(&ex, &defs, log);
-    Ok(response)
+    let response = pipeline::response(ex, rp, response).await;
+    take_log(ex, log);
+    pipeline::log(ex, rp, log);
+    response
 }

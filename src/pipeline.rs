@@ -1,98 +1,202 @@
 //! The phase runner: calls the plugins' hooks (`crate::plugins::HOOKS`) per phase, in priority
-//! order (`edgegate_core::plugins::registry::present`), with the instances that run for this
-//! request (`registry::select`). It knows no plugin by name.
+//! order, with the instances that run for this request. The route's plugins, their order and (but
+//! for consumer-scoped instances) the instances that run are worked out once per route
+//! (`edgegate_core::plugins::RouteView`). It knows no plugin by name.
 //!
 //! Request: rewrite, then access (a hook may answer at once, or fail), then serve (the first plugin
 //! with a serve hook that answers; else the plain proxy). Response: the errors are reshaped by
 //! error hooks, then header_filter and body_filter hooks edit the answer (error answers included),
-//! then log hooks see the outcome. Routes without plugins never come here (`lib.rs`, `fast`).
+//! then log hooks see the outcome.
+//!
+//! Two ways to run the same hooks, in the same order: [`request_now`] runs the request hooks that
+//! decide at once without a Rust future (`lib.rs`, `fast`) and stops at the first one that must wait;
+//! [`request_from`] runs the rest as a future. Routes without plugins never come here.
 
 use crate::exchange::{Exchange, LogFields};
-use crate::plugins::{hooks, Flow, Reply};
+use crate::plugins::{hooks_at, Flow, Hooks, Reply, RequestHook};
 use crate::proxy;
-use edgegate_core::plugins::registry::{present, select};
-use edgegate_core::plugins::{Phase, PluginDef, PluginInstance};
+use edgegate_core::plugins::{Phase, RouteView, Running};
 use edgegate_core::GatewayError;
 
-/// The plugins of the request's route, highest priority first.
-pub fn plugins_of(ex: &Exchange<'_>) -> Vec<&'static PluginDef> {
-    present(ex.plugins())
+/// The request phases, in order. A position in the request hooks is `phase * n + k` for plugin `k`
+/// of the route's `n`.
+const REQUEST_PHASES: [Phase; 3] = [Phase::Rewrite, Phase::Access, Phase::Serve];
+
+fn hooks(rp: &RouteView<'_>, k: usize) -> Hooks {
+    hooks_at(rp.registry_index(k))
 }
 
-/// The instances of `def` that run now (the consumer as known at this point).
-fn running<'a>(ex: &Exchange<'a>, def: &PluginDef) -> Vec<&'a PluginInstance> {
-    let username = ex.identity.as_ref().map(|i| i.username.as_str());
-    select(ex.plugins(), def, username)
+/// The instances of plugin `k` that run now (the consumer as known at this point).
+fn running<'g>(ex: &Exchange<'g>, rp: &RouteView<'g>, k: usize) -> Running<'g> {
+    let username = if rp.consumer_scoped() {
+        ex.identity.as_ref().map(|i| i.username.as_str())
+    } else {
+        None
+    };
+    rp.running(k, username)
 }
 
-/// rewrite, access and serve: the answer (from a hook, or the origin), or an error already reshaped
-/// by the route's error hooks.
-pub async fn request(
-    ex: &mut Exchange<'_>,
-    defs: &[&'static PluginDef],
-) -> Result<web_sys::Response, GatewayError> {
-    let result = request_phases(ex, defs).await;
-    result.map_err(|mut e| {
-        for def in defs {
-            if let Some(hook) = hooks(def.name).error {
-                e = hook(&*ex, e);
-            }
+/// The request hook at position `pos` and its instances, if it has any to run.
+fn request_hook<'g>(
+    ex: &Exchange<'g>,
+    rp: &RouteView<'g>,
+    pos: usize,
+) -> Option<(RequestHook, Running<'g>)> {
+    let n = rp.len();
+    let (phase, k) = (REQUEST_PHASES[pos / n], pos % n);
+    if !rp.def(k).takes_part_in(phase) {
+        return None;
+    }
+    let hook = hooks(rp, k).request(phase)?;
+    let instances = running(ex, rp, k);
+    (!instances.is_empty()).then_some((hook, instances))
+}
+
+/// What [`request_now`] got to.
+pub enum Now {
+    /// The answer (a hook's, or its error, not yet reshaped by [`errors`]).
+    Answer(Result<web_sys::Response, GatewayError>),
+    /// Every request hook ran: send the request upstream.
+    Forward,
+    /// The hook at `pos` must wait: go on with [`request_from`]`(.., pos)`. `fresh`: no hook ran
+    /// before it (the exchange is untouched).
+    Wait { pos: usize, fresh: bool },
+}
+
+/// Run the request hooks that decide at once, in order, until one answers or must wait.
+pub fn request_now<'g>(ex: &mut Exchange<'g>, rp: &RouteView<'g>) -> Now {
+    let mut fresh = true;
+    for pos in 0..REQUEST_PHASES.len() * rp.len() {
+        let Some((hook, instances)) = request_hook(ex, rp, pos) else {
+            continue;
+        };
+        let result = match hook {
+            RequestHook::Now(f) => f(ex, &instances),
+            RequestHook::Either(f, _) => match f(ex, &instances) {
+                Some(result) => result,
+                None => return Now::Wait { pos, fresh },
+            },
+            RequestHook::Later(_) => return Now::Wait { pos, fresh },
+        };
+        fresh = false;
+        match result {
+            Ok(Flow::Continue) => {}
+            Ok(Flow::Respond(response)) => return Now::Answer(Ok(response)),
+            Err(e) => return Now::Answer(Err(e)),
         }
-        e
-    })
+    }
+    Now::Forward
 }
 
-async fn request_phases(
-    ex: &mut Exchange<'_>,
-    defs: &[&'static PluginDef],
+/// rewrite, access and serve from position `from` on (0: all of them): the answer (from a hook,
+/// or the origin), or an error already reshaped by the route's error hooks.
+pub async fn request_from<'g>(
+    ex: &mut Exchange<'g>,
+    rp: &RouteView<'g>,
+    from: usize,
 ) -> Result<web_sys::Response, GatewayError> {
-    for phase in [Phase::Rewrite, Phase::Access, Phase::Serve] {
-        for def in defs.iter().filter(|d| d.takes_part_in(phase)) {
-            let Some(hook) = hooks(def.name).request(phase) else {
-                continue;
-            };
-            let instances = running(ex, def);
-            if instances.is_empty() {
-                continue;
-            }
-            if let Flow::Respond(response) = hook(ex, &instances).await? {
-                return Ok(response);
-            }
+    let result = request_phases(ex, rp, from).await;
+    result.map_err(|e| errors(ex, rp, e))
+}
+
+async fn request_phases<'g>(
+    ex: &mut Exchange<'g>,
+    rp: &RouteView<'g>,
+    from: usize,
+) -> Result<web_sys::Response, GatewayError> {
+    for pos in from..REQUEST_PHASES.len() * rp.len() {
+        let Some((hook, instances)) = request_hook(ex, rp, pos) else {
+            continue;
+        };
+        let flow = match hook {
+            RequestHook::Now(f) => f(ex, &instances)?,
+            // At `from` the quick way already said it must wait.
+            RequestHook::Either(f, later) => match (pos != from).then(|| f(ex, &instances)) {
+                Some(Some(result)) => result?,
+                _ => later(ex, &instances).await?,
+            },
+            RequestHook::Later(later) => later(ex, &instances).await?,
+        };
+        if let Flow::Respond(response) = flow {
+            return Ok(response);
         }
     }
     proxy::forward(ex).await
 }
 
-/// header_filter and body_filter, when a plugin of the route has one: the response to send. A
-/// WebSocket upgrade (101) passes untouched.
-pub async fn response(
-    ex: &mut Exchange<'_>,
-    defs: &[&'static PluginDef],
+/// The error hooks of the route's plugins, in order.
+pub fn errors(ex: &Exchange<'_>, rp: &RouteView<'_>, mut e: GatewayError) -> GatewayError {
+    for k in 0..rp.len() {
+        if let Some(hook) = hooks(rp, k).error {
+            e = hook(ex, e);
+        }
+    }
+    e
+}
+
+/// Whether a plugin of the route has a response hook (header_filter, body_filter).
+pub fn has_response_hooks(rp: &RouteView<'_>) -> bool {
+    (0..rp.len()).any(|k| {
+        let def = rp.def(k);
+        def.takes_part_in(Phase::HeaderFilter) || def.takes_part_in(Phase::BodyFilter)
+    })
+}
+
+/// header_filter hooks, then the body_filter hooks that apply, when one of them must wait:
+/// `Err(reply)`, to go on with [`body_filters`]. Otherwise the response to send. A WebSocket
+/// upgrade (101) passes untouched.
+pub fn response_now<'g>(
+    ex: &mut Exchange<'g>,
+    rp: &RouteView<'g>,
     response: web_sys::Response,
-) -> web_sys::Response {
-    if !defs
-        .iter()
-        .any(|d| d.takes_part_in(Phase::HeaderFilter) || d.takes_part_in(Phase::BodyFilter))
-    {
-        return response;
+) -> Result<web_sys::Response, Reply> {
+    if !has_response_hooks(rp) {
+        return Ok(response);
     }
     let mut reply = Reply::new(response);
     if reply.status() == 101 {
-        return reply.finish();
+        return Ok(reply.finish());
     }
-    for def in defs.iter().filter(|d| d.takes_part_in(Phase::HeaderFilter)) {
-        if let Some(hook) = hooks(def.name).header_filter {
-            let instances = running(ex, def);
+    for k in 0..rp.len() {
+        if !rp.def(k).takes_part_in(Phase::HeaderFilter) {
+            continue;
+        }
+        if let Some(hook) = hooks(rp, k).header_filter {
+            let instances = running(ex, rp, k);
             if !instances.is_empty() {
                 hook(ex, &instances, &mut reply);
             }
         }
     }
-    for def in defs.iter().filter(|d| d.takes_part_in(Phase::BodyFilter)) {
-        if let Some(hook) = hooks(def.name).body_filter {
-            let instances = running(ex, def);
-            if !instances.is_empty() {
-                hook(ex, &instances, &mut reply).await;
+    for k in 0..rp.len() {
+        if !rp.def(k).takes_part_in(Phase::BodyFilter) {
+            continue;
+        }
+        if let Some(hook) = hooks(rp, k).body_filter {
+            let instances = running(ex, rp, k);
+            if !instances.is_empty() && (hook.applies)(ex, &instances, &reply) {
+                return Err(reply);
+            }
+        }
+    }
+    ex.log.status = Some(reply.status());
+    Ok(reply.finish())
+}
+
+/// The body_filter hooks (after [`response_now`] gave the reply back): the response to send.
+pub async fn body_filters<'g>(
+    ex: &mut Exchange<'g>,
+    rp: &RouteView<'g>,
+    mut reply: Reply,
+) -> web_sys::Response {
+    for k in 0..rp.len() {
+        if !rp.def(k).takes_part_in(Phase::BodyFilter) {
+            continue;
+        }
+        if let Some(hook) = hooks(rp, k).body_filter {
+            let instances = running(ex, rp, k);
+            if !instances.is_empty() && (hook.applies)(ex, &instances, &reply) {
+                (hook.run)(ex, &instances, &mut reply).await;
             }
         }
     }
@@ -100,11 +204,26 @@ pub async fn response(
     reply.finish()
 }
 
+/// header_filter and body_filter, when a plugin of the route has one: the response to send.
+pub async fn response<'g>(
+    ex: &mut Exchange<'g>,
+    rp: &RouteView<'g>,
+    response: web_sys::Response,
+) -> web_sys::Response {
+    match response_now(ex, rp, response) {
+        Ok(response) => response,
+        Err(reply) => body_filters(ex, rp, reply).await,
+    }
+}
+
 /// log hooks: the request is settled; `log` has its final fields.
-pub fn log(ex: &Exchange<'_>, defs: &[&'static PluginDef], log: &LogFields) {
-    for def in defs.iter().filter(|d| d.takes_part_in(Phase::Log)) {
-        if let Some(hook) = hooks(def.name).log {
-            let instances = running(ex, def);
+pub fn log<'g>(ex: &Exchange<'g>, rp: &RouteView<'g>, log: &LogFields) {
+    for k in 0..rp.len() {
+        if !rp.def(k).takes_part_in(Phase::Log) {
+            continue;
+        }
+        if let Some(hook) = hooks(rp, k).log {
+            let instances = running(ex, rp, k);
             if !instances.is_empty() {
                 hook(ex, &instances, log);
             }

@@ -136,35 +136,36 @@ pub async fn forward_from(
 }
 
 /// The synchronous path's send (`fast` in lib.rs): choose a target and send; the promise resolves
-/// to the response `crate::Incoming::finish` makes. A failure that is retried continues as a
-/// future, with the request routed again (same service: the split uses the request id).
+/// to the response `crate::after` makes. A failure that is retried continues as a future, with the
+/// request routed again (same service: the split uses the request id). `plugins`: the route has
+/// plugins, whose request hooks have run on `ex` (what they left is kept for the response phases).
 pub fn start_fast(
-    ex: &Exchange<'_>,
-    incoming: Rc<crate::Incoming>,
+    ex: &mut Exchange<'_>,
+    owned: crate::Owned,
     mut log: LogFields,
-    env: worker::Env,
-    ctx: worker::worker_sys::Context,
-    gateway: std::sync::Arc<edgegate_core::gateway::Gateway>,
+    plugins: Option<crate::HooksLeft>,
 ) -> js_sys::Promise {
     let upstream = ex.plan.upstream;
     let target = match crate::upstream::pick(upstream, crate::upstream::key(ex), &[]) {
         Ok(i) => i,
         Err(e) => {
-            let response = incoming.finish(Err(e), log, &[]);
-            return js_sys::Promise::resolve(&JsValue::from(response));
+            let saved = plugins.map(|_| ex.save());
+            let left = plugins.unwrap_or(crate::HooksLeft::OnError);
+            let response = crate::after(&owned, Err(e), log, saved, left);
+            return js_sys::Promise::resolve(&response);
         }
     };
     // What the callback needs to judge the outcome and, rarely, retry.
     let (service, timeout_ms) = (upstream.name.clone(), upstream.timeout_ms);
     let balanced = upstream.balanced();
-    let retry = upstream.policy.retry.allows(&incoming.info.method);
-    let gw = gateway.clone();
+    let retry = upstream.policy.retry.allows(&owned.incoming.info.method);
     let (route_index, service_index) = (ex.plan.route_index, ex.plan.service_index);
-    let next_target = move |incoming: &crate::Incoming, outcome: Outcome| -> Option<usize> {
+    let next_target = move |owned: &crate::Owned, outcome: Outcome| -> Option<usize> {
         if !retry {
             return None;
         }
-        let (_, _, plan) = crate::route(incoming, &gw).ok()?;
+        let incoming = &owned.incoming;
+        let (_, _, plan) = crate::route(incoming, &owned.gateway).ok()?;
         let up = plan.upstream;
         let body_free = incoming.raw.body().is_none();
         if plan.route_index != route_index
@@ -176,26 +177,28 @@ pub fn start_fast(
         {
             return None;
         }
-        // Consistent hashing in the fast path hashes no consumer (no plugin ran).
+        // Consistent hashing in the fast path hashes no consumer (no hook there sets one).
         crate::upstream::pick(up, None, &[target]).ok()
     };
-    let kept = Rc::clone(&incoming);
+    // What the request hooks left, filled in once the request is on its way.
+    let slot: Rc<Cell<Option<crate::exchange::Saved>>> = Rc::default();
+    let kept_slot = slot.clone();
     let done = Closure::once_into_js(move |value: JsValue, status: u16, upstream_ms: f64| {
         let outcome = outcome_of(&value, status);
         if balanced {
-            if let Some(up) = gateway.upstream(service_index) {
+            if let Some(up) = owned.gateway.upstream(service_index) {
                 crate::upstream::finished(up, target, outcome);
             }
         }
-        if let Some(next) = next_target(&kept, outcome) {
+        let saved = kept_slot.take();
+        let left = plugins.unwrap_or(crate::HooksLeft::OnError);
+        if let Some(next) = next_target(&owned, outcome) {
             discard(&value);
             let promise = wasm_bindgen_futures::future_to_promise(async move {
-                let ctx = worker::Context::new(ctx);
-                let result = match crate::route(&kept, &gateway) {
-                    Err(e) => Err(e),
-                    Ok((parts, host, plan)) => {
-                        let mut ex =
-                            crate::exchange(&kept, &env, &ctx, &gateway, parts, host, plan);
+                let ctx = owned.context();
+                let (result, saved) = match owned.exchange(&ctx, saved) {
+                    Err(e) => (Err(e), None),
+                    Ok((mut ex, _)) => {
                         let attempts = Attempts {
                             made: 1,
                             tried: vec![target],
@@ -205,17 +208,21 @@ pub fn start_fast(
                         let result = forward_from(&mut ex, attempts).await;
                         log.status = ex.log.status;
                         log.upstream_ms = ex.log.upstream_ms;
-                        result
+                        (result, plugins.map(|_| ex.save()))
                     }
                 };
-                Ok(kept.finish(result, log, &[]).into())
+                Ok(crate::after(&owned, result, log, saved, left))
             });
             return JsValue::from(promise);
         }
         let result = settle(value, status, upstream_ms, (&service, timeout_ms), &mut log);
-        JsValue::from(kept.finish(result, log, &[]))
+        crate::after(&owned, result, log, saved, left)
     });
-    start(ex, target, None, &done)
+    let promise = start(ex, target, None, &done);
+    if plugins.is_some() {
+        slot.set(Some(ex.save()));
+    }
+    promise
 }
 
 /// What `js::forward` hands its `done` callback.

@@ -162,14 +162,73 @@ pub fn access<'x, 'a>(
     })
 }
 
-async fn enforce(ex: &mut Exchange<'_>) -> Result<(), GatewayError> {
+/// The access hook when every counter is decided from a lease in hand (no Durable Object call);
+/// `None` otherwise. What was planned then is parked for [`access`] (the lease table already
+/// counted it), and `None` is the answer again until `access` takes it.
+pub fn decide_now(
+    ex: &mut Exchange<'_>,
+    _instances: &[&PluginInstance],
+) -> Option<Result<crate::plugins::Flow, GatewayError>> {
+    let key = parked_key(ex);
+    if PARKED.with(|p| p.borrow().iter().any(|x| x.key == key)) {
+        return None;
+    }
     let checks = applicable(ex);
     if checks.is_empty() {
-        return Ok(());
+        return Some(Ok(crate::plugins::Flow::Continue));
     }
+    let (outcomes, remote) = plan(ex, &checks);
+    if remote.is_empty() {
+        let outcomes = outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| Err("not decided".into())))
+            .collect();
+        return Some(conclude(ex, &checks, outcomes).map(|()| crate::plugins::Flow::Continue));
+    }
+    PARKED.with(|p| {
+        let mut p = p.borrow_mut();
+        // Only a request that never reached `access` leaves one behind; keep few.
+        if p.len() >= 64 {
+            p.remove(0);
+        }
+        p.push(Parked {
+            key,
+            outcomes,
+            remote,
+        });
+    });
+    None
+}
 
-    // Decide what a lease in hand covers without awaiting anything; only the rest waits for its
-    // counter (all of them at once).
+/// What [`decide_now`] planned for a request that must wait for a counter.
+struct Parked {
+    key: (usize, String),
+    outcomes: Vec<Option<Result<Decision, String>>>,
+    remote: Vec<Remote>,
+}
+
+thread_local! {
+    static PARKED: RefCell<Vec<Parked>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Which request a parked plan is for: its `RequestInfo` (alive, at one address, for as long as the
+/// request) and its id.
+fn parked_key(ex: &Exchange<'_>) -> (usize, String) {
+    (
+        ex.info as *const crate::js::RequestInfo as usize,
+        ex.request_id.to_string(),
+    )
+}
+
+/// A counter that needs the Durable Object: a plain call (no lease), or an ask for a lease.
+type Remote = Either<(usize, Op, u64), (usize, Ask, u64)>;
+
+/// Decide what a lease in hand covers without awaiting anything; the rest (`Remote`) waits for
+/// its counter.
+fn plan(
+    ex: &Exchange<'_>,
+    checks: &[Check<'_>],
+) -> (Vec<Option<Result<Decision, String>>>, Vec<Remote>) {
     let env = ex.env;
     let now = runtime::now_ms() as u64;
     let mut outcomes: Vec<Option<Result<Decision, String>>> = Vec::with_capacity(checks.len());
@@ -202,6 +261,25 @@ async fn enforce(ex: &mut Exchange<'_>) -> Result<(), GatewayError> {
             }
         }
     }
+    (outcomes, remote)
+}
+
+async fn enforce(ex: &mut Exchange<'_>) -> Result<(), GatewayError> {
+    let key = parked_key(ex);
+    let parked = PARKED.with(|p| {
+        let mut p = p.borrow_mut();
+        let at = p.iter().position(|x| x.key == key)?;
+        Some(p.remove(at))
+    });
+    let checks = applicable(ex);
+    if checks.is_empty() {
+        return Ok(());
+    }
+    let env = ex.env;
+    let (mut outcomes, remote) = match parked {
+        Some(p) if p.outcomes.len() == checks.len() => (p.outcomes, p.remote),
+        _ => plan(ex, &checks),
+    };
     if !remote.is_empty() {
         let checks = &checks;
         let answers = join_all(remote.iter().map(|r| async move {
@@ -240,7 +318,16 @@ async fn enforce(ex: &mut Exchange<'_>) -> Result<(), GatewayError> {
         .into_iter()
         .map(|o| o.unwrap_or_else(|| Err("not decided".into())))
         .collect();
+    conclude(ex, &checks, outcomes)
+}
 
+/// The request's fate from every counter's decision: the client headers, and the error when one
+/// refused (or could not be reached, unless fault tolerant).
+fn conclude(
+    ex: &mut Exchange<'_>,
+    checks: &[Check<'_>],
+    outcomes: Vec<Result<Decision, String>>,
+) -> Result<(), GatewayError> {
     let mut shown: Vec<&Decision> = Vec::new();
     let mut tokens: Vec<&Decision> = Vec::new();
     let mut requests: Vec<&Decision> = Vec::new();

@@ -92,14 +92,7 @@ function verifyNow(key, alg, data, sig) {
   let k = nodeKeys.get(key);
   if (k === undefined) {
     k = null;
-    if (node === undefined) {
-      try {
-        node = globalThis.process?.getBuiltinModule?.("node:crypto") ?? null;
-      } catch {
-        node = null;
-      }
-    }
-    if (node !== null && NODE_HASH[alg] !== null) {
+    if (nodeCrypto() !== null && NODE_HASH[alg] !== null) {
       try {
         k = node.KeyObject.from(key);
         // verify() reads its options from the key object it is given.
@@ -146,11 +139,36 @@ export function verify(id, alg, kind, curve, a, b, data, sig, capacity) {
   );
 }
 
-// PBKDF2-HMAC-SHA256, 32 bytes.
-export async function pbkdf2(password, salt, iterations) {
+function nodeCrypto() {
+  if (node === undefined) {
+    try {
+      node = globalThis.process?.getBuiltinModule?.("node:crypto") ?? null;
+    } catch {
+      node = null;
+    }
+  }
+  return node;
+}
+
+// PBKDF2-HMAC-SHA256, 32 bytes, into `out` (a view of wasm memory): true when done at once (node:crypto's
+// pbkdf2Sync, the same BoringSSL as WebCrypto, without two promises and the hops back into the request);
+// otherwise a promise of the bytes (WebCrypto), which Rust copies. `password` and `salt` are views of wasm
+// memory: read at once or copied before anything is awaited.
+export function pbkdf2(password, salt, iterations, out) {
+  const n = nodeCrypto();
+  if (n !== null) {
+    try {
+      out.set(n.pbkdf2Sync(password, salt, iterations, 32, "sha256"));
+      return true;
+    } catch {
+      // WebCrypto decides.
+    }
+  }
+  const p = password.slice();
   const s = salt.slice();
-  const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(password), "PBKDF2", false, ["deriveBits"]);
-  return new Uint8Array(await crypto.subtle.deriveBits({ name: "PBKDF2", hash: "SHA-256", salt: s, iterations }, key, 256));
+  return crypto.subtle.importKey("raw", p, "PBKDF2", false, ["deriveBits"]).then((key) =>
+    crypto.subtle.deriveBits({ name: "PBKDF2", hash: "SHA-256", salt: s, iterations }, key, 256)).then((bits) =>
+    new Uint8Array(bits));
 }
 
 export function cachedKeys() {
@@ -173,7 +191,7 @@ extern "C" {
     ) -> JsValue;
 
     #[wasm_bindgen(js_name = pbkdf2)]
-    fn js_pbkdf2(password: &str, salt: &[u8], iterations: u32) -> js_sys::Promise;
+    fn js_pbkdf2(password: &[u8], salt: &[u8], iterations: u32, out: &mut [u8]) -> JsValue;
 }
 
 /// Most parsed keys an isolate keeps ([`parsed_key`]); when full, all are dropped.
@@ -339,14 +357,15 @@ impl Crypto for WebCrypto {
         salt: &[u8],
         iterations: u32,
     ) -> Result<[u8; 32], CryptoError> {
-        // Passwords reach here as UTF-8 text (basic::parse_authorization).
-        let password = std::str::from_utf8(password)
-            .map_err(|_| CryptoError::Backend("password is not UTF-8".into()))?;
-        let bytes = JsFuture::from(js_pbkdf2(password, salt, iterations))
-            .await
-            .map_err(backend_error)?;
-        let array = js_sys::Uint8Array::new(&bytes);
         let mut out = [0u8; 32];
+        // Known at once (node:crypto's pbkdf2Sync): written into `out`, nothing awaited.
+        let outcome = js_pbkdf2(password, salt, iterations, &mut out);
+        if outcome.as_bool() == Some(true) {
+            return Ok(out);
+        }
+        let promise: js_sys::Promise = js_sys::Promise::unchecked_from_js(outcome);
+        let bytes = JsFuture::from(promise).await.map_err(backend_error)?;
+        let array = js_sys::Uint8Array::new(&bytes);
         if array.length() != 32 {
             return Err(CryptoError::Backend(
                 "PBKDF2 returned a wrong length".into(),

@@ -3,10 +3,11 @@
 //! of the route, the origin's and the gateway's own errors (401, 403, 429, ...) alike.
 
 use crate::exchange::Exchange;
-use crate::plugins::{Flow, Reply, Step};
+use crate::plugins::{Flow, Reply};
 use edgegate_core::plugins::cors::{self, CorsConfig, PREFLIGHT_STATUS};
 use edgegate_core::plugins::PluginInstance;
 use edgegate_core::proxy::REQUEST_ID;
+use edgegate_core::GatewayError;
 
 fn config<'a>(instances: &[&'a PluginInstance]) -> Option<&'a CorsConfig> {
     instances.first()?.config::<CorsConfig>()
@@ -22,9 +23,8 @@ fn preflight_origin(ex: &Exchange<'_>) -> Option<String> {
     cors::is_preflight(&ex.info.method, Some(&origin), method.as_deref()).then_some(origin)
 }
 
-pub fn access<'x, 'a>(ex: &'x mut Exchange<'a>, instances: &'x [&'a PluginInstance]) -> Step<'x> {
-    let flow = preflight(ex, instances);
-    Box::pin(async move { Ok(flow) })
+pub fn access(ex: &mut Exchange<'_>, instances: &[&PluginInstance]) -> Result<Flow, GatewayError> {
+    Ok(preflight(ex, instances))
 }
 
 /// Answer a preflight (unless `preflight_continue`): 200, empty body, the headers of

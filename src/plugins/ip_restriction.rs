@@ -2,14 +2,15 @@
 //! (`Exchange::client_ip`), which Cloudflare sets and Miniflare takes from the client.
 
 use crate::exchange::Exchange;
-use crate::plugins::{Flow, Step};
+use crate::plugins::Flow;
 use edgegate_core::plugins::ip_restriction::IpRestrictionConfig;
 use edgegate_core::plugins::PluginInstance;
+use edgegate_core::GatewayError;
 
-pub fn access<'x, 'a>(ex: &'x mut Exchange<'a>, instances: &'x [&'a PluginInstance]) -> Step<'x> {
-    let verdict = instances
+pub fn access(ex: &mut Exchange<'_>, instances: &[&PluginInstance]) -> Result<Flow, GatewayError> {
+    instances
         .first()
         .and_then(|i| i.config::<IpRestrictionConfig>())
-        .map_or(Ok(()), |c| c.check(ex.client_ip.as_deref()));
-    Box::pin(async move { verdict.map(|()| Flow::Continue) })
+        .map_or(Ok(()), |c| c.check(ex.client_ip.as_deref()))
+        .map(|()| Flow::Continue)
 }

@@ -20,8 +20,13 @@
 //!
 //! Request hooks (rewrite, access, serve) return [`Flow::Continue`] or [`Flow::Respond`] (the
 //! answer, which skips the rest of the request phases), or an error (answered as problem+json, or in
-//! OpenAI's shape on AI routes). Response hooks (header_filter, body_filter) edit a [`Reply`]; log
-//! hooks only look.
+//! OpenAI's shape on AI routes). They come in three kinds ([`RequestHook`]): `Now` decides at once,
+//! `Later` returns a future, `Either` decides at once when it can and says `None` (having changed
+//! nothing) when it must wait. A route whose hooks all decide at once is served without a Rust
+//! future, almost as cheaply as a route without plugins (`lib.rs`, `fast`); the first hook that must
+//! wait moves the rest of the request onto a future. Response hooks (header_filter, body_filter)
+//! edit a [`Reply`] (a body_filter says first whether it applies, so that a response it leaves
+//! alone needs no future); log hooks only look.
 
 use crate::exchange::{Exchange, LogFields};
 use edgegate_core::plugins::{Phase, PluginInstance};
@@ -52,16 +57,41 @@ pub enum Flow {
 
 /// The future a request hook returns.
 pub type Step<'x> = Pin<Box<dyn Future<Output = Result<Flow, GatewayError>> + 'x>>;
-/// rewrite, access, serve.
-pub type RequestHook = for<'x, 'a> fn(&'x mut Exchange<'a>, &'x [&'a PluginInstance]) -> Step<'x>;
-/// header_filter: read and change the response's status and headers.
-pub type HeaderHook = for<'x, 'a> fn(&'x mut Exchange<'a>, &'x [&'a PluginInstance], &'x mut Reply);
-/// body_filter: wrap (`Reply::body` + `Reply::set_body`) or replace the body.
-pub type BodyHook = for<'x, 'a> fn(
+/// A request hook that may wait: rewrite, access, serve.
+pub type LaterHook = for<'x, 'a> fn(&'x mut Exchange<'a>, &'x [&'a PluginInstance]) -> Step<'x>;
+/// A request hook that decides at once.
+pub type NowHook =
+    for<'x, 'a> fn(&'x mut Exchange<'a>, &'x [&'a PluginInstance]) -> Result<Flow, GatewayError>;
+/// A request hook that decides at once when it can; `None` when it must wait, having changed
+/// nothing (then its [`LaterHook`] runs).
+pub type MaybeHook = for<'x, 'a> fn(
     &'x mut Exchange<'a>,
     &'x [&'a PluginInstance],
-    &'x mut Reply,
-) -> Pin<Box<dyn Future<Output = ()> + 'x>>;
+) -> Option<Result<Flow, GatewayError>>;
+
+/// rewrite, access, serve. A route whose request hooks all decide at once is run without a Rust
+/// future (`lib.rs`, `fast`): prefer `Now` when nothing needs awaiting.
+#[derive(Clone, Copy)]
+pub enum RequestHook {
+    Now(NowHook),
+    Later(LaterHook),
+    Either(MaybeHook, LaterHook),
+}
+
+/// header_filter: read and change the response's status and headers.
+pub type HeaderHook = for<'x, 'a> fn(&'x mut Exchange<'a>, &'x [&'a PluginInstance], &'x mut Reply);
+/// body_filter: wrap (`Reply::body` + `Reply::set_body`) or replace the body. `applies` says whether
+/// `run` has anything to do for this response (when not, it is not called, and the response may be
+/// sent without a Rust future).
+#[derive(Clone, Copy)]
+pub struct BodyHook {
+    pub applies: for<'x, 'a> fn(&'x Exchange<'a>, &'x [&'a PluginInstance], &'x Reply) -> bool,
+    pub run: for<'x, 'a> fn(
+        &'x mut Exchange<'a>,
+        &'x [&'a PluginInstance],
+        &'x mut Reply,
+    ) -> Pin<Box<dyn Future<Output = ()> + 'x>>,
+}
 /// log: the final status and log fields, after the response is settled.
 pub type LogHook = for<'x, 'a> fn(&'x Exchange<'a>, &'x [&'a PluginInstance], &'x LogFields);
 /// Not a Kong phase: reshape the gateway's error answers on the routes of this plugin (called for
@@ -91,47 +121,52 @@ pub const NONE: Hooks = Hooks {
     error: None,
 };
 
+use RequestHook::{Either, Later, Now};
+
 /// Every plugin's hooks, by registry name. One line per plugin.
 pub static HOOKS: &[(&str, Hooks)] = &[
     (
         "jwt",
         Hooks {
-            access: Some(crate::auth::access),
+            access: Some(Later(crate::auth::access)),
             ..NONE
         },
     ),
     (
         "key-auth",
         Hooks {
-            access: Some(crate::auth::access),
+            access: Some(Later(crate::auth::access)),
             ..NONE
         },
     ),
     (
         "basic-auth",
         Hooks {
-            access: Some(crate::auth::access),
+            access: Some(Later(crate::auth::access)),
             ..NONE
         },
     ),
     (
         "acl",
         Hooks {
-            access: Some(crate::auth::access),
+            access: Some(Later(crate::auth::access)),
             ..NONE
         },
     ),
     (
         "rate-limiting",
         Hooks {
-            access: Some(crate::ratelimit::access),
+            access: Some(Either(
+                crate::ratelimit::decide_now,
+                crate::ratelimit::access,
+            )),
             ..NONE
         },
     ),
     (
         "ai-proxy",
         Hooks {
-            serve: Some(crate::ai::serve_hook),
+            serve: Some(Later(crate::ai::serve_hook)),
             error: Some(crate::ai::error_shape),
             ..NONE
         },
@@ -139,14 +174,14 @@ pub static HOOKS: &[(&str, Hooks)] = &[
     (
         "proxy-cache",
         Hooks {
-            serve: Some(crate::cache::serve_hook),
+            serve: Some(Later(crate::cache::serve_hook)),
             ..NONE
         },
     ),
     (
         "cors",
         Hooks {
-            access: Some(cors::access),
+            access: Some(Now(cors::access)),
             header_filter: Some(cors::header_filter),
             ..NONE
         },
@@ -154,28 +189,31 @@ pub static HOOKS: &[(&str, Hooks)] = &[
     (
         "request-transformer",
         Hooks {
-            access: Some(request_transformer::access),
+            access: Some(Either(
+                request_transformer::now,
+                request_transformer::access,
+            )),
             ..NONE
         },
     ),
     (
         "ip-restriction",
         Hooks {
-            access: Some(ip_restriction::access),
+            access: Some(Now(ip_restriction::access)),
             ..NONE
         },
     ),
     (
         "geo-restriction",
         Hooks {
-            access: Some(geo_restriction::access),
+            access: Some(Now(geo_restriction::access)),
             ..NONE
         },
     ),
     (
         "request-size-limiting",
         Hooks {
-            access: Some(request_size_limiting::access),
+            access: Some(Now(request_size_limiting::access)),
             error: Some(request_size_limiting::error),
             ..NONE
         },
@@ -184,22 +222,25 @@ pub static HOOKS: &[(&str, Hooks)] = &[
         "response-transformer",
         Hooks {
             header_filter: Some(response_transformer::header_filter),
-            body_filter: Some(response_transformer::body_filter),
+            body_filter: Some(BodyHook {
+                applies: response_transformer::body_applies,
+                run: response_transformer::body_filter,
+            }),
             ..NONE
         },
     ),
     (
         "redirect",
         Hooks {
-            access: Some(redirect::access),
+            access: Some(Now(redirect::access)),
             ..NONE
         },
     ),
     (
         "request-termination",
         Hooks {
-            rewrite: Some(request_termination::rewrite),
-            access: Some(request_termination::access),
+            rewrite: Some(Now(request_termination::rewrite)),
+            access: Some(Now(request_termination::access)),
             ..NONE
         },
     ),
@@ -211,6 +252,19 @@ pub fn hooks(name: &str) -> Hooks {
         .iter()
         .find(|(n, _)| *n == name)
         .map_or(NONE, |(_, h)| *h)
+}
+
+thread_local! {
+    /// [`HOOKS`] in registry order, made once per isolate.
+    static BY_REGISTRY: Vec<Hooks> = edgegate_core::plugins::REGISTRY
+        .iter()
+        .map(|d| hooks(d.name))
+        .collect();
+}
+
+/// The hooks of the plugin at position `i` of the registry.
+pub fn hooks_at(i: usize) -> Hooks {
+    BY_REGISTRY.with(|t| t.get(i).copied().unwrap_or(NONE))
 }
 
 impl Hooks {

@@ -3,12 +3,13 @@
 //! authentication and rate limiting).
 
 use crate::exchange::Exchange;
-use crate::plugins::{Flow, Step};
+use crate::plugins::Flow;
 use crate::respond;
 use edgegate_core::plugins::redirect::{RedirectConfig, BODY};
 use edgegate_core::plugins::PluginInstance;
+use edgegate_core::GatewayError;
 
-pub fn access<'x, 'a>(ex: &'x mut Exchange<'a>, instances: &'x [&'a PluginInstance]) -> Step<'x> {
+pub fn access(ex: &mut Exchange<'_>, instances: &[&PluginInstance]) -> Result<Flow, GatewayError> {
     let flow = match instances.first().and_then(|i| i.config::<RedirectConfig>()) {
         Some(config) => {
             let location = config.location(ex.url.path, ex.url.query, &ex.plan.params);
@@ -24,5 +25,5 @@ pub fn access<'x, 'a>(ex: &'x mut Exchange<'a>, instances: &'x [&'a PluginInstan
         }
         None => Flow::Continue,
     };
-    Box::pin(async move { Ok(flow) })
+    Ok(flow)
 }

@@ -4,7 +4,7 @@
 //! (when nothing was answered yet).
 
 use crate::exchange::Exchange;
-use crate::plugins::{Flow, Step};
+use crate::plugins::Flow;
 use edgegate_core::plugins::request_size_limiting::{
     BodyFacts, Decision, RequestSizeLimitingConfig,
 };
@@ -52,12 +52,7 @@ extern "C" {
     fn over_limit(stream: &JsValue) -> f64;
 }
 
-pub fn access<'x, 'a>(ex: &'x mut Exchange<'a>, instances: &'x [&'a PluginInstance]) -> Step<'x> {
-    let result = check(ex, instances);
-    Box::pin(async move { result })
-}
-
-fn check(ex: &mut Exchange<'_>, instances: &[&PluginInstance]) -> Result<Flow, GatewayError> {
+pub fn access(ex: &mut Exchange<'_>, instances: &[&PluginInstance]) -> Result<Flow, GatewayError> {
     let Some(c) = instances
         .first()
         .and_then(|i| i.config::<RequestSizeLimitingConfig>())

@@ -4,21 +4,20 @@
 //! consumer is known.
 
 use crate::exchange::Exchange;
-use crate::plugins::{Flow, Step};
+use crate::plugins::Flow;
 use crate::respond;
 use edgegate_core::plugins::request_termination::{
     EchoRequest, RequestTerminationConfig, JSON_TYPE,
 };
 use edgegate_core::plugins::PluginInstance;
+use edgegate_core::GatewayError;
 
-pub fn rewrite<'x, 'a>(ex: &'x mut Exchange<'a>, instances: &'x [&'a PluginInstance]) -> Step<'x> {
-    let flow = terminate(ex, instances, false);
-    Box::pin(async move { Ok(flow) })
+pub fn rewrite(ex: &mut Exchange<'_>, instances: &[&PluginInstance]) -> Result<Flow, GatewayError> {
+    Ok(terminate(ex, instances, false))
 }
 
-pub fn access<'x, 'a>(ex: &'x mut Exchange<'a>, instances: &'x [&'a PluginInstance]) -> Step<'x> {
-    let flow = terminate(ex, instances, true);
-    Box::pin(async move { Ok(flow) })
+pub fn access(ex: &mut Exchange<'_>, instances: &[&PluginInstance]) -> Result<Flow, GatewayError> {
+    Ok(terminate(ex, instances, true))
 }
 
 /// The answer of the instance that runs, if it is of the kind this phase handles (consumer-scoped

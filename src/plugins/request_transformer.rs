@@ -11,16 +11,70 @@ use edgegate_core::template::RequestVars;
 use edgegate_core::{ErrorKind, GatewayError};
 use wasm_bindgen::JsValue;
 
+fn config<'a>(instances: &[&'a PluginInstance]) -> Option<&'a RequestTransformerConfig> {
+    instances
+        .first()
+        .and_then(|i| i.plugin.get::<RequestTransformerConfig>())
+}
+
+/// The access hook when no body has to be read (no body rule applies to the request's
+/// Content-Type); `None` when one does, and then [`access`] runs.
+pub fn now(
+    ex: &mut Exchange<'_>,
+    instances: &[&PluginInstance],
+) -> Option<Result<Flow, GatewayError>> {
+    let Some(config) = config(instances) else {
+        return Some(Ok(Flow::Continue));
+    };
+    let body = if config.drops_body() {
+        Some(JsValue::NULL)
+    } else {
+        if config
+            .body_kind(ex.header("content-type").as_deref())
+            .is_some()
+        {
+            return None;
+        }
+        None
+    };
+    let edits = match plan(ex, config) {
+        Ok(edits) => edits,
+        Err(e) => return Some(Err(e)),
+    };
+    apply(ex, config, edits, body);
+    Some(Ok(Flow::Continue))
+}
+
 /// The access hook: the most specific instance (the registry passes only that one).
 pub fn access<'x, 'a>(ex: &'x mut Exchange<'a>, instances: &'x [&'a PluginInstance]) -> Step<'x> {
     Box::pin(async move {
-        if let Some(config) = instances
-            .first()
-            .and_then(|i| i.plugin.get::<RequestTransformerConfig>())
-        {
+        if let Some(config) = config(instances) {
             transform(ex, config).await?;
         }
         Ok(Flow::Continue)
+    })
+}
+
+/// What the rules change on the headers, the query and the path.
+struct Edits {
+    headers: Vec<HeaderEdit>,
+    query: Option<String>,
+    path: Option<String>,
+}
+
+fn plan(ex: &Exchange<'_>, config: &RequestTransformerConfig) -> Result<Edits, GatewayError> {
+    let headers = ex.raw.headers();
+    let get = |n: &str| headers.get(n).ok().flatten();
+    let vars = RequestVars {
+        header: &get,
+        query: ex.url.query,
+        captures: &ex.plan.params,
+        consumer: ex.identity.as_ref(),
+    };
+    Ok(Edits {
+        headers: config.header_edits(&get, &vars),
+        query: config.query_string(ex.url.query, &vars),
+        path: config.path(&vars).transpose()?,
     })
 }
 
@@ -28,20 +82,9 @@ async fn transform(
     ex: &mut Exchange<'_>,
     config: &RequestTransformerConfig,
 ) -> Result<(), GatewayError> {
+    let edits = plan(ex, config)?;
     let headers = ex.raw.headers();
     let get = |n: &str| headers.get(n).ok().flatten();
-    let captures = ex.plan.params.clone();
-    let identity = ex.identity.clone();
-    let query = ex.url.query;
-    let vars = RequestVars {
-        header: &get,
-        query,
-        captures: &captures,
-        consumer: identity.as_ref(),
-    };
-    let edits = config.header_edits(&get, &vars);
-    let new_query = config.query_string(query, &vars);
-    let new_path = config.path(&vars).transpose()?;
 
     // The body: dropped (GET/HEAD), transformed (a body rule applies), or left streaming.
     let mut body: Option<JsValue> = None;
@@ -64,11 +107,27 @@ async fn transform(
             }
             Err(_) => return Err(rules::too_large(limit)),
         };
+        let vars = RequestVars {
+            header: &get,
+            query: ex.url.query,
+            captures: &ex.plan.params,
+            consumer: ex.identity.as_ref(),
+        };
         let out = config.body(kind, &bytes, &vars).unwrap_or(bytes);
         body = Some(js_sys::Uint8Array::from(out.as_slice()).into());
     }
+    apply(ex, config, edits, body);
+    Ok(())
+}
 
-    for edit in edits {
+/// Leave the changes on the exchange for the forwarding step.
+fn apply(
+    ex: &mut Exchange<'_>,
+    config: &RequestTransformerConfig,
+    edits: Edits,
+    body: Option<JsValue>,
+) {
+    for edit in edits.headers {
         match edit {
             HeaderEdit::Remove(name) => {
                 ex.upstream_set.retain(|(n, _)| *n != name);
@@ -80,12 +139,12 @@ async fn transform(
             }
         }
     }
-    if new_path.is_some() || new_query.is_some() {
+    if edits.path.is_some() || edits.query.is_some() {
         let current = ex.upstream_path_and_query().to_string();
         let url = rules::upstream_url(
             &format!("http://x{current}"),
-            new_path.as_deref(),
-            new_query.as_deref(),
+            edits.path.as_deref(),
+            edits.query.as_deref(),
         );
         ex.set_upstream_path_and_query(&url["http://x".len()..]);
     }
@@ -95,5 +154,4 @@ async fn transform(
     if let Some(body) = body {
         ex.upstream_body = Some(body);
     }
-    Ok(())
 }

@@ -59,6 +59,15 @@ pub fn header_filter<'x, 'a>(
     }
 }
 
+/// Whether the `json` rules apply to this response: a JSON body that may carry one.
+pub fn body_applies(ex: &Exchange<'_>, instances: &[&PluginInstance], reply: &Reply) -> bool {
+    config(instances).is_some_and(|config| {
+        config.json_applies(reply.header("content-type").as_deref())
+            && !matches!(reply.status(), 204 | 205 | 304)
+            && ex.info.method != "HEAD"
+    })
+}
+
 /// body_filter: the `json` rules on a JSON body within `max_body_size`.
 pub fn body_filter<'x, 'a>(
     ex: &'x mut Exchange<'a>,
@@ -69,10 +78,10 @@ pub fn body_filter<'x, 'a>(
         let Some(config) = config(instances) else {
             return;
         };
-        let applies = config.json_applies(reply.header("content-type").as_deref())
-            && !matches!(reply.status(), 204 | 205 | 304)
-            && ex.info.method != "HEAD";
-        let Some(body) = reply.body().filter(|_| applies) else {
+        if !body_applies(ex, instances, reply) {
+            return;
+        }
+        let Some(body) = reply.body() else {
             return;
         };
         let limit = config.max_body_size;

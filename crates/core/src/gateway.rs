@@ -407,6 +407,11 @@ impl Gateway {
         self.plugins.for_route(route_index)
     }
 
+    /// The plugins of a route in the order the phase runner calls them (see `Plugins::route`).
+    pub fn route_plugins(&self, route_index: usize) -> crate::plugins::RouteView<'_> {
+        self.plugins.route(route_index)
+    }
+
     /// Route a request and work out the upstream URL. Its path stays under the service's base path
     /// once the runtime's URL parser has read it (`InvalidPath` otherwise, see `router::dot_segment`).
     pub fn plan(&self, req: &RequestView<'_>) -> Result<ProxyPlan<'_>, GatewayError> {

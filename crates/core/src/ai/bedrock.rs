@@ -13,7 +13,7 @@
 //! (`messageStart`, `contentBlockStart`, `contentBlockDelta`, `contentBlockStop`, `messageStop`,
 //! `metadata`) become chunks; an `exception` message is an error event.
 
-use super::eventstream::{EventStreamError, EventStreamParser, Message as EsMessage};
+use super::eventstream::{EventStreamError, EventStreamParser, MessageRef};
 use super::sigv4::{self, Credentials};
 use super::*;
 use serde_json::{json, Map, Value};
@@ -672,12 +672,13 @@ impl BedrockStream {
     }
 
     pub fn push(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
-        for m in self.parser.push(bytes) {
-            match m {
-                Ok(m) => self.message(&m, out),
-                Err(e) => self.corrupt(&e, out),
-            }
-        }
+        // The parser lends its bytes to `message`, which needs `self`: taken out meanwhile.
+        let mut parser = std::mem::take(&mut self.parser);
+        parser.push_with(bytes, |m| match m {
+            Ok(m) => self.message(&m, out),
+            Err(e) => self.corrupt(&e, out),
+        });
+        self.parser = parser;
     }
 
     pub fn finish(&mut self, out: &mut Vec<u8>) {
@@ -757,11 +758,11 @@ impl BedrockStream {
         }
     }
 
-    fn message(&mut self, m: &EsMessage, out: &mut Vec<u8>) {
+    fn message(&mut self, m: &MessageRef<'_>, out: &mut Vec<u8>) {
         if self.state.done || self.state.error.is_some() {
             return;
         }
-        let payload: Value = serde_json::from_slice(&m.payload).unwrap_or(Value::Null);
+        let payload: Value = serde_json::from_slice(m.payload).unwrap_or(Value::Null);
         match m.header_str(":message-type").unwrap_or("event") {
             "event" => {}
             "exception" => {

@@ -85,12 +85,68 @@ impl std::fmt::Display for EventStreamError {
     }
 }
 
+/// A message as parsed, borrowing the parser's bytes (no allocation): what [`EventStreamParser::push_with`]
+/// hands out. Its headers have been checked.
+#[derive(Debug, Clone, Copy)]
+pub struct MessageRef<'a> {
+    headers: &'a [u8],
+    pub payload: &'a [u8],
+}
+
+impl<'a> MessageRef<'a> {
+    /// The value of a string header (`:event-type`, `:message-type`, `:exception-type`, ...).
+    pub fn header_str(&self, name: &str) -> Option<&'a str> {
+        let mut found = None;
+        let _ = walk(self.headers, |n, t, v| {
+            if found.is_none() && t == 7 && n == name.as_bytes() {
+                found = std::str::from_utf8(v).ok();
+            }
+        });
+        found
+    }
+
+    /// The message, owned, every header's value decoded.
+    pub fn to_message(&self) -> Message {
+        let mut headers = Vec::new();
+        let _ = walk(self.headers, |n, t, v| {
+            let value = match t {
+                0 => HeaderValue::Bool(true),
+                1 => HeaderValue::Bool(false),
+                2 => HeaderValue::Byte(v[0] as i8),
+                3 => HeaderValue::Short(i16::from_be_bytes([v[0], v[1]])),
+                4 => HeaderValue::Int(i32::from_be_bytes([v[0], v[1], v[2], v[3]])),
+                5 | 8 => {
+                    let mut a = [0u8; 8];
+                    a.copy_from_slice(v);
+                    let n = i64::from_be_bytes(a);
+                    if t == 5 {
+                        HeaderValue::Long(n)
+                    } else {
+                        HeaderValue::Timestamp(n)
+                    }
+                }
+                6 => HeaderValue::Bytes(v.to_vec()),
+                7 => HeaderValue::String(String::from_utf8_lossy(v).into_owned()),
+                _ => {
+                    let mut a = [0u8; 16];
+                    a.copy_from_slice(v);
+                    HeaderValue::Uuid(a)
+                }
+            };
+            headers.push((String::from_utf8_lossy(n).into_owned(), value));
+        });
+        Message {
+            headers,
+            payload: self.payload.to_vec(),
+        }
+    }
+}
+
 /// The parser's state between chunks.
 #[derive(Debug, Default)]
 pub struct EventStreamParser {
+    /// The start of a message whose end has not arrived yet.
     buf: Vec<u8>,
-    /// Start of the unread bytes in `buf` (compacted between pushes).
-    pos: usize,
     /// An error was returned: everything after is ignored.
     failed: bool,
 }
@@ -108,74 +164,135 @@ impl EventStreamParser {
     /// Feed bytes; returns the messages they complete, then at most one error (the last item).
     pub fn push(&mut self, bytes: &[u8]) -> Vec<Result<Message, EventStreamError>> {
         let mut out = Vec::new();
+        self.push_with(bytes, |m| out.push(m.map(|m| m.to_message())));
+        out
+    }
+
+    /// Feed bytes; `f` gets each message they complete, in order, then at most one error. Only the
+    /// start of an incomplete message is copied (into the parser's buffer).
+    pub fn push_with(
+        &mut self,
+        bytes: &[u8],
+        mut f: impl FnMut(Result<MessageRef<'_>, EventStreamError>),
+    ) {
         if self.failed {
-            return out;
+            return;
         }
-        if self.pos > 0 {
-            self.buf.drain(..self.pos);
-            self.pos = 0;
+        if self.buf.is_empty() {
+            let used = self.parse(bytes, &mut f);
+            if !self.failed {
+                self.buf.extend_from_slice(&bytes[used..]);
+            }
+            return;
         }
-        self.buf.extend_from_slice(bytes);
+        // Complete the buffered message first, copying no more than it needs (or the prelude).
+        let mut rest = bytes;
+        let need = |buf: &[u8]| -> usize {
+            if buf.len() < 12 {
+                12
+            } else {
+                (be32(&buf[0..4]) as usize).clamp(12, MAX_MESSAGE_BYTES + 1)
+            }
+        };
+        while !rest.is_empty() {
+            let want = need(&self.buf);
+            let take = want.saturating_sub(self.buf.len()).min(rest.len());
+            self.buf.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.buf.len() < want {
+                continue; // rest is empty
+            }
+            if self.buf.len() == 12 && need(&self.buf) > 12 {
+                // Prelude complete: check it before buffering the rest of the message.
+                let buf = std::mem::take(&mut self.buf);
+                let used = self.parse(&buf, &mut f);
+                if self.failed {
+                    return;
+                }
+                debug_assert_eq!(used, 0);
+                self.buf = buf;
+                continue;
+            }
+            let buf = std::mem::take(&mut self.buf);
+            let used = self.parse(&buf, &mut f);
+            if self.failed {
+                return;
+            }
+            debug_assert_eq!(used, buf.len());
+            let mut buf = buf;
+            buf.clear();
+            self.buf = buf;
+            break;
+        }
+        if rest.is_empty() {
+            return;
+        }
+        let used = self.parse(rest, &mut f);
+        if !self.failed {
+            self.buf.extend_from_slice(&rest[used..]);
+        }
+    }
+
+    /// Parse the whole messages at the start of `data`; returns the bytes they took. An error is
+    /// passed to `f` and stops the parser.
+    fn parse(
+        &mut self,
+        data: &[u8],
+        f: &mut impl FnMut(Result<MessageRef<'_>, EventStreamError>),
+    ) -> usize {
+        let mut pos = 0;
         loop {
-            let rest = &self.buf[self.pos..];
+            let rest = &data[pos..];
             if rest.len() < 12 {
-                break;
+                return pos;
             }
             let total = be32(&rest[0..4]) as usize;
             let headers_len = be32(&rest[4..8]) as usize;
             let prelude_crc = be32(&rest[8..12]);
             let computed = crc32(&rest[..8]);
-            if computed != prelude_crc {
-                out.push(Err(
-                    self.fail(EventStreamError::PreludeCrc(prelude_crc, computed))
-                ));
-                break;
-            }
-            if total < OVERHEAD || total > MAX_MESSAGE_BYTES || headers_len > total - OVERHEAD {
-                out.push(Err(self.fail(EventStreamError::BadLength(total))));
-                break;
-            }
-            if rest.len() < total {
-                break;
-            }
-            let msg = &rest[..total];
-            let message_crc = be32(&msg[total - 4..]);
-            let computed = crc32(&msg[..total - 4]);
-            if computed != message_crc {
-                out.push(Err(
-                    self.fail(EventStreamError::MessageCrc(message_crc, computed))
-                ));
-                break;
-            }
-            match parse_headers(&msg[12..12 + headers_len]) {
-                Ok(headers) => {
-                    let payload = msg[12 + headers_len..total - 4].to_vec();
-                    out.push(Ok(Message { headers, payload }));
-                    self.pos += total;
+            let error = if computed != prelude_crc {
+                Some(EventStreamError::PreludeCrc(prelude_crc, computed))
+            } else if !(OVERHEAD..=MAX_MESSAGE_BYTES).contains(&total)
+                || headers_len > total - OVERHEAD
+            {
+                Some(EventStreamError::BadLength(total))
+            } else if rest.len() < total {
+                return pos;
+            } else {
+                let msg = &rest[..total];
+                let message_crc = be32(&msg[total - 4..]);
+                let computed = crc32(&msg[..total - 4]);
+                let headers = &msg[12..12 + headers_len];
+                if computed != message_crc {
+                    Some(EventStreamError::MessageCrc(message_crc, computed))
+                } else if let Err(e) = walk(headers, |_, _, _| {}) {
+                    Some(e)
+                } else {
+                    f(Ok(MessageRef {
+                        headers,
+                        payload: &msg[12 + headers_len..total - 4],
+                    }));
+                    pos += total;
+                    None
                 }
-                Err(e) => {
-                    out.push(Err(self.fail(e)));
-                    break;
-                }
+            };
+            if let Some(e) = error {
+                self.failed = true;
+                self.buf = Vec::new();
+                f(Err(e));
+                return pos;
             }
         }
-        out
     }
 
     /// The stream ended: an error when it ended inside a message.
     pub fn finish(&mut self) -> Option<EventStreamError> {
-        let left = self.buf.len() - self.pos;
-        if self.failed || left == 0 {
+        if self.failed || self.buf.is_empty() {
             return None;
         }
-        Some(self.fail(EventStreamError::Truncated(left)))
-    }
-
-    fn fail(&mut self, e: EventStreamError) -> EventStreamError {
         self.failed = true;
-        self.buf = Vec::new();
-        self.pos = 0;
-        e
+        let left = std::mem::take(&mut self.buf).len();
+        Some(EventStreamError::Truncated(left))
     }
 }
 
@@ -183,7 +300,13 @@ fn be32(b: &[u8]) -> u32 {
     u32::from_be_bytes([b[0], b[1], b[2], b[3]])
 }
 
-fn parse_headers(mut b: &[u8]) -> Result<Vec<(String, HeaderValue)>, EventStreamError> {
+/// Walk a message's headers: `f(name, type, value bytes)` for each (a string's or bytes' content without
+/// its length; a fixed-size value's bytes; nothing for booleans). An error when one runs past the
+/// section, has an empty or non-UTF-8 name or string, or an unknown type.
+fn walk<'a>(
+    mut b: &'a [u8],
+    mut f: impl FnMut(&'a [u8], u8, &'a [u8]),
+) -> Result<(), EventStreamError> {
     fn take<'a>(b: &mut &'a [u8], n: usize) -> Result<&'a [u8], EventStreamError> {
         if b.len() < n {
             return Err(EventStreamError::BadHeader("runs past the headers"));
@@ -192,46 +315,36 @@ fn parse_headers(mut b: &[u8]) -> Result<Vec<(String, HeaderValue)>, EventStream
         *b = tail;
         Ok(head)
     }
-    fn arr<const N: usize>(b: &mut &[u8]) -> Result<[u8; N], EventStreamError> {
-        let mut a = [0u8; N];
-        a.copy_from_slice(take(b, N)?);
-        Ok(a)
-    }
-    let mut out = Vec::new();
     while !b.is_empty() {
         let name_len = take(&mut b, 1)?[0] as usize;
         if name_len == 0 {
             return Err(EventStreamError::BadHeader("empty name"));
         }
-        let name = std::str::from_utf8(take(&mut b, name_len)?)
-            .map_err(|_| EventStreamError::BadHeader("name is not UTF-8"))?
-            .to_string();
-        let value = match take(&mut b, 1)?[0] {
-            0 => HeaderValue::Bool(true),
-            1 => HeaderValue::Bool(false),
-            2 => HeaderValue::Byte(i8::from_be_bytes(arr(&mut b)?)),
-            3 => HeaderValue::Short(i16::from_be_bytes(arr(&mut b)?)),
-            4 => HeaderValue::Int(i32::from_be_bytes(arr(&mut b)?)),
-            5 => HeaderValue::Long(i64::from_be_bytes(arr(&mut b)?)),
-            6 => {
-                let n = u16::from_be_bytes(arr(&mut b)?) as usize;
-                HeaderValue::Bytes(take(&mut b, n)?.to_vec())
+        let name = take(&mut b, name_len)?;
+        if std::str::from_utf8(name).is_err() {
+            return Err(EventStreamError::BadHeader("name is not UTF-8"));
+        }
+        let t = take(&mut b, 1)?[0];
+        let value = match t {
+            0 | 1 => &b[..0],
+            2 => take(&mut b, 1)?,
+            3 => take(&mut b, 2)?,
+            4 => take(&mut b, 4)?,
+            5 | 8 => take(&mut b, 8)?,
+            9 => take(&mut b, 16)?,
+            6 | 7 => {
+                let len = take(&mut b, 2)?;
+                let v = take(&mut b, u16::from_be_bytes([len[0], len[1]]) as usize)?;
+                if t == 7 && std::str::from_utf8(v).is_err() {
+                    return Err(EventStreamError::BadHeader("string value is not UTF-8"));
+                }
+                v
             }
-            7 => {
-                let n = u16::from_be_bytes(arr(&mut b)?) as usize;
-                HeaderValue::String(
-                    std::str::from_utf8(take(&mut b, n)?)
-                        .map_err(|_| EventStreamError::BadHeader("string value is not UTF-8"))?
-                        .to_string(),
-                )
-            }
-            8 => HeaderValue::Timestamp(i64::from_be_bytes(arr(&mut b)?)),
-            9 => HeaderValue::Uuid(arr(&mut b)?),
             _ => return Err(EventStreamError::BadHeader("unknown value type")),
         };
-        out.push((name, value));
+        f(name, t, value);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Encode a message with string headers (tests, benches, fixtures).
@@ -442,17 +555,27 @@ mod tests {
         }
     }
 
+    /// The same result whole and one byte at a time.
+    fn same_bytewise(input: &[u8]) -> Vec<Result<Message, EventStreamError>> {
+        let whole = parse_all(&[input]);
+        let bytes: Vec<&[u8]> = input.chunks(1).collect();
+        assert_eq!(parse_all(&bytes), whole);
+        let halves: Vec<&[u8]> = input.chunks(input.len().div_ceil(2).max(1)).collect();
+        assert_eq!(parse_all(&halves), whole);
+        whole
+    }
+
     #[test]
     fn bad_crcs_lengths_and_truncation_are_errors_not_panics() {
         let mut bad_prelude = NO_HEADERS.to_vec();
         bad_prelude[9] ^= 1;
         assert!(matches!(
-            parse_all(&[&bad_prelude])[..],
+            same_bytewise(&bad_prelude)[..],
             [Err(EventStreamError::PreludeCrc(_, _))]
         ));
         let mut bad_payload = NO_HEADERS.to_vec();
         bad_payload[14] ^= 0x20;
-        let got = parse_all(&[NO_OP, &bad_payload, NO_OP]);
+        let got = same_bytewise(&[NO_OP, &bad_payload[..], NO_OP].concat());
         assert_eq!(got.len(), 2, "nothing after the error: {got:?}");
         assert!(matches!(got[1], Err(EventStreamError::MessageCrc(_, _))));
         assert!(got[1].clone().unwrap_err().to_string().contains("CRC"));
@@ -468,7 +591,7 @@ mod tests {
         let c = crc32(&huge);
         huge.extend_from_slice(&c.to_be_bytes());
         assert!(matches!(
-            parse_all(&[&huge])[..],
+            same_bytewise(&huge)[..],
             [Err(EventStreamError::BadLength(_))]
         ));
         // A header running past its section, with valid CRCs.
@@ -480,7 +603,7 @@ mod tests {
         let c = crc32(&m[..n - 4]);
         m[n - 4..].copy_from_slice(&c.to_be_bytes());
         assert!(matches!(
-            parse_all(&[&m])[..],
+            same_bytewise(&m)[..],
             [Err(EventStreamError::BadHeader(_))]
         ));
         // Garbage of every length never panics.
@@ -489,7 +612,7 @@ mod tests {
             let junk: Vec<u8> = (0..len)
                 .map(|_| super::super::config::xorshift(&mut seed) as u8)
                 .collect();
-            let _ = parse_all(&[&junk]);
+            let _ = same_bytewise(&junk);
         }
     }
 }

@@ -156,6 +156,98 @@ pub struct Plugins {
     /// apply to it, in document order.
     starts: Vec<u32>,
     list: Vec<u32>,
+    /// Per route, its plugins in the runner's order ([`RoutePlugins`]), made on first use.
+    routes: Vec<OnceLock<RoutePlugins>>,
+}
+
+/// The plugins of one route in the order the phase runner calls them, with the instances that run
+/// worked out once (they depend on the consumer only when an instance is consumer-scoped): what
+/// `registry::present` and `registry::select` give, without doing it again per request.
+#[derive(Debug, Default)]
+pub struct RoutePlugins {
+    entries: Vec<RouteEntry>,
+    /// Whether some instance is consumer-scoped (then [`RouteView::running`] filters per request).
+    consumer_scoped: bool,
+}
+
+#[derive(Debug)]
+struct RouteEntry {
+    def: &'static PluginDef,
+    /// Position of `def` in [`REGISTRY`] (for the glue's hook table).
+    registry_index: usize,
+    /// The instances of this plugin that may apply, in document order (indices into `instances`).
+    instances: Vec<u32>,
+    /// Whether one of them is consumer-scoped.
+    consumer_scoped: bool,
+    /// When none is: the instances that run, per the plugin's `runs`.
+    fixed: Vec<u32>,
+}
+
+/// The instances of one plugin that run for a request: what the runner hands a hook.
+pub enum Running<'p> {
+    One([&'p PluginInstance; 1]),
+    Many(Vec<&'p PluginInstance>),
+}
+
+impl<'p> std::ops::Deref for Running<'p> {
+    type Target = [&'p PluginInstance];
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Running::One(one) => one,
+            Running::Many(v) => v,
+        }
+    }
+}
+
+/// A route's plugins ([`Plugins::route`]).
+#[derive(Clone, Copy)]
+pub struct RouteView<'p> {
+    plugins: &'p Plugins,
+    route: &'p RoutePlugins,
+}
+
+impl<'p> RouteView<'p> {
+    /// Number of plugins (not instances) on the route.
+    pub fn len(&self) -> usize {
+        self.route.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.route.entries.is_empty()
+    }
+
+    /// Plugin `k`, in the runner's order (highest priority first, then by name).
+    pub fn def(&self, k: usize) -> &'static PluginDef {
+        self.route.entries[k].def
+    }
+
+    /// The position of plugin `k` in [`REGISTRY`].
+    pub fn registry_index(&self, k: usize) -> usize {
+        self.route.entries[k].registry_index
+    }
+
+    /// Whether which instances run depends on the consumer.
+    pub fn consumer_scoped(&self) -> bool {
+        self.route.consumer_scoped
+    }
+
+    /// The instances of plugin `k` that run for a request whose consumer is `username` (as
+    /// [`registry::select`]); empty when none does.
+    pub fn running(&self, k: usize, username: Option<&str>) -> Running<'p> {
+        let entry = &self.route.entries[k];
+        let get = |n: &u32| self.plugins.instance(*n as usize);
+        if !entry.consumer_scoped {
+            return match entry.fixed.as_slice() {
+                [one] => match get(one) {
+                    Some(i) => Running::One([i]),
+                    None => Running::Many(Vec::new()),
+                },
+                many => Running::Many(many.iter().filter_map(get).collect()),
+            };
+        }
+        let list: Vec<&PluginInstance> = entry.instances.iter().filter_map(get).collect();
+        Running::Many(registry::select(list, entry.def, username))
+    }
 }
 
 const NO_INDEX: u32 = u32::MAX;
@@ -246,11 +338,92 @@ impl Plugins {
             list[from..].sort_unstable();
         }
         starts.push(list.len() as u32);
+        let routes = (0..config.routes.len()).map(|_| OnceLock::new()).collect();
         Ok(Plugins {
             instances,
             starts,
             list,
+            routes,
         })
+    }
+
+    /// A compiled instance by its index in `instances`.
+    fn instance(&self, n: usize) -> Option<&PluginInstance> {
+        self.instances.get(n)?.get().as_ref().ok()
+    }
+
+    /// The plugins of `route` in the runner's order (call [`Plugins::ready`] first; an instance
+    /// that does not compile is left out).
+    pub fn route(&self, route: usize) -> RouteView<'_> {
+        static EMPTY: RoutePlugins = RoutePlugins {
+            entries: Vec::new(),
+            consumer_scoped: false,
+        };
+        let table = match self.routes.get(route) {
+            Some(cell) => cell.get_or_init(|| self.make_route(route)),
+            None => &EMPTY,
+        };
+        RouteView {
+            plugins: self,
+            route: table,
+        }
+    }
+
+    fn make_route(&self, route: usize) -> RoutePlugins {
+        let mut entries: Vec<RouteEntry> = Vec::new();
+        for n in self.indices(route) {
+            let Some(i) = self.instance(n) else {
+                continue;
+            };
+            let at = match entries.iter().position(|e| std::ptr::eq(e.def, i.def)) {
+                Some(at) => at,
+                None => {
+                    entries.push(RouteEntry {
+                        def: i.def,
+                        registry_index: REGISTRY
+                            .iter()
+                            .position(|d| d.name == i.def.name)
+                            .unwrap_or(usize::MAX),
+                        instances: Vec::new(),
+                        consumer_scoped: false,
+                        fixed: Vec::new(),
+                    });
+                    entries.len() - 1
+                }
+            };
+            let e = &mut entries[at];
+            e.instances.push(n as u32);
+            e.consumer_scoped |= i.consumer.is_some();
+        }
+        // The order of `registry::present`.
+        entries.sort_by(|a, b| {
+            b.def
+                .priority
+                .cmp(&a.def.priority)
+                .then(a.def.name.cmp(b.def.name))
+        });
+        // Without consumer-scoped instances, `registry::select` gives the same for every request.
+        for e in &mut entries {
+            if e.consumer_scoped {
+                continue;
+            }
+            e.fixed = match e.def.runs {
+                Runs::All => e.instances.clone(),
+                Runs::MostSpecific => e
+                    .instances
+                    .iter()
+                    .copied()
+                    .filter_map(|n| Some((n, self.instance(n as usize)?)))
+                    .max_by_key(|(_, i)| (i.specificity(), std::cmp::Reverse(i.index)))
+                    .map(|(n, _)| n)
+                    .into_iter()
+                    .collect(),
+            };
+        }
+        RoutePlugins {
+            consumer_scoped: entries.iter().any(|e| e.consumer_scoped),
+            entries,
+        }
     }
 
     /// The instances that may apply to a request on `route` (consumer-scoped ones included: check
@@ -330,10 +503,14 @@ impl Plugins {
         let starts = r.u32s()?;
         let list = r.u32s()?;
         r.end()?;
+        let routes = (0..starts.len().saturating_sub(1))
+            .map(|_| OnceLock::new())
+            .collect();
         Some(Plugins {
             instances,
             starts,
             list,
+            routes,
         })
     }
 }
