@@ -51,7 +51,7 @@ function assertNoKey(text, accounts, what) {
 }
 
 describe("Vertex AI providers", () => {
-  let fake, gw, main, other, bad, concurrent, short, refused;
+  let fake, gw, main, other, bad, concurrent, short, refused, flaky;
   const route = (providers, models) => ({
     format_version: 1,
     services: [{ name: "unused", url: "http://127.0.0.1:9/" }],
@@ -66,6 +66,7 @@ describe("Vertex AI providers", () => {
     concurrent = account("burst@edge-proj.iam.gserviceaccount.com", fake, { delayMs: 300 });
     short = account("short@edge-proj.iam.gserviceaccount.com", fake, { expiresIn: 2 });
     refused = account("refused@edge-proj.iam.gserviceaccount.com", fake);
+    flaky = account("flaky@edge-proj.iam.gserviceaccount.com", fake, { expiresIn: 2 });
     other = account("other@edge-proj.iam.gserviceaccount.com", fake);
     // Signed with a key the fake does not know for that account.
     bad = account("bad@edge-proj.iam.gserviceaccount.com", { addAccount() {} , tokenUrl: fake.tokenUrl });
@@ -76,6 +77,7 @@ describe("Vertex AI providers", () => {
         VERTEX_BURST: concurrent.text,
         VERTEX_SHORT: short.text,
         VERTEX_REFUSED: refused.text,
+        VERTEX_FLAKY: flaky.text,
         VERTEX_BAD: bad.text,
         VERTEX_OTHER: other.text,
         VERTEX_NOT_JSON: "{" + main.json.private_key,
@@ -95,6 +97,7 @@ describe("Vertex AI providers", () => {
       burst: at("VERTEX_BURST"),
       short: at("VERTEX_SHORT"),
       refused: at("VERTEX_REFUSED"),
+      flaky: at("VERTEX_FLAKY"),
       bad: at("VERTEX_BAD"),
       notjson: at("VERTEX_NOT_JSON"),
       nokey: at("VERTEX_NO_KEY"),
@@ -110,7 +113,7 @@ describe("Vertex AI providers", () => {
   after(async () => {
     if (gw) {
       const all = gw.logs.map((l) => l.message).join("\n");
-      assertNoKey(all, [main, concurrent, short, refused, bad, other], "the gateway's log");
+      assertNoKey(all, [main, concurrent, short, refused, flaky, bad, other], "the gateway's log");
     }
     await gw?.dispose();
     await fake?.close();
@@ -364,6 +367,30 @@ describe("Vertex AI providers", () => {
     assert.equal(tokens.length, 3);
     assert.equal(fake.requests.at(-1).token, tokens[2].token);
     assert.ok(!fake.requests.filter((r) => r.model === "gemini-2.5-flash" && r.token !== null).some((r) => r.refused));
+  });
+
+  test("token endpoint down: the valid token goes on being used, then a clear 502, then recovery", async () => {
+    const email = flaky.json.client_email;
+    const ask = () => openai().chat.completions.create({ model: "flaky/gemini-2.5-flash", messages: [{ role: "user", content: "f" }] });
+    const failed = () => fake.tokenRequests.filter((t) => t.iss === email && !t.ok).length;
+    await ask();
+    await sleep(1100);
+    fake.setDown(email, true);
+    // Past half its life: answered with the token still valid, the background refresh fails...
+    await ask();
+    await waitFor(() => failed() === 1, { what: "the failed refresh" });
+    // ...and is not tried again by every request (10 s back-off) while the token is valid.
+    await ask();
+    await ask();
+    assert.equal(failed(), 1);
+    const line = await waitFor(() => gw.logs.find((l) => l.json?.event === "vertex_token_failed" && l.json.provider === "flaky"));
+    assert.equal(line.json.error, "provider flaky: no access token from the service account (the token endpoint answered HTTP 503, internal_failure)");
+    // Expired: the request needs a new token and cannot get one.
+    await sleep(1000);
+    await assert.rejects(ask(), (e) => e.status === 502 && /answered HTTP 503, internal_failure/.test(e.message));
+    fake.setDown(email, false);
+    assert.match((await ask()).choices[0].message.content, /^Hello from gemini/);
+    assert.equal(fake.tokensFor(email).length, 2);
   });
 
   test("a token the provider refuses is forgotten", async () => {

@@ -7,7 +7,7 @@
 //       claims iss = that client_email, scope = https://www.googleapis.com/auth/cloud-platform, aud = this
 //       endpoint's URL, iat within 60 s of now, exp = iat + 3600 at most. Answers
 //       {access_token, expires_in, token_type: "Bearer"} (expires_in 3600, or what setExpiresIn gave for the
-//       account; after the account's delayMs), else 400 {error: "invalid_grant", error_description} as Google does.
+//       account; after the account's delayMs; 503 while setDown(account, true)), else 400 {error: "invalid_grant", error_description} as Google does.
 //   POST /v1/projects/{project}/locations/{region}/publishers/google/models/{model}:generateContent
 //                                                                       :streamGenerateContent?alt=sse
 //   POST /v1/projects/{project}/locations/{region}/publishers/anthropic/models/{model}:rawPredict
@@ -127,6 +127,10 @@ export async function startFakeVertex(opts = {}) {
       return fail(claims.iss, "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.");
     }
     if (account.delayMs) await new Promise((r) => setTimeout(r, account.delayMs));
+    if (account.down) {
+      tokenRequests.push({ iss: claims.iss, ok: false, error: "down", at: Date.now() });
+      return send(res, 503, { error: "internal_failure", error_description: "The service is currently unavailable." });
+    }
     const accessToken = "ya29.fake-" + crypto.randomBytes(24).toString("base64url");
     tokens.set(accessToken, { iss: claims.iss, expiresAt: Date.now() + account.expiresIn * 1000 });
     tokenRequests.push({ iss: claims.iss, ok: true, claims, at: Date.now(), token: accessToken });
@@ -174,6 +178,10 @@ export async function startFakeVertex(opts = {}) {
     /** Tokens issued from now on for `clientEmail` live `seconds`. */
     setExpiresIn(clientEmail, seconds) {
       accounts.get(clientEmail).expiresIn = seconds;
+    },
+    /** Answer the account's token requests 503 (`down` true) or normally again. */
+    setDown(clientEmail, down) {
+      accounts.get(clientEmail).down = down;
     },
     /** Refuse every token issued so far (as if revoked). */
     revokeAll() {

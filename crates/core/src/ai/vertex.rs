@@ -41,6 +41,8 @@ pub const REFRESH_MARGIN_S: u64 = 300;
 pub const TOKEN_FETCH_TIMEOUT_MS: u64 = 10_000;
 /// How long past a token request's timeout a waiter still waits for its result.
 pub const GRACE_MS: f64 = 250.0;
+/// After a failed background refresh, the next one waits this long (the token is still valid).
+pub const REFRESH_RETRY_MS: f64 = 10_000.0;
 /// Service accounts remembered per isolate.
 const MAX_ACCOUNTS: usize = 64;
 
@@ -509,6 +511,8 @@ struct TokenEntry {
     in_flight_since: Option<f64>,
     /// How the last token request failed, for the requests that waited for it.
     last_error: Option<AiError>,
+    /// When the last token request failed (ms), if it did.
+    failed_at: Option<f64>,
 }
 
 #[derive(Debug)]
@@ -562,7 +566,8 @@ impl TokenCache {
                 return TokenPlan::Use(c.token.clone());
             }
             if now < c.expires_at {
-                if e.in_flight_since.is_some() {
+                let backing_off = e.failed_at.is_some_and(|t| now < t + REFRESH_RETRY_MS);
+                if e.in_flight_since.is_some() || backing_off {
                     return TokenPlan::Use(c.token.clone());
                 }
                 e.in_flight_since = Some(now);
@@ -593,8 +598,12 @@ impl TokenCache {
                     expires_at: now + t.expires_in as f64 * 1000.0,
                 });
                 e.last_error = None;
+                e.failed_at = None;
             }
-            Err(err) => e.last_error = Some(err),
+            Err(err) => {
+                e.last_error = Some(err);
+                e.failed_at = Some(now);
+            }
         }
     }
 
@@ -1040,6 +1049,17 @@ mod tests {
         assert_eq!(c.plan(3, 1_999.0), TokenPlan::Use("s".into()));
         assert_eq!(c.plan(3, 2_000.0), TokenPlan::UseAndRefresh("s".into()));
         c.fetched(3, Err(token_error("v", "x")), 2_100.0);
+        // A failed refresh: the valid token goes on being used, the next refresh 10 s later.
+        c.fetched(5, tok("f", 3600), 0.0);
+        let at = 3_300_000.0;
+        assert_eq!(c.plan(5, at), TokenPlan::UseAndRefresh("f".into()));
+        c.fetched(5, Err(token_error("v", "x")), at + 10.0);
+        assert_eq!(c.plan(5, at + 20.0), TokenPlan::Use("f".into()));
+        assert_eq!(c.plan(5, at + 10_009.0), TokenPlan::Use("f".into()));
+        assert_eq!(
+            c.plan(5, at + 10_010.0),
+            TokenPlan::UseAndRefresh("f".into())
+        );
         assert!(c.lookup(3, 4_000.0, "v").is_err());
         assert_eq!(c.plan(3, 4_000.0), TokenPlan::Fetch);
         // A failed request: its waiters get its error; the next request tries again.
