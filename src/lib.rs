@@ -252,12 +252,16 @@ pub(crate) enum HooksLeft {
     OnError,
     /// Response or log hooks.
     Always,
+    /// A body_filter hook too: the response phases run as one future.
+    Body,
 }
 
 impl HooksLeft {
     fn of(rp: &RouteView<'_>) -> HooksLeft {
-        let log = (0..rp.len()).any(|k| rp.def(k).takes_part_in(Phase::Log));
-        if log || pipeline::has_response_hooks(rp) {
+        let has = |phase| (0..rp.len()).any(|k| rp.def(k).takes_part_in(phase));
+        if has(Phase::BodyFilter) {
+            HooksLeft::Body
+        } else if has(Phase::Log) || pipeline::has_response_hooks(rp) {
             HooksLeft::Always
         } else {
             HooksLeft::OnError
@@ -286,6 +290,33 @@ pub(crate) fn after(
             .incoming
             .finish(result, log, &saved.response_headers)
             .into();
+    }
+    if hooks_left == HooksLeft::Body {
+        let owned = owned.clone();
+        return wasm_bindgen_futures::future_to_promise(async move {
+            let ctx = owned.context();
+            let response = match owned.exchange(&ctx, Some(saved)) {
+                Ok((mut ex, rp)) => {
+                    ex.log.status = log.status.take();
+                    ex.log.upstream_ms = log.upstream_ms.take();
+                    let response = match result.map_err(|e| pipeline::errors(&ex, &rp, e)) {
+                        Ok(response) => response,
+                        Err(e) => {
+                            log.error = Some(e.kind.code());
+                            respond::error(&e, &owned.incoming.request_id)
+                        }
+                    };
+                    respond::add_headers(&response, &ex.response_headers);
+                    let response = pipeline::response(&mut ex, &rp, response).await;
+                    take_log(&mut ex, &mut log);
+                    pipeline::log(&ex, &rp, &log);
+                    Ok(response)
+                }
+                Err(e) => Err(e),
+            };
+            Ok(owned.incoming.finish(response, log, &[]).into())
+        })
+        .into();
     }
     let ctx = owned.context();
     let (mut ex, rp) = match owned.exchange(&ctx, Some(saved)) {

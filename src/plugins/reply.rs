@@ -10,6 +10,8 @@ use wasm_bindgen::JsValue;
 pub struct Reply {
     response: web_sys::Response,
     status: u16,
+    /// The response's headers, read once.
+    own: std::cell::OnceCell<web_sys::Headers>,
     /// The mutable copy of the headers, once one was needed.
     copied: Option<web_sys::Headers>,
     /// A replacement body (`Some(None)`: no body).
@@ -25,6 +27,7 @@ impl Reply {
         Reply {
             response,
             status,
+            own: std::cell::OnceCell::new(),
             copied: None,
             body: None,
             status_changed: false,
@@ -43,10 +46,14 @@ impl Reply {
         }
     }
 
-    fn headers(&self) -> web_sys::Headers {
+    fn own(&self) -> &web_sys::Headers {
+        self.own.get_or_init(|| self.response.headers())
+    }
+
+    fn headers(&self) -> &web_sys::Headers {
         match &self.copied {
-            Some(h) => h.clone(),
-            None => self.response.headers(),
+            Some(h) => h,
+            None => self.own(),
         }
     }
 
@@ -56,11 +63,11 @@ impl Reply {
 
     /// Apply `edit` to the headers, copying them first if they are immutable.
     fn edit(&mut self, edit: impl Fn(&web_sys::Headers) -> Result<(), JsValue>) {
-        if edit(&self.headers()).is_ok() {
+        if edit(self.headers()).is_ok() {
             return;
         }
         if self.copied.is_none() {
-            if let Ok(h) = web_sys::Headers::new_with_headers(&self.response.headers()) {
+            if let Ok(h) = web_sys::Headers::new_with_headers(self.own()) {
                 let _ = edit(&h);
                 self.copied = Some(h);
             }
@@ -81,7 +88,7 @@ impl Reply {
 
     /// All header (name, value) pairs, names in lower case.
     pub fn header_pairs(&self) -> Vec<(String, String)> {
-        crate::respond::header_pairs(&self.headers())
+        crate::respond::header_pairs(self.headers())
     }
 
     /// The body as it stands (the replacement, if one was set): a `ReadableStream`, a string or
@@ -117,7 +124,7 @@ impl Reply {
         if !self.status_changed && self.body.is_none() && self.copied.is_none() {
             return self.response;
         }
-        let headers = self.headers();
+        let headers = self.headers().clone();
         let body = match self.body {
             Some(b) => b,
             None => self.response.body().map(JsValue::from),

@@ -95,6 +95,17 @@ pub fn body_filter<'x, 'a>(
             );
             return;
         }
+        // A declared length within the bound: read in one go.
+        if declared.is_some() {
+            match transform_js::read_all(&body).await {
+                Some(bytes) => {
+                    let out = with_vars(ex, |vars| config.json_body(&bytes, vars)).unwrap_or(bytes);
+                    reply.set_body(Some(js_sys::Uint8Array::from(out.as_slice()).into()));
+                }
+                None => warn(ex, "the JSON body could not be read"),
+            }
+            return;
+        }
         match transform_js::read_bounded(&body, limit).await {
             Ok(bytes) => {
                 if let Some(out) = with_vars(ex, |vars| config.json_body(&bytes, vars)) {

@@ -41,10 +41,28 @@ export async function readUpTo(stream, limit) {
   return out;
 }
 
+// The whole of `body` (a ReadableStream, string or bytes whose length is known to be within the bound):
+// a Uint8Array, read natively in one promise.
+export function readAll(body) {
+  return new Response(body).arrayBuffer().then((b) => new Uint8Array(b));
+}
 "#)]
 extern "C" {
     #[wasm_bindgen(js_name = readUpTo)]
     pub fn read_up_to(stream: &JsValue, limit: f64) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = readAll)]
+    fn read_all_js(body: &JsValue) -> js_sys::Promise;
+}
+
+/// Read a body whose declared length is within the bound; `None` when it cannot be read.
+pub async fn read_all(body: &JsValue) -> Option<Vec<u8>> {
+    let value = wasm_bindgen_futures::JsFuture::from(read_all_js(body))
+        .await
+        .ok()?;
+    value
+        .dyn_into::<js_sys::Uint8Array>()
+        .ok()
+        .map(|b| b.to_vec())
 }
 
 /// Read a body up to `limit` bytes: `Ok(bytes)`, or `Err(stream)` (what was read, then the rest)
