@@ -354,7 +354,7 @@ impl AiProxyConfig {
                     errors.push((
                         at("kind"),
                         format!(
-                            "{name:?} is not a known provider: set kind (openai, azure, anthropic or gemini) and base_url"
+                            "{name:?} is not a known provider: set kind (openai, azure, anthropic, gemini, bedrock or vertex) and base_url"
                         ),
                     ));
                     continue;
