@@ -325,6 +325,21 @@ describe("AWS Bedrock provider", () => {
     const final = keep(await s.finalResponse());
     assert.equal(deltas, `Hello from bedrock (amazon.nova-pro-v1:0): you said "Stream it"`);
     assert.equal(final.status, "completed");
+
+    // Function tools over two turns.
+    const tool = { type: "function", name: "get_weather", description: "The weather", parameters: weather.function.parameters };
+    const t1 = keep(await openai.responses.create({ model: "tools", input: "Weather?", tools: [tool], store: false }));
+    const call = t1.output.find((o) => o.type === "function_call");
+    assert.deepEqual([call.call_id, call.name, JSON.parse(call.arguments)], ["tooluse_fake_1", "get_weather", { city: "Paris" }]);
+    const t2 = keep(
+      await openai.responses.create({
+        model: "tools",
+        tools: [tool],
+        store: false,
+        input: [{ role: "user", content: "Weather?" }, call, { type: "function_call_output", call_id: call.call_id, output: "18 degrees" }],
+      }),
+    );
+    assert.equal(t2.output_text, "called: get_weather");
   });
 
   test("Bedrock errors: 429 falls back, 400 passes on, a refused signature is a 502 without AWS's message", async () => {
