@@ -625,7 +625,9 @@ async fn count_tokens(
             target.kind == ProviderKind::Vertex && ai::vertex::counts_exactly(&req, target);
         let gemini = (target.kind == ProviderKind::Gemini && req.unsupported.is_none())
             || (vertex && !ai::vertex::is_anthropic(target));
-        if target.kind != ProviderKind::Anthropic && !gemini && !vertex {
+        // Bedrock counts with CountTokens (models that cannot count answer 400: then the estimate).
+        let bedrock = target.kind == ProviderKind::Bedrock && req.unsupported.is_none();
+        if target.kind != ProviderKind::Anthropic && !gemini && !vertex && !bedrock {
             let n = messages_in::estimate_input_tokens(&req);
             ex.response_headers
                 .push((TOKEN_COUNT_HEADER.to_string(), "estimate".to_string()));
@@ -638,29 +640,40 @@ async fn count_tokens(
                 ai::vertex::build_count_tokens_request(&req, target)?
             } else if gemini {
                 ai::gemini::build_count_tokens_request(&req.chat, target)?
+            } else if bedrock {
+                ai::bedrock::build_count_tokens_request(&req.chat, target)?
             } else {
                 messages_in::build_native(&req, target, true)?
             };
             let key = provider_credential(ex, target).await?;
             let mut opened = open(ex, &up, key.as_deref(), target, timeout).await?;
             let bytes = opened.read_rest().await?;
+            let count = |n: u64| {
+                serde_json::to_vec(&serde_json::json!({ "input_tokens": n })).unwrap_or_default()
+            };
+            if bedrock && opened.status == 400 {
+                return Ok((count(messages_in::estimate_input_tokens(&req)), "estimate"));
+            }
             if !(200..300).contains(&opened.status) {
                 return Err(opened.error(target, &bytes));
             }
             if gemini {
                 let n = ai::gemini::parse_count_tokens(target, &bytes)?;
-                return Ok(
-                    serde_json::to_vec(&serde_json::json!({ "input_tokens": n }))
-                        .unwrap_or_default(),
-                );
+                return Ok((count(n), "exact"));
             }
-            Ok(bytes)
+            if bedrock {
+                return Ok((
+                    count(ai::bedrock::parse_count_tokens(target, &bytes)?),
+                    "exact",
+                ));
+            }
+            Ok((bytes, "exact"))
         }
         .await;
         match result {
-            Ok(bytes) => {
+            Ok((bytes, how)) => {
                 ex.response_headers
-                    .push((TOKEN_COUNT_HEADER.to_string(), "exact".to_string()));
+                    .push((TOKEN_COUNT_HEADER.to_string(), how.to_string()));
                 return bytes_response(200, bytes);
             }
             Err(e) if attempt + 1 < targets.len() && cfg.should_fall_back(&e) => {

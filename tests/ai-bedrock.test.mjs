@@ -220,7 +220,7 @@ describe("AWS Bedrock provider", () => {
     assert.equal(m2.content[0].text, "called: get_weather");
   });
 
-  test("Anthropic SDK messages.create with an image and a PDF; count_tokens estimated; no embeddings", async () => {
+  test("Anthropic SDK messages.create with an image and a PDF; count_tokens; no embeddings", async () => {
     const png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
     const pdf = Buffer.from("%PDF-1.4 tiny").toString("base64");
     const { data, response } = await anthropic.messages
@@ -252,15 +252,25 @@ describe("AWS Bedrock provider", () => {
     assert.equal(up.json.messages[0].content[1].document.format, "pdf");
     assert.equal(up.json.messages[0].content[1].document.source.bytes, pdf);
 
-    const count = await request(gw.at("/ai/v1/messages/count_tokens"), {
-      method: "POST",
-      headers: { "content-type": "application/json", "anthropic-version": "2023-06-01" },
-      body: JSON.stringify({ model: "claude", messages: [{ role: "user", content: "How many tokens is this?" }] }),
-    });
-    keep(count.text);
-    assert.equal(count.status, 200, count.text);
-    assert.equal(count.headers["x-edgegate-token-count"], "estimate");
-    assert.ok(count.json().input_tokens > 0);
+    // count_tokens: exact from Bedrock's CountTokens; an estimate for a model that cannot count.
+    const count = async (model) => {
+      const res = await request(gw.at("/ai/v1/messages/count_tokens"), {
+        method: "POST",
+        headers: { "content-type": "application/json", "anthropic-version": "2023-06-01" },
+        body: JSON.stringify({ model, system: "Be brief.", messages: [{ role: "user", content: "How many tokens is this?" }] }),
+      });
+      keep(res.text);
+      assert.equal(res.status, 200, res.text);
+      return [res.headers["x-edgegate-token-count"], res.json().input_tokens];
+    };
+    assert.deepEqual(await count("claude"), ["exact", 5 + 2 + 3]);
+    const cu = bedrock.requests.at(-1);
+    assert.equal(cu.url, "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/count-tokens");
+    assert.equal(cu.signature, "ok");
+    assert.deepEqual(cu.json, { input: { converse: { messages: [{ role: "user", content: [{ text: "How many tokens is this?" }] }], system: [{ text: "Be brief." }] } } });
+    const [how, n] = await count("bedrock/m-nocount");
+    assert.equal(how, "estimate");
+    assert.ok(n > 0);
 
     const emb = await request(gw.at("/ai/v1/embeddings"), {
       method: "POST",
@@ -325,6 +335,21 @@ describe("AWS Bedrock provider", () => {
     const final = keep(await s.finalResponse());
     assert.equal(deltas, `Hello from bedrock (amazon.nova-pro-v1:0): you said "Stream it"`);
     assert.equal(final.status, "completed");
+
+    // Function tools over two turns.
+    const tool = { type: "function", name: "get_weather", description: "The weather", parameters: weather.function.parameters };
+    const t1 = keep(await openai.responses.create({ model: "tools", input: "Weather?", tools: [tool], store: false }));
+    const call = t1.output.find((o) => o.type === "function_call");
+    assert.deepEqual([call.call_id, call.name, JSON.parse(call.arguments)], ["tooluse_fake_1", "get_weather", { city: "Paris" }]);
+    const t2 = keep(
+      await openai.responses.create({
+        model: "tools",
+        tools: [tool],
+        store: false,
+        input: [{ role: "user", content: "Weather?" }, call, { type: "function_call_output", call_id: call.call_id, output: "18 degrees" }],
+      }),
+    );
+    assert.equal(t2.output_text, "called: get_weather");
   });
 
   test("Bedrock errors: 429 falls back, 400 passes on, a refused signature is a 502 without AWS's message", async () => {

@@ -10,6 +10,8 @@
 // a missing or wrong token a 403 UnrecognizedClientException, all with `x-amzn-ErrorType` and
 // `{"message": ...}` as Bedrock answers.
 //
+// CountTokens (`POST /model/{modelId}/count-tokens`, `{"input": {"converse": {messages, system}}}`) answers
+// `{"inputTokens": words + 3}`, or 400 ValidationException for a model id with `nocount`.
 // Answers: `Hello from bedrock (<model>): you said "<last user text>"`, streamed one word per
 // contentBlockDelta (each frame written in two pieces, so the gateway sees frames split across reads).
 // Behaviour by words in the model id: fail429 (429 ThrottlingException), fail500 (500
@@ -188,7 +190,7 @@ export async function startFakeBedrock(opts = {}) {
     try {
       json = JSON.parse(body.toString("utf8"));
     } catch {}
-    const m = /^\/model\/([^/]+)\/(converse|converse-stream)$/.exec(req.url.split("?")[0]);
+    const m = /^\/model\/([^/]+)\/(converse|converse-stream|count-tokens)$/.exec(req.url.split("?")[0]);
     const model = m ? decodeURIComponent(m[1]) : null;
     const bad = verify(req, body, creds, region);
     const record = { method: req.method, url: req.url, model, op: m?.[2], headers: { ...req.headers }, body, json, signature: bad ? bad[0] : "ok" };
@@ -199,6 +201,14 @@ export async function startFakeBedrock(opts = {}) {
     try {
       if (bad) return sendError(res, 403, bad[0], bad[1]);
       if (!m || req.method !== "POST") return sendError(res, 404, "UnknownOperationException", "unknown operation");
+      if (m[2] === "count-tokens") {
+        const input = json?.input?.converse;
+        if (!input || !Array.isArray(input.messages)) return sendError(res, 400, "ValidationException", "input.converse.messages is required");
+        if (model.includes("nocount")) return sendError(res, 400, "ValidationException", "The provided model doesn't support counting tokens.");
+        const n = input.messages.reduce((k, msg) => k + words(textOf(msg.content)), 0) + words(textOf(input.system)) + 3;
+        res.writeHead(200, { "content-type": "application/json" });
+        return res.end(JSON.stringify({ inputTokens: n }));
+      }
       if (!json || !Array.isArray(json.messages)) return sendError(res, 400, "ValidationException", "messages is required");
       if (model.includes("fail429")) return sendError(res, 429, "ThrottlingException", "Too many requests, please wait before trying again.");
       if (model.includes("fail500")) return sendError(res, 500, "InternalServerException", "The server encountered an internal error.");

@@ -497,6 +497,36 @@ fn config_defaults_and_errors() {
     assert_eq!(e[0].0, "providers.bedrock.headers.X-Amz-Security-Token");
 }
 
+#[test]
+fn count_tokens_request_and_answer() {
+    let t = target();
+    let req: ChatRequest = serde_json::from_value(json!({
+        "max_tokens": 5, "temperature": 0.1, "tools": [{"type": "function", "function": {"name": "f"}}],
+        "messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "Hi there"}]
+    }))
+    .unwrap();
+    let up = bedrock::build_count_tokens_request(&req, &t).unwrap();
+    assert_eq!(
+        up.url,
+        "https://bedrock-runtime.us-east-1.amazonaws.com/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/count-tokens"
+    );
+    assert_eq!(
+        serde_json::from_slice::<Value>(&up.body).unwrap(),
+        json!({"input": {"converse": {
+            "messages": [{"role": "user", "content": [{"text": "Hi there"}]}],
+            "system": [{"text": "S"}]
+        }}})
+    );
+    assert_eq!(
+        bedrock::parse_count_tokens(&t, br#"{"inputTokens": 11}"#).unwrap(),
+        11
+    );
+    assert_eq!(
+        bedrock::parse_count_tokens(&t, b"{}").unwrap_err().status,
+        502
+    );
+}
+
 /// Not on wasm32: it reads the fixture directory, which exists only natively.
 #[cfg(not(target_arch = "wasm32"))]
 #[test]

@@ -452,6 +452,47 @@ pub fn build_request(
     })
 }
 
+/// Bedrock's CountTokens (`POST {base}/model/{modelId}/count-tokens`) for the request's messages and
+/// system prompt, as Converse would get them: `{"input": {"converse": {"messages", "system"}}}`.
+pub fn build_count_tokens_request(
+    req: &ChatRequest,
+    target: &ProviderTarget,
+) -> Result<UpstreamRequest, AiError> {
+    let body = request_body(req)?;
+    let mut converse = Map::new();
+    for k in ["messages", "system"] {
+        if let Some(v) = body.get(k) {
+            converse.insert(k.to_string(), v.clone());
+        }
+    }
+    let body = json!({"input": {"converse": converse}});
+    let mut headers = vec![
+        ("content-type".to_string(), "application/json".to_string()),
+        ("accept".to_string(), "application/json".to_string()),
+    ];
+    headers.extend(target.headers.iter().cloned());
+    Ok(UpstreamRequest {
+        method: "POST",
+        url: join_url(
+            &target.base_url,
+            &format!("model/{}/count-tokens", encode_component(&target.model)),
+        ),
+        headers,
+        key_header: None,
+        body: serde_json::to_vec(&body).map_err(|e| AiError::invalid(e.to_string()))?,
+        stream: false,
+    })
+}
+
+/// The `inputTokens` of a CountTokens answer.
+pub fn parse_count_tokens(target: &ProviderTarget, body: &[u8]) -> Result<u64, AiError> {
+    let v: Value =
+        serde_json::from_slice(body).map_err(|e| AiError::bad_response(&target.provider, e))?;
+    v.get("inputTokens")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| AiError::bad_response(&target.provider, "no inputTokens"))
+}
+
 /// The headers that sign `up` for `auth`'s region at `unix_secs`: `x-amz-date`, `x-amz-security-token`
 /// (temporary credentials) and `authorization`. They hold the session token and a signature: the glue
 /// puts them on the request and nowhere else.
