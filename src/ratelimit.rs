@@ -187,8 +187,9 @@ pub fn decide_now(
     }
     PARKED.with(|p| {
         let mut p = p.borrow_mut();
-        // Only a request that never reached `access` leaves one behind; keep few.
-        if p.len() >= 64 {
+        // Only a request that never reached `access` leaves one behind (one per request waiting
+        // for its counter at most); bounded all the same.
+        if p.len() >= 4096 {
             p.remove(0);
         }
         p.push(Parked {

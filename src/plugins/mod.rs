@@ -86,12 +86,14 @@ pub type HeaderHook = for<'x, 'a> fn(&'x mut Exchange<'a>, &'x [&'a PluginInstan
 #[derive(Clone, Copy)]
 pub struct BodyHook {
     pub applies: for<'x, 'a> fn(&'x Exchange<'a>, &'x [&'a PluginInstance], &'x Reply) -> bool,
-    pub run: for<'x, 'a> fn(
-        &'x mut Exchange<'a>,
-        &'x [&'a PluginInstance],
-        &'x mut Reply,
-    ) -> Pin<Box<dyn Future<Output = ()> + 'x>>,
+    pub run: BodyRun,
 }
+/// What a body_filter hook does: a future that edits the reply.
+pub type BodyRun = for<'x, 'a> fn(
+    &'x mut Exchange<'a>,
+    &'x [&'a PluginInstance],
+    &'x mut Reply,
+) -> Pin<Box<dyn Future<Output = ()> + 'x>>;
 /// log: the final status and log fields, after the response is settled.
 pub type LogHook = for<'x, 'a> fn(&'x Exchange<'a>, &'x [&'a PluginInstance], &'x LogFields);
 /// Not a Kong phase: reshape the gateway's error answers on the routes of this plugin (called for
