@@ -605,4 +605,51 @@ mod scope_tests {
         assert_eq!(got(1), vec![1, 2]);
         assert_eq!(got(2), vec![0, 2, 6]);
     }
+
+    /// A route's plugins come in the runner's order (priority, then name) with the instances that
+    /// run, as `registry::present` and `registry::select` would give them.
+    #[test]
+    fn route_plugins_match_present_and_select() {
+        let text = serde_json::json!({
+            "format_version": 1,
+            "services": [{"name": "a", "url": "http://a"}],
+            "routes": [
+                {"name": "r0", "service": "a", "paths": ["/r0"]},
+                {"name": "r1", "service": "a", "paths": ["/r1"]}
+            ],
+            "plugins": [
+                {"name": "rate-limiting", "config": {"minute": 5}},
+                {"name": "key-auth"},
+                {"name": "key-auth", "route": "r0"},
+                {"name": "rate-limiting", "route": "r0", "consumer": "alice", "config": {"minute": 9}},
+                {"name": "cors", "route": "r0"}
+            ]
+        })
+        .to_string();
+        let config = crate::config::parse_and_validate(&text).expect("valid");
+        let plugins = Plugins::compile(&config).unwrap();
+        for r in 0..2 {
+            plugins.ready(r).unwrap();
+            let view = plugins.route(r);
+            let all: Vec<&PluginInstance> = plugins.for_route(r).collect();
+            let present = registry::present(all.iter().copied());
+            let names: Vec<_> = (0..view.len()).map(|k| view.def(k).name).collect();
+            assert_eq!(names, present.iter().map(|d| d.name).collect::<Vec<_>>());
+            for k in 0..view.len() {
+                assert_eq!(REGISTRY[view.registry_index(k)].name, view.def(k).name);
+                for user in [None, Some("alice"), Some("bob")] {
+                    let want: Vec<usize> = registry::select(all.iter().copied(), view.def(k), user)
+                        .iter()
+                        .map(|i| i.index)
+                        .collect();
+                    let got: Vec<usize> = view.running(k, user).iter().map(|i| i.index).collect();
+                    assert_eq!(got, want, "route {r} {} {user:?}", view.def(k).name);
+                }
+            }
+        }
+        assert_eq!(plugins.route(0).len(), 3);
+        assert!(plugins.route(0).consumer_scoped());
+        assert!(!plugins.route(1).consumer_scoped());
+        assert!(plugins.route(7).is_empty());
+    }
 }
