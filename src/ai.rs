@@ -895,39 +895,7 @@ pub(crate) fn provider_key(
     let Some(name) = &target.key_secret else {
         return Ok(None);
     };
-    let key = ex
-        .env
-        .secret(name)
-        .map(|s| s.to_string())
-        .or_else(|_| ex.env.var(name).map(|v| v.to_string()))
-        .ok()
-        .filter(|k| !k.is_empty());
-    match key {
-        Some(k) => Ok(Some(k)),
-        None => {
-            runtime::log_error(
-                &serde_json::json!({
-                    "event": "ai_key_missing",
-                    "request_id": ex.request_id,
-                    "provider": target.provider,
-                    "secret": name,
-                })
-                .to_string(),
-            );
-            Err(AiError {
-                retryable: true,
-                ..AiError::new(
-                    502,
-                    "upstream_error",
-                    Some("provider_key_missing"),
-                    format!(
-                        "provider {} is not usable: the gateway has no key for it",
-                        target.provider
-                    ),
-                )
-            })
-        }
-    }
+    secret_value(ex, target, name).map(Some)
 }
 
 /// Bedrock targets: the SigV4 headers of `up` (`x-amz-date`, `x-amz-security-token`, `authorization`),

@@ -300,12 +300,24 @@ pub fn build_request(
 
 /// Anthropic `usage` to OpenAI usage (cache reads and writes count as prompt tokens).
 pub fn usage(u: &Value) -> Usage {
+    usage_of(
+        u,
+        [
+            "input_tokens",
+            "cache_creation_input_tokens",
+            "cache_read_input_tokens",
+            "output_tokens",
+        ],
+    )
+}
+
+/// A usage object with the named fields `[input, cache writes, cache reads, output]` to OpenAI usage:
+/// cache reads and writes count as prompt tokens, reads also as `prompt_tokens_details.cached_tokens`
+/// (Anthropic's and Bedrock's usage differ only in the names).
+pub(super) fn usage_of(u: &Value, [input, written, read, output]: [&str; 4]) -> Usage {
     let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
-    let cached = n("cache_read_input_tokens");
-    let mut usage = Usage::new(
-        n("input_tokens") + n("cache_creation_input_tokens") + cached,
-        n("output_tokens"),
-    );
+    let cached = n(read);
+    let mut usage = Usage::new(n(input) + n(written) + cached, n(output));
     if cached > 0 {
         usage.extra.insert(
             "prompt_tokens_details".into(),

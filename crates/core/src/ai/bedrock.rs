@@ -524,19 +524,15 @@ pub fn sign(
 
 /// Bedrock `usage` to OpenAI usage (cache reads and writes count as prompt tokens).
 pub fn usage(u: &Value) -> Usage {
-    let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
-    let cached = n("cacheReadInputTokens");
-    let mut usage = Usage::new(
-        n("inputTokens") + n("cacheWriteInputTokens") + cached,
-        n("outputTokens"),
-    );
-    if cached > 0 {
-        usage.extra.insert(
-            "prompt_tokens_details".into(),
-            json!({"cached_tokens": cached}),
-        );
-    }
-    usage
+    super::anthropic::usage_of(
+        u,
+        [
+            "inputTokens",
+            "cacheWriteInputTokens",
+            "cacheReadInputTokens",
+            "outputTokens",
+        ],
+    )
 }
 
 pub fn parse_response(
