@@ -127,16 +127,7 @@ pub fn request_body(req: &ChatRequest, target: &ProviderTarget) -> Result<Value,
                     }
                 }
                 for call in m.tool_calls.iter().flatten() {
-                    let input: Value = if call.function.arguments.trim().is_empty() {
-                        json!({})
-                    } else {
-                        serde_json::from_str(&call.function.arguments).map_err(|e| {
-                            AiError::invalid_param(
-                                &param,
-                                format!("tool call arguments are not JSON: {e}"),
-                            )
-                        })?
-                    };
+                    let input = super::call_arguments(call, &param)?;
                     blocks.push(json!({
                         "type": "tool_use",
                         "id": call.id,
@@ -452,15 +443,10 @@ impl AnthropicStream {
                 // message_stop missing but the message had finished: close normally.
                 self.write_usage(out);
             } else {
-                let e = AiError {
-                    retryable: !self.started,
-                    ..AiError::new(
-                        502,
-                        "upstream_error",
-                        Some("upstream_stream_truncated"),
-                        "the provider's stream ended before the message finished",
-                    )
-                };
+                let e = AiError::stream_truncated(
+                    !self.started,
+                    "the provider's stream ended before the message finished",
+                );
                 write_error(out, &e);
                 self.state.error = Some(e);
             }
@@ -552,15 +538,12 @@ impl AnthropicStream {
                         self.emit(
                             out,
                             Delta {
-                                tool_calls: Some(vec![ToolCallDelta {
-                                    index: tool_index,
-                                    id: block["id"].as_str().map(str::to_string),
-                                    kind: Some("function".to_string()),
-                                    function: Some(FunctionDelta {
-                                        name: block["name"].as_str().map(str::to_string),
-                                        arguments: Some(String::new()),
-                                    }),
-                                }]),
+                                tool_calls: Some(vec![ToolCallDelta::start(
+                                    tool_index,
+                                    block["id"].as_str().map(str::to_string),
+                                    block["name"].as_str().map(str::to_string),
+                                    String::new(),
+                                )]),
                                 ..Delta::default()
                             },
                             None,

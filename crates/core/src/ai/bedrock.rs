@@ -279,16 +279,7 @@ pub fn request_body(req: &ChatRequest) -> Result<Value, AiError> {
                     }
                 }
                 for call in m.tool_calls.iter().flatten() {
-                    let input: Value = if call.function.arguments.trim().is_empty() {
-                        json!({})
-                    } else {
-                        serde_json::from_str(&call.function.arguments).map_err(|e| {
-                            AiError::invalid_param(
-                                &param,
-                                format!("tool call arguments are not JSON: {e}"),
-                            )
-                        })?
-                    };
+                    let input = super::call_arguments(call, &param)?;
                     has_tool_blocks = true;
                     blocks.push(json!({"toolUse": {
                         "toolUseId": call.id,
@@ -426,19 +417,14 @@ pub fn build_request(
     } else {
         "converse"
     };
-    let mut headers = vec![
-        ("content-type".to_string(), "application/json".to_string()),
-        (
-            "accept".to_string(),
-            if stream {
-                "application/vnd.amazon.eventstream"
-            } else {
-                "application/json"
-            }
-            .to_string(),
-        ),
-    ];
-    headers.extend(target.headers.iter().cloned());
+    let headers = super::json_headers(
+        target,
+        if stream {
+            "application/vnd.amazon.eventstream"
+        } else {
+            "application/json"
+        },
+    );
     Ok(UpstreamRequest {
         method: "POST",
         url: join_url(
@@ -466,11 +452,7 @@ pub fn build_count_tokens_request(
         }
     }
     let body = json!({"input": {"converse": converse}});
-    let mut headers = vec![
-        ("content-type".to_string(), "application/json".to_string()),
-        ("accept".to_string(), "application/json".to_string()),
-    ];
-    headers.extend(target.headers.iter().cloned());
+    let headers = super::json_headers(target, "application/json");
     Ok(UpstreamRequest {
         method: "POST",
         url: join_url(
@@ -745,15 +727,10 @@ impl BedrockStream {
     }
 
     fn truncated(&mut self, out: &mut Vec<u8>) {
-        let e = AiError {
-            retryable: !self.started,
-            ..AiError::new(
-                502,
-                "upstream_error",
-                Some("upstream_stream_truncated"),
-                "the provider's stream ended before the message finished",
-            )
-        };
+        let e = AiError::stream_truncated(
+            !self.started,
+            "the provider's stream ended before the message finished",
+        );
         self.fail(e, out);
     }
 
@@ -859,15 +836,12 @@ impl BedrockStream {
                     self.emit(
                         out,
                         Delta {
-                            tool_calls: Some(vec![ToolCallDelta {
-                                index: tool_index,
-                                id: t["toolUseId"].as_str().map(str::to_string),
-                                kind: Some("function".to_string()),
-                                function: Some(FunctionDelta {
-                                    name: t["name"].as_str().map(str::to_string),
-                                    arguments: Some(String::new()),
-                                }),
-                            }]),
+                            tool_calls: Some(vec![ToolCallDelta::start(
+                                tool_index,
+                                t["toolUseId"].as_str().map(str::to_string),
+                                t["name"].as_str().map(str::to_string),
+                                String::new(),
+                            )]),
                             ..Delta::default()
                         },
                         None,

@@ -150,16 +150,7 @@ pub fn request_body(req: &ChatRequest) -> Result<Value, AiError> {
                     parts.push(json!({"text": text}));
                 }
                 for call in m.tool_calls.iter().flatten() {
-                    let args: Value = if call.function.arguments.trim().is_empty() {
-                        json!({})
-                    } else {
-                        serde_json::from_str(&call.function.arguments).map_err(|e| {
-                            AiError::invalid_param(
-                                &param,
-                                format!("tool call arguments are not JSON: {e}"),
-                            )
-                        })?
-                    };
+                    let args = super::call_arguments(call, &param)?;
                     call_names.push((call.id.clone(), call.function.name.clone()));
                     parts.push(json!({"functionCall": {"name": call.function.name, "args": args}}));
                 }
@@ -553,15 +544,10 @@ impl GeminiStream {
                     }
                 }
             } else {
-                let e = AiError {
-                    retryable: !self.started,
-                    ..AiError::new(
-                        502,
-                        "upstream_error",
-                        Some("upstream_stream_truncated"),
-                        "the provider's stream ended before a finish reason",
-                    )
-                };
+                let e = AiError::stream_truncated(
+                    !self.started,
+                    "the provider's stream ended before a finish reason",
+                );
                 write_error(out, &e);
                 self.state.error = Some(e);
             }
@@ -657,15 +643,12 @@ impl GeminiStream {
                     .enumerate()
                     .map(|(n, (id, name, args))| {
                         let k = first + n as u32;
-                        ToolCallDelta {
-                            index: k,
-                            id: Some(call_id(id, &self.ctx, index, k as usize)),
-                            kind: Some("function".to_string()),
-                            function: Some(FunctionDelta {
-                                name: Some(name),
-                                arguments: Some(args),
-                            }),
-                        }
+                        ToolCallDelta::start(
+                            k,
+                            Some(call_id(id, &self.ctx, index, k as usize)),
+                            Some(name),
+                            args,
+                        )
                     })
                     .collect::<Vec<_>>();
                 self.slot(index).1 += deltas.len() as u32;

@@ -939,16 +939,11 @@ impl AnthropicPassStream {
             // message_stop missing but the message had finished.
             out.extend_from_slice(b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
         } else {
-            let e = AiError {
-                retryable: !self.started,
-                ..AiError::new(
-                    502,
-                    "upstream_error",
-                    Some("upstream_stream_truncated"),
-                    "the provider's stream ended before the message finished",
-                )
-                .with_shape(ErrorShape::Anthropic)
-            };
+            let e = AiError::stream_truncated(
+                !self.started,
+                "the provider's stream ended before the message finished",
+            )
+            .with_shape(ErrorShape::Anthropic);
             write_error_event(out, &e);
             self.state.error = Some(e);
         }

@@ -31,7 +31,7 @@ pub use sse::{SseEvent, SseParser};
 pub use types::*;
 
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 /// The wire format a provider speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
@@ -190,7 +190,43 @@ pub enum ErrorShape {
     Anthropic,
 }
 
+/// The headers of a JSON request to a provider: `content-type: application/json`, `accept` as given, then
+/// the provider's own static headers.
+pub(crate) fn json_headers(target: &ProviderTarget, accept: &str) -> Vec<(String, String)> {
+    let mut h = vec![
+        ("content-type".to_string(), "application/json".to_string()),
+        ("accept".to_string(), accept.to_string()),
+    ];
+    h.extend(target.headers.iter().cloned());
+    h
+}
+
+/// A tool call's `arguments` (JSON text; empty counts as `{}`) as a JSON value, for the providers that
+/// take the arguments as an object. Not JSON: a 400 on `param`.
+pub(crate) fn call_arguments(call: &ToolCall, param: &str) -> Result<Value, AiError> {
+    if call.function.arguments.trim().is_empty() {
+        return Ok(Value::Object(Map::new()));
+    }
+    serde_json::from_str(&call.function.arguments).map_err(|e| {
+        AiError::invalid_param(param, format!("tool call arguments are not JSON: {e}"))
+    })
+}
+
 impl AiError {
+    /// A provider stream that ended early (502 `upstream_stream_truncated`); retryable while nothing
+    /// reached the client.
+    pub fn stream_truncated(retryable: bool, message: &str) -> AiError {
+        AiError {
+            retryable,
+            ..AiError::new(
+                502,
+                "upstream_error",
+                Some("upstream_stream_truncated"),
+                message,
+            )
+        }
+    }
+
     pub fn new(status: u16, kind: &str, code: Option<&str>, message: impl Into<String>) -> AiError {
         AiError {
             status,

@@ -52,20 +52,12 @@ fn key_header(target: &ProviderTarget) -> KeyHeader {
 }
 
 fn headers(target: &ProviderTarget, stream: bool) -> Vec<(String, String)> {
-    let mut h = vec![
-        ("content-type".to_string(), "application/json".to_string()),
-        (
-            "accept".to_string(),
-            if stream {
-                "text/event-stream"
-            } else {
-                "application/json"
-            }
-            .to_string(),
-        ),
-    ];
-    h.extend(target.headers.iter().cloned());
-    h
+    let accept = if stream {
+        "text/event-stream"
+    } else {
+        "application/json"
+    };
+    super::json_headers(target, accept)
 }
 
 /// The request body for an OpenAI-format provider.
@@ -186,15 +178,10 @@ impl OpenAiStream {
             return;
         }
         if self.state.error.is_none() && self.state.finish_reason.is_none() {
-            let e = AiError {
-                retryable: !self.saw_data,
-                ..AiError::new(
-                    502,
-                    "upstream_error",
-                    Some("upstream_stream_truncated"),
-                    "the provider's stream ended before the completion finished",
-                )
-            };
+            let e = AiError::stream_truncated(
+                !self.saw_data,
+                "the provider's stream ended before the completion finished",
+            );
             write_error(out, &e);
             self.state.error = Some(e);
         }

@@ -366,6 +366,27 @@ pub struct ToolCallDelta {
     pub function: Option<FunctionDelta>,
 }
 
+impl ToolCallDelta {
+    /// The first delta of a function call: its index among the message's calls, id, name and the
+    /// arguments known so far.
+    pub fn start(
+        index: u32,
+        id: Option<String>,
+        name: Option<String>,
+        arguments: String,
+    ) -> ToolCallDelta {
+        ToolCallDelta {
+            index,
+            id,
+            kind: Some("function".to_string()),
+            function: Some(FunctionDelta {
+                name,
+                arguments: Some(arguments),
+            }),
+        }
+    }
+}
+
 /// Name and/or a fragment of the arguments.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FunctionDelta {
