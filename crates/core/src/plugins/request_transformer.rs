@@ -244,10 +244,10 @@ impl RequestTransformerConfig {
             Some(BodyKind::Json)
         } else if ct.contains("application/x-www-form-urlencoded") {
             Some(BodyKind::Form)
-        } else if let Some(boundary) = content_type.and_then(multipart::boundary) {
-            Some(BodyKind::Multipart(boundary))
         } else {
-            None
+            content_type
+                .and_then(multipart::boundary)
+                .map(BodyKind::Multipart)
         }
     }
 
