@@ -97,21 +97,6 @@ async function one(pid, [url, headers], expect = 403) {
   return used;
 }
 
-/**
- * Alternate `count` requests of each kind, one at a time, and compare medians: the median CPU of a `fresh()`
- * request minus that of a `repeat()` request, in us. Medians, because a loaded machine adds bursts (GC,
- * other processes evicting caches) to some requests of either kind.
- */
-async function paired(pid, count, fresh, repeat) {
-  const a = [];
-  const b = [];
-  for (let i = 0; i < count; i++) {
-    b.push(await one(pid, repeat()));
-    a.push(await one(pid, fresh(i)));
-  }
-  return { us: (median(a) - median(b)) / 1000, request_us: median(b) / 1000 };
-}
-
 // --- JWT helpers (node:crypto signs; the Worker verifies) ---
 const b64url = (x) => Buffer.from(x).toString("base64url");
 function sign(alg, privateKey, claims) {
@@ -196,36 +181,50 @@ async function gatewayRows() {
   const pid = workerdPid();
   const exp = Math.floor(Date.now() / 1000) + 3600;
   const jwtUrl = new URL("/jwt", base).toString();
-  const results = {};
+  const bad = await fetch(jwtUrl, { headers: { authorization: "Bearer x.y.z" } });
+  await bad.arrayBuffer();
+  if (bad.status !== 401) throw new Error(`a bad token got ${bad.status}`);
+  const cases = [];
   for (const alg of algs) {
     const fixed = sign(alg, keys[alg], { iss: `iss-${alg}`, exp });
-    const cached = [jwtUrl, { authorization: `Bearer ${fixed}` }];
-    for (let i = 0; i < 30; i++) await one(pid, cached); // warm: compiles the path, verifies `fixed` once
-    const bad = await fetch(jwtUrl, { headers: { authorization: "Bearer x.y.z" } });
-    await bad.arrayBuffer();
-    if (bad.status !== 401) throw new Error(`a bad token got ${bad.status}`);
     // Signed ahead, so that signing does not run between the two requests of a pair.
     const tokens = Array.from({ length: N + 20 }, (_, i) => sign(alg, keys[alg], { iss: `iss-${alg}`, exp, i }));
     const fresh = (i) => [jwtUrl, { authorization: `Bearer ${tokens[i]}` }];
-    for (let i = 0; i < 20; i++) await one(pid, fresh(N + i)); // warm the path of a new token
-    results[`jwt ${alg}`] = { ...(await paired(pid, N, fresh, () => cached)), bar: BAR_US[alg] };
+    cases.push({ name: `jwt ${alg}`, pid, bar: BAR_US[alg], fresh, repeat: [jwtUrl, { authorization: `Bearer ${fixed}` }], warm: (i) => fresh(N + i) });
   }
   // basic-auth first login: a user's first login (PBKDF2 + the credential's KV read) against a login that was
   // already verified.
-  if (!basic) {
-    await mf.dispose();
-    await origin.close();
-    return results;
+  if (basic) {
+    const basicUrl = new URL("/basic", base).toString();
+    const login = (u) => [basicUrl, { authorization: "Basic " + Buffer.from(`${u.name}:${u.password}`).toString("base64") }];
+    const rest = users.slice(10);
+    cases.push({ name: "basic-auth first login", pid, bar: BAR_US.basic, fresh: (i) => login(rest[i]), repeat: login(users[0]), warm: (i) => login(users[i]), warmCount: 10, count: rest.length });
   }
-  const basicUrl = new URL("/basic", base).toString();
-  const login = (u) => [basicUrl, { authorization: "Basic " + Buffer.from(`${u.name}:${u.password}`).toString("base64") }];
-  for (let i = 0; i < 10; i++) await one(pid, login(users[i]));
-  const again = login(users[0]);
-  const rest = users.slice(10);
-  results["basic-auth first login"] = { ...(await paired(pid, rest.length, (i) => login(rest[i]), () => again)), bar: BAR_US.basic };
-  await mf.dispose();
-  await origin.close();
-  return results;
+  return { cases, dispose: async () => { await mf.dispose(); await origin.close(); } };
+}
+
+/**
+ * Run `cases` (each: pid, fresh(i), repeat, warm(i), count?, warmCount?) interleaved: for each i, for each case,
+ * one request repeating a known token or login then one with a new one, so that a change of the machine's
+ * load over the run touches every case alike. Per case: median CPU of the new minus that of the known, in us.
+ */
+async function runCases(cases) {
+  for (const c of cases) {
+    for (let i = 0; i < 30; i++) await one(c.pid, c.repeat); // warm: compiles the path, verifies once
+    for (let i = 0; i < (c.warmCount ?? 20); i++) await one(c.pid, c.warm(i)); // warm the path of a new token
+    c.a = [];
+    c.b = [];
+  }
+  for (let i = 0; i < N; i++) {
+    for (const c of cases) {
+      if (i >= (c.count ?? N)) continue;
+      c.b.push(await one(c.pid, c.repeat));
+      c.a.push(await one(c.pid, c.fresh(i)));
+    }
+  }
+  const out = {};
+  for (const c of cases) out[c.name] = { us: (median(c.a) - median(c.b)) / 1000, request_us: median(c.b) / 1000, bar: c.bar };
+  return out;
 }
 
 // A plain JS Worker timing WebCrypto operations: /op?name=...&n=... runs the operation n times.
@@ -494,38 +493,27 @@ async function floorRows() {
         users.push(`Basic ${Buffer.from(`${name}:${password}`).toString("base64")}`);
         names.push(name);
       }
-      if (mode === "pbkdf2") await (await fetch(new URL("/prime", base), { method: "POST", body: JSON.stringify(names) })).text();
+        if (mode === "pbkdf2") await (await fetch(new URL("/prime", base), { method: "POST", body: JSON.stringify(names) })).text();
       const url = new URL(`/basic/${mode}`, base).toString();
       const n = users.length - 21;
       cases.push({ name: `floor basic ${mode}`, fresh: (i) => [url, { authorization: users[1 + i] }], repeat: [url, { authorization: users[0] }], warm: (i) => [url, { authorization: users[1 + n + i] }], count: n });
     }
   }
-  for (const c of cases) {
-    for (let i = 0; i < 30; i++) await one(pid, c.repeat);
-    for (let i = 0; i < 20; i++) await one(pid, c.warm(i));
-    c.a = [];
-    c.b = [];
-  }
-  for (let i = 0; i < N; i++) {
-    for (const c of cases) {
-      if (i >= (c.count ?? N)) continue;
-      c.b.push(await one(pid, c.repeat));
-      c.a.push(await one(pid, c.fresh(i)));
-    }
-  }
-  const out = {};
-  for (const c of cases) out[c.name] = { us: (median(c.a) - median(c.b)) / 1000, request_us: median(c.b) / 1000 };
-  await mf.dispose();
-  return out;
+  for (const c of cases) c.pid = pid;
+  return { cases, dispose: () => mf.dispose() };
 }
 
-const results = args.includes("--floor-only") ? {} : await gatewayRows();
-if (args.includes("--floor") || args.includes("--floor-only")) Object.assign(results, await floorRows());
+const runs = [];
+if (!args.includes("--floor-only")) runs.push(await gatewayRows());
+if (args.includes("--floor") || args.includes("--floor-only")) runs.push(await floorRows());
+const results = await runCases(runs.flatMap((r) => r.cases));
+for (const r of runs) await r.dispose();
 if (args.includes("--micro")) Object.assign(results, await microRows());
 for (const [name, r] of Object.entries(results)) {
   const verdict = r.bar === undefined ? "" : r.us <= r.bar ? `  (bar <= ${r.bar} us: met)` : `  (bar <= ${r.bar} us: NOT met)`;
-  const what = name.startsWith("jwt") ? "CPU per new token" : name.startsWith("basic") ? "CPU per first login" : "CPU per operation";
-  const req = r.request_us ? `  (a request with a verified token: ${r.request_us.toFixed(0)} us)` : "";
+  const what = name.startsWith("jwt") ? "CPU per new token" : name.startsWith("basic") ? "CPU per first login"
+    : name.startsWith("floor basic") ? "CPU per first login, plain JS Worker" : name.startsWith("floor") ? "CPU per new token, plain JS Worker" : "CPU per operation";
+  const req = r.request_us ? `  (a request with a known token or login: ${r.request_us.toFixed(0)} us)` : "";
   const spread = "";
   console.log(`crypto: ${name.padEnd(24)} ${r.us.toFixed(1).padStart(8)} us ${what}${verdict}${req}${spread}`);
 }
