@@ -2,7 +2,8 @@
 // runs") and the "jwt RS256 / ES256 / EdDSA (new tokens)" rows of scripts/bench (Linux only: reads /proc).
 //
 //   node bench/crypto.mjs [build/index.js] [--tokens 300] [--algs ES256,HS256] [--no-basic] [--webcrypto-only]
-//                         [--micro] [--floor | --floor-only [--floor-modes none,node,...]] [--json out.json]
+//                         [--micro] [--floor | --floor-only [--floor-modes none,node,...]] [--also other/index.js]
+//                         [--also-webcrypto-only] [--json out.json]
 //
 // Starts the Worker under Miniflare (the build given, default build/index.js) and reads the CPU time of the
 // workerd process it started (the sum of /proc/<pid>/task/*/schedstat, in ns) around each request:
@@ -22,6 +23,10 @@
 // token (or checks each first login) the way the gateway does, through node:crypto: the runtime's floor for
 // these bars (see FLOOR_WORKER below); --floor-only runs that alone.
 //
+// --also <build/index.js> adds a second build's gateway rows (suffix " B") and --also-webcrypto-only the same
+// build without `nodejs_compat` (suffix " webcrypto"), each in its own workerd, interleaved with the rest
+// request pair by request pair: an A/B comparison in one run, under one load.
+//
 // --micro also runs WebCrypto alone in a plain JS Worker (no wasm) and prints the CPU of each operation:
 // importKey + verify, verify with an imported key, HMAC-SHA256 sign, PBKDF2 10k; that is the "WebCrypto"
 // column of the table in the docs. Rows ending in "-node" are node:crypto's synchronous verify / pbkdf2Sync
@@ -39,7 +44,7 @@ import { WORKER_OPTIONS, workerStdoutToFile } from "./worker-options.mjs";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
 const option = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
-const FLAGS = ["--micro", "--no-basic", "--webcrypto-only", "--floor", "--floor-only"];
+const FLAGS = ["--micro", "--no-basic", "--webcrypto-only", "--floor", "--floor-only", "--also-webcrypto-only"];
 const positional = args.filter((a, i) => !a.startsWith("--") && !(i > 0 && args[i - 1].startsWith("--") && !FLAGS.includes(args[i - 1])));
 const script = path.resolve(positional[0] ?? path.join(ROOT, "build/index.js"));
 const N = Number(option("--tokens", "300"));
@@ -115,17 +120,33 @@ function keyPair(alg) {
   return crypto.generateKeyPairSync("rsa", { modulusLength: 2048 });
 }
 
-async function gatewayRows() {
+/** A Miniflare instance started with `options`, ready, and the pid of the workerd process it started. */
+async function startMiniflare(options) {
+  const children = () => {
+    try {
+      return execFileSync("pgrep", ["-P", String(process.pid)]).toString().trim().split("\n");
+    } catch {
+      return [];
+    }
+  };
+  const before = new Set(children());
+  const mf = new Miniflare(options);
+  const base = new URL(await mf.ready);
+  const pid = children().find((p) => !before.has(p) && fs.readFileSync(`/proc/${p}/comm`, "utf8").startsWith("workerd")) ?? workerdPid();
+  return { mf, base, pid };
+}
+
+/** The gateway's cases: `build` (an index.js), with or without node:crypto; `label` is appended to the row names. */
+async function gatewayRows(build = script, { webcryptoOnly = args.includes("--webcrypto-only"), label = "" } = {}) {
   const origin = await startOrigin({ port: 0 });
-  const mf = new Miniflare({
+  const { mf, base, pid } = await startMiniflare({
     ...WORKER_OPTIONS,
-    ...(args.includes("--webcrypto-only") ? { compatibilityFlags: [] } : {}),
-    scriptPath: script,
-    modulesRoot: path.dirname(script),
+    ...(webcryptoOnly ? { compatibilityFlags: [] } : {}),
+    scriptPath: build,
+    modulesRoot: path.dirname(build),
     kvNamespaces: ["CONFIG"],
     bindings: { CONFIG_RELOAD_SECONDS: "300", AUTH_CACHE_SECONDS: "3600" },
   });
-  const base = new URL(await mf.ready);
   const kv = await mf.getKVNamespace("CONFIG");
   const put = (k, v) => kv.put(k, JSON.stringify(v));
   const config = {
@@ -178,7 +199,6 @@ async function gatewayRows() {
     }
   }
 
-  const pid = workerdPid();
   const exp = Math.floor(Date.now() / 1000) + 3600;
   const jwtUrl = new URL("/jwt", base).toString();
   const bad = await fetch(jwtUrl, { headers: { authorization: "Bearer x.y.z" } });
@@ -190,7 +210,7 @@ async function gatewayRows() {
     // Signed ahead, so that signing does not run between the two requests of a pair.
     const tokens = Array.from({ length: N + 20 }, (_, i) => sign(alg, keys[alg], { iss: `iss-${alg}`, exp, i }));
     const fresh = (i) => [jwtUrl, { authorization: `Bearer ${tokens[i]}` }];
-    cases.push({ name: `jwt ${alg}`, pid, bar: BAR_US[alg], fresh, repeat: [jwtUrl, { authorization: `Bearer ${fixed}` }], warm: (i) => fresh(N + i) });
+    cases.push({ name: `jwt ${alg}${label}`, pid, bar: BAR_US[alg], fresh, repeat: [jwtUrl, { authorization: `Bearer ${fixed}` }], warm: (i) => fresh(N + i) });
   }
   // basic-auth first login: a user's first login (PBKDF2 + the credential's KV read) against a login that was
   // already verified.
@@ -198,7 +218,7 @@ async function gatewayRows() {
     const basicUrl = new URL("/basic", base).toString();
     const login = (u) => [basicUrl, { authorization: "Basic " + Buffer.from(`${u.name}:${u.password}`).toString("base64") }];
     const rest = users.slice(10);
-    cases.push({ name: "basic-auth first login", pid, bar: BAR_US.basic, fresh: (i) => login(rest[i]), repeat: login(users[0]), warm: (i) => login(users[i]), warmCount: 10, count: rest.length });
+    cases.push({ name: `basic-auth first login${label}`, pid, bar: BAR_US.basic, fresh: (i) => login(rest[i]), repeat: login(users[0]), warm: (i) => login(users[i]), warmCount: 10, count: rest.length });
   }
   return { cases, dispose: async () => { await mf.dispose(); await origin.close(); } };
 }
@@ -219,9 +239,9 @@ async function runCases(cases) {
   for (let i = 0; i < N; i++) {
     for (const c of cases) {
       if (i >= (c.count ?? N)) continue;
-      // A process's first request after serving none for a while costs more (its caches went cold while the
-      // other process ran): when the process changes, one request that is not counted first.
-      if (c.pid !== last) await one(c.pid, c.repeat);
+      // A process's first requests after serving none for a while cost more (its caches went cold while the
+      // other process ran): when the process changes, three requests that are not counted first.
+      if (c.pid !== last) for (let k = 0; k < 3; k++) await one(c.pid, c.repeat);
       last = c.pid;
       c.b.push(await one(c.pid, c.repeat));
       c.a.push(await one(c.pid, c.fresh(i)));
@@ -446,17 +466,7 @@ export default {
 };`;
 
 async function floorRows() {
-  const children = () => {
-    try {
-      return execFileSync("pgrep", ["-P", String(process.pid)]).toString().trim().split("\n");
-    } catch {
-      return [];
-    }
-  };
-  const before = new Set(children());
-  const mf = new Miniflare({ ...WORKER_OPTIONS, kvNamespaces: ["CONFIG"], modules: [{ type: "ESModule", path: "floor.mjs", contents: FLOOR_WORKER }] });
-  const base = new URL(await mf.ready);
-  const pid = children().find((p) => !before.has(p) && fs.readFileSync(`/proc/${p}/comm`, "utf8").startsWith("workerd")) ?? workerdPid();
+  const { mf, base, pid } = await startMiniflare({ ...WORKER_OPTIONS, kvNamespaces: ["CONFIG"], modules: [{ type: "ESModule", path: "floor.mjs", contents: FLOOR_WORKER }] });
   const algs = option("--algs", "RS256,ES256,EdDSA").split(",").filter((a) => a !== "HS256" && a !== "PS256");
   const modes = option("--floor-modes", "none,node,node+node,subtle,wasm").split(",");
   const keysFor = {};
@@ -510,6 +520,10 @@ async function floorRows() {
 
 const runs = [];
 if (!args.includes("--floor-only")) runs.push(await gatewayRows());
+// --also <build/index.js>: a second build's gateway rows (" B"), interleaved with the first's: an A/B in one run.
+if (option("--also", null)) runs.push(await gatewayRows(path.resolve(option("--also", null)), { label: " B" }));
+// --also-webcrypto-only: the same build without nodejs_compat (" webcrypto"), interleaved.
+if (args.includes("--also-webcrypto-only")) runs.push(await gatewayRows(script, { webcryptoOnly: true, label: " webcrypto" }));
 if (args.includes("--floor") || args.includes("--floor-only")) runs.push(await floorRows());
 const results = await runCases(runs.flatMap((r) => r.cases));
 for (const r of runs) await r.dispose();
