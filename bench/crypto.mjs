@@ -307,8 +307,7 @@ export default {
 };`;
 
 async function microRows() {
-  const mf = new Miniflare({ ...WORKER_OPTIONS, kvNamespaces: ["KV"], modules: [{ type: "ESModule", path: "micro.mjs", contents: MICRO_WORKER }] });
-  const base = new URL(await mf.ready);
+  const { mf, base, pid } = await startMiniflare({ ...WORKER_OPTIONS, kvNamespaces: ["KV"], modules: [{ type: "ESModule", path: "micro.mjs", contents: MICRO_WORKER }] });
   // Values for the "kv" row: a read of a present key, as a first login's credential read.
   const kv = await mf.getKVNamespace("KV");
   for (let i = 0; i < 500; i++) await kv.put("k" + i, JSON.stringify({ id: `basic-u${i}`, consumer_id: "c-bench", username: `u${i}`, password_hash: "$pbkdf2-sha256$i=10000$" + "x".repeat(22) + "$" + "y".repeat(43) }));
@@ -322,7 +321,6 @@ async function microRows() {
   };
   const keys = { rsa: entry("RS256"), ec: entry("ES256"), ed: entry("EdDSA") };
   await (await fetch(new URL("/?op=setup", base), { method: "POST", body: JSON.stringify(keys) })).text();
-  const pid = workerdPid();
   const run = async (op, n) => {
     const url = new URL(`/?op=${op}&n=${n}`, base).toString();
     await measure(pid, [[url, {}]], 200);
