@@ -52,6 +52,11 @@ describe("docs contract", { timeout: 120_000 }, () => {
           name: "hash-fallback", algorithm: "consistent-hashing", hash_on: "header", hash_on_header: "x-a",
           hash_fallback: "header", hash_fallback_header: "x-b", targets: [{ url: a.url }, { url: b.url }],
         },
+        { name: "least", algorithm: "least-connections", targets: [{ url: a.url }, { url: b.url }] },
+        {
+          name: "hash-consumer", algorithm: "consistent-hashing", hash_on: "consumer",
+          targets: [{ url: a.url }, { url: b.url }],
+        },
         { name: "hash-ip", algorithm: "consistent-hashing", hash_on: "ip", targets: [{ url: a.url }, { url: b.url }] },
         {
           name: "health-defaults",
@@ -73,6 +78,8 @@ describe("docs contract", { timeout: 120_000 }, () => {
         r("hash-cookie", "/hash-cookie", "hash-cookie"),
         r("hash-ip", "/hash-ip", "hash-ip"),
         r("hash-fallback", "/hash-fallback", "hash-fallback"),
+        r("least", "/least", "least"),
+        r("hash-consumer", "/hash-consumer", "hash-consumer"),
         r("health-defaults", "/health-defaults", "health-defaults"),
         r("retry-exhausted", "/retry-exhausted", "retry-exhausted"),
         r("retry-body", "/retry-body", "retry-body", { methods: ["POST"] }),
@@ -108,6 +115,7 @@ describe("docs contract", { timeout: 120_000 }, () => {
       ],
       plugins: [
         { name: "request-termination", service: "can-a", config: { status_code: 418, message: "first service" } },
+        { name: "key-auth", route: "hash-consumer" },
         { name: "cors", route: "cors-literal", config: { origins: ["https://App.example.com:443", "null"] } },
         { name: "cors", route: "cors-host-regex", config: { origins: ["(.*\\.)?partner\\.test"], exposed_headers: ["X-Total"] } },
         { name: "cors", route: "cors-ip", config: { origins: [APP] } },
@@ -262,6 +270,47 @@ describe("docs contract", { timeout: 120_000 }, () => {
           ),
         { what: "upstream_health line" },
       );
+    });
+
+    test("the health state survives a configuration change that keeps the service's settings, not others", async () => {
+      const sickHits = () => sick.requests.filter((r) => r.url.startsWith("/health-defaults")).length;
+      const before = sickHits();
+      // Same service, one more route: the breaker stays open.
+      const same = buildConfig();
+      same.routes.push({ name: "extra", service: "echo", paths: ["/extra"] });
+      await gw.putConfig(same);
+      for (let i = 0; i < 4; i++) assert.equal((await get("/health-defaults")).status, 200);
+      assert.equal(sickHits(), before, "still out after an unrelated change");
+      // Other health settings: the state starts again, the target is tried (and fails) again.
+      const changed = buildConfig();
+      changed.services.find((s) => s.name === "health-defaults").healthchecks.passive.window_ms = 20000;
+      await gw.putConfig(changed);
+      const statuses = [];
+      for (let i = 0; i < 4; i++) statuses.push((await get("/health-defaults")).status);
+      assert.equal(sickHits(), before + 1, `statuses ${statuses}`);
+      await gw.putConfig(buildConfig());
+    });
+
+    test("least-connections: with nothing in flight, ties are taken in turn", async () => {
+      const seq = [];
+      for (let i = 0; i < 10; i++) seq.push((await get("/least")).headers["x-origin"]);
+      for (let i = 1; i < seq.length; i++) assert.notEqual(seq[i], seq[i - 1], seq.join());
+    });
+
+    test("hash_on consumer: an authenticated consumer stays on one target", async () => {
+      const first = await get("/hash-consumer", { apikey: aliceKey });
+      assert.equal(first.status, 200);
+      for (let i = 0; i < 4; i++) {
+        assert.equal((await get("/hash-consumer", { apikey: aliceKey })).headers["x-origin"], first.headers["x-origin"]);
+      }
+    });
+
+    test("a split without hash_on places a request by its request id: the same X-Request-Id, the same service", async () => {
+      for (let k = 0; k < 5; k++) {
+        const id = `split-id-${k}`;
+        const first = (await get("/canary-2", { "x-request-id": id })).headers["x-origin"];
+        for (let i = 0; i < 3; i++) assert.equal((await get("/canary-2", { "x-request-id": id })).headers["x-origin"], first, id);
+      }
     });
 
     test("a retried status that is still there after the last retry: the origin's own response", async () => {
@@ -435,6 +484,12 @@ describe("docs contract", { timeout: 120_000 }, () => {
       assertProblem(alice, 403, "ip_not_allowed");
       assert.equal((await get("/ip-consumer", { apikey: aliceKey, "cf-connecting-ip": "192.0.2.1" })).status, 200);
       assertProblem(await get("/ip-consumer", { "cf-connecting-ip": "198.51.100.1" }), 401, "missing_credentials");
+    });
+
+    test("MF-CF-Blob reaches the origin like any other header", async () => {
+      const blob = JSON.stringify({ country: "DE" });
+      await get("/geo-lower", { "mf-cf-blob": blob });
+      assert.equal(echo.requests.at(-1).headers["mf-cf-blob"], blob);
     });
 
     test("geo-restriction: Tor (T1) is not unknown", async () => {
