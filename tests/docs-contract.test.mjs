@@ -80,6 +80,7 @@ describe("docs contract", { timeout: 120_000 }, () => {
         r("hash-fallback", "/hash-fallback", "hash-fallback"),
         r("least", "/least", "least"),
         r("hash-consumer", "/hash-consumer", "hash-consumer"),
+        r("order-acl", "/order-acl", "echo"),
         r("health-defaults", "/health-defaults", "health-defaults"),
         r("retry-exhausted", "/retry-exhausted", "retry-exhausted"),
         r("retry-body", "/retry-body", "retry-body", { methods: ["POST"] }),
@@ -116,6 +117,10 @@ describe("docs contract", { timeout: 120_000 }, () => {
       plugins: [
         { name: "request-termination", service: "can-a", config: { status_code: 418, message: "first service" } },
         { name: "key-auth", route: "hash-consumer" },
+        { name: "key-auth", route: "order-acl" },
+        { name: "acl", route: "order-acl", config: { allow: ["admin"] } },
+        { name: "ip-restriction", route: "order-acl", config: { deny: ["198.51.100.0/24"] } },
+        { name: "request-size-limiting", route: "order-acl", config: { allowed_payload_size: 10, size_unit: "bytes" } },
         { name: "cors", route: "cors-literal", config: { origins: ["https://App.example.com:443", "null"] } },
         { name: "cors", route: "cors-host-regex", config: { origins: ["(.*\\.)?partner\\.test"], exposed_headers: ["X-Total"] } },
         { name: "cors", route: "cors-ip", config: { origins: [APP] } },
@@ -494,6 +499,16 @@ describe("docs contract", { timeout: 120_000 }, () => {
 
     test("geo-restriction: Tor (T1) is not unknown", async () => {
       assertProblem(await get("/geo-xx", withCf({ country: "T1" })), 403, "country_not_allowed");
+    });
+
+    test("order: acl runs with authentication, before ip-restriction and request-size-limiting (unlike Kong)", async () => {
+      const ip = await get("/order-acl", { apikey: aliceKey, "cf-connecting-ip": "198.51.100.1" });
+      assertProblem(ip, 403, "forbidden");
+      const big = await get("/order-acl", { apikey: aliceKey }, { method: "POST", body: Buffer.alloc(100, 0x61) });
+      assertProblem(big, 403, "forbidden");
+      assertProblem(await get("/order-acl", { apikey: aliceKey }), 403, "forbidden");
+      // Without credentials: authentication answers first.
+      assertProblem(await get("/order-acl", { "cf-connecting-ip": "198.51.100.1" }), 401, "missing_credentials");
     });
 
     test("geo-restriction: codes are case-insensitive, XK is a code; with `match`, unknown is XX", async () => {
