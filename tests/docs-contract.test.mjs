@@ -64,6 +64,10 @@ describe("docs contract", { timeout: 120_000 }, () => {
           retries: 0,
           healthchecks: { passive: { unhealthy: { http_failures: 1 }, cooldown_ms: 600000 } },
         },
+        {
+          name: "health-timeouts", targets: [{ url: slow.url }, { url: b.url }], timeout_ms: 300, retries: 0,
+          healthchecks: { passive: { unhealthy: { timeouts: 1 }, cooldown_ms: 600000 } },
+        },
         { name: "retry-exhausted", url: overloaded.url, retries: 1, retry_on: [503] },
         { name: "retry-body", targets: [{ url: `http://127.0.0.1:${deadPort}` }, { url: a.url }], retry_non_idempotent: true },
         { name: "timeout", url: slow.url, timeout_ms: 300 },
@@ -83,6 +87,8 @@ describe("docs contract", { timeout: 120_000 }, () => {
         r("order-acl", "/order-acl", "echo"),
         r("health-defaults", "/health-defaults", "health-defaults"),
         r("retry-exhausted", "/retry-exhausted", "retry-exhausted"),
+        r("health-timeouts", "/health-timeouts", "health-timeouts"),
+        r("geo-unknown-allow", "/geo-unknown-allow", "echo"),
         r("retry-body", "/retry-body", "retry-body", { methods: ["POST"] }),
         r("timeout", "/timeout", "timeout"),
         r("dead", "/dead", "dead"),
@@ -132,6 +138,7 @@ describe("docs contract", { timeout: 120_000 }, () => {
         { name: "key-auth", route: "ip-consumer" },
         { name: "ip-restriction", route: "ip-consumer", consumer: "alice", config: { deny: ["198.51.100.0/24"] } },
         { name: "geo-restriction", route: "geo-lower", config: { allow_countries: ["de", "xk"] } },
+        { name: "geo-restriction", route: "geo-unknown-allow", config: { deny_countries: ["XX", "RU"], unknown_country: "allow" } },
         { name: "geo-restriction", route: "geo-xx", config: { allow_countries: ["DE", "XX"] } },
         { name: "request-size-limiting", route: "size-zero", config: { allowed_payload_size: 0, size_unit: "bytes" } },
         { name: "key-auth", route: "size-auth" },
@@ -277,6 +284,16 @@ describe("docs contract", { timeout: 120_000 }, () => {
       );
     });
 
+    test("passive health: unhealthy.timeouts takes a target that timed out out", async () => {
+      const first = await get("/health-timeouts");
+      assertProblem(first, 504, "upstream_timeout");
+      for (let i = 0; i < 4; i++) {
+        const res = await get("/health-timeouts");
+        assert.equal(res.status, 200);
+        assert.equal(res.headers["x-origin"], "b");
+      }
+    });
+
     test("the health state survives a configuration change that keeps the service's settings, not others", async () => {
       const sickHits = () => sick.requests.filter((r) => r.url.startsWith("/health-defaults")).length;
       const before = sickHits();
@@ -387,6 +404,7 @@ describe("docs contract", { timeout: 120_000 }, () => {
           `services[${i}].healthchecks.passive.unhealthy.http_statuses[0]: 42 is not an HTTP status (100 to 999)`],
         [{ url: "http://10.0.0.1:8080", healthchecks: { active: {} } }, `services[${i}].healthchecks.active: unknown field \`active\`, expected \`passive\``],
         [{ targets: t(65) }, `services[${i}].targets`],
+        [{ targets: [] }, `services[${i}]`],
         [{ targets: [{ url: "http://10.0.0.1:8080" }, { url: "http://10.0.0.1:8080" }] }, `services[${i}].targets[1]`],
         [{ targets: t(2), algorithm: "consistent-hashing", hash_on: "ip", slots: 1000 }, `slots`],
         [{ targets: t(2), algorithm: "random" }, `services[${i}].algorithm`],
@@ -418,6 +436,7 @@ describe("docs contract", { timeout: 120_000 }, () => {
         [{ services: [{ name: "can-a", weight: 1 }, { name: "nope", weight: 1 }] }, "services[1]"],
         [{ services: [{ name: "can-a", weight: 1 }, { name: "can-b", weight: 70000 }] }, "services[1].weight"],
         [{ hash_on: "header" }, "hash_on_header"],
+        [{ services: [{ name: "can-a" }, { name: "can-b", weight: 1 }] }, "services[0]"],
       ]) {
         const [doc, k] = split(extra);
         const error = await rejected(doc);
@@ -499,6 +518,11 @@ describe("docs contract", { timeout: 120_000 }, () => {
       const blob = JSON.stringify({ country: "DE" });
       await get("/geo-lower", { "mf-cf-blob": blob });
       assert.equal(echo.requests.at(-1).headers["mf-cf-blob"], blob);
+    });
+
+    test("geo-restriction: unknown_country allow lets an unknown country through even when XX is denied", async () => {
+      for (const cf of [{ country: "XX" }, {}]) assert.equal((await get("/geo-unknown-allow", withCf(cf))).status, 200, JSON.stringify(cf));
+      assertProblem(await get("/geo-unknown-allow", withCf({ country: "RU" })), 403, "country_not_allowed");
     });
 
     test("geo-restriction: Tor (T1) is not unknown", async () => {
