@@ -70,6 +70,7 @@ describe("docs contract", { timeout: 120_000 }, () => {
         },
         { name: "retry-exhausted", url: overloaded.url, retries: 1, retry_on: [503] },
         { name: "retry-body", targets: [{ url: `http://127.0.0.1:${deadPort}` }, { url: a.url }], retry_non_idempotent: true },
+        { name: "retry-idem", targets: [{ url: `http://127.0.0.1:${deadPort}` }, { url: b.url }] },
         { name: "timeout", url: slow.url, timeout_ms: 300 },
         { name: "dead", url: `http://127.0.0.1:${deadPort}` },
         { name: "can-a", url: a.url },
@@ -91,6 +92,7 @@ describe("docs contract", { timeout: 120_000 }, () => {
         r("geo-unknown-allow", "/geo-unknown-allow", "echo"),
         r("retry-body", "/retry-body", "retry-body", { methods: ["POST"] }),
         r("timeout", "/timeout", "timeout"),
+        r("retry-idem", "/retry-idem", "retry-idem"),
         r("dead", "/dead", "dead"),
         { name: "canary", paths: ["/canary"], services: [{ name: "can-a", weight: 1 }, { name: "can-b", weight: 1 }] },
         { name: "canary-2", paths: ["/canary-2"], services: [{ name: "can-b", weight: 1 }, { name: "can-a", weight: 1 }] },
@@ -355,6 +357,17 @@ describe("docs contract", { timeout: 120_000 }, () => {
         big.push((await get("/retry-body", {}, { method: "POST", body: Buffer.alloc(65537, 0x61) })).status);
       }
       assert.deepEqual(big.sort(), [200, 200, 502, 502]);
+    });
+
+    test("idempotent methods are retried (PUT with its body, OPTIONS, HEAD); PATCH is not", async () => {
+      for (const method of ["PUT", "OPTIONS", "HEAD", "PUT"]) {
+        const res = await get("/retry-idem", {}, { method, body: method === "PUT" ? "put-body" : undefined });
+        assert.equal(res.status, 200, method);
+        if (method === "PUT") assert.equal(res.json().body, "put-body");
+      }
+      const patches = [];
+      for (let i = 0; i < 4; i++) patches.push((await get("/retry-idem", {}, { method: "PATCH", body: "p" })).status);
+      assert.deepEqual(patches.sort(), [200, 200, 502, 502]);
     });
 
     test("a timeout is 504 upstream_timeout and is not retried by default", async () => {
