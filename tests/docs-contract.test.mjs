@@ -71,6 +71,10 @@ describe("docs contract", { timeout: 120_000 }, () => {
         { name: "retry-exhausted", url: overloaded.url, retries: 1, retry_on: [503] },
         { name: "retry-body", targets: [{ url: `http://127.0.0.1:${deadPort}` }, { url: a.url }], retry_non_idempotent: true },
         { name: "retry-idem", targets: [{ url: `http://127.0.0.1:${deadPort}` }, { url: b.url }] },
+        {
+          name: "hash-retry", algorithm: "consistent-hashing", hash_on: "header", hash_on_header: "x-user",
+          targets: [{ url: `http://127.0.0.1:${deadPort}` }, { url: a.url }, { url: b.url }],
+        },
         { name: "timeout", url: slow.url, timeout_ms: 300 },
         { name: "dead", url: `http://127.0.0.1:${deadPort}` },
         { name: "can-a", url: a.url },
@@ -93,6 +97,7 @@ describe("docs contract", { timeout: 120_000 }, () => {
         r("retry-body", "/retry-body", "retry-body", { methods: ["POST"] }),
         r("timeout", "/timeout", "timeout"),
         r("retry-idem", "/retry-idem", "retry-idem"),
+        r("hash-retry", "/hash-retry", "hash-retry"),
         r("dead", "/dead", "dead"),
         { name: "canary", paths: ["/canary"], services: [{ name: "can-a", weight: 1 }, { name: "can-b", weight: 1 }] },
         { name: "canary-2", paths: ["/canary-2"], services: [{ name: "can-b", weight: 1 }, { name: "can-a", weight: 1 }] },
@@ -368,6 +373,15 @@ describe("docs contract", { timeout: 120_000 }, () => {
       const patches = [];
       for (let i = 0; i < 4; i++) patches.push((await get("/retry-idem", {}, { method: "PATCH", body: "p" })).status);
       assert.deepEqual(patches.sort(), [200, 200, 502, 502]);
+    });
+
+    test("with consistent hashing a retry goes to the next target in the value's order: still sticky", async () => {
+      for (let u = 0; u < 15; u++) {
+        const h = { "x-user": `retry-user-${u}` };
+        const first = await get("/hash-retry", h);
+        assert.equal(first.status, 200);
+        for (let i = 0; i < 2; i++) assert.equal((await get("/hash-retry", h)).headers["x-origin"], first.headers["x-origin"], h["x-user"]);
+      }
     });
 
     test("a timeout is 504 upstream_timeout and is not retried by default", async () => {
