@@ -126,6 +126,7 @@ describe("docs contract", { timeout: 120_000 }, () => {
         r("redir-query", "/redir-query", "echo"),
         { name: "redir-strip", service: "echo", paths: ["/redir-strip"], strip_path: true },
         { name: "redir-capture", service: "echo", paths: ["~^/go/(?<dest>.*)$"] },
+        { name: "redir-host", service: "echo", paths: ["~^/ext(?<rest>.*)$"] },
       ],
       plugins: [
         { name: "request-termination", service: "can-a", config: { status_code: 418, message: "first service" } },
@@ -170,6 +171,7 @@ describe("docs contract", { timeout: 120_000 }, () => {
         { name: "redirect", route: "redir-head", config: { location: "https://new.example.com/landing" } },
         { name: "redirect", route: "redir-query", config: { location: "/t", status_code: 302, keep_incoming_query: true } },
         { name: "redirect", route: "redir-strip", config: { location: "https://n.example.com", keep_incoming_path: true } },
+        { name: "redirect", route: "redir-host", config: { location: "https://example.com$(uri_captures.rest)" } },
         { name: "redirect", route: "redir-capture", config: { location: "/$(uri_captures.dest)" } },
       ],
     };
@@ -709,6 +711,15 @@ describe("docs contract", { timeout: 120_000 }, () => {
       assert.equal(res.headers.location, "/evil.example/x");
       res = await get("/go/\\\\evil.example");
       assert.equal(res.headers.location, "/evil.example");
+      // Nor the host of an absolute location.
+      for (const [path, location] of [
+        ["/ext@evil.example", "https://example.com/@evil.example"],
+        ["/ext.evil.example", "https://example.com/.evil.example"],
+        ["/ext/docs/a", "https://example.com/docs/a"],
+        ["/ext", "https://example.com"],
+      ]) {
+        assert.equal((await get(path)).headers.location, location, path);
+      }
     });
 
     test("validation: status ranges and texts", async () => {
