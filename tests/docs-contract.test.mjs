@@ -481,6 +481,9 @@ describe("docs contract", { timeout: 120_000 }, () => {
         const res = await get("/cors-literal", { origin: o });
         assert.equal(res.headers["access-control-allow-origin"], o, o);
         assert.ok(varyNames(res).includes("origin"), o);
+        // Headers the plugin does not set pass as the origin sent them.
+        assert.equal(res.headers["access-control-allow-credentials"], "true", o);
+        assert.equal(res.headers["access-control-expose-headers"], "X-Secret", o);
       }
       const other = await get("/cors-literal", { origin: "https://app.example.com:8443" });
       assert.equal(other.headers["access-control-allow-origin"], undefined, "the origin's own is removed");
