@@ -448,6 +448,8 @@ describe("docs contract", { timeout: 120_000 }, () => {
         [{ url: "http://10.0.0.1:8080", healthchecks: { passive: { cooldown_ms: 0 } } }, `services[${i}].healthchecks.passive.cooldown_ms`],
         [{ url: "http://10.0.0.1:8080", healthchecks: { passive: { window_ms: 3600001 } } }, `services[${i}].healthchecks.passive.window_ms`],
         [{ url: "http://10.0.0.1:8080", retry_on: ["reset"] }, `services[${i}].retry_on[0]`],
+        [{ url: "http://10.0.0.1:8080", healthchecks: { passive: { type: "http" } } }, `services[${i}].healthchecks.passive`],
+        [{ url: "http://10.0.0.1:8080", healthchecks: { passive: { healthy: { http_statuses: [200] } } } }, `services[${i}].healthchecks.passive.healthy`],
       ];
       for (const [extra, expected] of cases) {
         const error = await rejected(svc(extra));
