@@ -116,6 +116,8 @@ pub enum BodyRead {
     Over,
     /// It could not be read.
     Failed,
+    /// The reply has no body at all.
+    Absent,
 }
 /// log: the final status and log fields, after the response is settled.
 pub type LogHook = for<'x, 'a> fn(&'x Exchange<'a>, &'x [&'a PluginInstance], &'x LogFields);
