@@ -23,6 +23,7 @@ function assertProblem(res, status, code, what = "") {
 
 describe("docs contract: auth, rate limiting, cache", { timeout: 120_000 }, () => {
   let gw, origin, cacheOrigin, rsa;
+  const rootKey = "eg_" + crypto.randomBytes(32).toString("base64url");
   const aliceKey = "eg_" + crypto.randomBytes(32).toString("base64url");
   const revokedKey = "eg_" + crypto.randomBytes(32).toString("base64url");
   const expiredKey = "eg_" + crypto.randomBytes(32).toString("base64url");
@@ -86,6 +87,10 @@ describe("docs contract: auth, rate limiting, cache", { timeout: 120_000 }, () =
           route("rl", "/rl"),
           route("cache", "/c", "cached"),
           route("cache-cc", "/cc", "cached"),
+          route("cache-auth", "/ca", "cached"),
+          route("cache-pub", "/cp", "cached"),
+          route("cache-rl", "/cr", "cached"),
+          route("jwt-aud", "/jwt-aud"),
         ],
         plugins: [
           { name: "basic-auth", route: "basic" },
@@ -107,16 +112,28 @@ describe("docs contract: auth, rate limiting, cache", { timeout: 120_000 }, () =
           { name: "rate-limiting", route: "rl", config: { minute: 2, limit_by: "ip" } },
           { name: "proxy-cache", route: "cache", config: { cache_ttl: 300 } },
           { name: "proxy-cache", route: "cache-cc", config: { cache_ttl: 300, cache_control: true } },
+          { name: "key-auth", route: "cache-auth" },
+          { name: "acl", route: "cache-auth", config: { allow: ["dev"] } },
+          { name: "proxy-cache", route: "cache-auth" },
+          { name: "key-auth", route: "cache-pub" },
+          { name: "acl", route: "cache-pub", config: { allow: ["dev"] } },
+          { name: "proxy-cache", route: "cache-pub", config: { public: true } },
+          { name: "rate-limiting", route: "cache-rl", config: { minute: 2, limit_by: "ip" } },
+          { name: "proxy-cache", route: "cache-rl" },
+          { name: "jwt", route: "jwt-aud", config: { audiences: ["api"] } },
         ],
       },
     });
     const put = (k, v) => gw.kv.put(k, JSON.stringify(v));
     await put("consumers/c-alice", { id: "c-alice", username: "alice", groups: ["dev"] });
     await put("consumer-names/alice", { id: "c-alice" });
+    await put("consumers/c-root", { id: "c-root", username: "root", groups: ["ops"] });
+    await put("consumer-names/root", { id: "c-root" });
     await put("consumers/c-guest", { id: "c-guest", username: "guest", groups: [] });
     await put("consumer-names/guest", { id: "c-guest" });
     for (const [key, extra] of [
       [aliceKey, {}],
+      [rootKey, { consumer_id: "c-root" }],
       [revokedKey, { revoked_at: now() - 10 }],
       [expiredKey, { expires_at: now() - 10 }],
     ]) {
@@ -400,5 +417,32 @@ describe("docs contract: auth, rate limiting, cache", { timeout: 120_000 }, () =
     assert.equal(partial.status, 206);
     assert.notEqual(xcs(partial), "Miss");
     assert.notEqual(xcs(await get("/c/partial")), "Hit");
+  });
+
+  test("cache never answers before authentication, the ACL or the rate limit run", async () => {
+    for (const path of ["/ca/x", "/cp/x"]) {
+      const miss = await get(path, { apikey: aliceKey });
+      assert.equal(miss.status, 200, path);
+      assert.equal(xcs(miss), "Miss", path);
+      assert.equal(xcs(await get(path, { apikey: aliceKey })), "Hit", path);
+      assertProblem(await get(path), 401, "missing_credentials", `${path} without a key`);
+      assertProblem(await get(path, { apikey: aliceKey + "x" }), 401, "invalid_credentials", `${path} wrong key`);
+      assertProblem(await get(path, { apikey: rootKey }), 403, "forbidden", `${path} consumer outside the ACL`);
+    }
+    const ip = `198.18.0.${1 + Math.floor(Math.random() * 200)}`;
+    const left = 60_000 - (Date.now() % 60_000);
+    if (left < 10_000) await new Promise((r) => setTimeout(r, left + 50));
+    assert.equal(xcs(await get("/cr/x", { "cf-connecting-ip": ip })), "Miss");
+    assert.equal(xcs(await get("/cr/x", { "cf-connecting-ip": ip })), "Hit");
+    assertProblem(await get("/cr/x", { "cf-connecting-ip": ip }), 429, "rate_limited", "a cached answer still counts");
+  });
+
+  test("jwt: aud may be a string or an array (RFC 7519 4.1.3)", async () => {
+    assert.equal((await get("/jwt-aud", { authorization: `Bearer ${await hs({ aud: "api" })}` })).status, 200);
+    assert.equal((await get("/jwt-aud", { authorization: `Bearer ${await hs({ aud: ["x", "api"] })}` })).status, 200);
+    const wrong = await get("/jwt-aud", { authorization: `Bearer ${await hs({ aud: "apix" })}` });
+    assert.equal(assertProblem(wrong, 401, "invalid_credentials").detail, "the token's audience is not accepted");
+    const none = await get("/jwt-aud", { authorization: `Bearer ${await hs()}` });
+    assertProblem(none, 401, "invalid_credentials", "audiences set and no aud");
   });
 });
