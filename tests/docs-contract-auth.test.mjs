@@ -91,6 +91,9 @@ describe("docs contract: auth, rate limiting, cache", { timeout: 120_000 }, () =
           route("cache-pub", "/cp", "cached"),
           route("cache-rl", "/cr", "cached"),
           route("jwt-aud", "/jwt-aud"),
+          route("key-body", "/key-body"),
+          route("jwt-cookie", "/jwt-cookie"),
+          route("rl-anon", "/rl-anon"),
         ],
         plugins: [
           { name: "basic-auth", route: "basic" },
@@ -121,6 +124,10 @@ describe("docs contract: auth, rate limiting, cache", { timeout: 120_000 }, () =
           { name: "rate-limiting", route: "cache-rl", config: { minute: 2, limit_by: "ip" } },
           { name: "proxy-cache", route: "cache-rl" },
           { name: "jwt", route: "jwt-aud", config: { audiences: ["api"] } },
+          { name: "key-auth", route: "key-body", config: { key_in_body: true, hide_credentials: true } },
+          { name: "jwt", route: "jwt-cookie", config: { cookie_names: ["token"], hide_credentials: true } },
+          { name: "key-auth", route: "rl-anon", config: { anonymous: "guest" } },
+          { name: "rate-limiting", route: "rl-anon", config: { minute: 2, limit_by: "consumer" } },
         ],
       },
     });
@@ -146,6 +153,12 @@ describe("docs contract: auth, rate limiting, cache", { timeout: 120_000 }, () =
     const salt = crypto.randomBytes(16);
     const unpad = (b) => b.toString("base64").replace(/=+$/, "");
     const hash = crypto.pbkdf2Sync("pa:ss:word", salt, 10000, 32, "sha256");
+    const salt2 = crypto.randomBytes(16);
+    const hash2 = crypto.pbkdf2Sync("naïve:ü€", salt2, 10000, 32, "sha256");
+    await put("credentials/basic-auth/dave", {
+      id: "basic-dave", consumer_id: "c-alice", username: "dave",
+      password_hash: `$pbkdf2-sha256$i=10000$${unpad(salt2)}$${unpad(hash2)}`,
+    });
     await put("credentials/basic-auth/carol", {
       id: "basic-carol", consumer_id: "c-alice", username: "carol",
       password_hash: `$pbkdf2-sha256$i=10000$${unpad(salt)}$${unpad(hash)}`,
@@ -444,5 +457,58 @@ describe("docs contract: auth, rate limiting, cache", { timeout: 120_000 }, () =
     assert.equal(assertProblem(wrong, 401, "invalid_credentials").detail, "the token's audience is not accepted");
     const none = await get("/jwt-aud", { authorization: `Bearer ${await hs()}` });
     assertProblem(none, 401, "invalid_credentials", "audiences set and no aud");
+  });
+
+  test("basic-auth: a UTF-8 password (charset=\"UTF-8\", RFC 7617 2.1)", async () => {
+    assert.equal((await get("/basic", { authorization: `Basic ${b64("dave:naïve:ü€")}` })).status, 200);
+    const latin1 = Buffer.from("dave:naïve:ü", "latin1").toString("base64");
+    assertProblem(await get("/basic", { authorization: `Basic ${latin1}` }), 401, "invalid_credentials");
+  });
+
+  test("jwt: a crit header, a non-object payload and two-part tokens are malformed", async () => {
+    const crit = await new jose.SignJWT({ iss: "hs-app", exp: now() + 600 })
+      .setProtectedHeader({ alg: "HS256", crit: ["b64"], b64: true })
+      .sign(hsSecret)
+      .catch(() => null);
+    const tokens = [
+      crit,
+      [{ alg: "HS256" }, ["iss"]].map((o) => Buffer.from(JSON.stringify(o)).toString("base64url")).join(".") + ".c2ln",
+      (await hs()).split(".").slice(0, 2).join("."),
+    ].filter(Boolean);
+    for (const t of tokens) {
+      const res = await get("/jwt", { authorization: `Bearer ${t}` });
+      assertProblem(res, 401, "invalid_credentials", t);
+      assert.equal(res.headers["www-authenticate"], 'Bearer realm="edgegate", error="invalid_token"');
+    }
+  });
+
+  test("key-auth key_in_body: JSON and form fields admit; the body key is not removed", async () => {
+    const json = JSON.stringify({ apikey: aliceKey, a: 1 });
+    const r1 = await get("/key-body", { "content-type": "application/json", "content-length": String(Buffer.byteLength(json)) }, { method: "POST", body: json });
+    assert.equal(r1.status, 200, r1.text);
+    assert.equal(echo(r1).body, json, "a key in the body is not removed");
+    const form = `a=1&apikey=${encodeURIComponent(aliceKey)}`;
+    const r2 = await get("/key-body", { "content-type": "application/x-www-form-urlencoded", "content-length": String(form.length) }, { method: "POST", body: form });
+    assert.equal(r2.status, 200, r2.text);
+    assertProblem(await get("/key-body", { "content-type": "application/json" }, { method: "POST", body: JSON.stringify({ a: 1 }) }), 401, "missing_credentials");
+  });
+
+  test("jwt cookie_names with hide_credentials removes only that cookie", async () => {
+    const token = await hs();
+    const res = await get("/jwt-cookie", { cookie: `a=1; token=${token}; b=2` });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(echo(res).headers.cookie, "a=1; b=2");
+    const only = await get("/jwt-cookie", { cookie: `token=${token}` });
+    assert.equal(only.status, 200);
+    assert.equal(echo(only).headers.cookie, undefined);
+  });
+
+  test("rate limiting by consumer: the anonymous consumer is one consumer (one counter), as in Kong", async () => {
+    const left = 60_000 - (Date.now() % 60_000);
+    if (left < 10_000) await new Promise((r) => setTimeout(r, left + 50));
+    assert.equal((await get("/rl-anon", { "cf-connecting-ip": "192.0.2.101" })).status, 200);
+    assert.equal((await get("/rl-anon", { "cf-connecting-ip": "192.0.2.102" })).status, 200);
+    assertProblem(await get("/rl-anon", { "cf-connecting-ip": "192.0.2.103" }), 429, "rate_limited");
+    assert.equal((await get("/rl-anon", { apikey: aliceKey, "cf-connecting-ip": "192.0.2.103" })).status, 200);
   });
 });
