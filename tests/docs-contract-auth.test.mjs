@@ -94,6 +94,8 @@ describe("docs contract: auth, rate limiting, cache", { timeout: 120_000 }, () =
           route("key-body", "/key-body"),
           route("jwt-cookie", "/jwt-cookie"),
           route("rl-anon", "/rl-anon"),
+          route("rl-path", "/rlp"),
+          route("rl-paths", "/rlq"),
         ],
         plugins: [
           { name: "basic-auth", route: "basic" },
@@ -127,6 +129,8 @@ describe("docs contract: auth, rate limiting, cache", { timeout: 120_000 }, () =
           { name: "key-auth", route: "key-body", config: { key_in_body: true, hide_credentials: true } },
           { name: "jwt", route: "jwt-cookie", config: { cookie_names: ["token"], hide_credentials: true } },
           { name: "key-auth", route: "rl-anon", config: { anonymous: "guest" } },
+          { name: "rate-limiting", route: "rl-path", config: { minute: 1, limit_by: "path", path: "/rlp/only" } },
+          { name: "rate-limiting", route: "rl-paths", config: { minute: 1, limit_by: "path" } },
           { name: "rate-limiting", route: "rl-anon", config: { minute: 2, limit_by: "consumer" } },
         ],
       },
@@ -510,5 +514,20 @@ describe("docs contract: auth, rate limiting, cache", { timeout: 120_000 }, () =
     assert.equal((await get("/rl-anon", { "cf-connecting-ip": "192.0.2.102" })).status, 200);
     assertProblem(await get("/rl-anon", { "cf-connecting-ip": "192.0.2.103" }), 429, "rate_limited");
     assert.equal((await get("/rl-anon", { apikey: aliceKey, "cf-connecting-ip": "192.0.2.103" })).status, 200);
+  });
+
+  test("rate limiting by path: only the given path, whatever the query or its spelling; per path without one", async () => {
+    const left = 60_000 - (Date.now() % 60_000);
+    if (left < 10_000) await new Promise((r) => setTimeout(r, left + 50));
+    assert.equal((await get("/rlp/only")).status, 200);
+    for (const spelling of ["/rlp/only", "/rlp/only?x=1", "/rlp/%6Fnly", "/rlp//only", "/rlp/./only", "/rlp/only/", "/rlp/x/../only"]) {
+      const res = await get(spelling);
+      assert.equal(res.status, 429, `${spelling}: ${res.status} (origin saw ${res.status === 200 ? echo(res).url : "-"})`);
+    }
+    assert.equal((await get("/rlp/other")).status, 200);
+    assert.equal((await get("/rlp/other")).status, 200, "other paths are not limited");
+    assert.equal((await get("/rlq/a")).status, 200);
+    assert.equal((await get("/rlq/b")).status, 200);
+    assert.equal((await get("/rlq/a?z=1")).status, 429);
   });
 });
