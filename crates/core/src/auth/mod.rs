@@ -299,7 +299,10 @@ pub fn cookie(header: &str, name: &str) -> Option<String> {
 /// escape it (a realm `x", error="...` would add parameters to the challenge) and a control character
 /// cannot be sent in a header at all, so a realm with any of them is refused when the config is loaded.
 pub fn check_realm(realm: &str) -> Result<(), (String, String)> {
-    if realm.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
+    if realm
+        .chars()
+        .any(|c| c == '"' || c == '\\' || c.is_control())
+    {
         return Err((
             "realm".into(),
             format!("{realm:?}: a realm cannot contain `\"`, `\\` or control characters"),

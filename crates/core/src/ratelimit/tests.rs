@@ -463,7 +463,13 @@ fn identifiers_per_limit_by_with_ip_fallback() {
     };
     assert_eq!(identifier(&only, &login).unwrap(), "path:/login");
     // Spellings an origin reads as the same path count as that path (no bypass by re-encoding).
-    for spelling in ["/%6Cogin", "/%6cogin", "//login", "/%6C%6F%67%69%6E", "///log%69n"] {
+    for spelling in [
+        "/%6Cogin",
+        "/%6cogin",
+        "//login",
+        "/%6C%6F%67%69%6E",
+        "///log%69n",
+    ] {
         let p = KeyInputs {
             path: spelling,
             ..i
