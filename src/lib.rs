@@ -178,7 +178,7 @@ fn fast(
             ))
         }
         pipeline::Now::Answer(result) => {
-            let response = respond(&incoming, &mut ex, &rp, result, log, || owned(&incoming));
+            let response = respond(&incoming, &mut ex, &rp, result, log, &|| owned(&incoming));
             Ok(js_sys::Promise::resolve(&response))
         }
         pipeline::Now::Wait { fresh: true, .. } => {
@@ -250,18 +250,14 @@ fn resume(owned: Owned, saved: Saved, mut log: LogFields, pos: usize) -> js_sys:
 pub(crate) enum HooksLeft {
     /// Error hooks only (no response or log hook).
     OnError,
-    /// Response or log hooks.
+    /// Response or log hooks (a body a body_filter hook asks for is read in the promise chain).
     Always,
-    /// A body_filter hook too: the response phases run as one future.
-    Body,
 }
 
 impl HooksLeft {
     fn of(rp: &RouteView<'_>) -> HooksLeft {
         let has = |phase| (0..rp.len()).any(|k| rp.def(k).takes_part_in(phase));
-        if has(Phase::BodyFilter) {
-            HooksLeft::Body
-        } else if has(Phase::Log) || pipeline::has_response_hooks(rp) {
+        if has(Phase::Log) || pipeline::has_response_hooks(rp) {
             HooksLeft::Always
         } else {
             HooksLeft::OnError
@@ -271,7 +267,7 @@ impl HooksLeft {
 
 /// The synchronous path's end, once the origin answered (or could not be reached): `saved` is
 /// what the request hooks left (`None` on a route without plugins). The response to send, or a
-/// promise of it when a body_filter hook must wait.
+/// promise of it when a body_filter hook asked for the body.
 pub(crate) fn after(
     owned: &Owned,
     result: Result<web_sys::Response, GatewayError>,
@@ -291,33 +287,6 @@ pub(crate) fn after(
             .finish(result, log, &saved.response_headers)
             .into();
     }
-    if hooks_left == HooksLeft::Body {
-        let owned = owned.clone();
-        return wasm_bindgen_futures::future_to_promise(async move {
-            let ctx = owned.context();
-            let response = match owned.exchange(&ctx, Some(saved)) {
-                Ok((mut ex, rp)) => {
-                    ex.log.status = log.status.take();
-                    ex.log.upstream_ms = log.upstream_ms.take();
-                    let response = match result.map_err(|e| pipeline::errors(&ex, &rp, e)) {
-                        Ok(response) => response,
-                        Err(e) => {
-                            log.error = Some(e.kind.code());
-                            respond::error(&e, &owned.incoming.request_id)
-                        }
-                    };
-                    respond::add_headers(&response, &ex.response_headers);
-                    let response = pipeline::response(&mut ex, &rp, response).await;
-                    take_log(&mut ex, &mut log);
-                    pipeline::log(&ex, &rp, &log);
-                    Ok(response)
-                }
-                Err(e) => Err(e),
-            };
-            Ok(owned.incoming.finish(response, log, &[]).into())
-        })
-        .into();
-    }
     let ctx = owned.context();
     let (mut ex, rp) = match owned.exchange(&ctx, Some(saved)) {
         Ok(x) => x,
@@ -325,19 +294,21 @@ pub(crate) fn after(
     };
     ex.log.status = log.status.take();
     ex.log.upstream_ms = log.upstream_ms.take();
-    respond(&owned.incoming, &mut ex, &rp, result, log, || owned.clone())
+    respond(&owned.incoming, &mut ex, &rp, result, log, &|| {
+        owned.clone()
+    })
 }
 
 /// The response phases on the synchronous path, for `result` (the request hooks' answer or the
-/// origin's): the response to send, or a promise of it when a body_filter hook must wait (then
-/// `owned` makes what that future keeps).
+/// origin's): the response to send, or a promise of it when a body_filter hook asked for the body
+/// (then `owned` makes what the promise's callback keeps).
 fn respond<'a>(
     incoming: &Incoming,
     ex: &mut Exchange<'a>,
     rp: &RouteView<'a>,
     result: Result<web_sys::Response, GatewayError>,
     mut log: LogFields,
-    owned: impl FnOnce() -> Owned,
+    owned: &dyn Fn() -> Owned,
 ) -> JsValue {
     let response = match result.map_err(|e| pipeline::errors(ex, rp, e)) {
         Ok(response) => response,
@@ -347,31 +318,54 @@ fn respond<'a>(
         }
     };
     respond::add_headers(&response, &ex.response_headers);
-    match pipeline::response_now(ex, rp, response) {
+    let step = pipeline::response_now(ex, rp, response);
+    settle(incoming, ex, rp, step, log, owned)
+}
+
+/// Where the response phases got to: the response is sent (with the log line), or the body a
+/// body_filter hook asked for is read, in the promise chain, and the phases go on in its callback
+/// (making the exchange again only when a later hook needs it).
+fn settle<'a>(
+    incoming: &Incoming,
+    ex: &mut Exchange<'a>,
+    rp: &RouteView<'a>,
+    step: Result<web_sys::Response, pipeline::Pending>,
+    mut log: LogFields,
+    owned: &dyn Fn() -> Owned,
+) -> JsValue {
+    let pending = match step {
         Ok(response) => {
             take_log(ex, &mut log);
             pipeline::log(ex, rp, &log);
-            incoming.finish(Ok(response), log, &[]).into()
+            return incoming.finish(Ok(response), log, &[]).into();
         }
-        Err(reply) => {
-            let saved = ex.save();
-            let owned = owned();
-            wasm_bindgen_futures::future_to_promise(async move {
-                let ctx = owned.context();
-                let response = match owned.exchange(&ctx, Some(saved)) {
-                    Ok((mut ex, rp)) => {
-                        let response = pipeline::body_filters(&mut ex, &rp, reply).await;
-                        take_log(&mut ex, &mut log);
-                        pipeline::log(&ex, &rp, &log);
-                        Ok(response)
-                    }
-                    Err(e) => Err(e),
-                };
-                Ok(owned.incoming.finish(response, log, &[]).into())
-            })
-            .into()
+        Err(pending) => pending,
+    };
+    let saved = if pipeline::needs_exchange_after(rp, pending.next) {
+        Some(ex.save())
+    } else {
+        take_log(ex, &mut log);
+        None
+    };
+    let owned = owned();
+    let reader = pending.reader();
+    let then = Closure::once_into_js(move |value: JsValue| -> JsValue {
+        let next = pending.next;
+        let reply = pending.done(value);
+        let Some(saved) = saved else {
+            log.status = Some(reply.status());
+            return owned.incoming.finish(Ok(reply.finish()), log, &[]).into();
+        };
+        let ctx = owned.context();
+        match owned.exchange(&ctx, Some(saved)) {
+            Ok((mut ex, rp)) => {
+                let step = pipeline::body_filters_from(&mut ex, &rp, reply, next);
+                settle(&owned.incoming, &mut ex, &rp, step, log, &|| owned.clone())
+            }
+            Err(e) => owned.incoming.finish(Err(e), log, &[]).into(),
         }
-    }
+    });
+    reader.read(&then).into()
 }
 
 /// The log fields the phases found out.

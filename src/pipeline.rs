@@ -10,13 +10,17 @@
 //!
 //! Two ways to run the same hooks, in the same order: [`request_now`] runs the request hooks that
 //! decide at once without a Rust future (`lib.rs`, `fast`) and stops at the first one that must wait;
-//! [`request_from`] runs the rest as a future. Routes without plugins never come here.
+//! [`request_from`] runs the rest as a future. Routes without plugins never come here. The response
+//! phases never wait but for a body a body_filter hook asks for ([`Pending`]), which the synchronous
+//! path reads in the promise chain of the answer, without a Rust future.
 
 use crate::exchange::{Exchange, LogFields};
-use crate::plugins::{hooks_at, Flow, Hooks, Reply, RequestHook};
+use crate::plugins::{hooks_at, transform_js, BodyRead, Flow, Hooks, ReadBody, Reply, RequestHook};
 use crate::proxy;
 use edgegate_core::plugins::{Phase, RouteView, Running};
 use edgegate_core::GatewayError;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 
 /// The request phases, in order. A position in the request hooks is `phase * n + k` for plugin `k`
 /// of the route's `n`.
@@ -142,14 +146,71 @@ pub fn has_response_hooks(rp: &RouteView<'_>) -> bool {
     })
 }
 
-/// header_filter hooks, then the body_filter hooks that apply, when one of them must wait:
-/// `Err(reply)`, to go on with [`body_filters`]. Otherwise the response to send. A WebSocket
-/// upgrade (101) passes untouched.
+/// A body_filter hook asked for the body ([`ReadBody`]): the reply, what the hook does with the body,
+/// and where the body_filter hooks go on ([`body_filters_from`]). Read it with [`Pending::reader`] in
+/// the promise chain of the answer (`lib.rs`) or awaited ([`response`]), then [`Pending::done`].
+pub struct Pending {
+    reply: Reply,
+    read: ReadBody,
+    /// The position of the next plugin whose body_filter hook may run.
+    pub next: usize,
+}
+
+impl Pending {
+    /// How to read the body (kept apart, so that the callback that reads it can own `self`).
+    pub fn reader(&self) -> Reader {
+        Reader {
+            source: self.reply.body_source().unwrap_or(JsValue::NULL),
+            limit: self.read.limit,
+            whole: self.read.whole,
+        }
+    }
+
+    /// The body was read (`value`: what the promise of [`Reader::read`] gave): the hook's `then`
+    /// edits the reply, which is given back.
+    pub fn done(self, value: JsValue) -> Reply {
+        let Pending {
+            mut reply, read, ..
+        } = self;
+        let outcome = if value.is_null() || value.is_undefined() {
+            BodyRead::Failed
+        } else {
+            match value.dyn_into::<js_sys::Uint8Array>() {
+                Ok(bytes) => BodyRead::Whole(bytes),
+                Err(rest) => {
+                    reply.set_body(Some(rest));
+                    BodyRead::Over
+                }
+            }
+        };
+        (read.then)(&mut reply, outcome);
+        reply
+    }
+}
+
+/// A body to read for a body_filter hook ([`Pending::reader`]).
+pub struct Reader {
+    source: JsValue,
+    limit: u64,
+    whole: bool,
+}
+
+impl Reader {
+    /// Start reading: a promise of what `then` (a JS function of the read value, or `undefined`
+    /// for the value itself) returns.
+    pub fn read(&self, then: &JsValue) -> js_sys::Promise {
+        transform_js::read_body(&self.source, self.limit as f64, self.whole, then)
+    }
+}
+
+/// header_filter hooks, then the body_filter hooks that apply: the response to send, or
+/// `Err(pending)` when a body_filter hook asked for the body. A WebSocket upgrade (101) passes
+/// untouched.
 pub fn response_now<'g>(
     ex: &mut Exchange<'g>,
     rp: &RouteView<'g>,
     response: web_sys::Response,
-) -> Result<web_sys::Response, Reply> {
+) -> Result<web_sys::Response, Pending> {
     if !has_response_hooks(rp) {
         return Ok(response);
     }
@@ -168,14 +229,31 @@ pub fn response_now<'g>(
             }
         }
     }
-    for k in 0..rp.len() {
+    body_filters_from(ex, rp, reply, 0)
+}
+
+/// The body_filter hooks of the plugins from position `from` on: the response to send, or
+/// `Err(pending)` when one asked for the body.
+pub fn body_filters_from<'g>(
+    ex: &mut Exchange<'g>,
+    rp: &RouteView<'g>,
+    mut reply: Reply,
+    from: usize,
+) -> Result<web_sys::Response, Pending> {
+    for k in from..rp.len() {
         if !rp.def(k).takes_part_in(Phase::BodyFilter) {
             continue;
         }
         if let Some(hook) = hooks(rp, k).body_filter {
             let instances = running(ex, rp, k);
             if !instances.is_empty() && (hook.applies)(ex, &instances, &reply) {
-                return Err(reply);
+                if let Some(read) = (hook.run)(ex, &instances, &mut reply) {
+                    return Err(Pending {
+                        reply,
+                        read,
+                        next: k + 1,
+                    });
+                }
             }
         }
     }
@@ -183,36 +261,34 @@ pub fn response_now<'g>(
     Ok(reply.finish())
 }
 
-/// The body_filter hooks (after [`response_now`] gave the reply back): the response to send.
-pub async fn body_filters<'g>(
-    ex: &mut Exchange<'g>,
-    rp: &RouteView<'g>,
-    mut reply: Reply,
-) -> web_sys::Response {
-    for k in 0..rp.len() {
-        if !rp.def(k).takes_part_in(Phase::BodyFilter) {
-            continue;
-        }
-        if let Some(hook) = hooks(rp, k).body_filter {
-            let instances = running(ex, rp, k);
-            if !instances.is_empty() && (hook.applies)(ex, &instances, &reply) {
-                (hook.run)(ex, &instances, &mut reply).await;
-            }
-        }
-    }
-    ex.log.status = Some(reply.status());
-    reply.finish()
+/// Whether a hook still needs the exchange once a body was read for the hook before position
+/// `next`: a later body_filter hook, or a log hook. When none does, the reply is finished without
+/// making the exchange again.
+pub fn needs_exchange_after(rp: &RouteView<'_>, next: usize) -> bool {
+    (next..rp.len()).any(|k| rp.def(k).takes_part_in(Phase::BodyFilter))
+        || (0..rp.len()).any(|k| rp.def(k).takes_part_in(Phase::Log))
 }
 
-/// header_filter and body_filter, when a plugin of the route has one: the response to send.
+/// header_filter and body_filter, when a plugin of the route has one, with the bodies hooks ask
+/// for awaited: the response to send.
 pub async fn response<'g>(
     ex: &mut Exchange<'g>,
     rp: &RouteView<'g>,
     response: web_sys::Response,
 ) -> web_sys::Response {
-    match response_now(ex, rp, response) {
-        Ok(response) => response,
-        Err(reply) => body_filters(ex, rp, reply).await,
+    let mut step = response_now(ex, rp, response);
+    loop {
+        match step {
+            Ok(response) => return response,
+            Err(pending) => {
+                let value = JsFuture::from(pending.reader().read(&JsValue::UNDEFINED))
+                    .await
+                    .unwrap_or(JsValue::NULL);
+                let next = pending.next;
+                let reply = pending.done(value);
+                step = body_filters_from(ex, rp, reply, next);
+            }
+        }
     }
 }
 

@@ -45,6 +45,12 @@ function originHandler(req, res, record) {
     for (let i = 0; i < body.length; i += 8192) res.write(body.slice(i, i + 8192));
     return res.end();
   }
+  if (p === "/resp/small-chunked") {
+    // Within the bound but without Content-Length: counted while read.
+    res.writeHead(200, { "content-type": "application/json" });
+    res.write('{"internal_id":7,');
+    return res.end('"kept":1}');
+  }
   if (p === "/resp/stream") {
     // First chunk now, the rest only when the test says so: a buffered body would never arrive early.
     res.writeHead(200, { "content-type": "application/json", server: "nginx" });
@@ -88,6 +94,8 @@ describe("request-transformer and response-transformer", () => {
           { name: "resp", service: "root", paths: ["/resp"], strip_path: false },
           { name: "resp-headers", service: "root", paths: ["/rh"], rewrite: "/resp/stream" },
           { name: "resp-limit", service: "root", paths: ["/rl/{which}"], rewrite: "/resp/{which}" },
+          { name: "resp-auth", service: "root", paths: ["/ra"], rewrite: "/resp/json" },
+          { name: "resp-term", service: "root", paths: ["/rt"] },
         ],
         plugins: [
           {
@@ -170,6 +178,16 @@ describe("request-transformer and response-transformer", () => {
             route: "resp-limit",
             config: { remove: { json: ["internal_id"] }, max_body_size: 1000 },
           },
+          // A request hook that waits (key-auth): the response phases run on the asynchronous runner.
+          { name: "key-auth", route: "resp-auth" },
+          {
+            name: "response-transformer",
+            route: "resp-auth",
+            config: { remove: { json: ["internal_id"] }, add: { json: ["user:$(consumer.username)"] } },
+          },
+          // A plugin's own JSON answer goes through the json rules too.
+          { name: "request-termination", route: "resp-term", config: { status_code: 410, message: "Retired" } },
+          { name: "response-transformer", route: "resp-term", config: { add: { json: ["edge:true"], json_types: ["boolean"] } } },
         ],
       },
     });
@@ -243,6 +261,64 @@ describe("request-transformer and response-transformer", () => {
     });
     assert.equal(res.status, 200, res.text);
     assert.equal(res.json().sha256, sha256(bytes));
+  });
+
+  test("multipart/form-data bodies: fields and files by name, untouched parts byte for byte", async () => {
+    const B = "----edgegateFormBoundary7MA4YWxk";
+    const file = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47]), Buffer.from("\r\n--x\r\n"), crypto.randomBytes(200)]);
+    const field = (name, value) => `--${B}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
+    const avatar = (name) => Buffer.concat([
+      Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="${name}"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n`),
+      file,
+      Buffer.from("\r\n"),
+    ]);
+    const sent = Buffer.concat([
+      Buffer.from(field("password", "p") + field("user", "al")),
+      avatar("avatar"),
+      Buffer.from(field("role", "admin") + field("tags", "a") + `--${B}--\r\n`),
+    ]);
+    const res = await request(gw.at("/all/1"), {
+      method: "POST",
+      headers: { ...noGzip, "content-type": `multipart/form-data; boundary=${B}` },
+      body: sent,
+    });
+    assert.equal(res.status, 200, res.text);
+    // remove password, rename user -> username, replace role, add source, append tags; the file part keeps
+    // its bytes, and the body keeps its boundary.
+    const expected = Buffer.concat([
+      Buffer.from(field("username", "al")),
+      avatar("avatar"),
+      Buffer.from(field("role", "user") + field("tags", "a") + field("source", "api") + field("tags", "new") + `--${B}--\r\n`),
+    ]);
+    assert.equal(origin.last.headers["content-type"], `multipart/form-data; boundary=${B}`);
+    assert.equal(Number(origin.last.headers["content-length"]), expected.length);
+    assert.equal(res.json().sha256, sha256(expected));
+    // What the origin got parses as a form with the fields and the file.
+    const form = await new Response(expected, { headers: { "content-type": `multipart/form-data; boundary=${B}` } }).formData();
+    assert.deepEqual([...form.keys()], ["username", "avatar", "role", "tags", "source", "tags"]);
+    assert.deepEqual(Buffer.from(await form.get("avatar").arrayBuffer()), file);
+    assert.equal(form.get("avatar").name, "a.png");
+
+    // A written value that holds the boundary would cut the body: 400, the origin is not called.
+    const before = origin.requests.length;
+    const bad = await request(gw.at("/all/1"), {
+      method: "POST",
+      headers: { ...noGzip, "content-type": `multipart/form-data; boundary=${B}`, "x-source": `--${B}--` },
+      body: Buffer.from(field("user", "al") + `--${B}--\r\n`),
+    });
+    assert.equal(bad.status, 400, bad.text);
+    assert.equal(problemOf(bad).code, "bad_request");
+    assert.equal(origin.requests.length, before);
+
+    // Without a boundary the body is not multipart to the rules: it streams through untouched.
+    const raw = Buffer.from(field("password", "p") + `--${B}--\r\n`);
+    const plain = await request(gw.at("/all/1"), {
+      method: "POST",
+      headers: { ...noGzip, "content-type": "multipart/form-data" },
+      body: raw,
+    });
+    assert.equal(plain.status, 200, plain.text);
+    assert.equal(plain.json().sha256, sha256(raw));
   });
 
   test("the query template reads the client's parameters; a header template its headers", async () => {
@@ -380,6 +456,22 @@ describe("request-transformer and response-transformer", () => {
     }
     const warned = gw.logs.filter((l) => l.json?.event === "plugin_warning" && l.json.plugin === "response-transformer");
     assert.ok(warned.length >= 2, JSON.stringify(gw.logs.slice(-5)));
+  });
+
+  test("json rules on a chunked body within the bound, after a request hook that waited, on a plugin's answer", async () => {
+    const chunked = await request(gw.at("/rl/small-chunked"), { headers: noGzip });
+    assert.equal(chunked.status, 200);
+    assert.deepEqual(chunked.json(), { kept: 1 });
+    assert.equal(Number(chunked.headers["content-length"]), chunked.body.length);
+    const authed = await request(gw.at("/ra"), { headers: { ...noGzip, apikey: apiKey } });
+    assert.equal(authed.status, 200, authed.text);
+    assert.equal(authed.json().user, "alice");
+    assert.equal(authed.json().internal_id, undefined);
+    const refused = await request(gw.at("/ra"), { headers: noGzip });
+    assert.equal(refused.status, 401, "problem+json is not application/json: untouched");
+    const terminated = await request(gw.at("/rt"), { headers: noGzip });
+    assert.equal(terminated.status, 410);
+    assert.deepEqual(terminated.json(), { message: "Retired", edge: true });
   });
 
   test("with header rules only, a response body streams (first bytes before the origin ends)", async () => {

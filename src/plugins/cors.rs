@@ -51,8 +51,8 @@ fn preflight(ex: &Exchange<'_>, instances: &[&PluginInstance]) -> Flow {
     for (name, value) in &answer.set {
         let _ = headers.set(name, value);
     }
-    if answer.vary_origin {
-        let _ = headers.set("vary", "Origin");
+    if let Some(vary) = answer.preflight_vary() {
+        let _ = headers.set("vary", &vary);
     }
     let _ = headers.set(REQUEST_ID, ex.request_id);
     let init = web_sys::ResponseInit::new();

@@ -25,8 +25,8 @@
 //! nothing) when it must wait. A route whose hooks all decide at once is served without a Rust
 //! future, almost as cheaply as a route without plugins (`lib.rs`, `fast`); the first hook that must
 //! wait moves the rest of the request onto a future. Response hooks (header_filter, body_filter)
-//! edit a [`Reply`] (a body_filter says first whether it applies, so that a response it leaves
-//! alone needs no future); log hooks only look.
+//! edit a [`Reply`] and never wait: a body_filter that needs the body whole asks the runner to read
+//! it ([`ReadBody`]), which it does in the promise chain of the answer; log hooks only look.
 
 use crate::exchange::{Exchange, LogFields};
 use edgegate_core::plugins::{Phase, PluginInstance};
@@ -43,7 +43,7 @@ mod request_size_limiting;
 mod request_termination;
 mod request_transformer;
 mod response_transformer;
-mod transform_js;
+pub(crate) mod transform_js;
 pub use reply::Reply;
 
 /// What a request hook decided.
@@ -81,19 +81,42 @@ pub enum RequestHook {
 /// header_filter: read and change the response's status and headers.
 pub type HeaderHook = for<'x, 'a> fn(&'x mut Exchange<'a>, &'x [&'a PluginInstance], &'x mut Reply);
 /// body_filter: wrap (`Reply::body` + `Reply::set_body`) or replace the body. `applies` says whether
-/// `run` has anything to do for this response (when not, it is not called, and the response may be
-/// sent without a Rust future).
+/// `run` has anything to do for this response (when not, it is not called). `run` decides at once:
+/// it edits the reply (a stream can be wrapped without waiting) and returns `None`, or it asks for
+/// the body read into memory with a bound and returns what to do with it ([`ReadBody`]). The runner
+/// reads it in the promise chain of the answer and calls `then` synchronously: a response phase
+/// never needs a Rust future.
 #[derive(Clone, Copy)]
 pub struct BodyHook {
     pub applies: for<'x, 'a> fn(&'x Exchange<'a>, &'x [&'a PluginInstance], &'x Reply) -> bool,
     pub run: BodyRun,
 }
-/// What a body_filter hook does: a future that edits the reply.
+/// What a body_filter hook does: edit the reply now, or ask for its body ([`ReadBody`]).
 pub type BodyRun = for<'x, 'a> fn(
     &'x mut Exchange<'a>,
     &'x [&'a PluginInstance],
     &'x mut Reply,
-) -> Pin<Box<dyn Future<Output = ()> + 'x>>;
+) -> Option<ReadBody>;
+/// A body_filter hook's request to read the body: up to `limit` bytes, then `then` (which no longer
+/// sees the exchange: it captures what it needs from the request, e.g. rendered templates).
+pub struct ReadBody {
+    /// The largest body read: a larger one is [`BodyRead::Over`].
+    pub limit: u64,
+    /// The body's length is known to be within `limit` (its `Content-Length`): it is read in one go,
+    /// natively. Otherwise it is counted while it is read.
+    pub whole: bool,
+    pub then: Box<dyn FnOnce(&mut Reply, BodyRead)>,
+}
+/// What reading the body came to.
+pub enum BodyRead {
+    /// The whole body, at most `limit` bytes (the reply's body is consumed: set one).
+    Whole(js_sys::Uint8Array),
+    /// Larger than `limit`: the reply's body is already a stream of what was read, then the rest,
+    /// untouched.
+    Over,
+    /// It could not be read.
+    Failed,
+}
 /// log: the final status and log fields, after the response is settled.
 pub type LogHook = for<'x, 'a> fn(&'x Exchange<'a>, &'x [&'a PluginInstance], &'x LogFields);
 /// Not a Kong phase: reshape the gateway's error answers on the routes of this plugin (called for

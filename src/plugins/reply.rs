@@ -100,6 +100,16 @@ impl Reply {
         }
     }
 
+    /// What the body is read from: the response itself while its body is untouched (so that it can
+    /// be read natively, without a new `Response` around its stream), else the replacement; `None`
+    /// for no body.
+    pub fn body_source(&self) -> Option<JsValue> {
+        match &self.body {
+            Some(b) => b.clone(),
+            None => Some(JsValue::from(&self.response)),
+        }
+    }
+
     /// Replace the body: a `ReadableStream` (e.g. `body().pipeThrough(transform)`), a string, a
     /// `Uint8Array`, or `None`. `Content-Length` is removed (the runtime sets it again when the new
     /// body's length is known).

@@ -113,7 +113,7 @@ async fn transform(
             captures: &ex.plan.params,
             consumer: ex.identity.as_ref(),
         };
-        let out = config.body(kind, &bytes, &vars).unwrap_or(bytes);
+        let out = config.body(&kind, &bytes, &vars)?.unwrap_or(bytes);
         body = Some(js_sys::Uint8Array::from(out.as_slice()).into());
     }
     apply(ex, config, edits, body);

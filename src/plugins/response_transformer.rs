@@ -1,16 +1,15 @@
 //! `response-transformer` glue: header rules in header_filter, `json` rules in body_filter on a JSON
 //! body read with a bound. A body over the bound, or one the rules do not apply to, streams through
-//! untouched (docs/transformations.md#bodies).
+//! untouched (docs/transformations.md#bodies). The body is read by the runner, in the promise chain of
+//! the answer: the hook renders the rules' templates first and hands over what to do with the bytes.
 
-use super::{transform_js, Reply};
+use super::{BodyRead, ReadBody, Reply};
 use crate::exchange::Exchange;
 use crate::runtime;
 use edgegate_core::plugins::response_transformer::ResponseTransformerConfig;
 use edgegate_core::plugins::transform::HeaderEdit;
 use edgegate_core::plugins::PluginInstance;
 use edgegate_core::template::RequestVars;
-use std::future::Future;
-use std::pin::Pin;
 
 fn config<'a>(instances: &[&'a PluginInstance]) -> Option<&'a ResponseTransformerConfig> {
     instances
@@ -20,8 +19,12 @@ fn config<'a>(instances: &[&'a PluginInstance]) -> Option<&'a ResponseTransforme
 
 /// Run `f` with the templates' view of the request.
 fn with_vars<R>(ex: &Exchange<'_>, f: impl FnOnce(&RequestVars<'_>) -> R) -> R {
-    let request_headers = ex.raw.headers();
-    let get = |n: &str| request_headers.get(n).ok().flatten();
+    // Only templates that read a request header make the Headers object.
+    let request_headers = std::cell::OnceCell::new();
+    let get = |n: &str| {
+        let headers = request_headers.get_or_init(|| ex.raw.headers());
+        headers.get(n).ok().flatten()
+    };
     let vars = RequestVars {
         header: &get,
         query: ex.url.query,
@@ -68,71 +71,59 @@ pub fn body_applies(ex: &Exchange<'_>, instances: &[&PluginInstance], reply: &Re
     })
 }
 
-/// body_filter: the `json` rules on a JSON body within `max_body_size`.
-pub fn body_filter<'x, 'a>(
-    ex: &'x mut Exchange<'a>,
-    instances: &'x [&'a PluginInstance],
-    reply: &'x mut Reply,
-) -> Pin<Box<dyn Future<Output = ()> + 'x>> {
-    Box::pin(async move {
-        let Some(config) = config(instances) else {
-            return;
-        };
-        if !body_applies(ex, instances, reply) {
-            return;
+/// body_filter: the `json` rules on a JSON body within `max_body_size`. A `Content-Length` over it
+/// skips the body without reading; otherwise the runner reads it (counting a chunked one) and the
+/// rules, rendered now, are applied to the bytes.
+pub fn body_filter(
+    ex: &mut Exchange<'_>,
+    instances: &[&PluginInstance],
+    reply: &mut Reply,
+) -> Option<ReadBody> {
+    let config = config(instances)?;
+    if !body_applies(ex, instances, reply) {
+        return None;
+    }
+    reply.body()?;
+    let limit = config.max_body_size;
+    let declared = reply
+        .header("content-length")
+        .and_then(|l| l.trim().parse::<u64>().ok());
+    if let Some(size) = declared.filter(|l| *l > limit) {
+        warn(
+            ex.request_id,
+            &format!("the JSON body ({size} bytes) is larger than max_body_size ({limit}); passed untouched"),
+        );
+        return None;
+    }
+    let edits = with_vars(ex, |vars| config.json_edits(vars));
+    let request_id = ex.request_id.to_string();
+    let then = move |reply: &mut Reply, read: BodyRead| match read {
+        BodyRead::Whole(bytes) => {
+            // Unchanged (or not a JSON object): the bytes as they came.
+            let body = match edits.transform_bytes(&bytes.to_vec()) {
+                Some(out) => js_sys::Uint8Array::from(out.as_slice()),
+                None => bytes,
+            };
+            reply.set_body(Some(body.into()));
         }
-        let Some(body) = reply.body() else {
-            return;
-        };
-        let limit = config.max_body_size;
-        let declared = reply
-            .header("content-length")
-            .and_then(|l| l.trim().parse::<u64>().ok());
-        if let Some(size) = declared.filter(|l| *l > limit) {
-            warn(
-                ex,
-                &format!("the JSON body ({size} bytes) is larger than max_body_size ({limit}); passed untouched"),
-            );
-            return;
-        }
-        // A declared length within the bound: read in one go.
-        if declared.is_some() {
-            match transform_js::read_all(&body).await {
-                Some(bytes) => {
-                    let out = with_vars(ex, |vars| config.json_body(&bytes, vars)).unwrap_or(bytes);
-                    reply.set_body(Some(js_sys::Uint8Array::from(out.as_slice()).into()));
-                }
-                None => warn(ex, "the JSON body could not be read"),
-            }
-            return;
-        }
-        match transform_js::read_bounded(&body, limit).await {
-            Ok(bytes) => {
-                if let Some(out) = with_vars(ex, |vars| config.json_body(&bytes, vars)) {
-                    reply.set_body(Some(js_sys::Uint8Array::from(out.as_slice()).into()));
-                } else {
-                    reply.set_body(Some(js_sys::Uint8Array::from(bytes.as_slice()).into()));
-                }
-            }
-            Err(rest) if !rest.is_null() => {
-                warn(
-                    ex,
-                    &format!(
-                        "the JSON body is larger than max_body_size ({limit}); passed untouched"
-                    ),
-                );
-                reply.set_body(Some(rest));
-            }
-            Err(_) => warn(ex, "the JSON body could not be read"),
-        }
+        BodyRead::Over => warn(
+            &request_id,
+            &format!("the JSON body is larger than max_body_size ({limit}); passed untouched"),
+        ),
+        BodyRead::Failed => warn(&request_id, "the JSON body could not be read"),
+    };
+    Some(ReadBody {
+        limit,
+        whole: declared.is_some(),
+        then: Box::new(then),
     })
 }
 
-fn warn(ex: &Exchange<'_>, message: &str) {
+fn warn(request_id: &str, message: &str) {
     let line = serde_json::json!({
         "event": "plugin_warning",
         "plugin": "response-transformer",
-        "request_id": ex.request_id,
+        "request_id": request_id,
         "message": message,
     });
     runtime::log(&line.to_string());

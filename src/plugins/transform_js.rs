@@ -1,4 +1,5 @@
-//! The JS helper the two transformer plugins share: reading a body with a bound. It decides nothing
+//! The JS helpers that read a body with a bound: request-transformer's (`read_bounded`) and the
+//! runner's for body_filter hooks (`read_body`). It decides nothing
 //! (`edgegate_core::plugins::{request_transformer, response_transformer}` do).
 
 use wasm_bindgen::prelude::*;
@@ -41,28 +42,29 @@ export async function readUpTo(stream, limit) {
   return out;
 }
 
-// The whole of `body` (a ReadableStream, string or bytes whose length is known to be within the bound):
-// a Uint8Array, read natively in one promise.
-export function readAll(body) {
-  return new Response(body).arrayBuffer().then((b) => new Uint8Array(b));
+// The body a body_filter hook asked for (src/pipeline.rs): `source` is the Response whose body it is, or a
+// replacement body (a ReadableStream, string or bytes). `whole`: its length is known to be within `limit`,
+// so it is read natively in one promise. Resolves to a Uint8Array (the whole body), a ReadableStream (over
+// `limit`: what was read, then the rest, untouched) or null (it could not be read); when `then` is given,
+// to what `then` returns for that value.
+export function readBody(source, limit, whole, then) {
+  let read;
+  if (whole) {
+    const r = source instanceof Response ? source : new Response(source);
+    read = r.arrayBuffer().then((b) => new Uint8Array(b));
+  } else {
+    read = readUpTo(source instanceof Response ? source.body : source, limit);
+  }
+  read = read.then(undefined, () => null);
+  return then ? read.then(then) : read;
 }
 "#)]
 extern "C" {
     #[wasm_bindgen(js_name = readUpTo)]
     pub fn read_up_to(stream: &JsValue, limit: f64) -> js_sys::Promise;
-    #[wasm_bindgen(js_name = readAll)]
-    fn read_all_js(body: &JsValue) -> js_sys::Promise;
-}
-
-/// Read a body whose declared length is within the bound; `None` when it cannot be read.
-pub async fn read_all(body: &JsValue) -> Option<Vec<u8>> {
-    let value = wasm_bindgen_futures::JsFuture::from(read_all_js(body))
-        .await
-        .ok()?;
-    value
-        .dyn_into::<js_sys::Uint8Array>()
-        .ok()
-        .map(|b| b.to_vec())
+    /// See the JS above.
+    #[wasm_bindgen(js_name = readBody)]
+    pub fn read_body(source: &JsValue, limit: f64, whole: bool, then: &JsValue) -> js_sys::Promise;
 }
 
 /// Read a body up to `limit` bytes: `Ok(bytes)`, or `Err(stream)` (what was read, then the rest)

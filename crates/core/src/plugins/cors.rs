@@ -113,6 +113,34 @@ pub struct CorsHeaders {
     pub remove_allow_origin: bool,
     /// Add `Origin` to `Vary` (the answer depends on the request's `Origin`).
     pub vary_origin: bool,
+    /// A preflight answer that echoes the request's `Access-Control-Request-Headers` (no `headers`
+    /// configured): `Vary` names it.
+    pub vary_request_headers: bool,
+    /// A preflight answer whose `Access-Control-Allow-Private-Network` depends on the request's
+    /// `Access-Control-Request-Private-Network` (`private_network`): `Vary` names it.
+    pub vary_private_network: bool,
+}
+
+impl CorsHeaders {
+    /// The `Vary` of a preflight answer: the request headers the answer depends on (`None`: none).
+    /// `Access-Control-Request-Method` is never among them: `Access-Control-Allow-Methods` is the
+    /// configured list whatever the method asked for.
+    pub fn preflight_vary(&self) -> Option<String> {
+        let names = [
+            (self.vary_origin, "Origin"),
+            (self.vary_request_headers, "Access-Control-Request-Headers"),
+            (
+                self.vary_private_network,
+                "Access-Control-Request-Private-Network",
+            ),
+        ];
+        let list: Vec<&str> = names
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, n)| *n)
+            .collect();
+        (!list.is_empty()).then(|| list.join(", "))
+    }
 }
 
 /// Whether a request is a CORS preflight: `OPTIONS` with `Origin` and `Access-Control-Request-Method`.
@@ -242,6 +270,7 @@ impl CorsConfig {
     ) -> CorsHeaders {
         let (allow, vary_origin) = self.allow_origin(Some(origin));
         let mut set = Vec::new();
+        let allowed = allow.is_some();
         if let Some(allow) = allow {
             let star = allow == "*";
             set.push(("access-control-allow-origin", allow));
@@ -269,6 +298,8 @@ impl CorsConfig {
             set,
             remove_allow_origin: false,
             vary_origin,
+            vary_request_headers: allowed && self.headers.is_none(),
+            vary_private_network: allowed && self.private_network,
         }
     }
 
@@ -465,6 +496,45 @@ mod tests {
         let absent_ok = config(json!({"origins": ["https://a.test"]}));
         let a = absent_ok.actual(None).unwrap();
         assert!(a.set.is_empty() && a.vary_origin && a.remove_allow_origin);
+    }
+
+    #[test]
+    fn preflight_vary_names_what_the_answer_depends_on() {
+        // Every origin, no credentials, headers echoed: only Access-Control-Request-Headers.
+        let p = config(json!({})).preflight("https://a.test", Some("x-a"), None);
+        assert_eq!(
+            p.preflight_vary().as_deref(),
+            Some("Access-Control-Request-Headers")
+        );
+        // Even when the preflight asks for no header (another one asking for some gets another answer).
+        let p = config(json!({})).preflight("https://a.test", None, None);
+        assert_eq!(
+            p.preflight_vary().as_deref(),
+            Some("Access-Control-Request-Headers")
+        );
+        // Listed origins, headers echoed, private network.
+        let c = config(json!({"origins": ["https://a.test"], "private_network": true}));
+        assert_eq!(
+            c.preflight("https://a.test", Some("x-a"), Some("true"))
+                .preflight_vary()
+                .as_deref(),
+            Some("Origin, Access-Control-Request-Headers, Access-Control-Request-Private-Network")
+        );
+        // Not allowed: the answer depends on Origin only.
+        assert_eq!(
+            c.preflight("https://evil.test", Some("x-a"), Some("true"))
+                .preflight_vary()
+                .as_deref(),
+            Some("Origin")
+        );
+        // Configured headers, every origin without credentials: nothing varies.
+        let fixed = config(json!({"headers": ["X-Token"]}));
+        assert_eq!(
+            fixed
+                .preflight("https://a.test", Some("x-a"), None)
+                .preflight_vary(),
+            None
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod request_termination;
 pub mod cors;
 pub mod geo_restriction;
 pub mod ip_restriction;
+pub mod multipart;
 pub mod request_size_limiting;
 pub mod request_transformer;
 pub mod response_transformer;

@@ -4,6 +4,7 @@
 //! Values are templates ([`crate::template`]) rendered from the request as the client sent it.
 //! Pure: the glue reads the request, asks these functions what to change and applies it.
 
+use super::multipart::{self, Multipart};
 use super::transform::{self, Errors, HeaderEdit, Params, Rules, Target};
 use super::PluginError;
 use crate::error::{ErrorKind, GatewayError};
@@ -88,10 +89,12 @@ fn rules(lists: [&[String]; 5], field: &str, target: Target, errors: &mut Errors
 }
 
 /// A body the body rules understand.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BodyKind {
     Json,
     Form,
+    /// `multipart/form-data`, with its boundary.
+    Multipart(String),
 }
 
 impl RequestTransformerConfig {
@@ -242,23 +245,34 @@ impl RequestTransformerConfig {
         } else if ct.contains("application/x-www-form-urlencoded") {
             Some(BodyKind::Form)
         } else {
-            None
+            content_type
+                .and_then(multipart::boundary)
+                .map(BodyKind::Multipart)
         }
     }
 
-    /// The transformed body (`None`: unchanged, including a JSON body that is not an object or not
-    /// valid JSON, and a form body that is not UTF-8).
-    pub fn body(&self, kind: BodyKind, bytes: &[u8], vars: &RequestVars<'_>) -> Option<Vec<u8>> {
-        match kind {
+    /// The transformed body (`Ok(None)`: unchanged, including a JSON body that is not an object or not
+    /// valid JSON, a form body that is not UTF-8 and a multipart body that is not well formed). An error
+    /// when a multipart value written would contain the body's boundary.
+    pub fn body(
+        &self,
+        kind: &BodyKind,
+        bytes: &[u8],
+        vars: &RequestVars<'_>,
+    ) -> Result<Option<Vec<u8>>, GatewayError> {
+        Ok(match kind {
             BodyKind::Json => transform::transform_json_bytes(&self.body, bytes, vars),
-            BodyKind::Form => {
-                let text = std::str::from_utf8(bytes).ok()?;
+            BodyKind::Form => std::str::from_utf8(bytes).ok().and_then(|text| {
                 let mut params = Params::parse(text);
                 params
                     .apply(&self.body, vars)
                     .then(|| params.encode().into_bytes())
-            }
-        }
+            }),
+            BodyKind::Multipart(boundary) => match Multipart::parse(bytes, boundary) {
+                Some(mut parts) => parts.apply(&self.body, vars)?.then(|| parts.encode()),
+                None => None,
+            },
+        })
     }
 
     /// Whether the upstream request goes without a body (`http_method` GET or HEAD).
@@ -382,22 +396,38 @@ mod tests {
             .unwrap();
         let body = c
             .body(
-                kind,
+                &kind,
                 br#"{"password":"p","user":"al","role":"admin","tags":"a"}"#,
                 &vars,
             )
+            .unwrap()
             .unwrap();
         assert_eq!(
             serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
             json!({"username":"al","role":"user","source":"api","tags":["a","new"]})
         );
         let form = c
-            .body(BodyKind::Form, b"password=p&user=al&x=%20", &vars)
+            .body(&BodyKind::Form, b"password=p&user=al&x=%20", &vars)
+            .unwrap()
             .unwrap();
         assert_eq!(
             String::from_utf8(form).unwrap(),
             "username=al&x=%20&source=api&tags=new"
         );
+        let kind = c
+            .body_kind(Some("multipart/form-data; boundary=XyZ"))
+            .unwrap();
+        assert_eq!(kind, BodyKind::Multipart("XyZ".into()));
+        let multipart =
+            b"--XyZ\r\nContent-Disposition: form-data; name=\"user\"\r\n\r\nal\r\n--XyZ--\r\n";
+        let form = c.body(&kind, multipart, &vars).unwrap().unwrap();
+        assert_eq!(
+            String::from_utf8(form).unwrap(),
+            "--XyZ\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nal\r\n\
+             --XyZ\r\nContent-Disposition: form-data; name=\"source\"\r\n\r\napi\r\n\
+             --XyZ\r\nContent-Disposition: form-data; name=\"tags\"\r\n\r\nnew\r\n--XyZ--\r\n"
+        );
+        assert_eq!(c.body_kind(Some("multipart/form-data")), None);
         assert_eq!(c.body_kind(Some("text/plain")), None);
         assert_eq!(c.body_kind(None), None);
         assert!(!c.drops_body());

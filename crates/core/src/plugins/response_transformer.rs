@@ -131,6 +131,12 @@ impl ResponseTransformerConfig {
     pub fn json_body(&self, bytes: &[u8], vars: &RequestVars<'_>) -> Option<Vec<u8>> {
         transform::transform_json_bytes(&self.json, bytes, vars)
     }
+
+    /// The `json` rules rendered for one request, to apply to its response body once it is read
+    /// ([`transform::JsonEdits::transform_bytes`]: the same result as [`Self::json_body`]).
+    pub fn json_edits(&self, vars: &RequestVars<'_>) -> transform::JsonEdits {
+        transform::JsonEdits::render(&self.json, vars)
+    }
 }
 
 #[cfg(test)]
@@ -188,6 +194,13 @@ mod tests {
             json!({"new":"o","count":0,"ok":true,"version":2,"via":"test","tags":["a","new"]})
         );
         assert_eq!(c.json_body(b"not json", &vars), None);
+        // Rendered first and applied later: the same body.
+        let rendered = c
+            .json_edits(&vars)
+            .transform_bytes(br#"{"internal":1,"old":"o","count":"9","tags":"a"}"#)
+            .unwrap();
+        assert_eq!(rendered, out);
+        assert_eq!(c.json_edits(&vars).transform_bytes(b"[1]"), None);
     }
 
     #[test]

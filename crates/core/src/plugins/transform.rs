@@ -449,65 +449,106 @@ fn typed(e: &Entry, vars: &RequestVars<'_>) -> Value {
     }
 }
 
-/// Apply the rules to a JSON object's top-level keys; whether anything changed. `append` on an
-/// absent key makes a one-element array, on an array pushes, on any other value makes `[old, new]`.
-pub fn apply_json(rules: &Rules, obj: &mut Map<String, Value>, vars: &RequestVars<'_>) -> bool {
-    let mut changed = false;
-    for name in &rules.remove {
-        changed |= obj.remove(name).is_some();
-    }
-    for (old, new) in &rules.rename {
-        if old == new {
-            continue;
-        }
-        if let Some(v) = obj.remove(old) {
-            obj.insert(new.clone(), v);
-            changed = true;
-        }
-    }
-    for e in &rules.replace {
-        if obj.contains_key(&e.name) {
-            obj.insert(e.name.clone(), typed(e, vars));
-            changed = true;
-        }
-    }
-    for e in &rules.add {
-        if !obj.contains_key(&e.name) {
-            obj.insert(e.name.clone(), typed(e, vars));
-            changed = true;
-        }
-    }
-    for e in &rules.append {
-        let v = typed(e, vars);
-        let next = match obj.remove(&e.name) {
-            None => Value::Array(vec![v]),
-            Some(Value::Array(mut a)) => {
-                a.push(v);
-                Value::Array(a)
-            }
-            Some(old) => Value::Array(vec![old, v]),
-        };
-        obj.insert(e.name.clone(), next);
-        changed = true;
-    }
-    changed
+/// JSON rules with their values rendered for one request. Templates read the request, never the
+/// body, so they can be rendered before the body is read (the glue renders them when the response
+/// headers are known and applies them once the body has arrived, without keeping the request).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JsonEdits {
+    remove: Vec<String>,
+    rename: Vec<(String, String)>,
+    replace: Vec<(String, Value)>,
+    add: Vec<(String, Value)>,
+    append: Vec<(String, Value)>,
 }
 
-/// A JSON body, transformed: `None` when nothing changed or the body is not a JSON object (it is
-/// then passed as it came). An empty body counts as `{}` (so `add` and `append` can fill it).
-pub fn transform_json_bytes(rules: &Rules, body: &[u8], vars: &RequestVars<'_>) -> Option<Vec<u8>> {
-    let mut obj = if body.iter().all(u8::is_ascii_whitespace) {
-        Map::new()
-    } else {
-        match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Object(o)) => o,
-            _ => return None,
+impl JsonEdits {
+    /// `rules` with every value rendered from `vars` (typed per `json_types`).
+    pub fn render(rules: &Rules, vars: &RequestVars<'_>) -> JsonEdits {
+        let typed_all = |entries: &[Entry]| -> Vec<(String, Value)> {
+            entries
+                .iter()
+                .map(|e| (e.name.clone(), typed(e, vars)))
+                .collect()
+        };
+        JsonEdits {
+            remove: rules.remove.clone(),
+            rename: rules.rename.clone(),
+            replace: typed_all(&rules.replace),
+            add: typed_all(&rules.add),
+            append: typed_all(&rules.append),
         }
-    };
-    if !apply_json(rules, &mut obj, vars) {
-        return None;
     }
-    serde_json::to_vec(&Value::Object(obj)).ok()
+
+    /// Apply the edits to a JSON object's top-level keys; whether anything changed. `append` on an
+    /// absent key makes a one-element array, on an array pushes, on any other value makes `[old, new]`.
+    pub fn apply(self, obj: &mut Map<String, Value>) -> bool {
+        let mut changed = false;
+        for name in &self.remove {
+            changed |= obj.remove(name).is_some();
+        }
+        for (old, new) in self.rename {
+            if old == new {
+                continue;
+            }
+            if let Some(v) = obj.remove(&old) {
+                obj.insert(new, v);
+                changed = true;
+            }
+        }
+        for (name, v) in self.replace {
+            if let Some(slot) = obj.get_mut(&name) {
+                *slot = v;
+                changed = true;
+            }
+        }
+        for (name, v) in self.add {
+            if !obj.contains_key(&name) {
+                obj.insert(name, v);
+                changed = true;
+            }
+        }
+        for (name, v) in self.append {
+            let next = match obj.remove(&name) {
+                None => Value::Array(vec![v]),
+                Some(Value::Array(mut a)) => {
+                    a.push(v);
+                    Value::Array(a)
+                }
+                Some(old) => Value::Array(vec![old, v]),
+            };
+            obj.insert(name, next);
+            changed = true;
+        }
+        changed
+    }
+
+    /// A JSON body, transformed: `None` when nothing changed or the body is not a JSON object (it is
+    /// then passed as it came). An empty body counts as `{}` (so `add` and `append` can fill it).
+    pub fn transform_bytes(self, body: &[u8]) -> Option<Vec<u8>> {
+        let mut obj = if body.iter().all(u8::is_ascii_whitespace) {
+            Map::new()
+        } else {
+            match serde_json::from_slice::<Value>(body) {
+                Ok(Value::Object(o)) => o,
+                _ => return None,
+            }
+        };
+        if !self.apply(&mut obj) {
+            return None;
+        }
+        serde_json::to_vec(&Value::Object(obj)).ok()
+    }
+}
+
+/// Apply the rules to a JSON object's top-level keys; whether anything changed (see
+/// [`JsonEdits::apply`]).
+pub fn apply_json(rules: &Rules, obj: &mut Map<String, Value>, vars: &RequestVars<'_>) -> bool {
+    JsonEdits::render(rules, vars).apply(obj)
+}
+
+/// A JSON body, transformed (see [`JsonEdits::transform_bytes`]).
+pub fn transform_json_bytes(rules: &Rules, body: &[u8], vars: &RequestVars<'_>) -> Option<Vec<u8>> {
+    JsonEdits::render(rules, vars).transform_bytes(body)
 }
 
 /// Whether a Content-Type is JSON the way Kong decides it: it contains `application/json`.
