@@ -261,6 +261,24 @@ export const TARGETS = [
     bar: 0.9,
   },
   {
+    // Diagnostic, only with --only or --all: response-transformer with header rules only (the body streams
+    // through), to tell the cost of the JSON body rewrite from that of the header rules.
+    name: "response-transformer-headers",
+    description: "Miniflare, edgegate /proxy route + response-transformer (headers only)",
+    start: (ctx) => {
+      const config = benchConfig(ctx.origin.url);
+      config.plugins = [{
+        name: "response-transformer",
+        route: "proxy",
+        config: { remove: { headers: ["x-origin"] }, add: { headers: ["x-edge:1"] } },
+      }];
+      return startEdgegate(config);
+    },
+    path: "/proxy/status/200",
+    baseline: "edgegate",
+    optional: true,
+  },
+  {
     // The same route behind geo-restriction (docs/traffic-policies.md): the country comes from request.cf,
     // which Miniflare fills from the MF-CF-Blob header here.
     name: "geo-restriction",

@@ -349,9 +349,9 @@ fn settle<'a>(
     };
     let owned = owned();
     let reader = pending.reader();
-    let then = Closure::once_into_js(move |value: JsValue| -> JsValue {
+    let then = Closure::once_into_js(move |kind: u32, value: JsValue| -> JsValue {
         let next = pending.next;
-        let reply = pending.done(value);
+        let reply = pending.done(kind, value);
         let Some(saved) = saved else {
             log.status = Some(reply.status());
             return owned.incoming.finish(Ok(reply.finish()), log, &[]).into();

@@ -166,22 +166,20 @@ impl Pending {
         }
     }
 
-    /// The body was read (`value`: what the promise of [`Reader::read`] gave): the hook's `then`
-    /// edits the reply, which is given back.
-    pub fn done(self, value: JsValue) -> Reply {
+    /// The body was read (`kind` and `value`: what [`Reader::read`] passed to its `then`): the
+    /// hook's `then` edits the reply, which is given back.
+    pub fn done(self, kind: u32, value: JsValue) -> Reply {
         let Pending {
             mut reply, read, ..
         } = self;
-        let outcome = if value.is_null() || value.is_undefined() {
-            BodyRead::Failed
-        } else {
-            match value.dyn_into::<js_sys::Uint8Array>() {
-                Ok(bytes) => BodyRead::Whole(bytes),
-                Err(rest) => {
-                    reply.set_body(Some(rest));
-                    BodyRead::Over
-                }
+        let outcome = match kind {
+            1 => BodyRead::Whole(value.unchecked_into()),
+            2 => {
+                reply.set_body(Some(value));
+                BodyRead::Over
             }
+            3 => BodyRead::Absent,
+            _ => BodyRead::Failed,
         };
         (read.then)(&mut reply, outcome);
         reply
@@ -196,8 +194,8 @@ pub struct Reader {
 }
 
 impl Reader {
-    /// Start reading: a promise of what `then` (a JS function of the read value, or `undefined`
-    /// for the value itself) returns.
+    /// Start reading: a promise of what `then(kind, value)` (a JS function, see `readBody` in
+    /// `transform_js`) returns; with `then` undefined, of `[kind, value]`.
     pub fn read(&self, then: &JsValue) -> js_sys::Promise {
         transform_js::read_body(&self.source, self.limit as f64, self.whole, then)
     }
@@ -281,11 +279,12 @@ pub async fn response<'g>(
         match step {
             Ok(response) => return response,
             Err(pending) => {
-                let value = JsFuture::from(pending.reader().read(&JsValue::UNDEFINED))
-                    .await
-                    .unwrap_or(JsValue::NULL);
+                let read = JsFuture::from(pending.reader().read(&JsValue::UNDEFINED)).await;
+                let pair: js_sys::Array =
+                    read.map_or_else(|_| js_sys::Array::new(), JsCast::unchecked_into);
+                let kind = pair.get(0).as_f64().unwrap_or(0.0) as u32;
                 let next = pending.next;
-                let reply = pending.done(value);
+                let reply = pending.done(kind, pair.get(1));
                 step = body_filters_from(ex, rp, reply, next);
             }
         }

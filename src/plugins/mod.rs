@@ -105,8 +105,10 @@ pub struct ReadBody {
     /// The body's length is known to be within `limit` (its `Content-Length`): it is read in one go,
     /// natively. Otherwise it is counted while it is read.
     pub whole: bool,
-    pub then: Box<dyn FnOnce(&mut Reply, BodyRead)>,
+    pub then: BodyThen,
 }
+/// What a body_filter hook does with the body it asked for.
+pub type BodyThen = Box<dyn FnOnce(&mut Reply, BodyRead)>;
 /// What reading the body came to.
 pub enum BodyRead {
     /// The whole body, at most `limit` bytes (the reply's body is consumed: set one).
@@ -116,6 +118,8 @@ pub enum BodyRead {
     Over,
     /// It could not be read.
     Failed,
+    /// The reply has no body at all.
+    Absent,
 }
 /// log: the final status and log fields, after the response is settled.
 pub type LogHook = for<'x, 'a> fn(&'x Exchange<'a>, &'x [&'a PluginInstance], &'x LogFields);

@@ -134,36 +134,18 @@ impl Reply {
         if !self.status_changed && self.body.is_none() && self.copied.is_none() {
             return self.response;
         }
-        let headers = self.headers().clone();
-        let body = match self.body {
-            Some(b) => b,
-            None => self.response.body().map(JsValue::from),
+        let body = match &self.body {
+            Some(Some(b)) => b.clone(),
+            Some(None) => JsValue::NULL,
+            None => JsValue::UNDEFINED,
         };
-        // These statuses cannot have a body.
-        let body = body.filter(|_| !matches!(self.status, 204 | 205 | 304));
-        let init = web_sys::ResponseInit::new();
-        init.set_status(self.status);
-        if !self.status_changed {
-            init.set_status_text(&self.response.status_text());
-        }
-        init.set_headers(&headers);
-        let built = match &body {
-            None => web_sys::Response::new_with_opt_str_and_init(None, &init),
-            Some(b) => match b.as_string() {
-                Some(text) => web_sys::Response::new_with_opt_str_and_init(Some(&text), &init),
-                None => match b.dyn_ref::<js_sys::Uint8Array>() {
-                    Some(bytes) => {
-                        web_sys::Response::new_with_opt_buffer_source_and_init(Some(bytes), &init)
-                    }
-                    None => web_sys::Response::new_with_opt_readable_stream_and_init(
-                        Some(b.unchecked_ref()),
-                        &init,
-                    ),
-                },
-            },
-        };
-        built.unwrap_or(self.response)
+        super::transform_js::rebuild(
+            &self.response,
+            self.status,
+            !self.status_changed,
+            self.headers(),
+            &body,
+        )
+        .unwrap_or(self.response)
     }
 }
-
-use wasm_bindgen::JsCast;

@@ -79,11 +79,8 @@ pub fn body_filter(
     instances: &[&PluginInstance],
     reply: &mut Reply,
 ) -> Option<ReadBody> {
+    // The runner asked `body_applies` first; a reply without a body is `BodyRead::Absent`.
     let config = config(instances)?;
-    if !body_applies(ex, instances, reply) {
-        return None;
-    }
-    reply.body()?;
     let limit = config.max_body_size;
     let declared = reply
         .header("content-length")
@@ -111,6 +108,7 @@ pub fn body_filter(
             &format!("the JSON body is larger than max_body_size ({limit}); passed untouched"),
         ),
         BodyRead::Failed => warn(&request_id, "the JSON body could not be read"),
+        BodyRead::Absent => {}
     };
     Some(ReadBody {
         limit,

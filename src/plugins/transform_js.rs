@@ -44,19 +44,28 @@ export async function readUpTo(stream, limit) {
 
 // The body a body_filter hook asked for (src/pipeline.rs): `source` is the Response whose body it is, or a
 // replacement body (a ReadableStream, string or bytes). `whole`: its length is known to be within `limit`,
-// so it is read natively in one promise. Resolves to a Uint8Array (the whole body), a ReadableStream (over
-// `limit`: what was read, then the rest, untouched) or null (it could not be read); when `then` is given,
-// to what `then` returns for that value.
+// so it is read natively in one promise. `then(kind, value)` is called with what came of it and the promise
+// resolves to what it returns: kind 1, a Uint8Array (the whole body); 2, a ReadableStream (over `limit`:
+// what was read, then the rest, untouched); 3, no body at all (`value` undefined); 0, it could not be read.
+// Without `then`, the promise resolves to [kind, value].
 export function readBody(source, limit, whole, then) {
-  let read;
-  if (whole) {
-    const r = source instanceof Response ? source : new Response(source);
-    read = r.arrayBuffer().then((b) => new Uint8Array(b));
-  } else {
-    read = readUpTo(source instanceof Response ? source.body : source, limit);
+  const give = then ?? ((kind, value) => [kind, value]);
+  const response = source instanceof Response ? source : null;
+  if (source === null || source === undefined || (response !== null && response.body === null)) {
+    return Promise.resolve(give(3, undefined));
   }
-  read = read.then(undefined, () => null);
-  return then ? read.then(then) : read;
+  let read;
+  if (whole) read = (response ?? new Response(source)).arrayBuffer().then((b) => give(1, new Uint8Array(b)), () => give(0, null));
+  else read = readUpTo(response !== null ? response.body : source, limit).then((v) => give(v instanceof Uint8Array ? 1 : 2, v), () => give(0, null));
+  return read;
+}
+
+// `response` with `status` (its status text kept when `keepText`), `headers` and `body` (`undefined`: its
+// own; null: none): one call for what src/plugins/reply.rs would otherwise ask for piece by piece.
+export function rebuild(response, status, keepText, headers, body) {
+  if (body === undefined) body = response.body;
+  if (status === 204 || status === 205 || status === 304) body = null;
+  return new Response(body, keepText ? { status, statusText: response.statusText, headers } : { status, headers });
 }
 "#)]
 extern "C" {
@@ -65,6 +74,15 @@ extern "C" {
     /// See the JS above.
     #[wasm_bindgen(js_name = readBody)]
     pub fn read_body(source: &JsValue, limit: f64, whole: bool, then: &JsValue) -> js_sys::Promise;
+    /// See the JS above.
+    #[wasm_bindgen(catch)]
+    pub fn rebuild(
+        response: &web_sys::Response,
+        status: u16,
+        keep_text: bool,
+        headers: &web_sys::Headers,
+        body: &JsValue,
+    ) -> Result<web_sys::Response, JsValue>;
 }
 
 /// Read a body up to `limit` bytes: `Ok(bytes)`, or `Err(stream)` (what was read, then the rest)
