@@ -64,8 +64,17 @@ describe("docs contract", { timeout: 120_000 }, () => {
           retries: 0,
           healthchecks: { passive: { unhealthy: { http_failures: 1 }, cooldown_ms: 600000 } },
         },
+        {
+          name: "health-timeouts", targets: [{ url: slow.url }, { url: b.url }], timeout_ms: 300, retries: 0,
+          healthchecks: { passive: { unhealthy: { timeouts: 1 }, cooldown_ms: 600000 } },
+        },
         { name: "retry-exhausted", url: overloaded.url, retries: 1, retry_on: [503] },
         { name: "retry-body", targets: [{ url: `http://127.0.0.1:${deadPort}` }, { url: a.url }], retry_non_idempotent: true },
+        { name: "retry-idem", targets: [{ url: `http://127.0.0.1:${deadPort}` }, { url: b.url }] },
+        {
+          name: "hash-retry", algorithm: "consistent-hashing", hash_on: "header", hash_on_header: "x-user",
+          targets: [{ url: `http://127.0.0.1:${deadPort}` }, { url: a.url }, { url: b.url }],
+        },
         { name: "timeout", url: slow.url, timeout_ms: 300 },
         { name: "dead", url: `http://127.0.0.1:${deadPort}` },
         { name: "can-a", url: a.url },
@@ -83,8 +92,12 @@ describe("docs contract", { timeout: 120_000 }, () => {
         r("order-acl", "/order-acl", "echo"),
         r("health-defaults", "/health-defaults", "health-defaults"),
         r("retry-exhausted", "/retry-exhausted", "retry-exhausted"),
+        r("health-timeouts", "/health-timeouts", "health-timeouts"),
+        r("geo-unknown-allow", "/geo-unknown-allow", "echo"),
         r("retry-body", "/retry-body", "retry-body", { methods: ["POST"] }),
         r("timeout", "/timeout", "timeout"),
+        r("retry-idem", "/retry-idem", "retry-idem"),
+        r("hash-retry", "/hash-retry", "hash-retry"),
         r("dead", "/dead", "dead"),
         { name: "canary", paths: ["/canary"], services: [{ name: "can-a", weight: 1 }, { name: "can-b", weight: 1 }] },
         { name: "canary-2", paths: ["/canary-2"], services: [{ name: "can-b", weight: 1 }, { name: "can-a", weight: 1 }] },
@@ -113,6 +126,7 @@ describe("docs contract", { timeout: 120_000 }, () => {
         r("redir-query", "/redir-query", "echo"),
         { name: "redir-strip", service: "echo", paths: ["/redir-strip"], strip_path: true },
         { name: "redir-capture", service: "echo", paths: ["~^/go/(?<dest>.*)$"] },
+        { name: "redir-host", service: "echo", paths: ["~^/ext(?<rest>.*)$"] },
       ],
       plugins: [
         { name: "request-termination", service: "can-a", config: { status_code: 418, message: "first service" } },
@@ -132,6 +146,7 @@ describe("docs contract", { timeout: 120_000 }, () => {
         { name: "key-auth", route: "ip-consumer" },
         { name: "ip-restriction", route: "ip-consumer", consumer: "alice", config: { deny: ["198.51.100.0/24"] } },
         { name: "geo-restriction", route: "geo-lower", config: { allow_countries: ["de", "xk"] } },
+        { name: "geo-restriction", route: "geo-unknown-allow", config: { deny_countries: ["XX", "RU"], unknown_country: "allow" } },
         { name: "geo-restriction", route: "geo-xx", config: { allow_countries: ["DE", "XX"] } },
         { name: "request-size-limiting", route: "size-zero", config: { allowed_payload_size: 0, size_unit: "bytes" } },
         { name: "key-auth", route: "size-auth" },
@@ -156,6 +171,7 @@ describe("docs contract", { timeout: 120_000 }, () => {
         { name: "redirect", route: "redir-head", config: { location: "https://new.example.com/landing" } },
         { name: "redirect", route: "redir-query", config: { location: "/t", status_code: 302, keep_incoming_query: true } },
         { name: "redirect", route: "redir-strip", config: { location: "https://n.example.com", keep_incoming_path: true } },
+        { name: "redirect", route: "redir-host", config: { location: "https://example.com$(uri_captures.rest)" } },
         { name: "redirect", route: "redir-capture", config: { location: "/$(uri_captures.dest)" } },
       ],
     };
@@ -277,6 +293,16 @@ describe("docs contract", { timeout: 120_000 }, () => {
       );
     });
 
+    test("passive health: unhealthy.timeouts takes a target that timed out out", async () => {
+      const first = await get("/health-timeouts");
+      assertProblem(first, 504, "upstream_timeout");
+      for (let i = 0; i < 4; i++) {
+        const res = await get("/health-timeouts");
+        assert.equal(res.status, 200);
+        assert.equal(res.headers["x-origin"], "b");
+      }
+    });
+
     test("the health state survives a configuration change that keeps the service's settings, not others", async () => {
       const sickHits = () => sick.requests.filter((r) => r.url.startsWith("/health-defaults")).length;
       const before = sickHits();
@@ -340,6 +366,26 @@ describe("docs contract", { timeout: 120_000 }, () => {
       assert.deepEqual(big.sort(), [200, 200, 502, 502]);
     });
 
+    test("idempotent methods are retried (PUT with its body, OPTIONS, HEAD); PATCH is not", async () => {
+      for (const method of ["PUT", "OPTIONS", "HEAD", "PUT"]) {
+        const res = await get("/retry-idem", {}, { method, body: method === "PUT" ? "put-body" : undefined });
+        assert.equal(res.status, 200, method);
+        if (method === "PUT") assert.equal(res.json().body, "put-body");
+      }
+      const patches = [];
+      for (let i = 0; i < 4; i++) patches.push((await get("/retry-idem", {}, { method: "PATCH", body: "p" })).status);
+      assert.deepEqual(patches.sort(), [200, 200, 502, 502]);
+    });
+
+    test("with consistent hashing a retry goes to the next target in the value's order: still sticky", async () => {
+      for (let u = 0; u < 15; u++) {
+        const h = { "x-user": `retry-user-${u}` };
+        const first = await get("/hash-retry", h);
+        assert.equal(first.status, 200);
+        for (let i = 0; i < 2; i++) assert.equal((await get("/hash-retry", h)).headers["x-origin"], first.headers["x-origin"], h["x-user"]);
+      }
+    });
+
     test("a timeout is 504 upstream_timeout and is not retried by default", async () => {
       const before = slow.hits;
       assertProblem(await get("/timeout"), 504, "upstream_timeout");
@@ -387,9 +433,13 @@ describe("docs contract", { timeout: 120_000 }, () => {
           `services[${i}].healthchecks.passive.unhealthy.http_statuses[0]: 42 is not an HTTP status (100 to 999)`],
         [{ url: "http://10.0.0.1:8080", healthchecks: { active: {} } }, `services[${i}].healthchecks.active: unknown field \`active\`, expected \`passive\``],
         [{ targets: t(65) }, `services[${i}].targets`],
+        [{ targets: [] }, `services[${i}]`],
         [{ targets: [{ url: "http://10.0.0.1:8080" }, { url: "http://10.0.0.1:8080" }] }, `services[${i}].targets[1]`],
         [{ targets: t(2), algorithm: "consistent-hashing", hash_on: "ip", slots: 1000 }, `slots`],
         [{ targets: t(2), algorithm: "random" }, `services[${i}].algorithm`],
+        [{ targets: t(2), algorithm: "latency" }, `services[${i}].algorithm`],
+        [{ targets: t(2), algorithm: "consistent-hashing", hash_on: "query_arg" }, `services[${i}].hash_on`],
+        [{ targets: t(2), algorithm: "consistent-hashing", hash_on: "uri_capture" }, `services[${i}].hash_on`],
         [{ targets: t(2), algorithm: "consistent-hashing", hash_on: "ip", hash_on_header: "x-a" }, `services[${i}].hash_on_header`],
         [{ targets: t(2), algorithm: "consistent-hashing", hash_on: "cookie", hash_on_cookie: "s", hash_fallback: "ip" }, `services[${i}].hash_fallback`],
         [{ targets: t(2), algorithm: "consistent-hashing", hash_on: "ip", hash_fallback: "cookie" }, `services[${i}].hash_on_cookie`],
@@ -398,6 +448,8 @@ describe("docs contract", { timeout: 120_000 }, () => {
         [{ url: "http://10.0.0.1:8080", healthchecks: { passive: { cooldown_ms: 0 } } }, `services[${i}].healthchecks.passive.cooldown_ms`],
         [{ url: "http://10.0.0.1:8080", healthchecks: { passive: { window_ms: 3600001 } } }, `services[${i}].healthchecks.passive.window_ms`],
         [{ url: "http://10.0.0.1:8080", retry_on: ["reset"] }, `services[${i}].retry_on[0]`],
+        [{ url: "http://10.0.0.1:8080", healthchecks: { passive: { type: "http" } } }, `services[${i}].healthchecks.passive`],
+        [{ url: "http://10.0.0.1:8080", healthchecks: { passive: { healthy: { http_statuses: [200] } } } }, `services[${i}].healthchecks.passive.healthy`],
       ];
       for (const [extra, expected] of cases) {
         const error = await rejected(svc(extra));
@@ -418,6 +470,7 @@ describe("docs contract", { timeout: 120_000 }, () => {
         [{ services: [{ name: "can-a", weight: 1 }, { name: "nope", weight: 1 }] }, "services[1]"],
         [{ services: [{ name: "can-a", weight: 1 }, { name: "can-b", weight: 70000 }] }, "services[1].weight"],
         [{ hash_on: "header" }, "hash_on_header"],
+        [{ services: [{ name: "can-a" }, { name: "can-b", weight: 1 }] }, "services[0]"],
       ]) {
         const [doc, k] = split(extra);
         const error = await rejected(doc);
@@ -433,6 +486,9 @@ describe("docs contract", { timeout: 120_000 }, () => {
         const res = await get("/cors-literal", { origin: o });
         assert.equal(res.headers["access-control-allow-origin"], o, o);
         assert.ok(varyNames(res).includes("origin"), o);
+        // Headers the plugin does not set pass as the origin sent them.
+        assert.equal(res.headers["access-control-allow-credentials"], "true", o);
+        assert.equal(res.headers["access-control-expose-headers"], "X-Secret", o);
       }
       const other = await get("/cors-literal", { origin: "https://app.example.com:8443" });
       assert.equal(other.headers["access-control-allow-origin"], undefined, "the origin's own is removed");
@@ -499,6 +555,11 @@ describe("docs contract", { timeout: 120_000 }, () => {
       const blob = JSON.stringify({ country: "DE" });
       await get("/geo-lower", { "mf-cf-blob": blob });
       assert.equal(echo.requests.at(-1).headers["mf-cf-blob"], blob);
+    });
+
+    test("geo-restriction: unknown_country allow lets an unknown country through even when XX is denied", async () => {
+      for (const cf of [{ country: "XX" }, {}]) assert.equal((await get("/geo-unknown-allow", withCf(cf))).status, 200, JSON.stringify(cf));
+      assertProblem(await get("/geo-unknown-allow", withCf({ country: "RU" })), 403, "country_not_allowed");
     });
 
     test("geo-restriction: Tor (T1) is not unknown", async () => {
@@ -658,6 +719,15 @@ describe("docs contract", { timeout: 120_000 }, () => {
       assert.equal(res.headers.location, "/evil.example/x");
       res = await get("/go/\\\\evil.example");
       assert.equal(res.headers.location, "/evil.example");
+      // Nor the host of an absolute location.
+      for (const [path, location] of [
+        ["/ext@evil.example", "https://example.com/@evil.example"],
+        ["/ext.evil.example", "https://example.com/.evil.example"],
+        ["/ext/docs/a", "https://example.com/docs/a"],
+        ["/ext", "https://example.com"],
+      ]) {
+        assert.equal((await get(path)).headers.location, location, path);
+      }
     });
 
     test("validation: status ranges and texts", async () => {

@@ -92,6 +92,32 @@ pub fn parse(config: &Value) -> Result<RedirectConfig, PluginError> {
     })
 }
 
+/// Whether text appended to `s` lands in the authority (user info, host, port) of an absolute URL:
+/// `s` has a `://` and nothing after it ends the authority yet.
+fn in_authority(s: &str) -> bool {
+    s.find("://")
+        .is_some_and(|i| !s[i + 3..].contains(ENDS_AUTHORITY))
+}
+
+/// The characters that end the authority of an http(s) URL (`\\` as `/`, as browsers read it).
+const ENDS_AUTHORITY: [char; 4] = ['/', '\\', '?', '#'];
+
+/// Append a capture to the authority of the location without letting it change the host: the
+/// characters that would end the host or turn it into user info (`@`, `/`, `\`, `?`, `#`) are
+/// percent-encoded, which makes such a host invalid instead of another host.
+fn push_host_safe(out: &mut String, value: &str) {
+    for c in value.chars() {
+        match c {
+            '@' => out.push_str("%40"),
+            '/' => out.push_str("%2F"),
+            '\\' => out.push_str("%5C"),
+            '?' => out.push_str("%3F"),
+            '#' => out.push_str("%23"),
+            c => out.push(c),
+        }
+    }
+}
+
 /// Split `text` into literals and `$(uri_captures.name)` references.
 fn template(text: &str) -> Result<Vec<Part>, String> {
     let mut parts = Vec::new();
@@ -127,11 +153,25 @@ impl RedirectConfig {
     /// route `captures`.
     pub fn location(&self, path: &str, query: &str, captures: &[(String, String)]) -> String {
         let mut out = String::new();
-        for p in &self.location {
+        for (k, p) in self.location.iter().enumerate() {
             match p {
                 Part::Lit(l) => out.push_str(l),
                 Part::Capture(name) => {
-                    if let Some((_, v)) = captures.iter().find(|(n, _)| n == name) {
+                    let Some((_, v)) = captures.iter().find(|(n, _)| n == name) else {
+                        continue;
+                    };
+                    if !in_authority(&out) {
+                        out.push_str(v);
+                    } else if matches!(self.location.get(k + 1), Some(Part::Lit(l)) if !l.starts_with(ENDS_AUTHORITY))
+                        || matches!(self.location.get(k + 1), Some(Part::Capture(_)))
+                    {
+                        // More of the host follows: the value cannot end it or add user info.
+                        push_host_safe(&mut out, v);
+                    } else {
+                        // The value would end the host: it may only start the path (or query).
+                        if !v.is_empty() && !v.starts_with(ENDS_AUTHORITY) {
+                            out.push('/');
+                        }
                         out.push_str(v);
                     }
                 }
@@ -232,6 +272,42 @@ mod tests {
         assert_eq!(c.location("/p", "", &[]), "https://n.example/a?x=1");
         let c = cfg(json!({"location": "/b", "keep_incoming_query": true}));
         assert_eq!(c.location("/p", "q=2", &[]), "/b?q=2");
+    }
+
+    #[test]
+    fn a_capture_in_the_host_cannot_change_the_host() {
+        let caps = |v: &str| vec![("rest".to_string(), v.to_string())];
+        // At the end of the host: the value starts the path.
+        let c = cfg(json!({"location": "https://example.com$(uri_captures.rest)"}));
+        for (value, location) in [
+            ("@evil.example", "https://example.com/@evil.example"),
+            (".evil.example", "https://example.com/.evil.example"),
+            (
+                ":8443@evil.example",
+                "https://example.com/:8443@evil.example",
+            ),
+            ("/a@b", "https://example.com/a@b"),
+            ("?q=1", "https://example.com?q=1"),
+            ("", "https://example.com"),
+        ] {
+            assert_eq!(c.location("/x", "", &caps(value)), location, "{value}");
+        }
+        // Inside the host: what would end it or add user info is percent-encoded.
+        let sub = cfg(json!({"location": "https://api-$(uri_captures.rest).example.com/"}));
+        assert_eq!(
+            sub.location("/x", "", &caps("evil.test/@x?#\\")),
+            "https://api-evil.test%2F%40x%3F%23%5C.example.com/"
+        );
+        assert_eq!(
+            sub.location("/x", "", &caps("eu")),
+            "https://api-eu.example.com/"
+        );
+        // In the path, the value is copied as it is.
+        let p = cfg(json!({"location": "https://example.com/$(uri_captures.rest)"}));
+        assert_eq!(
+            p.location("/x", "", &caps("a@b/c")),
+            "https://example.com/a@b/c"
+        );
     }
 
     #[test]
