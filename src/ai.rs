@@ -34,7 +34,7 @@ use edgegate_core::ai::{
 };
 use edgegate_core::plugins::PluginInstance;
 use edgegate_core::proxy as rules;
-use edgegate_core::{ErrorKind, GatewayError};
+use edgegate_core::{AiErrorExt, ErrorKind, GatewayError};
 use futures_util::future::{select, Either};
 use std::rc::Rc;
 use std::time::Duration;
@@ -434,7 +434,7 @@ async fn chat(
 ) -> Result<web_sys::Response, AiError> {
     log.endpoint = "chat";
     let body = read_body(ex).await?;
-    let mut req: ChatRequest = serde_json::from_slice(&body)
+    let mut req = ChatRequest::from_json(&body)
         .map_err(|e| AiError::invalid(format!("the body is not a valid chat request: {e}")))?;
     log.requested_model = Some(req.model.clone());
     log.stream = req.is_stream();
@@ -495,7 +495,7 @@ async fn embeddings(
 ) -> Result<web_sys::Response, AiError> {
     log.endpoint = "embeddings";
     let body = read_body(ex).await?;
-    let req: EmbeddingsRequest = serde_json::from_slice(&body).map_err(|e| {
+    let req = EmbeddingsRequest::from_json(&body).map_err(|e| {
         AiError::invalid(format!("the body is not a valid embeddings request: {e}"))
     })?;
     log.requested_model = Some(req.model.clone());

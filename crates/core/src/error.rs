@@ -196,6 +196,49 @@ impl std::error::Error for GatewayError {}
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// An [`AiError`](crate::ai::AiError) to and from the gateway's error type (an inherent impl before the AI
+/// code moved to the `edgegate-ai` crate; the same calls with this trait in scope).
+pub trait AiErrorExt {
+    fn from_gateway(e: &GatewayError) -> crate::ai::AiError;
+    fn into_gateway(self) -> GatewayError;
+}
+
+impl AiErrorExt for crate::ai::AiError {
+    /// A gateway error (authentication, ACL, rate limit, routing) shown on an AI route: same status
+    /// and message, OpenAI's `type` for the status, the gateway's stable code.
+    fn from_gateway(e: &GatewayError) -> crate::ai::AiError {
+        if let ErrorKind::Ai { error, .. } = &e.kind {
+            return (**error).clone();
+        }
+        let status = e.status();
+        let kind = match status {
+            401 => "authentication_error",
+            403 => "permission_error",
+            429 => "rate_limit_error",
+            s if s >= 500 => "server_error",
+            _ => "invalid_request_error",
+        };
+        let message = if e.detail.is_empty() {
+            e.kind.title().to_string()
+        } else {
+            e.detail.clone()
+        };
+        crate::ai::AiError::new(status, kind, Some(e.kind.code()), message)
+    }
+
+    /// Wrap into the gateway's error type (rendered in OpenAI's shape by the glue).
+    fn into_gateway(self) -> GatewayError {
+        let detail = self.message.clone();
+        GatewayError::new(
+            ErrorKind::Ai {
+                error: Box::new(self),
+                wraps: None,
+            },
+            detail,
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,12 @@
 //! The Worker crate (`src/` at the repository root) is glue around this: it turns JS requests into
 //! [`router::RequestView`]s, asks [`gateway::Gateway`] what to do and performs the I/O.
 
-pub mod ai;
+/// The AI gateway: the `edgegate-ai` crate (translation between OpenAI's API and the providers'), and
+/// [`AiErrorExt`](crate::error::AiErrorExt), its errors' mapping to and from [`GatewayError`].
+pub mod ai {
+    pub use crate::error::AiErrorExt;
+    pub use edgegate_ai::*;
+}
 pub mod auth;
 pub mod cache;
 pub mod compiled;
@@ -19,4 +24,4 @@ pub mod store;
 pub mod template;
 pub mod upstream;
 
-pub use error::{ErrorKind, GatewayError};
+pub use error::{AiErrorExt, ErrorKind, GatewayError};

@@ -1,7 +1,7 @@
 //! Configuration: the document model, parsing and validation.
 
 pub mod model;
-pub mod path_error;
+pub use edgegate_path_error as path_error;
 pub mod url;
 mod validate;
 

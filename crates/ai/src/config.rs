@@ -325,7 +325,7 @@ impl AiProxyConfig {
         }
         let empty = Value::Object(Map::new());
         let value = if config.is_null() { &empty } else { config };
-        let parsed: AiProxyConfig = crate::config::path_error::deserialize(value).map_err(|e| {
+        let parsed: AiProxyConfig = edgegate_path_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
             let path = if path == "." { String::new() } else { path };
             vec![(path, e.into_inner().to_string())]

@@ -632,15 +632,12 @@ impl TokenCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[cfg(feature = "rust-crypto")]
-    use crate::auth::crypto::{pem_public_key, RustCrypto};
-    #[cfg(feature = "rust-crypto")]
     use jsonwebtoken::Algorithm;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
-    const RSA_KEY: &str = include_str!("../auth/testdata/rsa.key");
-    const RSA_PUB: &str = include_str!("../auth/testdata/rsa.pub");
+    const RSA_KEY: &str = include_str!("../../core/src/auth/testdata/rsa.key");
+    const RSA_PUB: &str = include_str!("../../core/src/auth/testdata/rsa.pub");
 
     fn target(model: &str, region: &str) -> ProviderTarget {
         let mut t = ProviderTarget::new(ProviderKind::Vertex, model);
@@ -928,7 +925,6 @@ mod tests {
         }
     }
 
-    #[cfg(feature = "rust-crypto")]
     #[test]
     fn assertion_claims_and_rs256_signature_verify() {
         let sa = ServiceAccount::parse(&sa_json()).unwrap();
@@ -943,24 +939,21 @@ mod tests {
             json!({"iss": "gw@sa-proj.iam.gserviceaccount.com", "scope": "https://www.googleapis.com/auth/cloud-platform",
                    "aud": "https://oauth2.googleapis.com/token", "iat": now, "exp": now + 3600})
         );
-        // Signed natively (what WebCrypto does in the Worker), verified by the core's RustCrypto backend.
+        // Signed natively (what WebCrypto does in the Worker), verified with RustCrypto (jsonwebtoken's
+        // `rust_crypto` provider, what the core's native backend uses).
         let key = jsonwebtoken::EncodingKey::from_rsa_pem(RSA_KEY.as_bytes()).unwrap();
         let sig_b64 = jsonwebtoken::crypto::sign(input.as_bytes(), &key, Algorithm::RS256).unwrap();
         let sig = URL_SAFE_NO_PAD.decode(&sig_b64).unwrap();
         let jwt = assertion(&input, &sig);
         assert_eq!(jwt.split('.').count(), 3);
         assert_eq!(jwt.rsplit('.').next().unwrap(), sig_b64);
-        let public = pem_public_key(RSA_PUB).unwrap();
-        assert!(
-            RustCrypto::verify_sync(Algorithm::RS256, &public, input.as_bytes(), &sig).unwrap()
-        );
-        assert!(!RustCrypto::verify_sync(
-            Algorithm::RS256,
-            &public,
-            sa.assertion_input(now + 1).as_bytes(),
-            &sig
-        )
-        .unwrap());
+        let public = jsonwebtoken::DecodingKey::from_rsa_pem(RSA_PUB.as_bytes()).unwrap();
+        let verify = |message: &str| {
+            jsonwebtoken::crypto::verify(&sig_b64, message.as_bytes(), &public, Algorithm::RS256)
+                .unwrap()
+        };
+        assert!(verify(&input));
+        assert!(!verify(&sa.assertion_input(now + 1)));
         let body = token_request_body(&jwt);
         assert_eq!(
             body,

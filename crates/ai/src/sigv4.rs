@@ -28,7 +28,13 @@ impl std::fmt::Debug for Credentials {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    crate::auth::hex(bytes)
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
 }
 
 fn sha256_hex(data: &[u8]) -> String {

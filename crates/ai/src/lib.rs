@@ -424,42 +424,6 @@ impl AiError {
     }
 }
 
-impl AiError {
-    /// A gateway error (authentication, ACL, rate limit, routing) shown on an AI route: same status
-    /// and message, OpenAI's `type` for the status, the gateway's stable code.
-    pub fn from_gateway(e: &crate::GatewayError) -> AiError {
-        if let crate::ErrorKind::Ai { error, .. } = &e.kind {
-            return (**error).clone();
-        }
-        let status = e.status();
-        let kind = match status {
-            401 => "authentication_error",
-            403 => "permission_error",
-            429 => "rate_limit_error",
-            s if s >= 500 => "server_error",
-            _ => "invalid_request_error",
-        };
-        let message = if e.detail.is_empty() {
-            e.kind.title().to_string()
-        } else {
-            e.detail.clone()
-        };
-        AiError::new(status, kind, Some(e.kind.code()), message)
-    }
-
-    /// Wrap into the gateway's error type (rendered in OpenAI's shape by the glue).
-    pub fn into_gateway(self) -> crate::GatewayError {
-        let detail = self.message.clone();
-        crate::GatewayError::new(
-            crate::ErrorKind::Ai {
-                error: Box::new(self),
-                wraps: None,
-            },
-            detail,
-        )
-    }
-}
-
 /// A `'static` code for the access log: the AI error's code when it is one the gateway produces,
 /// else its `type` family.
 pub fn static_code(e: &AiError) -> &'static str {

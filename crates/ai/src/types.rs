@@ -54,6 +54,12 @@ pub struct ChatRequest {
 }
 
 impl ChatRequest {
+    /// Parse a client's JSON body. Here rather than `serde_json::from_slice` at the caller so that the
+    /// deserializer is compiled into this crate (built for size: Cargo.toml's release profile).
+    pub fn from_json(body: &[u8]) -> Result<ChatRequest, serde_json::Error> {
+        serde_json::from_slice(body)
+    }
+
     /// Whether the client asked for a stream.
     pub fn is_stream(&self) -> bool {
         self.stream == Some(true)
@@ -414,6 +420,11 @@ pub struct EmbeddingsRequest {
 }
 
 impl EmbeddingsRequest {
+    /// Parse a client's JSON body (in this crate, as [`ChatRequest::from_json`]).
+    pub fn from_json(body: &[u8]) -> Result<EmbeddingsRequest, serde_json::Error> {
+        serde_json::from_slice(body)
+    }
+
     /// The inputs as texts (`None` when the input holds token arrays).
     pub fn texts(&self) -> Option<Vec<String>> {
         match &self.input {

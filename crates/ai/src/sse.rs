@@ -413,7 +413,7 @@ mod tests {
 
     #[test]
     fn overlong_event_becomes_an_openai_error_and_done_for_every_provider() {
-        use crate::ai::{ProviderKind, ProviderTarget, StreamContext, StreamTranslator};
+        use crate::{ProviderKind, ProviderTarget, StreamContext, StreamTranslator};
         let huge = format!("data: {{\"x\": \"{}\"}}\n\n", "z".repeat(MAX_EVENT_BYTES));
         for kind in [
             ProviderKind::OpenAi,
