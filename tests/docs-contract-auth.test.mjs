@@ -372,6 +372,8 @@ describe("docs contract: auth, rate limiting, cache", { timeout: 120_000 }, () =
       ["/c/cred-q2?api_key=k", {}],
       ["/c/cred-q3?jwt=k", {}],
       ["/c/cred-q4?access_token=k", {}],
+      ["/c/cred-q5?page=1&access%5Ftoken=k", {}],
+      ["/c/cred-q6?API_KEY=k", {}],
     ];
     for (const [path, headers] of cases) {
       for (let i = 0; i < 2; i++) {

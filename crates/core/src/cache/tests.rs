@@ -258,7 +258,16 @@ fn credentials_need_a_consumer_or_public() {
             "{name}"
         );
     }
-    for q in ["apikey=k", "a=1&jwt=t", "API_KEY=k", "access_token=t"] {
+    for q in [
+        "apikey=k",
+        "a=1&jwt=t",
+        "API_KEY=k",
+        "access_token=t",
+        "access%5Ftoken=t",
+        "%61pikey=k",
+        "a=1&ap%69_key=k",
+        "%6Awt=t",
+    ] {
         assert_eq!(
             Req {
                 query: Box::leak(q.to_string().into_boxed_str()),
