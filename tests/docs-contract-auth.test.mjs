@@ -88,6 +88,7 @@ describe("docs contract: auth, rate limiting, cache", { timeout: 120_000 }, () =
           route("cache", "/c", "cached"),
           route("cache-cc", "/cc", "cached"),
           route("cache-auth", "/ca", "cached"),
+          route("cache-vq", "/cv", "cached"),
           route("cache-pub", "/cp", "cached"),
           route("cache-rl", "/cr", "cached"),
           route("jwt-aud", "/jwt-aud"),
@@ -117,6 +118,7 @@ describe("docs contract: auth, rate limiting, cache", { timeout: 120_000 }, () =
           { name: "rate-limiting", route: "rl", config: { minute: 2, limit_by: "ip" } },
           { name: "proxy-cache", route: "cache", config: { cache_ttl: 300 } },
           { name: "proxy-cache", route: "cache-cc", config: { cache_ttl: 300, cache_control: true } },
+          { name: "proxy-cache", route: "cache-vq", config: { vary_query_params: ["page"] } },
           { name: "key-auth", route: "cache-auth" },
           { name: "acl", route: "cache-auth", config: { allow: ["dev"] } },
           { name: "proxy-cache", route: "cache-auth" },
@@ -532,5 +534,13 @@ describe("docs contract: auth, rate limiting, cache", { timeout: 120_000 }, () =
     assert.equal((await get("/rlq/a")).status, 200);
     assert.equal((await get("/rlq/b")).status, 200);
     assert.equal((await get("/rlq/a?z=1")).status, 429);
+  });
+
+  test("cache: a vary_query_params parameter spelled with percent-encoding is still in the key (no poisoning)", async () => {
+    const cloaked = await get("/cv/list?p%61ge=2");
+    assert.equal(xcs(cloaked), "Miss");
+    const plain = await get("/cv/list");
+    assert.equal(xcs(plain), "Miss", "the entry without page is not the cloaked request's");
+    assert.equal(xcs(await get("/cv/list?utm=1")), "Hit", "other parameters do not split the cache");
   });
 });
