@@ -543,4 +543,11 @@ describe("docs contract: auth, rate limiting, cache", { timeout: 120_000 }, () =
     assert.equal(xcs(plain), "Miss", "the entry without page is not the cloaked request's");
     assert.equal(xcs(await get("/cv/list?utm=1")), "Hit", "other parameters do not split the cache");
   });
+
+  test("jwt: an unknown issuer of any length or spelling is 401 invalid_credentials, never a server error", async () => {
+    for (const iss of ["x".repeat(600), "../consumers/c-alice", "", "é/ü?#", 42]) {
+      const res = await get("/jwt", { authorization: `Bearer ${await hs({ iss })}` });
+      assertProblem(res, 401, "invalid_credentials", JSON.stringify(iss).slice(0, 40));
+    }
+  });
 });
