@@ -134,3 +134,56 @@ describe("paths stay under the service's base path", () => {
     assert.equal(line.error, "invalid_path");
   });
 });
+
+// docs/routing.md, "Path normalization": spellings an origin reads as one path are one path to the router,
+// so a route's plugins cannot be skipped by writing its path another way, and what is matched is what is
+// forwarded.
+describe("paths are matched and forwarded in normal form", () => {
+  let gw;
+  let origin;
+  let base;
+
+  before(async () => {
+    origin = await startOrigin();
+    gw = await startGateway({
+      config: {
+        format_version: 1,
+        services: [{ name: "echo", url: `${origin.url}/echo` }],
+        routes: [
+          { name: "admin", service: "echo", paths: ["/admin"], strip_path: false },
+          { name: "exact", service: "echo", paths: ["=/health"], strip_path: false },
+          { name: "open", service: "echo", paths: ["/"], strip_path: false },
+        ],
+        plugins: [
+          { name: "key-auth", route: "admin" },
+          { name: "request-termination", route: "exact", config: { status_code: 204 } },
+        ],
+      },
+    });
+    base = new URL(gw.url);
+  });
+  after(async () => {
+    await gw?.dispose();
+    await origin?.close();
+  });
+
+  test("encoded letters and repeated slashes reach the route they spell, with its plugins", async () => {
+    for (const path of ["/admin", "/%61dmin", "/%61%64%6D%69%6E/x", "//admin", "/admin//x", "///%61dmin"]) {
+      const before = origin.requests.length;
+      const res = await rawGet(base, path);
+      assert.equal(res.status, 401, `${path}: ${res.text}`);
+      assert.equal(origin.requests.length, before, `${path} reached the origin`);
+    }
+    assert.equal((await rawGet(base, "/%68ealth")).status, 204);
+    assert.equal((await rawGet(base, "//health")).status, 204);
+  });
+
+  test("the forwarded path is the normal form; the query is untouched", async () => {
+    const res = await rawGet(base, "/p%75blic//a%2fb/%7euser?q=%61&r=//");
+    assert.equal(res.status, 200, res.text);
+    assert.equal(origin.last.url, "/echo/public/a%2Fb/~user?q=%61&r=//");
+    // Case is kept and an encoded slash stays encoded: neither is the admin route.
+    assert.equal((await rawGet(base, "/Admin")).status, 200);
+    assert.equal(origin.last.url, "/echo/Admin");
+  });
+});

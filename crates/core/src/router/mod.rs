@@ -18,6 +18,7 @@
 mod check;
 mod confine;
 mod index;
+mod normal;
 mod pattern;
 pub mod precedence;
 #[cfg(test)]
@@ -34,6 +35,7 @@ use std::sync::OnceLock;
 use {precedence::HostRank, std::cmp::Reverse};
 
 pub use confine::dot_segment;
+pub use normal::normalize_path;
 
 /// What the router needs to know about a request. Header lookup is a closure so the glue can read
 /// headers lazily (only routes with header conditions ask).
@@ -244,6 +246,16 @@ impl Router {
         if !req.path.starts_with('/') {
             return Err(no_route());
         }
+        // Matched, and forwarded, in normal form (see `normalize_path`).
+        let normal = normalize_path(req.path);
+        let normal_view;
+        let req = match &normal {
+            Cow::Borrowed(_) => req,
+            Cow::Owned(path) => {
+                normal_view = RequestView { path, ..*req };
+                &normal_view
+            }
+        };
         let mut host: Cow<str> = Cow::Borrowed(req.host.strip_suffix('.').unwrap_or(req.host));
         if host.bytes().any(|b| b.is_ascii_uppercase()) {
             host = Cow::Owned(host.to_ascii_lowercase());

@@ -205,6 +205,11 @@ pub(crate) fn place_valid_path(raw: &str) -> Result<PathPattern, String> {
 }
 
 fn parse_path_with(raw: &str, compile: bool) -> Result<PathPattern, String> {
+    if let Some(pattern) = raw.strip_prefix('~') {
+        return parse_regex_path(pattern, compile);
+    }
+    // Literal patterns are put in the normal form requests are matched in.
+    let raw = &*super::normalize_path(raw);
     if let Some(exact) = raw.strip_prefix('=') {
         if !exact.starts_with('/') {
             return Err("an exact path must start with '/' after '=' (e.g. \"=/health\")".into());
@@ -213,9 +218,6 @@ fn parse_path_with(raw: &str, compile: bool) -> Result<PathPattern, String> {
             path: exact.to_string(),
             segs: split_segments(exact),
         });
-    }
-    if let Some(pattern) = raw.strip_prefix('~') {
-        return parse_regex_path(pattern, compile);
     }
     if !raw.starts_with('/') {
         return Err(format!(
