@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import { request } from "./support/harness.mjs";
 import { startAi } from "./ai-helpers.mjs";
+import Anthropic from "@anthropic-ai/sdk";
 
 const JSON_CT = { "content-type": "application/json" };
 const post = (gw, path, body, headers = {}) =>
@@ -149,6 +150,32 @@ describe("docs/ai.md contract on the wire", () => {
       const e = anthropicError(r, 400, "invalid_request_error");
       assert.match(e.message, /max_tokens/);
     }
+  });
+
+  test("model: Messages requires it (400 naming it); chat without one uses default_model", async () => {
+    const { model, ...noModel } = { ...hi("x"), max_tokens: 5 };
+    const e = anthropicError(await post(gw, "/ai/v1/messages", noModel, ANT), 400, "invalid_request_error");
+    assert.match(e.message, /^model: /);
+    const c = await post(gw, "/ai/v1/chat/completions", { messages: noModel.messages });
+    assert.equal(c.status, 200, c.text);
+    assert.equal(c.headers["x-edgegate-ai-model"], "gpt-fast");
+  });
+
+  test("Messages endpoints carry request-id (what the Anthropic SDKs read) as well as x-request-id", async () => {
+    const ok = await post(gw, "/ai/v1/messages", { ...hi("fast"), max_tokens: 5 }, ANT);
+    assert.equal(ok.status, 200);
+    assert.equal(ok.headers["request-id"], ok.headers["x-request-id"]);
+    const bad = await post(gw, "/ai/v1/messages", hi("fast"), ANT);
+    assert.equal(bad.status, 400);
+    assert.equal(bad.headers["request-id"], bad.headers["x-request-id"]);
+    const client = new Anthropic({ baseURL: gw.at("/ai"), apiKey: "unused", maxRetries: 0 });
+    const { data, response } = await client.messages.create({ ...hi("fast"), max_tokens: 5 }).withResponse();
+    assert.equal(data._request_id, response.headers.get("x-request-id"));
+    await assert.rejects(client.messages.create({ ...hi("no-such-alias"), max_tokens: 5 }), (err) => {
+      assert.ok(err instanceof Anthropic.NotFoundError);
+      assert.ok(err.requestID, "error.requestID");
+      return true;
+    });
   });
 
   test("a malformed Messages body names the JSON path", async () => {
@@ -305,6 +332,19 @@ describe("docs/ai.md contract on the wire", () => {
     assert.equal(typeof ant.json().display_name, "string");
     assert.ok(!Number.isNaN(Date.parse(ant.json().created_at)));
     openAiError(await request(gw.at("/ai/v1/models/nope")), 404, { code: "model_not_found" });
+    // With anthropic-version, the list is Anthropic's page of model objects; the SDK pages through it.
+    const al = await request(gw.at("/ai/v1/models"), { headers: ANT });
+    assert.equal(al.status, 200);
+    const page = al.json();
+    assert.equal(page.has_more, false);
+    assert.deepEqual(page.data.map((m) => m.id), ids);
+    assert.equal(page.first_id, ids[0]);
+    assert.equal(page.last_id, ids.at(-1));
+    for (const m of page.data) assert.deepEqual(Object.keys(m).sort(), ["created_at", "display_name", "id", "type"]);
+    const client = new Anthropic({ baseURL: gw.at("/ai"), apiKey: "unused", maxRetries: 0 });
+    const seen = [];
+    for await (const m of client.models.list()) seen.push(m.id);
+    assert.deepEqual(seen, ids);
   });
 
   test("embeddings: OpenAI's list shape, base64 when asked", async () => {
