@@ -377,6 +377,12 @@ async fn serve(ex: &mut Exchange<'_>) -> Result<Option<web_sys::Response>, Gatew
         // A provider's rate-limit timing (429): the gateway's own headers of the same name (a token
         // budget's `x-ratelimit-*-tokens`) describe this client's budget and win.
         Err(e) => {
+            // A 5xx that retrying cannot mend (a provider refusing the gateway's key, a
+            // misconfiguration): the SDKs retry 5xx unless told not to.
+            if e.status >= 500 && !e.retryable {
+                ex.response_headers
+                    .push(("x-should-retry".to_string(), "false".to_string()));
+            }
             for (name, value) in e.headers.iter() {
                 if !ex
                     .response_headers

@@ -10,6 +10,7 @@ import http from "node:http";
 import { request } from "./support/harness.mjs";
 import { startAi } from "./ai-helpers.mjs";
 import Anthropic from "@anthropic-ai/sdk";
+import OpenAI from "openai";
 
 const JSON_CT = { "content-type": "application/json" };
 const post = (gw, path, body, headers = {}) =>
@@ -132,6 +133,22 @@ describe("docs/ai.md contract on the wire", () => {
     const m = await post(gw, "/ai/v1/messages", { ...hi("claude/m-fail429-ra7"), max_tokens: 10 }, ANT);
     anthropicError(m, 429, "rate_limit_error");
     assert.equal(m.headers["retry-after"], "7");
+  });
+
+  test("a provider refusing the gateway's key: 502 upstream_auth_failed, x-should-retry: false (the SDKs do not retry)", async () => {
+    const before = fake.of("openai").length;
+    const client = new OpenAI({ baseURL: gw.at("/ai/v1"), apiKey: "unused", maxRetries: 2 });
+    await assert.rejects(client.chat.completions.create(hi("wrongkey/gpt-x")), (err) => {
+      assert.equal(err.status, 502);
+      assert.equal(err.code, "upstream_auth_failed");
+      assert.equal(err.headers["x-should-retry"] ?? err.headers.get?.("x-should-retry"), "false");
+      return true;
+    });
+    assert.equal(fake.of("openai").length, before + 1, "one attempt, no SDK retries");
+    // A 429 is retryable: no such header.
+    const r = await post(gw, "/ai/v1/chat/completions", hi("oai/m-fail429-ra1"));
+    assert.equal(r.status, 429);
+    assert.equal(r.headers["x-should-retry"], undefined);
   });
 
   // --- Errors, Anthropic format -----------------------------------------------------------------------
