@@ -80,6 +80,9 @@ describe("docs/ai.md contract on the wire", () => {
     openAiError(await post(gw, "/ai/v1/chat/completions", hi("no-such-alias")), 404, { code: "model_not_found" });
     openAiError(await post(gw, "/ai/v1/chat/completions", "this is not json"), 400, { type: "invalid_request_error" });
     openAiError(await post(gw, "/ai/v1/chat/completions", "[1,2]"), 400, { type: "invalid_request_error" });
+    openAiError(await post(gw, "/ai/v1/responses", "not json"), 400, { type: "invalid_request_error" });
+    openAiError(await post(gw, "/ai/v1/embeddings", "not json"), 400, { type: "invalid_request_error" });
+    anthropicError(await post(gw, "/ai/v1/messages/count_tokens", "not json", ANT), 400, "invalid_request_error");
   });
 
   test("unknown AI path 404, wrong method 405 with Allow (OpenAI shape; Anthropic's under …/messages/)", async () => {
@@ -224,8 +227,10 @@ describe("docs/ai.md contract on the wire", () => {
     test(`chat stream (${fmt}): data-only events, [DONE] last; usage chunk only with include_usage, last with empty choices`, async () => {
       const plain = await post(gw, "/ai/v1/chat/completions", hi(alias, { stream: true }));
       assert.equal(plain.status, 200);
-      assert.match(plain.headers["content-type"], /^text\/event-stream/);
+      assert.equal(plain.headers["content-type"], "text/event-stream; charset=utf-8");
       assert.equal(plain.headers["cache-control"], "no-cache");
+      assert.equal(plain.headers["content-encoding"], "identity");
+      assert.equal(plain.headers["x-accel-buffering"], "no");
       let ev = sse(plain.text);
       assert.ok(ev.every((e) => e.event === undefined && e.data !== undefined));
       assert.equal(ev.at(-1).data, "[DONE]");
@@ -265,6 +270,12 @@ describe("docs/ai.md contract on the wire", () => {
       assert.equal(start.type, "message");
       assert.equal(start.role, "assistant");
       assert.deepEqual(start.content, []);
+      // Translated answers: msg_<request id>; an Anthropic provider's passes through unchanged.
+      if (fmt === "anthropic") assert.match(start.id, /^msg_/);
+      else assert.equal(start.id, `msg_${r.headers["x-request-id"]}`);
+      assert.equal(start.stop_reason, null);
+      assert.deepEqual(ev[1].data.content_block, { type: "text", text: "" });
+      assert.equal(ev[1].data.index, 0);
       assert.equal(typeof start.usage.input_tokens, "number");
       const delta = ev.at(-2).data;
       assert.equal(delta.delta.stop_reason, "end_turn");
@@ -319,6 +330,8 @@ describe("docs/ai.md contract on the wire", () => {
     assert.equal(last.data.type, "error");
     assert.equal(last.data.code, "upstream_stream_truncated");
     assert.equal(last.data.sequence_number, rs.length - 1);
+    for (const k of ["message", "param"]) assert.ok(k in last.data, `${k} in the error event`);
+    assert.equal(typeof last.data.error, "object");
   });
 
   // --- Shapes -----------------------------------------------------------------------------------------
@@ -389,6 +402,10 @@ describe("docs/ai.md contract on the wire", () => {
     assert.equal(r.status, 200, r.text);
     assert.deepEqual(Object.keys(r.json()), ["input_tokens"]);
     assert.equal(r.headers["x-edgegate-token-count"], "estimate");
+    // 4 characters a token over the text ("hi there": 2), 4 tokens a message.
+    assert.equal(r.json().input_tokens, 6);
+    assert.equal(r.headers["x-edgegate-ai-attempts"], "1");
+    assert.equal(r.headers["request-id"], r.headers["x-request-id"]);
     const e = await post(gw, "/ai/v1/messages/count_tokens", hi("smart"), ANT);
     assert.equal(e.status, 200, e.text);
     assert.equal(e.headers["x-edgegate-token-count"], "exact");
@@ -413,13 +430,18 @@ describe("docs/ai.md contract on the wire", () => {
       ["previous_response_id", { previous_response_id: "resp_1" }],
       ["conversation", { conversation: "conv_1" }],
       ["background", { background: true }],
+      ["input", { input: [{ type: "item_reference", id: "msg_1" }] }],
     ]) {
       const e = openAiError(await post(gw, "/ai/v1/responses", { model: "fast", input: "hi", ...body }), 400, {
         type: "invalid_request_error",
         code: "stateless_gateway",
       });
-      assert.equal(e.param, field);
+      assert.ok(e.param.startsWith(field), e.param);
     }
+    // Tools other than functions: 400.
+    openAiError(await post(gw, "/ai/v1/responses", { model: "fast", input: "hi", tools: [{ type: "web_search" }] }), 400, {
+      type: "invalid_request_error",
+    });
   });
 
   test("unknown request fields are forwarded to OpenAI-format providers", async () => {
