@@ -447,6 +447,7 @@ async fn chat(
     let body = read_body(ex).await?;
     let mut req = ChatRequest::from_json(&body)
         .map_err(|e| AiError::invalid(format!("the body is not a valid chat request: {e}")))?;
+    check_chat(&req)?;
     log.requested_model = Some(req.model.clone());
     log.stream = req.is_stream();
     cfg.check_guard(&req)?;
@@ -456,6 +457,26 @@ async fn chat(
         Outcome::Body(bytes) => bytes_response(200, bytes),
         Outcome::Stream(resp) => Ok(resp),
     }
+}
+
+/// What OpenAI's API refuses and the SDKs' users therefore expect refused: no `messages` (or an
+/// empty list), a function tool without `function.name`.
+fn check_chat(req: &ChatRequest) -> Result<(), AiError> {
+    if req.messages.is_empty() {
+        return Err(AiError::invalid_param(
+            "messages",
+            "'messages' is required and must hold at least one message",
+        ));
+    }
+    for (i, t) in req.tools.iter().flatten().enumerate() {
+        if t.kind == "function" && t.function.name.is_empty() {
+            return Err(AiError::invalid_param(
+                &format!("tools[{i}].function.name"),
+                "a function tool needs function.name",
+            ));
+        }
+    }
+    Ok(())
 }
 
 async fn template(

@@ -85,6 +85,18 @@ describe("docs/ai.md contract on the wire", () => {
     anthropicError(await post(gw, "/ai/v1/messages/count_tokens", "not json", ANT), 400, "invalid_request_error");
   });
 
+  test("chat: no messages, or a function tool without a name: 400 naming the param (as OpenAI's API)", async () => {
+    for (const [body, param] of [
+      [{ model: "fast" }, "messages"],
+      [{ model: "smart", messages: [] }, "messages"],
+      [hi("smart", { tools: [{ type: "function" }] }), "tools[0].function.name"],
+      [hi("fast", { tools: [{ type: "function", function: { name: "f" } }, { type: "function", function: {} }] }), "tools[1].function.name"],
+    ]) {
+      const e = openAiError(await post(gw, "/ai/v1/chat/completions", body), 400, { type: "invalid_request_error" });
+      assert.equal(e.param, param);
+    }
+  });
+
   test("unknown AI path 404, wrong method 405 with Allow (OpenAI shape; Anthropic's under …/messages/)", async () => {
     openAiError(await request(gw.at("/ai/v1/nothing-here")), 404, { type: "invalid_request_error" });
     const m = await request(gw.at("/ai/v1/chat/completions"));
