@@ -430,10 +430,20 @@ describe("docs/ai.md contract on the wire", () => {
     assert.equal(m.status, 200, m.text);
     assert.equal(m.json().id, `msg_${m.headers["x-request-id"]}`);
     assert.equal(m.json().type, "message");
+    assert.equal(m.json().stop_sequence, null);
+    for (const k of ["input_tokens", "output_tokens", "cache_read_input_tokens"]) assert.equal(typeof m.json().usage[k], "number", k);
     const r = await post(gw, "/ai/v1/responses", { model: "fast", input: "hi", store: true });
     assert.equal(r.status, 200, r.text);
     assert.equal(r.json().id, `resp_${r.headers["x-request-id"]}`);
     assert.equal(r.json().store, false);
+    assert.equal(r.json().object, "response");
+    assert.equal(r.json().status, "completed");
+    const u = r.json().usage;
+    assert.equal(u.total_tokens, u.input_tokens + u.output_tokens);
+    assert.equal(typeof u.input_tokens_details.cached_tokens, "number");
+    assert.equal(typeof u.output_tokens_details.reasoning_tokens, "number");
+    // Stateless: no GET …/responses/{id}.
+    openAiError(await request(gw.at("/ai/v1/responses/resp_1")), 404);
     assert.equal(r.json().output_text === undefined || typeof r.json().output_text === "string", true);
   });
 
