@@ -8,7 +8,7 @@ import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import { request } from "./support/harness.mjs";
-import { startAi } from "./ai-helpers.mjs";
+import { startAi, aiConfig } from "./ai-helpers.mjs";
 import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
 
@@ -67,7 +67,20 @@ function anthropicError(res, status, type) {
 describe("docs/ai.md contract on the wire", () => {
   let fake, gw;
   before(async () => {
-    ({ fake, gw } = await startAi());
+    ({ fake, gw } = await startAi({
+      config: (f) => {
+        // Besides `llm` on /ai: the same AI proxy behind key-auth (/keyed) and behind a request limit (/limited).
+        const c = aiConfig(f);
+        const proxy = c.plugins.find((p) => p.name === "ai-proxy");
+        for (const name of ["keyed", "limited"]) {
+          c.routes.push({ name, service: "unused", paths: [`/${name}`] });
+          c.plugins.push({ ...proxy, route: name });
+        }
+        c.plugins.push({ name: "key-auth", route: "keyed", config: {} });
+        c.plugins.push({ name: "rate-limiting", route: "limited", config: { minute: 1, limit_by: "route", policy: "local" } });
+        return c;
+      },
+    }));
   });
   after(async () => {
     await gw?.dispose();
@@ -164,6 +177,28 @@ describe("docs/ai.md contract on the wire", () => {
     const r = await post(gw, "/ai/v1/chat/completions", hi("oai/m-fail429-ra1"));
     assert.equal(r.status, 429);
     assert.equal(r.headers["x-should-retry"], undefined);
+  });
+
+  test("the gateway's own errors in each client's shape: key-auth 401, rate-limit 429 with retry-after", async () => {
+    openAiError(await post(gw, "/keyed/v1/chat/completions", hi("fast")), 401, { type: "authentication_error" });
+    const c401 = await post(gw, "/keyed/v1/chat/completions", hi("fast"), { authorization: "Bearer nope" });
+    openAiError(c401, 401, { type: "authentication_error", code: "invalid_credentials" });
+    assert.ok(c401.headers["www-authenticate"]);
+    const m401 = await post(gw, "/keyed/v1/messages", { ...hi("fast"), max_tokens: 5 }, { ...ANT, "x-api-key": "nope" });
+    anthropicError(m401, 401, "authentication_error");
+    const client = new Anthropic({ baseURL: gw.at("/keyed"), apiKey: "nope", maxRetries: 0 });
+    await assert.rejects(client.messages.create({ ...hi("fast"), max_tokens: 5 }), Anthropic.AuthenticationError);
+
+    // One request a minute on the route: the second is refused (a third in case a minute began in between).
+    let c429;
+    for (let i = 0; i < 3 && c429?.status !== 429; i++) c429 = await post(gw, "/limited/v1/chat/completions", hi("fast"));
+    openAiError(c429, 429, { type: "rate_limit_error" });
+    assert.ok(Number(c429.headers["retry-after"]) > 0, "retry-after");
+    const m429 = await post(gw, "/limited/v1/messages", { ...hi("fast"), max_tokens: 5 }, ANT);
+    anthropicError(m429, 429, "rate_limit_error");
+    assert.ok(Number(m429.headers["retry-after"]) > 0, "retry-after");
+    const r429 = await post(gw, "/limited/v1/responses", { model: "fast", input: "hi" });
+    openAiError(r429, 429, { type: "rate_limit_error" });
   });
 
   // --- Errors, Anthropic format -----------------------------------------------------------------------
