@@ -13,6 +13,9 @@ pub struct LogFields {
     pub route: Option<String>,
     pub service: Option<String>,
     pub consumer: Option<String>,
+    /// The origin of the target the request went to last, and how many attempts were made.
+    pub upstream: Option<std::sync::Arc<str>>,
+    pub attempts: Option<u32>,
     pub error: Option<&'static str>,
     pub config_version: Option<u64>,
     pub upstream_ms: Option<u64>,

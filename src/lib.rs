@@ -108,6 +108,8 @@ impl Incoming {
             path: parts.as_ref().map_or("", |p| p.path),
             route: log.route.as_deref(),
             service: log.service.as_deref(),
+            upstream: log.upstream.as_deref(),
+            attempts: log.attempts,
             consumer: log.consumer.as_deref(),
             status: log.status.unwrap_or_else(|| response.status()),
             error: log.error,
@@ -374,6 +376,11 @@ fn take_log(ex: &mut Exchange<'_>, log: &mut LogFields) {
     log.upstream_ms = ex.log.upstream_ms;
     log.status = ex.log.status;
     log.ai = ex.log.ai.take();
+    // Set here when the request went upstream on a future; on the synchronous path `log` has them.
+    if ex.log.upstream.is_some() {
+        log.upstream = ex.log.upstream.take();
+        log.attempts = ex.log.attempts;
+    }
 }
 
 /// Where the request goes: its URL parts, its lower-case host without port, and the plan.

@@ -118,6 +118,8 @@ pub async fn forward_from(
         });
         let _ = JsFuture::from(start(ex, target, attempts.body.as_ref(), &done)).await;
         let outcome = slot.take().unwrap_or_default();
+        ex.log.upstream = upstream.targets.get(target).map(|t| t.origin.clone());
+        ex.log.attempts = Some(attempts.made);
         let result = outcome_of(&outcome.value, outcome.status);
         crate::upstream::finished(upstream, target, result);
         if let Some(next) = retry_target(ex, &attempts, result) {
@@ -157,6 +159,7 @@ pub fn start_fast(
     };
     // What the callback needs to judge the outcome and, rarely, retry.
     let (service, timeout_ms) = (upstream.name.clone(), upstream.timeout_ms);
+    let target_origin = upstream.targets.get(target).map(|t| t.origin.clone());
     let balanced = upstream.balanced();
     let retry = upstream.policy.retry.allows(&owned.incoming.info.method);
     let (route_index, service_index) = (ex.plan.route_index, ex.plan.service_index);
@@ -208,6 +211,8 @@ pub fn start_fast(
                         let result = forward_from(&mut ex, attempts).await;
                         log.status = ex.log.status;
                         log.upstream_ms = ex.log.upstream_ms;
+                        log.upstream = ex.log.upstream.take();
+                        log.attempts = ex.log.attempts;
                         (result, plugins.map(|_| ex.save()))
                     }
                 };
@@ -215,6 +220,8 @@ pub fn start_fast(
             });
             return JsValue::from(promise);
         }
+        log.upstream = target_origin;
+        log.attempts = Some(1);
         let result = settle(value, status, upstream_ms, (&service, timeout_ms), &mut log);
         crate::after(&owned, result, log, saved, left)
     });

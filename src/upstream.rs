@@ -87,7 +87,7 @@ pub fn finished(up: &Upstream, i: usize, outcome: Outcome) {
         let line = serde_json::json!({
             "event": "upstream_health",
             "service": up.name,
-            "target": up.targets[i].origin,
+            "target": &*up.targets[i].origin,
             "state": state,
         });
         runtime::log(&line.to_string());

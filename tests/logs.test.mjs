@@ -37,6 +37,9 @@ describe("access log", () => {
       assert.equal(j.method, c.method);
       assert.equal(j.path, c.path.split("?")[0], "path without the query string");
       assert.equal(j.status, c.status);
+      // The target's origin and one attempt when the request went upstream; null otherwise.
+      assert.equal(j.upstream ?? null, c.route ? new URL(origin.url).origin : null);
+      assert.equal(j.attempts ?? null, c.route ? 1 : null);
       assert.equal(j.route ?? null, c.route);
       assert.equal(j.error ?? null, c.error);
       assert.equal(typeof j.total_latency_ms, "number");
@@ -56,6 +59,30 @@ describe("access log", () => {
     });
     assert.equal(line.json.status, 502);
     assert.equal(line.json.error, "upstream_unreachable");
+    assert.equal(line.json.upstream, `http://127.0.0.1:${port}`, "the target that failed");
+    assert.ok(line.json.attempts >= 1);
+  });
+
+  test("upstream and attempts name the target that answered after a retry", async () => {
+    const port = await closedPort();
+    const down = `http://127.0.0.1:${port}`;
+    const up = new URL(origin.url).origin;
+    await gw.putConfig({
+      format_version: 1,
+      services: [{ name: "pair", targets: [{ url: down, weight: 1 }, { url: origin.url, weight: 1 }] }],
+      routes: [{ name: "pair", service: "pair", paths: ["/pair"] }],
+    });
+    const ids = ["log-rt-1", "log-rt-2", "log-rt-3", "log-rt-4"];
+    for (const id of ids) {
+      const res = await request(gw.at("/pair"), { headers: { "x-request-id": id } });
+      assert.equal(res.status, 200, "retried on the other target (retries: 1 on connect-failure by default)");
+    }
+    await waitFor(() => ids.every((id) => linesFor(id).length >= 1), { what: "log lines" });
+    const seen = ids.map((id) => linesFor(id)[0].json);
+    for (const j of seen) assert.equal(j.upstream, up, "the target that answered");
+    // Round-robin over two targets: some requests went to the closed one first, and were retried.
+    assert.ok(seen.some((j) => j.attempts === 2), JSON.stringify(seen.map((j) => j.attempts)));
+    assert.ok(seen.every((j) => j.attempts === 1 || j.attempts === 2));
   });
 
   test("every line the Worker writes is JSON", async () => {

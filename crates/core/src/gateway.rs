@@ -86,7 +86,7 @@ impl ProxyPlan<'_> {
                 Some(t.host.clone()),
             )
         } else {
-            ([t.origin.as_str(), rest].concat(), None)
+            ([&*t.origin, rest].concat(), None)
         }
     }
 }

@@ -277,6 +277,10 @@ pub struct AccessLog<'a> {
     pub path: &'a str,
     pub route: Option<&'a str>,
     pub service: Option<&'a str>,
+    /// The origin (`scheme://host[:port]`) of the service's target the request went to last.
+    pub upstream: Option<&'a str>,
+    /// How many times the request was sent upstream (retries included).
+    pub attempts: Option<u32>,
     pub consumer: Option<&'a str>,
     pub status: u16,
     pub error: Option<&'a str>,
@@ -482,6 +486,8 @@ mod tests {
             path: "/a\nb",
             route: Some("users"),
             service: Some("echo"),
+            upstream: Some("http://127.0.0.1:9001"),
+            attempts: Some(2),
             consumer: None,
             status: 200,
             error: None,
@@ -495,5 +501,7 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["route"], "users");
         assert_eq!(v["config_version"], 3);
+        assert_eq!(v["upstream"], "http://127.0.0.1:9001");
+        assert_eq!(v["attempts"], 2);
     }
 }

@@ -21,8 +21,9 @@ mod tests;
 /// One origin of a service, resolved.
 #[derive(Debug, Clone)]
 pub struct Target {
-    /// `scheme://host[:port]`; also the target's identity for hashing and health state.
-    pub origin: String,
+    /// `scheme://host[:port]` (never credentials); also the target's identity for hashing and
+    /// health state. Shared, so that the access log can name it without copying it.
+    pub origin: std::sync::Arc<str>,
     pub scheme: String,
     pub host: String,
     pub port: Option<u16>,
@@ -37,7 +38,7 @@ impl Target {
         let origin = url.origin();
         Target {
             id_hash: fnv1a(origin.as_bytes()),
-            origin,
+            origin: origin.into(),
             scheme: url.scheme.clone(),
             host: url.host.clone(),
             port: url.port,
