@@ -152,6 +152,7 @@ describe("docs/ai.md contract on the wire", () => {
       req.flushHeaders();
     });
     anthropicError(early, 413, "request_too_large");
+    assert.equal(early.headers["request-id"], early.headers["x-request-id"]);
   });
 
   test("a provider's 429: rate_limit_error with retry-after, in each client's shape", async () => {
