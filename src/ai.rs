@@ -338,13 +338,18 @@ async fn serve(ex: &mut Exchange<'_>) -> Result<Option<web_sys::Response>, Gatew
     }
     ex.response_headers
         .push((rules::REQUEST_ID.to_string(), ex.request_id.to_string()));
+    if matches!(shape, ErrorShape::Anthropic) {
+        // The Anthropic SDKs read the request id from `request-id` (`_request_id`, `error.requestID`).
+        ex.response_headers
+            .push(("request-id".to_string(), ex.request_id.to_string()));
+    }
     let mut log = AiLog::default();
     let result = match endpoint {
         Endpoint::Chat => chat(ex, cfg, &mut log).await,
         Endpoint::Embeddings => embeddings(ex, cfg, &mut log).await,
         Endpoint::Models => {
             log.endpoint = "models";
-            json_response(200, &cfg.models_list(now_secs()))
+            models_list(ex, cfg)
         }
         Endpoint::Template(name) => template(ex, cfg, &name, &mut log).await,
         Endpoint::Messages => messages(ex, cfg, &mut log).await,
@@ -372,6 +377,12 @@ async fn serve(ex: &mut Exchange<'_>) -> Result<Option<web_sys::Response>, Gatew
         // A provider's rate-limit timing (429): the gateway's own headers of the same name (a token
         // budget's `x-ratelimit-*-tokens`) describe this client's budget and win.
         Err(e) => {
+            // A 5xx that retrying cannot mend (a provider refusing the gateway's key, a
+            // misconfiguration): the SDKs retry 5xx unless told not to.
+            if e.status >= 500 && !e.retryable {
+                ex.response_headers
+                    .push(("x-should-retry".to_string(), "false".to_string()));
+            }
             for (name, value) in e.headers.iter() {
                 if !ex
                     .response_headers
@@ -436,6 +447,7 @@ async fn chat(
     let body = read_body(ex).await?;
     let mut req = ChatRequest::from_json(&body)
         .map_err(|e| AiError::invalid(format!("the body is not a valid chat request: {e}")))?;
+    check_chat(&req)?;
     log.requested_model = Some(req.model.clone());
     log.stream = req.is_stream();
     cfg.check_guard(&req)?;
@@ -445,6 +457,26 @@ async fn chat(
         Outcome::Body(bytes) => bytes_response(200, bytes),
         Outcome::Stream(resp) => Ok(resp),
     }
+}
+
+/// What OpenAI's API refuses and the SDKs' users therefore expect refused: no `messages` (or an
+/// empty list), a function tool without `function.name`.
+fn check_chat(req: &ChatRequest) -> Result<(), AiError> {
+    if req.messages.is_empty() {
+        return Err(AiError::invalid_param(
+            "messages",
+            "'messages' is required and must hold at least one message",
+        ));
+    }
+    for (i, t) in req.tools.iter().flatten().enumerate() {
+        if t.kind == "function" && t.function.name.is_empty() {
+            return Err(AiError::invalid_param(
+                &format!("tools[{i}].function.name"),
+                "a function tool needs function.name",
+            ));
+        }
+    }
+    Ok(())
 }
 
 async fn template(
@@ -686,6 +718,35 @@ async fn count_tokens(
     }
 }
 
+/// An Anthropic model object (`GET /v1/models/{id}` of Anthropic's API).
+fn anthropic_model(info: &ai::types::ModelInfo) -> serde_json::Value {
+    serde_json::json!({
+        "type": "model",
+        "id": info.id,
+        "display_name": info.id,
+        "created_at": ai::ingress::rfc3339(info.created),
+    })
+}
+
+/// `GET …/models`: the route's models in OpenAI's list shape, or in Anthropic's page shape
+/// (`data`, `has_more`, `first_id`, `last_id`) when the client sends `anthropic-version`.
+fn models_list(ex: &Exchange<'_>, cfg: &CompiledAiProxy) -> Result<web_sys::Response, AiError> {
+    let list = cfg.models_list(now_secs());
+    if ex.header("anthropic-version").is_some() {
+        let data: Vec<_> = list.data.iter().map(anthropic_model).collect();
+        return json_response(
+            200,
+            &serde_json::json!({
+                "data": data,
+                "has_more": false,
+                "first_id": list.data.first().map(|m| &m.id),
+                "last_id": list.data.last().map(|m| &m.id),
+            }),
+        );
+    }
+    json_response(200, &list)
+}
+
 /// `GET …/models/{id}`: one model of the route (an alias, or a `provider/model` it may use), in
 /// OpenAI's shape, or in Anthropic's when the client sends `anthropic-version` (the Anthropic SDKs).
 fn model_info(
@@ -695,15 +756,7 @@ fn model_info(
 ) -> Result<web_sys::Response, AiError> {
     let info = cfg.model_info(id, now_secs())?;
     if ex.header("anthropic-version").is_some() {
-        return json_response(
-            200,
-            &serde_json::json!({
-                "type": "model",
-                "id": info.id,
-                "display_name": info.id,
-                "created_at": ai::ingress::rfc3339(info.created),
-            }),
-        );
+        return json_response(200, &anthropic_model(&info));
     }
     json_response(200, &info)
 }

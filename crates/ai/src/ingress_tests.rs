@@ -59,6 +59,10 @@ fn malformed_messages_bodies_are_400s_in_anthropic_shape_naming_the_path() {
             "messages.0.content.0.source",
         ),
         (
+            json!({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "document"}]}]}),
+            "messages.0.content.0.source",
+        ),
+        (
             json!({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "image", "source": {"type": "base64", "data": "x"}}]}]}),
             "messages.0.content.0.source.media_type",
         ),
@@ -95,6 +99,10 @@ fn malformed_messages_bodies_are_400s_in_anthropic_shape_naming_the_path() {
         assert_eq!(e.status, 400, "{body}");
         assert_eq!(e.param.as_deref(), Some(path), "{body}: {e}");
         assert!(e.message.starts_with(path), "{}", e.message);
+        // A missing field is "Field required", as Anthropic says it (docs/ai.md's example).
+        if path.ends_with(".source") {
+            assert_eq!(e.message, format!("{path}: Field required"));
+        }
         let b = e.body();
         assert_eq!(b["type"], "error");
         assert_eq!(b["error"]["type"], "invalid_request_error");

@@ -107,6 +107,19 @@ fn as_object<'a>(v: &'a Value, path: &str) -> Result<&'a Map<String, Value>, AiE
     v.as_object().ok_or_else(|| bad(path, "must be an object"))
 }
 
+/// The object at `o[key]` (`{path}.{key}`): "Field required" when absent, as Anthropic says it.
+fn get_object<'a>(
+    o: &'a Map<String, Value>,
+    key: &str,
+    path: &str,
+) -> Result<&'a Map<String, Value>, AiError> {
+    let p = format!("{path}.{key}");
+    match o.get(key) {
+        Some(v) => as_object(v, &p),
+        None => Err(bad(&p, "Field required")),
+    }
+}
+
 /// Text of a `system` value or of a tool result's content: a string or a list of text blocks.
 fn text_of(v: &Value, path: &str) -> Result<String, AiError> {
     match v {
@@ -146,7 +159,7 @@ fn image_part(url: String) -> ContentPart {
 /// An `image` block's source as a URL (`data:` for base64), or `None` when only Anthropic can read it.
 fn image_url(b: &Map<String, Value>, path: &str) -> Result<Option<String>, AiError> {
     let p = format!("{path}.source");
-    let src = as_object(b.get("source").unwrap_or(&Value::Null), &p)?;
+    let src = get_object(b, "source", path)?;
     Ok(match get_str(src, "type", &p)? {
         "base64" => Some(format!(
             "data:{};base64,{}",
@@ -178,7 +191,7 @@ fn user_blocks(
             },
             "document" => {
                 let sp = format!("{p}.source");
-                let src = as_object(o.get("source").unwrap_or(&Value::Null), &sp)?;
+                let src = get_object(o, "source", &p)?;
                 match get_str(src, "type", &sp)? {
                     "base64" => {
                         let media = get_str(src, "media_type", &sp)?;
