@@ -19,6 +19,13 @@ pub fn error(e: &GatewayError, request_id: &str) -> web_sys::Response {
     };
     let _ = headers.set("cache-control", "no-store");
     let _ = headers.set(REQUEST_ID, request_id);
+    if let edgegate_core::ErrorKind::Ai { error, .. } = &e.kind {
+        if matches!(error.shape, edgegate_core::ai::ErrorShape::Anthropic) {
+            // The Anthropic SDKs read the request id from `request-id` (`_request_id`,
+            // `error.requestID`), also on the answers of plugins that refuse before the AI proxy.
+            let _ = headers.set("request-id", request_id);
+        }
+    }
     for (name, value) in e.headers() {
         let _ = headers.set(name, &value);
     }

@@ -187,6 +187,9 @@ describe("docs/ai.md contract on the wire", () => {
     assert.ok(c401.headers["www-authenticate"]);
     const m401 = await post(gw, "/keyed/v1/messages", { ...hi("fast"), max_tokens: 5 }, { ...ANT, "x-api-key": "nope" });
     anthropicError(m401, 401, "authentication_error");
+    // The refusal of a plugin that answers before the AI proxy carries request-id too on Messages paths.
+    assert.equal(m401.headers["request-id"], m401.headers["x-request-id"]);
+    assert.equal(c401.headers["request-id"], undefined);
     const client = new Anthropic({ baseURL: gw.at("/keyed"), apiKey: "nope", maxRetries: 0 });
     await assert.rejects(client.messages.create({ ...hi("fast"), max_tokens: 5 }), Anthropic.AuthenticationError);
 
@@ -198,6 +201,7 @@ describe("docs/ai.md contract on the wire", () => {
     const m429 = await post(gw, "/limited/v1/messages", { ...hi("fast"), max_tokens: 5 }, ANT);
     anthropicError(m429, 429, "rate_limit_error");
     assert.ok(Number(m429.headers["retry-after"]) > 0, "retry-after");
+    assert.equal(m429.headers["request-id"], m429.headers["x-request-id"]);
     const r429 = await post(gw, "/limited/v1/responses", { model: "fast", input: "hi" });
     openAiError(r429, 429, { type: "rate_limit_error" });
   });
