@@ -43,6 +43,7 @@ fn yes() -> bool {
 
 impl BasicAuthConfig {
     pub fn validate(self) -> Result<BasicAuthConfig, PluginError> {
+        super::check_realm(&self.realm).map_err(|e| PluginError::Config(vec![e]))?;
         Ok(self)
     }
 

@@ -136,6 +136,9 @@ impl JwtConfig {
         if self.key_claim_name.is_empty() {
             errors.push(("key_claim_name".into(), "must not be empty".into()));
         }
+        if let Err(e) = super::check_realm(&self.realm) {
+            errors.push(e);
+        }
         if errors.is_empty() {
             Ok(self)
         } else {

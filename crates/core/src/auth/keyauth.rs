@@ -71,6 +71,7 @@ impl KeyAuthConfig {
                 )]));
             }
         }
+        super::check_realm(&self.realm).map_err(|e| PluginError::Config(vec![e]))?;
         Ok(self)
     }
 

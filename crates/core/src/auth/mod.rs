@@ -295,6 +295,22 @@ pub fn cookie(header: &str, name: &str) -> Option<String> {
 }
 
 /// The token of `Authorization: <scheme> <token>` (scheme case-insensitive).
+/// `realm` goes into a quoted string of `WWW-Authenticate` (RFC 9110 11.2): a `"` or `\\` would end or
+/// escape it (a realm `x", error="...` would add parameters to the challenge) and a control character
+/// cannot be sent in a header at all, so a realm with any of them is refused when the config is loaded.
+pub fn check_realm(realm: &str) -> Result<(), (String, String)> {
+    if realm
+        .chars()
+        .any(|c| c == '"' || c == '\\' || c.is_control())
+    {
+        return Err((
+            "realm".into(),
+            format!("{realm:?}: a realm cannot contain `\"`, `\\` or control characters"),
+        ));
+    }
+    Ok(())
+}
+
 pub fn authorization_param<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
     let value = value.trim();
     let (s, rest) = value.split_once(' ')?;

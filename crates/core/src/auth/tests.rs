@@ -1129,3 +1129,26 @@ fn plugin_configs_validate_with_paths() {
         Err(PluginError::Config(_))
     ));
 }
+
+#[test]
+fn a_realm_that_would_break_the_challenge_is_refused() {
+    use crate::plugins::{parse, PluginError};
+    for plugin in ["key-auth", "jwt", "basic-auth"] {
+        assert!(
+            parse(plugin, &json!({"realm": "shop · Käse"})).is_ok(),
+            "{plugin}"
+        );
+        assert!(parse(plugin, &json!({"realm": ""})).is_ok(), "{plugin}");
+        for realm in [
+            "x\", error=\"y",
+            "a\\b",
+            "a\r\nSet-Cookie: x=1",
+            "tab\there",
+        ] {
+            let Err(PluginError::Config(errors)) = parse(plugin, &json!({ "realm": realm })) else {
+                panic!("{plugin}: {realm:?} accepted")
+            };
+            assert_eq!(errors[0].0, "realm", "{plugin}");
+        }
+    }
+}

@@ -5,14 +5,19 @@ use crate::identity::Identity;
 use sha2::{Digest, Sha256};
 
 /// The query string with its parameters sorted (`b=2&a=1` and `a=1&b=2` give the same key), keeping
-/// only the parameters named in `only` when it is not empty. Empty pieces (`a=1&&b=2`) are dropped.
+/// only the parameters named in `only` when it is not empty (names compared percent-decoded; a kept
+/// parameter is kept as sent). Empty pieces (`a=1&&b=2`) are dropped.
 pub fn sorted_query(query: &str, only: &[String]) -> String {
     let mut pairs: Vec<&str> = query
         .split('&')
         .filter(|p| !p.is_empty())
         .filter(|p| {
-            let name = p.split_once('=').map_or(*p, |(n, _)| n);
-            only.is_empty() || only.iter().any(|o| o == name)
+            // The name is compared percent-decoded, as the origin reads it: otherwise `?p%61ge=2` would
+            // be keyed as a request without `page` while the origin serves page 2 (cache poisoning).
+            let raw = p.split_once('=').map_or(*p, |(n, _)| n);
+            let decoded = crate::auth::percent_decode(raw);
+            let name = decoded.as_deref().unwrap_or(raw);
+            only.is_empty() || only.iter().any(|o| o == name || o == raw)
         })
         .collect();
     // Sort by name first, then by the whole pair, so `a=2&a=1` and `a=1&a=2` agree too.

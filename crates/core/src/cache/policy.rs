@@ -75,17 +75,21 @@ const CREDENTIAL_HEADERS: &[&str] = &[
     "apikey",
     "x-api-key",
 ];
-/// Query parameters that carry credentials.
+/// Query parameters that carry credentials (names compared percent-decoded, in any case).
 const CREDENTIAL_QUERY: &[&str] = &["apikey", "api_key", "jwt", "access_token"];
 
 /// Does the request carry credentials (so its response may be personal)?
 pub fn has_credentials(header: &dyn Fn(&str) -> Option<String>, query: &str) -> bool {
     CREDENTIAL_HEADERS.iter().any(|h| header(h).is_some())
         || query.split('&').any(|p| {
-            let name = p.split_once('=').map_or(p, |(n, _)| n);
+            let raw = p.split_once('=').map_or(p, |(n, _)| n);
+            // Compared percent-decoded, as the origin (and key-auth) read it: `access%5Ftoken` is
+            // `access_token`. A name that is not UTF-8 once decoded is compared as sent.
+            let decoded = crate::auth::percent_decode(raw);
+            let name = decoded.as_deref().unwrap_or(raw);
             CREDENTIAL_QUERY
                 .iter()
-                .any(|c| c.eq_ignore_ascii_case(name))
+                .any(|c| c.eq_ignore_ascii_case(name.trim()))
         })
 }
 

@@ -258,7 +258,16 @@ fn credentials_need_a_consumer_or_public() {
             "{name}"
         );
     }
-    for q in ["apikey=k", "a=1&jwt=t", "API_KEY=k", "access_token=t"] {
+    for q in [
+        "apikey=k",
+        "a=1&jwt=t",
+        "API_KEY=k",
+        "access_token=t",
+        "access%5Ftoken=t",
+        "%61pikey=k",
+        "a=1&ap%69_key=k",
+        "%6Awt=t",
+    ] {
         assert_eq!(
             Req {
                 query: Box::leak(q.to_string().into_boxed_str()),
@@ -527,6 +536,16 @@ fn chosen_query_params_only() {
     assert_eq!(k("page=1&utm_source=x"), k("utm_source=y&page=1"));
     assert_eq!(k(""), k("utm=1"));
     assert_ne!(k("page=1"), k("page=2"));
+    // A chosen parameter spelled with percent-encoding is still part of the key (no poisoning of the
+    // entry without `page` by `?p%61ge=2`, which the origin reads as page 2).
+    for cloaked in ["p%61ge=2", "%70age=2", "pag%65=2&utm=1"] {
+        assert_ne!(k(cloaked), k(""), "{cloaked}");
+        assert_ne!(k(cloaked), k("page=1"), "{cloaked}");
+    }
+    assert_eq!(
+        sorted_query("p%61ge=2&x=1", &["page".to_string()]),
+        "p%61ge=2"
+    );
 }
 
 #[test]

@@ -41,14 +41,59 @@ pub fn identifier(config: &RateLimitConfig, inputs: &KeyInputs<'_>) -> Option<St
             .header
             .map(|h| format!("header:{h}"))
             .unwrap_or_else(ip),
-        LimitBy::Path => match &config.path {
-            Some(only) if only != inputs.path => return None,
-            _ => format!("path:{}", inputs.path),
-        },
+        LimitBy::Path => {
+            let path = canonical_path(inputs.path);
+            match &config.path {
+                Some(only) if canonical_path(only) != path => return None,
+                _ => format!("path:{path}"),
+            }
+        }
         LimitBy::Route => format!("route:{}", inputs.route),
         LimitBy::Service => format!("service:{}", inputs.service),
     };
     Some(shorten(id))
+}
+
+/// The path as `limit_by: path` counts it, so that spellings an origin reads as the same path share one
+/// counter (Kong counts `kong.request.get_path()`, the normalized path): percent-encoded unreserved
+/// characters (RFC 3986 2.3: letters, digits, `-`, `.`, `_`, `~`) are decoded, other percent-encodings get
+/// upper-case hex digits, and runs of `/` are merged into one (nginx's `merge_slashes`). Dot segments never
+/// get here (the gateway refuses them with 400 `invalid_path`). Case is kept: paths are case-sensitive.
+pub fn canonical_path(path: &str) -> String {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let bytes = path.as_bytes();
+    let mut out = String::with_capacity(path.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                let c = h * 16 + l;
+                if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') {
+                    push_char(&mut out, c as char);
+                } else {
+                    out.push('%');
+                    out.push_str(&format!("{c:02X}"));
+                }
+                i += 3;
+                continue;
+            }
+        }
+        // Multi-byte UTF-8 is copied whole (a path from the URL parser is ASCII, but be safe).
+        let ch_len = path[i..].chars().next().map_or(1, char::len_utf8);
+        for ch in path[i..i + ch_len].chars() {
+            push_char(&mut out, ch);
+        }
+        i += ch_len;
+    }
+    out
+}
+
+fn push_char(out: &mut String, c: char) {
+    if c == '/' && out.ends_with('/') {
+        return;
+    }
+    out.push(c);
 }
 
 /// The Durable Object name for a counter: one object per (plugin instance, identifier), the

@@ -462,6 +462,28 @@ fn identifiers_per_limit_by_with_ip_fallback() {
         ..i
     };
     assert_eq!(identifier(&only, &login).unwrap(), "path:/login");
+    // Spellings an origin reads as the same path count as that path (no bypass by re-encoding).
+    for spelling in [
+        "/%6Cogin",
+        "/%6cogin",
+        "//login",
+        "/%6C%6F%67%69%6E",
+        "///log%69n",
+    ] {
+        let p = KeyInputs {
+            path: spelling,
+            ..i
+        };
+        assert_eq!(
+            identifier(&only, &p).as_deref(),
+            Some("path:/login"),
+            "{spelling}"
+        );
+    }
+    for other in ["/Login", "/login/", "/log%2Fin", "/logins"] {
+        let p = KeyInputs { path: other, ..i };
+        assert_eq!(identifier(&only, &p), None, "{other}");
+    }
     assert_eq!(
         object_name("route=orders/rate-limiting", "ip:1.2.3.4"),
         "rate-limiting/route=orders/rate-limiting/ip:1.2.3.4"
@@ -761,4 +783,13 @@ fn tokens_to_charge_uses_usage_or_estimates_an_interrupted_stream() {
     // A provider that never reports usage: estimated even when finished.
     assert_eq!(tokens_to_charge(None, true, 17, 3), Some(20));
     assert_eq!(tokens_to_charge(None, false, 0, 0), None);
+}
+
+#[test]
+fn canonical_path_decodes_unreserved_and_merges_slashes_only() {
+    assert_eq!(canonical_path("/a%2fb%2Fc"), "/a%2Fb%2Fc");
+    assert_eq!(canonical_path("/%7euser/%41-%5F.%2E"), "/~user/A-_..");
+    assert_eq!(canonical_path("/a%20b%zz%4"), "/a%20b%zz%4");
+    assert_eq!(canonical_path("//a///b/"), "/a/b/");
+    assert_eq!(canonical_path("/caf\u{e9}/%C3%A9"), "/caf\u{e9}/%C3%A9");
 }
