@@ -82,6 +82,40 @@ pub struct Saved {
     identity: Option<Identity>,
     pub log: LogFields,
     ai_tokens: std::rc::Rc<crate::ratelimit::AiTokens>,
+    /// Where the request was routed, so that the exchange is made again without routing it again.
+    pub route: Option<Routed>,
+}
+
+/// The owned part of a [`ProxyPlan`] and the request's host, kept in [`Saved`]: with the same
+/// configuration, [`Routed::plan`] gives the plan back from indices, without routing again.
+pub struct Routed {
+    route_index: usize,
+    service_index: usize,
+    path_start: usize,
+    stripped: usize,
+    params: Vec<(String, String)>,
+    preserve_host: bool,
+    pub host: String,
+}
+
+impl Routed {
+    /// The plan again, on `gateway` (the configuration it was made on), with `url`.
+    pub fn plan(self, gateway: &Gateway, url: String) -> Option<(ProxyPlan<'_>, String)> {
+        let route = gateway.router().compiled(self.route_index)?;
+        let upstream = gateway.upstream(self.service_index)?;
+        let plan = ProxyPlan {
+            route_index: self.route_index,
+            route: &route.name,
+            upstream,
+            service_index: self.service_index,
+            url,
+            resolve_override: self.preserve_host.then_some(upstream.host.as_str()),
+            stripped: self.stripped,
+            path_start: self.path_start,
+            params: self.params,
+        };
+        Some((plan, self.host))
+    }
 }
 
 impl<'a> Exchange<'a> {
@@ -100,6 +134,15 @@ impl<'a> Exchange<'a> {
             identity: take(&mut self.identity),
             log: take(&mut self.log),
             ai_tokens: take(&mut self.ai_tokens),
+            route: Some(Routed {
+                route_index: self.plan.route_index,
+                service_index: self.plan.service_index,
+                path_start: self.plan.path_start,
+                stripped: self.plan.stripped,
+                params: take(&mut self.plan.params),
+                preserve_host: self.plan.resolve_override.is_some(),
+                host: take(&mut self.host),
+            }),
         }
     }
 

@@ -210,14 +210,23 @@ impl Owned {
         Context::new(self.ctx.clone().unchecked_into())
     }
 
-    /// The request's exchange again (routed again, on the same configuration), with what the phases
-    /// left on it.
+    /// The request's exchange again, on the same configuration, with what the phases left on it:
+    /// from the route they kept (routed again only when they kept none).
     pub fn exchange<'s>(
         &'s self,
         ctx: &'s Context,
-        saved: Option<Saved>,
+        mut saved: Option<Saved>,
     ) -> Result<(Exchange<'s>, RouteView<'s>), GatewayError> {
-        let (parts, host, plan) = route(&self.incoming, &self.gateway)?;
+        let kept = saved.as_mut().and_then(|s| s.route.take());
+        let again = kept.and_then(|r| {
+            let parts = rules::split_url(&self.incoming.info.url)?;
+            let (plan, host) = r.plan(&self.gateway, String::new())?;
+            Some((parts, host, plan))
+        });
+        let (parts, host, plan) = match again {
+            Some(x) => x,
+            None => route(&self.incoming, &self.gateway)?,
+        };
         let rp = self.gateway.route_plugins(plan.route_index);
         let mut ex = exchange(
             &self.incoming,

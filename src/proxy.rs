@@ -162,21 +162,19 @@ pub fn start_fast(
     let target_origin = upstream.targets.get(target).map(|t| t.origin.clone());
     let balanced = upstream.balanced();
     let retry = upstream.policy.retry.allows(&owned.incoming.info.method);
-    let (route_index, service_index) = (ex.plan.route_index, ex.plan.service_index);
+    let service_index = ex.plan.service_index;
     let next_target = move |owned: &crate::Owned, outcome: Outcome| -> Option<usize> {
         if !retry {
             return None;
         }
         let incoming = &owned.incoming;
-        let (_, _, plan) = crate::route(incoming, &owned.gateway).ok()?;
-        let up = plan.upstream;
+        // The same configuration places the request on the same service (see `Gateway::plan_with`).
+        let up = owned.gateway.upstream(service_index)?;
         let body_free = incoming.raw.body().is_none();
-        if plan.route_index != route_index
-            || plan.service_index != service_index
-            || !up
-                .policy
-                .retry
-                .again(&incoming.info.method, 1, outcome, body_free)
+        if !up
+            .policy
+            .retry
+            .again(&incoming.info.method, 1, outcome, body_free)
         {
             return None;
         }
