@@ -196,6 +196,10 @@ impl RedirectConfig {
                 .map(|i| base[i + 3..].find('/').map_or(base.len(), |j| i + 3 + j))
                 .unwrap_or(0);
             let mut s = format!("{}{path}", &base[..origin_end]);
+            if origin_end == 0 {
+                // A relative location takes the request's path: `//evil.example` must stay a path.
+                s = format!("/{}", s.trim_start_matches(['/', '\\']));
+            }
             if !query.is_empty() {
                 s.push('?');
                 s.push_str(query);
@@ -272,6 +276,19 @@ mod tests {
         assert_eq!(c.location("/p", "", &[]), "https://n.example/a?x=1");
         let c = cfg(json!({"location": "/b", "keep_incoming_query": true}));
         assert_eq!(c.location("/p", "q=2", &[]), "/b?q=2");
+    }
+
+    #[test]
+    fn a_kept_path_cannot_make_a_relative_location_another_host() {
+        let c = cfg(json!({"location": "/moved", "keep_incoming_path": true}));
+        assert_eq!(c.location("//evil.example/x", "", &[]), "/evil.example/x");
+        assert_eq!(c.location("/\\evil.example", "q=1", &[]), "/evil.example?q=1");
+        assert_eq!(c.location("/a//b", "", &[]), "/a//b");
+        let abs = cfg(json!({"location": "https://new.example/moved", "keep_incoming_path": true}));
+        assert_eq!(
+            abs.location("//evil.example/x", "", &[]),
+            "https://new.example//evil.example/x"
+        );
     }
 
     #[test]
