@@ -282,7 +282,10 @@ mod tests {
     fn a_kept_path_cannot_make_a_relative_location_another_host() {
         let c = cfg(json!({"location": "/moved", "keep_incoming_path": true}));
         assert_eq!(c.location("//evil.example/x", "", &[]), "/evil.example/x");
-        assert_eq!(c.location("/\\evil.example", "q=1", &[]), "/evil.example?q=1");
+        assert_eq!(
+            c.location("/\\evil.example", "q=1", &[]),
+            "/evil.example?q=1"
+        );
         assert_eq!(c.location("/a//b", "", &[]), "/a//b");
         let abs = cfg(json!({"location": "https://new.example/moved", "keep_incoming_path": true}));
         assert_eq!(
