@@ -15,7 +15,7 @@
 //! path reads in the promise chain of the answer, without a Rust future.
 
 use crate::exchange::{Exchange, LogFields};
-use crate::plugins::{hooks_at, transform_js, BodyRead, Flow, Hooks, ReadBody, Reply, RequestHook};
+use crate::plugins::{body_js, hooks_at, BodyRead, Flow, Hooks, ReadBody, Reply, RequestHook};
 use crate::proxy;
 use edgegate_core::plugins::{Phase, RouteView, Running};
 use edgegate_core::GatewayError;
@@ -195,9 +195,9 @@ pub struct Reader {
 
 impl Reader {
     /// Start reading: a promise of what `then(kind, value)` (a JS function, see `readBody` in
-    /// `transform_js`) returns; with `then` undefined, of `[kind, value]`.
+    /// `body_js`) returns; with `then` undefined, of `[kind, value]`.
     pub fn read(&self, then: &JsValue) -> js_sys::Promise {
-        transform_js::read_body(&self.source, self.limit as f64, self.whole, then)
+        body_js::read_body(&self.source, self.limit as f64, self.whole, then)
     }
 }
 

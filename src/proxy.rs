@@ -324,7 +324,9 @@ pub fn start(
         "x-forwarded-port",
         rules::forwarded_port(client_url.scheme, client_url.authority),
     );
-    if let Some(prefix) = rules::forwarded_prefix(client_url.path, plan.stripped) {
+    // `stripped` counts bytes of the path in the normal form it was routed in.
+    let routed_path = edgegate_core::router::normalize_path(client_url.path);
+    if let Some(prefix) = rules::forwarded_prefix(&routed_path, plan.stripped) {
         edits.set("x-forwarded-prefix", prefix);
     }
     edits.set("via", &rules::via(info.via.as_deref()));

@@ -152,6 +152,7 @@ describe("paths are matched and forwarded in normal form", () => {
         routes: [
           { name: "admin", service: "echo", paths: ["/admin"], strip_path: false },
           { name: "exact", service: "echo", paths: ["=/health"], strip_path: false },
+          { name: "api", service: "echo", paths: ["/api"] },
           { name: "open", service: "echo", paths: ["/"], strip_path: false },
         ],
         plugins: [
@@ -185,5 +186,9 @@ describe("paths are matched and forwarded in normal form", () => {
     // Case is kept and an encoded slash stays encoded: neither is the admin route.
     assert.equal((await rawGet(base, "/Admin")).status, 200);
     assert.equal(origin.last.url, "/echo/Admin");
+    // strip_path and X-Forwarded-Prefix work on the normal form too.
+    assert.equal((await rawGet(base, "/%61pi//x")).status, 200);
+    assert.equal(origin.last.url, "/echo/x");
+    assert.equal(origin.last.headers["x-forwarded-prefix"], "/api");
   });
 });

@@ -34,6 +34,7 @@ use edgegate_core::GatewayError;
 use std::future::Future;
 use std::pin::Pin;
 
+pub(crate) mod body_js;
 mod cors;
 mod geo_restriction;
 mod ip_restriction;
@@ -43,7 +44,6 @@ mod request_size_limiting;
 mod request_termination;
 mod request_transformer;
 mod response_transformer;
-pub(crate) mod transform_js;
 pub use reply::Reply;
 
 /// What a request hook decided.

@@ -139,7 +139,7 @@ impl Reply {
             Some(None) => JsValue::NULL,
             None => JsValue::UNDEFINED,
         };
-        super::transform_js::rebuild(
+        super::body_js::rebuild(
             &self.response,
             self.status,
             !self.status_changed,

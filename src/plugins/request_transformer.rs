@@ -2,7 +2,7 @@
 //! asks `edgegate_core::plugins::request_transformer` what to change and leaves the changes on the
 //! exchange for the forwarding step (header edits, upstream path and query, method, body). The body is read only when a body rule applies to its Content-Type (docs/transformations.md).
 
-use super::{transform_js, Flow, Step};
+use super::{body_js, Flow, Step};
 use crate::exchange::Exchange;
 use edgegate_core::plugins::request_transformer::{self as rules, RequestTransformerConfig};
 use edgegate_core::plugins::transform::HeaderEdit;
@@ -97,7 +97,7 @@ async fn transform(
             return Err(rules::too_large(limit));
         }
         let stream = ex.raw.body().map(JsValue::from).unwrap_or(JsValue::NULL);
-        let bytes = match transform_js::read_bounded(&stream, limit).await {
+        let bytes = match body_js::read_bounded(&stream, limit).await {
             Ok(bytes) => bytes,
             Err(v) if v.is_null() => {
                 return Err(GatewayError::new(

@@ -294,7 +294,6 @@ pub fn cookie(header: &str, name: &str) -> Option<String> {
     })
 }
 
-/// The token of `Authorization: <scheme> <token>` (scheme case-insensitive).
 /// `realm` goes into a quoted string of `WWW-Authenticate` (RFC 9110 11.2): a `"` or `\\` would end or
 /// escape it (a realm `x", error="...` would add parameters to the challenge) and a control character
 /// cannot be sent in a header at all, so a realm with any of them is refused when the config is loaded.
@@ -311,6 +310,7 @@ pub fn check_realm(realm: &str) -> Result<(), (String, String)> {
     Ok(())
 }
 
+/// The token of `Authorization: <scheme> <token>` (scheme case-insensitive).
 pub fn authorization_param<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
     let value = value.trim();
     let (s, rest) = value.split_once(' ')?;

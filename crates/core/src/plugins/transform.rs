@@ -540,12 +540,6 @@ impl JsonEdits {
     }
 }
 
-/// Apply the rules to a JSON object's top-level keys; whether anything changed (see
-/// [`JsonEdits::apply`]).
-pub fn apply_json(rules: &Rules, obj: &mut Map<String, Value>, vars: &RequestVars<'_>) -> bool {
-    JsonEdits::render(rules, vars).apply(obj)
-}
-
 /// A JSON body, transformed (see [`JsonEdits::transform_bytes`]).
 pub fn transform_json_bytes(rules: &Rules, body: &[u8], vars: &RequestVars<'_>) -> Option<Vec<u8>> {
     JsonEdits::render(rules, vars).transform_bytes(body)

@@ -320,7 +320,10 @@ impl RateLimitSettings {
             },
             limit_by: self.limit_by,
             header_name,
-            path: self.path,
+            // In the router's normal form, the one request paths are compared in (`key::identifier`).
+            path: self
+                .path
+                .map(|p| crate::router::normalize_path(&p).into_owned()),
             policy: self.policy,
             hide_client_headers: self.hide_client_headers,
             error_code: self.error_code,

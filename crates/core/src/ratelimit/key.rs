@@ -42,9 +42,11 @@ pub fn identifier(config: &RateLimitConfig, inputs: &KeyInputs<'_>) -> Option<St
             .map(|h| format!("header:{h}"))
             .unwrap_or_else(ip),
         LimitBy::Path => {
-            let path = canonical_path(inputs.path);
+            // Spellings an origin reads as one path share one counter (Kong counts the normalized
+            // path): the router's normal form; `config.path` is stored in it.
+            let path = crate::router::normalize_path(inputs.path);
             match &config.path {
-                Some(only) if canonical_path(only) != path => return None,
+                Some(only) if *only != path => return None,
                 _ => format!("path:{path}"),
             }
         }
@@ -52,13 +54,6 @@ pub fn identifier(config: &RateLimitConfig, inputs: &KeyInputs<'_>) -> Option<St
         LimitBy::Service => format!("service:{}", inputs.service),
     };
     Some(shorten(id))
-}
-
-/// The path as `limit_by: path` counts it, so that spellings an origin reads as the same path share one
-/// counter (Kong counts `kong.request.get_path()`, the normalized path): the router's normal form
-/// ([`crate::router::normalize_path`]).
-pub fn canonical_path(path: &str) -> String {
-    crate::router::normalize_path(path).into_owned()
 }
 
 /// The Durable Object name for a counter: one object per (plugin instance, identifier), the

@@ -786,7 +786,8 @@ fn tokens_to_charge_uses_usage_or_estimates_an_interrupted_stream() {
 }
 
 #[test]
-fn canonical_path_decodes_unreserved_and_merges_slashes_only() {
+fn limit_by_path_counts_the_routers_normal_form() {
+    let canonical_path = crate::router::normalize_path;
     assert_eq!(canonical_path("/a%2fb%2Fc"), "/a%2Fb%2Fc");
     assert_eq!(canonical_path("/%7euser/%41-%5F.%2E"), "/~user/A-_..");
     assert_eq!(canonical_path("/a%20b%zz%4"), "/a%20b%zz%4");

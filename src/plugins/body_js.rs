@@ -1,5 +1,6 @@
-//! The JS helpers that read a body with a bound: request-transformer's (`read_bounded`) and the
-//! runner's for body_filter hooks (`read_body`). It decides nothing
+//! The JS helpers for bodies that plugins change: reading a body with a bound (request-transformer's
+//! `read_bounded`, and the runner's `read_body` for body_filter hooks) and building the response
+//! again around a new status, headers or body (`rebuild`, for [`super::Reply`]). They decide nothing
 //! (`edgegate_core::plugins::{request_transformer, response_transformer}` do).
 
 use wasm_bindgen::prelude::*;
