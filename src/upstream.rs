@@ -57,8 +57,11 @@ pub fn pick(up: &Upstream, key: Option<u64>, tried: &[usize]) -> Result<usize, G
     let now = runtime::now_ms() as u64;
     match with_balancer(up, |b| b.pick(&up.targets, &up.policy, key, tried, now)) {
         Pick::Target(i) => Ok(i),
-        Pick::NoneHealthy => Err(GatewayError::new(
-            ErrorKind::NoHealthyUpstream,
+        Pick::NoneHealthy { retry_at } => Err(GatewayError::new(
+            ErrorKind::NoHealthyUpstream {
+                // Whole seconds, rounded up, at least 1 (RFC 9110 §10.2.3).
+                retry_after_secs: retry_at.map(|t| t.saturating_sub(now).div_ceil(1000).max(1)),
+            },
             format!(
                 "every target of service {:?} is out after failing its health checks",
                 up.name

@@ -193,8 +193,11 @@ describe("upstreams", () => {
     );
     const first = await request(gw.at("/n"));
     assertProblem(first, 502, "upstream_unreachable");
-    const p = assertProblem(await request(gw.at("/n")), 503, "no_healthy_upstream");
+    const out = await request(gw.at("/n"));
+    const p = assertProblem(out, 503, "no_healthy_upstream");
     assert.match(p.detail, /service "api"/);
+    // Retry-After: the seconds until the cool-down (500 ms) ends, rounded up.
+    assert.equal(out.headers["retry-after"], "1");
     // After the cool-down a trial goes (and fails: 502), then the target is out again.
     await sleep(600);
     assertProblem(await request(gw.at("/n")), 502, "upstream_unreachable");

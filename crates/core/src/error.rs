@@ -30,7 +30,8 @@ pub enum ErrorKind {
     /// The origin did not answer within the service timeout (504).
     UpstreamTimeout,
     /// Every target of the service is out after failing its passive health checks (503).
-    NoHealthyUpstream,
+    /// `retry_after_secs`: seconds until the first cool-down ends (`Retry-After`), when known.
+    NoHealthyUpstream { retry_after_secs: Option<u64> },
     /// The gateway has no usable configuration (503).
     NoConfig,
     /// A bug or an unexpected runtime failure (500).
@@ -71,7 +72,7 @@ impl ErrorKind {
             ErrorKind::Restricted { status, .. } => *status,
             ErrorKind::UpstreamUnreachable => 502,
             ErrorKind::UpstreamTimeout => 504,
-            ErrorKind::NoHealthyUpstream => 503,
+            ErrorKind::NoHealthyUpstream { .. } => 503,
             ErrorKind::NoConfig => 503,
             ErrorKind::Internal => 500,
             ErrorKind::Unauthorized { .. } => 401,
@@ -94,7 +95,7 @@ impl ErrorKind {
             ErrorKind::Restricted { code, .. } => code,
             ErrorKind::UpstreamUnreachable => "upstream_unreachable",
             ErrorKind::UpstreamTimeout => "upstream_timeout",
-            ErrorKind::NoHealthyUpstream => "no_healthy_upstream",
+            ErrorKind::NoHealthyUpstream { .. } => "no_healthy_upstream",
             ErrorKind::NoConfig => "no_config",
             ErrorKind::Internal => "internal_error",
             ErrorKind::Unauthorized { failure, .. } => failure.code(),
@@ -125,7 +126,7 @@ impl ErrorKind {
             ErrorKind::Restricted { .. } => "Access restricted",
             ErrorKind::UpstreamUnreachable => "Upstream unreachable",
             ErrorKind::UpstreamTimeout => "Upstream timed out",
-            ErrorKind::NoHealthyUpstream => "No healthy upstream",
+            ErrorKind::NoHealthyUpstream { .. } => "No healthy upstream",
             ErrorKind::NoConfig => "Gateway has no usable configuration",
             ErrorKind::Internal => "Internal gateway error",
             ErrorKind::Unauthorized { .. } => "Unauthorized",
@@ -167,6 +168,9 @@ impl GatewayError {
             ErrorKind::RateLimit {
                 retry_after_secs, ..
             } => vec![("retry-after", retry_after_secs.to_string())],
+            ErrorKind::NoHealthyUpstream {
+                retry_after_secs: Some(secs),
+            } => vec![("retry-after", secs.to_string())],
             ErrorKind::Ai { wraps: Some(k), .. } => GatewayError::new((**k).clone(), "").headers(),
             _ => Vec::new(),
         }

@@ -9,8 +9,11 @@ use crate::config::Algorithm;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pick {
     Target(usize),
-    /// Every target with a weight is out (its breaker open).
-    NoneHealthy,
+    /// Every target with a weight is out (its breaker open). `retry_at`: the earliest time (ms) at
+    /// which one of them takes a request again (its cool-down ends), when one has a weight.
+    NoneHealthy {
+        retry_at: Option<u64>,
+    },
 }
 
 /// Mutable state of one service in one isolate: smooth weighted round-robin counters, requests in
@@ -64,7 +67,9 @@ impl Balancer {
         let fresh: Vec<bool> = (0..n).map(|i| up[i] && !tried.contains(&i)).collect();
         let allowed = if fresh.iter().any(|b| *b) { fresh } else { up };
         if !allowed.iter().any(|b| *b) {
-            return Pick::NoneHealthy;
+            return Pick::NoneHealthy {
+                retry_at: self.retry_at(targets, policy, now),
+            };
         }
         let chosen = match (policy.algorithm, key) {
             (Algorithm::ConsistentHashing, Some(key)) => rendezvous(
@@ -77,13 +82,26 @@ impl Balancer {
             _ => self.round_robin(targets, &allowed),
         };
         let Some(i) = chosen else {
-            return Pick::NoneHealthy;
+            return Pick::NoneHealthy {
+                retry_at: self.retry_at(targets, policy, now),
+            };
         };
         if policy.breaker.is_some() {
             self.breakers[i].take(now);
         }
         self.in_flight[i] += 1;
         Pick::Target(i)
+    }
+
+    /// When the first target with a weight becomes available again (`None` without a breaker or a
+    /// weighted target).
+    fn retry_at(&self, targets: &[Target], policy: &Policy, now: u64) -> Option<u64> {
+        let cfg = policy.breaker.as_ref()?;
+        let n = targets.len().min(self.breakers.len());
+        (0..n)
+            .filter(|i| targets[*i].weight > 0)
+            .map(|i| self.breakers[i].available_at(now, cfg))
+            .min()
     }
 
     /// Smooth weighted round-robin (nginx's): every allowed target gains its weight, the richest is

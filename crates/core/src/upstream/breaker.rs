@@ -96,6 +96,23 @@ impl Breaker {
         }
     }
 
+    /// The earliest time, not before `now`, at which [`Breaker::available`] says yes.
+    pub fn available_at(&self, now: u64, cfg: &BreakerConfig) -> u64 {
+        let at = match self.state {
+            BreakerState::Closed
+            | BreakerState::HalfOpen {
+                probing_since: None,
+                ..
+            } => now,
+            BreakerState::Open { until } => until,
+            BreakerState::HalfOpen {
+                probing_since: Some(t),
+                ..
+            } => t.saturating_add(cfg.cooldown_ms),
+        };
+        at.max(now)
+    }
+
     /// A request is sent to the target (after [`Breaker::available`] said yes).
     pub fn take(&mut self, now: u64) {
         match self.state {

@@ -48,7 +48,7 @@ fn breaker_cfg() -> BreakerConfig {
 fn pick_target(b: &mut Balancer, t: &[Target], p: &Policy, key: Option<u64>, now: u64) -> usize {
     match b.pick(t, p, key, &[], now) {
         Pick::Target(i) => i,
-        Pick::NoneHealthy => panic!("no healthy target"),
+        Pick::NoneHealthy { .. } => panic!("no healthy target"),
     }
 }
 
@@ -250,11 +250,23 @@ fn balancer_skips_open_targets_and_reports_none_healthy() {
     }
     b.finished(1, Outcome::ConnectFailure, &p, 100);
     b.finished(1, Outcome::ConnectFailure, &p, 101);
-    assert_eq!(b.pick(&t, &p, None, &[], 200), Pick::NoneHealthy);
+    // Both out: the first cool-down (target 0's, opened at 1) ends at 30,001.
+    assert_eq!(
+        b.pick(&t, &p, None, &[], 200),
+        Pick::NoneHealthy {
+            retry_at: Some(30_001)
+        }
+    );
     // After the cool-down target 0 gets one trial; the other requests find none healthy until it
     // is back.
     assert_eq!(b.pick(&t, &p, None, &[], 30_001), Pick::Target(0));
-    assert_eq!(b.pick(&t, &p, None, &[], 30_002), Pick::NoneHealthy);
+    // Target 0's trial is in flight (its probe slot frees at 60,001); target 1's cool-down ends first.
+    assert_eq!(
+        b.pick(&t, &p, None, &[], 30_002),
+        Pick::NoneHealthy {
+            retry_at: Some(30_101)
+        }
+    );
 }
 
 #[test]
