@@ -18,9 +18,9 @@
 use crate::exchange::Exchange;
 use crate::{config::KV_BINDING, proxy, runtime};
 use edgegate_core::cache::{
-    self as rules, AfterWait, Bypass, CacheStatus, Freshness, Generations, LeaderOutcome, MissLocks,
-    MissPlan, RequestDecision, RequestInfo, ResponseInfo, Storable, StoredMeta, XCacheStatus,
-    GENERATIONS_KEY,
+    self as rules, AfterWait, Bypass, CacheStatus, Freshness, Generations, LeaderOutcome,
+    MissLocks, MissPlan, RequestDecision, RequestInfo, ResponseInfo, Storable, StoredMeta,
+    XCacheStatus, GENERATIONS_KEY,
 };
 use edgegate_core::proxy::{PROXY_LATENCY, REQUEST_ID, UPSTREAM_LATENCY};
 use edgegate_core::{ErrorKind, GatewayError};

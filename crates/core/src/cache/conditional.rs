@@ -81,9 +81,12 @@ pub fn http_date(s: &str) -> Option<u64> {
     let parts: Vec<&str> = s.split_whitespace().collect();
     let (day, month, year, time) = match parts.as_slice() {
         // IMF-fixdate: "Sun," "06" "Nov" "1994" "08:49:37" "GMT"
-        [wd, d, m, y, t, "GMT"] if wd.ends_with(',') && wd.len() == 4 => {
-            (d.parse::<u64>().ok()?, month_number(m)?, y.parse::<i64>().ok()?, *t)
-        }
+        [wd, d, m, y, t, "GMT"] if wd.ends_with(',') && wd.len() == 4 => (
+            d.parse::<u64>().ok()?,
+            month_number(m)?,
+            y.parse::<i64>().ok()?,
+            *t,
+        ),
         // RFC 850: "Sunday," "06-Nov-94" "08:49:37" "GMT"
         [wd, dmy, t, "GMT"] if wd.ends_with(',') => {
             let mut it = dmy.split('-');
@@ -98,7 +101,12 @@ pub fn http_date(s: &str) -> Option<u64> {
             (d, m, y, *t)
         }
         // asctime: "Sun" "Nov" "6" "08:49:37" "1994"
-        [_, m, d, t, y] => (d.parse::<u64>().ok()?, month_number(m)?, y.parse::<i64>().ok()?, *t),
+        [_, m, d, t, y] => (
+            d.parse::<u64>().ok()?,
+            month_number(m)?,
+            y.parse::<i64>().ok()?,
+            *t,
+        ),
         _ => return None,
     };
     let mut hms = time.split(':').map(|p| p.parse::<u64>().ok());
@@ -117,7 +125,9 @@ pub fn http_date(s: &str) -> Option<u64> {
     let doy = (153 * mp + 2) / 5 + day as i64 - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
-    u64::try_from(days).ok().map(|d| d * 86_400 + h * 3600 + m * 60 + sec)
+    u64::try_from(days)
+        .ok()
+        .map(|d| d * 86_400 + h * 3600 + m * 60 + sec)
 }
 
 fn month_number(m: &str) -> Option<i64> {

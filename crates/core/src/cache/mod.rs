@@ -31,8 +31,9 @@ pub use generations::{Generations, GENERATIONS_KEY};
 pub use key::{cache_key, cache_url, key_consumer, key_digest, sorted_query};
 pub use lock::{after_wait, AfterWait, LeaderOutcome, MissLocks, MissPlan};
 pub use policy::{
-    client_wants, has_credentials, invalidates, request_decision, response_decision, select, Bypass,
-    ClientWants, Freshness, RequestDecision, RequestInfo, ResponseInfo, Storable, StoredMeta,
+    client_wants, has_credentials, invalidates, request_decision, response_decision, select,
+    Bypass, ClientWants, Freshness, RequestDecision, RequestInfo, ResponseInfo, Storable,
+    StoredMeta,
 };
 pub use status::{CacheStatus, XCacheStatus, CACHE_NAME};
 

@@ -258,8 +258,8 @@ pub fn response_decision(config: &ProxyCacheConfig, resp: &ResponseInfo<'_>) -> 
             let date = (resp.header)("date")
                 .and_then(|d| super::conditional::http_date(&d))
                 .unwrap_or(resp.now_secs);
-            let lifetime = super::conditional::http_date(&expires)
-                .map_or(0, |e| e.saturating_sub(date));
+            let lifetime =
+                super::conditional::http_date(&expires).map_or(0, |e| e.saturating_sub(date));
             if lifetime == 0 {
                 return Storable::No("expires");
             }

@@ -128,7 +128,10 @@ fn bad_settings_are_reported_with_paths() {
         Err(crate::plugins::PluginError::Config(e)) => e,
         other => panic!("{v}: expected errors, got {other:?}"),
     };
-    assert_eq!(errors(json!({"response_code": [200, 304]}))[0].0, "response_code[1]");
+    assert_eq!(
+        errors(json!({"response_code": [200, 304]}))[0].0,
+        "response_code[1]"
+    );
     assert_eq!(errors(json!({"strategy": "redis"}))[0].0, "strategy");
     assert_eq!(
         cfg(json!({"strategy": "memory"})).strategy.as_deref(),
@@ -885,7 +888,10 @@ fn client_max_age_min_fresh_and_only_if_cached() {
     assert!(!wants(&obey, "max-age=10").accepts(&f(11, 50)));
     assert!(wants(&obey, "min-fresh=50").accepts(&f(0, 50)));
     assert!(!wants(&obey, "min-fresh=51").accepts(&f(0, 50)));
-    assert!(!wants(&obey, "max-stale=600").accepts(&f(0, -1)), "never stale");
+    assert!(
+        !wants(&obey, "max-stale=600").accepts(&f(0, -1)),
+        "never stale"
+    );
     assert!(wants(&obey, "only-if-cached").only_if_cached);
     assert!(wants(&obey, "max-age=5, Only-If-Cached").only_if_cached);
     for v in ["max-age=1", "min-fresh=100", "only-if-cached"] {
@@ -925,7 +931,11 @@ fn expires_sets_the_ttl_when_obeyed() {
         }
     );
     assert_eq!(
-        with(&[("date", date), ("expires", "Tue, 14 Nov 2023 22:14:20 GMT"), ("age", "20")]),
+        with(&[
+            ("date", date),
+            ("expires", "Tue, 14 Nov 2023 22:14:20 GMT"),
+            ("age", "20")
+        ]),
         Storable::Yes { ttl: 40, stale: 30 }
     );
     assert_eq!(with(&[("expires", "0")]), Storable::No("expires"));
@@ -958,7 +968,10 @@ fn expires_sets_the_ttl_when_obeyed() {
         "s-maxage implies proxy-revalidate"
     );
     assert_eq!(
-        with(&[("cache-control", "max-age=60, must-revalidate, stale-if-error=5")]),
+        with(&[(
+            "cache-control",
+            "max-age=60, must-revalidate, stale-if-error=5"
+        )]),
         Storable::Yes { ttl: 60, stale: 5 }
     );
 }
@@ -970,7 +983,14 @@ fn http_dates_in_all_three_forms() {
     assert_eq!(http_date("Sunday, 06-Nov-94 08:49:37 GMT"), Some(t));
     assert_eq!(http_date("Sun Nov  6 08:49:37 1994"), Some(t));
     assert_eq!(http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
-    for bad in ["0", "", "-1", "Sun, 06 Nov 1994 08:49:37", "Sun, 06 Foo 1994 08:49:37 GMT", "Sun, 32 Nov 1994 08:49:37 GMT"] {
+    for bad in [
+        "0",
+        "",
+        "-1",
+        "Sun, 06 Nov 1994 08:49:37",
+        "Sun, 06 Foo 1994 08:49:37 GMT",
+        "Sun, 32 Nov 1994 08:49:37 GMT",
+    ] {
         assert_eq!(http_date(bad), None, "{bad:?}");
     }
 }
@@ -986,14 +1006,26 @@ fn conditional_requests_against_a_stored_200() {
         let q = headers(pairs);
         not_modified(status, &|n: &str| q.get(n).cloned(), &r)
     };
-    assert!(check(200, &[("if-none-match", "\"v1\"")]), "weak comparison");
+    assert!(
+        check(200, &[("if-none-match", "\"v1\"")]),
+        "weak comparison"
+    );
     assert!(check(200, &[("if-none-match", "\"x\", W/\"v1\"")]));
     assert!(check(200, &[("if-none-match", "*")]));
     assert!(!check(200, &[("if-none-match", "\"v2\"")]));
     assert!(!check(404, &[("if-none-match", "\"v1\"")]), "only a 200");
-    assert!(check(200, &[("if-modified-since", "Sun, 06 Nov 1994 08:49:37 GMT")]));
-    assert!(check(200, &[("if-modified-since", "Mon, 07 Nov 1994 08:49:37 GMT")]));
-    assert!(!check(200, &[("if-modified-since", "Sat, 05 Nov 1994 08:49:37 GMT")]));
+    assert!(check(
+        200,
+        &[("if-modified-since", "Sun, 06 Nov 1994 08:49:37 GMT")]
+    ));
+    assert!(check(
+        200,
+        &[("if-modified-since", "Mon, 07 Nov 1994 08:49:37 GMT")]
+    ));
+    assert!(!check(
+        200,
+        &[("if-modified-since", "Sat, 05 Nov 1994 08:49:37 GMT")]
+    ));
     assert!(!check(200, &[("if-modified-since", "yesterday")]));
     // If-None-Match wins over If-Modified-Since.
     assert!(!check(
