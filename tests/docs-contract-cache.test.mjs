@@ -109,12 +109,14 @@ describe("docs contract: edge cache (docs/caching.md, Kong proxy-cache, RFC 9111
       config: {
         format_version: 1,
         services: [{ name: "origin", url: origin.url }],
-        routes: [route("c", "/c"), route("cc", "/cc"), route("vary", "/vary"), route("sie", "/sie")],
+        routes: [route("c", "/c"), route("cc", "/cc"), route("vary", "/vary"), route("sie", "/sie"), route("kong", "/kong")],
         plugins: [
           { name: "proxy-cache", route: "c", config: {} },
           { name: "proxy-cache", route: "cc", config: { cache_control: true } },
           { name: "proxy-cache", route: "vary", config: { vary_headers: ["X-Tenant"] } },
           { name: "proxy-cache", route: "sie", config: { cache_control: true, stale_if_error: 60 } },
+          // A configuration copied from Kong's documentation, with its required `strategy`.
+          { name: "proxy-cache", route: "kong", config: { strategy: "memory", request_method: ["GET", "HEAD"], response_code: [200], content_type: ["application/json"], cache_ttl: 30 } },
         ],
       },
     });
@@ -143,6 +145,15 @@ describe("docs contract: edge cache (docs/caching.md, Kong proxy-cache, RFC 9111
     assert.equal(cs.hit, true);
     assert.equal(later.text, miss.text);
     assert.equal(calls("/c/age"), 1);
+  });
+
+  test("a Kong configuration (strategy: memory) loads and caches", async () => {
+    const miss = await get("/kong/x");
+    assert.equal(miss.status, 200);
+    assert.equal(status(miss, "kong miss").cs.ttl, "30");
+    assert.equal(xcs(miss), "Miss");
+    await settle();
+    assert.equal(xcs(await get("/kong/x")), "Hit");
   });
 
   test("Kong's default content types: text/plain is stored, text/html is not (detail=content-type)", async () => {
