@@ -18,9 +18,9 @@
 use crate::exchange::Exchange;
 use crate::{config::KV_BINDING, proxy, runtime};
 use edgegate_core::cache::{
-    self as rules, AfterWait, CacheStatus, Freshness, Generations, LeaderOutcome, MissLocks,
-    MissPlan, RequestDecision, RequestInfo, ResponseInfo, Storable, StoredMeta, XCacheStatus,
-    GENERATIONS_KEY,
+    self as rules, AfterWait, Bypass, CacheStatus, Freshness, Generations, LeaderOutcome,
+    MissLocks, MissPlan, RequestDecision, RequestInfo, ResponseInfo, Storable, StoredMeta,
+    XCacheStatus, GENERATIONS_KEY,
 };
 use edgegate_core::proxy::{PROXY_LATENCY, REQUEST_ID, UPSTREAM_LATENCY};
 use edgegate_core::{ErrorKind, GatewayError};
@@ -71,12 +71,36 @@ async fn serve(ex: &mut Exchange<'_>) -> Result<web_sys::Response, GatewayError>
         identity: ex.identity.as_ref(),
     };
     let lookup = match rules::request_decision(config, &info) {
+        RequestDecision::Bypass(Bypass::Method) if rules::invalidates(&method, 200) => {
+            // An unsafe method: a success invalidates the stored GET of the same URL (RFC 9111 4.4).
+            let get = RequestInfo {
+                method: "GET",
+                ..info
+            };
+            let generation = generations(ex.env)
+                .await
+                .for_request(ex.plan.route, &config.tags);
+            let digest =
+                rules::key_digest(&rules::cache_key(config, &get, ex.plan.route, &generation));
+            let url = rules::cache_url(&ex.host, &digest);
+            push_status(ex, &CacheStatus::bypass(Bypass::Method), None);
+            let resp = proxy::forward(ex).await?;
+            if rules::invalidates(&method, resp.status()) {
+                if let Some(cache) = default_cache() {
+                    if let Err(e) = JsFuture::from(cache.delete_with_str(&url)).await {
+                        log_event("cache_invalidate_failed", ex.request_id, &js_error(&e));
+                    }
+                }
+            }
+            return Ok(resp);
+        }
         RequestDecision::Bypass(why) => {
             push_status(ex, &CacheStatus::bypass(why), None);
             return proxy::forward(ex).await;
         }
         RequestDecision::Cache { lookup } => lookup,
     };
+    let wants = rules::client_wants(config, &header);
     let generation = generations(ex.env)
         .await
         .for_request(ex.plan.route, &config.tags);
@@ -90,13 +114,19 @@ async fn serve(ex: &mut Exchange<'_>) -> Result<web_sys::Response, GatewayError>
 
     // Look up. A fresh entry is a hit; a stale one is kept while within `stale_if_error`.
     let mut had_entry = false;
+    let mut client_refresh = !lookup;
     let mut stale: Option<(web_sys::Response, Freshness)> = None;
     if lookup {
         if let Some(stored) = cache_match(&cache, &url).await {
             match freshness(&stored) {
-                Some(f) if f.fresh => {
+                Some(f) if f.fresh && wants.accepts(&f) => {
                     let status = CacheStatus::hit(f.remaining);
-                    return from_store(ex, stored, &f, &status, shown_key, is_head);
+                    return from_store(ex, stored, &f, &status, shown_key, is_head, &header);
+                }
+                Some(f) if f.fresh => {
+                    // Fresh, but older than the client's `max-age` or not `min-fresh` enough.
+                    client_refresh = true;
+                    discard(&stored);
                 }
                 Some(f) => {
                     had_entry = true;
@@ -111,12 +141,24 @@ async fn serve(ex: &mut Exchange<'_>) -> Result<web_sys::Response, GatewayError>
         }
     }
 
+    if wants.only_if_cached {
+        // Nothing stored may answer, and the client does not want the origin asked (RFC 9111 5.2.1.7).
+        if let Some((old, _)) = stale.take() {
+            discard(&old);
+        }
+        push_status(ex, &CacheStatus::not_cached(), shown_key);
+        return Err(GatewayError::new(
+            ErrorKind::NotCached,
+            "no stored response can answer this request (Cache-Control: only-if-cached)",
+        ));
+    }
+
     // Coalesce concurrent misses for this key (GET and the like; a HEAD miss stores nothing, and a
     // client asking for a fresh copy does not wait for another's).
     let mut leader: Option<Leader> = None;
     let mut store_allowed = true;
     let mut collapsed = None;
-    if config.cache_lock && lookup && !is_head {
+    if config.cache_lock && !client_refresh && !is_head {
         let timeout_ms = config.lock_timeout_ms();
         let (now, age_ms) = (runtime::now_ms(), config.lock_age_ms());
         let plan = LOCKS.with(|l| l.borrow_mut().plan(&digest, now, timeout_ms, age_ms));
@@ -133,7 +175,9 @@ async fn serve(ex: &mut Exchange<'_>) -> Result<web_sys::Response, GatewayError>
                                         discard(&old);
                                     }
                                     let status = CacheStatus::collapsed_hit(f.remaining, had_entry);
-                                    return from_store(ex, stored, &f, &status, shown_key, false);
+                                    return from_store(
+                                        ex, stored, &f, &status, shown_key, false, &header,
+                                    );
                                 }
                                 _ => discard(&stored),
                             }
@@ -147,13 +191,21 @@ async fn serve(ex: &mut Exchange<'_>) -> Result<web_sys::Response, GatewayError>
         }
     }
 
+    // The client's conditions are evaluated here, against what the origin sends in full (and what
+    // is stored): the origin is not asked for a 304 that could not be stored.
+    let conditional = !is_head && rules::is_conditional(&header);
+    if conditional {
+        for name in rules::CONDITIONAL_HEADERS {
+            ex.upstream_remove.push(name.to_string());
+        }
+    }
     let result = proxy::forward(ex).await;
     let resp = match result {
         Ok(resp) => resp,
         Err(e) => {
             if let Some((stored, f)) = stale.filter(|(_, f)| f.serve_stale(None)) {
                 let status = CacheStatus::stale(f.remaining, None);
-                return from_store(ex, stored, &f, &status, shown_key, is_head);
+                return from_store(ex, stored, &f, &status, shown_key, is_head, &header);
             }
             return Err(e);
         }
@@ -163,14 +215,15 @@ async fn serve(ex: &mut Exchange<'_>) -> Result<web_sys::Response, GatewayError>
         if f.serve_stale(Some(origin_status)) {
             discard(&resp);
             let status = CacheStatus::stale(f.remaining, Some(origin_status));
-            return from_store(ex, stored, &f, &status, shown_key, is_head);
+            return from_store(ex, stored, &f, &status, shown_key, is_head, &header);
         }
         discard(&stored);
     }
     if is_head {
         // A HEAD answer has no body to store; later HEADs are answered from a cached GET.
-        let mut status = CacheStatus::forwarded(had_entry, !lookup, origin_status, Err("head"));
-        status.x = if had_entry || !lookup {
+        let mut status =
+            CacheStatus::forwarded(had_entry, client_refresh, origin_status, Err("head"));
+        status.x = if had_entry || client_refresh {
             XCacheStatus::Refresh
         } else {
             XCacheStatus::Miss
@@ -178,6 +231,9 @@ async fn serve(ex: &mut Exchange<'_>) -> Result<web_sys::Response, GatewayError>
         push_status(ex, &status, shown_key);
         return Ok(resp);
     }
+    let resp_headers = resp.headers();
+    let resp_header = |n: &str| resp_headers.get(n).ok().flatten();
+    let client_304 = conditional && rules::not_modified(origin_status, &header, &resp_header);
     if !store_allowed {
         // Waited past cache_lock_timeout: answered by the origin, not stored.
         push_status(
@@ -185,30 +241,41 @@ async fn serve(ex: &mut Exchange<'_>) -> Result<web_sys::Response, GatewayError>
             &CacheStatus::lock_timeout(had_entry, origin_status),
             shown_key,
         );
-        return Ok(resp);
+        return if client_304 {
+            discard(&resp);
+            not_modified(&resp_headers)
+        } else {
+            Ok(resp)
+        };
     }
-    let resp_headers = resp.headers();
-    let resp_header = |n: &str| resp_headers.get(n).ok().flatten();
     let decision = rules::response_decision(
         config,
         &ResponseInfo {
             status: origin_status,
             header: &resp_header,
+            now_secs: (runtime::now_ms() / 1000.0).max(0.0) as u64,
         },
     );
     match decision {
         Storable::No(why) => {
             // Dropping `leader` tells its waiters that nothing was stored.
-            let mut status = CacheStatus::forwarded(had_entry, !lookup, origin_status, Err(why));
+            let mut status =
+                CacheStatus::forwarded(had_entry, client_refresh, origin_status, Err(why));
             status.collapsed = collapsed;
             push_status(ex, &status, shown_key);
+            if client_304 {
+                discard(&resp);
+                return not_modified(&resp_headers);
+            }
             Ok(resp)
         }
         Storable::Yes { ttl, stale } => {
             let meta =
                 StoredMeta::new(runtime::now_ms(), ttl, stale, resp_header("age").as_deref());
-            let client = store_and_stream(ex, &cache, &url, resp, &meta, leader.take())?;
-            let mut status = CacheStatus::forwarded(had_entry, !lookup, origin_status, Ok(ttl));
+            let client =
+                store_and_stream(ex, &cache, &url, resp, &meta, leader.take(), client_304)?;
+            let mut status =
+                CacheStatus::forwarded(had_entry, client_refresh, origin_status, Ok(ttl));
             status.collapsed = collapsed;
             push_status(ex, &status, shown_key);
             Ok(client)
@@ -241,6 +308,7 @@ fn store_and_stream(
     resp: web_sys::Response,
     meta: &StoredMeta,
     leader: Option<Leader>,
+    client_304: bool,
 ) -> Result<web_sys::Response, GatewayError> {
     let origin_headers = resp.headers();
     let stored_headers = web_sys::Headers::new_with_headers(&origin_headers)
@@ -264,6 +332,8 @@ fn store_and_stream(
     let _ = stored_headers.set(rules::META_HEADER, &meta.to_header());
 
     let (client_body, store_body) = match resp.body() {
+        // The client gets a 304: the whole body goes into the cache.
+        Some(body) if client_304 => (None, Some(body)),
         Some(body) => {
             let branches = body.tee();
             let a: web_sys::ReadableStream = branches.get(0).unchecked_into();
@@ -276,9 +346,12 @@ fn store_and_stream(
     init.set_status(resp.status());
     init.set_status_text(&resp.status_text());
     init.set_headers(&origin_headers);
-    let client =
+    let client = if client_304 {
+        not_modified(&origin_headers)?
+    } else {
         web_sys::Response::new_with_opt_readable_stream_and_init(client_body.as_ref(), &init)
-            .map_err(|_| internal("could not build the response"))?;
+            .map_err(|_| internal("could not build the response"))?
+    };
     let stored_init = web_sys::ResponseInit::new();
     stored_init.set_status(resp.status());
     stored_init.set_headers(&stored_headers);
@@ -320,6 +393,7 @@ fn from_store(
     status: &CacheStatus,
     key: Option<&str>,
     head: bool,
+    req: &dyn Fn(&str) -> Option<String>,
 ) -> Result<web_sys::Response, GatewayError> {
     let headers = web_sys::Headers::new_with_headers(&stored.headers())
         .map_err(|_| internal("could not copy cached headers"))?;
@@ -340,6 +414,12 @@ fn from_store(
     let _ = headers.set(REQUEST_ID, ex.request_id);
     let elapsed = (runtime::now_ms() - ex.started).max(0.0) as u64;
     let _ = headers.set(PROXY_LATENCY, &elapsed.to_string());
+    let stored_header = |n: &str| headers.get(n).ok().flatten();
+    if rules::not_modified(stored.status(), req, &stored_header) {
+        discard(&stored);
+        push_status(ex, status, key);
+        return not_modified(&headers);
+    }
     let body = if head {
         discard(&stored);
         None
@@ -353,6 +433,21 @@ fn from_store(
         .map_err(|_| internal("could not build the cached response"))?;
     push_status(ex, status, key);
     Ok(resp)
+}
+
+/// `304 Not Modified` for a client whose copy is current: the 200's headers without the metadata of
+/// the body it does not carry (ETag, Last-Modified, Cache-Control, Expires, Vary, Date stay).
+fn not_modified(from: &web_sys::Headers) -> Result<web_sys::Response, GatewayError> {
+    let headers = web_sys::Headers::new_with_headers(from)
+        .map_err(|_| internal("could not copy response headers"))?;
+    for name in rules::NOT_MODIFIED_DROP {
+        let _ = headers.delete(name);
+    }
+    let init = web_sys::ResponseInit::new();
+    init.set_status(304);
+    init.set_headers(&headers);
+    web_sys::Response::new_with_opt_readable_stream_and_init(None, &init)
+        .map_err(|_| internal("could not build the 304 response"))
 }
 
 /// Release a response body we will not read.

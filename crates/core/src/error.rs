@@ -32,6 +32,8 @@ pub enum ErrorKind {
     /// Every target of the service is out after failing its passive health checks (503).
     /// `retry_after_secs`: seconds until the first cool-down ends (`Retry-After`), when known.
     NoHealthyUpstream { retry_after_secs: Option<u64> },
+    /// `Cache-Control: only-if-cached` and no stored response can answer (504, RFC 9111 5.2.1.7).
+    NotCached,
     /// The gateway has no usable configuration (503).
     NoConfig,
     /// A bug or an unexpected runtime failure (500).
@@ -72,6 +74,7 @@ impl ErrorKind {
             ErrorKind::Restricted { status, .. } => *status,
             ErrorKind::UpstreamUnreachable => 502,
             ErrorKind::UpstreamTimeout => 504,
+            ErrorKind::NotCached => 504,
             ErrorKind::NoHealthyUpstream { .. } => 503,
             ErrorKind::NoConfig => 503,
             ErrorKind::Internal => 500,
@@ -95,6 +98,7 @@ impl ErrorKind {
             ErrorKind::Restricted { code, .. } => code,
             ErrorKind::UpstreamUnreachable => "upstream_unreachable",
             ErrorKind::UpstreamTimeout => "upstream_timeout",
+            ErrorKind::NotCached => "not_cached",
             ErrorKind::NoHealthyUpstream { .. } => "no_healthy_upstream",
             ErrorKind::NoConfig => "no_config",
             ErrorKind::Internal => "internal_error",
@@ -126,6 +130,7 @@ impl ErrorKind {
             ErrorKind::Restricted { .. } => "Access restricted",
             ErrorKind::UpstreamUnreachable => "Upstream unreachable",
             ErrorKind::UpstreamTimeout => "Upstream timed out",
+            ErrorKind::NotCached => "Not in the cache",
             ErrorKind::NoHealthyUpstream { .. } => "No healthy upstream",
             ErrorKind::NoConfig => "Gateway has no usable configuration",
             ErrorKind::Internal => "Internal gateway error",
@@ -278,6 +283,7 @@ mod tests {
             ),
             (ErrorKind::UpstreamUnreachable, 502),
             (ErrorKind::UpstreamTimeout, 504),
+            (ErrorKind::NotCached, 504),
             (ErrorKind::NoConfig, 503),
             (ErrorKind::Internal, 500),
             (

@@ -12,6 +12,12 @@ pub struct CacheControl {
     pub max_age: Option<u64>,
     pub s_maxage: Option<u64>,
     pub stale_if_error: Option<u64>,
+    /// Request: only a stored response will do (RFC 9111 5.2.1.7).
+    pub only_if_cached: bool,
+    /// Request: the response must stay fresh for at least this many more seconds (5.2.1.3).
+    pub min_fresh: Option<u64>,
+    /// Response: `must-revalidate` or `proxy-revalidate`: never served stale (5.2.2.2, 5.2.2.8).
+    pub must_revalidate: bool,
 }
 
 impl CacheControl {
@@ -34,6 +40,13 @@ impl CacheControl {
                 "public" => cc.public = true,
                 "max-age" => cc.max_age = Some(seconds().unwrap_or(0)),
                 "s-maxage" => cc.s_maxage = Some(seconds().unwrap_or(0)),
+                "only-if-cached" => cc.only_if_cached = true,
+                "must-revalidate" | "proxy-revalidate" => cc.must_revalidate = true,
+                "min-fresh" => {
+                    if let Some(s) = seconds() {
+                        cc.min_fresh = Some(s)
+                    }
+                }
                 "stale-if-error" => {
                     if let Some(s) = seconds() {
                         cc.stale_if_error = Some(s)

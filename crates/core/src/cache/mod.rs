@@ -13,6 +13,7 @@
 //! - [`Generations`]: the purge counters kept in KV at [`GENERATIONS_KEY`].
 //! - [`MissLocks`]: miss coalescing within an isolate (`cache_lock`, nginx's `proxy_cache_lock`).
 
+mod conditional;
 mod control;
 mod generations;
 mod key;
@@ -22,13 +23,17 @@ mod status;
 #[cfg(test)]
 mod tests;
 
+pub use conditional::{
+    http_date, is_conditional, not_modified, CONDITIONAL_HEADERS, NOT_MODIFIED_DROP,
+};
 pub use control::CacheControl;
 pub use generations::{Generations, GENERATIONS_KEY};
 pub use key::{cache_key, cache_url, key_consumer, key_digest, sorted_query};
 pub use lock::{after_wait, AfterWait, LeaderOutcome, MissLocks, MissPlan};
 pub use policy::{
-    has_credentials, request_decision, response_decision, select, Bypass, Freshness,
-    RequestDecision, RequestInfo, ResponseInfo, Storable, StoredMeta,
+    client_wants, has_credentials, invalidates, request_decision, response_decision, select,
+    Bypass, ClientWants, Freshness, RequestDecision, RequestInfo, ResponseInfo, Storable,
+    StoredMeta,
 };
 pub use status::{CacheStatus, XCacheStatus, CACHE_NAME};
 
@@ -107,6 +112,10 @@ pub struct ProxyCacheConfig {
     /// miss fetches again (default 5, nginx's `proxy_cache_lock_age`; more than 0, at most 300).
     #[serde(default = "default_lock_seconds")]
     pub cache_lock_age: f64,
+    /// Kong's required `strategy`, accepted so that Kong configurations load: only `"memory"` (the
+    /// store is always the Workers Cache API); `"redis"` is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<String>,
 }
 
 impl Default for ProxyCacheConfig {
@@ -128,6 +137,7 @@ impl Default for ProxyCacheConfig {
             cache_lock: true,
             cache_lock_timeout: default_lock_seconds(),
             cache_lock_age: default_lock_seconds(),
+            strategy: None,
         }
     }
 }
@@ -196,10 +206,10 @@ pub fn parse(config: &serde_json::Value) -> Result<ProxyCacheConfig, PluginError
         );
     }
     for (i, s) in c.response_code.iter().enumerate() {
-        if !(100..=599).contains(s) || *s == 206 || *s == 101 {
+        if !(100..=599).contains(s) || matches!(*s, 101 | 206 | 304) {
             err(
                 format!("response_code[{i}]"),
-                format!("{s} cannot be cached (use 100..599, not 101 or 206)"),
+                format!("{s} cannot be cached (use 100..599, not 101, 206 or 304)"),
             );
         }
     }
@@ -236,6 +246,12 @@ pub fn parse(config: &serde_json::Value) -> Result<ProxyCacheConfig, PluginError
                 format!("must be more than 0 and at most {MAX_LOCK_SECONDS} seconds"),
             );
         }
+    }
+    if let Some(s) = c.strategy.as_deref().filter(|s| *s != "memory") {
+        err(
+            "strategy".into(),
+            format!("{s:?} is not available: the cache is the Workers Cache API (use \"memory\" or leave it out)"),
+        );
     }
     for (i, h) in c.vary_headers.iter().enumerate() {
         if !crate::proxy::is_token(h) {

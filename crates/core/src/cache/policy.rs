@@ -118,10 +118,53 @@ pub fn request_decision(config: &ProxyCacheConfig, req: &RequestInfo<'_>) -> Req
     {
         return RequestDecision::Bypass(Bypass::Credentials);
     }
-    let pragma_no_cache =
-        (req.header)("pragma").is_some_and(|p| p.to_ascii_lowercase().contains("no-cache"));
+    // Pragma counts only when the request has no Cache-Control (RFC 9111 5.4).
+    let pragma_no_cache = (req.header)("cache-control").is_none()
+        && (req.header)("pragma").is_some_and(|p| p.to_ascii_lowercase().contains("no-cache"));
     let refresh = config.cache_control && (cc.no_cache || cc.max_age == Some(0) || pragma_no_cache);
     RequestDecision::Cache { lookup: !refresh }
+}
+
+/// What the client's `Cache-Control` asks of a stored response, with `cache_control` (RFC 9111
+/// 5.2.1); nothing without it. `no-cache`, `max-age=0` and `no-store` are [`request_decision`]'s.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientWants {
+    /// `only-if-cached`: answer from the cache or with 504, never from the origin.
+    pub only_if_cached: bool,
+    /// `max-age=N`: a stored response older than N seconds is not acceptable.
+    pub max_age: Option<u64>,
+    /// `min-fresh=N`: a stored response must stay fresh for at least N more seconds.
+    pub min_fresh: Option<u64>,
+}
+
+impl ClientWants {
+    /// May the stored response in state `f` be served to this client?
+    pub fn accepts(&self, f: &Freshness) -> bool {
+        f.fresh
+            && self.max_age.is_none_or(|m| f.age <= m)
+            && self
+                .min_fresh
+                .is_none_or(|m| f.remaining >= i64::try_from(m).unwrap_or(i64::MAX))
+    }
+}
+
+/// The client's demands on a stored response (all empty unless `cache_control`).
+pub fn client_wants(
+    config: &ProxyCacheConfig,
+    header: &dyn Fn(&str) -> Option<String>,
+) -> ClientWants {
+    if !config.cache_control {
+        return ClientWants::default();
+    }
+    let Some(value) = header("cache-control") else {
+        return ClientWants::default();
+    };
+    let cc = CacheControl::parse(Some(&value));
+    ClientWants {
+        only_if_cached: cc.only_if_cached,
+        max_age: cc.max_age,
+        min_fresh: cc.min_fresh,
+    }
 }
 
 /// The origin response, as the cache sees it.
@@ -129,6 +172,9 @@ pub struct ResponseInfo<'a> {
     pub status: u16,
     /// A response header by (lower-case) name.
     pub header: &'a dyn Fn(&str) -> Option<String>,
+    /// Now (seconds since the epoch): `Expires` counts from the response's `Date`, or from now
+    /// when it has none.
+    pub now_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,17 +249,35 @@ pub fn response_decision(config: &ProxyCacheConfig, resp: &ResponseInfo<'_>) -> 
     let age = (resp.header)("age")
         .and_then(|a| a.trim().parse::<u64>().ok())
         .unwrap_or(0);
-    let ttl = match cc.shared_max_age() {
-        Some(max_age) => max_age.saturating_sub(age),
-        None => config.cache_ttl,
+    // Freshness lifetime (RFC 9111 4.2.1): s-maxage, max-age, then Expires - Date (an Expires that
+    // is not a date, `0` for instance, is in the past); else `cache_ttl`.
+    let expires = (resp.header)("expires");
+    let ttl = match (cc.shared_max_age(), expires) {
+        (Some(max_age), _) => max_age.saturating_sub(age),
+        (None, Some(expires)) => {
+            let date = (resp.header)("date")
+                .and_then(|d| super::conditional::http_date(&d))
+                .unwrap_or(resp.now_secs);
+            let lifetime =
+                super::conditional::http_date(&expires).map_or(0, |e| e.saturating_sub(date));
+            if lifetime == 0 {
+                return Storable::No("expires");
+            }
+            lifetime.saturating_sub(age)
+        }
+        (None, None) => config.cache_ttl,
     };
     if ttl == 0 {
         return Storable::No("max-age");
     }
-    Storable::Yes {
-        ttl,
-        stale: config.stale_if_error.max(cc.stale_if_error.unwrap_or(0)),
-    }
+    // must-revalidate / proxy-revalidate (which s-maxage implies for a shared cache, RFC 9111
+    // 5.2.2.10): no stale copy unless the origin itself allows it.
+    let stale = if cc.must_revalidate || cc.s_maxage.is_some() {
+        cc.stale_if_error.unwrap_or(0)
+    } else {
+        config.stale_if_error.max(cc.stale_if_error.unwrap_or(0))
+    };
+    Storable::Yes { ttl, stale }
 }
 
 /// What is stored next to a response (header [`super::META_HEADER`]).
@@ -343,4 +407,14 @@ pub fn select<'a>(
         }
     }
     best.map(|(_, c)| c)
+}
+
+/// Does a `method` request (one outside `request_method`) answered with `status` invalidate the
+/// stored GET response of its URL (RFC 9111 4.4)? Unsafe methods (not GET, HEAD, OPTIONS, TRACE)
+/// answered with a non-error status (2xx, 3xx) do.
+pub fn invalidates(method: &str, status: u16) -> bool {
+    let safe = ["GET", "HEAD", "OPTIONS", "TRACE"]
+        .iter()
+        .any(|m| m.eq_ignore_ascii_case(method));
+    !safe && (200..400).contains(&status)
 }

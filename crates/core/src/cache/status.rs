@@ -90,6 +90,15 @@ impl CacheStatus {
         s
     }
 
+    /// `only-if-cached` and nothing stored could answer: a 504 that never reached the origin
+    /// (`X-Cache-Status: Miss`, no `fwd`).
+    pub fn not_cached() -> CacheStatus {
+        CacheStatus {
+            detail: Some("only-if-cached"),
+            ..Self::new(XCacheStatus::Miss)
+        }
+    }
+
     /// A fresh entry was served.
     pub fn hit(remaining: i64) -> CacheStatus {
         CacheStatus {

@@ -80,9 +80,13 @@ fn storable(c: &ProxyCacheConfig, status: u16, pairs: &[(&str, &str)]) -> Storab
         &ResponseInfo {
             status,
             header: &get,
+            now_secs: NOW_SECS,
         },
     )
 }
+
+/// 2023-11-14 22:13:20 GMT.
+const NOW_SECS: u64 = 1_700_000_000;
 
 const JSON: (&str, &str) = ("content-type", "application/json; charset=utf-8");
 
@@ -124,6 +128,15 @@ fn bad_settings_are_reported_with_paths() {
         Err(crate::plugins::PluginError::Config(e)) => e,
         other => panic!("{v}: expected errors, got {other:?}"),
     };
+    assert_eq!(
+        errors(json!({"response_code": [200, 304]}))[0].0,
+        "response_code[1]"
+    );
+    assert_eq!(errors(json!({"strategy": "redis"}))[0].0, "strategy");
+    assert_eq!(
+        cfg(json!({"strategy": "memory"})).strategy.as_deref(),
+        Some("memory")
+    );
     let e = errors(
         json!({"request_method": ["GET", "DELETE"], "response_code": [200, 206, 700],
                           "content_type": ["json"], "cache_ttl": 0, "vary_headers": ["bad header"],
@@ -453,11 +466,11 @@ fn ttl_comes_from_cache_control_when_obeyed() {
     );
     assert_eq!(
         ttl(Some("max-age=60, s-maxage=10"), None),
-        Storable::Yes { ttl: 10, stale: 30 }
+        Storable::Yes { ttl: 10, stale: 0 }
     );
     assert_eq!(
         ttl(Some("s-maxage=10, max-age=60"), None),
-        Storable::Yes { ttl: 10, stale: 30 }
+        Storable::Yes { ttl: 10, stale: 0 }
     );
     assert_eq!(
         ttl(Some("max-age=60"), Some("45")),
@@ -852,4 +865,199 @@ fn most_specific_instance_wins_and_consumer_scoped_needs_that_consumer() {
     assert_eq!(select(all[..1].iter(), None).unwrap().cache_ttl, 1);
     assert!(select(all[2..].iter(), None).is_none());
     assert!(select([].iter(), None).is_none());
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Client demands, Expires, must-revalidate, conditional requests, invalidation
+
+#[test]
+fn client_max_age_min_fresh_and_only_if_cached() {
+    let obey = cfg(json!({"cache_control": true}));
+    let ignore = cfg(json!({}));
+    let wants = |c: &ProxyCacheConfig, v: &str| {
+        let h = headers(&[("cache-control", v)]);
+        client_wants(c, &|n: &str| h.get(n).cloned())
+    };
+    let f = |age: u64, remaining: i64| Freshness {
+        fresh: remaining > 0,
+        age,
+        remaining,
+        usable_on_error: false,
+    };
+    assert!(wants(&obey, "max-age=10").accepts(&f(10, 50)));
+    assert!(!wants(&obey, "max-age=10").accepts(&f(11, 50)));
+    assert!(wants(&obey, "min-fresh=50").accepts(&f(0, 50)));
+    assert!(!wants(&obey, "min-fresh=51").accepts(&f(0, 50)));
+    assert!(
+        !wants(&obey, "max-stale=600").accepts(&f(0, -1)),
+        "never stale"
+    );
+    assert!(wants(&obey, "only-if-cached").only_if_cached);
+    assert!(wants(&obey, "max-age=5, Only-If-Cached").only_if_cached);
+    for v in ["max-age=1", "min-fresh=100", "only-if-cached"] {
+        assert_eq!(wants(&ignore, v), ClientWants::default(), "{v}");
+        assert!(wants(&ignore, v).accepts(&f(100, 1)));
+    }
+    // Pragma counts only without Cache-Control (RFC 9111 5.4).
+    assert_eq!(
+        Req::get("/a", "")
+            .with("pragma", "no-cache")
+            .with("cache-control", "max-age=60")
+            .decision(&obey),
+        RequestDecision::Cache { lookup: true }
+    );
+}
+
+#[test]
+fn expires_sets_the_ttl_when_obeyed() {
+    let obey = cfg(json!({"cache_control": true, "stale_if_error": 30}));
+    let date = "Tue, 14 Nov 2023 22:13:20 GMT";
+    assert_eq!(http_date(date), Some(NOW_SECS));
+    let with = |pairs: &[(&str, &str)]| {
+        let mut h = vec![JSON];
+        h.extend_from_slice(pairs);
+        storable(&obey, 200, &h)
+    };
+    assert_eq!(
+        with(&[("date", date), ("expires", "Tue, 14 Nov 2023 22:14:20 GMT")]),
+        Storable::Yes { ttl: 60, stale: 30 }
+    );
+    // No Date: from now.
+    assert_eq!(
+        with(&[("expires", "Tue, 14 Nov 2023 22:15:20 GMT")]),
+        Storable::Yes {
+            ttl: 120,
+            stale: 30
+        }
+    );
+    assert_eq!(
+        with(&[
+            ("date", date),
+            ("expires", "Tue, 14 Nov 2023 22:14:20 GMT"),
+            ("age", "20")
+        ]),
+        Storable::Yes { ttl: 40, stale: 30 }
+    );
+    assert_eq!(with(&[("expires", "0")]), Storable::No("expires"));
+    assert_eq!(
+        with(&[("date", date), ("expires", date)]),
+        Storable::No("expires")
+    );
+    // max-age wins over Expires.
+    assert_eq!(
+        with(&[("expires", "0"), ("cache-control", "max-age=10")]),
+        Storable::Yes { ttl: 10, stale: 30 }
+    );
+    // Ignored without cache_control.
+    assert!(matches!(
+        storable(&cfg(json!({})), 200, &[JSON, ("expires", "0")]),
+        Storable::Yes { ttl: 300, .. }
+    ));
+    // must-revalidate / proxy-revalidate: no stale window of ours.
+    for d in ["must-revalidate", "proxy-revalidate"] {
+        let v = format!("max-age=60, {d}");
+        assert_eq!(
+            with(&[("cache-control", v.as_str())]),
+            Storable::Yes { ttl: 60, stale: 0 },
+            "{d}"
+        );
+    }
+    assert_eq!(
+        with(&[("cache-control", "s-maxage=60")]),
+        Storable::Yes { ttl: 60, stale: 0 },
+        "s-maxage implies proxy-revalidate"
+    );
+    assert_eq!(
+        with(&[(
+            "cache-control",
+            "max-age=60, must-revalidate, stale-if-error=5"
+        )]),
+        Storable::Yes { ttl: 60, stale: 5 }
+    );
+}
+
+#[test]
+fn http_dates_in_all_three_forms() {
+    let t = 784_111_777; // Sun, 06 Nov 1994 08:49:37 GMT
+    assert_eq!(http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(t));
+    assert_eq!(http_date("Sunday, 06-Nov-94 08:49:37 GMT"), Some(t));
+    assert_eq!(http_date("Sun Nov  6 08:49:37 1994"), Some(t));
+    assert_eq!(http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+    for bad in [
+        "0",
+        "",
+        "-1",
+        "Sun, 06 Nov 1994 08:49:37",
+        "Sun, 06 Foo 1994 08:49:37 GMT",
+        "Sun, 32 Nov 1994 08:49:37 GMT",
+    ] {
+        assert_eq!(http_date(bad), None, "{bad:?}");
+    }
+}
+
+#[test]
+fn conditional_requests_against_a_stored_200() {
+    let resp = headers(&[
+        ("etag", "W/\"v1\""),
+        ("last-modified", "Sun, 06 Nov 1994 08:49:37 GMT"),
+    ]);
+    let r = |n: &str| resp.get(n).cloned();
+    let check = |status: u16, pairs: &[(&str, &str)]| {
+        let q = headers(pairs);
+        not_modified(status, &|n: &str| q.get(n).cloned(), &r)
+    };
+    assert!(
+        check(200, &[("if-none-match", "\"v1\"")]),
+        "weak comparison"
+    );
+    assert!(check(200, &[("if-none-match", "\"x\", W/\"v1\"")]));
+    assert!(check(200, &[("if-none-match", "*")]));
+    assert!(!check(200, &[("if-none-match", "\"v2\"")]));
+    assert!(!check(404, &[("if-none-match", "\"v1\"")]), "only a 200");
+    assert!(check(
+        200,
+        &[("if-modified-since", "Sun, 06 Nov 1994 08:49:37 GMT")]
+    ));
+    assert!(check(
+        200,
+        &[("if-modified-since", "Mon, 07 Nov 1994 08:49:37 GMT")]
+    ));
+    assert!(!check(
+        200,
+        &[("if-modified-since", "Sat, 05 Nov 1994 08:49:37 GMT")]
+    ));
+    assert!(!check(200, &[("if-modified-since", "yesterday")]));
+    // If-None-Match wins over If-Modified-Since.
+    assert!(!check(
+        200,
+        &[
+            ("if-none-match", "\"v2\""),
+            ("if-modified-since", "Mon, 07 Nov 1994 08:49:37 GMT")
+        ]
+    ));
+    assert!(!check(200, &[]));
+    let q = headers(&[("if-none-match", "\"v1\"")]);
+    assert!(is_conditional(&|n: &str| q.get(n).cloned()));
+    assert!(!is_conditional(&|_: &str| -> Option<String> { None }));
+    // Without validators in the response nothing matches but `*`.
+    let none = |_: &str| -> Option<String> { None };
+    assert!(!not_modified(200, &|n: &str| q.get(n).cloned(), &none));
+}
+
+#[test]
+fn unsafe_successes_invalidate() {
+    for m in ["POST", "PUT", "DELETE", "PATCH", "purge"] {
+        assert!(invalidates(m, 200), "{m}");
+        assert!(invalidates(m, 303), "{m}");
+        assert!(!invalidates(m, 404), "{m}");
+        assert!(!invalidates(m, 500), "{m}");
+    }
+    for m in ["GET", "HEAD", "OPTIONS", "TRACE"] {
+        assert!(!invalidates(m, 200), "{m}");
+    }
+    assert_eq!(
+        CacheStatus::not_cached().header_value(None),
+        "edgegate; detail=\"only-if-cached\""
+    );
+    assert_eq!(CacheStatus::not_cached().x.as_str(), "Miss");
 }
