@@ -298,7 +298,7 @@ const SERVER_DROPS: [&str; 4] = ["connection", "keep-alive", "te", "upgrade"];
 
 thread_local! {
     /// Request headers never forwarded, as JS arrays made once per isolate: hop-by-hop ones (but
-    /// [`FETCH_DROPS`]), `expect`, the identity headers only the gateway sets (a client's copies
+    /// [`FETCH_DROPS`]) and `proxy-connection`, `expect`, the identity headers only the gateway sets (a client's copies
     /// are dropped on every route) and `x-forwarded-prefix` (set again when a prefix was stripped);
     /// `tracestate` too when the trace context is new (index 1).
     static REQUEST_REMOVED: [JsValue; 2] = [request_removed(false), request_removed(true)];
@@ -312,15 +312,20 @@ thread_local! {
         set.into()
     };
     /// Response headers never passed back: hop-by-hop ones, but those no HTTP server sends on as they
-    /// are ([`SERVER_DROPS`]).
-    static RESPONSE_REMOVED: JsValue =
-        names_array(rules::HOP_BY_HOP.iter().filter(|n| !SERVER_DROPS.contains(n)));
+    /// are ([`SERVER_DROPS`]), and `proxy-connection`.
+    static RESPONSE_REMOVED: JsValue = names_array(
+        rules::HOP_BY_HOP
+            .iter()
+            .filter(|n| !SERVER_DROPS.contains(n))
+            .chain(rules::LEGACY_HOP_BY_HOP),
+    );
 }
 
 fn request_removed(new_trace: bool) -> JsValue {
     let names = rules::HOP_BY_HOP
         .iter()
         .filter(|n| !FETCH_DROPS.contains(n))
+        .chain(rules::LEGACY_HOP_BY_HOP)
         .chain(rules::NOT_FORWARDED)
         .chain(IDENTITY_HEADERS.iter())
         .chain(std::iter::once(&"x-forwarded-prefix"))

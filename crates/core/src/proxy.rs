@@ -17,6 +17,12 @@ pub const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
+/// Hop-by-hop in practice though in no standard list: `Proxy-Connection`, an old client's
+/// `Connection` for proxies, which RFC 9110 section 7.6.1 asks intermediaries to remove before
+/// forwarding. Removed from requests and responses like [`HOP_BY_HOP`] (but a service or a plugin may
+/// still set it).
+pub const LEGACY_HOP_BY_HOP: &[&str] = &["proxy-connection"];
+
 /// Request headers that are not hop-by-hop but are still not forwarded: `expect` (a
 /// `100-continue` handshake is between the client and the gateway; the Workers runtime cannot relay
 /// an interim `100 Continue` from the origin).
