@@ -6,7 +6,8 @@
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
-import { startGateway, startOrigin, request, closedPort, sleep, problemOf } from "./support/harness.mjs";
+import zlib from "node:zlib";
+import { startGateway, startOrigin, request, closedPort, sleep, waitFor, problemOf } from "./support/harness.mjs";
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const TRACEPARENT_RE = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
@@ -150,6 +151,12 @@ describe("docs contract: proxying", { timeout: 180_000 }, () => {
         await sleep(20);
         res.writeHead(200, { "content-type": "text/plain" });
         res.end("after hints");
+      } else if (path === "/gzip") {
+        res.writeHead(200, { "content-type": "application/json", "content-encoding": "gzip", vary: "Accept-Encoding" });
+        res.end(zlib.gzipSync(JSON.stringify({ compressed: true, pad: "x".repeat(2000) })));
+      } else if (path === "/hop") {
+        res.writeHead(200, { "content-type": "text/plain", "proxy-connection": "keep-alive", "x-after": "1" });
+        res.end("hop");
       } else if (path === "/chunked") {
         res.writeHead(200, { "content-type": "text/plain" });
         res.write("one-");
@@ -268,6 +275,17 @@ describe("docs contract: proxying", { timeout: 180_000 }, () => {
         const { up } = await upstream(`/api/q?${query}`);
         assert.equal(up.url, `/base/q?${query}`, query);
       }
+    });
+
+    test("the runtime percent-encodes the bytes a URL query may not hold as they are; the rest is kept", async () => {
+      const before = echo.requests.length;
+      const reply = await rawRequest(
+        gw.url,
+        "GET /api/q?sq='a'&dq=\"b\"&lt=<c>&keep=|{}^`%zz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+      );
+      assert.match(reply, /^HTTP\/1\.1 200/, reply.slice(0, 200));
+      assert.equal(echo.requests.length, before + 1);
+      assert.equal(echo.last.url, "/base/q?sq=%27a%27&dq=%22b%22&lt=%3Cc%3E&keep=|{}^`%zz");
     });
 
     test("the origin receives the service's host:port as Host by default", async () => {
@@ -407,6 +425,11 @@ describe("docs contract: proxying", { timeout: 180_000 }, () => {
       assert.equal(up.headers["x-kept"], "yes");
     });
 
+    test("Proxy-Connection (RFC 9110 section 7.6.1: removed before forwarding) does not reach the origin", async () => {
+      const { up } = await upstream("/api/x", { "proxy-connection": "keep-alive" });
+      assert.equal(up.headers["proxy-connection"], undefined);
+    });
+
     test("Expect: 100-continue is answered at the gateway; the body arrives whole and Expect does not", async () => {
       const body = "x".repeat(5000);
       const { up, res } = await upstream("/api/upload", { expect: "100-continue", "content-type": "text/plain" }, {
@@ -510,6 +533,23 @@ describe("docs contract: proxying", { timeout: 180_000 }, () => {
       assertProblem(res, 502, "upstream_unreachable", "unsolicited 100");
     });
 
+    test("a gzip-encoded origin response reaches a gzip client still encoded, and decodes to the origin's bytes", async () => {
+      const res = await get("/s/gzip", { "accept-encoding": "gzip" });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers["content-encoding"], "gzip");
+      assert.equal(res.headers.vary, "Accept-Encoding");
+      const body = JSON.parse(zlib.gunzipSync(res.body).toString());
+      assert.equal(body.compressed, true);
+      assert.equal(body.pad.length, 2000);
+    });
+
+    test("the origin's Proxy-Connection does not reach the client", async () => {
+      const res = await get("/s/hop");
+      assert.equal(res.status, 200);
+      assert.equal(res.headers["x-after"], "1");
+      assert.equal(res.headers["proxy-connection"], undefined);
+    });
+
     test("a chunked origin response reaches the client whole", async () => {
       const res = await get("/s/chunked");
       assert.equal(res.status, 200);
@@ -552,10 +592,15 @@ describe("docs contract: proxying", { timeout: 180_000 }, () => {
       assert.equal(res.status, 200, res.text);
       assert.equal(res.headers.allow, "GET, HEAD, OPTIONS");
       assert.ok(res.headers["x-request-id"]);
-      res = await get("/opts/x", { "max-forwards": "0" }, { method: "OPTIONS" });
+      res = await get("/opts/x", { "max-forwards": "0", "x-request-id": "mf-0" }, { method: "OPTIONS" });
       assert.equal(res.status, 200, res.text);
-      assert.ok(res.headers.allow, "an Allow header");
+      assert.equal(res.headers.allow, "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT, TRACE", "any method");
       assert.equal(echo.hits, before, "the origin is not contacted");
+      const line = await waitFor(() => gw.logs.find((l) => l.json?.request_id === "mf-0")?.json, { what: "log line" });
+      assert.equal(line.status, 200);
+      assert.equal(line.route, "opts");
+      assert.equal(line.upstream, null, "nothing went upstream");
+      assert.equal(line.attempts, null);
     });
   });
 
