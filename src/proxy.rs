@@ -97,6 +97,9 @@ pub async fn forward_from(
     ex: &mut Exchange<'_>,
     mut attempts: Attempts,
 ) -> Result<web_sys::Response, GatewayError> {
+    if let Some(response) = final_recipient(ex) {
+        return Ok(response);
+    }
     keep_body(ex, &mut attempts).await;
     let upstream = ex.plan.upstream;
     let mut target = match attempts.next.take() {
@@ -148,6 +151,13 @@ pub fn start_fast(
     plugins: Option<crate::HooksLeft>,
 ) -> js_sys::Promise {
     let upstream = ex.plan.upstream;
+    if let Some(response) = final_recipient(ex) {
+        let saved = plugins.map(|_| ex.save());
+        let left = plugins.unwrap_or(crate::HooksLeft::OnError);
+        log.status = Some(response.status());
+        let response = crate::after(&owned, Ok(response), log, saved, left);
+        return js_sys::Promise::resolve(&response);
+    }
     let target = match crate::upstream::pick(upstream, crate::upstream::key(ex), &[]) {
         Ok(i) => i,
         Err(e) => {
@@ -230,6 +240,46 @@ pub fn start_fast(
     promise
 }
 
+/// The gateway's own answer to a TRACE or OPTIONS request whose `Max-Forwards` is 0 (RFC 9110
+/// section 7.6.2: such a request is not forwarded, the gateway answers it as its final recipient):
+/// `200` with the route's methods in `Allow` for OPTIONS, the request echoed back as `message/http`
+/// (without fields that may hold credentials) for TRACE. `None` for every other request: only TRACE and
+/// OPTIONS requests read the header.
+fn final_recipient(ex: &Exchange<'_>) -> Option<web_sys::Response> {
+    let method = ex.info.method.as_str();
+    if !rules::uses_max_forwards(method)
+        || rules::max_forwards(ex.header("max-forwards").as_deref()) != rules::MaxForwards::Answer
+    {
+        return None;
+    }
+    let methods = ex
+        .gateway
+        .router()
+        .compiled(ex.plan.route_index)
+        .map_or(&[][..], |r| r.methods());
+    let allow = rules::allow_for(methods);
+    if method == "OPTIONS" {
+        return Some(crate::respond::fixed(
+            200,
+            &[("allow", &allow), ("content-length", "0")],
+            None,
+            ex.request_id,
+        ));
+    }
+    let pairs = crate::respond::header_pairs(&ex.raw.headers());
+    let target = ex
+        .info
+        .url
+        .get(ex.url.scheme.len() + 3 + ex.url.authority.len()..);
+    let body = rules::trace_echo(method, target.unwrap_or("/"), &pairs);
+    Some(crate::respond::fixed(
+        200,
+        &[("content-type", "message/http"), ("allow", &allow)],
+        Some(&body),
+        ex.request_id,
+    ))
+}
+
 /// What `js::forward` hands its `done` callback.
 #[derive(Default)]
 struct Outcome_ {
@@ -248,7 +298,7 @@ const SERVER_DROPS: [&str; 4] = ["connection", "keep-alive", "te", "upgrade"];
 
 thread_local! {
     /// Request headers never forwarded, as JS arrays made once per isolate: hop-by-hop ones (but
-    /// [`FETCH_DROPS`]), `expect`, the identity headers only the gateway sets (a client's copies
+    /// [`FETCH_DROPS`]) and `proxy-connection`, `expect`, the identity headers only the gateway sets (a client's copies
     /// are dropped on every route) and `x-forwarded-prefix` (set again when a prefix was stripped);
     /// `tracestate` too when the trace context is new (index 1).
     static REQUEST_REMOVED: [JsValue; 2] = [request_removed(false), request_removed(true)];
@@ -262,15 +312,20 @@ thread_local! {
         set.into()
     };
     /// Response headers never passed back: hop-by-hop ones, but those no HTTP server sends on as they
-    /// are ([`SERVER_DROPS`]).
-    static RESPONSE_REMOVED: JsValue =
-        names_array(rules::HOP_BY_HOP.iter().filter(|n| !SERVER_DROPS.contains(n)));
+    /// are ([`SERVER_DROPS`]), and `proxy-connection`.
+    static RESPONSE_REMOVED: JsValue = names_array(
+        rules::HOP_BY_HOP
+            .iter()
+            .filter(|n| !SERVER_DROPS.contains(n))
+            .chain(rules::LEGACY_HOP_BY_HOP),
+    );
 }
 
 fn request_removed(new_trace: bool) -> JsValue {
     let names = rules::HOP_BY_HOP
         .iter()
         .filter(|n| !FETCH_DROPS.contains(n))
+        .chain(rules::LEGACY_HOP_BY_HOP)
         .chain(rules::NOT_FORWARDED)
         .chain(IDENTITY_HEADERS.iter())
         .chain(std::iter::once(&"x-forwarded-prefix"))
@@ -303,6 +358,14 @@ pub fn start(
     let mut edits = HeaderEdits::new(&url, request_id);
     for name in rules::connection_listed(info.connection.as_deref()) {
         edits.remove(&name);
+    }
+    // TRACE and OPTIONS only (0 never gets here, see `final_recipient`).
+    if rules::uses_max_forwards(&info.method) {
+        if let rules::MaxForwards::Forward(n) =
+            rules::max_forwards(ex.header("max-forwards").as_deref())
+        {
+            edits.set("max-forwards", &n);
+        }
     }
     for name in &ex.upstream_remove {
         edits.remove(name);

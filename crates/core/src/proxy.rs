@@ -17,6 +17,12 @@ pub const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
+/// Hop-by-hop in practice though in no standard list: `Proxy-Connection`, an old client's
+/// `Connection` for proxies, which RFC 9110 section 7.6.1 asks intermediaries to remove before
+/// forwarding. Removed from requests and responses like [`HOP_BY_HOP`] (but a service or a plugin may
+/// still set it).
+pub const LEGACY_HOP_BY_HOP: &[&str] = &["proxy-connection"];
+
 /// Request headers that are not hop-by-hop but are still not forwarded: `expect` (a
 /// `100-continue` handshake is between the client and the gateway; the Workers runtime cannot relay
 /// an interim `100 Continue` from the origin).
@@ -39,6 +45,84 @@ pub const VIA: &str = "1.1 edgegate";
 pub const REQUEST_ID: &str = "x-request-id";
 pub const UPSTREAM_LATENCY: &str = "x-edgegate-upstream-latency";
 pub const PROXY_LATENCY: &str = "x-edgegate-proxy-latency";
+
+/// What an intermediary does with a `Max-Forwards` header (RFC 9110 section 7.6.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MaxForwards {
+    /// Not a TRACE or OPTIONS request, no header, or not a number: forward the request as it is.
+    Pass,
+    /// Forward the request with this value (the received one minus one).
+    Forward(String),
+    /// The value is 0: do not forward; answer as the final recipient.
+    Answer,
+}
+
+/// Whether `method` is one of the two that `Max-Forwards` applies to (TRACE and OPTIONS); for every
+/// other method the header passes unchanged and is not even read.
+pub fn uses_max_forwards(method: &str) -> bool {
+    method == "OPTIONS" || method == "TRACE"
+}
+
+/// What to do with `Max-Forwards: value` on a TRACE or OPTIONS request: 0 is answered by the gateway,
+/// a larger number is decremented (a value too large for 64 bits counts as the largest one), anything
+/// that is not `1*DIGIT` is left alone.
+pub fn max_forwards(value: Option<&str>) -> MaxForwards {
+    let Some(v) = value.map(str::trim) else {
+        return MaxForwards::Pass;
+    };
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return MaxForwards::Pass;
+    }
+    match v.parse::<u64>() {
+        Ok(0) => MaxForwards::Answer,
+        Ok(n) => MaxForwards::Forward((n - 1).to_string()),
+        // Only digits, so too many of them.
+        Err(_) => MaxForwards::Forward((u64::MAX - 1).to_string()),
+    }
+}
+
+/// The `Allow` header of the gateway's own answer to `OPTIONS` (with `Max-Forwards: 0`) on a route
+/// accepting `methods` (sorted, upper case; empty: any method).
+pub fn allow_for(methods: &[String]) -> String {
+    if methods.is_empty() {
+        return ANY_METHOD_ALLOW.to_string();
+    }
+    methods.join(", ")
+}
+
+/// What a route without `methods` accepts, as an `Allow` header.
+pub const ANY_METHOD_ALLOW: &str = "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT, TRACE";
+
+/// The body of the gateway's answer to `TRACE` with `Max-Forwards: 0` (RFC 9110 section 9.3.8): the
+/// request line and header fields as received (`message/http`), without the fields likely to hold
+/// credentials or session data (RFC 9110 asks the final recipient to leave them out): `Authorization`,
+/// `Proxy-Authorization`, `Cookie`, and any name containing `auth`, `key`, `token`, `secret`,
+/// `session`, `password`, `credential` or `signature`.
+pub fn trace_echo(method: &str, target: &str, headers: &[(String, String)]) -> String {
+    const SENSITIVE: [&str; 8] = [
+        "auth",
+        "key",
+        "token",
+        "secret",
+        "session",
+        "password",
+        "credential",
+        "signature",
+    ];
+    let mut out = format!("{method} {target} HTTP/1.1\r\n");
+    for (name, value) in headers {
+        let lower = name.to_ascii_lowercase();
+        if lower == "cookie" || SENSITIVE.iter().any(|s| lower.contains(s)) {
+            continue;
+        }
+        out.push_str(name);
+        out.push_str(": ");
+        out.push_str(value);
+        out.push_str("\r\n");
+    }
+    out.push_str("\r\n");
+    out
+}
 
 /// The headers a `Connection` header names (hop-by-hop too, RFC 9110 7.6.1) beyond the fixed
 /// [`HOP_BY_HOP`] set: lower case, de-duplicated, invalid tokens skipped.
@@ -222,7 +306,8 @@ pub fn forges_gateway_header(name: &str, also_set: &[&str]) -> bool {
     guarded_headers().any(|g| g == dashed) || also_set.contains(&dashed.as_str())
 }
 
-/// Lower-cased host without port, from a Host header or URL authority.
+/// Lower-cased host without port and without a trailing dot (as nginx's `$host`, which Kong sends as
+/// `X-Forwarded-Host`), from a Host header or URL authority.
 pub fn host_without_port(authority: &str) -> String {
     let a = authority.trim();
     let host = if a.starts_with('[') {
@@ -235,6 +320,7 @@ pub fn host_without_port(authority: &str) -> String {
             .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
             .map_or(a, |(h, _)| h)
     };
+    let host = host.strip_suffix('.').unwrap_or(host);
     host.to_ascii_lowercase()
 }
 
@@ -317,6 +403,48 @@ mod tests {
         assert_eq!((p.path, p.query), ("/", "x=a:b"));
         assert!(split_url("no-scheme/path").is_none());
         assert!(split_url("mailto:someone").is_none());
+    }
+
+    #[test]
+    fn max_forwards_is_answered_at_zero_and_decremented_above() {
+        assert!(uses_max_forwards("OPTIONS") && uses_max_forwards("TRACE"));
+        assert!(!uses_max_forwards("GET") && !uses_max_forwards("options"));
+        assert_eq!(max_forwards(None), MaxForwards::Pass);
+        assert_eq!(max_forwards(Some("0")), MaxForwards::Answer);
+        assert_eq!(max_forwards(Some(" 00 ")), MaxForwards::Answer);
+        assert_eq!(max_forwards(Some("1")), MaxForwards::Forward("0".into()));
+        assert_eq!(max_forwards(Some("10")), MaxForwards::Forward("9".into()));
+        assert_eq!(
+            max_forwards(Some("99999999999999999999999")),
+            MaxForwards::Forward((u64::MAX - 1).to_string())
+        );
+        for bad in ["", "-1", "1.5", "x", "1, 2"] {
+            assert_eq!(max_forwards(Some(bad)), MaxForwards::Pass, "{bad:?}");
+        }
+        assert_eq!(allow_for(&[]), ANY_METHOD_ALLOW);
+        assert_eq!(allow_for(&["GET".into(), "HEAD".into()]), "GET, HEAD");
+    }
+
+    #[test]
+    fn trace_echo_leaves_out_credentials() {
+        let h = |n: &str, v: &str| (n.to_string(), v.to_string());
+        let body = trace_echo(
+            "TRACE",
+            "/a?b=1",
+            &[
+                h("host", "example.com"),
+                h("authorization", "Bearer x"),
+                h("cookie", "sid=1"),
+                h("x-api-key", "k"),
+                h("apikey", "k"),
+                h("x-csrf-token", "t"),
+                h("x-trace", "yes"),
+            ],
+        );
+        assert_eq!(
+            body,
+            "TRACE /a?b=1 HTTP/1.1\r\nhost: example.com\r\nx-trace: yes\r\n\r\n"
+        );
     }
 
     #[test]
@@ -474,6 +602,11 @@ mod tests {
         assert_eq!(host_without_port("API.example.com:8787"), "api.example.com");
         assert_eq!(host_without_port("[::1]:80"), "[::1]");
         assert_eq!(host_without_port("localhost"), "localhost");
+        assert_eq!(
+            host_without_port("API.example.com.:8443"),
+            "api.example.com"
+        );
+        assert_eq!(host_without_port("api.example.com."), "api.example.com");
     }
 
     #[test]

@@ -90,6 +90,11 @@ pub struct CompiledRoute {
 }
 
 impl CompiledRoute {
+    /// The methods the route accepts: upper case, sorted, de-duplicated; empty for any method.
+    pub fn methods(&self) -> &[String] {
+        &self.methods
+    }
+
     fn compile(r: &RouteConfig, service: usize, base_path: &str) -> Result<CompiledRoute, String> {
         let mut paths = r
             .paths
@@ -368,6 +373,9 @@ impl Router {
             PathPattern::Regex { re: None, .. } => 0,
         };
         let mut stripped = 0;
+        // Kong's path_handling v0 keeps a trailing slash of the request when strip_path leaves
+        // nothing else: `/api/` on the prefix `/api` goes to `/base/`, not `/base`.
+        let mut trailing_slash = false;
         let forwarded: Cow<str> = match &route.rewrite {
             Some(parts) => {
                 let mut s = String::new();
@@ -386,6 +394,8 @@ impl Router {
             None if route.strip_path => {
                 stripped = cut.min(path.len());
                 let rem = path.get(cut..).unwrap_or("");
+                // `rem` is the end of `path`: "" or "/" here.
+                trailing_slash = path.len() > 1 && path.ends_with('/') && rem.len() <= 1;
                 if rem.is_empty() {
                     Cow::Borrowed("/")
                 } else if rem.starts_with('/') {
@@ -405,6 +415,9 @@ impl Router {
             ));
         }
         let mut upstream = join_base(&route.base_path, &forwarded);
+        if trailing_slash && !upstream.ends_with('/') {
+            upstream.push('/');
+        }
         if !req.query.is_empty() {
             upstream.push('?');
             upstream.push_str(req.query);
@@ -420,7 +433,8 @@ impl Router {
 }
 
 /// Prepend the service base path (Kong's `path_handling` "v0"): `/base` + `/x` = `/base/x`,
-/// `/base` + `/` = `/base`, `` + `/x` = `/x`, and never an empty path.
+/// `/base` + `/` = `/base`, `` + `/x` = `/x`, and never an empty path. (A trailing slash that
+/// strip_path leaves, `/api/` on `/api`, is added back by the caller: `/base/`.)
 fn join_base(base: &str, path: &str) -> String {
     if base.is_empty() {
         if path.is_empty() {

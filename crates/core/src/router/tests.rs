@@ -629,7 +629,11 @@ fn strip_path_and_base_path_joining() {
         ("root", json!({"paths": ["/"], "service": "b"})),
     ]);
     assert_eq!(upstream(&r, get("/api/x/y")), "/base/x/y");
-    assert_eq!(upstream(&r, get("/api/")), "/base");
+    // Kong's v0 keeps the request's trailing slash: `/api/` gives `/base/`.
+    assert_eq!(upstream(&r, get("/api/")), "/base/");
+    assert_eq!(upstream(&r, get("/api/x/")), "/base/x/");
+    assert_eq!(upstream(&r, get("/plain/")), "/");
+    assert_eq!(upstream(&r, get("/keep/")), "/base/keep/");
     assert_eq!(upstream(&r, get("/api")), "/base");
     assert_eq!(upstream(&r, get("/keep/x")), "/base/keep/x");
     assert_eq!(upstream(&r, get("/plain/x")), "/x");
@@ -654,6 +658,9 @@ fn strip_path_for_templates_and_regexes() {
     assert_eq!(upstream(&r, get("/users/7")), "/");
     assert_eq!(upstream(&r, get("/files/a/b")), "/base/a/b");
     assert_eq!(upstream(&r, get("/files")), "/base");
+    assert_eq!(upstream(&r, get("/files/")), "/base/");
+    assert_eq!(upstream(&r, get("/v2/")), "/");
+    assert_eq!(upstream(&r, get("/v2")), "/");
     assert_eq!(upstream(&r, get("/v2/items")), "/items");
     assert_eq!(upstream(&r, get("/w2/items")), "/2/items");
     assert_eq!(upstream(&r, get("/all/xyz")), "/");

@@ -429,6 +429,7 @@ impl EagerRouter {
             PathPattern::Regex { re: None, .. } => 0,
         };
         let mut stripped = 0;
+        let mut trailing_slash = false;
         let forwarded: Cow<str> = match &route.rewrite {
             Some(parts) => {
                 let mut s = String::new();
@@ -447,6 +448,8 @@ impl EagerRouter {
             None if route.strip_path => {
                 stripped = cut.min(path.len());
                 let rem = path.get(cut..).unwrap_or("");
+                // `rem` is the end of `path`: "" or "/" here.
+                trailing_slash = path.len() > 1 && path.ends_with('/') && rem.len() <= 1;
                 if rem.is_empty() {
                     Cow::Borrowed("/")
                 } else if rem.starts_with('/') {
@@ -466,6 +469,9 @@ impl EagerRouter {
             ));
         }
         let mut upstream = join_base(&route.base_path, &forwarded);
+        if trailing_slash && !upstream.ends_with('/') {
+            upstream.push('/');
+        }
         if !req.query.is_empty() {
             upstream.push('?');
             upstream.push_str(req.query);
