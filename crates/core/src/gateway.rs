@@ -480,7 +480,14 @@ impl Gateway {
                         Some(q) => rest.split_at(q),
                         None => (rest, ""),
                     };
-                    path_and_query = join_base(&other.base_path, path) + query;
+                    let mut joined = join_base(&other.base_path, path);
+                    // The router kept the request's trailing slash (`/api/` -> `/b1/`): keep it for
+                    // this service too (`/b2/`, as Kong's path_handling v0). With an empty first
+                    // base path `/` is also what a bare `/api` becomes, so it is left as is.
+                    if path == "/" && !upstream.base_path.is_empty() && !joined.ends_with('/') {
+                        joined.push('/');
+                    }
+                    path_and_query = joined + query;
                 }
                 upstream = other;
             }

@@ -380,6 +380,31 @@ fn a_split_route_uses_the_chosen_services_base_path_and_survives_the_compiled_fo
 }
 
 #[test]
+fn a_split_route_keeps_the_trailing_slash_for_every_service() {
+    use crate::gateway::Gateway;
+    let gw = Gateway::compile(SPLIT_DOC).unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for u in 0..50 {
+        let user = format!("user-{u}");
+        let header = |n: &str| (n == "x-user").then(|| user.clone());
+        for (path, v1, v2) in [
+            (
+                "/c/",
+                "http://v1.internal/base/",
+                "http://a.internal:81/two/",
+            ),
+            ("/c", "http://v1.internal/base", "http://a.internal:81/two"),
+        ] {
+            let plan = gw.plan(&view(path, &header)).unwrap();
+            let want = if plan.upstream.name == "v1" { v1 } else { v2 };
+            assert_eq!(plan.url, want, "{path} for {user}");
+            seen.insert(plan.upstream.name.clone());
+        }
+    }
+    assert_eq!(seen.len(), 2, "both services were chosen: {seen:?}");
+}
+
+#[test]
 fn urls_for_other_targets_keep_the_path_and_preserve_host() {
     use crate::gateway::Gateway;
     let gw = Gateway::compile(SPLIT_DOC).unwrap();
