@@ -306,7 +306,13 @@ pub fn redact(value: &mut serde_json::Value) -> bool {
                 *s = REDACTED.into();
                 true
             }
-            Value::Array(items) => items.iter_mut().fold(false, |any, i| hide(i) || any),
+            Value::Array(items) => {
+                let mut any = false;
+                for item in items {
+                    any |= hide(item);
+                }
+                any
+            }
             _ => false,
         }
     }
