@@ -224,7 +224,8 @@ pub fn show(kv: &mut dyn Kv, version: Option<u64>) -> Result<String, CliError> {
     match parse_and_validate(&document) {
         Ok(config) => {
             // The typed form: fields in their documented order, defaults written out.
-            let pretty = serde_json::to_string_pretty(&config).map_err(|e| e.to_string())?;
+            let pretty = serde_json::to_string_pretty(&redacted(config.clone()))
+                .map_err(|e| e.to_string())?;
             out.push_str(&format!(
                 "{key} ({state}): {}; shown with defaults filled in\n{pretty}",
                 summary(&config)
@@ -232,14 +233,128 @@ pub fn show(kv: &mut dyn Kv, version: Option<u64>) -> Result<String, CliError> {
         }
         Err(errors) => {
             let errors: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+            // The stored text, unless it is JSON with a credential header to hide.
+            let mut stored = document.trim_end().to_string();
+            if let Ok(mut value) = serde_json::from_str::<serde_json::Value>(&document) {
+                if redact(&mut value) {
+                    stored = serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?;
+                }
+            }
             out.push_str(&format!(
-                "{key} ({state}): INVALID, this gateway would reject it:\n{}\nstored text:\n{}",
+                "{key} ({state}): INVALID, this gateway would reject it:\n{}\nstored text:\n{stored}",
                 errors.join("\n"),
-                document.trim_end()
             ));
         }
     }
     Ok(out)
+}
+
+/// What `show` prints instead of a credential header's value.
+pub const REDACTED: &str = "<redacted>";
+
+/// Whether a header's value is a credential that `show` does not print: `authorization`,
+/// `proxy-authorization`, `cookie`, and names that say key, token, secret, password, auth, session,
+/// signature or credential (`x-api-key`, `api-key`, `x-auth-token`, ...).
+pub fn is_credential_header(name: &str) -> bool {
+    let name = name.trim().to_ascii_lowercase();
+    name == "cookie"
+        || [
+            "auth",
+            "key",
+            "token",
+            "secret",
+            "password",
+            "session",
+            "signature",
+            "credential",
+        ]
+        .iter()
+        .any(|word| name.contains(word))
+}
+
+/// A valid document with the values of its credential headers hidden (see [`redact`]), keeping the
+/// typed form's field order.
+fn redacted(mut config: GatewayConfig) -> GatewayConfig {
+    for service in &mut config.services {
+        for (name, value) in service.headers.iter_mut() {
+            if is_credential_header(name) {
+                *value = REDACTED.into();
+            }
+        }
+    }
+    for route in &mut config.routes {
+        for (name, values) in route.headers.iter_mut() {
+            if is_credential_header(name) {
+                values.iter_mut().for_each(|v| *v = REDACTED.into());
+            }
+        }
+    }
+    for plugin in &mut config.plugins {
+        redact(&mut plugin.config);
+    }
+    config
+}
+
+/// Hide the values of credential headers anywhere in a document: every member called `headers`
+/// that maps names to values (services, routes, ai-proxy providers) or lists `name:value` entries
+/// (request-transformer). Returns whether anything was hidden.
+pub fn redact(value: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    fn hide(v: &mut Value) -> bool {
+        match v {
+            Value::String(s) if s != REDACTED => {
+                *s = REDACTED.into();
+                true
+            }
+            Value::Array(items) => {
+                let mut any = false;
+                for item in items {
+                    any |= hide(item);
+                }
+                any
+            }
+            _ => false,
+        }
+    }
+    let mut hidden = false;
+    match value {
+        Value::Object(members) => {
+            for (key, member) in members.iter_mut() {
+                if key == "headers" {
+                    match member {
+                        Value::Object(headers) => {
+                            for (name, v) in headers.iter_mut() {
+                                if is_credential_header(name) {
+                                    hidden |= hide(v);
+                                }
+                            }
+                        }
+                        Value::Array(entries) => {
+                            for entry in entries.iter_mut() {
+                                if let Value::String(s) = entry {
+                                    if let Some((name, v)) = s.split_once(':') {
+                                        if is_credential_header(name) && v != REDACTED {
+                                            *s = format!("{name}:{REDACTED}");
+                                            hidden = true;
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                hidden |= redact(member);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                hidden |= redact(item);
+            }
+        }
+        _ => {}
+    }
+    hidden
 }
 
 #[cfg(test)]
@@ -490,6 +605,112 @@ mod tests {
         );
         assert!(out.contains("  $: invalid JSON"), "{out}");
         assert!(out.ends_with("\nstored text:\nnot json"), "{out}");
+    }
+
+    /// The `console` examples of docs/configuration.md's `push`, `rollback` and `show` sections, replayed:
+    /// kv-seed/config.json then a one-service document pushed, shown, rolled back twice.
+    #[test]
+    fn the_documented_console_sessions_are_what_the_commands_print() {
+        const DOC: &str = include_str!("../../../docs/configuration.md");
+        const SEED: &str = include_str!("../../../kv-seed/config.json");
+        const NEW: &str =
+            r#"{"format_version": 1, "services": [{"name": "a", "url": "http://a"}]}"#;
+        // Each session: the `$ scripts/config ...` lines and what follows each, up to the next one.
+        let sessions: Vec<Vec<(String, String)>> = DOC
+            .split("```console\n")
+            .skip(1)
+            .map(|block| {
+                let block = block.split("\n```").next().unwrap();
+                let mut out: Vec<(String, String)> = Vec::new();
+                for line in block.lines() {
+                    match line.strip_prefix("$ ") {
+                        Some(cmd) => out.push((cmd.to_string(), String::new())),
+                        None => {
+                            let last = out.last_mut().unwrap();
+                            last.1.push_str(line);
+                            last.1.push('\n');
+                        }
+                    }
+                }
+                out
+            })
+            .collect();
+        let find = |prefix: &str| -> Vec<(String, String)> {
+            sessions
+                .iter()
+                .find(|s| s[0].0.starts_with(prefix))
+                .unwrap_or_else(|| panic!("no console block starting with {prefix}"))
+                .clone()
+        };
+        let expect = |cmd: &(String, String), actual: Result<String, CliError>| {
+            let actual = match actual {
+                Ok(text) => format!("{}\n", text.trim_end()),
+                Err(e) => format!("{}\n", e.render()),
+            };
+            assert_eq!(actual, cmd.1, "docs/configuration.md: `{}`", cmd.0);
+        };
+
+        let validate_session = find("scripts/config validate kv-seed/config.json");
+        expect(&validate_session[0], validate(SEED));
+
+        let compile_session = find("scripts/config compile kv-seed/config.json");
+        let (bytes, summary) = compile(SEED).unwrap();
+        let documented = compile_session[0]
+            .1
+            .replace("(4321 bytes)", &format!("({} bytes)", bytes.len()));
+        assert_eq!(
+            documented,
+            format!(
+                "{summary}; compiled form written to /tmp/config.compiled ({} bytes)\n",
+                bytes.len()
+            )
+        );
+
+        let mut kv = MemoryKv::default();
+        let pushes = find("scripts/config push kv-seed/config.json");
+        expect(&pushes[0], push(&mut kv, SEED));
+        expect(&pushes[1], push(&mut kv, NEW));
+        let shown = find("scripts/config show");
+        expect(&shown[0], show(&mut kv, None));
+        let rollbacks = find("scripts/config rollback");
+        expect(&rollbacks[0], rollback(&mut kv));
+        expect(&rollbacks[1], rollback(&mut kv));
+    }
+
+    #[test]
+    fn show_hides_credential_headers_everywhere() {
+        let doc = r#"{"format_version": 1,
+            "services": [{"name": "a", "url": "http://a",
+                          "headers": {"Authorization": "Bearer s3cret", "x-api-key": "s3cret", "x-from": "edgegate"}}],
+            "routes": [{"name": "r", "service": "a", "headers": {"x-internal-token": ["s3cret"], "x-env": ["prod"]}}],
+            "plugins": [{"name": "request-transformer", "route": "r",
+                         "config": {"add": {"headers": ["x-auth-token:s3cret", "x-plain:visible"]}}}]}"#;
+        let mut kv = MemoryKv::default();
+        push(&mut kv, doc).unwrap();
+        let out = show(&mut kv, None).unwrap();
+        assert!(!out.contains("s3cret"), "{out}");
+        for shown in [
+            "\"Authorization\": \"<redacted>\"",
+            "\"x-api-key\": \"<redacted>\"",
+            "\"x-from\": \"edgegate\"",
+            "\"<redacted>\"\n",
+            "\"prod\"",
+            "\"x-auth-token:<redacted>\"",
+            "\"x-plain:visible\"",
+        ] {
+            assert!(out.contains(shown), "{shown} in {out}");
+        }
+        // An invalid stored document is shown redacted too (when it is JSON).
+        kv.values.insert(
+            "config/versions/9".into(),
+            r#"{"format_version": 1, "services": [{"name": "a", "url": "http://a", "timeout_ms": 0,
+                "headers": {"authorization": "Bearer s3cret"}}]}"#
+                .into(),
+        );
+        let out = show(&mut kv, Some(9)).unwrap();
+        assert!(out.contains("INVALID"), "{out}");
+        assert!(!out.contains("s3cret"), "{out}");
+        assert!(out.contains("\"authorization\": \"<redacted>\""), "{out}");
     }
 
     #[test]

@@ -206,16 +206,37 @@ fn every_object_forbids_unknown_properties() {
     let schema = generated_schema();
     let mut objects = Vec::new();
     objects_with_properties(&schema, String::new(), &mut objects);
-    let names: Vec<&str> = objects.iter().map(|(at, _)| at.as_str()).collect();
+    // The `if`/`then` rules that type a plugin's `config` by its `name` only constrain those two.
+    objects.retain(|(at, _)| !at.starts_with("/$defs/PluginConfig/allOf/"));
+    let mut names: Vec<&str> = objects.iter().map(|(at, _)| at.as_str()).collect();
+    names.sort();
     assert_eq!(
         names,
         [
             "",
+            "/$defs/AclPluginConfig",
+            "/$defs/BasicAuthPluginConfig",
+            "/$defs/CorsPluginConfig",
+            "/$defs/GeoRestrictionPluginConfig",
             "/$defs/Healthchecks",
+            "/$defs/IpRestrictionPluginConfig",
+            "/$defs/JwtPluginConfig",
+            "/$defs/KeyAuthPluginConfig",
             "/$defs/PassiveHealthcheck",
             "/$defs/PassiveHealthy",
             "/$defs/PassiveUnhealthy",
             "/$defs/PluginConfig",
+            "/$defs/ProxyCachePluginConfig",
+            "/$defs/RateLimitingPluginConfig",
+            "/$defs/RedirectPluginConfig",
+            "/$defs/RequestSizeLimitingPluginConfig",
+            "/$defs/RequestTerminationPluginConfig",
+            "/$defs/RequestTransformerGroup",
+            "/$defs/RequestTransformerPluginConfig",
+            "/$defs/RequestTransformerReplace",
+            "/$defs/ResponseTransformerGroup",
+            "/$defs/ResponseTransformerPluginConfig",
+            "/$defs/ResponseTransformerTypedGroup",
             "/$defs/RouteConfig",
             "/$defs/ServiceConfig",
             "/$defs/TargetConfig",

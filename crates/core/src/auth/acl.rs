@@ -7,6 +7,14 @@ use crate::plugins::PluginError;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(
+        rename = "AclPluginConfig",
+        description = "Settings of the `acl` plugin (docs/authentication.md)."
+    )
+)]
 #[serde(deny_unknown_fields)]
 pub struct AclConfig {
     /// Groups let through; every other consumer gets 403.

@@ -22,6 +22,14 @@ pub const MAX_HEADER_BYTES: usize = 4096;
 const HASH_BYTES: usize = 32;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(
+        rename = "BasicAuthPluginConfig",
+        description = "Settings of the `basic-auth` plugin (docs/authentication.md)."
+    )
+)]
 #[serde(deny_unknown_fields)]
 pub struct BasicAuthConfig {
     /// Remove `Authorization` before forwarding (default false).

@@ -26,6 +26,14 @@ use std::str::FromStr;
 use super::AuthFailure;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(
+        rename = "JwtPluginConfig",
+        description = "Settings of the `jwt` plugin (docs/authentication.md)."
+    )
+)]
 #[serde(deny_unknown_fields)]
 pub struct JwtConfig {
     /// Headers to read the token from (default `authorization`, as `Bearer <token>`).

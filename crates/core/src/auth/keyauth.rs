@@ -12,6 +12,14 @@ use serde::Deserialize;
 pub const MAX_KEY_BYTES: usize = 1024;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(
+        rename = "KeyAuthPluginConfig",
+        description = "Settings of the `key-auth` plugin (docs/authentication.md)."
+    )
+)]
 #[serde(deny_unknown_fields)]
 pub struct KeyAuthConfig {
     /// Header and query parameter names to look in, in order (default `apikey`, `x-api-key`).

@@ -51,6 +51,14 @@ pub const CACHE_STATUS: &str = "cache-status";
 
 /// Settings of a `proxy-cache` plugin instance. Names and defaults follow Kong's proxy-cache.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(
+        rename = "ProxyCachePluginConfig",
+        description = "Settings of the `proxy-cache` plugin (docs/caching.md)."
+    )
+)]
 #[serde(deny_unknown_fields)]
 pub struct ProxyCacheConfig {
     /// Request methods that may be cached (default `["GET", "HEAD"]`). HEAD is answered from the

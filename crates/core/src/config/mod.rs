@@ -2,6 +2,8 @@
 
 pub mod model;
 pub use edgegate_path_error as path_error;
+#[cfg(feature = "schema")]
+pub mod schema;
 pub mod url;
 mod validate;
 

@@ -15,6 +15,7 @@ pub struct GatewayConfig {
     #[serde(default, rename = "$schema", skip_serializing_if = "Option::is_none")]
     pub schema: Option<String>,
     /// Format version of this document. Only `1` exists.
+    #[cfg_attr(feature = "schema", schemars(extend("const" = 1)))]
     pub format_version: u32,
     /// Named upstreams that routes send traffic to.
     #[serde(default)]
@@ -30,7 +31,11 @@ pub struct GatewayConfig {
 
 /// One plugin instance. Without `route`, `service` and `consumer` it applies to every request.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(transform = super::schema::plugin_variants)
+)]
 #[serde(deny_unknown_fields)]
 pub struct PluginConfig {
     /// Which plugin, e.g. `key-auth`, `jwt`, `basic-auth`, `acl`, `rate-limiting`, `proxy-cache`.
@@ -55,6 +60,10 @@ pub struct PluginConfig {
     pub enabled: bool,
     /// The plugin's own settings; each plugin documents them (docs/plugins.md).
     #[serde(default)]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "super::schema::plugin_config")
+    )]
     pub config: serde_json::Value,
 }
 
@@ -65,6 +74,7 @@ pub struct PluginConfig {
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
     /// Unique name, referenced by routes.
+    #[cfg_attr(feature = "schema", schemars(extend("pattern" = "^[A-Za-z0-9._-]{1,128}$")))]
     pub name: String,
     /// Origin URL: `http` or `https`, host, optional port, optional base path
     /// (for example `https://api.internal.example.com:8443/v1`). No query or fragment.
@@ -99,6 +109,7 @@ pub struct ServiceConfig {
     pub healthchecks: Option<Healthchecks>,
     /// How many times a failed attempt is tried again (0 to 10, default 1).
     #[serde(default = "default_retries")]
+    #[cfg_attr(feature = "schema", schemars(extend("maximum" = 10)))]
     pub retries: u64,
     /// Which failures are retried: `connect-failure`, `timeout`, or a status code (400 to 599).
     /// Default `["connect-failure"]`.
@@ -109,6 +120,7 @@ pub struct ServiceConfig {
     pub retry_non_idempotent: bool,
     /// How long to wait for the origin's response headers, in milliseconds (default 60000).
     #[serde(default = "default_timeout_ms")]
+    #[cfg_attr(feature = "schema", schemars(extend("minimum" = 1, "maximum" = 600000)))]
     pub timeout_ms: u64,
     /// Headers set on every upstream request (replacing a client header of the same name).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -139,6 +151,7 @@ pub struct TargetConfig {
     pub url: String,
     /// Share of the traffic, 0 to 65535 (default 100, as in Kong); 0 takes the target out.
     #[serde(default = "default_weight")]
+    #[cfg_attr(feature = "schema", schemars(extend("maximum" = 65535)))]
     pub weight: u64,
 }
 
@@ -350,6 +363,7 @@ pub struct WeightedService {
     /// The service's name.
     pub name: String,
     /// Share of the route's traffic, 0 to 65535.
+    #[cfg_attr(feature = "schema", schemars(extend("maximum" = 65535)))]
     pub weight: u64,
 }
 
@@ -363,6 +377,7 @@ pub fn default_timeout_ms() -> u64 {
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// Unique name, shown in logs.
+    #[cfg_attr(feature = "schema", schemars(extend("pattern" = "^[A-Za-z0-9._-]{1,128}$")))]
     pub name: String,
     /// Name of the service this route proxies to. Exactly one of `service` and `services` is given.
     #[serde(default, skip_serializing_if = "String::is_empty")]

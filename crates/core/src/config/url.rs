@@ -15,7 +15,14 @@ pub struct ServiceUrl {
 impl ServiceUrl {
     pub fn parse(url: &str) -> Result<ServiceUrl, String> {
         let (scheme, rest) = url.split_once("://").ok_or_else(|| {
-            format!("{url:?} is not an absolute URL (expected http://host or https://host)")
+            // Not echoed when it may hold credentials (`user:password@host`).
+            if url.contains('@') {
+                "not an absolute URL (expected http://host or https://host; credentials in a \
+                 service URL are not allowed, use service headers)"
+                    .to_string()
+            } else {
+                format!("{url:?} is not an absolute URL (expected http://host or https://host)")
+            }
         })?;
         let scheme = scheme.to_ascii_lowercase();
         if scheme != "http" && scheme != "https" {
@@ -135,5 +142,22 @@ mod tests {
         ] {
             assert!(ServiceUrl::parse(bad).is_err(), "{bad} should be rejected");
         }
+    }
+
+    #[test]
+    fn errors_never_echo_credentials() {
+        for bad in [
+            "admin:s3cret@api.example.com",
+            "https://admin:s3cret@api.example.com",
+            "http://admin:s3cret@api.example.com/v1?x=1",
+            "http://admin:s3cret@api.example.com:99999",
+        ] {
+            let e = ServiceUrl::parse(bad).unwrap_err();
+            assert!(!e.contains("s3cret"), "{bad}: {e}");
+        }
+        // Without credentials the value helps.
+        assert!(ServiceUrl::parse("example.com")
+            .unwrap_err()
+            .contains("\"example.com\" is not an absolute URL"));
     }
 }

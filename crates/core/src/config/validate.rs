@@ -76,8 +76,46 @@ fn error(path: &str, message: String) -> ValidationError {
         } else {
             path.to_string()
         },
-        message,
+        message: without_quoted_strings(message),
     }
+}
+
+/// serde's type errors quote the offending string (`invalid type: string "Bearer ...", expected a
+/// map`). A string in the wrong place can be a credential (a service's `headers` written as one
+/// string), and errors are printed by the CLI and logged by the Worker, so the quoted value is left
+/// out: `invalid type: string, expected a map`. The path still says where it is.
+fn without_quoted_strings(message: String) -> String {
+    const QUOTING: [&str; 2] = ["invalid type: string \"", "invalid value: string \""];
+    if !QUOTING.iter().any(|p| message.contains(p)) {
+        return message;
+    }
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message.as_str();
+    while let Some((at, len)) = QUOTING
+        .iter()
+        .filter_map(|p| rest.find(p).map(|i| (i, p.len())))
+        .min()
+    {
+        // Keep `invalid type: string`, drop ` "...."` (a Rust-escaped string: `\"` inside).
+        out.push_str(&rest[..at + len - 2]);
+        let quoted = &rest[at + len..];
+        let mut end = quoted.len();
+        let mut escaped = false;
+        for (i, c) in quoted.char_indices() {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => {
+                    end = i + 1;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        rest = &quoted[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -1258,7 +1296,7 @@ mod tests {
         doc["format_version"] = json!(2);
         assert_one_error(&doc, "format_version", "unsupported format version 2");
         doc["format_version"] = json!("1");
-        assert_one_error(&doc, "format_version", "invalid type: string \"1\"");
+        assert_one_error(&doc, "format_version", "invalid type: string, expected u32");
         doc["format_version"] = json!(1.5);
         assert_one_error(&doc, "format_version", "invalid type: floating point");
     }
@@ -1348,7 +1386,7 @@ mod tests {
         assert_one_error(
             &doc,
             "services[0].timeout_ms",
-            "invalid type: string \"5s\"",
+            "invalid type: string, expected u64",
         );
         let mut doc = base();
         doc["routes"][0]["paths"][0] = json!(7);
@@ -1361,7 +1399,11 @@ mod tests {
         assert_one_error(&doc, "services[0].headers.x-n", "expected a string");
         let mut doc = base();
         doc["routes"][1] = json!("health");
-        assert_one_error(&doc, "routes[1]", "invalid type: string \"health\"");
+        assert_one_error(
+            &doc,
+            "routes[1]",
+            "invalid type: string, expected struct RouteConfig",
+        );
         let mut doc = base();
         doc["routes"][0]["priority"] = json!(3_000_000_000u64);
         assert_one_error(&doc, "routes[0].priority", "invalid value");
@@ -1706,6 +1748,30 @@ mod tests {
                 "routes[2].headers.bad header: invalid character ' ' in header name \"bad header\"",
             ]
         );
+    }
+
+    #[test]
+    fn misplaced_strings_are_not_echoed() {
+        let doc = json!({"format_version": 1, "services": [
+            {"name": "a", "url": "http://a", "headers": "authorization: Bearer s3cret \"x\" y"},
+            {"name": "b", "url": "http://b", "timeout_ms": "s3cret"}
+        ]});
+        assert_eq!(
+            errors_of(&doc),
+            [
+                "services[0].headers: invalid type: string, expected a map",
+                "services[1].timeout_ms: invalid type: string, expected u64",
+            ]
+        );
+        assert_eq!(
+            without_quoted_strings(
+                "invalid value: string \"a\\\", b\", expected x; invalid type: string \"c\"".into()
+            ),
+            "invalid value: string, expected x; invalid type: string"
+        );
+        // Other messages keep their quoted values.
+        let kept = "unknown service \"user-api\"".to_string();
+        assert_eq!(without_quoted_strings(kept.clone()), kept);
     }
 
     #[test]

@@ -19,8 +19,16 @@ pub const METHODS: [&str; 9] = [
 pub const PREFLIGHT_STATUS: u16 = 200;
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(
+        rename = "CorsPluginConfig",
+        description = "Settings of the `cors` plugin (docs/traffic-policies.md#cors)."
+    )
+)]
 #[serde(deny_unknown_fields)]
-struct Raw {
+pub(crate) struct Raw {
     #[serde(default)]
     origins: Option<Vec<String>>,
     #[serde(default)]

@@ -32,6 +32,11 @@ pub fn known_code(code: &str) -> bool {
 
 /// What to do with a request whose country is unknown (`cf.country` missing, empty or `XX`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "GeoRestrictionUnknownCountry")
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Unknown {
     /// Treat it as the code `XX`: refused by an `allow_countries` list without `XX`, let through by
@@ -44,8 +49,16 @@ pub enum Unknown {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(
+        rename = "GeoRestrictionPluginConfig",
+        description = "Settings of the `geo-restriction` plugin (docs/traffic-policies.md#geo-restriction)."
+    )
+)]
 #[serde(deny_unknown_fields)]
-struct Raw {
+pub(crate) struct Raw {
     #[serde(default)]
     allow_countries: Option<Vec<String>>,
     #[serde(default)]

@@ -102,8 +102,16 @@ impl Cidr {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(
+        rename = "IpRestrictionPluginConfig",
+        description = "Settings of the `ip-restriction` plugin (docs/traffic-policies.md#ip-restriction)."
+    )
+)]
 #[serde(deny_unknown_fields)]
-struct Raw {
+pub(crate) struct Raw {
     #[serde(default)]
     allow: Option<Vec<String>>,
     #[serde(default)]

@@ -8,8 +8,16 @@ use serde::Deserialize;
 use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(
+        rename = "RedirectPluginConfig",
+        description = "Settings of the `redirect` plugin (docs/plugins.md#redirect)."
+    )
+)]
 #[serde(deny_unknown_fields)]
-struct Settings {
+pub(crate) struct Settings {
     #[serde(default = "default_status")]
     status_code: u16,
     location: String,

@@ -11,6 +11,11 @@ use serde::Deserialize;
 
 /// Kong's units: powers of 1024.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "RequestSizeLimitingUnit")
+)]
 #[serde(rename_all = "lowercase")]
 pub enum SizeUnit {
     Bytes,
@@ -33,8 +38,16 @@ fn default_size() -> u64 {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(
+        rename = "RequestSizeLimitingPluginConfig",
+        description = "Settings of the `request-size-limiting` plugin (docs/traffic-policies.md#request-size-limiting)."
+    )
+)]
 #[serde(deny_unknown_fields)]
-struct Raw {
+pub(crate) struct Raw {
     #[serde(default = "default_size")]
     allowed_payload_size: u64,
     #[serde(default)]

@@ -11,6 +11,14 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(
+        rename = "RequestTerminationPluginConfig",
+        description = "Settings of the `request-termination` plugin (docs/plugins.md#request-termination)."
+    )
+)]
 #[serde(deny_unknown_fields)]
 pub struct RequestTerminationConfig {
     /// Status of the answer, 200 to 599.

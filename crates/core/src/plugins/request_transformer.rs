@@ -16,6 +16,11 @@ pub const DEFAULT_MAX_BODY_SIZE: u64 = 1024 * 1024;
 pub const LARGEST_MAX_BODY_SIZE: u64 = 8 * 1024 * 1024;
 
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "RequestTransformerGroup")
+)]
 #[serde(deny_unknown_fields)]
 struct RawGroup {
     #[serde(default)]
@@ -27,6 +32,11 @@ struct RawGroup {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "RequestTransformerReplace")
+)]
 #[serde(deny_unknown_fields)]
 struct RawReplace {
     #[serde(default)]
@@ -40,8 +50,16 @@ struct RawReplace {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(
+        rename = "RequestTransformerPluginConfig",
+        description = "Settings of the `request-transformer` plugin (docs/transformations.md)."
+    )
+)]
 #[serde(deny_unknown_fields)]
-struct RawConfig {
+pub(crate) struct RawConfig {
     #[serde(default)]
     http_method: Option<String>,
     #[serde(default)]

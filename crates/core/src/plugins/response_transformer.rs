@@ -11,6 +11,11 @@ use serde::Deserialize;
 pub use super::request_transformer::{DEFAULT_MAX_BODY_SIZE, LARGEST_MAX_BODY_SIZE};
 
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "ResponseTransformerGroup")
+)]
 #[serde(deny_unknown_fields)]
 struct RawGroup {
     #[serde(default)]
@@ -20,6 +25,11 @@ struct RawGroup {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "ResponseTransformerTypedGroup")
+)]
 #[serde(deny_unknown_fields)]
 struct RawTyped {
     #[serde(default)]
@@ -31,8 +41,16 @@ struct RawTyped {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(
+        rename = "ResponseTransformerPluginConfig",
+        description = "Settings of the `response-transformer` plugin (docs/transformations.md)."
+    )
+)]
 #[serde(deny_unknown_fields)]
-struct RawConfig {
+pub(crate) struct RawConfig {
     #[serde(default)]
     remove: RawGroup,
     #[serde(default)]

@@ -20,6 +20,11 @@ pub type Errors = Vec<(String, String)>;
 
 /// The JSON type of a `json` value (response-transformer's `json_types`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "JsonType")
+)]
 #[serde(rename_all = "lowercase")]
 pub enum JsonType {
     #[default]

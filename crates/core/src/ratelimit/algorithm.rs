@@ -76,6 +76,11 @@ impl Window {
 
 /// How requests are counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "RateLimitAlgorithm")
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Algorithm {
     /// Two fixed windows, the previous one weighted by its overlap with the sliding window.

@@ -6,6 +6,11 @@ use serde::Deserialize;
 
 /// What a request is counted by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "RateLimitBy")
+)]
 #[serde(rename_all = "lowercase")]
 pub enum LimitBy {
     /// The authenticated consumer (falls back to the client IP when there is none).
@@ -41,6 +46,11 @@ impl LimitBy {
 
 /// Where counts live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "RateLimitPolicy")
+)]
 #[serde(rename_all = "lowercase")]
 pub enum CounterPolicy {
     /// One Durable Object per counted key: exact across every location.
@@ -52,6 +62,11 @@ pub enum CounterPolicy {
 
 /// What a policy counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "RateLimitCount")
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Count {
     /// Requests, each costing `cost` (checked and charged before the request).
@@ -74,6 +89,14 @@ impl Count {
 
 /// The settings as written in the configuration document.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(
+        rename = "RateLimitingPluginConfig",
+        description = "Settings of the `rate-limiting` plugin (docs/rate-limiting.md)."
+    )
+)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitSettings {
     #[serde(default)]
