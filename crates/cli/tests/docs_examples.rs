@@ -555,7 +555,7 @@ fn the_schema_and_the_validator_refuse_the_same_shape_errors() {
         base(json!([{ "name": "jwt", "config": { "secret_is_base64": true } }])),
         base(json!([{ "name": "basic-auth", "config": { "hide_credential": true } }])),
         base(json!([{ "name": "acl", "config": { "whitelist": ["a"] } }])),
-        base(json!([{ "name": "proxy-cache", "config": { "strategy": "memory" } }])),
+        base(json!([{ "name": "proxy-cache", "config": { "strategy": "redis" } }])),
         base(json!([{ "name": "proxy-cache", "config": { "cache_ttl": -1 } }])),
         base(json!([{ "name": "key-auth", "config": "apikey" }])),
     ];

@@ -123,6 +123,7 @@ pub struct ProxyCacheConfig {
     /// Kong's required `strategy`, accepted so that Kong configurations load: only `"memory"` (the
     /// store is always the Workers Cache API); `"redis"` is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(extend("enum" = ["memory"])))]
     pub strategy: Option<String>,
 }
 
