@@ -158,7 +158,7 @@ export const TARGETS = [
   },
   // Other ways to write the JS pass-through (bench/worker.js VARIANT), only with --only or --all: the
   // `bare` row must be the fastest of them (measure with --only bare,bare-request,bare-url,bare-forward).
-  ...["request", "url", "forward"].map((variant) => ({
+  ...["request", "url", "forward", "read-copy", "read-direct", "read-text", "read-orig"].map((variant) => ({
     name: `bare-${variant}`,
     description: `Miniflare, bare JS pass-through Worker, variant "${variant}"`,
     optional: true,

@@ -62,9 +62,18 @@ export function readBody(source, limit, whole, then) {
 }
 
 // `response` with `status` (its status text kept when `keepText`), `headers` and `body` (`undefined`: its
-// own; null: none): one call for what src/plugins/reply.rs would otherwise ask for piece by piece.
+// own; null: none): one call for what src/plugins/reply.rs would otherwise ask for piece by piece. A new
+// body drops `headers`' Content-Length (copied first when `headers` are immutable).
 export function rebuild(response, status, keepText, headers, body) {
   if (body === undefined) body = response.body;
+  else if (headers.has("content-length")) {
+    try {
+      headers.delete("content-length");
+    } catch {
+      headers = new Headers(headers);
+      headers.delete("content-length");
+    }
+  }
   if (status === 204 || status === 205 || status === 304) body = null;
   return new Response(body, keepText ? { status, statusText: response.statusText, headers } : { status, headers });
 }

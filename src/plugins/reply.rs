@@ -58,6 +58,9 @@ impl Reply {
     }
 
     pub fn header(&self, name: &str) -> Option<String> {
+        if self.body.is_some() && name.eq_ignore_ascii_case("content-length") {
+            return None;
+        }
         self.headers().get(name).ok().flatten()
     }
 
@@ -88,7 +91,11 @@ impl Reply {
 
     /// All header (name, value) pairs, names in lower case.
     pub fn header_pairs(&self) -> Vec<(String, String)> {
-        crate::respond::header_pairs(self.headers())
+        let mut pairs = crate::respond::header_pairs(self.headers());
+        if self.body.is_some() {
+            pairs.retain(|(n, _)| n != "content-length");
+        }
+        pairs
     }
 
     /// The body as it stands (the replacement, if one was set): a `ReadableStream`, a string or
@@ -111,10 +118,10 @@ impl Reply {
     }
 
     /// Replace the body: a `ReadableStream` (e.g. `body().pipeThrough(transform)`), a string, a
-    /// `Uint8Array`, or `None`. `Content-Length` is removed (the runtime sets it again when the new
-    /// body's length is known).
+    /// `Uint8Array`, or `None`. `Content-Length` is gone from then on (the runtime sets it again when
+    /// the new body's length is known); it is deleted in the same call that builds the response
+    /// ([`Reply::finish`]), not with a call of its own.
     pub fn set_body(&mut self, body: Option<JsValue>) {
-        self.remove_header("content-length");
         self.body = Some(body);
     }
 

@@ -52,6 +52,10 @@ pub fn header_filter<'x, 'a>(
     for edit in edits {
         match edit {
             HeaderEdit::Remove(name) => reply.remove_header(&name),
+            // One value (add, replace, rename): one `set`, not a delete and an append.
+            HeaderEdit::Set(name, values) if values.len() == 1 => {
+                reply.set_header(&name, &values[0]);
+            }
             HeaderEdit::Set(name, values) => {
                 reply.remove_header(&name);
                 for v in values {
