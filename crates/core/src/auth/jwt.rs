@@ -345,7 +345,9 @@ impl Token<'_> {
     /// `key_claim_name: "kid"` selects the credential by the header's `kid`).
     pub fn key_claim(&self, name: &str) -> Result<&str, JwtError> {
         fn pick<'m>(m: &'m Map<String, Value>, name: &str) -> Option<&'m str> {
-            m.get(name).and_then(Value::as_str).filter(|v| !v.is_empty())
+            m.get(name)
+                .and_then(Value::as_str)
+                .filter(|v| !v.is_empty())
         }
         pick(&self.claims, name)
             .or_else(|| pick(&self.header, name))
