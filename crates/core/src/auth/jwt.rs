@@ -85,6 +85,10 @@ pub struct JwtConfig {
     /// Least time between two fetches of one JWKS URL, whatever the tokens say (default 30 s).
     #[serde(default = "default_jwks_refetch")]
     pub jwks_refetch_interval_seconds: u64,
+    /// Kong's `secret_is_base64`, accepted so Kong configurations load; edgegate's stored HMAC
+    /// `secret` is always base64 (the CLI writes it so), whatever this says.
+    #[serde(default)]
+    pub secret_is_base64: bool,
 }
 
 fn yes() -> bool {
@@ -283,6 +287,8 @@ pub struct Token<'a> {
     pub alg: Algorithm,
     pub kid: Option<String>,
     pub claims: Map<String, Value>,
+    /// The protected header (for a `key_claim_name` found there, as Kong does).
+    header: Map<String, Value>,
     signing_input: &'a str,
     signature: Vec<u8>,
 }
@@ -335,6 +341,7 @@ pub fn parse(token: &str, max_bytes: u64) -> Result<Token<'_>, JwtError> {
         alg,
         kid,
         claims,
+        header,
         signing_input: &token[..h.len() + 1 + p.len()],
         signature,
     })
@@ -342,11 +349,16 @@ pub fn parse(token: &str, max_bytes: u64) -> Result<Token<'_>, JwtError> {
 
 impl Token<'_> {
     /// The value of the claim that selects the credential.
+    /// As in Kong, the claim is looked for in the payload, then in the protected header (so
+    /// `key_claim_name: "kid"` selects the credential by the header's `kid`).
     pub fn key_claim(&self, name: &str) -> Result<&str, JwtError> {
-        self.claims
-            .get(name)
-            .and_then(Value::as_str)
-            .filter(|v| !v.is_empty())
+        fn pick<'m>(m: &'m Map<String, Value>, name: &str) -> Option<&'m str> {
+            m.get(name)
+                .and_then(Value::as_str)
+                .filter(|v| !v.is_empty())
+        }
+        pick(&self.claims, name)
+            .or_else(|| pick(&self.header, name))
             .ok_or_else(|| JwtError::MissingClaim(name.to_string()))
     }
 }

@@ -1152,3 +1152,39 @@ fn a_realm_that_would_break_the_challenge_is_refused() {
         }
     }
 }
+
+#[test]
+fn key_claim_is_looked_for_in_the_payload_then_the_header_as_in_kong() {
+    let secret = b"0123456789abcdef0123456789abcdef";
+    let key = EncodingKey::from_secret(secret);
+    let t = sign(
+        Algorithm::HS256,
+        &key,
+        &json!({"exp": NOW + 60}),
+        Some("kid-a"),
+    );
+    let parsed = jwt::parse(&t, 8192).unwrap();
+    assert_eq!(parsed.key_claim("kid").unwrap(), "kid-a");
+    assert_eq!(
+        parsed.key_claim("iss"),
+        Err(JwtError::MissingClaim("iss".into()))
+    );
+    let t = sign(
+        Algorithm::HS256,
+        &key,
+        &json!({"kid": "from-payload", "exp": NOW + 60}),
+        Some("kid-a"),
+    );
+    assert_eq!(
+        jwt::parse(&t, 8192).unwrap().key_claim("kid").unwrap(),
+        "from-payload"
+    );
+}
+
+#[test]
+fn kongs_secret_is_base64_is_accepted() {
+    let c = crate::plugins::settings::<JwtConfig>(&json!({"secret_is_base64": false}))
+        .unwrap()
+        .validate();
+    assert!(c.is_ok());
+}

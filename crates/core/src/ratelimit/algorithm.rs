@@ -29,15 +29,18 @@ pub enum Window {
     Day,
     /// 30 days (a fixed length, not a calendar month).
     Month,
+    /// 365 days (a fixed length, not a calendar year), as Kong's `year`.
+    Year,
 }
 
 impl Window {
-    pub const ALL: [Window; 5] = [
+    pub const ALL: [Window; 6] = [
         Window::Second,
         Window::Minute,
         Window::Hour,
         Window::Day,
         Window::Month,
+        Window::Year,
     ];
 
     /// Length in milliseconds.
@@ -48,6 +51,7 @@ impl Window {
             Window::Hour => 3_600_000,
             Window::Day => 86_400_000,
             Window::Month => 30 * 86_400_000,
+            Window::Year => 365 * 86_400_000,
         }
     }
 
@@ -59,6 +63,7 @@ impl Window {
             Window::Hour => "hour",
             Window::Day => "day",
             Window::Month => "month",
+            Window::Year => "year",
         }
     }
 
@@ -70,6 +75,7 @@ impl Window {
             Window::Hour => "Hour",
             Window::Day => "Day",
             Window::Month => "Month",
+            Window::Year => "Year",
         }
     }
 }

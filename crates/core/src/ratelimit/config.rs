@@ -53,8 +53,10 @@ impl LimitBy {
 )]
 #[serde(rename_all = "lowercase")]
 pub enum CounterPolicy {
-    /// One Durable Object per counted key: exact across every location.
+    /// One Durable Object per counted key: exact across every location. Kong's shared-counter
+    /// policies `cluster` and `redis` mean this here.
     #[default]
+    #[serde(alias = "cluster", alias = "redis")]
     Durable,
     /// In the memory of each Worker isolate: no round trip, approximate (per isolate and location).
     Local,
@@ -109,6 +111,9 @@ pub struct RateLimitSettings {
     pub day: Option<u64>,
     #[serde(default)]
     pub month: Option<u64>,
+    /// 365 days (Kong's `year`).
+    #[serde(default)]
+    pub year: Option<u64>,
     #[serde(default)]
     pub limit_by: LimitBy,
     /// Header counted by with `limit_by: header`.
@@ -148,6 +153,12 @@ pub struct RateLimitSettings {
     /// `policy: durable`: where to create the counting objects (Cloudflare's `locationHint`).
     #[serde(default)]
     pub location_hint: Option<String>,
+    /// Kong's `sync_rate` and Redis settings, accepted so Kong configurations load; unused (the
+    /// counters are Durable Objects).
+    #[serde(default)]
+    pub sync_rate: Option<serde_json::Value>,
+    #[serde(default)]
+    pub redis: Option<serde_json::Value>,
 }
 
 /// Cloudflare's Durable Object location hints.
@@ -213,6 +224,7 @@ impl RateLimitSettings {
             (Window::Hour, self.hour),
             (Window::Day, self.day),
             (Window::Month, self.month),
+            (Window::Year, self.year),
         ];
         let mut limits: Vec<Limit> = Vec::new();
         for (window, value) in given {
@@ -245,7 +257,7 @@ impl RateLimitSettings {
         if limits.is_empty() && errors.is_empty() {
             err!(
                 "",
-                "at least one of second, minute, hour, day or month must be set".into(),
+                "at least one of second, minute, hour, day, month or year must be set".into(),
             );
         }
         match (self.algorithm, self.burst) {

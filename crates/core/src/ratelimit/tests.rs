@@ -357,6 +357,22 @@ fn config_defaults_follow_kong() {
 }
 
 #[test]
+fn config_accepts_kongs_year_window() {
+    let c = compile(json!({"month": 100, "year": 1000})).unwrap();
+    assert_eq!(c.spec.limits[1].window, Window::Year);
+    assert_eq!(Window::Year.millis(), 365 * 86_400_000);
+    assert_eq!(Window::Year.title(), "Year");
+    // Kong's rule holds for it too: a year cannot allow less than a month.
+    let errs = compile(json!({"month": 100, "year": 10})).unwrap_err();
+    assert_eq!(errs[0].0, "year");
+    let s = sliding(&[(Window::Year, 2)]);
+    let (state, d) = decide(&s, &State::default(), 2, T0);
+    assert!(d.allowed);
+    let (_, d) = decide(&s, &state, 1, T0 + 86_400_000);
+    assert!(!d.allowed);
+}
+
+#[test]
 fn config_token_bucket_burst_applies_to_the_shortest_window() {
     let c = compile(
         json!({"second": 5, "hour": 1000, "algorithm": "token_bucket", "burst": 20,
