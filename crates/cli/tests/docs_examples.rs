@@ -552,7 +552,7 @@ fn the_schema_and_the_validator_refuse_the_same_shape_errors() {
         base(json!([{ "name": "rate-limiting", "config": { "minute": 5, "limit_by": "user" } }])),
         base(json!([{ "name": "rate-limiting", "config": { "minutes": 5 } }])),
         base(json!([{ "name": "key-auth", "config": { "key_names": "apikey" } }])),
-        base(json!([{ "name": "jwt", "config": { "secret_is_base64": true } }])),
+        base(json!([{ "name": "jwt", "config": { "secret_is_base64": "yes" } }])),
         base(json!([{ "name": "basic-auth", "config": { "hide_credential": true } }])),
         base(json!([{ "name": "acl", "config": { "whitelist": ["a"] } }])),
         base(json!([{ "name": "proxy-cache", "config": { "strategy": "redis" } }])),
