@@ -267,9 +267,14 @@ describe("docs/ai.md errors as the SDKs see them", () => {
     assert.equal(e.message, "down for a while");
   });
 
-  test("an Anthropic provider's 529 overloaded_error: Messages clients get overloaded_error", async () => {
+  test("an Anthropic provider's 529 overloaded_error: Messages clients get 529 overloaded_error (the SDK's OverloadedError)", async () => {
     const m = await post("/ai/v1/messages", { ...hi("ant/ant529"), max_tokens: 5 }, ANT);
-    anthropicError(m, 502, "overloaded_error");
+    anthropicError(m, 529, "overloaded_error");
+    assert.equal(m.headers["x-should-retry"], undefined, "retryable");
+    const ant = new Anthropic({ baseURL: gw.at("/ai"), apiKey: "k", maxRetries: 0 });
+    await assert.rejects(ant.messages.create({ ...hi("ant/ant529"), max_tokens: 5 }), Anthropic.OverloadedError);
+    // The fake Anthropic provider's 529 likewise, for a stream too (refused before it starts).
+    anthropicError(await post("/ai/v1/messages", { ...hi("claude/m-fail500"), max_tokens: 5, stream: true }, ANT), 529, "overloaded_error");
     const c = openAiError(await post("/ai/v1/chat/completions", hi("ant/ant529")), 502, { type: "upstream_error" });
     assert.equal(c.code, "overloaded_error");
   });
