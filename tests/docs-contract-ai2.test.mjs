@@ -53,6 +53,9 @@ function anthropicError(res, status, type) {
   assert.equal(typeof body.error.message, "string");
   assert.ok(res.headers["request-id"], "request-id");
   assert.equal(res.headers["request-id"], res.headers["x-request-id"]);
+  // As Anthropic's API: the request id in the body too.
+  assert.equal(body.request_id, res.headers["request-id"]);
+  assert.deepEqual(Object.keys(body).sort(), ["error", "request_id", "type"]);
   return body.error;
 }
 
