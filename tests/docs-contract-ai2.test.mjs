@@ -229,6 +229,23 @@ describe("docs/ai.md errors as the SDKs see them", () => {
     }
   });
 
+  test("413 over 10 MiB on every POST endpoint: OpenAI's shape, Anthropic's request_too_large on count_tokens", async () => {
+    const big = Buffer.from(JSON.stringify({ ...hi("fast"), max_tokens: 5, input: "x", pad: "x".repeat(10 * 1024 * 1024 + 10) }));
+    // Chunked (no content-length): the gateway reads the body, then refuses it.
+    const send = (path, headers = {}) =>
+      request(gw.at(path), {
+        method: "POST",
+        headers: { ...JSON_CT, ...headers },
+        body: (async function* () {
+          for (let i = 0; i < big.length; i += 1 << 20) yield big.subarray(i, i + (1 << 20));
+        })(),
+      });
+    for (const path of ["/ai/v1/embeddings", "/ai/v1/responses", "/ai/templates/summarize"]) {
+      openAiError(await send(path), 413, { type: "invalid_request_error" });
+    }
+    anthropicError(await send("/ai/v1/messages/count_tokens", ANT), 413, "request_too_large");
+  });
+
   // --- A provider's failures ----------------------------------------------------------------------------
 
   test("a provider's HTML 5xx page: 502 in JSON, message cut to 300 characters; retryable, so the next target answers", async () => {
