@@ -10,7 +10,12 @@ pub fn error(e: &GatewayError, request_id: &str) -> web_sys::Response {
     let body = match &e.kind {
         edgegate_core::ErrorKind::Ai { error, .. } => {
             let _ = headers.set("content-type", "application/json");
-            error.body().to_string()
+            let mut body = error.body();
+            if matches!(error.shape, edgegate_core::ai::ErrorShape::Anthropic) {
+                // As Anthropic's API: the request id in the error body too.
+                body["request_id"] = request_id.into();
+            }
+            body.to_string()
         }
         _ => {
             let _ = headers.set("content-type", PROBLEM_JSON);

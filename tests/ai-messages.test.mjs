@@ -296,7 +296,7 @@ describe("Messages: the gateway's rate limit answers in Anthropic's shape", () =
     const r = await fetch(gw.at("/ai/v1/messages"), { method: "POST", body: JSON.stringify(msg) });
     assert.equal(r.status, 429);
     assert.ok(Number(r.headers.get("retry-after")) > 0);
-    assert.deepEqual(Object.keys(await r.json()).sort(), ["error", "type"]);
+    assert.deepEqual(Object.keys(await r.json()).sort(), ["error", "request_id", "type"]);
     await assert.rejects(c.messages.create(msg), (e) => e instanceof Anthropic1.RateLimitError && e.error.error.type === "rate_limit_error");
   });
 });

@@ -153,6 +153,20 @@ fn anthropic_error_types_follow_the_status() {
             "{status}"
         );
     }
+    // An overload is Anthropic's 529 (the SDKs' OverloadedError); in OpenAI's shape it stays a 502.
+    let overloaded = AiError::from_provider("claude", 529, Some("overloaded_error"), "Overloaded");
+    assert_eq!(overloaded.status, 502);
+    assert_eq!(
+        overloaded.clone().with_shape(ErrorShape::Anthropic).status,
+        529
+    );
+    assert_eq!(overloaded.with_shape(ErrorShape::OpenAi).status, 502);
+    assert_eq!(
+        AiError::new(502, "x", Some("upstream_unreachable"), "m")
+            .with_shape(ErrorShape::Anthropic)
+            .status,
+        502
+    );
     // The default shape is OpenAI's.
     assert!(AiError::invalid("x").body()["error"]["message"].is_string());
 }

@@ -242,8 +242,18 @@ impl AiError {
     }
 
     /// The same error, its body in `shape`.
+    ///
+    /// In Anthropic's shape an overload (`overloaded_error`: an Anthropic-format provider's 529, or a
+    /// 5xx whose type says so) is answered 529, as Anthropic's API does: the Anthropic SDKs pick their
+    /// error class by status (`OverloadedError` for 529, `InternalServerError` for a 502).
     pub fn with_shape(mut self, shape: ErrorShape) -> AiError {
         self.shape = shape;
+        if shape == ErrorShape::Anthropic
+            && self.status >= 500
+            && self.anthropic_type() == "overloaded_error"
+        {
+            self.status = 529;
+        }
         self
     }
 
