@@ -101,7 +101,7 @@ pub fn body_filter(
     let then = move |reply: &mut Reply, read: BodyRead| match read {
         BodyRead::Whole(bytes) => {
             // Unchanged (or not a JSON object): the bytes as they came.
-            let body = match edits.transform_bytes(&bytes.to_vec()) {
+            let body = match edits.transform_response_bytes(&bytes.to_vec()) {
                 Some(out) => js_sys::Uint8Array::from(out.as_slice()),
                 None => bytes,
             };

@@ -145,13 +145,14 @@ impl ResponseTransformerConfig {
         !self.json.is_empty() && content_type.is_some_and(transform::is_json)
     }
 
-    /// The transformed body (`None`: unchanged; also when it is not a JSON object).
+    /// The transformed body (`None`: unchanged; also when it is not a JSON object, an empty body
+    /// included).
     pub fn json_body(&self, bytes: &[u8], vars: &RequestVars<'_>) -> Option<Vec<u8>> {
-        transform::transform_json_bytes(&self.json, bytes, vars)
+        transform::JsonEdits::render(&self.json, vars).transform_response_bytes(bytes)
     }
 
     /// The `json` rules rendered for one request, to apply to its response body once it is read
-    /// ([`transform::JsonEdits::transform_bytes`]: the same result as [`Self::json_body`]).
+    /// ([`transform::JsonEdits::transform_response_bytes`]: the same result as [`Self::json_body`]).
     pub fn json_edits(&self, vars: &RequestVars<'_>) -> transform::JsonEdits {
         transform::JsonEdits::render(&self.json, vars)
     }
@@ -215,10 +216,14 @@ mod tests {
         // Rendered first and applied later: the same body.
         let rendered = c
             .json_edits(&vars)
-            .transform_bytes(br#"{"internal":1,"old":"o","count":"9","tags":"a"}"#)
+            .transform_response_bytes(br#"{"internal":1,"old":"o","count":"9","tags":"a"}"#)
             .unwrap();
         assert_eq!(rendered, out);
-        assert_eq!(c.json_edits(&vars).transform_bytes(b"[1]"), None);
+        assert_eq!(c.json_edits(&vars).transform_response_bytes(b"[1]"), None);
+        // An empty response body is not a JSON object: untouched (a request body counts as `{}`).
+        assert_eq!(c.json_body(b"", &vars), None);
+        assert_eq!(c.json_edits(&vars).transform_response_bytes(b" \n"), None);
+        assert!(c.json_edits(&vars).transform_bytes(b"").is_some());
     }
 
     #[test]

@@ -545,6 +545,18 @@ impl JsonEdits {
     }
 }
 
+impl JsonEdits {
+    /// A JSON response body, transformed: as [`JsonEdits::transform_bytes`], except that an empty
+    /// body is not a JSON object and passes as it came (Kong's response-transformer leaves a body it
+    /// cannot decode untouched; only a request body counts as `{}` when empty).
+    pub fn transform_response_bytes(self, body: &[u8]) -> Option<Vec<u8>> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return None;
+        }
+        self.transform_bytes(body)
+    }
+}
+
 /// A JSON body, transformed (see [`JsonEdits::transform_bytes`]).
 pub fn transform_json_bytes(rules: &Rules, body: &[u8], vars: &RequestVars<'_>) -> Option<Vec<u8>> {
     JsonEdits::render(rules, vars).transform_bytes(body)
