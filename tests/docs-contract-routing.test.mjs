@@ -7,7 +7,7 @@
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
-import { startGateway, startOrigin, problemOf } from "./support/harness.mjs";
+import { startGateway, startOrigin, problemOf, waitFor } from "./support/harness.mjs";
 
 const ECHO = { name: "request-termination", config: { status_code: 200, echo: true } };
 
@@ -118,6 +118,8 @@ describe("docs contract: routing and transformations", { timeout: 180_000 }, () 
           { name: "hdr-any", paths: ["/hdr-any"], headers: { "X-Probe": ["~"] } },
           { name: "hdr-anchored", paths: ["/hdr-anchored"], headers: { "x-env": ["~^stag"] } },
           { name: "hdr-search", paths: ["/hdr-search"], headers: { "x-env": ["~stag"] } },
+          { name: "hdr-ci", paths: ["/hdr-ci"], headers: { "x-env": ["~(?i)^stag"] } },
+          { name: "mixed", paths: ["~^/mixed/([a-z]+)/(?<id>[0-9]+)/(?<v>v[0-9])?"] },
         ]),
       );
     });
@@ -202,6 +204,14 @@ describe("docs contract: routing and transformations", { timeout: 180_000 }, () 
       assert.equal(await routeOf("/hdr-anchored", { "x-env": "staging-2" }), "hdr-anchored");
       assert.equal(await routeOf("/hdr-anchored", { "x-env": "my-staging" }), null);
       assert.equal(await routeOf("/hdr-search", { "x-env": "my-staging" }), "hdr-search");
+      // A regex is case-sensitive (unlike an exact value); (?i) makes it ignore case.
+      assert.equal(await routeOf("/hdr-anchored", { "x-env": "STAGING" }), null);
+      assert.equal(await routeOf("/hdr-ci", { "x-env": "STAGING" }), "hdr-ci");
+    });
+
+    test("only named regex groups are parameters, in their order", async () => {
+      assert.deepEqual(await matched("/mixed/abc/7/"), { route: "mixed", captures: { id: "7" } });
+      assert.deepEqual((await matched("/mixed/abc/7/v2")).captures, { id: "7", v: "v2" });
     });
   });
 
@@ -350,6 +360,7 @@ describe("docs contract: routing and transformations", { timeout: 180_000 }, () 
             { name: "split", paths: ["/split"] },
             { name: "tpl", paths: ["/tpl/{id}/{*rest}"] },
             { name: "rx", paths: ["~^/rx/(?<kind>[a-z]+)/(?<n>[0-9]+)$"] },
+            { name: "ux", paths: ["~^/ux/(x|y)/(?<id>[0-9]+)$"] },
             { name: "crlf", paths: ["/crlf"] },
             { name: "own", paths: ["/own"] },
             { name: "qs", paths: ["/qs"] },
@@ -384,6 +395,7 @@ describe("docs contract: routing and transformations", { timeout: 180_000 }, () 
               },
             }),
             rt("rx", { add: { headers: ["x-kind:$(uri_captures.kind)", "x-second:$(uri_captures[2])"] } }),
+            rt("ux", { add: { headers: ["x-first:$(uri_captures[1])", "x-second:[$(uri_captures[2])]"] } }),
             rt("crlf", { add: { headers: ["x-val:$(query_params.v)"] } }),
             rt("own", { remove: { headers: ["x-a"] }, add: { headers: ["x-copy:$(headers.x-a)"] } }),
             rt("qs", {
@@ -469,6 +481,10 @@ describe("docs contract: routing and transformations", { timeout: 180_000 }, () 
       const rx = await upstream("/rx/books/12");
       assert.equal(rx.headers["x-kind"], "books", "a named regex group");
       assert.equal(rx.headers["x-second"], "12");
+      // Only named groups are parameters (Kong numbers every group).
+      const ux = await upstream("/ux/y/5");
+      assert.equal(ux.headers["x-first"], "5");
+      assert.equal(ux.headers["x-second"], "[]");
     });
 
     test("rendered header values have CR, LF and NUL replaced by spaces", async () => {
@@ -653,6 +669,73 @@ describe("docs contract: routing and transformations", { timeout: 180_000 }, () 
       const p = problemOf(res);
       assert.equal(p.code, "payload_too_large");
       assert.equal(p.detail, "Request size limit exceeded: the body may have at most 1024 bytes");
+    });
+  });
+
+  // ------------------------------------------------------------------------------------------- validation
+
+  describe("routing.md: validation", () => {
+    /** Push `doc`; the version is refused: its error text (the previous version keeps serving). */
+    async function rejected(doc) {
+      const version = await gw.putConfig(doc);
+      await send("/");
+      await waitFor(() => gw.logs.some((l) => l.json?.event === "config_rejected" && l.json?.version === version), {
+        what: `config_rejected for version ${version}`,
+      });
+      return gw.logs.find((l) => l.json?.event === "config_rejected" && l.json?.version === version).json.error;
+    }
+
+    test("check_route: each bad field with its JSON path", async () => {
+      const error = await rejected(
+        base([
+          { name: "r0", hosts: ["api.example.com:8080"], paths: ["/a"] },
+          { name: "r1", paths: ["/ok", "/users/{id"] },
+          { name: "r2", paths: ["/v{n}"] },
+          { name: "r3", paths: ["~abc"] },
+          { name: "r4", paths: ["/h"], headers: { "x-env": ["~(unclosed"] } },
+          { name: "r5", paths: ["/users/{id}"], rewrite: "/u/{idd}" },
+          { name: "r6", paths: ["/a/{id}"], rewrite: "/a/../{id}" },
+          { name: "r7", paths: ["/e"], headers: { "x-e": [] } },
+          { name: "r8", paths: ["/users/{id}/{id}"] },
+          { name: "r9", paths: ["/f/{*rest}/x"] },
+        ]),
+      );
+      for (const expected of [
+        "routes[0].hosts[0]",
+        "routes[1].paths[1]: unclosed '{' in template",
+        "routes[2].paths[0]",
+        "routes[3].paths[0]",
+        "routes[4].headers.x-env[0]",
+        "routes[5].rewrite: unknown parameter {idd}; the route's paths capture: id",
+        'routes[6].rewrite: the segment ".." would be read as \'.\' or \'..\'',
+        "routes[7].headers.x-e",
+        "routes[8].paths[0]",
+        "routes[9].paths[0]",
+      ]) {
+        assert.ok(error.includes(expected), `missing ${expected} in:\n${error}`);
+      }
+      assert.ok(!/routes\[1\]\.paths\[0\]/.test(error), error);
+    });
+
+    test("find_shadowed: a route with the same conditions as an earlier one is refused", async () => {
+      const error = await rejected(
+        base([
+          { name: "a", hosts: ["API.example.com"], paths: ["/api/", "=/x"], methods: ["GET", "POST"], headers: { "x-env": ["PROD"] } },
+          { name: "b", hosts: ["api.example.com"], paths: ["=/x", "/api"], methods: ["POST", "GET"], headers: { "X-Env": ["prod"] } },
+        ]),
+      );
+      assert.ok(
+        error.includes('routes[1]: never matches: routes[0] ("a") has the same match conditions and takes precedence'),
+        error,
+      );
+      // A different priority is a different route.
+      await gw.putConfig(
+        base([
+          { name: "a", paths: ["/api"] },
+          { name: "b", paths: ["/api"], priority: 1 },
+        ]),
+      );
+      assert.equal(await routeOf("/api"), "b");
     });
   });
 });
