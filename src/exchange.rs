@@ -46,6 +46,9 @@ pub struct Exchange<'a> {
     /// Headers to remove from the upstream request (credentials with `hide_credentials`, forged
     /// identity headers).
     pub upstream_remove: Vec<String>,
+    /// Headers a `request-transformer` rule removed: not set from the service's `headers` either
+    /// (the rule wins over them, docs/transformations.md).
+    pub upstream_unset: Vec<String>,
     /// The upstream request's method, when a plugin changes it (else the client's).
     pub upstream_method: Option<String>,
     /// The upstream request's body, when a plugin replaces it: a string, a `Uint8Array` or a
@@ -75,6 +78,7 @@ pub struct Saved {
     client_ip: Option<String>,
     upstream_set: Vec<(String, String)>,
     upstream_remove: Vec<String>,
+    upstream_unset: Vec<String>,
     upstream_method: Option<String>,
     upstream_body: Option<wasm_bindgen::JsValue>,
     auth_ran: bool,
@@ -127,6 +131,7 @@ impl<'a> Exchange<'a> {
             client_ip: take(&mut self.client_ip),
             upstream_set: take(&mut self.upstream_set),
             upstream_remove: take(&mut self.upstream_remove),
+            upstream_unset: take(&mut self.upstream_unset),
             upstream_method: take(&mut self.upstream_method),
             upstream_body: take(&mut self.upstream_body),
             auth_ran: self.auth_ran,
@@ -152,6 +157,7 @@ impl<'a> Exchange<'a> {
         self.client_ip = saved.client_ip;
         self.upstream_set = saved.upstream_set;
         self.upstream_remove = saved.upstream_remove;
+        self.upstream_unset = saved.upstream_unset;
         self.upstream_method = saved.upstream_method;
         self.upstream_body = saved.upstream_body;
         self.auth_ran = saved.auth_ran;

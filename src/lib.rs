@@ -442,6 +442,7 @@ fn exchange<'a>(
         plan,
         upstream_set: Vec::new(),
         upstream_remove: Vec::new(),
+        upstream_unset: Vec::new(),
         upstream_method: None,
         upstream_body: None,
         auth_ran: false,

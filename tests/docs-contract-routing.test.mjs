@@ -546,6 +546,18 @@ describe("docs contract: routing and transformations", { timeout: 180_000 }, () 
       assert.equal(res.status, 400);
       assert.equal(problemOf(res).code, "invalid_path");
     });
+    test("a request-transformer rule wins over the service's `headers` on the same name", async () => {
+      await gw.putConfig({
+        format_version: 1,
+        services: [{ name: "svc", url: origin.url, headers: { "x-svc": "svc", "x-keep": "svc", "X-Gone": "svc" } }],
+        routes: [{ name: "svc", service: "svc", paths: ["/svc"] }],
+        plugins: [rt("svc", { remove: { headers: ["x-gone"] }, add: { headers: ["x-svc:rt"] } })],
+      });
+      const up = await upstream("/svc", { headers: { "x-keep": "client", "x-gone": "client" } });
+      assert.equal(up.headers["x-svc"], "rt");
+      assert.equal(up.headers["x-keep"], "svc", "no rule: the service's value replaces the client's");
+      assert.equal(up.headers["x-gone"], undefined, "removed by the rule: neither the client's nor the service's");
+    });
   });
 
   describe("transformations.md: response-transformer", () => {

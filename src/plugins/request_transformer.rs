@@ -131,6 +131,7 @@ fn apply(
         match edit {
             HeaderEdit::Remove(name) => {
                 ex.upstream_set.retain(|(n, _)| *n != name);
+                ex.upstream_unset.push(name.clone());
                 ex.upstream_remove.push(name);
             }
             HeaderEdit::Set(name, values) => {
