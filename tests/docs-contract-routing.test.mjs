@@ -673,6 +673,20 @@ describe("docs contract: routing and transformations", { timeout: 180_000 }, () 
       assert.equal(res.headers.location, "https://n.example/kp-abs?p=2");
     });
 
+    test("redirect: location must start as an http(s) URL or a single-/ path, before any template; no spaces", async () => {
+      for (const location of ["example.com/x", "//evil.example/x", "$(uri_captures.x)/a", "/a b", "ftp://x"]) {
+        const version = await gw.putConfig(base([{ name: "r", paths: ["/"] }], [{ name: "redirect", config: { location } }]));
+        await send("/rd/1");
+        const line = await waitFor(
+          () => gw.logs.find((l) => l.json?.event === "config_rejected" && l.json?.version === version),
+          { what: `rejection of ${location}` },
+        );
+        assert.match(line.json.error, /plugins\[0\]\.config\.location: /, location);
+      }
+      // The previous version still serves.
+      assert.equal((await send("/rd/42")).headers.location, "/to/-42");
+    });
+
     test("request-size-limiting: 1 kilobyte is 1,024 bytes; the detail gives the limit in bytes", async () => {
       const ok = await send("/kb", { method: "POST", body: "x".repeat(1024) });
       assert.equal(ok.status, 200, ok.text);
