@@ -395,11 +395,11 @@ pub fn start(
     edits.set("via", &rules::via(info.via.as_deref()));
     edits.set("traceparent", &traceparent);
     // The service's headers, except those a request-transformer rule removed (the rule wins).
-    let service_headers = plan
-        .upstream
-        .headers
-        .iter()
-        .filter(|(name, _)| !ex.upstream_unset.iter().any(|n| n.eq_ignore_ascii_case(name)));
+    let service_headers = plan.upstream.headers.iter().filter(|(name, _)| {
+        !ex.upstream_unset
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(name))
+    });
     for (name, value) in service_headers.chain(&ex.upstream_set) {
         edits.set(name, value);
     }
