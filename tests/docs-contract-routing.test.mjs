@@ -120,6 +120,12 @@ describe("docs contract: routing and transformations", { timeout: 180_000 }, () 
           { name: "hdr-search", paths: ["/hdr-search"], headers: { "x-env": ["~stag"] } },
           { name: "hdr-ci", paths: ["/hdr-ci"], headers: { "x-env": ["~(?i)^stag"] } },
           { name: "mixed", paths: ["~^/mixed/([a-z]+)/(?<id>[0-9]+)/(?<v>v[0-9])?"] },
+          { name: "alt", paths: ["~/alt1|/alt2"] },
+          { name: "optional", paths: ["~/colou?r$"] },
+          { name: "star", paths: ["~/zz*top$"] },
+          { name: "counted", paths: ["~/qq{0,1}w$"] },
+          { name: "escaped", paths: ["~/dot\\.json$"] },
+          { name: "flag", paths: ["~/lit/(?i)admin$"] },
         ]),
       );
     });
@@ -178,6 +184,25 @@ describe("docs contract: routing and transformations", { timeout: 180_000 }, () 
       assert.equal(await routeOf("/x/docs/intro"), null);
       assert.deepEqual(await matched("/g/42"), { route: "opt", captures: { b: "42" } });
       assert.deepEqual((await matched("/g/ab12")).captures, { a: "ab", b: "12" });
+    });
+
+    test("regex: the whole pattern is anchored at the start (alternatives too); quantifiers on its literal start work", async () => {
+      for (const [path, expected] of [
+        ["/alt1/x", "alt"],
+        ["/alt2/x", "alt"],
+        ["/x/alt2", null],
+        ["/color", "optional"],
+        ["/colour", "optional"],
+        ["/ztop", "star"],
+        ["/zzztop", "star"],
+        ["/qw", "counted"],
+        ["/qqw", "counted"],
+        ["/dot.json", "escaped"],
+        ["/dotxjson", null],
+        ["/lit/ADMIN", "flag"],
+      ]) {
+        assert.equal(await routeOf(path), expected, path);
+      }
     });
 
     test("regexes see the normal form, still percent-encoded", async () => {
@@ -498,8 +523,8 @@ describe("docs contract: routing and transformations", { timeout: 180_000 }, () 
       assert.equal(up.headers["x-copy"], "client-a");
     });
 
-    test("query string: names compared decoded, written values percent-encoded, untouched pairs kept", async () => {
-      const up = await upstream("/qs?z=%41&a%20b=1&old=%7e&rep=1&rep=2&keep=k&tag=a");
+    test("query string: names compared decoded (%XX and +), written values percent-encoded, untouched pairs kept", async () => {
+      const up = await upstream("/qs?z=%41&a%20b=1&old=%7e&a+b=2&rep=1&rep=2&keep=k&tag=a");
       assert.equal(up.url, "/base?z=%41&new=%7e&rep=R&keep=k&tag=a&added=x%20y%2Fz&tag=b");
     });
 
@@ -522,6 +547,15 @@ describe("docs contract: routing and transformations", { timeout: 180_000 }, () 
       const keys = Object.keys(JSON.parse(up.body));
       assert.deepEqual(keys, [...keys].sort(), up.body);
       assert.ok(!/\s/.test(up.body), up.body);
+    });
+
+    test("form body: the same rules by field name; untouched pairs keep their spelling", async () => {
+      const up = await upstream("/json", {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: "a.b=1&from=f&s=%61&n=1&x=a+b",
+      });
+      assert.equal(up.body, "to=f&s=%61&n=1&x=a+b&f=added&new=1&s=b&arr=b&absent=b");
     });
 
     test("an empty JSON body counts as {}; an unchanged, invalid or non-object body is sent as it came", async () => {
