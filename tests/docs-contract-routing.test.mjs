@@ -7,6 +7,7 @@
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
+import zlib from "node:zlib";
 import { startGateway, startOrigin, problemOf, waitFor } from "./support/harness.mjs";
 
 const ECHO = { name: "request-termination", config: { status_code: 200, echo: true } };
@@ -67,6 +68,10 @@ describe("docs contract: routing and transformations", { timeout: 180_000 }, () 
       if (path === "/resp/empty-json") {
         res.writeHead(200, { "content-type": "application/json", "content-length": "0" });
         return res.end();
+      }
+      if (path === "/resp/gzip") {
+        res.writeHead(200, { "content-type": "application/json", "content-encoding": "gzip", vary: "Accept-Encoding" });
+        return res.end(zlib.gzipSync(JSON.stringify({ a: 1, keep: "k" })));
       }
       if (path === "/resp/array") {
         res.writeHead(200, { "content-type": "application/json" });
@@ -643,6 +648,16 @@ describe("docs contract: routing and transformations", { timeout: 180_000 }, () 
       assert.equal(res.headers["x-added"], "yes", "header rules still apply");
     });
 
+    test("a gzip-encoded JSON response: the json rules apply to the JSON, and the client gets a body it can decode", async () => {
+      for (const ae of ["gzip", "identity"]) {
+        const res = await send("/resp/gzip", { headers: { "accept-encoding": ae } });
+        assert.equal(res.status, 200);
+        const enc = res.headers["content-encoding"];
+        const text = enc === "gzip" ? zlib.gunzipSync(res.body).toString() : res.body.toString();
+        assert.deepEqual(JSON.parse(text), { keep: "k", added: "1" }, `${ae}: ${enc}`);
+      }
+    });
+
     test("an empty JSON response is not a JSON object: it passes untouched", async () => {
       const res = await send("/resp/empty-json");
       assert.equal(res.status, 200);
@@ -700,6 +715,8 @@ describe("docs contract: routing and transformations", { timeout: 180_000 }, () 
     test("redirect: keep_incoming_path replaces the location's path and query with the request's", async () => {
       let res = await send("/kp/x%20y?q=1");
       assert.equal(res.headers.location, "/kp/x%20y?q=1");
+      res = await send("/kp/a%7e//b%2f?q=%7e");
+      assert.equal(res.headers.location, "/kp/a%7e//b%2f?q=%7e", "the path as sent, not its normal form");
       res = await send("/kp-abs/a/b");
       assert.equal(res.status, 302);
       assert.equal(res.headers.location, "https://n.example/kp-abs/a/b", "no query when the request has none");
