@@ -508,6 +508,11 @@ describe("docs contract: routing and transformations", { timeout: 180_000 }, () 
       assert.equal(h["x-dollar"], "costs $5 and $ (");
       assert.equal(h["x-missing"], "[]", "no value: the empty string");
       assert.equal(h["x-joined"], "l1, l2");
+      // Several header lines are one value joined with ", "; a parameter without "=" has the value "".
+      const again = await upstream("/tpl/7/?q", { headers: { "x-list": ["l1", "l2"] } });
+      assert.equal(again.headers["x-joined"], "l1, l2");
+      assert.equal(again.headers["x-or-second"], "", "present without a value: the or stops there");
+      assert.equal(again.headers["x-rest"], "");
       const rx = await upstream("/rx/books/12");
       assert.equal(rx.headers["x-kind"], "books", "a named regex group");
       assert.equal(rx.headers["x-second"], "12");
