@@ -277,6 +277,15 @@ describe("docs contract: routing and transformations", { timeout: 180_000 }, () 
           { name: "files", hosts: ["len.test"], paths: ["/files/{*path}"] },
           { name: "v-short", hosts: ["len.test"], paths: ["~^/v"] },
           { name: "v-long", hosts: ["len.test"], paths: ["~^/v1/"] },
+          // several hosts / paths: ranked by the ones that matched
+          { name: "wild-first", hosts: ["*.multi.test"], paths: ["/m"] },
+          { name: "multi", hosts: ["*.multi.test", "exact.multi.test"], paths: ["/m", "=/n/x"] },
+          { name: "n-prefix", hosts: ["*.multi.test"], paths: ["/n"], priority: 0 },
+          // templates: literal segments before their length
+          { name: "two-literals", hosts: ["tpl.test"], paths: ["/{a}/bb/cc"] },
+          { name: "long-literal", hosts: ["tpl.test"], paths: ["/aaaaaaaa/{b}/{c}"] },
+          { name: "short-lit", hosts: ["tpl.test"], paths: ["/{x}/ef"] },
+          { name: "long-lit", hosts: ["tpl.test"], paths: ["/abcd/{x}"] },
           // 4. methods
           { name: "any-method", hosts: ["meth.test"], paths: ["/orders"] },
           { name: "get-only", hosts: ["meth.test"], paths: ["/orders"], methods: ["GET"] },
@@ -333,6 +342,20 @@ describe("docs contract: routing and transformations", { timeout: 180_000 }, () 
       ]) {
         assert.equal(await routeOf(path, { host: "len.test" }), expected, path);
       }
+    });
+
+    test("a route with several hosts or paths is ranked by the host and path that matched", async () => {
+      assert.equal(await routeOf("/m", { host: "exact.multi.test" }), "multi", "its exact host");
+      assert.equal(await routeOf("/m", { host: "a.multi.test" }), "wild-first", "same wildcard: config order");
+      assert.equal(await routeOf("/n/x", { host: "a.multi.test" }), "multi", "its exact path");
+      assert.equal(await routeOf("/n/y", { host: "a.multi.test" }), "n-prefix");
+    });
+
+    test("3. templates: more literal segments first, then their total length", async () => {
+      assert.equal(await routeOf("/aaaaaaaa/bb/cc", { host: "tpl.test" }), "two-literals");
+      assert.equal(await routeOf("/aaaaaaaa/b/c", { host: "tpl.test" }), "long-literal");
+      assert.equal(await routeOf("/abcd/ef", { host: "tpl.test" }), "long-lit", "one literal each: the longer wins");
+      assert.equal(await routeOf("/abc/ef", { host: "tpl.test" }), "short-lit");
     });
 
     test("4-6. methods, then header conditions, then config order", async () => {
