@@ -112,6 +112,7 @@ describe("docs contract: routing and transformations", { timeout: 180_000 }, () 
         base([
           { name: "h-exact", hosts: ["api.example.com"], paths: ["/h"] },
           { name: "h-wild", hosts: ["*.example.com"], paths: ["/h"] },
+          { name: "h-upper", hosts: ["UP.Example.ORG", "*.Wild.ORG"], paths: ["/h"] },
           { name: "pre", paths: ["/pre/"] },
           { name: "health", paths: ["=/health"] },
           { name: "users", paths: ["/users/{id}"] },
@@ -146,6 +147,10 @@ describe("docs contract: routing and transformations", { timeout: 180_000 }, () 
         ["x.api.example.com", "h-wild"],
         ["example.com", null],
         ["badexample.com", null],
+        ["up.example.org", "h-upper"],
+        ["up.example.org.", "h-upper"],
+        ["a.wild.org", "h-upper"],
+        ["www.example.com.", "h-wild"],
       ]) {
         assert.equal(await routeOf("/h", { host }), expected, host);
       }
@@ -803,6 +808,7 @@ describe("docs contract: routing and transformations", { timeout: 180_000 }, () 
           { name: "r7", paths: ["/e"], headers: { "x-e": [] } },
           { name: "r8", paths: ["/users/{id}/{id}"] },
           { name: "r9", paths: ["/f/{*rest}/x"] },
+          { name: "r10", hosts: ["ok.example.com", "api.example.com."], paths: ["/t"] },
         ]),
       );
       for (const expected of [
@@ -816,6 +822,7 @@ describe("docs contract: routing and transformations", { timeout: 180_000 }, () 
         "routes[7].headers.x-e",
         "routes[8].paths[0]",
         "routes[9].paths[0]",
+        'routes[10].hosts[1]: "api.example.com.": empty label in host name',
       ]) {
         assert.ok(error.includes(expected), `missing ${expected} in:\n${error}`);
       }
