@@ -829,6 +829,48 @@ describe("docs contract: routing and transformations", { timeout: 180_000 }, () 
       assert.ok(!/routes\[1\]\.paths\[0\]/.test(error), error);
     });
 
+    test("transformer validation: names the gateway owns, bounds, json_types, replace.uri, unknown fields", async () => {
+      const rtp = (config) => ({ name: "request-transformer", config });
+      const rsp = (config) => ({ name: "response-transformer", config });
+      const error = await rejected(
+        base(
+          [{ name: "r", paths: ["/"] }],
+          [
+            rtp({ add: { headers: ["host:x", "Content-Length:1", "te:x", "expect:x", "via:x", "traceparent:x", "x-forwarded-prefix:/p"] } }),
+            rtp({ max_body_size: 0 }),
+            rtp({ max_body_size: 8388609 }),
+            rtp({ replace: { uri: "v2/users" } }),
+            rtp({ remove: { cookies: ["a"] } }),
+            rsp({ add: { json: ["a:1"], json_types: ["number", "boolean"] } }),
+            rsp({ remove: { headers: ["content-length", "transfer-encoding"] }, add: { json: ["b:yes"], json_types: ["boolean"] } }),
+            rtp({ add: { headers: ["x-a:$(uri_captures[0])", "x-b:$(headers.a:upper())", "x-c:$(shared.x)"] } }),
+          ],
+        ),
+      );
+      for (const expected of [
+        'plugins[0].config.add.headers[0]: header "host" cannot be changed here',
+        'plugins[0].config.add.headers[1]: header "content-length" cannot be changed here',
+        "plugins[0].config.add.headers[2]",
+        "plugins[0].config.add.headers[3]",
+        "plugins[0].config.add.headers[4]",
+        "plugins[0].config.add.headers[5]",
+        "plugins[0].config.add.headers[6]",
+        "plugins[1].config.max_body_size",
+        "plugins[2].config.max_body_size",
+        "plugins[3].config.replace.uri",
+        "plugins[4].config.remove.cookies: unknown field `cookies`",
+        "plugins[5].config.add.json_types",
+        'plugins[6].config.remove.headers[0]: header "content-length" cannot be changed here',
+        "plugins[6].config.remove.headers[1]",
+        'plugins[6].config.add.json[0]: "yes" is not true or false',
+        "plugins[7].config.add.headers[0]",
+        "plugins[7].config.add.headers[1]",
+        'plugins[7].config.add.headers[2]: template "$(shared.x)": unknown template variable "shared"',
+      ]) {
+        assert.ok(error.includes(expected), `missing ${expected} in:\n${error}`);
+      }
+    });
+
     test("find_shadowed: a route with the same conditions as an earlier one is refused", async () => {
       const error = await rejected(
         base([
