@@ -73,6 +73,14 @@ describe("docs contract: routing and transformations", { timeout: 180_000 }, () 
         res.writeHead(200, { "content-type": "application/json", "content-encoding": "gzip", vary: "Accept-Encoding" });
         return res.end(zlib.gzipSync(JSON.stringify({ a: 1, keep: "k" })));
       }
+      if (path === "/resp/cookies") {
+        res.writeHead(200, [
+          ["content-type", "text/plain"],
+          ["set-cookie", "a=1; Expires=Wed, 21 Oct 2037 07:28:00 GMT; Path=/"],
+          ["set-cookie", "b=2"],
+        ]);
+        return res.end("cookies");
+      }
       if (path === "/resp/array") {
         res.writeHead(200, { "content-type": "application/json" });
         return res.end("[1,2]");
@@ -647,7 +655,11 @@ describe("docs contract: routing and transformations", { timeout: 180_000 }, () 
           { name: "dead", service: "dead", paths: ["/dead"] },
         ],
         plugins: [
-          rsp("resp", { add: { json: ["added:1"], headers: ["x-added:yes"] }, remove: { json: ["a"] } }),
+          rsp("resp", {
+            add: { json: ["added:1"], headers: ["x-added:yes"] },
+            remove: { json: ["a"] },
+            append: { headers: ["set-cookie:c=3"] },
+          }),
           rsp("types", {
             add: {
               json: ["n:$(query_params.n)", "b:$(query_params.b)", "s:$(query_params.n)"],
@@ -689,6 +701,11 @@ describe("docs contract: routing and transformations", { timeout: 180_000 }, () 
         const text = enc === "gzip" ? zlib.gunzipSync(res.body).toString() : res.body.toString();
         assert.deepEqual(JSON.parse(text), { keep: "k", added: "1" }, `${ae}: ${enc}`);
       }
+    });
+
+    test("append on Set-Cookie adds one more line; the origin's lines stay separate and unchanged", async () => {
+      const res = await send("/resp/cookies");
+      assert.deepEqual(res.headers["set-cookie"], ["a=1; Expires=Wed, 21 Oct 2037 07:28:00 GMT; Path=/", "b=2", "c=3"]);
     });
 
     test("an empty JSON response is not a JSON object: it passes untouched", async () => {

@@ -56,6 +56,13 @@ pub fn header_filter<'x, 'a>(
             HeaderEdit::Set(name, values) if values.len() == 1 => {
                 reply.set_header(&name, &values[0]);
             }
+            // `append` to the header as it is: keep its lines (each Set-Cookie stays one line; the
+            // current value reads them joined) and add the new values as lines of their own.
+            HeaderEdit::Set(name, values) if reply.header(&name).as_ref() == values.first() => {
+                for v in &values[1..] {
+                    reply.append_header(&name, v);
+                }
+            }
             HeaderEdit::Set(name, values) => {
                 reply.remove_header(&name);
                 for v in values {
