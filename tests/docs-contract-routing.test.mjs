@@ -234,10 +234,13 @@ describe("docs contract: routing and transformations", { timeout: 180_000 }, () 
     });
 
     test("normal form: %zz and a lone % stay; the query is not touched", async () => {
-      const res = await send("/pre/a%zz/%/b%7e?q=%7e&r=//");
+      const res = await send("/pre/a%zz/%/b%7e?q=%7e&r=//&flag&q=2", { headers: { host: "Some.Host:8080" } });
       const echo = res.json();
       assert.equal(echo.matched_route.name, "pre");
-      assert.deepEqual(echo.request.query, { q: "%7e", r: "//" });
+      // request-termination's echo: the first value of each parameter as sent, "" without "=";
+      // the host without its port.
+      assert.deepEqual(echo.request.query, { q: "%7e", r: "//", flag: "" });
+      assert.equal(echo.request.host, "some.host");
     });
 
     test("header conditions: `~` alone needs the header present; a regex is searched anywhere unless anchored", async () => {
