@@ -253,6 +253,9 @@ describe("docs contract: routing and transformations", { timeout: 180_000 }, () 
       // A regex is case-sensitive (unlike an exact value); (?i) makes it ignore case.
       assert.equal(await routeOf("/hdr-anchored", { "x-env": "STAGING" }), null);
       assert.equal(await routeOf("/hdr-ci", { "x-env": "STAGING" }), "hdr-ci");
+      // Several lines of a header are one value, joined with ", ".
+      assert.equal(await routeOf("/hdr-anchored", { "x-env": ["dev", "staging"] }), null);
+      assert.equal(await routeOf("/hdr-search", { "x-env": ["dev", "staging"] }), "hdr-search");
     });
 
     test("only named regex groups are parameters, in their order", async () => {
