@@ -454,6 +454,7 @@ describe("docs contract: routing and transformations", { timeout: 180_000 }, () 
                 headers: [
                   "x-dot:$(headers.x_tenant)",
                   "x-bracket:$(headers['x-tenant'])",
+                  "x-under:$(headers[\"x_tenant\"] or 'none')",
                   "x-q:$(query_params.q)",
                   "x-q-bracket:$(query_params[\"q\"])",
                   "x-first:$(uri_captures[1])",
@@ -541,6 +542,7 @@ describe("docs contract: routing and transformations", { timeout: 180_000 }, () 
       const h = up.headers;
       assert.equal(h["x-dot"], "acme", "in the dot form _ reads as -");
       assert.equal(h["x-bracket"], "acme");
+      assert.equal(h["x-under"], "none", "only the dot form reads _ as -");
       assert.equal(h["x-q"], "a b!", "first value, + and %-decoded");
       assert.equal(h["x-q-bracket"], "a b!");
       assert.equal(h["x-first"], "7");
