@@ -1846,8 +1846,10 @@ mod tests {
         ]);
         assert_eq!(
             errors_of(&doc),
-            ["plugins[0].consumer: cors cannot be scoped to a consumer, as in Kong (it runs \
-              before the consumer is known): attach it globally, to a service or to a route"]
+            [
+                "plugins[0].consumer: cors cannot be scoped to a consumer, as in Kong (it runs \
+              before the consumer is known): attach it globally, to a service or to a route"
+            ]
         );
     }
 

@@ -289,9 +289,8 @@ mod tests {
     #[test]
     fn rewrite_only_plugins_cannot_be_consumer_scoped() {
         for d in REGISTRY {
-            let rewrite_only = d.takes_part_in(Rewrite)
-                && !d.takes_part_in(Access)
-                && !d.takes_part_in(Serve);
+            let rewrite_only =
+                d.takes_part_in(Rewrite) && !d.takes_part_in(Access) && !d.takes_part_in(Serve);
             assert!(!rewrite_only || d.no_consumer, "{}", d.name);
         }
         let cors = find("cors").unwrap();
