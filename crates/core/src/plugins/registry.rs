@@ -2,7 +2,10 @@
 //!
 //! Each entry ([`PluginDef`]) says what the runner needs to know about a plugin: its name, its Kong
 //! priority (higher runs first within a phase), the phases it takes part in, how several instances
-//! that apply to one request combine ([`Runs`]), and how its `config` is parsed and validated.
+//! that apply to one request combine ([`Runs`]), whether an instance may be scoped to a consumer,
+//! and how its `config` is parsed and validated. Plugins never look for each other: one that must
+//! act before another does so by its phase and priority (`cors` answers preflights in `Rewrite` at
+//! 2000, before `request-termination`'s `Rewrite` hook at 2).
 //!
 //! **Adding a plugin** touches exactly four places (docs/plugins.md, "Writing a plugin"):
 //! 1. its core module (`crates/core/src/plugins/<name>.rs`, or a feature module such as `auth`):
