@@ -1,6 +1,9 @@
-//! `cors` glue (docs/traffic-policies.md): the access hook answers preflights at the edge, before
-//! authentication (priority 2000); the header_filter hook adds the CORS headers to every other answer
-//! of the route, the origin's and the gateway's own errors (401, 403, 429, ...) alike.
+//! `cors` glue (docs/traffic-policies.md): the rewrite hook answers preflights at the edge, before
+//! every other plugin (priority 2000 in the first phase: before authentication, and before the
+//! rewrite hooks of lower priority, such as `request-termination`'s); the header_filter hook adds
+//! the CORS headers to every other answer of the route: the origin's, the gateway's own errors
+//! (401, 403, 429, ...) and other plugins' answers alike. An instance cannot be scoped to a
+//! consumer (the registry's `no_consumer`), so both hooks see the same instance.
 
 use crate::exchange::Exchange;
 use crate::plugins::{Flow, Reply};
@@ -23,7 +26,7 @@ fn preflight_origin(ex: &Exchange<'_>) -> Option<String> {
     cors::is_preflight(&ex.info.method, Some(&origin), method.as_deref()).then_some(origin)
 }
 
-pub fn access(ex: &mut Exchange<'_>, instances: &[&PluginInstance]) -> Result<Flow, GatewayError> {
+pub fn rewrite(ex: &mut Exchange<'_>, instances: &[&PluginInstance]) -> Result<Flow, GatewayError> {
     Ok(preflight(ex, instances))
 }
 
@@ -68,8 +71,9 @@ pub fn header_filter(ex: &mut Exchange<'_>, instances: &[&PluginInstance], reply
     let Some(c) = config(instances) else {
         return;
     };
-    // A preflight was answered by `access` with its own headers, or passed to the origin with
-    // `preflight_continue`, whose answer is sent unchanged (as Kong).
+    // A preflight was answered by `rewrite` with its own headers, or passed on with
+    // `preflight_continue`, whose answer (the origin's, or another plugin's) is sent unchanged (as
+    // Kong).
     if preflight_origin(ex).is_some() {
         return;
     }

@@ -210,7 +210,7 @@ pub static HOOKS: &[(&str, Hooks)] = &[
     (
         "cors",
         Hooks {
-            access: Some(Now(cors::access)),
+            rewrite: Some(Now(cors::rewrite)),
             header_filter: Some(cors::header_filter),
             ..NONE
         },

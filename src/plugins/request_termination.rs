@@ -1,12 +1,12 @@
 //! `request-termination` glue: answer with the configured status and body (decisions in
 //! `edgegate_core::plugins::request_termination`). An instance without `consumer` answers in the
 //! rewrite phase, before authentication; a consumer-scoped one in the access phase, once the
-//! consumer is known.
+//! consumer is known. Both run at priority 2, after the other plugins' hooks of their phase: a
+//! request that one of those answers (e.g. a preflight, by `cors`) never gets here.
 
 use crate::exchange::Exchange;
 use crate::plugins::Flow;
 use crate::respond;
-use edgegate_core::plugins::cors::{is_preflight, CorsConfig};
 use edgegate_core::plugins::request_termination::{
     EchoRequest, RequestTerminationConfig, JSON_TYPE,
 };
@@ -14,35 +14,7 @@ use edgegate_core::plugins::PluginInstance;
 use edgegate_core::GatewayError;
 
 pub fn rewrite(ex: &mut Exchange<'_>, instances: &[&PluginInstance]) -> Result<Flow, GatewayError> {
-    if cors_answers_preflight(ex) {
-        return Ok(Flow::Continue);
-    }
     Ok(terminate(ex, instances, false))
-}
-
-/// Whether the request is a CORS preflight that the route's `cors` instance answers (it does not
-/// have `preflight_continue`). Such a preflight is left to `cors`, as in Kong where `cors` (priority
-/// 2000) runs before `request-termination` (2): the browser then sends the actual request, and the
-/// page can read the termination answer (which carries the CORS headers).
-fn cors_answers_preflight(ex: &Exchange<'_>) -> bool {
-    if !ex.info.method.eq_ignore_ascii_case("OPTIONS") {
-        return false;
-    }
-    let origin = ex.header("origin");
-    let requested = ex.header("access-control-request-method");
-    if !is_preflight(&ex.info.method, origin.as_deref(), requested.as_deref()) {
-        return false;
-    }
-    let view = ex.gateway.route_plugins(ex.plan.route_index);
-    (0..view.len())
-        .find(|&k| view.def(k).name == "cors")
-        .and_then(|k| {
-            view.running(k, None)
-                .first()
-                .and_then(|i| i.config::<CorsConfig>())
-                .map(|c| !c.preflight_continue)
-        })
-        .unwrap_or(false)
 }
 
 pub fn access(ex: &mut Exchange<'_>, instances: &[&PluginInstance]) -> Result<Flow, GatewayError> {

@@ -538,6 +538,7 @@ fn the_schema_and_the_validator_refuse_the_same_shape_errors() {
         base(json!([{ "name": "correlation-id" }])),
         base(json!([{ "name": "cors", "config": { "origin": ["https://a.example"] } }])),
         base(json!([{ "name": "cors", "config": { "max_age": "1h" } }])),
+        base(json!([{ "name": "cors", "route": "r", "consumer": "alice" }])),
         base(json!([{ "name": "ip-restriction", "config": { "allow": "10.0.0.0/8" } }])),
         base(json!([{ "name": "geo-restriction", "config": { "unknown_country": "block" } }])),
         base(json!([{ "name": "request-size-limiting", "config": { "size_unit": "gigabytes" } }])),

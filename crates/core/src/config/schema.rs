@@ -7,7 +7,8 @@
 //! and [`plugin_variants`] (the whole instance):
 //! - `name`: one of the registry's plugin names;
 //! - one `if name is X then config is X's settings` rule per plugin with a typed schema, the settings
-//!   registered under `$defs` (e.g. `#/$defs/CorsPluginConfig`).
+//!   registered under `$defs` (e.g. `#/$defs/CorsPluginConfig`); for a plugin that cannot be scoped
+//!   to a consumer (`cors`), the rule also says `consumer` is absent or null.
 //!
 //! The schema checks the shape of the settings (field names, types, enumerations); what a plugin's
 //! parser checks beyond that (CIDRs, regular expressions, templates, ranges) is left to
@@ -68,18 +69,23 @@ pub fn plugin_variants(schema: &mut Schema) {
     let rules: Vec<Value> = typed()
         .into_iter()
         .map(|(plugin, def)| {
+            let mut then = json!({
+                "properties": {
+                    "config": {
+                        "anyOf": [{ "$ref": format!("#/$defs/{def}") }, { "type": "null" }]
+                    }
+                }
+            });
+            // A plugin that cannot be scoped to a consumer (the registry's `no_consumer`).
+            if crate::plugins::registry::find(plugin).is_some_and(|d| d.no_consumer) {
+                then["properties"]["consumer"] = json!({ "type": "null" });
+            }
             json!({
                 "if": {
                     "properties": { "name": { "const": plugin } },
                     "required": ["name"]
                 },
-                "then": {
-                    "properties": {
-                        "config": {
-                            "anyOf": [{ "$ref": format!("#/$defs/{def}") }, { "type": "null" }]
-                        }
-                    }
-                }
+                "then": then
             })
         })
         .collect();

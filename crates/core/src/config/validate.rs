@@ -632,6 +632,16 @@ fn check_plugins(
         }
         if let Some(consumer) = &plugin.consumer {
             check_name(&key_path(&path, "consumer"), consumer, errors);
+            if crate::plugins::registry::find(&plugin.name).is_some_and(|d| d.no_consumer) {
+                errors.push(error(
+                    &key_path(&path, "consumer"),
+                    format!(
+                        "{} cannot be scoped to a consumer, as in Kong (it runs before the consumer \
+                         is known): attach it globally, to a service or to a route",
+                        plugin.name
+                    ),
+                ));
+            }
         }
         match crate::plugins::parse(&plugin.name, &plugin.config) {
             Ok(_) => {}
@@ -1823,6 +1833,23 @@ mod tests {
                 .iter()
                 .any(|e| e.starts_with("plugins[2].colour: unknown field `colour`")),
             "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn a_cors_instance_cannot_be_scoped_to_a_consumer() {
+        let mut doc = base();
+        doc["plugins"] = json!([
+            {"name": "cors", "route": "users", "consumer": "alice"},
+            {"name": "cors", "route": "users"},
+            {"name": "request-termination", "consumer": "alice"}
+        ]);
+        assert_eq!(
+            errors_of(&doc),
+            [
+                "plugins[0].consumer: cors cannot be scoped to a consumer, as in Kong (it runs \
+              before the consumer is known): attach it globally, to a service or to a route"
+            ]
         );
     }
 

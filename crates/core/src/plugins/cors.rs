@@ -1,7 +1,9 @@
 //! `cors`: Cross-Origin Resource Sharing (Kong's plugin and option names: `origins`, `methods`,
 //! `headers`, `exposed_headers`, `credentials`, `max_age`, `preflight_continue`, `private_network`,
-//! `allow_origin_absent`). Preflights are answered at the edge; actual responses (the origin's and
-//! the gateway's own errors) get the CORS headers. See docs/traffic-policies.md.
+//! `allow_origin_absent`). Preflights are answered at the edge, in the rewrite phase (before every
+//! other plugin's request hook); actual responses (the origin's, other plugins' answers and the
+//! gateway's own errors) get the CORS headers. Not consumer-scoped (as Kong's). See
+//! docs/traffic-policies.md.
 //!
 //! Pure decisions only: which headers a preflight answer carries ([`CorsConfig::preflight`]) and
 //! what to change on an actual response ([`CorsConfig::actual`]).

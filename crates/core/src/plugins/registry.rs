@@ -2,7 +2,10 @@
 //!
 //! Each entry ([`PluginDef`]) says what the runner needs to know about a plugin: its name, its Kong
 //! priority (higher runs first within a phase), the phases it takes part in, how several instances
-//! that apply to one request combine ([`Runs`]), and how its `config` is parsed and validated.
+//! that apply to one request combine ([`Runs`]), whether an instance may be scoped to a consumer,
+//! and how its `config` is parsed and validated. Plugins never look for each other: one that must
+//! act before another does so by its phase and priority (`cors` answers preflights in `Rewrite` at
+//! 2000, before `request-termination`'s `Rewrite` hook at 2).
 //!
 //! **Adding a plugin** touches exactly four places (docs/plugins.md, "Writing a plugin"):
 //! 1. its core module (`crates/core/src/plugins/<name>.rs`, or a feature module such as `auth`):
@@ -56,6 +59,9 @@ pub struct PluginDef {
     /// The phases the plugin's glue module has a hook for.
     pub phases: &'static [Phase],
     pub runs: Runs,
+    /// Kong's `no_consumer`: an instance cannot be scoped to a consumer (validation refuses
+    /// `consumer`). Set for a plugin whose request decision comes before authentication.
+    pub no_consumer: bool,
     /// Parse and validate an instance's `config` (`null` when absent).
     pub parse: fn(&Value) -> Result<Plugin, PluginError>,
 }
@@ -74,8 +80,9 @@ pub static REGISTRY: &[PluginDef] = &[
     PluginDef {
         name: "cors",
         priority: 2000,
-        phases: &[Access, HeaderFilter],
+        phases: &[Rewrite, HeaderFilter],
         runs: MostSpecific,
+        no_consumer: true,
         parse: |c| super::cors::CorsConfig::parse(c).map(Plugin::new),
     },
     PluginDef {
@@ -83,6 +90,7 @@ pub static REGISTRY: &[PluginDef] = &[
         priority: 1450,
         phases: &[Access],
         runs: MostSpecific,
+        no_consumer: false,
         parse: |c| {
             settings(c)
                 .and_then(crate::auth::JwtConfig::validate)
@@ -94,6 +102,7 @@ pub static REGISTRY: &[PluginDef] = &[
         priority: 1250,
         phases: &[Access],
         runs: MostSpecific,
+        no_consumer: false,
         parse: |c| {
             settings(c)
                 .and_then(crate::auth::KeyAuthConfig::validate)
@@ -105,6 +114,7 @@ pub static REGISTRY: &[PluginDef] = &[
         priority: 1100,
         phases: &[Access],
         runs: MostSpecific,
+        no_consumer: false,
         parse: |c| {
             settings(c)
                 .and_then(crate::auth::BasicAuthConfig::validate)
@@ -116,6 +126,7 @@ pub static REGISTRY: &[PluginDef] = &[
         priority: 990,
         phases: &[Access],
         runs: MostSpecific,
+        no_consumer: false,
         parse: |c| super::ip_restriction::IpRestrictionConfig::parse(c).map(Plugin::new),
     },
     PluginDef {
@@ -123,6 +134,7 @@ pub static REGISTRY: &[PluginDef] = &[
         priority: 985,
         phases: &[Access],
         runs: MostSpecific,
+        no_consumer: false,
         parse: |c| super::geo_restriction::GeoRestrictionConfig::parse(c).map(Plugin::new),
     },
     PluginDef {
@@ -130,6 +142,7 @@ pub static REGISTRY: &[PluginDef] = &[
         priority: 951,
         phases: &[Access],
         runs: MostSpecific,
+        no_consumer: false,
         parse: |c| {
             super::request_size_limiting::RequestSizeLimitingConfig::parse(c).map(Plugin::new)
         },
@@ -139,6 +152,7 @@ pub static REGISTRY: &[PluginDef] = &[
         priority: 950,
         phases: &[Access],
         runs: MostSpecific,
+        no_consumer: false,
         parse: |c| {
             settings(c)
                 .and_then(crate::auth::AclConfig::validate)
@@ -150,6 +164,7 @@ pub static REGISTRY: &[PluginDef] = &[
         priority: 910,
         phases: &[Access],
         runs: All,
+        no_consumer: false,
         parse: |c| crate::ratelimit::parse(c).map(Plugin::new),
     },
     PluginDef {
@@ -157,6 +172,7 @@ pub static REGISTRY: &[PluginDef] = &[
         priority: 801,
         phases: &[Access],
         runs: MostSpecific,
+        no_consumer: false,
         parse: |c| super::request_transformer::RequestTransformerConfig::parse(c).map(Plugin::new),
     },
     PluginDef {
@@ -164,6 +180,7 @@ pub static REGISTRY: &[PluginDef] = &[
         priority: 800,
         phases: &[HeaderFilter, BodyFilter],
         runs: MostSpecific,
+        no_consumer: false,
         parse: |c| {
             super::response_transformer::ResponseTransformerConfig::parse(c).map(Plugin::new)
         },
@@ -173,6 +190,7 @@ pub static REGISTRY: &[PluginDef] = &[
         priority: 779,
         phases: &[Access],
         runs: MostSpecific,
+        no_consumer: false,
         parse: |c| super::redirect::parse(c).map(Plugin::new),
     },
     PluginDef {
@@ -180,6 +198,7 @@ pub static REGISTRY: &[PluginDef] = &[
         priority: 770,
         phases: &[Serve],
         runs: MostSpecific,
+        no_consumer: false,
         parse: |c| {
             crate::ai::AiProxyConfig::compile(c)
                 .map(Plugin::new)
@@ -191,6 +210,7 @@ pub static REGISTRY: &[PluginDef] = &[
         priority: 100,
         phases: &[Serve],
         runs: MostSpecific,
+        no_consumer: false,
         parse: |c| crate::cache::parse(c).map(Plugin::new),
     },
     PluginDef {
@@ -198,6 +218,7 @@ pub static REGISTRY: &[PluginDef] = &[
         priority: 2,
         phases: &[Rewrite, Access],
         runs: MostSpecific,
+        no_consumer: false,
         parse: |c| super::request_termination::parse(c).map(Plugin::new),
     },
 ];
@@ -264,6 +285,22 @@ mod tests {
             assert!(!d.phases.is_empty(), "{} takes part in no phase", d.name);
         }
         assert!(REGISTRY.windows(2).all(|w| w[0].priority >= w[1].priority));
+    }
+
+    /// A plugin whose request decision is made only in the rewrite phase (the consumer unknown)
+    /// cannot be scoped to a consumer: such an instance would never decide there.
+    #[test]
+    fn rewrite_only_plugins_cannot_be_consumer_scoped() {
+        for d in REGISTRY {
+            let rewrite_only =
+                d.takes_part_in(Rewrite) && !d.takes_part_in(Access) && !d.takes_part_in(Serve);
+            assert!(!rewrite_only || d.no_consumer, "{}", d.name);
+        }
+        let cors = find("cors").unwrap();
+        assert_eq!(cors.phases, [Rewrite, HeaderFilter]);
+        assert!(cors.no_consumer);
+        // cors answers preflights before request-termination's rewrite hook.
+        assert!(cors.priority > find("request-termination").unwrap().priority);
     }
 
     #[test]
