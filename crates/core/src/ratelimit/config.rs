@@ -49,7 +49,7 @@ impl LimitBy {
 #[cfg_attr(
     feature = "schema",
     derive(schemars::JsonSchema),
-    schemars(rename = "RateLimitPolicy")
+    schemars(rename = "RateLimitPolicy", transform = policy_aliases)
 )]
 #[serde(rename_all = "lowercase")]
 pub enum CounterPolicy {
@@ -60,6 +60,23 @@ pub enum CounterPolicy {
     Durable,
     /// In the memory of each Worker isolate: no round trip, approximate (per isolate and location).
     Local,
+}
+
+/// The schema lists the aliases serde accepts (schemars does not see `#[serde(alias)]`).
+#[cfg(feature = "schema")]
+fn policy_aliases(schema: &mut schemars::Schema) {
+    if let Some(one_of) = schema
+        .get_mut("oneOf")
+        .and_then(serde_json::Value::as_array_mut)
+    {
+        for (alias, kong) in [("cluster", "Kong's `cluster`"), ("redis", "Kong's `redis`")] {
+            one_of.push(serde_json::json!({
+                "description": format!("{kong}: the same as `durable` (one Durable Object per key)."),
+                "type": "string",
+                "const": alias
+            }));
+        }
+    }
 }
 
 /// What a policy counts.
