@@ -176,6 +176,26 @@ pub struct RateLimitSettings {
     pub sync_rate: Option<serde_json::Value>,
     #[serde(default)]
     pub redis: Option<serde_json::Value>,
+    /// Kong's deprecated flat Redis fields (Kong 3.x still accepts them beside `redis`): accepted so
+    /// Kong configurations load, unused. `scripts/config show` hides `redis_password`.
+    #[serde(default)]
+    pub redis_host: Option<serde_json::Value>,
+    #[serde(default)]
+    pub redis_port: Option<serde_json::Value>,
+    #[serde(default)]
+    pub redis_username: Option<serde_json::Value>,
+    #[serde(default)]
+    pub redis_password: Option<serde_json::Value>,
+    #[serde(default)]
+    pub redis_database: Option<serde_json::Value>,
+    #[serde(default)]
+    pub redis_timeout: Option<serde_json::Value>,
+    #[serde(default)]
+    pub redis_ssl: Option<serde_json::Value>,
+    #[serde(default)]
+    pub redis_ssl_verify: Option<serde_json::Value>,
+    #[serde(default)]
+    pub redis_server_name: Option<serde_json::Value>,
 }
 
 /// Cloudflare's Durable Object location hints.
