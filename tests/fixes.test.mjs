@@ -2,6 +2,7 @@
 // origin on 127.0.0.1):
 // - docs/routing.md "The upstream path" step 3 and docs/configuration.md (services `url`): a service
 //   base path with a trailing slash keeps it, never doubled (Kong's path_handling v0);
+// - docs/proxying.md "Request headers sent upstream": `X-Forwarded-Path`;
 // - docs/rate-limiting.md: Kong's `cluster` / `redis` policies and flat `redis_*` fields load and count
 //   (exactly, with limits up to 10^12).
 import { describe, test, before, after } from "node:test";
@@ -109,6 +110,34 @@ describe("fixes", () => {
       const { up } = await upstream(path);
       assert.equal(up.url, expected, path);
     }
+  });
+
+  // ----------------------------------------------------------------------------------- X-Forwarded-Path
+
+  test("X-Forwarded-Path is the client's path in normal form, without the query, replacing the client's", async () => {
+    const forged = { "x-forwarded-path": "/admin", x_forwarded_path: "/admin2" };
+    const rows = [
+      // [client path, X-Forwarded-Path, upstream path]
+      ["/api/x/?q=1", "/api/x/", "/base/x/?q=1"],
+      ["/api", "/api", "/base"],
+      ["/api//%6Cogin?a=b", "/api/login", "/base/login?a=b"],
+      ["/api/%c3%a9", "/api/%C3%A9", "/base/%C3%A9"],
+      ["/keep/x", "/keep/x", "/base/keep/x"],
+      ["/users/7?z", "/users/7", "/s/v2/users/7?z"],
+      ["/p", "/p", "/s/"],
+    ];
+    for (const [path, xfp, url] of rows) {
+      for (const headers of [{}, forged]) {
+        const { up } = await upstream(path, headers);
+        assert.equal(up.url, url, path);
+        assert.equal(up.headers["x-forwarded-path"], xfp, `${path} ${JSON.stringify(headers)}`);
+        assert.equal(up.headers.x_forwarded_path, undefined, "an underscore spelling is removed");
+      }
+    }
+    // It sits beside X-Forwarded-Prefix (the stripped part), which is unchanged.
+    const { up } = await upstream("/api/x");
+    assert.equal(up.headers["x-forwarded-prefix"], "/api");
+    assert.equal(up.headers["x-forwarded-path"], "/api/x");
   });
 
   // ------------------------------------------------------------------------------------- rate limiting
