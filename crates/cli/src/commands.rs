@@ -750,7 +750,10 @@ mod tests {
         // Nor does a validation error quote it.
         let bad = r#"{"format_version": 1, "services": [{"name": "a", "url": "http://a"}],
             "plugins": [{"name": "rate-limiting", "config": {"minute": 0, "redis_password": "s3cret"}}]}"#;
-        let errors = format!("{:?}", edgegate_core::config::parse_and_validate(bad).unwrap_err());
+        let errors = format!(
+            "{:?}",
+            edgegate_core::config::parse_and_validate(bad).unwrap_err()
+        );
         assert!(errors.contains("minute"), "{errors}");
         assert!(!errors.contains("s3cret"), "{errors}");
     }

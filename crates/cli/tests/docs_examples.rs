@@ -551,8 +551,12 @@ fn the_schema_and_the_validator_refuse_the_same_shape_errors() {
         base(json!([{ "name": "redirect", "config": { "location": "https://x", "code": 301 } }])),
         base(json!([{ "name": "rate-limiting", "config": { "minute": 5, "limit_by": "user" } }])),
         base(json!([{ "name": "rate-limiting", "config": { "minutes": 5 } }])),
-        base(json!([{ "name": "rate-limiting", "config": { "minute": 5, "policy": "memcached" } }])),
-        base(json!([{ "name": "rate-limiting", "config": { "minute": 5, "redis_hostname": "r" } }])),
+        base(
+            json!([{ "name": "rate-limiting", "config": { "minute": 5, "policy": "memcached" } }]),
+        ),
+        base(
+            json!([{ "name": "rate-limiting", "config": { "minute": 5, "redis_hostname": "r" } }]),
+        ),
         base(json!([{ "name": "key-auth", "config": { "key_names": "apikey" } }])),
         base(json!([{ "name": "jwt", "config": { "secret_is_base64": "yes" } }])),
         base(json!([{ "name": "basic-auth", "config": { "hide_credential": true } }])),
@@ -592,12 +596,16 @@ fn the_schema_and_the_validator_accept_the_same_kong_shapes() {
         // Kong 3.x's Redis settings, nested and the deprecated flat fields: accepted, unused.
         limit(json!({ "minute": 5, "policy": "redis", "sync_rate": -1,
                       "redis": { "host": "r", "port": 6379, "password": "p", "ssl": false } })),
-        limit(json!({ "minute": 5, "policy": "redis", "redis_host": "r", "redis_port": 6379,
+        limit(
+            json!({ "minute": 5, "policy": "redis", "redis_host": "r", "redis_port": 6379,
                       "redis_username": "u", "redis_password": "p", "redis_database": 0,
                       "redis_timeout": 2000, "redis_ssl": true, "redis_ssl_verify": false,
-                      "redis_server_name": "r.example" })),
+                      "redis_server_name": "r.example" }),
+        ),
         // As a Kong export writes unset ones.
-        limit(json!({ "minute": 5, "redis_host": null, "redis_password": null, "redis_ssl": false })),
+        limit(
+            json!({ "minute": 5, "redis_host": null, "redis_password": null, "redis_ssl": false }),
+        ),
     ];
     for doc in cases {
         let errors = schema_errors(&root, &doc);

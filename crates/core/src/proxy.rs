@@ -574,7 +574,9 @@ mod tests {
         match crate::plugins::parse("request-transformer", &config) {
             Err(crate::plugins::PluginError::Config(e)) => {
                 assert_eq!(e[0].0, "add.headers[0]");
-                assert!(e[0].1.starts_with("header \"x-forwarded-path\" cannot be changed here"));
+                assert!(e[0]
+                    .1
+                    .starts_with("header \"x-forwarded-path\" cannot be changed here"));
             }
             other => panic!("{other:?}"),
         }

@@ -838,9 +838,17 @@ mod tests {
             "not a valid header name (it contains a space)"
         );
         let mut errors = Vec::new();
-        names(&list(&["x\"y", "caf\u{e9}"]), "remove.headers", Target::RequestHeader, &mut errors);
+        names(
+            &list(&["x\"y", "caf\u{e9}"]),
+            "remove.headers",
+            Target::RequestHeader,
+            &mut errors,
+        );
         assert_eq!(errors[0].1, "not a valid header name (it contains '\"')");
-        assert_eq!(errors[1].1, "not a valid header name (it contains a non-ASCII character)");
+        assert_eq!(
+            errors[1].1,
+            "not a valid header name (it contains a non-ASCII character)"
+        );
         // Through the validator, with a string where a list belongs (serde would quote it).
         for plugin in ["request-transformer", "response-transformer"] {
             let doc = serde_json::json!({"format_version": 1, "plugins": [{"name": plugin, "config":

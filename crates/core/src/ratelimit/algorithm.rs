@@ -164,9 +164,8 @@ impl WindowState {
     /// Token bucket level in units of `1/window_ms` token (negative: a debt), saturating at the
     /// bounds of `i128`.
     pub fn level(&self) -> i128 {
-        let wide = |hi: u64, lo: u64| {
-            i128::try_from((hi as u128) << 64 | lo as u128).unwrap_or(i128::MAX)
-        };
+        let wide =
+            |hi: u64, lo: u64| i128::try_from((hi as u128) << 64 | lo as u128).unwrap_or(i128::MAX);
         wide(self.c, self.a).saturating_sub(wide(self.d, self.b))
     }
 

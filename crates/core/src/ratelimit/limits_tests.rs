@@ -59,7 +59,11 @@ fn a_token_bucket_of_ten_to_the_twelve_a_year_counts_exactly_through_storage() {
         let d = c.hit(L - 2, T0);
         assert!(d.allowed);
         assert_eq!(d.windows[0].remaining, 0);
-        assert_eq!(d.windows[0].reset_ms, window.millis(), "empty: full again in one window");
+        assert_eq!(
+            d.windows[0].reset_ms,
+            window.millis(),
+            "empty: full again in one window"
+        );
         let d = c.hit(1, T0);
         assert!(!d.allowed);
         // One token takes window / 10^12 ms to refill: under 1 ms, so 1 ms.
@@ -67,7 +71,10 @@ fn a_token_bucket_of_ten_to_the_twelve_a_year_counts_exactly_through_storage() {
     }
     // A year bucket refills 10^12 / 31,536,000,000 = 31.7 tokens a millisecond.
     let mut c = Counter::new(spec(Algorithm::TokenBucket, Window::Year, L));
-    assert!(c.hit(L, T0).allowed, "a cost equal to the limit passes once");
+    assert!(
+        c.hit(L, T0).allowed,
+        "a cost equal to the limit passes once"
+    );
     assert!(!c.hit(32, T0 + 1).allowed);
     assert_eq!(c.hit(31, T0 + 1).windows[0].remaining, 0);
     // A year later (and long after) it is full again, not more.
@@ -140,7 +147,10 @@ fn debts_saturate_instead_of_overflowing() {
     let (_, d) = peek(&c.spec, &after, 1, u64::MAX);
     assert!(!d.allowed);
     assert_eq!(d.retry_after_ms, Some(u64::MAX));
-    assert_eq!(super::headers::retry_after_secs(&d), u64::MAX.div_ceil(1000));
+    assert_eq!(
+        super::headers::retry_after_secs(&d),
+        u64::MAX.div_ceil(1000)
+    );
 }
 
 #[test]
@@ -153,7 +163,15 @@ fn levels_are_stored_compactly_and_old_states_still_load() {
         c: 0,
         d: 0,
     };
-    for level in [0, 1, -1, i64::MAX as i128 * 4, -(u64::MAX as i128) * 3, i128::MAX, -i128::MAX] {
+    for level in [
+        0,
+        1,
+        -1,
+        i64::MAX as i128 * 4,
+        -(u64::MAX as i128) * 3,
+        i128::MAX,
+        -i128::MAX,
+    ] {
         ws.set_level(level);
         assert_eq!(ws.level(), level);
         let back: WindowState = serde_json::from_str(&serde_json::to_string(&ws).unwrap()).unwrap();

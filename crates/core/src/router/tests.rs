@@ -737,7 +737,10 @@ fn a_service_path_with_a_trailing_slash_keeps_it_as_kong_v0() {
             "rw",
             json!({"paths": ["/users/{id}"], "service": "t", "rewrite": "/v2/users/{id}"}),
         ),
-        ("fixed", json!({"paths": ["/fixed"], "service": "t", "rewrite": "/"})),
+        (
+            "fixed",
+            json!({"paths": ["/fixed"], "service": "t", "rewrite": "/"}),
+        ),
         ("health", json!({"paths": ["=/health"], "service": "t"})),
     ]);
     // Service URL `http://up.internal:9000/s/`.

@@ -429,10 +429,30 @@ fn a_split_route_joins_each_services_base_path_its_own_way() {
             let user = format!("user-{u}");
             let header = |n: &str| (n == "x-user").then(|| user.clone());
             for (rest, slash, plain, bare) in [
-                ("", "http://s.internal/s/", "http://p.internal/two", "http://b.internal/"),
-                ("/", "http://s.internal/s/", "http://p.internal/two/", "http://b.internal/"),
-                ("/x", "http://s.internal/s/x", "http://p.internal/two/x", "http://b.internal/x"),
-                ("/x/", "http://s.internal/s/x/", "http://p.internal/two/x/", "http://b.internal/x/"),
+                (
+                    "",
+                    "http://s.internal/s/",
+                    "http://p.internal/two",
+                    "http://b.internal/",
+                ),
+                (
+                    "/",
+                    "http://s.internal/s/",
+                    "http://p.internal/two/",
+                    "http://b.internal/",
+                ),
+                (
+                    "/x",
+                    "http://s.internal/s/x",
+                    "http://p.internal/two/x",
+                    "http://b.internal/x",
+                ),
+                (
+                    "/x/",
+                    "http://s.internal/s/x/",
+                    "http://p.internal/two/x/",
+                    "http://b.internal/x/",
+                ),
             ] {
                 let path = format!("{route}{rest}");
                 let plan = gw.plan(&view(&path, &header)).unwrap();
@@ -446,7 +466,11 @@ fn a_split_route_joins_each_services_base_path_its_own_way() {
             }
         }
     }
-    assert_eq!(seen.len(), 9, "every service was chosen on every route: {seen:?}");
+    assert_eq!(
+        seen.len(),
+        9,
+        "every service was chosen on every route: {seen:?}"
+    );
 }
 
 #[test]
