@@ -317,7 +317,11 @@ impl RateLimitSettings {
                 None
             }
             (_, Some(h)) if h.is_empty() || !h.bytes().all(is_token_byte) => {
-                err!("header_name", format!("{h:?} is not a valid header name"));
+                // Not quoted: it may be a whole `Name: value` line.
+                err!(
+                    "header_name",
+                    "not a valid header name (letters, digits and !#$%&'*+-.^_`|~ only)".into(),
+                );
                 None
             }
             (_, h) => h.map(|h| h.to_ascii_lowercase()),

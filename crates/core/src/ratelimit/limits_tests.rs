@@ -240,3 +240,17 @@ fn local_counters_at_ten_to_the_twelve() {
     assert!(!local.check("k", &s, L, T0).allowed);
     assert!(local.check("k", &s, L - 2, T0).allowed);
 }
+
+#[test]
+fn a_bad_header_name_is_not_quoted() {
+    let config = serde_json::json!({"minute": 5, "limit_by": "header",
+                                    "header_name": "Authorization: Bearer sk-secret-1"});
+    match super::config::parse(&config) {
+        Err(crate::plugins::PluginError::Config(e)) => {
+            assert_eq!(e[0].0, "header_name");
+            assert!(e[0].1.starts_with("not a valid header name"), "{e:?}");
+            assert!(!e[0].1.contains("sk-secret"), "{e:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
