@@ -387,8 +387,9 @@ pub fn start(
         "x-forwarded-port",
         rules::forwarded_port(client_url.scheme, client_url.authority),
     );
-    // `stripped` counts bytes of the path in the normal form it was routed in.
-    let routed_path = edgegate_core::router::normalize_path(client_url.path);
+    // The path in the normal form it was routed in (`stripped` counts bytes of it).
+    let routed_path = rules::forwarded_path(client_url.path);
+    edits.set("x-forwarded-path", &routed_path);
     if let Some(prefix) = rules::forwarded_prefix(&routed_path, plan.stripped) {
         edits.set("x-forwarded-prefix", prefix);
     }

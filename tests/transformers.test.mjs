@@ -515,7 +515,7 @@ describe("transformer validation errors", { timeout: 900_000 }, () => {
             name: "request-transformer",
             config: {
               remove: { headers: ["x-forwarded-for"] },
-              add: { headers: ["x-no-colon", "x-a:$(headers.x"] },
+              add: { headers: ["x-no-colon", "x-a:$(headers.x", "x y:1", "Authorization Bearer sk-secret-1", "x-b:Bearer sk-secret-2 $(nope"] },
               replace: { uri: "/u/$(route.name)" },
             },
           },
@@ -529,13 +529,18 @@ describe("transformer validation errors", { timeout: 900_000 }, () => {
       const text = out.stdout + out.stderr;
       for (const expected of [
         'plugins[0].config.remove.headers[0]: header "x-forwarded-for" cannot be changed here',
-        'plugins[0].config.add.headers[0]: "x-no-colon" is not "name:value" (no colon)',
-        'plugins[0].config.add.headers[1]: template "$(headers.x": unclosed',
-        'plugins[0].config.replace.uri: template "/u/$(route.name)": unknown template variable "route"',
+        'plugins[0].config.add.headers[0]: not "name:value" (no colon)',
+        'plugins[0].config.add.headers[1]: template: unclosed',
+        'plugins[0].config.replace.uri: template: unknown template variable "route"',
         "plugins[1].config.add.querystring: unknown field `querystring`",
+        'plugins[0].config.add.headers[2]: not a valid header name (it contains a space)',
+        'plugins[0].config.add.headers[3]: not "name:value" (no colon)',
+        'plugins[0].config.add.headers[4]: template: unknown template variable "nope"',
       ]) {
         assert.ok(text.includes(expected), `missing ${expected} in:\n${text}`);
       }
+      // Values are never quoted: a secret in a malformed entry stays out of the errors.
+      assert.ok(!text.includes("sk-secret"), text);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -297,7 +297,8 @@ fn redacted(mut config: GatewayConfig) -> GatewayConfig {
 
 /// Hide the values of credential headers anywhere in a document: every member called `headers`
 /// that maps names to values (services, routes, ai-proxy providers) or lists `name:value` entries
-/// (request-transformer). Returns whether anything was hidden.
+/// (request-transformer); and every member called `password` or `*_password` (rate-limiting's
+/// Kong Redis settings: `redis_password`, `redis.password`). Returns whether anything was hidden.
 pub fn redact(value: &mut serde_json::Value) -> bool {
     use serde_json::Value;
     fn hide(v: &mut Value) -> bool {
@@ -343,6 +344,9 @@ pub fn redact(value: &mut serde_json::Value) -> bool {
                         }
                         _ => {}
                     }
+                }
+                if key == "password" || key.ends_with("_password") {
+                    hidden |= hide(member);
                 }
                 hidden |= redact(member);
             }
@@ -711,6 +715,47 @@ mod tests {
         assert!(out.contains("INVALID"), "{out}");
         assert!(!out.contains("s3cret"), "{out}");
         assert!(out.contains("\"authorization\": \"<redacted>\""), "{out}");
+    }
+
+    #[test]
+    fn show_hides_kongs_redis_passwords() {
+        let doc = r#"{"format_version": 1,
+            "services": [{"name": "a", "url": "http://a"}],
+            "plugins": [{"name": "rate-limiting", "config": {"minute": 5, "policy": "redis",
+                         "redis_host": "redis.internal", "redis_password": "s3cret-flat",
+                         "redis": {"host": "redis.internal", "password": "s3cret-nested",
+                                   "sentinel_password": "s3cret-sentinel"}}}]}"#;
+        let mut kv = MemoryKv::default();
+        push(&mut kv, doc).unwrap();
+        let out = show(&mut kv, None).unwrap();
+        assert!(!out.contains("s3cret"), "{out}");
+        for shown in [
+            "\"redis_password\": \"<redacted>\"",
+            "\"password\": \"<redacted>\"",
+            "\"sentinel_password\": \"<redacted>\"",
+            "\"redis_host\": \"redis.internal\"",
+        ] {
+            assert!(out.contains(shown), "{shown} in {out}");
+        }
+        // An invalid stored document too.
+        kv.values.insert(
+            "config/versions/9".into(),
+            r#"{"format_version": 1, "services": [{"name": "a", "url": "http://a", "timeout_ms": 0}],
+                "plugins": [{"name": "rate-limiting", "config": {"minute": 5, "redis_password": "s3cret"}}]}"#
+                .into(),
+        );
+        let out = show(&mut kv, Some(9)).unwrap();
+        assert!(out.contains("INVALID"), "{out}");
+        assert!(!out.contains("s3cret"), "{out}");
+        // Nor does a validation error quote it.
+        let bad = r#"{"format_version": 1, "services": [{"name": "a", "url": "http://a"}],
+            "plugins": [{"name": "rate-limiting", "config": {"minute": 0, "redis_password": "s3cret"}}]}"#;
+        let errors = format!(
+            "{:?}",
+            edgegate_core::config::parse_and_validate(bad).unwrap_err()
+        );
+        assert!(errors.contains("minute"), "{errors}");
+        assert!(!errors.contains("s3cret"), "{errors}");
     }
 
     #[test]

@@ -552,6 +552,12 @@ fn the_schema_and_the_validator_refuse_the_same_shape_errors() {
         base(json!([{ "name": "redirect", "config": { "location": "https://x", "code": 301 } }])),
         base(json!([{ "name": "rate-limiting", "config": { "minute": 5, "limit_by": "user" } }])),
         base(json!([{ "name": "rate-limiting", "config": { "minutes": 5 } }])),
+        base(
+            json!([{ "name": "rate-limiting", "config": { "minute": 5, "policy": "memcached" } }]),
+        ),
+        base(
+            json!([{ "name": "rate-limiting", "config": { "minute": 5, "redis_hostname": "r" } }]),
+        ),
         base(json!([{ "name": "key-auth", "config": { "key_names": "apikey" } }])),
         base(json!([{ "name": "jwt", "config": { "secret_is_base64": "yes" } }])),
         base(json!([{ "name": "basic-auth", "config": { "hide_credential": true } }])),
@@ -567,6 +573,47 @@ fn the_schema_and_the_validator_refuse_the_same_shape_errors() {
             parse_and_validate(&doc.to_string()).is_err(),
             "the validator accepts {doc}"
         );
+    }
+}
+
+/// Both the schema and the validator accept these documents: Kong spellings that load as they are.
+#[test]
+fn the_schema_and_the_validator_accept_the_same_kong_shapes() {
+    let root = schema();
+    let limit = |config: Value| {
+        json!({
+            "format_version": 1,
+            "services": [{ "name": "s", "url": "http://127.0.0.1:9001" }],
+            "routes": [{ "name": "r", "service": "s", "paths": ["/r"] }],
+            "plugins": [{ "name": "rate-limiting", "config": config }]
+        })
+    };
+    let cases = [
+        // Kong's policies: `cluster` and `redis` mean `durable`.
+        limit(json!({ "minute": 5, "policy": "local" })),
+        limit(json!({ "minute": 5, "policy": "durable" })),
+        limit(json!({ "minute": 5, "policy": "cluster" })),
+        limit(json!({ "minute": 5, "policy": "redis" })),
+        // Kong 3.x's Redis settings, nested and the deprecated flat fields: accepted, unused.
+        limit(json!({ "minute": 5, "policy": "redis", "sync_rate": -1,
+                      "redis": { "host": "r", "port": 6379, "password": "p", "ssl": false } })),
+        limit(
+            json!({ "minute": 5, "policy": "redis", "redis_host": "r", "redis_port": 6379,
+                      "redis_username": "u", "redis_password": "p", "redis_database": 0,
+                      "redis_timeout": 2000, "redis_ssl": true, "redis_ssl_verify": false,
+                      "redis_server_name": "r.example" }),
+        ),
+        // As a Kong export writes unset ones.
+        limit(
+            json!({ "minute": 5, "redis_host": null, "redis_password": null, "redis_ssl": false }),
+        ),
+    ];
+    for doc in cases {
+        let errors = schema_errors(&root, &doc);
+        assert!(errors.is_empty(), "the schema refuses {doc}: {errors:?}");
+        if let Err(e) = parse_and_validate(&doc.to_string()) {
+            panic!("the validator refuses {doc}: {e:?}");
+        }
     }
 }
 

@@ -213,23 +213,6 @@ fn read_services_part(bytes: &[u8]) -> Option<(Vec<ServiceConfig>, Vec<SplitDef>
     Some((part.services, part.splits))
 }
 
-/// `base` + `path` as the router joins a service's base path (Kong's `path_handling` "v0").
-fn join_base(base: &str, path: &str) -> String {
-    if base.is_empty() {
-        if path.is_empty() {
-            "/".to_string()
-        } else {
-            path.to_string()
-        }
-    } else if path.is_empty() || path == "/" {
-        base.to_string()
-    } else if path.starts_with('/') {
-        format!("{base}{path}")
-    } else {
-        format!("{base}/{path}")
-    }
-}
-
 pub struct Gateway {
     router: Router,
     upstreams: Vec<Upstream>,
@@ -480,11 +463,10 @@ impl Gateway {
                         Some(q) => rest.split_at(q),
                         None => (rest, ""),
                     };
-                    let mut joined = join_base(&other.base_path, path);
+                    let mut joined = crate::router::join_base(&other.base_path, path);
                     // The router kept the request's trailing slash (`/api/` -> `/b1/`): keep it for
-                    // this service too (`/b2/`, as Kong's path_handling v0). With an empty first
-                    // base path `/` is also what a bare `/api` becomes, so it is left as is.
-                    if path == "/" && !upstream.base_path.is_empty() && !joined.ends_with('/') {
+                    // this service too (`/b2/`, as Kong's path_handling v0).
+                    if m.trailing_slash && !joined.ends_with('/') {
                         joined.push('/');
                     }
                     path_and_query = joined + query;

@@ -30,11 +30,12 @@ pub const NOT_FORWARDED: &[&str] = &["expect"];
 
 /// The forwarding headers the gateway sets upstream (Kong's set). A client's `X-Forwarded-For` list is
 /// extended; the others are replaced, and `X-Forwarded-Prefix` is removed when no prefix was stripped.
-pub const FORWARDING: [&str; 5] = [
+pub const FORWARDING: [&str; 6] = [
     "x-forwarded-for",
     "x-forwarded-proto",
     "x-forwarded-host",
     "x-forwarded-port",
+    "x-forwarded-path",
     "x-forwarded-prefix",
 ];
 
@@ -272,6 +273,13 @@ pub fn forwarded_port<'a>(scheme: &str, authority: &'a str) -> &'a str {
     } else {
         "80"
     }
+}
+
+/// `X-Forwarded-Path`: the path the client asked the gateway for (without the query), in the
+/// router's normal form (`router::normalize_path`), as Kong sends its normalized path; it replaces a
+/// client's own. The same string `strip_path` counted bytes of (see [`forwarded_prefix`]).
+pub fn forwarded_path(path: &str) -> std::borrow::Cow<'_, str> {
+    crate::router::normalize_path(path)
 }
 
 /// `X-Forwarded-Prefix`: the part of the client's path that `strip_path` removed (its first
@@ -549,6 +557,29 @@ mod tests {
         assert_eq!(forwarded_port("http", "[::1]:9000"), "9000");
         assert_eq!(forwarded_port("https", "[::1]"), "443");
         assert_eq!(forwarded_port("http", "host:"), "80");
+    }
+
+    #[test]
+    fn forwarded_path_is_the_clients_path_in_normal_form() {
+        assert_eq!(forwarded_path("/api/x"), "/api/x");
+        assert_eq!(forwarded_path("/"), "/");
+        assert_eq!(forwarded_path("/api/x/"), "/api/x/");
+        assert_eq!(forwarded_path("//api//%6Cogin"), "/api/login");
+        assert_eq!(forwarded_path("/a%2fb/%c3%A9"), "/a%2Fb/%C3%A9");
+        assert_eq!(forwarded_path("/Login/"), "/Login/");
+        // A client's own copy (any spelling) never passes for the gateway's.
+        assert!(forges_gateway_header("x_forwarded_path", &[]));
+        // Nor can request-transformer set it (transformations.md lists it).
+        let config = serde_json::json!({"add": {"headers": ["X-Forwarded-Path:/admin"]}});
+        match crate::plugins::parse("request-transformer", &config) {
+            Err(crate::plugins::PluginError::Config(e)) => {
+                assert_eq!(e[0].0, "add.headers[0]");
+                assert!(e[0]
+                    .1
+                    .starts_with("header \"x-forwarded-path\" cannot be changed here"));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

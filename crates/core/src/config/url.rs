@@ -8,7 +8,9 @@ pub struct ServiceUrl {
     /// Lower-case host name, IPv4 address, or bracketed IPv6 address (`[::1]`).
     pub host: String,
     pub port: Option<u16>,
-    /// Base path without a trailing slash; empty for none. Prepended to every forwarded path.
+    /// Base path; empty for none (or `/`). Prepended to every forwarded path. A trailing slash is
+    /// kept (runs of them become one), as Kong's `path_handling: v0` keeps a service path's:
+    /// `/base/` + `/x` = `/base/x`, `/base/` + `/` = `/base/` (see `router::join_base`).
     pub base_path: String,
 }
 
@@ -86,7 +88,7 @@ impl ServiceUrl {
             scheme,
             host: host.to_ascii_lowercase(),
             port,
-            base_path: path.trim_end_matches('/').to_string(),
+            base_path: base_path(path),
         })
     }
 
@@ -104,6 +106,18 @@ impl ServiceUrl {
     }
 }
 
+/// The base path of a URL path: `` and `/` are none; `/base/` keeps one trailing slash.
+fn base_path(path: &str) -> String {
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() {
+        String::new()
+    } else if trimmed.len() < path.len() {
+        format!("{trimmed}/")
+    } else {
+        path.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,7 +128,18 @@ mod tests {
     fn parses_host_port_and_base_path() {
         let u = ServiceUrl::parse("http://127.0.0.1:9001/base/").unwrap();
         assert_eq!(u.origin(), "http://127.0.0.1:9001");
-        assert_eq!(u.base_path, "/base");
+        // Kong's path_handling v0 keeps a service path's trailing slash (one of a run).
+        assert_eq!(u.base_path, "/base/");
+        for (url, base) in [
+            ("http://h/base", "/base"),
+            ("http://h/base//", "/base/"),
+            ("http://h/a/b/", "/a/b/"),
+            ("http://h/", ""),
+            ("http://h//", ""),
+            ("http://h", ""),
+        ] {
+            assert_eq!(ServiceUrl::parse(url).unwrap().base_path, base, "{url}");
+        }
         let u = ServiceUrl::parse("HTTPS://API.Example.com").unwrap();
         assert_eq!(
             (u.scheme.as_str(), u.host.as_str(), u.port),

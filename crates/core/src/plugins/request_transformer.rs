@@ -172,13 +172,13 @@ impl RequestTransformerConfig {
                 Ok(t) if t.literal().is_some_and(|l| !l.starts_with('/')) => {
                     errors.push((
                         "replace.uri".into(),
-                        format!("{u:?} does not start with \"/\""),
+                        "the path does not start with \"/\"".into(),
                     ));
                     None
                 }
                 Ok(t) => Some(t),
                 Err(e) => {
-                    errors.push(("replace.uri".into(), e));
+                    errors.push(("replace.uri".into(), transform::template_error(&u, &e)));
                     None
                 }
             },

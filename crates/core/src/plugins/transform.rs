@@ -110,9 +110,10 @@ fn check_name(name: &str, target: Target, path: &str, errors: &mut Errors) -> Op
         Target::Field => Some(name.to_string()),
         Target::RequestHeader | Target::ResponseHeader => {
             if !crate::proxy::is_token(name) {
+                // Not quoted: what is not a name may be a whole `Name: secret` line.
                 errors.push((
                     path.to_string(),
-                    format!("{name:?} is not a valid header name"),
+                    format!("not a valid header name ({})", bad_name_char(name)),
                 ));
                 return None;
             }
@@ -133,15 +134,31 @@ fn check_name(name: &str, target: Target, path: &str, errors: &mut Errors) -> Op
     }
 }
 
-/// Split `name:value` at its first colon.
+/// What makes `name` (not a token) an invalid header name, without quoting it.
+fn bad_name_char(name: &str) -> String {
+    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    match name.chars().find(|&c| !token(c)) {
+        Some(' ') => "it contains a space".into(),
+        Some(c) if c.is_control() => "it contains a control character".into(),
+        Some(c) if !c.is_ascii() => "it contains a non-ASCII character".into(),
+        Some(c) => format!("it contains {c:?}"),
+        None => "it is not a token".into(),
+    }
+}
+
+/// A template error without the template's text: a value may hold a secret (`Bearer sk-...`).
+pub fn template_error(text: &str, error: &str) -> String {
+    let quoted = format!("template {text:?}: ");
+    format!("template: {}", error.strip_prefix(&quoted).unwrap_or(error))
+}
+
+/// Split `name:value` at its first colon. The entry is never quoted in an error: without a colon
+/// it may be a whole `Authorization Bearer sk-...` line.
 fn split_entry<'a>(entry: &'a str, path: &str, errors: &mut Errors) -> Option<(&'a str, &'a str)> {
     match entry.split_once(':') {
         Some(pair) => Some(pair),
         None => {
-            errors.push((
-                path.to_string(),
-                format!("{entry:?} is not \"name:value\" (no colon)"),
-            ));
+            errors.push((path.to_string(), "not \"name:value\" (no colon)".into()));
             None
         }
     }
@@ -198,7 +215,7 @@ pub fn entries(
         let value = match Template::parse(value) {
             Ok(t) => t,
             Err(e) => {
-                errors.push((at, e));
+                errors.push((at, template_error(value, &e)));
                 continue;
             }
         };
@@ -212,14 +229,14 @@ pub fn entries(
                 JsonType::Number if number(text).is_none() => {
                     errors.push((
                         at,
-                        format!("{text:?} is not a number (json_types says number)"),
+                        "the value is not a number (json_types says number)".into(),
                     ));
                     continue;
                 }
                 JsonType::Boolean if !matches!(text, "true" | "false") => {
                     errors.push((
                         at,
-                        format!("{text:?} is not true or false (json_types says boolean)"),
+                        "the value is not true or false (json_types says boolean)".into(),
                     ));
                     continue;
                 }
@@ -764,5 +781,95 @@ mod tests {
         );
         assert!(errors[3].1.contains("unknown template variable \"nope\""));
         assert!(errors[4].1.contains("header \"host\" cannot be changed"));
+    }
+
+    #[test]
+    fn errors_never_quote_a_value() {
+        const SECRET: &str = "sk-secret-123";
+        let list = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let mut errors = Vec::new();
+        let bad = list(&[
+            "Authorization Bearer sk-secret-123",
+            "Authorization Bearer sk-secret-123:x",
+            "x-a:Bearer sk-secret-123 $(headers.x",
+            "x-b:Bearer sk-secret-123 $(nope.a)",
+            "x-c:sk-secret-123\n",
+            "Authorization\tsk-secret-123:v",
+            "Authorization:sk-secret-123\u{e9}",
+        ]);
+        for target in [Target::RequestHeader, Target::ResponseHeader, Target::Field] {
+            for path in ["add.headers", "replace.headers", "append.headers"] {
+                entries(&bad, &[], path, target, &mut errors);
+            }
+            renames(&bad, "rename.headers", target, &mut errors);
+            names(&bad, "remove.headers", target, &mut errors);
+        }
+        entries(
+            &list(&["n:sk-secret-123", "b:sk-secret-123"]),
+            &[JsonType::Number, JsonType::Boolean],
+            "add.json",
+            Target::Field,
+            &mut errors,
+        );
+        assert!(errors.len() > 40, "{errors:?}");
+        for (path, message) in &errors {
+            assert!(!message.contains(SECRET), "{path}: {message}");
+        }
+        let at = |p: &str| {
+            errors
+                .iter()
+                .find(|(path, _)| path == p)
+                .map(|(_, m)| m.as_str())
+                .unwrap_or_else(|| panic!("no error at {p}: {errors:?}"))
+        };
+        assert_eq!(at("add.headers[0]"), "not \"name:value\" (no colon)");
+        assert_eq!(
+            at("add.headers[1]"),
+            "not a valid header name (it contains a space)"
+        );
+        assert_eq!(
+            at("add.headers[2]"),
+            "template: unclosed \"$(\": a \")\" is missing"
+        );
+        assert!(at("add.headers[3]").starts_with("template: unknown template variable \"nope\""));
+        assert_eq!(
+            at("add.headers[5]"),
+            "not a valid header name (it contains a control character)"
+        );
+        assert_eq!(
+            at("add.json[0]"),
+            "the value is not a number (json_types says number)"
+        );
+        assert_eq!(
+            at("add.json[1]"),
+            "the value is not true or false (json_types says boolean)"
+        );
+        // A whole line in a names-only list is not quoted either.
+        assert_eq!(
+            at("remove.headers[0]"),
+            "not a valid header name (it contains a space)"
+        );
+        let mut errors = Vec::new();
+        names(
+            &list(&["x\"y", "caf\u{e9}"]),
+            "remove.headers",
+            Target::RequestHeader,
+            &mut errors,
+        );
+        assert_eq!(errors[0].1, "not a valid header name (it contains '\"')");
+        assert_eq!(
+            errors[1].1,
+            "not a valid header name (it contains a non-ASCII character)"
+        );
+        // Through the validator, with a string where a list belongs (serde would quote it).
+        for plugin in ["request-transformer", "response-transformer"] {
+            let doc = serde_json::json!({"format_version": 1, "plugins": [{"name": plugin, "config":
+                {"add": {"headers": ["Authorization Bearer sk-secret-123", "x y:sk-secret-123"]},
+                 "append": {"headers": "Authorization: Bearer sk-secret-123"}}}]});
+            let errors = crate::config::parse_and_validate(&doc.to_string()).unwrap_err();
+            let text = format!("{errors:?}");
+            assert!(!text.contains(SECRET), "{plugin}: {text}");
+            assert!(text.contains("plugins[0].config"), "{plugin}: {text}");
+        }
     }
 }

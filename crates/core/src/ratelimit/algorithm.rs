@@ -140,8 +140,11 @@ fn is_zero(n: &u64) -> bool {
 /// Per-window counters.
 ///
 /// Sliding window: `t` = start of the current fixed window, `a` = count in the previous window,
-/// `b` = count in the current window. Token bucket: `t` = time of the last refill, `a` = level in
-/// units of `1/window_ms` token (so that refilling is exact integer arithmetic), `b` unused.
+/// `b` = count in the current window. Token bucket: `t` = time of the last refill, the level in
+/// units of `1/window_ms` token (so that refilling is exact integer arithmetic) is
+/// `(c << 64 | a) - (d << 64 | b)`: `a`/`c` a positive level, `b`/`d` a debt after a forced charge.
+/// The high words are needed from a day window on: a full bucket of 10^12 tokens a year is
+/// 3.2 × 10^22 units, beyond `u64`. Use [`WindowState::level`] and [`WindowState::set_level`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WindowState {
     pub w: Window,
@@ -149,6 +152,33 @@ pub struct WindowState {
     pub a: u64,
     #[serde(default)]
     pub b: u64,
+    /// Token bucket: high 64 bits of the positive level (absent when 0).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub c: u64,
+    /// Token bucket: high 64 bits of the debt (absent when 0).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub d: u64,
+}
+
+impl WindowState {
+    /// Token bucket level in units of `1/window_ms` token (negative: a debt), saturating at the
+    /// bounds of `i128`.
+    pub fn level(&self) -> i128 {
+        let wide =
+            |hi: u64, lo: u64| i128::try_from((hi as u128) << 64 | lo as u128).unwrap_or(i128::MAX);
+        wide(self.c, self.a).saturating_sub(wide(self.d, self.b))
+    }
+
+    /// Store a token bucket level (see [`WindowState::level`]).
+    pub fn set_level(&mut self, level: i128) {
+        let m = level.unsigned_abs();
+        let (hi, lo) = ((m >> 64) as u64, m as u64);
+        if level >= 0 {
+            (self.a, self.c, self.b, self.d) = (lo, hi, 0, 0);
+        } else {
+            (self.a, self.c, self.b, self.d) = (0, 0, lo, hi);
+        }
+    }
 }
 
 /// The status of one window after a decision.
@@ -257,6 +287,8 @@ fn eval_sliding(limit: &Limit, old: Option<&WindowState>, cost: u64, now: u64) -
         t: start,
         a: prev,
         b: curr,
+        c: 0,
+        d: 0,
     };
     let charged = WindowState {
         b: curr.saturating_add(cost),
@@ -273,7 +305,7 @@ fn eval_sliding(limit: &Limit, old: Option<&WindowState>, cost: u64, now: u64) -
         window: limit.window,
         limit: limit.limit,
         remaining: clamp_u64((limit.limit as u128).saturating_sub(used)),
-        reset_ms: (start + w).saturating_sub(now),
+        reset_ms: start.saturating_add(w).saturating_sub(now),
     };
     Eval {
         status: status(estimate + cost as u128),
@@ -294,37 +326,49 @@ fn eval_bucket(
     reserved: u64,
     now: u64,
 ) -> Eval {
+    // Every quantity below is in units of `1/w` token. With limits up to 10^12 and windows up to
+    // a year they reach 3.2 × 10^22 (beyond `u64`); `i128` holds them, and every operation
+    // saturates so that no input (a state or spec from storage, a huge elapsed time, a debt from
+    // repeated forced charges) can overflow.
     let w = limit.window.millis() as i128;
     let rate = limit.limit as i128; // units per millisecond
                                     // Tokens held by outstanding leases are not in the bucket but count against its size: the
                                     // level refills only up to `burst - reserved` (see `lease`).
-    let capacity = limit.burst.saturating_sub(reserved) as i128 * w;
-    // The level may be negative (a debt, stored in `b`) after a forced charge.
-    let stored = |s: &WindowState| s.a as i128 - s.b as i128;
+    let capacity = (limit.burst.saturating_sub(reserved) as i128).saturating_mul(w);
+    // The level may be negative (a debt) after a forced charge.
     let (t, level) = match old {
         // Refill since the last update; a clock that went backwards refills nothing.
-        Some(s) if s.t <= now => (now, (stored(s) + (now - s.t) as i128 * rate).min(capacity)),
-        Some(s) => (s.t, stored(s).min(capacity)),
+        Some(s) if s.t <= now => {
+            let refill = ((now - s.t) as i128).saturating_mul(rate);
+            (now, s.level().saturating_add(refill).min(capacity))
+        }
+        Some(s) => (s.t, s.level().min(capacity)),
         None => (now, capacity),
     };
-    let need = cost as i128 * w;
+    let need = (cost as i128).saturating_mul(w);
     let fits = level >= need;
     let wait_ms = if fits {
         Some(0)
     } else if need > capacity || rate == 0 {
         None
     } else {
-        Some(clamp_u64(ceil_div((need - level) as u128, rate as u128)).max(1))
+        Some(clamp_u64(ceil_div(need.saturating_sub(level) as u128, rate as u128)).max(1))
     };
-    let state = |level: i128| WindowState {
-        w: limit.window,
-        t,
-        a: clamp_u64(level.max(0) as u128),
-        b: clamp_u64((-level).max(0) as u128),
+    let state = |level: i128| {
+        let mut s = WindowState {
+            w: limit.window,
+            t,
+            a: 0,
+            b: 0,
+            c: 0,
+            d: 0,
+        };
+        s.set_level(level);
+        s
     };
     let full_at = |level: i128| {
         t.saturating_add(clamp_u64(ceil_div(
-            (capacity - level).max(0) as u128,
+            capacity.saturating_sub(level).max(0) as u128,
             rate.max(1) as u128,
         )))
     };
@@ -334,7 +378,7 @@ fn eval_bucket(
         remaining: clamp_u64((level.max(0) / w) as u128),
         reset_ms: full_at(level).saturating_sub(now),
     };
-    let charged = level - need;
+    let charged = level.saturating_sub(need);
     Eval {
         status: status(charged),
         status_uncharged: status(level),

@@ -49,7 +49,7 @@ impl LimitBy {
 #[cfg_attr(
     feature = "schema",
     derive(schemars::JsonSchema),
-    schemars(rename = "RateLimitPolicy")
+    schemars(rename = "RateLimitPolicy", transform = policy_aliases)
 )]
 #[serde(rename_all = "lowercase")]
 pub enum CounterPolicy {
@@ -60,6 +60,23 @@ pub enum CounterPolicy {
     Durable,
     /// In the memory of each Worker isolate: no round trip, approximate (per isolate and location).
     Local,
+}
+
+/// The schema lists the aliases serde accepts (schemars does not see `#[serde(alias)]`).
+#[cfg(feature = "schema")]
+fn policy_aliases(schema: &mut schemars::Schema) {
+    if let Some(one_of) = schema
+        .get_mut("oneOf")
+        .and_then(serde_json::Value::as_array_mut)
+    {
+        for (alias, kong) in [("cluster", "Kong's `cluster`"), ("redis", "Kong's `redis`")] {
+            one_of.push(serde_json::json!({
+                "description": format!("{kong}: the same as `durable` (one Durable Object per key)."),
+                "type": "string",
+                "const": alias
+            }));
+        }
+    }
 }
 
 /// What a policy counts.
@@ -159,6 +176,26 @@ pub struct RateLimitSettings {
     pub sync_rate: Option<serde_json::Value>,
     #[serde(default)]
     pub redis: Option<serde_json::Value>,
+    /// Kong's deprecated flat Redis fields (Kong 3.x still accepts them beside `redis`): accepted so
+    /// Kong configurations load, unused. `scripts/config show` hides `redis_password`.
+    #[serde(default)]
+    pub redis_host: Option<serde_json::Value>,
+    #[serde(default)]
+    pub redis_port: Option<serde_json::Value>,
+    #[serde(default)]
+    pub redis_username: Option<serde_json::Value>,
+    #[serde(default)]
+    pub redis_password: Option<serde_json::Value>,
+    #[serde(default)]
+    pub redis_database: Option<serde_json::Value>,
+    #[serde(default)]
+    pub redis_timeout: Option<serde_json::Value>,
+    #[serde(default)]
+    pub redis_ssl: Option<serde_json::Value>,
+    #[serde(default)]
+    pub redis_ssl_verify: Option<serde_json::Value>,
+    #[serde(default)]
+    pub redis_server_name: Option<serde_json::Value>,
 }
 
 /// Cloudflare's Durable Object location hints.
@@ -280,7 +317,11 @@ impl RateLimitSettings {
                 None
             }
             (_, Some(h)) if h.is_empty() || !h.bytes().all(is_token_byte) => {
-                err!("header_name", format!("{h:?} is not a valid header name"));
+                // Not quoted: it may be a whole `Name: value` line.
+                err!(
+                    "header_name",
+                    "not a valid header name (letters, digits and !#$%&'*+-.^_`|~ only)".into(),
+                );
                 None
             }
             (_, h) => h.map(|h| h.to_ascii_lowercase()),

@@ -212,9 +212,7 @@ fn take_back(spec: &Spec, st: &mut State, ret: &LeaseReturn) {
             }
             Algorithm::TokenBucket => {
                 // The tokens go back into the bucket (they were reserved until now).
-                let level = ws.a as i128 - ws.b as i128 + n as i128 * w as i128;
-                ws.a = level.max(0) as u64;
-                ws.b = (-level).max(0) as u64;
+                ws.set_level(ws.level().saturating_add(n as i128 * w as i128));
             }
         }
     }
@@ -250,7 +248,7 @@ pub fn serve(spec: &Spec, state: &State, req: &CheckRequest, now: u64) -> (State
         .iter()
         .map(|l| {
             l.expires_at
-                .max(l.granted_at + 2 * shortest_window_ms(spec))
+                .max(l.granted_at.saturating_add(2 * shortest_window_ms(spec)))
         })
         .max()
     {
@@ -276,8 +274,8 @@ fn grant(
     let shortest = shortest_window_ms(spec);
     let ttl = match spec.algorithm {
         Algorithm::SlidingWindow => {
-            let end = now - now % shortest + shortest;
-            (end - now)
+            let end = (now - now % shortest).saturating_add(shortest);
+            end.saturating_sub(now)
                 .saturating_sub(margin_ms(shortest))
                 .min(MAX_LEASE_MS)
         }
@@ -313,7 +311,7 @@ fn grant(
         id,
         permits,
         granted_at: now,
-        expires_at: now + ttl,
+        expires_at: now.saturating_add(ttl),
     };
     // Fold the lease the isolate still holds into the new one: one record per isolate (so
     // `holders` counts isolates), its permits reserved and spendable until the new end. Only a
@@ -406,7 +404,7 @@ impl Meter {
     fn hit(&mut self, now: u64) {
         let start = now - now % 1000;
         if start != self.start {
-            self.prev = if start == self.start + 1000 {
+            self.prev = if start == self.start.saturating_add(1000) {
                 self.cur
             } else {
                 0
@@ -414,12 +412,14 @@ impl Meter {
             self.cur = 0;
             self.start = start;
         }
-        self.cur += 1;
+        self.cur = self.cur.saturating_add(1);
     }
 
     fn per_second(&self, now: u64) -> u64 {
         let elapsed = now.saturating_sub(self.start).min(1000);
-        (self.prev * (1000 - elapsed)).div_ceil(1000) + self.cur
+        (self.prev.saturating_mul(1000 - elapsed))
+            .div_ceil(1000)
+            .saturating_add(self.cur)
     }
 }
 
@@ -474,8 +474,13 @@ impl Held {
 
     /// Permits to ask for: the recent rate over the horizon, in cost units.
     fn want(&self, cost: u64, now: u64) -> u64 {
-        let horizon = MIN_HORIZON_MS.max(4 * self.rtt_ms);
-        let requests = (self.meter.per_second(now) * horizon).div_ceil(1000).max(1);
+        let horizon = MIN_HORIZON_MS.max(self.rtt_ms.saturating_mul(4));
+        let requests = self
+            .meter
+            .per_second(now)
+            .saturating_mul(horizon)
+            .div_ceil(1000)
+            .max(1);
         requests.saturating_mul(cost.max(1)).min(MAX_BATCH)
     }
 
@@ -543,7 +548,7 @@ impl LeaseTable {
             let mut decision = h.shown(now).expect("a lease comes with an answer");
             decision.allowed = true;
             decision.retry_after_ms = None;
-            let refill = (!h.in_flight && h.permits * 2 <= h.batch).then(|| {
+            let refill = (!h.in_flight && h.permits.saturating_mul(2) <= h.batch).then(|| {
                 h.in_flight = true;
                 Ask {
                     want: h.want(cost, now),
@@ -599,7 +604,7 @@ impl LeaseTable {
         h.rtt_ms = if h.rtt_ms == 0 {
             rtt
         } else {
-            (3 * h.rtt_ms + rtt) / 4
+            h.rtt_ms.saturating_mul(3).saturating_add(rtt) / 4
         };
         h.expire(now);
         let Answer { decision, lease } = answer;
@@ -610,13 +615,13 @@ impl LeaseTable {
                 let in_hand = h.valid(now) && h.permits > 0;
                 if in_hand && g.folded && ask.held.map(|l| l.id) == Some(h.id) {
                     // The object folded the lease in hand into this one: all of it lasts as long.
-                    h.permits += g.permits;
+                    h.permits = h.permits.saturating_add(g.permits);
                     h.expires_at = expires_at;
                 } else if in_hand {
                     // Two leases charged to the same window: keep spending the old permits until
                     // the earlier of the two ends (a token bucket releases the old reservation at
                     // its end).
-                    h.permits += g.permits;
+                    h.permits = h.permits.saturating_add(g.permits);
                     h.expires_at = h.expires_at.min(expires_at);
                 } else {
                     h.permits = g.permits;

@@ -16,6 +16,8 @@ pub mod key;
 pub mod lease;
 #[cfg(test)]
 mod lease_tests;
+#[cfg(test)]
+mod limits_tests;
 pub mod local;
 pub mod sim;
 #[cfg(test)]

@@ -67,6 +67,9 @@ pub struct RouteMatch {
     /// How many bytes at the start of the request path `strip_path` removed (0: none, and always 0
     /// with a `rewrite`): `X-Forwarded-Prefix` comes from `&path[..stripped]`.
     pub stripped: usize,
+    /// `strip_path` left only the request's final `/` (`/api/` on `/api`), which the upstream path
+    /// keeps (`/base/`), as Kong's `path_handling: v0`: a split route keeps it for every service.
+    pub trailing_slash: bool,
 }
 
 /// One header condition: lower-case name and the accepted values (any of them).
@@ -428,22 +431,26 @@ impl Router {
             upstream_path_and_query: upstream,
             params,
             stripped,
+            trailing_slash,
         })
     }
 }
 
 /// Prepend the service base path (Kong's `path_handling` "v0"): `/base` + `/x` = `/base/x`,
-/// `/base` + `/` = `/base`, `` + `/x` = `/x`, and never an empty path. (A trailing slash that
-/// strip_path leaves, `/api/` on `/api`, is added back by the caller: `/base/`.)
-fn join_base(base: &str, path: &str) -> String {
+/// `/base` + `/` = `/base`, `` + `/x` = `/x`, and never an empty path. A base path with a trailing
+/// slash keeps it and is never doubled: `/base/` + `/` = `/base/`, `/base/` + `/x` = `/base/x`. (A
+/// trailing slash that strip_path leaves, `/api/` on `/api`, is added back by the caller: `/base/`.)
+pub(crate) fn join_base(base: &str, path: &str) -> String {
     if base.is_empty() {
-        if path.is_empty() {
-            "/".to_string()
-        } else {
+        if path.starts_with('/') {
             path.to_string()
+        } else {
+            format!("/{path}")
         }
     } else if path.is_empty() || path == "/" {
         base.to_string()
+    } else if base.ends_with('/') {
+        format!("{base}{}", path.strip_prefix('/').unwrap_or(path))
     } else if path.starts_with('/') {
         format!("{base}{path}")
     } else {

@@ -13,7 +13,8 @@ fn config(routes: Value) -> GatewayConfig {
         "format_version": 1,
         "services": [
             {"name": "s", "url": "http://up.internal:9000"},
-            {"name": "b", "url": "http://up.internal:9000/base/"}
+            {"name": "b", "url": "http://up.internal:9000/base"},
+            {"name": "t", "url": "http://up.internal:9000/s/"}
         ],
         "routes": routes,
     }))
@@ -716,6 +717,48 @@ fn join_base_follows_kong_v0() {
     assert_eq!(join_base("", "/"), "/");
     assert_eq!(join_base("", ""), "/");
     assert_eq!(join_base("/base", "/x/"), "/base/x/");
+    // A base path's trailing slash is kept and never doubled.
+    assert_eq!(join_base("/s/", "/"), "/s/");
+    assert_eq!(join_base("/s/", ""), "/s/");
+    assert_eq!(join_base("/s/", "/x"), "/s/x");
+    assert_eq!(join_base("/s/", "x"), "/s/x");
+    assert_eq!(join_base("/s/", "/x/"), "/s/x/");
+}
+
+#[test]
+fn a_service_path_with_a_trailing_slash_keeps_it_as_kong_v0() {
+    let (_, r) = routes(&[
+        ("p", json!({"paths": ["/p"], "service": "t"})),
+        (
+            "keep",
+            json!({"paths": ["/keep"], "service": "t", "strip_path": false}),
+        ),
+        (
+            "rw",
+            json!({"paths": ["/users/{id}"], "service": "t", "rewrite": "/v2/users/{id}"}),
+        ),
+        (
+            "fixed",
+            json!({"paths": ["/fixed"], "service": "t", "rewrite": "/"}),
+        ),
+        ("health", json!({"paths": ["=/health"], "service": "t"})),
+    ]);
+    // Service URL `http://up.internal:9000/s/`.
+    assert_eq!(upstream(&r, get("/p")), "/s/");
+    assert_eq!(upstream(&r, get("/p/")), "/s/");
+    assert_eq!(upstream(&r, get("/p/x")), "/s/x");
+    assert_eq!(upstream(&r, get("/p/x/")), "/s/x/");
+    assert_eq!(upstream(&r, get("/p/x").query("a=1")), "/s/x?a=1");
+    assert_eq!(upstream(&r, get("/p").query("a=1")), "/s/?a=1");
+    assert_eq!(upstream(&r, get("/keep")), "/s/keep");
+    assert_eq!(upstream(&r, get("/keep/x/")), "/s/keep/x/");
+    assert_eq!(upstream(&r, get("/users/7")), "/s/v2/users/7");
+    assert_eq!(upstream(&r, get("/fixed/z")), "/s/");
+    assert_eq!(upstream(&r, get("/health")), "/s/");
+    // Never `//`, whatever the request.
+    for path in ["/p", "/p/", "/p/x", "/keep/", "/health", "/fixed"] {
+        assert!(!upstream(&r, get(path)).contains("//"), "{path}");
+    }
 }
 
 // ---------------------------------------------------------------- check_route

@@ -405,6 +405,75 @@ fn a_split_route_keeps_the_trailing_slash_for_every_service() {
 }
 
 #[test]
+fn a_split_route_joins_each_services_base_path_its_own_way() {
+    use crate::gateway::Gateway;
+    // Base paths with and without a trailing slash, and none, each first in one route.
+    let doc = r#"{"format_version": 1,
+      "services": [
+        {"name": "slash", "url": "http://s.internal/s/"},
+        {"name": "plain", "url": "http://p.internal/two"},
+        {"name": "bare", "url": "http://b.internal"}
+      ],
+      "routes": [
+        {"name": "c", "paths": ["/c"], "services": [{"name": "slash", "weight": 1}, {"name": "plain", "weight": 1}, {"name": "bare", "weight": 1}],
+         "hash_on": "header", "hash_on_header": "x-user"},
+        {"name": "d", "paths": ["/d"], "services": [{"name": "plain", "weight": 1}, {"name": "slash", "weight": 1}, {"name": "bare", "weight": 1}],
+         "hash_on": "header", "hash_on_header": "x-user"},
+        {"name": "e", "paths": ["/e"], "services": [{"name": "bare", "weight": 1}, {"name": "slash", "weight": 1}, {"name": "plain", "weight": 1}],
+         "hash_on": "header", "hash_on_header": "x-user"}
+      ]}"#;
+    let gw = Gateway::compile(doc).unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for route in ["/c", "/d", "/e"] {
+        for u in 0..60 {
+            let user = format!("user-{u}");
+            let header = |n: &str| (n == "x-user").then(|| user.clone());
+            for (rest, slash, plain, bare) in [
+                (
+                    "",
+                    "http://s.internal/s/",
+                    "http://p.internal/two",
+                    "http://b.internal/",
+                ),
+                (
+                    "/",
+                    "http://s.internal/s/",
+                    "http://p.internal/two/",
+                    "http://b.internal/",
+                ),
+                (
+                    "/x",
+                    "http://s.internal/s/x",
+                    "http://p.internal/two/x",
+                    "http://b.internal/x",
+                ),
+                (
+                    "/x/",
+                    "http://s.internal/s/x/",
+                    "http://p.internal/two/x/",
+                    "http://b.internal/x/",
+                ),
+            ] {
+                let path = format!("{route}{rest}");
+                let plan = gw.plan(&view(&path, &header)).unwrap();
+                let want = match plan.upstream.name.as_str() {
+                    "slash" => slash,
+                    "plain" => plain,
+                    _ => bare,
+                };
+                assert_eq!(plan.url, want, "{path} for {user}");
+                seen.insert((route, plan.upstream.name.clone()));
+            }
+        }
+    }
+    assert_eq!(
+        seen.len(),
+        9,
+        "every service was chosen on every route: {seen:?}"
+    );
+}
+
+#[test]
 fn urls_for_other_targets_keep_the_path_and_preserve_host() {
     use crate::gateway::Gateway;
     let gw = Gateway::compile(SPLIT_DOC).unwrap();

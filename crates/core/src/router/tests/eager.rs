@@ -482,6 +482,7 @@ impl EagerRouter {
             upstream_path_and_query: upstream,
             params,
             stripped,
+            trailing_slash,
         })
     }
 }
