@@ -14,7 +14,8 @@
 // deserialize::__Visitor::visit_map` (serde's derive, monomorphized) for edgegate_core. "gzip" is the
 // gzip -9 size of the crate's function bodies concatenated, alone: what the crate would add to the
 // gzipped file, roughly (the shares add up to a bit more than the whole, since gzip finds less to share).
-// --grep REGEX lists the functions whose demangled name matches (with a total), for example
+// --dups N lists the N names with the most bytes in several copies (monomorphized generic code: one copy
+// per type parameter; the names do not say which). --grep REGEX lists the functions whose demangled name matches (with a total), for example
 // `--grep 'as serde::de::Deserialize>'` for serde's derived deserializers.
 import fs from "node:fs";
 import path from "node:path";
@@ -24,13 +25,14 @@ import { fileURLToPath } from "node:url";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
 const option = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
-const takesValue = ["--top", "--crates", "--grep"];
+const takesValue = ["--top", "--crates", "--grep", "--dups"];
 const positional = args.filter((a, i) => !a.startsWith("--") && !takesValue.includes(args[i - 1]));
 const file = positional[0] ?? path.join(ROOT, "target/wasm32-unknown-unknown/release/edgegate.wasm");
 const topN = Number(option("--top", "30"));
 const cratesN = Number(option("--crates", "25"));
 const grep = option("--grep", undefined);
 const asJson = args.includes("--json");
+const dupsN = Number(option("--dups", "0"));
 
 const b = fs.readFileSync(file);
 if (b.readUInt32LE(0) !== 0x6d736100) throw new Error(`${file} is not a wasm module`);
@@ -190,7 +192,8 @@ const grepped = grep ? fns.filter((f) => new RegExp(grep).test(f.name)).sort((x,
 
 if (asJson) {
   const strip = ({ s, e, ...rest }) => rest;
-  console.log(JSON.stringify({ whole, sections, crates, top: top.slice(0, topN).map(strip), grep: grepped?.map(strip) }, null, 1));
+  // Written synchronously: console.log to a pipe followed by process.exit would cut it short.
+  fs.writeSync(1, `${JSON.stringify({ whole, sections, crates, top: top.slice(0, topN).map(strip), grep: grepped?.map(strip) }, null, 1)}\n`);
   process.exit(0);
 }
 const n = (x) => x.toLocaleString("en-US");
@@ -219,5 +222,22 @@ if (grepped) {
   for (const f of grepped.slice(0, topN)) {
     const name = f.name.length > 150 ? `${f.name.slice(0, 147)}...` : f.name;
     console.log(`  ${n(f.bytes).padStart(9)}  ${name}`);
+  }
+}
+if (dupsN > 0) {
+  const same = new Map();
+  for (const f of fns) {
+    const e = same.get(f.name) ?? { name: f.name, copies: 0, bytes: 0 };
+    e.copies++;
+    e.bytes += f.bytes;
+    same.set(f.name, e);
+  }
+  const dups = [...same.values()].filter((e) => e.copies > 1).sort((x, y) => y.bytes - x.bytes);
+  const total = dups.reduce((a, e) => a + e.bytes, 0);
+  console.log(`\nnames in several copies: ${n(dups.length)} names, ${n(total)} bytes (${pct(total)}); top ${dupsN}:`);
+  console.log(`  ${"copies".padStart(6)} ${"bytes".padStart(9)}  name`);
+  for (const e of dups.slice(0, dupsN)) {
+    const name = e.name.length > 140 ? `${e.name.slice(0, 137)}...` : e.name;
+    console.log(`  ${n(e.copies).padStart(6)} ${n(e.bytes).padStart(9)}  ${name}`);
   }
 }

@@ -109,6 +109,17 @@ pub fn deserialize<'de, T: Deserialize<'de>>(value: &'de Value) -> Result<T, Pat
     }
 }
 
+/// Deserialize `T` from JSON text through a [`Value`] and [`deserialize`] (the path is dropped on error).
+///
+/// For values read back that the gateway wrote itself (the compiled configuration's route, plugin and
+/// service records): going through the same `T::deserialize` instantiation as the validator, instead
+/// of `serde_json::from_slice::<T>`, keeps a second copy of every configuration type's deserializer
+/// (for serde_json's reader) out of the Worker's wasm. Costs building the `Value` first.
+pub fn from_slice<T: de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    let value: Value = serde_json::from_slice(bytes)?;
+    deserialize(&value).map_err(PathError::into_inner)
+}
+
 #[derive(Clone, Copy)]
 enum Seg<'de> {
     Seq(usize),

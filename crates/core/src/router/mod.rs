@@ -214,7 +214,7 @@ impl Router {
             .get(i)?
             .get_or_init(|| {
                 let (json, service) = self.index.route(i);
-                let config: RouteConfig = serde_json::from_slice(json).ok()?;
+                let config: RouteConfig = crate::config::path_error::from_slice(json).ok()?;
                 CompiledRoute::compile(&config, service, self.index.base_path(service))
                     .ok()
                     .map(Box::new)
