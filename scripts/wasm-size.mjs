@@ -8,7 +8,8 @@
 // Sizes before wasm-opt are a few percent above the final ones, but the split is the same.
 //
 // For each function: its body's bytes in the code section ("raw") and its name, demangled roughly
-// (legacy `_ZN...E` and already demangled names; the `::h<hash>` suffix dropped). A function is counted
+// (legacy `_ZN...E` and already demangled names; the `::h<hash>` suffix dropped; v0 `_R...` names are
+// left mangled but counted for their crate). A function is counted
 // for the crate of the first path in its name: `<serde_json::de::Deserializer<R> as serde::Deserializer>
 // ::deserialize_any` counts for serde_json, `<edgegate_core::config::RouteConfig as Deserialize>::
 // deserialize::__Visitor::visit_map` (serde's derive, monomorphized) for edgegate_core. "gzip" is the
@@ -150,6 +151,12 @@ function demangle(name) {
 }
 // The crate a function counts for: the first path segment, looking through `<`, `&`, `dyn `, `(`, `[`.
 function crateOf(demangled) {
+  // Rust's v0 mangling (`_R...`, the precompiled standard library's symbols): the first crate root,
+  // `C` + optional disambiguator `s<base62>_` + length + name.
+  if (demangled.startsWith("_R")) {
+    const m = /C(?:s[0-9A-Za-z]*_)?(\d+)/.exec(demangled);
+    return m ? demangled.substr(m.index + m[0].length, Number(m[1])) : "(other)";
+  }
   const m = /^[<&*(\[\s]*(?:(?:mut|const|dyn|impl)\s+)*([A-Za-z_][A-Za-z0-9_]*)(::)?/.exec(demangled);
   if (!m) return "(other)";
   if (!m[2]) {

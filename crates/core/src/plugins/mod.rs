@@ -397,7 +397,7 @@ impl Plugins {
             e.consumer_scoped |= i.consumer.is_some();
         }
         // The order of `registry::present`.
-        entries.sort_by(|a, b| {
+        crate::sort::sort_by(&mut entries, |a, b| {
             b.def
                 .priority
                 .cmp(&a.def.priority)

@@ -120,7 +120,7 @@ impl CompiledRoute {
             None => None,
         };
         let mut methods: Vec<String> = r.methods.iter().map(|m| m.to_ascii_uppercase()).collect();
-        methods.sort();
+        crate::sort::sort(&mut methods);
         methods.dedup();
         Ok(CompiledRoute {
             name: r.name.clone(),
@@ -297,7 +297,7 @@ impl Router {
         if allow.is_empty() {
             return Err(no_route());
         }
-        allow.sort();
+        crate::sort::sort(&mut allow);
         allow.dedup();
         let detail = format!(
             "method {} is not allowed for {}; allowed: {}",
