@@ -236,7 +236,9 @@ pub(crate) fn build(
     }
     for node in &mut trie.nodes {
         for list in [&mut node.end, &mut node.open, &mut node.regex] {
-            crate::sort::sort_by(list, |a, b| entries[*b as usize].2.cmp(&entries[*a as usize].2));
+            crate::sort::sort_by(list, |a, b| {
+                entries[*b as usize].2.cmp(&entries[*a as usize].2)
+            });
         }
     }
     Ok(write(
