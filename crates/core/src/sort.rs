@@ -1,8 +1,8 @@
 //! Stable sorting with one copy of the standard library's sort in the wasm.
 //!
 //! `slice::sort_by` is instantiated for every element type and comparison closure it is called with, and
-//! each copy of its driftsort (quicksort, merges, small-sort networks) weighs 3-6 KB of wasm: the
-//! gateway's sixteen call sites made 90 KB of the code section (`node scripts/wasm-size.mjs --grep
+//! each copy of its driftsort (quicksort, merges, small-sort networks) weighs 3-6 KB of wasm: sixteen
+//! copies made 90 KB of the code section (`node scripts/wasm-size.mjs --grep
 //! core::slice::sort`). These functions sort a list of indices instead, through one instantiation
 //! shared by every caller (the comparison called through `&mut dyn FnMut`), then move the elements into
 //! that order. Same result as `sort_by` (stable: equal elements keep their order); for the short lists
