@@ -88,7 +88,7 @@ mod tests {
                     .map(|(i, k)| (k, i))
                     .collect();
                 let mut expected = input.clone();
-                expected.sort_by(|a, b| a.0.cmp(&b.0));
+                expected.sort_by_key(|a| a.0);
                 let mut got = input.clone();
                 sort_by(&mut got, |a, b| a.0.cmp(&b.0));
                 assert_eq!(got, expected, "n={n} modulo={modulo}");
