@@ -903,6 +903,23 @@ mod tests {
         any: Option<Value>,
     }
 
+    /// `from_slice` gives what `serde_json::from_slice` gives: the value, or an error (its message
+    /// without serde_json's position, which a `Value` does not have).
+    #[test]
+    fn from_slice_reads_like_serde_json() {
+        let text = br#"{"name": "a", "tags": ["x", "y"]}"#;
+        let ours: Inner = from_slice(text).unwrap();
+        let theirs: Inner = serde_json::from_slice(text).unwrap();
+        assert_eq!(format!("{ours:?}"), format!("{theirs:?}"));
+        let wrong = from_slice::<Inner>(br#"{"name": 5}"#)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(wrong, "invalid type: integer `5`, expected a string");
+        assert!(from_slice::<Inner>(br#"{"name": "a", "other": 1}"#).is_err());
+        assert!(from_slice::<Inner>(b"{").is_err());
+        assert!(from_slice::<Inner>(br#"{"name": "a"} x"#).is_err());
+    }
+
     #[test]
     fn agrees_with_serde_path_to_error() {
         let good = json!({
