@@ -206,10 +206,13 @@ struct ServicesPart {
 }
 
 fn read_services_part(bytes: &[u8]) -> Option<(Vec<ServiceConfig>, Vec<SplitDef>)> {
-    if let Ok(services) = serde_json::from_slice::<Vec<ServiceConfig>>(bytes) {
+    // Through the validator's deserializers (path_error), not serde_json's reader: one copy in the wasm.
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    if value.is_array() {
+        let services = crate::config::path_error::deserialize::<Vec<ServiceConfig>>(&value).ok()?;
         return Some((services, Vec::new()));
     }
-    let part = serde_json::from_slice::<ServicesPart>(bytes).ok()?;
+    let part = crate::config::path_error::deserialize::<ServicesPart>(&value).ok()?;
     Some((part.services, part.splits))
 }
 

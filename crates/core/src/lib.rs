@@ -20,6 +20,7 @@ pub mod plugins;
 pub mod proxy;
 pub mod ratelimit;
 pub mod router;
+pub mod sort;
 pub mod store;
 pub mod template;
 pub mod upstream;

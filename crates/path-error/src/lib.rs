@@ -109,6 +109,17 @@ pub fn deserialize<'de, T: Deserialize<'de>>(value: &'de Value) -> Result<T, Pat
     }
 }
 
+/// Deserialize `T` from JSON text through a [`Value`] and [`deserialize`] (the path is dropped on error).
+///
+/// For values read back that the gateway wrote itself (the compiled configuration's route, plugin and
+/// service records): going through the same `T::deserialize` instantiation as the validator, instead
+/// of `serde_json::from_slice::<T>`, keeps a second copy of every configuration type's deserializer
+/// (for serde_json's reader) out of the Worker's wasm. Costs building the `Value` first.
+pub fn from_slice<T: de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    let value: Value = serde_json::from_slice(bytes)?;
+    deserialize(&value).map_err(PathError::into_inner)
+}
+
 #[derive(Clone, Copy)]
 enum Seg<'de> {
     Seq(usize),
@@ -890,6 +901,23 @@ mod tests {
         flag: bool,
         #[serde(default)]
         any: Option<Value>,
+    }
+
+    /// `from_slice` gives what `serde_json::from_slice` gives: the value, or an error (its message
+    /// without serde_json's position, which a `Value` does not have).
+    #[test]
+    fn from_slice_reads_like_serde_json() {
+        let text = br#"{"name": "a", "tags": ["x", "y"]}"#;
+        let ours: Inner = from_slice(text).unwrap();
+        let theirs: Inner = serde_json::from_slice(text).unwrap();
+        assert_eq!(format!("{ours:?}"), format!("{theirs:?}"));
+        let wrong = from_slice::<Inner>(br#"{"name": 5}"#)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(wrong, "invalid type: integer `5`, expected a string");
+        assert!(from_slice::<Inner>(br#"{"name": "a", "other": 1}"#).is_err());
+        assert!(from_slice::<Inner>(b"{").is_err());
+        assert!(from_slice::<Inner>(br#"{"name": "a"} x"#).is_err());
     }
 
     #[test]

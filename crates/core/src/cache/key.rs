@@ -21,7 +21,7 @@ pub fn sorted_query(query: &str, only: &[String]) -> String {
         })
         .collect();
     // Sort by name first, then by the whole pair, so `a=2&a=1` and `a=1&a=2` agree too.
-    pairs.sort_by(|x, y| {
+    crate::sort::sort_by(&mut pairs, |x, y| {
         let name = |p: &str| p.split_once('=').map_or(p, |(n, _)| n).to_string();
         name(x).cmp(&name(y)).then(x.cmp(y))
     });

@@ -298,11 +298,11 @@ pub fn parse(config: &serde_json::Value) -> Result<ProxyCacheConfig, PluginError
     for h in &mut c.vary_headers {
         h.make_ascii_lowercase();
     }
-    c.vary_headers.sort();
+    crate::sort::sort(&mut c.vary_headers);
     c.vary_headers.dedup();
-    c.vary_query_params.sort();
+    crate::sort::sort(&mut c.vary_query_params);
     c.vary_query_params.dedup();
-    c.tags.sort();
+    crate::sort::sort(&mut c.tags);
     c.tags.dedup();
     Ok(c)
 }

@@ -128,7 +128,7 @@ struct LazyInstance {
 impl LazyInstance {
     fn get(&self) -> &Result<PluginInstance, String> {
         self.compiled.get_or_init(|| {
-            let p: PluginConfig = serde_json::from_slice(&self.json)
+            let p: PluginConfig = crate::config::path_error::from_slice(&self.json)
                 .map_err(|e| format!("plugins[{}]: {e}", self.index))?;
             let def = registry::find(&p.name)
                 .ok_or_else(|| format!("plugins[{}]: unknown plugin {:?}", self.index, p.name))?;
@@ -397,7 +397,7 @@ impl Plugins {
             e.consumer_scoped |= i.consumer.is_some();
         }
         // The order of `registry::present`.
-        entries.sort_by(|a, b| {
+        crate::sort::sort_by(&mut entries, |a, b| {
             b.def
                 .priority
                 .cmp(&a.def.priority)

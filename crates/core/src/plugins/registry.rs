@@ -244,7 +244,9 @@ pub fn present<'a>(
             defs.push(i.def);
         }
     }
-    defs.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.name.cmp(b.name)));
+    crate::sort::sort_by(&mut defs, |a, b| {
+        b.priority.cmp(&a.priority).then(a.name.cmp(b.name))
+    });
     defs
 }
 

@@ -29,7 +29,7 @@ pub fn client_headers<'a>(
             }
         }
     }
-    per_window.sort_by_key(|s| s.window);
+    crate::sort::sort_by_key(&mut per_window, |s| s.window);
     let mut out = Vec::with_capacity(3 + 2 * per_window.len());
     if let Some(t) = per_window
         .iter()

@@ -171,7 +171,7 @@ fn match_key(r: &RouteConfig) -> MatchKey {
             (name.to_ascii_lowercase(), values)
         })
         .collect();
-    headers.sort();
+    crate::sort::sort(&mut headers);
     MatchKey {
         priority: r.priority,
         hosts,

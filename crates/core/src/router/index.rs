@@ -236,7 +236,9 @@ pub(crate) fn build(
     }
     for node in &mut trie.nodes {
         for list in [&mut node.end, &mut node.open, &mut node.regex] {
-            list.sort_by(|a, b| entries[*b as usize].2.cmp(&entries[*a as usize].2));
+            crate::sort::sort_by(list, |a, b| {
+                entries[*b as usize].2.cmp(&entries[*a as usize].2)
+            });
         }
     }
     Ok(write(
@@ -333,7 +335,7 @@ fn write(
         next += 1;
         let node = &trie.nodes[old];
         let mut kids: Vec<(&String, u32)> = node.children.iter().map(|(k, v)| (k, *v)).collect();
-        kids.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        crate::sort::sort_by(&mut kids, |a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         first_child[old] = order.len() as u32;
         for (k, c) in kids {
             segment[c as usize] = k.as_str();
@@ -370,7 +372,7 @@ fn write(
     let mut host_words = Vec::new();
     for map in [exact, wild] {
         let mut sorted: Vec<(&String, &u32)> = map.iter().collect();
-        sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        crate::sort::sort_by(&mut sorted, |a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         for (h, root) in sorted {
             let (o, l) = string(h.as_bytes());
             host_words.extend([o, l, renumbered(*root)]);

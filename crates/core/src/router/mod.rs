@@ -123,7 +123,7 @@ impl CompiledRoute {
             None => None,
         };
         let mut methods: Vec<String> = r.methods.iter().map(|m| m.to_ascii_uppercase()).collect();
-        methods.sort();
+        crate::sort::sort(&mut methods);
         methods.dedup();
         Ok(CompiledRoute {
             name: r.name.clone(),
@@ -217,7 +217,7 @@ impl Router {
             .get(i)?
             .get_or_init(|| {
                 let (json, service) = self.index.route(i);
-                let config: RouteConfig = serde_json::from_slice(json).ok()?;
+                let config: RouteConfig = crate::config::path_error::from_slice(json).ok()?;
                 CompiledRoute::compile(&config, service, self.index.base_path(service))
                     .ok()
                     .map(Box::new)
@@ -300,7 +300,7 @@ impl Router {
         if allow.is_empty() {
             return Err(no_route());
         }
-        allow.sort();
+        crate::sort::sort(&mut allow);
         allow.dedup();
         let detail = format!(
             "method {} is not allowed for {}; allowed: {}",
