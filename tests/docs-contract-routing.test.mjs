@@ -887,7 +887,7 @@ describe("docs contract: routing and transformations", { timeout: 180_000 }, () 
         "plugins[5].config.add.json_types",
         'plugins[6].config.remove.headers[0]: header "content-length" cannot be changed here',
         "plugins[6].config.remove.headers[1]",
-        'plugins[6].config.add.json[0]: "yes" is not true or false',
+        'plugins[6].config.add.json[0]: the value is not true or false (json_types says boolean)',
         "plugins[7].config.add.headers[0]",
         "plugins[7].config.add.headers[1]",
         'plugins[7].config.add.headers[2]: template "$(shared.x)": unknown template variable "shared"',
