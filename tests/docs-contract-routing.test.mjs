@@ -890,7 +890,7 @@ describe("docs contract: routing and transformations", { timeout: 180_000 }, () 
         'plugins[6].config.add.json[0]: the value is not true or false (json_types says boolean)',
         "plugins[7].config.add.headers[0]",
         "plugins[7].config.add.headers[1]",
-        'plugins[7].config.add.headers[2]: template "$(shared.x)": unknown template variable "shared"',
+        'plugins[7].config.add.headers[2]: template: unknown template variable "shared"',
       ]) {
         assert.ok(error.includes(expected), `missing ${expected} in:\n${error}`);
       }
