@@ -405,6 +405,24 @@ describe("docs contract: rate limiting (docs/rate-limiting.md)", { timeout: 180_
     assert.equal(rem(r, "day"), "9", "the new window starts empty");
   });
 
+  test("Counter: removing an earlier instance without an id renumbers the later one onto its counter", async () => {
+    const a = rl({ route: "num", config: { hour: 5, limit_by: "ip" } });
+    const b = rl({ route: "num", config: { hour: 50, limit_by: "ip" } });
+    await configure(gw, doc([a], { num: {} }));
+    const ip = anIp();
+    for (let i = 0; i < 3; i++) await get("/num", ip); // `rate-limiting` (a) has counted 3
+    await configure(gw, doc([a, b], { num: {} }));
+    const both = await get("/num", ip); // a: 4, b (`rate-limiting.2`, new): 1
+    assert.deepEqual([both.headers["ratelimit-limit"], rem(both)], ["5", "1"]);
+    // a removed: b is now `rate-limiting` and counts on a's counter (4 so far), not from zero, and
+    // not on its own (1).
+    await configure(gw, doc([b], { num: {} }));
+    const r = await get("/num", ip);
+    assert.equal(r.status, 200);
+    assert.equal(r.headers["ratelimit-limit"], "50");
+    assert.equal(rem(r), "45");
+  });
+
   // ---------------------------------------------------------------------------------------------------
   // Token budgets off AI routes, rejected options
 
@@ -415,6 +433,7 @@ describe("docs contract: rate limiting (docs/rate-limiting.md)", { timeout: 180_
       const r = await get("/tok", ip);
       assert.equal(r.status, 200, `request ${i + 1}`);
       assert.equal(r.headers["ratelimit-remaining"], "1");
+      assert.equal(r.headers["x-ratelimit-remaining-tokens"], "1", "OpenAI's token headers too");
     }
   });
 
