@@ -172,6 +172,50 @@ describe("docs contract: rate limiting (docs/rate-limiting.md)", { timeout: 180_
     });
   }
 
+  test("Headers: hide_client_headers hides that policy's headers only; its refusal still has Retry-After", async () => {
+    await configure(gw, doc(
+      [
+        rl({ route: "hid", config: { hour: 1, limit_by: "ip", hide_client_headers: true } }),
+        rl({ service: "svc", config: { day: 10, month: 20, limit_by: "ip" } }),
+      ],
+      { hid: {} },
+    ));
+    const ip = anIp();
+    const ok = await get("/hid", ip);
+    assert.equal(ok.status, 200);
+    assert.equal(ok.headers["x-ratelimit-limit-hour"], undefined);
+    assert.equal(ok.headers["x-ratelimit-limit-day"], "10");
+    assert.equal(ok.headers["x-ratelimit-limit-month"], "20");
+    assert.equal(ok.headers["x-ratelimit-remaining-month"], "19");
+    assert.equal(ok.headers["ratelimit-limit"], "10", "RateLimit-* from the visible policy");
+    const refused = await get("/hid", ip);
+    assertRefused(refused);
+    assert.equal(refused.headers["x-ratelimit-remaining-hour"], undefined);
+    assert.equal(refused.headers["x-ratelimit-remaining-day"], "8", "the visible policy admitted and charged it");
+    // 1 of 1 counted: the sliding hour admits again only once this hour no longer weighs, at the
+    // end of the next one (the day policy would admit at once).
+    assert.ok(Number(refused.headers["retry-after"]) >= 3600, "Retry-After is the hidden hour policy's");
+  });
+
+  test("Retry-After with several refusing policies: when every one of them admits again (the latest)", async () => {
+    await configure(gw, doc(
+      [
+        rl({ route: "two", config: { hour: 1, limit_by: "ip" } }),
+        rl({ service: "svc", config: { day: 1, limit_by: "ip" } }),
+      ],
+      { two: {} },
+    ));
+    const ip = anIp();
+    assert.equal((await get("/two", ip)).status, 200);
+    const sent = Date.now();
+    const refused = await get("/two", ip);
+    assertRefused(refused);
+    // The day policy admits again after the end of the UTC day at the earliest.
+    const endOfDay = Math.ceil((86_400_000 - (sent % 86_400_000)) / 1000);
+    assert.ok(Number(refused.headers["retry-after"]) >= endOfDay - 1,
+      `Retry-After ${refused.headers["retry-after"]}, end of day in ${endOfDay} s`);
+  });
+
   // ---------------------------------------------------------------------------------------------------
   // Algorithms, cost, several policies
 
