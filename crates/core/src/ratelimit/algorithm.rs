@@ -372,11 +372,20 @@ fn eval_bucket(
             rate.max(1) as u128,
         )))
     };
+    // The reset shown is until the level reaches the whole `burst`, reservations or not: the
+    // time until `remaining` (which leaves reserved tokens out) is back at the burst. An isolate
+    // holding leased tokens subtracts their refill time (`lease`), as it adds them to `remaining`.
+    let full_burst = (limit.burst as i128).saturating_mul(w);
     let status = |level: i128| WindowStatus {
         window: limit.window,
         limit: limit.limit,
         remaining: clamp_u64((level.max(0) / w) as u128),
-        reset_ms: full_at(level).saturating_sub(now),
+        reset_ms: t
+            .saturating_add(clamp_u64(ceil_div(
+                full_burst.saturating_sub(level).max(0) as u128,
+                rate.max(1) as u128,
+            )))
+            .saturating_sub(now),
     };
     let charged = level.saturating_sub(need);
     Eval {

@@ -77,6 +77,11 @@ pub struct LeaseGrant {
     /// this lease.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub folded: bool,
+    /// Token bucket: the permits are tokens reserved out of every window's bucket, so the
+    /// isolate's view of a bucket (the object's level plus the permits it holds) is full again
+    /// sooner than the object's, by the refill time of what it holds.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bucket: bool,
 }
 
 /// The object's answer: the decision for the request's own cost, and maybe a lease. Serialized as
@@ -339,6 +344,7 @@ fn grant(
             permits,
             ttl_ms: ttl,
             folded,
+            bucket: spec.algorithm == Algorithm::TokenBucket,
         },
         (after, decision),
     ))
@@ -436,6 +442,8 @@ struct Held {
     /// The object's last answer (its windows after its charges) and when it came.
     snapshot: Option<Decision>,
     snapshot_at: u64,
+    /// The lease holds token-bucket tokens ([`LeaseGrant::bucket`]).
+    bucket: bool,
     /// An ask for a batch is on its way (one at a time per key).
     in_flight: bool,
     /// A lease to give back with the next ask.
@@ -485,7 +493,10 @@ impl Held {
     }
 
     /// The decision shown for a request decided here: the object's last view plus what this
-    /// isolate still holds.
+    /// isolate still holds. A token bucket's reset (until the bucket is full again) is the
+    /// object's less the time the held tokens take to refill (`held × window / limit`), so that
+    /// it matches the remaining shown; a sliding window's (the end of the fixed window) does not
+    /// depend on the counts.
     fn shown(&self, now: u64) -> Option<Decision> {
         let snap = self.snapshot.as_ref()?;
         let held = if self.valid(now) { self.permits } else { 0 };
@@ -493,14 +504,19 @@ impl Held {
         let mut d = snap.clone();
         for w in &mut d.windows {
             w.remaining = w.remaining.saturating_add(held);
-            w.reset_ms = w.reset_ms.saturating_sub(elapsed);
+            let mut reset = w.reset_ms.saturating_sub(elapsed);
+            if self.bucket && held > 0 && w.limit > 0 {
+                let refill = (held as u128 * w.window.millis() as u128) / w.limit as u128;
+                reset = reset.saturating_sub(refill.min(u64::MAX as u128) as u64);
+            }
+            w.reset_ms = reset;
         }
         Some(d)
     }
 }
 
 /// The leases of one isolate, one per counter name, bounded in size.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct LeaseTable {
     held: HashMap<String, Held>,
     max_entries: usize,
@@ -629,6 +645,7 @@ impl LeaseTable {
                 }
                 h.id = g.id;
                 h.batch = g.permits;
+                h.bucket = g.bucket;
             } else {
                 h.to_return = Some(LeaseReturn {
                     id: g.id,

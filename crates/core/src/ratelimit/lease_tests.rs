@@ -477,3 +477,81 @@ fn an_answer_is_a_decision_plus_its_lease_on_the_wire() {
     let back: Answer = serde_json::from_str(&serde_json::to_string(&decision).unwrap()).unwrap();
     assert_eq!(back.lease, None);
 }
+
+#[test]
+fn a_token_bucket_reset_shown_from_a_lease_matches_the_remaining_shown() {
+    // 6 a minute: one token every 10 s. The object reserves the leased tokens, so its own reset
+    // counts them as gone; the isolate, which still holds them, shows them as in the bucket.
+    let s = spec(Algorithm::TokenBucket, Window::Minute, 6);
+    let mut o = Object::new(s.clone());
+    let mut t = LeaseTable::default();
+    let now = T0;
+    let Plan::Remote(first) = t.plan("k", 1, true, now) else {
+        panic!("no lease yet")
+    };
+    let a = o.call(&first.request(&s, Op::Check, 1), now);
+    assert!(a.lease.as_ref().is_some_and(|l| l.permits >= 1 && l.bucket));
+    let d = t.answered("k", &first, a, Some(1), now).unwrap();
+    // One token taken: 5 left, full again in 10 s (the object alone would say 10 s per token it
+    // no longer has, the leased ones included).
+    assert_eq!((d.windows[0].remaining, d.windows[0].reset_ms), (5, 10_000));
+    // The next request spends the leased token: 4 left, full again in 20 s (less the 1 ms passed).
+    let Plan::Local { decision, .. } = t.plan("k", 1, true, now + 1) else {
+        panic!("covered by the lease")
+    };
+    let w = &decision.windows[0];
+    assert_eq!((w.remaining, w.reset_ms), (4, 20_000 - 1));
+
+    // A sliding window's reset is the end of its fixed window, whatever is held.
+    let s = spec(Algorithm::SlidingWindow, Window::Minute, 6);
+    let mut o = Object::new(s.clone());
+    let mut t = LeaseTable::default();
+    let Plan::Remote(first) = t.plan("k", 1, true, T0 + 1000) else {
+        panic!()
+    };
+    let a = o.call(&first.request(&s, Op::Check, 1), T0 + 1000);
+    assert!(a.lease.as_ref().is_some_and(|l| !l.bucket));
+    let d = t.answered("k", &first, a, Some(1), T0 + 1000).unwrap();
+    assert_eq!(d.windows[0].reset_ms, 59_000);
+}
+
+#[test]
+fn a_token_bucket_reset_stays_consistent_with_the_remaining_across_refills() {
+    // After a refill in the background (and old leased tokens still reserved in the object), the
+    // reset shown is still the refill time of what is missing from the remaining shown, whether
+    // the next request is decided from the new lease or by the object.
+    let s = spec(Algorithm::TokenBucket, Window::Minute, 6);
+    let mut o = Object::new(s.clone());
+    let mut t = LeaseTable::default();
+    let now = T0;
+    let Plan::Remote(first) = t.plan("k", 1, true, now) else {
+        panic!()
+    };
+    let a = o.call(&first.request(&s, Op::Check, 1), now);
+    t.answered("k", &first, a, Some(1), now).unwrap();
+    let Plan::Local {
+        refill: Some(refill),
+        ..
+    } = t.plan("k", 1, true, now + 1)
+    else {
+        panic!("spent from the lease, with a refill")
+    };
+    let shown = |d: &Decision| (d.windows[0].remaining, d.windows[0].reset_ms);
+    // The refill answers first: the third request spends the new lease.
+    let (mut t2, mut o2) = (t.clone(), Object::new(s.clone()));
+    o2.state = o.state.clone();
+    let a = o2.call(&refill.request(&s, Op::Check, 0), now + 2);
+    t2.answered("k", &refill, a, None, now + 3);
+    let Plan::Local { decision, .. } = t2.plan("k", 1, true, now + 4) else {
+        panic!("covered by the new lease")
+    };
+    // (the object answered at +2, seen at +3, shown at +4: 1 ms since the answer)
+    assert_eq!(shown(&decision), (3, 30_000 - 2 - 1));
+    // The third request comes first: the object decides it.
+    let Plan::Remote(third) = t.plan("k", 1, true, now + 2) else {
+        panic!("nothing in hand")
+    };
+    let a = o.call(&third.request(&s, Op::Check, 1), now + 2);
+    let d = t.answered("k", &third, a, Some(1), now + 2).unwrap();
+    assert_eq!(shown(&d), (3, 30_000 - 2));
+}
