@@ -73,7 +73,10 @@ impl ServiceUrl {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_')
         {
-            return Err(format!("{host:?} is not a valid host name"));
+            // Not quoted: what follows the host (`?token=...`) may be a secret.
+            return Err("the host name is not valid (letters, digits, `-`, `.` and `_`; \
+                        no query or fragment)"
+                .into());
         }
         let port = match port {
             None => None,
@@ -81,7 +84,7 @@ impl ServiceUrl {
                 p.parse::<u16>()
                     .ok()
                     .filter(|p| *p != 0)
-                    .ok_or_else(|| format!("{p:?} is not a valid port"))?,
+                    .ok_or("the port is not a number from 1 to 65535")?,
             ),
         };
         Ok(ServiceUrl {
@@ -184,5 +187,21 @@ mod tests {
         assert!(ServiceUrl::parse("example.com")
             .unwrap_err()
             .contains("\"example.com\" is not an absolute URL"));
+    }
+
+    #[test]
+    fn errors_never_quote_the_url() {
+        for url in [
+            "https://h?token=sk-SECRET",
+            "https://h#sk-SECRET",
+            "https://h:sk-SECRET/",
+        ] {
+            let e = ServiceUrl::parse(url).unwrap_err();
+            assert!(!e.contains("SECRET"), "{e}");
+        }
+        assert_eq!(
+            ServiceUrl::parse("https://h:99999").unwrap_err(),
+            "the port is not a number from 1 to 65535"
+        );
     }
 }

@@ -778,9 +778,11 @@ fn check_header_name<'n>(
     if !is_token(name) {
         errors.push(error(
             path,
+            // Not quoted: it may be a whole `Name: secret` line.
             format!(
-                "{name:?} is not a valid header name (allowed: letters, digits and \
-                 !#$%&'*+-.^_`|~)"
+                "not a valid header name ({}; allowed: letters, digits and \
+                 !#$%&'*+-.^_`|~)",
+                crate::plugins::transform::bad_name_char(name)
             ),
         ));
         return false;
@@ -897,7 +899,11 @@ fn check_token_name(path: &str, name: &str, what: &str, errors: &mut Vec<Validat
     if !is_token(name) {
         errors.push(error(
             path,
-            format!("{name:?} is not a valid {what} name (allowed: letters, digits and !#$%&'*+-.^_`|~)"),
+            // Not quoted: it may be a whole `Name: secret` line.
+            format!(
+                "not a valid {what} name ({}; allowed: letters, digits and !#$%&'*+-.^_`|~)",
+                crate::plugins::transform::bad_name_char(name)
+            ),
         ));
     }
 }
@@ -1556,7 +1562,7 @@ mod tests {
         assert_one_error(
             &doc,
             "services[0].headers[\"x from\"]",
-            "\"x from\" is not a valid header name",
+            "not a valid header name (it contains a space;",
         );
         doc["services"][0]["headers"] = json!({"": "a"});
         assert_one_error(
