@@ -188,3 +188,56 @@ describe("README: the scripts/dev examples against kv-seed/config.json", () => {
     assert.equal((await request(gw.at("/status/418"))).status, 418);
   });
 });
+
+describe("README: the scripts/config walkthrough on local KV", { timeout: 300_000 }, () => {
+  let dir;
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "edgegate-readme-"));
+  });
+  after(() => {
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("validate, push, show, consumer add --group, key create, purge ROUTE, rollback", async () => {
+    const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
+    const quick = JSON.parse(/## Configuration quickstart[\s\S]*?```json\n([\s\S]*?)```/.exec(readme)[1]);
+    const persist = path.join(dir, "state");
+    const kv = ["--local", "--persist-to", persist];
+    const myConfig = path.join(dir, "my-config.json");
+    fs.writeFileSync(myConfig, JSON.stringify(quick));
+
+    let r = await cli(["validate", myConfig]);
+    assert.equal(r.code, 0, r.stderr);
+    r = await cli(["push", myConfig, ...kv]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^pushed version 1 /);
+    r = await cli(["show", ...kv]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^in service: version 1 /m, "the version in service");
+    assert.equal(JSON.parse(r.stdout.split("\n").slice(3).join("\n")).routes[0].name, "users", "and its document");
+
+    r = await cli(["consumer", "add", "alice", "--group", "admins", ...kv]);
+    assert.equal(r.code, 0, r.stderr);
+    r = await cli(["key", "create", "alice", ...kv]);
+    assert.equal(r.code, 0, r.stderr);
+    const key = r.stdout.split("\n")[0].trim();
+    assert.ok(key.length >= 32, r.stdout);
+
+    // A second version with a cached route "catalog", then the README's purge and rollback.
+    const withCatalog = {
+      ...quick,
+      routes: [...quick.routes, { name: "catalog", service: "users-api", paths: ["/catalog"] }],
+      plugins: [{ name: "proxy-cache", route: "catalog", config: { strategy: "memory" } }],
+    };
+    fs.writeFileSync(myConfig, JSON.stringify(withCatalog));
+    r = await cli(["push", myConfig, ...kv]);
+    assert.equal(r.code, 0, r.stderr);
+    r = await cli(["purge", "catalog", ...kv]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^purged route "catalog": generation 1 /);
+    r = await cli(["rollback", ...kv]);
+    assert.equal(r.code, 0, r.stderr);
+    r = await cli(["show", ...kv]);
+    assert.match(r.stdout, /^in service: version 1 /m, "back to the previous version");
+  });
+});
