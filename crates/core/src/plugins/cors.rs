@@ -608,7 +608,9 @@ mod tests {
         assert_eq!(e.len(), 4, "{e:?}");
         assert!(!format!("{e:?}").contains("SECRET"), "{e:?}");
         assert_eq!(e[0].0, "origins[0]");
-        assert!(e[0].1.starts_with("not an origin: write scheme://host[:port]"));
+        assert!(e[0]
+            .1
+            .starts_with("not an origin: write scheme://host[:port]"));
         assert_eq!(e[2].0, "headers[0]");
         assert_eq!(e[2].1, "not a valid header name (it contains ':')");
         assert_eq!(e[3].1, "not a valid header name (it contains '=')");
