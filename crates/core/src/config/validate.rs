@@ -1581,6 +1581,32 @@ mod tests {
     }
 
     #[test]
+    fn bad_hash_header_and_cookie_names_are_not_quoted() {
+        let mut doc = base();
+        doc["services"][0]["algorithm"] = json!("consistent-hashing");
+        doc["services"][0]["hash_on"] = json!("header");
+        doc["services"][0]["hash_on_header"] = json!("X-Key: sk-SECRET");
+        assert_one_error(
+            &doc,
+            "services[0].hash_on_header",
+            "not a valid header name (it contains ':'; allowed:",
+        );
+        assert!(!format!("{:?}", parse_and_validate(&doc.to_string())).contains("SECRET"));
+        doc["services"][0]["hash_on"] = json!("cookie");
+        doc["services"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("hash_on_header");
+        doc["services"][0]["hash_on_cookie"] = json!("session=sk-SECRET");
+        assert_one_error(
+            &doc,
+            "services[0].hash_on_cookie",
+            "not a valid cookie name (it contains '=';",
+        );
+        assert!(!format!("{:?}", parse_and_validate(&doc.to_string())).contains("SECRET"));
+    }
+
+    #[test]
     fn service_header_values_have_no_line_breaks() {
         for bad in ["a\r\nx-evil: 1", "a\nb", "a\rb", "a\0b"] {
             let mut doc = base();
