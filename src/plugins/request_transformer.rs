@@ -136,7 +136,8 @@ fn apply(
             }
             HeaderEdit::Set(name, values) => {
                 ex.upstream_set.retain(|(n, _)| *n != name);
-                ex.upstream_set.push((name, values.join(", ")));
+                let value = RequestTransformerConfig::joined_value(&name, &values);
+                ex.upstream_set.push((name, value));
             }
         }
     }

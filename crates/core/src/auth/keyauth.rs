@@ -75,7 +75,10 @@ impl KeyAuthConfig {
             if n.is_empty() || !n.bytes().all(|b| b.is_ascii_graphic()) {
                 return Err(PluginError::Config(vec![(
                     format!("key_names[{i}]"),
-                    format!("{n:?} is not a valid header or parameter name"),
+                    // Not quoted: it may be a whole `apikey: secret` line.
+                    "not a valid header or parameter name (empty, or a space, control or \
+                     non-ASCII character in it)"
+                        .to_string(),
                 )]));
             }
         }

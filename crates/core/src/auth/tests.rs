@@ -1188,3 +1188,16 @@ fn kongs_secret_is_base64_is_accepted() {
         .validate();
     assert!(c.is_ok());
 }
+
+#[test]
+fn key_auth_errors_never_quote_a_bad_key_name() {
+    let cfg: KeyAuthConfig =
+        crate::plugins::settings(&json!({"key_names": ["apikey: sk-SECRET"]})).unwrap();
+    let e = match cfg.validate() {
+        Err(crate::plugins::PluginError::Config(e)) => e,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(e[0].0, "key_names[0]");
+    assert!(!format!("{e:?}").contains("SECRET"), "{e:?}");
+    assert!(e[0].1.starts_with("not a valid header or parameter name"));
+}

@@ -266,7 +266,11 @@ pub fn parse(config: &serde_json::Value) -> Result<ProxyCacheConfig, PluginError
         if !crate::proxy::is_token(h) {
             err(
                 format!("vary_headers[{i}]"),
-                format!("{h:?} is not a header name"),
+                // Not quoted: it may be a whole `Name: secret` line.
+                format!(
+                    "not a valid header name ({})",
+                    crate::plugins::transform::bad_name_char(h)
+                ),
             );
         }
     }
@@ -274,7 +278,8 @@ pub fn parse(config: &serde_json::Value) -> Result<ProxyCacheConfig, PluginError
         if q.is_empty() || q.contains(['&', '=', '#']) {
             err(
                 format!("vary_query_params[{i}]"),
-                format!("{q:?} is not a query parameter name"),
+                // Not quoted: it may be a whole `name=secret` pair.
+                "not a query parameter name (empty, or `&`, `=` or `#` in it)".to_string(),
             );
         }
     }

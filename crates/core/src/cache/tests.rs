@@ -1061,3 +1061,19 @@ fn unsafe_successes_invalidate() {
     );
     assert_eq!(CacheStatus::not_cached().x.as_str(), "Miss");
 }
+
+#[test]
+fn vary_errors_never_quote_the_bad_entry() {
+    let e = match parse(&json!({"vary_headers": ["Authorization: Bearer sk-SECRET"],
+                                "vary_query_params": ["token=sk-SECRET"]}))
+    {
+        Err(crate::plugins::PluginError::Config(e)) => e,
+        other => panic!("expected errors, got {other:?}"),
+    };
+    assert!(!format!("{e:?}").contains("SECRET"), "{e:?}");
+    assert_eq!(e[0].1, "not a valid header name (it contains ':')");
+    assert_eq!(
+        e[1].1,
+        "not a query parameter name (empty, or `&`, `=` or `#` in it)"
+    );
+}

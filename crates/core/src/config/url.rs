@@ -73,7 +73,8 @@ impl ServiceUrl {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_')
         {
-            return Err(format!("{host:?} is not a valid host name"));
+            // Not quoted: the text may be a mistyped credential or token.
+            return Err("the host name is not valid (letters, digits, `-`, `.` and `_`)".into());
         }
         let port = match port {
             None => None,
@@ -81,7 +82,7 @@ impl ServiceUrl {
                 p.parse::<u16>()
                     .ok()
                     .filter(|p| *p != 0)
-                    .ok_or_else(|| format!("{p:?} is not a valid port"))?,
+                    .ok_or("the port is not a number from 1 to 65535")?,
             ),
         };
         Ok(ServiceUrl {
@@ -184,5 +185,21 @@ mod tests {
         assert!(ServiceUrl::parse("example.com")
             .unwrap_err()
             .contains("\"example.com\" is not an absolute URL"));
+    }
+
+    #[test]
+    fn errors_never_quote_the_url() {
+        for url in [
+            "https://h=sk-SECRET",
+            "https://h!sk-SECRET/x",
+            "https://h:sk-SECRET/",
+        ] {
+            let e = ServiceUrl::parse(url).unwrap_err();
+            assert!(!e.contains("SECRET"), "{e}");
+        }
+        assert_eq!(
+            ServiceUrl::parse("https://h:99999").unwrap_err(),
+            "the port is not a number from 1 to 65535"
+        );
     }
 }

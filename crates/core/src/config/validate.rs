@@ -778,9 +778,11 @@ fn check_header_name<'n>(
     if !is_token(name) {
         errors.push(error(
             path,
+            // Not quoted: it may be a whole `Name: secret` line.
             format!(
-                "{name:?} is not a valid header name (allowed: letters, digits and \
-                 !#$%&'*+-.^_`|~)"
+                "not a valid header name ({}; allowed: letters, digits and \
+                 !#$%&'*+-.^_`|~)",
+                crate::plugins::transform::bad_name_char(name)
             ),
         ));
         return false;
@@ -897,7 +899,11 @@ fn check_token_name(path: &str, name: &str, what: &str, errors: &mut Vec<Validat
     if !is_token(name) {
         errors.push(error(
             path,
-            format!("{name:?} is not a valid {what} name (allowed: letters, digits and !#$%&'*+-.^_`|~)"),
+            // Not quoted: it may be a whole `Name: secret` line.
+            format!(
+                "not a valid {what} name ({}; allowed: letters, digits and !#$%&'*+-.^_`|~)",
+                crate::plugins::transform::bad_name_char(name)
+            ),
         ));
     }
 }
@@ -1556,7 +1562,7 @@ mod tests {
         assert_one_error(
             &doc,
             "services[0].headers[\"x from\"]",
-            "\"x from\" is not a valid header name",
+            "not a valid header name (it contains a space;",
         );
         doc["services"][0]["headers"] = json!({"": "a"});
         assert_one_error(
@@ -1572,6 +1578,32 @@ mod tests {
         );
         doc["services"][0]["headers"] = json!({"X-Api-Key": "k", "x.y~z!": "v"});
         assert_eq!(errors_of(&doc), Vec::<String>::new());
+    }
+
+    #[test]
+    fn bad_hash_header_and_cookie_names_are_not_quoted() {
+        let mut doc = base();
+        doc["services"][0]["algorithm"] = json!("consistent-hashing");
+        doc["services"][0]["hash_on"] = json!("header");
+        doc["services"][0]["hash_on_header"] = json!("X-Key: sk-SECRET");
+        assert_one_error(
+            &doc,
+            "services[0].hash_on_header",
+            "not a valid header name (it contains ':'; allowed:",
+        );
+        assert!(!format!("{:?}", parse_and_validate(&doc.to_string())).contains("SECRET"));
+        doc["services"][0]["hash_on"] = json!("cookie");
+        doc["services"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("hash_on_header");
+        doc["services"][0]["hash_on_cookie"] = json!("session=sk-SECRET");
+        assert_one_error(
+            &doc,
+            "services[0].hash_on_cookie",
+            "not a valid cookie name (it contains '=';",
+        );
+        assert!(!format!("{:?}", parse_and_validate(&doc.to_string())).contains("SECRET"));
     }
 
     #[test]

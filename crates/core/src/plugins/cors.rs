@@ -193,12 +193,12 @@ impl CorsConfig {
                 if ok {
                     rules.push(Rule::Exact(normalize(entry).0));
                 } else {
+                    // Not quoted: the entry may be a URL with credentials or a token in it.
                     errors.push((
                         path,
-                        format!(
-                            "{entry:?} is not an origin: write scheme://host[:port] (e.g. \
-                             https://app.example.com, no path), \"*\", or a regular expression"
-                        ),
+                        "not an origin: write scheme://host[:port] (e.g. \
+                         https://app.example.com, no path), \"*\", or a regular expression"
+                            .into(),
                     ));
                 }
             }
@@ -223,7 +223,11 @@ impl CorsConfig {
                 if !is_token(h) {
                     errors.push((
                         format!("{field}[{i}]"),
-                        format!("{h:?} is not a header name"),
+                        // Not quoted: it may be a whole `Name: secret` line.
+                        format!(
+                            "not a valid header name ({})",
+                            super::transform::bad_name_char(h)
+                        ),
                     ));
                 }
             }
@@ -589,5 +593,26 @@ mod tests {
         assert!(err(json!({"max_age": -1}))[0].0 == "max_age");
         assert!(err(json!({"origin": ["*"]}))[0].1.contains("unknown field"));
         assert_eq!(err(json!({"credentials": "yes"}))[0].0, "credentials");
+    }
+
+    #[test]
+    fn errors_never_quote_a_bad_entry() {
+        let e = match CorsConfig::parse(&json!({
+            "origins": ["https://app.test/key/sk-SECRET1", "https://u:sk-SECRET2@(x"],
+            "headers": ["Authorization: Bearer sk-SECRET3"],
+            "exposed_headers": ["X-Key=sk-SECRET4"],
+        })) {
+            Err(PluginError::Config(e)) => e,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(e.len(), 4, "{e:?}");
+        assert!(!format!("{e:?}").contains("SECRET"), "{e:?}");
+        assert_eq!(e[0].0, "origins[0]");
+        assert!(e[0]
+            .1
+            .starts_with("not an origin: write scheme://host[:port]"));
+        assert_eq!(e[2].0, "headers[0]");
+        assert_eq!(e[2].1, "not a valid header name (it contains ':')");
+        assert_eq!(e[3].1, "not a valid header name (it contains '=')");
     }
 }

@@ -95,7 +95,11 @@ impl RequestTerminationConfig {
             if t.is_empty() || !t.chars().all(token) {
                 return Err(err(
                     "trigger",
-                    format!("{t:?} is not a header name (letters, digits, `-`, `_`, ...)"),
+                    // Not quoted: it may be a whole `Name: secret` line.
+                    format!(
+                        "not a valid header name ({}; letters, digits, `-`, `_`, ...)",
+                        super::transform::bad_name_char(t)
+                    ),
                 ));
             }
         }
@@ -278,6 +282,13 @@ mod tests {
         );
         assert_eq!(errors(json!({"trigger": "a b"}))[0].0, "trigger");
         assert_eq!(errors(json!({"trigger": ""}))[0].0, "trigger");
+        // The bad value is never quoted: it may be a whole `Name: secret` line.
+        let e = errors(json!({"trigger": "X-Token: sk-SECRET"}));
+        assert!(!format!("{e:?}").contains("SECRET"), "{e:?}");
+        assert_eq!(
+            e[0].1,
+            "not a valid header name (it contains ':'; letters, digits, `-`, `_`, ...)"
+        );
         assert_eq!(
             errors(json!({"status_code": 204, "body": "x"}))[0].0,
             "status_code"

@@ -214,6 +214,12 @@ impl RequestTransformerConfig {
         transform::apply_headers(&self.headers, get, vars)
     }
 
+    /// The one upstream value of a request header set with `values` (lower-case `name`): cookies
+    /// are joined with `; ` (RFC 6265 §5.4, RFC 9113 §8.2.3), other headers with `, ` (RFC 9110 §5.3).
+    pub fn joined_value(name: &str, values: &[String]) -> String {
+        values.join(if name == "cookie" { "; " } else { ", " })
+    }
+
     /// The upstream query string after the query rules (`None`: unchanged).
     pub fn query_string(&self, query: &str, vars: &RequestVars<'_>) -> Option<String> {
         if self.query.is_empty() {
@@ -520,6 +526,23 @@ mod tests {
         assert!(
             e[0].1.contains("unknown template variable \"route\""),
             "{e:?}"
+        );
+    }
+
+    #[test]
+    fn appended_cookies_are_joined_with_a_semicolon() {
+        let v = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            RequestTransformerConfig::joined_value("cookie", &v(&["a=1", "b=2"])),
+            "a=1; b=2"
+        );
+        assert_eq!(
+            RequestTransformerConfig::joined_value("x-tag", &v(&["t1", "t2"])),
+            "t1, t2"
+        );
+        assert_eq!(
+            RequestTransformerConfig::joined_value("cookie", &v(&["only=1"])),
+            "only=1"
         );
     }
 }

@@ -135,7 +135,7 @@ fn check_name(name: &str, target: Target, path: &str, errors: &mut Errors) -> Op
 }
 
 /// What makes `name` (not a token) an invalid header name, without quoting it.
-fn bad_name_char(name: &str) -> String {
+pub(crate) fn bad_name_char(name: &str) -> String {
     let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
     match name.chars().find(|&c| !token(c)) {
         Some(' ') => "it contains a space".into(),
