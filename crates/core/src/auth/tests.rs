@@ -799,6 +799,33 @@ fn jwks_skips_symmetric_and_unknown_keys() {
 }
 
 #[test]
+fn jwks_skips_keys_restricted_to_other_uses() {
+    let with = |kid: &str, extra: serde_json::Value| {
+        let mut k = rsa_jwk(kid, RSA_PUB);
+        for (name, v) in extra.as_object().unwrap() {
+            k[name] = v.clone();
+        }
+        k
+    };
+    let doc = jwks(&[
+        with("enc", json!({"use": "enc"})),
+        with("other-use", json!({"use": "tls"})),
+        with("wrap", json!({"key_ops": ["wrapKey", "encrypt"]})),
+        with("no-ops", json!({"key_ops": []})),
+        with("sig", json!({"use": "sig"})),
+        with("verify", json!({"key_ops": ["verify"]})),
+        with("both", json!({"use": "sig", "key_ops": ["sign", "verify"]})),
+        rsa_jwk("plain", RSA_PUB),
+    ]);
+    let keys = jwks::parse_jwks(&doc).unwrap();
+    let kids: Vec<_> = keys
+        .iter()
+        .map(|k| k.common.key_id.clone().unwrap())
+        .collect();
+    assert_eq!(kids, ["sig", "verify", "both", "plain"]);
+}
+
+#[test]
 fn key_digest_differs_for_a_key_one_character_off() {
     let key = keyauth::generate_key(&[7u8; 32]);
     assert!(key.starts_with("eg_") && key.len() == 46, "{key}");
