@@ -442,6 +442,20 @@ fn credential_keys_are_checked() {
         jwt::credential_key(&cred(|c| c.jwk = Some(oct))),
         Err(JwtError::BadKey)
     ));
+    // So is a JWK its publisher meant for encryption, or for operations other than verify.
+    let mut enc = rsa_jwk("e", RSA_PUB);
+    enc["use"] = json!("enc");
+    assert!(matches!(
+        jwt::credential_key(&cred(|c| c.jwk = Some(enc))),
+        Err(JwtError::BadKey)
+    ));
+    let mut ops = rsa_jwk("o", RSA_PUB);
+    ops["key_ops"] = json!(["encrypt"]);
+    assert!(matches!(
+        jwt::credential_key(&cred(|c| c.jwk = Some(ops))),
+        Err(JwtError::BadKey)
+    ));
+    assert!(jwt::credential_key(&cred(|c| c.jwk = Some(rsa_jwk("s", RSA_PUB)))).is_ok());
 }
 
 fn rsa_jwk(kid: &str, pem: &str) -> serde_json::Value {
