@@ -242,6 +242,10 @@ describe("docs contract: edge cache, second audit (docs/caching.md, RFC 9111)", 
     assert.equal(xcs(await get(p, { pragma: "no-cache", "cache-control": "max-age=600" })), "Hit");
     assert.equal(xcs(await get(p, { pragma: "no-cache" })), "Refresh");
     assert.equal(calls(p), 2);
+    // Without cache_control, Pragma is ignored like the client's Cache-Control (Kong).
+    assert.equal(xcs(await get("/c/pragma")), "Miss");
+    await settle();
+    assert.equal(xcs(await get("/c/pragma", { pragma: "no-cache" })), "Hit");
   });
 
   test("Vary: Accept-Encoding, X-Tenant with X-Tenant in vary_headers is stored per tenant", async () => {
