@@ -324,6 +324,15 @@ fn store_and_stream(
             let _ = stored_headers.delete(rules::ORIGIN_CC_HEADER);
         }
     }
+    // The Cache API gives a stored copy its own `Date`: keep the origin's to send it back on hits.
+    match origin_headers.get("date").ok().flatten() {
+        Some(date) => {
+            let _ = stored_headers.set(rules::ORIGIN_DATE_HEADER, &date);
+        }
+        None => {
+            let _ = stored_headers.delete(rules::ORIGIN_DATE_HEADER);
+        }
+    }
     // For the Cache API only: keep the entry for its TTL plus the stale window.
     let _ = stored_headers.set(
         "cache-control",
@@ -398,9 +407,11 @@ fn from_store(
     let headers = web_sys::Headers::new_with_headers(&stored.headers())
         .map_err(|_| internal("could not copy cached headers"))?;
     let origin_cc = headers.get(rules::ORIGIN_CC_HEADER).ok().flatten();
+    let origin_date = headers.get(rules::ORIGIN_DATE_HEADER).ok().flatten();
     for name in [
         rules::META_HEADER,
         rules::ORIGIN_CC_HEADER,
+        rules::ORIGIN_DATE_HEADER,
         "cf-cache-status",
         "cache-control",
         "warning",
@@ -409,6 +420,9 @@ fn from_store(
     }
     if let Some(cc) = origin_cc {
         let _ = headers.set("cache-control", &cc);
+    }
+    if let Some(date) = origin_date {
+        let _ = headers.set("date", &date);
     }
     let _ = headers.set("age", &f.age.to_string());
     let _ = headers.set(REQUEST_ID, ex.request_id);

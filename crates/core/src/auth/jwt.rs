@@ -17,7 +17,7 @@ use super::{authorization_param, cookie, query_param, records::JwtCredential};
 use crate::plugins::PluginError;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine;
-use jsonwebtoken::jwk::{AlgorithmParameters, Jwk};
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, KeyOperations, PublicKeyUse};
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -426,12 +426,29 @@ pub fn pem_key(pem: &str) -> Result<PublicKey, JwtError> {
 }
 
 /// A public key from a JWK, with the algorithm the JWK pins (`alg`), if any. Symmetric (`oct`) keys
-/// are refused: a JWK or JWKS names public keys only.
+/// are refused: a JWK or JWKS names public keys only. So is a key its publisher restricted to other
+/// uses (RFC 7517 4.2 and 4.3): a `use` other than `sig`, or a `key_ops` without `verify`.
 pub fn jwk_key(jwk: &Jwk) -> Result<(PublicKey, Option<Algorithm>), JwtError> {
     if matches!(
         jwk.algorithm,
         AlgorithmParameters::OctetKey(_) | AlgorithmParameters::Other(_)
     ) {
+        return Err(JwtError::BadKey);
+    }
+    if jwk
+        .common
+        .public_key_use
+        .as_ref()
+        .is_some_and(|u| *u != PublicKeyUse::Signature)
+    {
+        return Err(JwtError::BadKey);
+    }
+    if jwk
+        .common
+        .key_operations
+        .as_ref()
+        .is_some_and(|ops| !ops.contains(&KeyOperations::Verify))
+    {
         return Err(JwtError::BadKey);
     }
     let alg = match &jwk.common.key_algorithm {

@@ -442,6 +442,20 @@ fn credential_keys_are_checked() {
         jwt::credential_key(&cred(|c| c.jwk = Some(oct))),
         Err(JwtError::BadKey)
     ));
+    // So is a JWK its publisher meant for encryption, or for operations other than verify.
+    let mut enc = rsa_jwk("e", RSA_PUB);
+    enc["use"] = json!("enc");
+    assert!(matches!(
+        jwt::credential_key(&cred(|c| c.jwk = Some(enc))),
+        Err(JwtError::BadKey)
+    ));
+    let mut ops = rsa_jwk("o", RSA_PUB);
+    ops["key_ops"] = json!(["encrypt"]);
+    assert!(matches!(
+        jwt::credential_key(&cred(|c| c.jwk = Some(ops))),
+        Err(JwtError::BadKey)
+    ));
+    assert!(jwt::credential_key(&cred(|c| c.jwk = Some(rsa_jwk("s", RSA_PUB)))).is_ok());
 }
 
 fn rsa_jwk(kid: &str, pem: &str) -> serde_json::Value {
@@ -796,6 +810,33 @@ fn jwks_skips_symmetric_and_unknown_keys() {
     let keys = jwks::parse_jwks(&doc).unwrap();
     assert_eq!(keys.len(), 1);
     assert!(jwks::parse_jwks(&"x".repeat(jwks::MAX_JWKS_BYTES + 1)).is_err());
+}
+
+#[test]
+fn jwks_skips_keys_restricted_to_other_uses() {
+    let with = |kid: &str, extra: serde_json::Value| {
+        let mut k = rsa_jwk(kid, RSA_PUB);
+        for (name, v) in extra.as_object().unwrap() {
+            k[name] = v.clone();
+        }
+        k
+    };
+    let doc = jwks(&[
+        with("enc", json!({"use": "enc"})),
+        with("other-use", json!({"use": "tls"})),
+        with("wrap", json!({"key_ops": ["wrapKey", "encrypt"]})),
+        with("no-ops", json!({"key_ops": []})),
+        with("sig", json!({"use": "sig"})),
+        with("verify", json!({"key_ops": ["verify"]})),
+        with("both", json!({"use": "sig", "key_ops": ["sign", "verify"]})),
+        rsa_jwk("plain", RSA_PUB),
+    ]);
+    let keys = jwks::parse_jwks(&doc).unwrap();
+    let kids: Vec<_> = keys
+        .iter()
+        .map(|k| k.common.key_id.clone().unwrap())
+        .collect();
+    assert_eq!(kids, ["sig", "verify", "both", "plain"]);
 }
 
 #[test]

@@ -45,6 +45,8 @@ pub const META_HEADER: &str = "x-edgegate-cache-meta";
 /// The response header keeping the origin's own `Cache-Control` on stored copies (the stored copy
 /// carries a Cache-Control of our own for the Cache API); restored when the copy is served.
 pub const ORIGIN_CC_HEADER: &str = "x-edgegate-cache-origin-cc";
+/// The origin's `Date`, kept beside the stored copy (the Cache API sets its own) and restored on hits.
+pub const ORIGIN_DATE_HEADER: &str = "x-edgegate-cache-origin-date";
 pub const X_CACHE_STATUS: &str = "x-cache-status";
 pub const X_CACHE_KEY: &str = "x-cache-key";
 pub const CACHE_STATUS: &str = "cache-status";

@@ -260,10 +260,14 @@ pub fn response_decision(config: &ProxyCacheConfig, resp: &ResponseInfo<'_>) -> 
                 .unwrap_or(resp.now_secs);
             let lifetime =
                 super::conditional::http_date(&expires).map_or(0, |e| e.saturating_sub(date));
-            if lifetime == 0 {
+            // How old the response already is (RFC 9111 4.2.3): its `Age`, or the time since its
+            // `Date` when that is more, so a copy from the past is not kept beyond its `Expires`.
+            let apparent_age = resp.now_secs.saturating_sub(date);
+            let ttl = lifetime.saturating_sub(age.max(apparent_age));
+            if ttl == 0 {
                 return Storable::No("expires");
             }
-            lifetime.saturating_sub(age)
+            ttl
         }
         (None, None) => config.cache_ttl,
     };

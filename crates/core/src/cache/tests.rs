@@ -938,6 +938,42 @@ fn expires_sets_the_ttl_when_obeyed() {
         ]),
         Storable::Yes { ttl: 40, stale: 30 }
     );
+    // A Date in the past: the response is already that old (RFC 9111 4.2.3), so it is fresh until its
+    // Expires by our clock, not for Expires - Date from now; the origin's Age counts when larger.
+    let before = "Tue, 14 Nov 2023 22:12:20 GMT"; // 60 s before NOW_SECS
+    assert_eq!(
+        with(&[
+            ("date", before),
+            ("expires", "Tue, 14 Nov 2023 22:14:20 GMT")
+        ]),
+        Storable::Yes { ttl: 60, stale: 30 }
+    );
+    assert_eq!(
+        with(&[
+            ("date", before),
+            ("expires", "Tue, 14 Nov 2023 22:14:20 GMT"),
+            ("age", "90")
+        ]),
+        Storable::Yes { ttl: 30, stale: 30 }
+    );
+    assert_eq!(
+        with(&[
+            ("date", before),
+            ("expires", "Tue, 14 Nov 2023 22:13:00 GMT")
+        ]),
+        Storable::No("expires")
+    );
+    // A Date ahead of our clock (the origin's clock is fast): Expires - Date, no negative age.
+    assert_eq!(
+        with(&[
+            ("date", "Tue, 14 Nov 2023 22:14:20 GMT"),
+            ("expires", "Tue, 14 Nov 2023 22:16:20 GMT")
+        ]),
+        Storable::Yes {
+            ttl: 120,
+            stale: 30
+        }
+    );
     assert_eq!(with(&[("expires", "0")]), Storable::No("expires"));
     assert_eq!(
         with(&[("date", date), ("expires", date)]),
