@@ -23,6 +23,15 @@ async function namedOrigin(name) {
     const body = JSON.stringify({ origin: name, url: record.url, method: record.method, body: record.body.toString("utf8") });
     const headers = { "content-type": "application/json", "x-origin": name };
     if (mine && q.get("setcookie")) headers["set-cookie"] = "origin-own=1; Path=/";
+    if (mine && q.get("cors")) {
+      Object.assign(headers, {
+        "access-control-allow-origin": "https://set-by-origin.example",
+        "access-control-allow-credentials": "true",
+        "access-control-expose-headers": "X-From-Origin",
+        "access-control-max-age": "5",
+        vary: "Accept-Encoding",
+      });
+    }
     if (mine && q.get("delay")) await sleep(Number(q.get("delay")));
     if (mine && q.get("drop")) {
       req.socket.destroy();
@@ -360,6 +369,27 @@ describe("docs/upstreams.md, second audit", { timeout: 240_000 }, () => {
       }
     });
 
+    test("a target whose breaker opens loses only the values it had; they come back after it recovers", async () => {
+      const users = 45;
+      const who = (i) => ({ "x-user": `br-${i}` });
+      const [doc] = config([
+        hashed([{ url: a.url }, { url: b.url }, { url: c.url }], {
+          retries: 0,
+          healthchecks: { passive: { unhealthy: { http_failures: 1 }, cooldown_ms: 60000 } },
+        }),
+      ]);
+      await putAndWait(gw, doc);
+      const before = (await seq(gw, "/br", users, who)).map(originOf);
+      const onC = before.findIndex((o) => o === "c");
+      assert.ok(onC >= 0, before.join());
+      assert.equal((await request(gw.at("/br?status=500"), { headers: who(onC) })).status, 500);
+      const afterwards = (await seq(gw, "/br", users, who)).map(originOf);
+      for (let i = 0; i < users; i++) {
+        if (before[i] === "c") assert.notEqual(afterwards[i], "c");
+        else assert.equal(afterwards[i], before[i], `br-${i}`);
+      }
+    });
+
     test("a retry goes to the next target in the value's order (the target the value gets without the failed one)", async () => {
       const users = 40;
       const who = (i) => ({ "x-user": `next-${i}` });
@@ -591,6 +621,19 @@ describe("docs/upstreams.md, second audit", { timeout: 240_000 }, () => {
       assert.equal(a.hits - start, 1, "retry_on defaults to connect-failure");
     });
 
+    test("timeout_ms bounds the wait for the response headers only: a slow body is not cut", async () => {
+      const [doc] = config([{ url: a.url, timeout_ms: 300 }]);
+      await putAndWait(gw, doc);
+      const res = await request(gw.at("/sb?stream=800"));
+      assert.equal(res.status, 200);
+      assert.equal(res.text, "start,end");
+      // Kong's three timeouts are not fields of a service.
+      for (const field of ["connect_timeout", "read_timeout", "write_timeout"]) {
+        const error = await rejected(gw, { format_version: 1, services: [{ name: `kt-${++serial}`, url: a.url, [field]: 1000 }], routes: [] });
+        assert.ok(error.includes(`services[0].${field}`), error);
+      }
+    });
+
     test("when every target is out, the last failure is answered (not no_healthy_upstream)", async () => {
       const [doc] = config([{ url: dead, retries: 1, healthchecks: { passive: { unhealthy: { tcp_failures: 1 }, cooldown_ms: 60000 } } }]);
       await putAndWait(gw, doc);
@@ -678,5 +721,99 @@ describe("docs/upstreams.md, second audit", { timeout: 240_000 }, () => {
         assert.equal(originOf(res), line.service === names[0] ? "a" : "b", JSON.stringify(line));
       }
     });
+  });
+});
+
+describe("docs/traffic-policies.md, second audit", { timeout: 120_000 }, () => {
+  let gw, a;
+  const APP = "https://app.example.com";
+  const varyOf = (res) => (res.headers.vary ?? "").split(",").map((x) => x.trim()).filter(Boolean);
+  const acHeaders = (res) => Object.keys(res.headers).filter((h) => h.startsWith("access-control-")).sort();
+  before(async () => {
+    gw = await startGateway();
+    a = await namedOrigin("a");
+    const route = (name, extra = {}) => ({ name, service: "echo", paths: [`/${name}`], ...extra });
+    const doc = {
+      format_version: 1,
+      services: [{ name: "echo", url: a.url }],
+      routes: [route("cors-default"), route("cors-listed"), route("cors-pn"), route("ip-404"), route("size-kb")],
+      plugins: [
+        { name: "cors", route: "cors-default", config: {} },
+        { name: "cors", route: "cors-listed", config: { origins: [APP], headers: ["X-Token"], exposed_headers: ["X-Request-Id"] } },
+        { name: "cors", route: "cors-pn", config: { origins: [APP], headers: ["X-Token"], private_network: true } },
+        { name: "ip-restriction", route: "ip-404", config: { deny: ["192.0.2.0/24", "2001:db8:bad::/48"], status: 404, message: "Nothing here" } },
+        { name: "request-size-limiting", route: "size-kb", config: { allowed_payload_size: 1, size_unit: "kilobytes" } },
+      ],
+    };
+    await putAndWait(gw, doc);
+  });
+  after(async () => {
+    await gw?.dispose();
+    await a?.close();
+  });
+
+  const preflight = (path, headers = {}) =>
+    request(gw.at(path), { method: "OPTIONS", headers: { origin: APP, "access-control-request-method": "PUT", ...headers } });
+
+  test("cors defaults: a preflight gets 200, *, every method joined with `,`, the requested headers, Vary: Access-Control-Request-Headers", async () => {
+    const hits = a.hits;
+    const res = await preflight("/cors-default", { "access-control-request-headers": "X-A, X-B" });
+    assert.equal(res.status, 200);
+    assert.equal(res.text, "");
+    assert.equal(res.headers["access-control-allow-origin"], "*");
+    assert.equal(res.headers["access-control-allow-methods"], "GET,HEAD,PUT,PATCH,POST,DELETE,OPTIONS,TRACE,CONNECT");
+    assert.equal(res.headers["access-control-allow-headers"], "X-A, X-B");
+    assert.equal(res.headers["access-control-max-age"], undefined);
+    assert.equal(res.headers["access-control-allow-credentials"], undefined);
+    assert.deepEqual(varyOf(res), ["Access-Control-Request-Headers"]);
+    assert.equal(a.hits, hits, "the origin is not contacted");
+  });
+
+  test("cors: a preflight answer depending on nothing but the method has no Vary; private_network adds its header and Vary", async () => {
+    const listed = await preflight("/cors-listed");
+    assert.equal(listed.headers["access-control-allow-origin"], APP);
+    assert.deepEqual(varyOf(listed), ["Origin"]);
+    assert.equal(listed.headers["access-control-allow-headers"], "X-Token");
+    const pn = await preflight("/cors-pn", { "access-control-request-private-network": "true" });
+    assert.equal(pn.headers["access-control-allow-private-network"], "true");
+    assert.deepEqual(varyOf(pn), ["Origin", "Access-Control-Request-Private-Network"]);
+    const noPn = await preflight("/cors-pn");
+    assert.equal(noPn.headers["access-control-allow-private-network"], undefined);
+  });
+
+  test("cors, allowed origin: the plugin's headers replace the origin's, its other Access-Control-* headers pass, Vary gets Origin added", async () => {
+    const res = await request(gw.at("/cors-listed?cors=1"), { headers: { origin: APP } });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers["access-control-allow-origin"], APP);
+    assert.equal(res.headers["access-control-expose-headers"], "X-Request-Id");
+    assert.equal(res.headers["access-control-allow-credentials"], "true", "the origin's own, with credentials false");
+    assert.equal(res.headers["access-control-max-age"], "5");
+    assert.deepEqual(varyOf(res), ["Accept-Encoding", "Origin"]);
+  });
+
+  test("cors, origin not allowed: the origin's Access-Control-Allow-Origin is removed, its other headers stay, Vary: Origin", async () => {
+    const res = await request(gw.at("/cors-listed?cors=1"), { headers: { origin: "https://evil.example" } });
+    assert.equal(res.status, 200);
+    assert.deepEqual(acHeaders(res), ["access-control-allow-credentials", "access-control-expose-headers", "access-control-max-age"]);
+    assert.equal(res.headers["access-control-expose-headers"], "X-From-Origin");
+    assert.deepEqual(varyOf(res), ["Accept-Encoding", "Origin"]);
+    const pre = await preflight("/cors-listed", { origin: "https://evil.example" });
+    assert.equal(pre.status, 200);
+    assert.deepEqual(acHeaders(pre), []);
+  });
+
+  test("ip-restriction: status 404 and message give a problem document titled `Not found`", async () => {
+    const res = await request(gw.at("/ip-404"), { headers: { "cf-connecting-ip": "2001:db8:bad::1" } });
+    const p = assertProblem(res, 404, "ip_not_allowed");
+    assert.equal(p.title, "Not found");
+    assert.equal(p.detail, "Nothing here");
+    assert.equal((await request(gw.at("/ip-404"), { headers: { "cf-connecting-ip": "192.0.3.1" } })).status, 200);
+  });
+
+  test("request-size-limiting: 1 kilobyte is 1,024 bytes; the detail names the limit in bytes", async () => {
+    assert.equal((await request(gw.at("/size-kb"), { method: "POST", body: Buffer.alloc(1024, 0x61) })).status, 200);
+    const res = await request(gw.at("/size-kb"), { method: "POST", body: Buffer.alloc(1025, 0x61) });
+    const p = assertProblem(res, 413, "payload_too_large");
+    assert.equal(p.detail, "Request size limit exceeded: the body may have at most 1024 bytes");
   });
 });
