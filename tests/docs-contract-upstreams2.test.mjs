@@ -161,6 +161,11 @@ describe("docs/upstreams.md, second audit", { timeout: 240_000 }, () => {
       // The whole URL after the origin is the same for every target.
       const urls = new Set([a, b].flatMap((x) => x.requests.slice(-5).map((r) => r.url)));
       assert.deepEqual([...urls], ["/base/x/y?q=1&r=2"]);
+      // The access log's `upstream` is the target's origin (no base path), `attempts` 1.
+      const last = await request(gw.at("/x"), { headers: { "x-request-id": `rr-log-${serial}` } });
+      const line = await logOf(gw, `rr-log-${serial}`);
+      assert.equal(line.upstream, last.headers["x-origin"] === "a" ? a.url : b.url);
+      assert.equal(line.attempts, 1);
     });
 
     test("a target's weight defaults to 100; 64 targets are accepted, 65 are not", async () => {
@@ -702,6 +707,39 @@ describe("docs/upstreams.md, second audit", { timeout: 240_000 }, () => {
         for (let i = 0; i < 2; i++) assert.equal(originOf(await request(gw.at("/checkout"), { headers: { "x-request-id": id } })), originOf(first));
       }
       assert.equal(seen.size, 2);
+    });
+
+    test("hash_on ip and header keep a client on one service; each service sends its own headers", async () => {
+      for (const [extra, h] of [
+        [{ hash_on: "ip" }, (k) => ({ "cf-connecting-ip": `203.0.113.${k}` })],
+        [{ hash_on: "header", hash_on_header: "x-tenant" }, (k) => ({ "x-tenant": `t-${k}` })],
+      ]) {
+        const [doc, names] = split([50, 50], extra);
+        doc.services[0].headers = { "x-svc": "one" };
+        doc.services[1].headers = { "x-svc": "two" };
+        await putAndWait(gw, doc);
+        const seen = new Set();
+        for (let k = 0; k < 10; k++) {
+          const first = originOf(await request(gw.at("/checkout"), { headers: h(k) }));
+          for (let i = 0; i < 2; i++) assert.equal(originOf(await request(gw.at("/checkout"), { headers: h(k) })), first, `${names} ${k}`);
+          seen.add(first);
+          const o = first === "a" ? a : b;
+          assert.equal(o.last.headers["x-svc"], first === "a" ? "one" : "two");
+        }
+        assert.equal(seen.size, 2, JSON.stringify(extra));
+      }
+    });
+
+    test("a split names 1 to 64 services", async () => {
+      const many = (n) =>
+        config(
+          Array.from({ length: n }, (_, k) => ({ name: `s${k}`, url: `${a.url}/s${k}` })),
+          { routes: (s) => [{ name: "split", paths: ["/"], methods: METHODS, services: s.map((name) => ({ name, weight: 1 })) }] },
+        )[0];
+      await putAndWait(gw, many(1));
+      assert.equal(originOf(await request(gw.at("/one"))), "a");
+      await putAndWait(gw, many(64));
+      assert.match(await rejected(gw, many(65)), /routes\[0\]\.services/);
     });
 
     test("a retry stays on the service the request was placed on", async () => {
