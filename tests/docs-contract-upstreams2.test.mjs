@@ -774,13 +774,15 @@ describe("docs/traffic-policies.md, second audit", { timeout: 120_000 }, () => {
     const doc = {
       format_version: 1,
       services: [{ name: "echo", url: a.url }],
-      routes: [route("cors-default"), route("cors-listed"), route("cors-pn"), route("ip-404"), route("size-kb")],
+      routes: [route("cors-default"), route("cors-listed"), route("cors-pn"), route("ip-404"), route("size-kb"), route("cors-re"), route("ip-empty-allow")],
       plugins: [
         { name: "cors", route: "cors-default", config: {} },
         { name: "cors", route: "cors-listed", config: { origins: [APP], headers: ["X-Token"], exposed_headers: ["X-Request-Id"] } },
         { name: "cors", route: "cors-pn", config: { origins: [APP], headers: ["X-Token"], private_network: true } },
         { name: "ip-restriction", route: "ip-404", config: { deny: ["192.0.2.0/24", "2001:db8:bad::/48"], status: 404, message: "Nothing here" } },
         { name: "request-size-limiting", route: "size-kb", config: { allowed_payload_size: 1, size_unit: "kilobytes" } },
+        { name: "cors", route: "cors-re", config: { origins: ["https://.*\\.example\\.org"] } },
+        { name: "ip-restriction", route: "ip-empty-allow", config: { allow: [], deny: ["192.0.2.7"] } },
       ],
     };
     await putAndWait(gw, doc);
@@ -853,5 +855,44 @@ describe("docs/traffic-policies.md, second audit", { timeout: 120_000 }, () => {
     const res = await request(gw.at("/size-kb"), { method: "POST", body: Buffer.alloc(1025, 0x61) });
     const p = assertProblem(res, 413, "payload_too_large");
     assert.equal(p.detail, "Request size limit exceeded: the body may have at most 1024 bytes");
+  });
+
+  test("cors: a regular expression is anchored at both ends", async () => {
+    const ok = await request(gw.at("/cors-re"), { headers: { origin: "https://shop.example.org" } });
+    assert.equal(ok.headers["access-control-allow-origin"], "https://shop.example.org");
+    for (const origin of ["https://shop.example.org.evil.test", "http://shop.example.org", "xhttps://shop.example.org"]) {
+      const res = await request(gw.at("/cors-re"), { headers: { origin } });
+      assert.equal(res.headers["access-control-allow-origin"], undefined, origin);
+    }
+  });
+
+  test("ip-restriction: an empty allow list is as if not given", async () => {
+    assert.equal((await request(gw.at("/ip-empty-allow"), { headers: { "cf-connecting-ip": "198.51.100.1" } })).status, 200);
+    assertProblem(await request(gw.at("/ip-empty-allow"), { headers: { "cf-connecting-ip": "192.0.2.7" } }), 403, "ip_not_allowed");
+  });
+
+  test("validation: the ranges of the option tables, with JSON paths", async () => {
+    const base = () => ({ format_version: 1, services: [{ name: "echo", url: a.url }], routes: [{ name: "r", service: "echo", paths: ["/"] }] });
+    const cases = [
+      [{ name: "ip-restriction", config: { deny: ["192.0.2.1"], status: 399 } }, "plugins[0].config.status"],
+      [{ name: "ip-restriction", config: { deny: ["192.0.2.1"], status: 600 } }, "plugins[0].config.status"],
+      [{ name: "ip-restriction", config: { deny: ["192.0.2.1"], message: "" } }, "plugins[0].config.message"],
+      [{ name: "ip-restriction", config: { deny: ["192.0.2.1"], message: "x".repeat(1025) } }, "plugins[0].config.message"],
+      [{ name: "ip-restriction", config: { allow: [], deny: [] } }, "plugins[0].config"],
+      [{ name: "geo-restriction", config: { allow_countries: ["DE"], status: 600 } }, "plugins[0].config.status"],
+      [{ name: "geo-restriction", config: { allow_countries: ["EU"] } }, "plugins[0].config.allow_countries[0]"],
+      [{ name: "geo-restriction", config: { deny_countries: ["DE"], unknown_country: "maybe" } }, "plugins[0].config.unknown_country"],
+      [{ name: "cors", config: { origins: ["app.example.com"] } }, "plugins[0].config.origins[0]: not an origin"],
+      [{ name: "cors", config: { origins: ["https://app.example.com/path"] } }, "plugins[0].config.origins[0]: not an origin"],
+      [{ name: "cors", config: { exposed_headers: ["X-A: b"] } }, "plugins[0].config.exposed_headers[0]: not a valid header name"],
+      [{ name: "request-size-limiting", config: { allowed_payload_size: -1 } }, "plugins[0].config.allowed_payload_size"],
+      [{ name: "request-size-limiting", config: { size_unit: "gigabytes" } }, "plugins[0].config.size_unit"],
+    ];
+    for (const [plugin, expected] of cases) {
+      const doc = base();
+      doc.plugins = [plugin];
+      const error = await rejected(gw, doc);
+      assert.ok(error.includes(expected), `${JSON.stringify(plugin).slice(0, 120)}:\n  ${error}\nshould include\n  ${expected}`);
+    }
   });
 });
