@@ -258,6 +258,16 @@ describe("docs/upstreams.md, second audit", { timeout: 240_000 }, () => {
       assert.equal(new Set(byIp.values()).size, 3);
     });
 
+    test("an empty header value counts as none: the fallback is hashed", async () => {
+      const [doc] = config([hashed([{ url: a.url }, { url: b.url }, { url: c.url }])]);
+      await putAndWait(gw, doc);
+      for (let k = 0; k < 12; k++) {
+        const ip = `198.51.100.${k + 100}`;
+        const none = originOf(await request(gw.at("/e"), { headers: { "cf-connecting-ip": ip } }));
+        assert.equal(originOf(await request(gw.at("/e"), { headers: { "cf-connecting-ip": ip, "x-user": "" } })), none, ip);
+      }
+    });
+
     test("a value maps to the same target in another isolate (a second gateway)", async () => {
       const targets = [{ url: a.url }, { url: b.url }, { url: c.url }];
       const [doc] = config([hashed(targets)]);
@@ -357,6 +367,30 @@ describe("docs/upstreams.md, second audit", { timeout: 240_000 }, () => {
       const both = await request(gw.at("/k?setcookie=1"));
       assert.equal(both.headers["set-cookie"].length, 2, JSON.stringify(both.headers["set-cookie"]));
       assert.ok(both.headers["set-cookie"].includes("origin-own=1; Path=/"));
+      // A request that keeps its body for a retry, and a route with plugins, get it too.
+      const [kept] = config([{ algorithm: "consistent-hashing", hash_on: "cookie", hash_on_cookie: "sid", retry_non_idempotent: true, targets: [{ url: a.url }, { url: b.url }, { url: c.url }] }], {
+        routes: (n) => [{ name: "r", service: n[0], paths: ["/"], methods: METHODS }],
+        plugins: [{ name: "response-transformer", route: "r", config: { add: { headers: ["x-plugin:yes"] } } }],
+      });
+      await putAndWait(gw, kept);
+      for (const method of ["POST", "GET"]) {
+        const first = await request(gw.at("/k"), { method, body: method === "POST" ? "payload" : undefined });
+        assert.equal(first.status, 200);
+        assert.equal(first.headers["x-plugin"], "yes");
+        const value = /^sid=([0-9a-f-]{36}); Path=\/; HttpOnly$/.exec(first.headers["set-cookie"]?.[0] ?? "")?.[1];
+        assert.ok(value, `${method}: ${first.headers["set-cookie"]}`);
+        for (let i = 0; i < 2; i++) {
+          assert.equal(originOf(await request(gw.at("/k"), { method, body: method === "POST" ? "payload" : undefined, headers: { cookie: `sid=${value}` } })), originOf(first));
+        }
+      }
+      // An error response gets it too.
+      const [deadDoc] = config([{ algorithm: "consistent-hashing", hash_on: "cookie", hash_on_cookie: "sid", targets: [{ url: dead }, { url: dead2 }] }]);
+      await putAndWait(gw, deadDoc);
+      for (const method of ["GET", "DELETE"]) {
+        const failed = await request(gw.at("/k"), { method });
+        assertProblem(failed, 502, "upstream_unreachable");
+        assert.match(failed.headers["set-cookie"]?.[0] ?? "", /^sid=[0-9a-f-]{36}; Path=\/; HttpOnly$/, method);
+      }
     });
 
     test("hash_fallback cookie: set only when hash_on has no value; a retry keeps the value it set", async () => {
