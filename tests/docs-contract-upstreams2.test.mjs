@@ -131,11 +131,14 @@ async function logOf(gw, id) {
   return line.json;
 }
 
-describe("docs/upstreams.md, second audit", { timeout: 240_000 }, () => {
+// With CONFIG_RELOAD_SECONDS 0 every request first checks the configuration pointer and takes the
+// asynchronous path; in production (30 s by default) most requests take the synchronous one (src/lib.rs,
+// `fast`), which has retry code of its own. Every statement is checked on both.
+for (const reload of ["0", "1"]) describe(`docs/upstreams.md, second audit (CONFIG_RELOAD_SECONDS ${reload})`, { timeout: 300_000 }, () => {
   let gw, a, b, c, d, dead, dead2;
   const o = {};
   before(async () => {
-    gw = await startGateway();
+    gw = await startGateway({ bindings: { CONFIG_RELOAD_SECONDS: reload } });
     [a, b, c, d] = await Promise.all(["a", "b", "c", "d"].map(namedOrigin));
     Object.assign(o, { a, b, c, d });
     dead = `http://127.0.0.1:${await closedPort()}`;
@@ -793,71 +796,6 @@ describe("docs/upstreams.md, second audit", { timeout: 240_000 }, () => {
         assert.equal(originOf(res), line.service === names[0] ? "a" : "b", JSON.stringify(line));
       }
     });
-  });
-});
-
-// With CONFIG_RELOAD_SECONDS 0 (the other gateways of this file) every request first checks the
-// configuration pointer and takes the asynchronous path. In production (30 s by default) most requests take
-// the synchronous one (src/lib.rs, `fast`), which has its own retry code: the same statements, there.
-describe("docs/upstreams.md on the synchronous path (CONFIG_RELOAD_SECONDS 1)", { timeout: 120_000 }, () => {
-  let gw, a, b, c, dead;
-  before(async () => {
-    gw = await startGateway({ bindings: { CONFIG_RELOAD_SECONDS: "1" } });
-    [a, b, c] = await Promise.all(["a", "b", "c"].map(namedOrigin));
-    dead = `http://127.0.0.1:${await closedPort()}`;
-  });
-  after(async () => {
-    await gw?.dispose();
-    for (const x of [a, b, c]) await x?.close();
-  });
-  const hashed = (targets, extra = {}) => ({
-    algorithm: "consistent-hashing", hash_on: "header", hash_on_header: "x-user", targets, ...extra,
-  });
-
-  test("a retry goes to the next target in the value's order", async () => {
-    const users = 40;
-    const who = (i) => ({ "x-user": `sync-${i}` });
-    const [withDead] = config([hashed([{ url: dead }, { url: a.url }, { url: b.url }, { url: c.url }], { name: "sx" })]);
-    await putAndWait(gw, withDead);
-    const retried = (await seq(gw, "/r", users, who)).map(originOf);
-    const without = structuredClone(withDead);
-    without.services[0].targets[0].weight = 0;
-    without.services[0].name = `sx-${++serial}`;
-    without.routes[0].service = without.services[0].name;
-    await putAndWait(gw, without);
-    const order = (await seq(gw, "/r", users, who)).map(originOf);
-    assert.deepEqual(retried, order);
-  });
-
-  test("the hash cookie is set when absent, sticks, survives a retry, and is set on an error", async () => {
-    const [doc] = config([{ algorithm: "consistent-hashing", hash_on: "cookie", hash_on_cookie: "sid", targets: [{ url: dead }, { url: a.url }, { url: b.url }, { url: c.url }] }]);
-    await putAndWait(gw, doc);
-    for (let k = 0; k < 10; k++) {
-      const first = await request(gw.at("/k?setcookie=1"));
-      assert.equal(first.status, 200);
-      const cookies = first.headers["set-cookie"] ?? [];
-      assert.equal(cookies.length, 2, JSON.stringify(cookies));
-      const value = cookies.map((x) => /^sid=([0-9a-f-]{36}); Path=\/; HttpOnly$/.exec(x)?.[1]).find(Boolean);
-      assert.ok(value, JSON.stringify(cookies));
-      const again = await request(gw.at("/k"), { headers: { cookie: `sid=${value}` } });
-      assert.equal(originOf(again), originOf(first), value);
-      assert.equal(again.headers["set-cookie"], undefined);
-    }
-    const [deadDoc] = config([{ algorithm: "consistent-hashing", hash_on: "cookie", hash_on_cookie: "sid", targets: [{ url: dead }] }]);
-    await putAndWait(gw, deadDoc);
-    const failed = await request(gw.at("/k"));
-    assertProblem(failed, 502, "upstream_unreachable");
-    assert.match(failed.headers["set-cookie"]?.[0] ?? "", /^sid=[0-9a-f-]{36}; Path=\/; HttpOnly$/);
-  });
-
-  test("a connection failure is retried once by default; every target out answers the last failure", async () => {
-    const [doc] = config([{ targets: [{ url: dead }, { url: a.url }] }]);
-    await putAndWait(gw, doc);
-    for (const r of await seq(gw, "/d", 6)) assert.equal(originOf(r), "a");
-    const [out] = config([{ url: dead, healthchecks: { passive: { unhealthy: { tcp_failures: 1 }, cooldown_ms: 60000 } } }]);
-    await putAndWait(gw, out);
-    assertProblem(await request(gw.at("/o")), 502, "upstream_unreachable");
-    assertProblem(await request(gw.at("/o")), 503, "no_healthy_upstream");
   });
 });
 
