@@ -221,6 +221,10 @@ for (const reload of ["0", "1"]) describe(`docs/upstreams.md, second audit (CONF
         [{ targets: t(2), algorithm: "consistent-hashing", hash_on: "uri_capture", hash_on_uri_capture: "u" }, "services[0].hash_on"],
         [{ url: "http://10.0.0.1:8080", healthchecks: { passive: { type: "http" } } }, "services[0].healthchecks.passive"],
         [{ url: "http://10.0.0.1:8080", healthchecks: { passive: { healthy: { http_statuses: [200] } } } }, "services[0].healthchecks.passive.healthy"],
+        [{ url: "http://10.0.0.1:8080", healthchecks: { passive: { healthy: { successes: 0 } } } }, "services[0].healthchecks.passive.healthy.successes"],
+        [{ url: "http://10.0.0.1:8080", healthchecks: { threshold: 50 } }, "services[0].healthchecks.threshold"],
+        [{ targets: [{ target: "10.0.0.1:8080" }] }, "services[0].targets[0]"],
+        [{ targets: t(2), algorithm: "consistent-hashing", hash_on: "cookie", hash_on_cookie: "s", hash_on_cookie_path: "/app" }, "hash_on_cookie_path"],
       ];
       // A valid version first, so that "rejected" is seen against it.
       await putAndWait(gw, config([{ url: a.url }])[0]);
