@@ -783,6 +783,12 @@ for (const reload of ["0", "1"]) describe(`docs/upstreams.md, second audit (CONF
       assert.match(await rejected(gw, many(65)), /routes\[0\]\.services/);
     });
 
+    test("a service of weight 0 gets no request", async () => {
+      const [doc] = split([1, 0]);
+      await putAndWait(gw, doc);
+      assert.deepEqual(counts((await parallel(gw, "/checkout", 40)).map(originOf)), { a: 40 });
+    });
+
     test("a retry stays on the service the request was placed on", async () => {
       const [doc, names] = config(
         [
@@ -803,13 +809,13 @@ for (const reload of ["0", "1"]) describe(`docs/upstreams.md, second audit (CONF
   });
 });
 
-describe("docs/traffic-policies.md, second audit", { timeout: 120_000 }, () => {
+for (const reload of ["0", "1"]) describe(`docs/traffic-policies.md, second audit (CONFIG_RELOAD_SECONDS ${reload})`, { timeout: 120_000 }, () => {
   let gw, a;
   const APP = "https://app.example.com";
   const varyOf = (res) => (res.headers.vary ?? "").split(",").map((x) => x.trim()).filter(Boolean);
   const acHeaders = (res) => Object.keys(res.headers).filter((h) => h.startsWith("access-control-")).sort();
   before(async () => {
-    gw = await startGateway();
+    gw = await startGateway({ bindings: { CONFIG_RELOAD_SECONDS: reload } });
     a = await namedOrigin("a");
     const route = (name, extra = {}) => ({ name, service: "echo", paths: [`/${name}`], ...extra });
     const doc = {
