@@ -820,8 +820,8 @@ for (const reload of ["0", "1"]) describe(`docs/traffic-policies.md, second audi
     const route = (name, extra = {}) => ({ name, service: "echo", paths: [`/${name}`], ...extra });
     const doc = {
       format_version: 1,
-      services: [{ name: "echo", url: a.url }],
-      routes: [route("cors-default"), route("cors-listed"), route("cors-pn"), route("ip-404"), route("size-kb"), route("cors-re"), route("ip-empty-allow")],
+      services: [{ name: "echo", url: a.url }, { name: "dead", url: `http://127.0.0.1:${await closedPort()}` }],
+      routes: [route("cors-default"), route("cors-listed"), route("cors-pn"), route("ip-404"), route("size-kb"), route("cors-re"), route("ip-empty-allow"), route("cors-dead", { service: "dead" }), route("geo-us")],
       plugins: [
         { name: "cors", route: "cors-default", config: {} },
         { name: "cors", route: "cors-listed", config: { origins: [APP], headers: ["X-Token"], exposed_headers: ["X-Request-Id"] } },
@@ -830,6 +830,8 @@ for (const reload of ["0", "1"]) describe(`docs/traffic-policies.md, second audi
         { name: "request-size-limiting", route: "size-kb", config: { allowed_payload_size: 1, size_unit: "kilobytes" } },
         { name: "cors", route: "cors-re", config: { origins: ["https://.*\\.example\\.org"] } },
         { name: "ip-restriction", route: "ip-empty-allow", config: { allow: [], deny: ["192.0.2.7"] } },
+        { name: "cors", route: "cors-dead", config: { origins: [APP], exposed_headers: ["X-Request-Id"] } },
+        { name: "geo-restriction", route: "geo-us", config: { allow_countries: ["US"] } },
       ],
     };
     await putAndWait(gw, doc);
@@ -911,6 +913,20 @@ for (const reload of ["0", "1"]) describe(`docs/traffic-policies.md, second audi
       const res = await request(gw.at("/cors-re"), { headers: { origin } });
       assert.equal(res.headers["access-control-allow-origin"], undefined, origin);
     }
+  });
+
+  test("cors: the gateway's own errors (502 upstream_unreachable) carry the CORS headers too", async () => {
+    const res = await request(gw.at("/cors-dead"), { headers: { origin: APP } });
+    assertProblem(res, 502, "upstream_unreachable");
+    assert.equal(res.headers["access-control-allow-origin"], APP);
+    assert.equal(res.headers["access-control-expose-headers"], "X-Request-Id");
+    assert.ok(varyOf(res).includes("Origin"));
+  });
+
+  test("geo-restriction: locally every request has Miniflare's country US unless MF-CF-Blob says otherwise", async () => {
+    assert.equal((await request(gw.at("/geo-us"))).status, 200);
+    const other = await request(gw.at("/geo-us"), { headers: { "mf-cf-blob": JSON.stringify({ country: "DE" }) } });
+    assertProblem(other, 403, "country_not_allowed");
   });
 
   test("ip-restriction: an empty allow list is as if not given", async () => {
