@@ -559,6 +559,20 @@ for (const reload of ["0", "1"]) describe(`docs/upstreams.md, second audit (CONF
       assert.equal(healthLines(name)[1].state, "healthy");
     });
 
+    test("a trial still without an answer after cooldown_ms no longer holds the target: another trial goes", async () => {
+      const [doc] = config([{ url: a.url, retries: 0, ...health({ unhealthy: { http_failures: 1 }, cooldown_ms: 800 }) }]);
+      await putAndWait(gw, doc);
+      assert.equal((await request(gw.at("/fg?status=500"))).status, 500);
+      await sleep(900);
+      const slowTrial = request(gw.at("/fg?delay=3000"));
+      await sleep(150);
+      assertProblem(await request(gw.at("/fg")), 503, "no_healthy_upstream");
+      await sleep(900);
+      const second = await request(gw.at("/fg"));
+      assert.equal(second.status, 200, "the second trial reached the origin");
+      assert.equal((await slowTrial).status, 200);
+    });
+
     test("a counted failure of a trial opens the breaker for another cool-down", async () => {
       const [doc, [name]] = config([{ url: a.url, retries: 0, ...health({ unhealthy: { http_failures: 3 }, cooldown_ms: 500 }) }]);
       await putAndWait(gw, doc);
