@@ -573,6 +573,17 @@ for (const reload of ["0", "1"]) describe(`docs/upstreams.md, second audit (CONF
       assert.equal((await slowTrial).status, 200);
     });
 
+    test("a trial failing in a way that is not counted (threshold 0) neither opens nor closes the breaker", async () => {
+      const [doc, [name]] = config([{ url: a.url, retries: 0, ...health({ unhealthy: { http_failures: 1 }, cooldown_ms: 500 }) }]);
+      await putAndWait(gw, doc);
+      assert.equal((await request(gw.at("/nc?status=500"))).status, 500);
+      await sleep(600);
+      assertProblem(await request(gw.at("/nc?drop=1")), 502, "upstream_unreachable");
+      assert.equal((await request(gw.at("/nc"))).status, 200, "the next request is a trial");
+      await waitFor(() => healthLines(name).length === 2, { what: "healthy line" });
+      assert.deepEqual(healthLines(name).map((l) => l.state), ["unhealthy", "healthy"]);
+    });
+
     test("a counted failure of a trial opens the breaker for another cool-down", async () => {
       const [doc, [name]] = config([{ url: a.url, retries: 0, ...health({ unhealthy: { http_failures: 3 }, cooldown_ms: 500 }) }]);
       await putAndWait(gw, doc);
