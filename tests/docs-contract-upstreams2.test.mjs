@@ -504,6 +504,32 @@ for (const reload of ["0", "1"]) describe(`docs/upstreams.md, second audit (CONF
       assertProblem(await request(gw.at("/w")), 503, "no_healthy_upstream");
     });
 
+    test("each kind of failure is counted on its own", async () => {
+      const [doc] = config([{ url: a.url, retries: 0, ...health({ unhealthy: { http_failures: 2, tcp_failures: 2 }, cooldown_ms: 60000 }) }]);
+      await putAndWait(gw, doc);
+      assert.equal((await request(gw.at("/k2?status=500"))).status, 500);
+      assertProblem(await request(gw.at("/k2?drop=1")), 502, "upstream_unreachable");
+      assert.equal((await request(gw.at("/k2"))).status, 200, "one failure of each kind: still in");
+      assertProblem(await request(gw.at("/k2?drop=1")), 502, "upstream_unreachable");
+      assertProblem(await request(gw.at("/k2")), 503, "no_healthy_upstream");
+    });
+
+    test("the state survives a change of other settings (retries, timeout_ms), not a change of weights", async () => {
+      const svc = { name: `keep-${++serial}`, targets: [{ url: a.url }, { url: b.url }], retries: 0, ...health({ unhealthy: { http_failures: 1 }, cooldown_ms: 60000 }) };
+      const doc = (s) => ({ format_version: 1, services: [s], routes: [{ name: "r", service: s.name, paths: ["/"], methods: METHODS }] });
+      await putAndWait(gw, doc(svc));
+      const first = (await seq(gw, "/kp?status=500&only=b", 2)).map((r) => r.status).sort();
+      assert.deepEqual(first, [200, 500]);
+      const hitsOfB = () => b.requests.filter((r) => r.url.startsWith("/kp")).length;
+      const before = hitsOfB();
+      await putAndWait(gw, doc({ ...svc, retries: 1, timeout_ms: 5000 }));
+      await seq(gw, "/kp", 4);
+      assert.equal(hitsOfB(), before, "b is still out");
+      await putAndWait(gw, doc({ ...svc, targets: [{ url: a.url }, { url: b.url, weight: 50 }] }));
+      await seq(gw, "/kp", 6);
+      assert.ok(hitsOfB() > before, "new weights: the state starts again, b is in");
+    });
+
     test("http_statuses defaults to [429, 500, 503]: a 502 is not counted", async () => {
       const [doc] = config([{ url: a.url, retries: 0, ...health({ unhealthy: { http_failures: 1 }, cooldown_ms: 60000 }) }]);
       await putAndWait(gw, doc);
