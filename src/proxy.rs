@@ -69,7 +69,7 @@ fn outcome_of(value: &JsValue, status: u16) -> Outcome {
 }
 
 /// The next target for a retry after `outcome`, or `None` when the request is not retried.
-fn retry_target(ex: &Exchange<'_>, attempts: &Attempts, outcome: Outcome) -> Option<usize> {
+fn retry_target(ex: &mut Exchange<'_>, attempts: &Attempts, outcome: Outcome) -> Option<usize> {
     let up = ex.plan.upstream;
     if !up.policy.retry.again(
         &ex.info.method,
@@ -79,6 +79,7 @@ fn retry_target(ex: &Exchange<'_>, attempts: &Attempts, outcome: Outcome) -> Opt
     ) {
         return None;
     }
+    // With consistent hashing, the next target in the order of the request's value.
     let key = crate::upstream::key(ex);
     crate::upstream::pick(up, key, &attempts.tried).ok()
 }
@@ -158,10 +159,13 @@ pub fn start_fast(
         let response = crate::after(&owned, Ok(response), log, saved, left);
         return js_sys::Promise::resolve(&response);
     }
-    let target = match crate::upstream::pick(upstream, crate::upstream::key(ex), &[]) {
+    let key = crate::upstream::key(ex);
+    // A route without plugins keeps nothing for the response, but a hash cookie to set.
+    let keep = plugins.is_some() || !ex.response_headers.is_empty();
+    let target = match crate::upstream::pick(upstream, key, &[]) {
         Ok(i) => i,
         Err(e) => {
-            let saved = plugins.map(|_| ex.save());
+            let saved = keep.then(|| ex.save());
             let left = plugins.unwrap_or(crate::HooksLeft::OnError);
             let response = crate::after(&owned, Err(e), log, saved, left);
             return js_sys::Promise::resolve(&response);
@@ -188,8 +192,8 @@ pub fn start_fast(
         {
             return None;
         }
-        // Consistent hashing in the fast path hashes no consumer (no hook there sets one).
-        crate::upstream::pick(up, None, &[target]).ok()
+        // With consistent hashing, the next target in the order of the request's value.
+        crate::upstream::pick(up, key, &[target]).ok()
     };
     // What the request hooks left, filled in once the request is on its way.
     let slot: Rc<Cell<Option<crate::exchange::Saved>>> = Rc::default();
@@ -221,7 +225,8 @@ pub fn start_fast(
                         log.upstream_ms = ex.log.upstream_ms;
                         log.upstream = ex.log.upstream.take();
                         log.attempts = ex.log.attempts;
-                        (result, plugins.map(|_| ex.save()))
+                        let keep = plugins.is_some() || !ex.response_headers.is_empty();
+                        (result, keep.then(|| ex.save()))
                     }
                 };
                 Ok(crate::after(&owned, result, log, saved, left))
@@ -234,7 +239,7 @@ pub fn start_fast(
         crate::after(&owned, result, log, saved, left)
     });
     let promise = start(ex, target, None, &done);
-    if plugins.is_some() {
+    if keep {
         slot.set(Some(ex.save()));
     }
     promise

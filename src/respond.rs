@@ -49,7 +49,12 @@ pub fn add_headers(response: &web_sys::Response, headers: &[(String, String)]) {
     }
     let target = response.headers();
     for (name, value) in headers {
-        let _ = target.set(name, value);
+        // A cookie is added beside the origin's own cookies, every other header replaces.
+        let _ = if name == crate::upstream::SET_COOKIE {
+            target.append(name, value)
+        } else {
+            target.set(name, value)
+        };
     }
 }
 

@@ -28,15 +28,24 @@ fn with_balancer<R>(up: &Upstream, f: impl FnOnce(&mut Balancer) -> R) -> R {
     })
 }
 
-/// The hash key of the request for consistent hashing (`None` without one).
-pub fn key(ex: &Exchange<'_>) -> Option<u64> {
-    let policy = &ex.plan.upstream.policy;
+/// The hash key of the request for consistent hashing (`None` without one). A `cookie` source the
+/// request lacks gets a new value, as in Kong: the cookie is added to the response
+/// (`ex.response_headers`), and a retry of the request reuses it.
+pub fn key(ex: &mut Exchange<'_>) -> Option<u64> {
+    let upstream = ex.plan.upstream;
+    let policy = &upstream.policy;
     if !policy.hashes() {
         return None;
     }
     let header = |name: &str| ex.header(name);
     let consumer = ex.identity.as_ref().map(|i| i.consumer_id.as_str());
-    core::request_key(
+    let given = |name: &str| {
+        ex.response_headers.iter().find_map(|(n, v)| {
+            let rest = v.strip_prefix(name)?.strip_prefix('=')?;
+            (n == SET_COOKIE).then(|| rest.split(';').next().unwrap_or("").to_string())
+        })
+    };
+    let (key, cookie) = core::request_key_or_new_cookie(
         &policy.hash_on,
         &policy.hash_fallback,
         &KeySource {
@@ -45,8 +54,24 @@ pub fn key(ex: &Exchange<'_>) -> Option<u64> {
             path: ex.url.path,
             consumer,
         },
-    )
+        &given,
+        &mut || core::uuid_v4(runtime::random_bytes()),
+    );
+    if let Some(cookie) = cookie {
+        let value = cookie.header_value();
+        if !ex
+            .response_headers
+            .iter()
+            .any(|(n, v)| n == SET_COOKIE && *v == value)
+        {
+            ex.response_headers.push((SET_COOKIE.to_string(), value));
+        }
+    }
+    key
 }
+
+/// Lower case, as `respond::add_headers` expects to append it rather than replace.
+pub const SET_COOKIE: &str = "set-cookie";
 
 /// Choose a target of `up` (index into `up.targets`), avoiding `tried` while others are available.
 /// A single-origin service without health checks always gets 0 without touching any state.

@@ -95,7 +95,8 @@ pub struct ServiceConfig {
     /// The header to hash with `hash_on: header`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hash_on_header: Option<String>,
-    /// The cookie to hash with `hash_on: cookie`.
+    /// The cookie to hash with `hash_on: cookie` or `hash_fallback: cookie`; set by the gateway (a new
+    /// UUID, `Path=/; HttpOnly`) when the request has none, as Kong does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hash_on_cookie: Option<String>,
     /// What to hash when the request has no `hash_on` value (same choices but `cookie`).
@@ -393,7 +394,8 @@ pub struct RouteConfig {
     /// The header to hash with `hash_on: header`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hash_on_header: Option<String>,
-    /// The cookie to hash with `hash_on: cookie`.
+    /// The cookie to hash with `hash_on: cookie` (never set by the gateway: without it, the request id
+    /// places the request).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hash_on_cookie: Option<String>,
     /// Hosts to match: exact (`api.example.com`) or leading wildcard (`*.example.com`). Empty: any host.

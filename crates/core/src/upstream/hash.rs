@@ -71,6 +71,66 @@ pub fn request_key(on: &HashSource, fallback: &HashSource, src: &KeySource<'_>) 
         .map(|k| fnv1a(k.as_bytes()))
 }
 
+/// A cookie the gateway sets on the response because the request had none (Kong's behaviour for
+/// `hash_on: cookie` and `hash_fallback: cookie`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCookie {
+    pub name: String,
+    pub value: String,
+}
+
+impl NewCookie {
+    /// The `Set-Cookie` value: `name=value; Path=/; HttpOnly` (as Kong, whose default
+    /// `hash_on_cookie_path` is `/`).
+    pub fn header_value(&self) -> String {
+        format!("{}={}; Path=/; HttpOnly", self.name, self.value)
+    }
+}
+
+/// The hash key of a request for a service (see [`request_key`]), where a `cookie` source that the
+/// request lacks takes a new value instead, as Kong does: `given(name)` is the value the gateway
+/// already chose for that cookie for this request (a retry), else `fresh()` makes one. Returns the
+/// key and, when a value was made or reused, the cookie to set on the response.
+pub fn request_key_or_new_cookie(
+    on: &HashSource,
+    fallback: &HashSource,
+    src: &KeySource<'_>,
+    given: &dyn Fn(&str) -> Option<String>,
+    fresh: &mut dyn FnMut() -> String,
+) -> (Option<u64>, Option<NewCookie>) {
+    for source in [on, fallback] {
+        if let Some(k) = key_of(source, src) {
+            return (Some(fnv1a(k.as_bytes())), None);
+        }
+        if let HashSource::Cookie(name) = source {
+            let value = given(name).unwrap_or_else(&mut *fresh);
+            let key = fnv1a(value.as_bytes());
+            let cookie = NewCookie {
+                name: name.clone(),
+                value,
+            };
+            return (Some(key), Some(cookie));
+        }
+    }
+    (None, None)
+}
+
+/// A random version 4 UUID (RFC 9562) in its usual text form, from 16 random bytes: the value of a
+/// new hash cookie (Kong uses a UUID too).
+pub fn uuid_v4(mut b: [u8; 16]) -> String {
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
 fn key_of(on: &HashSource, src: &KeySource<'_>) -> Option<String> {
     let v = match on {
         HashSource::None => None,

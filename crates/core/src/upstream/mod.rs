@@ -10,7 +10,10 @@ mod retry;
 
 pub use balancer::{Balancer, Pick};
 pub use breaker::{Breaker, BreakerConfig, BreakerState, Outcome};
-pub use hash::{cookie_value, fnv1a, rendezvous, request_key, splitmix64, KeySource};
+pub use hash::{
+    cookie_value, fnv1a, rendezvous, request_key, request_key_or_new_cookie, splitmix64, uuid_v4,
+    KeySource, NewCookie,
+};
 pub use retry::{is_idempotent, RetryPolicy, MAX_RETRY_BODY_BYTES};
 
 use crate::config::{Algorithm, HashOn, ServiceConfig, ServiceUrl};

@@ -325,6 +325,66 @@ fn hash_keys_come_from_the_source_or_the_fallback() {
     assert_eq!(cookie_value("xy=1", "y"), None);
 }
 
+#[test]
+fn a_missing_hash_cookie_gets_a_new_value_to_set() {
+    let none = |_: &str| None;
+    let with_cookie = |n: &str| (n == "cookie").then(|| "sid=v-1".to_string());
+    let src = |header| KeySource {
+        header,
+        ip: Some("192.0.2.1"),
+        path: "/p",
+        consumer: None,
+    };
+    let cookie = HashSource::Cookie("sid".into());
+    let mut made = 0;
+    let mut fresh = || {
+        made += 1;
+        format!("new-{made}")
+    };
+    // The request has the cookie: it is hashed, nothing is set.
+    let (k, set) = request_key_or_new_cookie(
+        &cookie,
+        &HashSource::None,
+        &src(&with_cookie),
+        &|_| None,
+        &mut fresh,
+    );
+    assert_eq!((k, set), (Some(fnv1a(b"v-1")), None));
+    // It has none: a new value is hashed and set.
+    let (k, set) = request_key_or_new_cookie(
+        &cookie,
+        &HashSource::None,
+        &src(&none),
+        &|_| None,
+        &mut fresh,
+    );
+    assert_eq!(k, Some(fnv1a(b"new-1")));
+    let set = set.unwrap();
+    assert_eq!(set.header_value(), "sid=new-1; Path=/; HttpOnly");
+    // A retry of that request reuses the value chosen before.
+    let given = |n: &str| (n == "sid").then(|| "new-1".to_string());
+    let (k, _) =
+        request_key_or_new_cookie(&cookie, &HashSource::None, &src(&none), &given, &mut fresh);
+    assert_eq!(k, Some(fnv1a(b"new-1")));
+    // As a fallback: used only when `hash_on` has no value.
+    let ip_then_cookie = |fb: &HashSource| {
+        request_key_or_new_cookie(
+            &HashSource::Header("x-user".into()),
+            fb,
+            &src(&none),
+            &|_| None,
+            &mut || "fb".to_string(),
+        )
+    };
+    assert_eq!(ip_then_cookie(&cookie).0, Some(fnv1a(b"fb")));
+    assert_eq!(
+        ip_then_cookie(&HashSource::Ip),
+        (Some(fnv1a(b"192.0.2.1")), None)
+    );
+    let u = uuid_v4([0xff; 16]);
+    assert_eq!(u, "ffffffff-ffff-4fff-bfff-ffffffffffff");
+}
+
 fn view<'a>(
     path: &'a str,
     header: &'a dyn Fn(&str) -> Option<String>,
