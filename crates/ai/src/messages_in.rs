@@ -978,6 +978,12 @@ impl AnthropicPassStream {
         if self.state.done || self.state.error.is_some() {
             return;
         }
+        if let Some(err) = AiError::not_json_event("anthropic", &e.data) {
+            let err = err.with_shape(ErrorShape::Anthropic);
+            write_error_event(out, &err);
+            self.state.error = Some(err);
+            return;
+        }
         let v: Value = serde_json::from_str(&e.data).unwrap_or(Value::Null);
         let kind = v
             .get("type")
