@@ -450,6 +450,40 @@ describe("docs/ai.md third audit: streamed tools, usage, parameters, malformed s
     assert.ok(!("stream_options" in lastUp()));
   });
 
+  // --- A provider's 429 timing on the Messages and Responses endpoints ------------------------------------
+
+  test("a provider's 429 timing reaches Messages and Responses clients (streamed or not); the SDKs wait retry-after-ms and retry", async () => {
+    for (const stream of [false, true]) {
+      const m = await post("/ai/v1/messages", { ...hi("oai/m-fail429-ra3"), max_tokens: 5, stream }, ANT);
+      assert.equal(m.status, 429, m.text);
+      assert.equal(m.json().error.type, "rate_limit_error");
+      assert.equal(m.headers["retry-after"], "3");
+      assert.equal(m.headers["retry-after-ms"], "2750");
+      assert.equal(m.headers["x-ratelimit-limit-requests"], "60");
+      const r = await post("/ai/v1/responses", { model: "oai/m-fail429-ra3", input: "hi", stream });
+      assert.equal(r.status, 429, r.text);
+      assert.equal(r.json().error.type, "rate_limit_error");
+      assert.equal(r.headers["retry-after"], "3");
+      assert.equal(r.headers["retry-after-ms"], "2750");
+      assert.equal(r.headers["x-ratelimit-remaining-tokens"], "149000");
+    }
+    // Gemini's RetryInfo becomes retry-after for a Messages client too.
+    const g = await post("/ai/v1/messages", { ...hi("gem/m-fail429-ra5"), max_tokens: 5 }, ANT);
+    assert.equal(g.status, 429, g.text);
+    assert.equal(g.headers["retry-after"], "5");
+    // flaky429: the first request is refused with retry-after-ms 750, the SDK's retry is answered.
+    const antRetry = new Anthropic({ baseURL: gw.at("/ai"), apiKey: "k", maxRetries: 1 });
+    let t0 = Date.now();
+    const msg = await antRetry.messages.create({ ...hi("oai/m-flaky429-ra1-a"), max_tokens: 5 });
+    assert.equal(msg.type, "message");
+    assert.ok(Date.now() - t0 >= 700, `waited ${Date.now() - t0} ms`);
+    const oaiRetry = new OpenAI({ baseURL: gw.at("/ai/v1"), apiKey: "k", maxRetries: 1 });
+    t0 = Date.now();
+    const resp = await oaiRetry.responses.create({ model: "oai/m-flaky429-ra1-b", input: "hi" });
+    assert.equal(resp.status, "completed");
+    assert.ok(Date.now() - t0 >= 700, `waited ${Date.now() - t0} ms`);
+  });
+
   // --- Malformed streams ---------------------------------------------------------------------------------
 
   test("a stream event that is not JSON: chat error event bad_upstream_response then [DONE]; Messages and Responses error events; the SDKs raise APIError", async () => {
