@@ -45,6 +45,7 @@ const chunk = (model, delta, finish_reason = null) => ({
 });
 
 // Two parallel calls, their arguments cut into pieces the way OpenAI streams them.
+const REFUSAL = "I'm sorry, I cannot help with that.";
 const ARGS_W = '{"city": "Paris"}';
 const ARGS_T = '{"tz": "Europe/Paris"}';
 function openAiToolStream(m) {
@@ -155,6 +156,23 @@ async function scripted(req, res, rec) {
   if (m.includes("garbage")) {
     // A good chunk, then a data line that is not JSON (a proxy's message spliced into the stream).
     return chunks([chunk(m, { role: "assistant", content: "Hello " }), "data: <html>upstream reset</html>\n\n", chunk(m, { content: "world" }, "stop")]);
+  }
+  if (m.includes("refuse")) {
+    // Structured outputs: the model refuses (`refusal` instead of `content`).
+    if (j.stream) {
+      return chunks([
+        chunk(m, { role: "assistant", content: null, refusal: "" }),
+        chunk(m, { refusal: "I'm sorry, " }),
+        chunk(m, { refusal: "I cannot help with that." }),
+        chunk(m, {}, "stop"),
+        { ...chunk(m, {}), choices: [], usage: { prompt_tokens: 9, completion_tokens: 7, total_tokens: 16 } },
+      ]);
+    }
+    return json(200, {
+      id: "chatcmpl-up", object: "chat.completion", created: 1, model: m,
+      choices: [{ index: 0, finish_reason: "stop", message: { role: "assistant", content: null, refusal: REFUSAL } }],
+      usage: { prompt_tokens: 9, completion_tokens: 7, total_tokens: 16 },
+    });
   }
   if (m.includes("json200err")) {
     // An OpenAI-compatible server reporting an error with a 200 (its code in the body).
@@ -363,6 +381,48 @@ describe("docs/ai.md third audit: streamed tools, usage, parameters, malformed s
     assert.equal(final.usage.input_tokens, 20);
     assert.equal(final.usage.input_tokens_details.cached_tokens, 8);
     assert.equal(final.usage.total_tokens, 53);
+  });
+
+  // --- An OpenAI-format provider's refusal ----------------------------------------------------------------
+
+  test("a refusal (structured outputs) reaches Messages clients as text with stop_reason refusal, Responses clients as a refusal part", async () => {
+    const schema = { type: "object", properties: { a: { type: "string" } } };
+    // Messages, whole and streamed.
+    const body = { ...hi("up/refuse"), max_tokens: 50 };
+    const msg = await ant.messages.create(body);
+    assert.deepEqual(msg.content, [{ type: "text", text: REFUSAL }]);
+    assert.equal(msg.stop_reason, "refusal");
+    const r = await post("/ai/v1/messages", { ...body, stream: true }, ANT);
+    const ev = sse(r.text);
+    assert.deepEqual(ev.map((e) => e.event), [
+      "message_start", "content_block_start", "content_block_delta", "content_block_delta", "content_block_stop", "message_delta", "message_stop",
+    ]);
+    assert.equal(ev.at(-2).data.delta.stop_reason, "refusal");
+    const final = await ant.messages.stream(body).finalMessage();
+    assert.equal(final.content[0].text, REFUSAL);
+    assert.equal(final.stop_reason, "refusal");
+    // Responses, whole and streamed.
+    const req = { model: "up/refuse", input: "hi", text: { format: { type: "json_schema", name: "x", schema, strict: true } } };
+    const whole = await oai.responses.create(req);
+    assert.deepEqual(whole.output.map((o) => [o.type, o.content]), [["message", [{ type: "refusal", refusal: REFUSAL }]]]);
+    assert.equal(whole.status, "completed");
+    const rr = await post("/ai/v1/responses", { ...req, stream: true });
+    const rev = sse(rr.text);
+    rev.forEach((e, i) => assert.equal(e.data.sequence_number, i));
+    assert.deepEqual(rev.map((e) => e.event), [
+      "response.created", "response.in_progress", "response.output_item.added", "response.content_part.added",
+      "response.refusal.delta", "response.refusal.delta", "response.refusal.done", "response.content_part.done",
+      "response.output_item.done", "response.completed",
+    ]);
+    assert.deepEqual(rev[3].data.part, { type: "refusal", refusal: "" });
+    assert.equal(rev.filter((e) => e.event === "response.refusal.delta").map((e) => e.data.delta).join(""), REFUSAL);
+    assert.equal(rev[6].data.refusal, REFUSAL);
+    assert.deepEqual(rev.at(-1).data.response.output[0].content, [{ type: "refusal", refusal: REFUSAL }]);
+    const fr = await oai.responses.stream(req).finalResponse();
+    assert.deepEqual(fr.output[0].content.map((p) => [p.type, p.refusal]), [["refusal", REFUSAL]]);
+    // Chat clients get the provider's chunks as they came.
+    const c = await oai.chat.completions.create(hi("up/refuse"));
+    assert.equal(c.choices[0].message.refusal, REFUSAL);
   });
 
   // --- Anthropic's stop_sequence -----------------------------------------------------------------------
