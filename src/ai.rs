@@ -852,6 +852,20 @@ async fn complete(
                 )
                 .map(Answer::Whole);
             }
+            if opened.json {
+                // A JSON answer to a stream request (a server that ignores `stream`, or reports an
+                // error with a 200): the provider's error when it is one, else not its format.
+                let bytes = opened.read_rest().await?;
+                return Err(
+                    match ai::parse_response(target, opened.status, &bytes, &ctx) {
+                        Err(e) => e,
+                        Ok(_) => AiError::bad_response(
+                            &target.provider,
+                            "a JSON answer where an event stream was asked for",
+                        ),
+                    },
+                );
+            }
             let mut translator = StreamTranslator::for_ingress(ingress, target, ctx.clone());
             let mut first = translator.push(&opened.first);
             if opened.ended {
@@ -1070,6 +1084,8 @@ struct Opened {
     first: Vec<u8>,
     /// The body ended with (or before) `first`.
     ended: bool,
+    /// A 2xx answer's `content-type` is JSON (for a stream request: not an event stream).
+    json: bool,
 }
 
 impl Opened {
@@ -1175,8 +1191,20 @@ async fn open(
         body: None,
         first: Vec::new(),
         ended: true,
+        json: false,
     };
-    if !(200..300).contains(&status) {
+    if (200..300).contains(&status) {
+        opened.json = response
+            .headers()
+            .get("content-type")
+            .ok()
+            .flatten()
+            .is_some_and(|ct| {
+                ct.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("application/json")
+            });
+    } else {
         let lines = header_lines(&response);
         let mut it = lines.split('\n');
         while let (Some(n), Some(v)) = (it.next(), it.next()) {

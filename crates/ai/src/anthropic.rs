@@ -498,7 +498,11 @@ impl AnthropicStream {
             return;
         }
         let Ok(v) = serde_json::from_str::<Value>(data) else {
-            return; // not JSON: nothing an OpenAI client could use
+            if let Some(e) = AiError::not_json_event("anthropic", data) {
+                write_error(out, &e);
+                self.state.error = Some(e);
+            }
+            return;
         };
         match v.get("type").and_then(Value::as_str).unwrap_or("") {
             "message_start" => {

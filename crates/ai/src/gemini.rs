@@ -576,6 +576,10 @@ impl GeminiStream {
             return;
         }
         let Ok(v) = serde_json::from_str::<Value>(data) else {
+            if let Some(e) = AiError::not_json_event("gemini", data) {
+                write_error(out, &e);
+                self.state.error = Some(e);
+            }
             return;
         };
         let v = match v {

@@ -359,6 +359,20 @@ impl AiError {
         )
     }
 
+    /// A stream event whose data is not JSON (a proxy's page spliced into the stream, a provider bug):
+    /// `None` when `data` is JSON or blank (nothing to complain about), else the 502
+    /// `bad_upstream_response` that ends the stream, quoting the data's first 100 characters.
+    pub fn not_json_event(provider: &str, data: &str) -> Option<AiError> {
+        if data.trim().is_empty() || serde_json::from_str::<serde::de::IgnoredAny>(data).is_ok() {
+            return None;
+        }
+        let quoted: String = data.chars().take(100).collect();
+        Some(AiError::bad_response(
+            provider,
+            format!("an event of the stream is not JSON: {quoted}"),
+        ))
+    }
+
     /// Translate a provider error (status and message taken from its body) into OpenAI's shape.
     ///
     /// 429 stays 429 (`rate_limit_error`), 5xx becomes 502, 401/403 become 502 (the gateway's provider

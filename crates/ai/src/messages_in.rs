@@ -665,8 +665,16 @@ fn message_id(ctx: &StreamContext) -> String {
 pub fn from_chat(resp: &ChatResponse, ctx: &StreamContext) -> Value {
     let mut content = Vec::new();
     let choice = resp.choices.first();
+    // An OpenAI-format provider's refusal (structured outputs): its text, and `stop_reason: refusal`.
+    let refusal = choice
+        .and_then(|c| c.message.extra.get("refusal"))
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty());
     if let Some(c) = choice {
         if let Some(text) = c.message.content.as_deref().filter(|t| !t.is_empty()) {
+            content.push(json!({"type": "text", "text": text}));
+        }
+        if let Some(text) = refusal {
             content.push(json!({"type": "text", "text": text}));
         }
         for call in c.message.tool_calls.iter().flatten() {
@@ -680,10 +688,13 @@ pub fn from_chat(resp: &ChatResponse, ctx: &StreamContext) -> Value {
             );
         }
     }
-    let reason = choice
-        .and_then(|c| c.finish_reason.as_deref())
-        .map(stop_reason)
-        .unwrap_or("end_turn");
+    let reason = match refusal {
+        Some(_) => "refusal",
+        None => choice
+            .and_then(|c| c.finish_reason.as_deref())
+            .map(stop_reason)
+            .unwrap_or("end_turn"),
+    };
     let model = if resp.model.is_empty() {
         &ctx.model
     } else {
@@ -720,6 +731,8 @@ pub struct MessagesOut {
     /// (tool call index in the chunks, block index).
     tools: Vec<(u32, u32)>,
     stop_reason: Option<&'static str>,
+    /// The provider refused (OpenAI `refusal` deltas): the stop reason is `refusal`.
+    refused: bool,
     usage: Option<Usage>,
     done: bool,
 }
@@ -735,6 +748,7 @@ impl MessagesOut {
             next_block: 0,
             tools: Vec::new(),
             stop_reason: None,
+            refused: false,
             usage: None,
             done: false,
         }
@@ -871,7 +885,18 @@ impl MessagesOut {
             return;
         };
         self.start(out);
-        if let Some(text) = choice.delta.content.as_deref().filter(|t| !t.is_empty()) {
+        let refusal = choice
+            .delta
+            .extra
+            .get("refusal")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty());
+        self.refused |= refusal.is_some();
+        for text in [choice.delta.content.as_deref(), refusal]
+            .into_iter()
+            .flatten()
+            .filter(|t| !t.is_empty())
+        {
             let index = match self.open {
                 Some((i, true)) => i,
                 _ => self.open_block(out, json!({"type": "text", "text": ""}), true),
@@ -902,7 +927,11 @@ impl MessagesOut {
             }
         }
         if let Some(r) = choice.finish_reason.as_deref() {
-            self.stop_reason = Some(stop_reason(r));
+            self.stop_reason = Some(if self.refused {
+                "refusal"
+            } else {
+                stop_reason(r)
+            });
             self.close_block(out);
         }
     }
@@ -976,6 +1005,12 @@ impl AnthropicPassStream {
 
     fn event(&mut self, e: SseEvent, out: &mut Vec<u8>) {
         if self.state.done || self.state.error.is_some() {
+            return;
+        }
+        if let Some(err) = AiError::not_json_event("anthropic", &e.data) {
+            let err = err.with_shape(ErrorShape::Anthropic);
+            write_error_event(out, &err);
+            self.state.error = Some(err);
             return;
         }
         let v: Value = serde_json::from_str(&e.data).unwrap_or(Value::Null);

@@ -198,6 +198,15 @@ impl OpenAiStream {
             self.state.done = true;
             return;
         }
+        if let Some(e) = AiError::not_json_event("upstream", data) {
+            // Forwarded, it would break the client's JSON parser (the SDKs raise a SyntaxError, not
+            // an API error): the stream ends with an error event instead.
+            write_error(out, &e);
+            write_done(out);
+            self.state.error = Some(e);
+            self.state.done = true;
+            return;
+        }
         self.saw_data = true;
         if let Ok(peek) = serde_json::from_str::<Peek>(data) {
             if let Some(err) = peek.error.filter(|e| !e.is_null()) {

@@ -502,6 +502,13 @@ fn message_item(id: &str, text: &str, status: &str) -> Value {
            "content": [{"type": "output_text", "text": text, "annotations": []}]})
 }
 
+/// A message item holding an OpenAI-format provider's refusal (structured outputs), as OpenAI's
+/// Responses API gives it: a `refusal` content part.
+fn refusal_item(id: &str, text: &str, status: &str) -> Value {
+    json!({"id": id, "type": "message", "status": status, "role": "assistant",
+           "content": [{"type": "refusal", "refusal": text}]})
+}
+
 fn call_item(id: &str, call_id: &str, name: &str, arguments: &str, status: &str) -> Value {
     json!({"id": id, "type": "function_call", "status": status, "call_id": call_id,
            "name": name, "arguments": arguments})
@@ -518,8 +525,16 @@ pub fn from_chat(resp: &ChatResponse, req: &IngressRequest, ctx: &StreamContext)
     let calls = choice
         .and_then(|c| c.message.tool_calls.as_deref())
         .unwrap_or(&[]);
-    if !text.is_empty() || calls.is_empty() {
+    let refusal = choice
+        .and_then(|c| c.message.extra.get("refusal"))
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty());
+    if !text.is_empty() || (calls.is_empty() && refusal.is_none()) {
         output.push(message_item(&format!("msg_{suffix}_0"), text, "completed"));
+    }
+    if let Some(r) = refusal {
+        let n = output.len();
+        output.push(refusal_item(&format!("msg_{suffix}_{n}"), r, "completed"));
     }
     for call in calls {
         let n = output.len();
@@ -557,6 +572,8 @@ struct Item {
     call: Option<(u32, String, String)>,
     /// The text or the arguments so far.
     text: String,
+    /// A message item holding a refusal (its part is `refusal`, not `output_text`).
+    refusal: bool,
     done: bool,
 }
 
@@ -638,6 +655,7 @@ impl ResponsesOut {
     fn item_value(&self, i: &Item, status: &str) -> Value {
         match &i.call {
             Some((_, call_id, name)) => call_item(&i.id, call_id, name, &i.text, status),
+            None if i.refusal => refusal_item(&i.id, &i.text, status),
             None => message_item(&i.id, &i.text, status),
         }
     }
@@ -663,6 +681,21 @@ impl ResponsesOut {
             (i.output_index, i.id.clone(), i.text.clone())
         };
         match self.items[pos].call.clone() {
+            None if self.items[pos].refusal => {
+                self.emit(
+                    out,
+                    "response.refusal.done",
+                    json!({"item_id": id,
+                    "output_index": index, "content_index": 0, "refusal": text}),
+                );
+                self.emit(
+                    out,
+                    "response.content_part.done",
+                    json!({"item_id": id,
+                    "output_index": index, "content_index": 0,
+                    "part": {"type": "refusal", "refusal": text}}),
+                );
+            }
             None => {
                 self.emit(
                     out,
@@ -695,7 +728,12 @@ impl ResponsesOut {
         );
     }
 
-    fn open(&mut self, out: &mut Vec<u8>, call: Option<(u32, String, String)>) -> usize {
+    fn open(
+        &mut self,
+        out: &mut Vec<u8>,
+        call: Option<(u32, String, String)>,
+        refusal: bool,
+    ) -> usize {
         self.close(out);
         let output_index = self.items.len() as u32;
         let suffix = id_suffix(&self.ctx);
@@ -708,6 +746,7 @@ impl ResponsesOut {
             id: id.clone(),
             call,
             text: String::new(),
+            refusal,
             done: false,
         });
         let pos = self.items.len() - 1;
@@ -722,12 +761,16 @@ impl ResponsesOut {
             json!({"output_index": output_index, "item": item}),
         );
         if self.items[pos].call.is_none() {
+            let part = if refusal {
+                json!({"type": "refusal", "refusal": ""})
+            } else {
+                json!({"type": "output_text", "text": "", "annotations": []})
+            };
             self.emit(
                 out,
                 "response.content_part.added",
                 json!({"item_id": id,
-                "output_index": output_index, "content_index": 0,
-                "part": {"type": "output_text", "text": "", "annotations": []}}),
+                "output_index": output_index, "content_index": 0, "part": part}),
             );
         }
         pos
@@ -739,6 +782,8 @@ impl ResponsesOut {
         item.text.push_str(text);
         let kind = if item.call.is_some() {
             "response.function_call_arguments.delta"
+        } else if item.refusal {
+            "response.refusal.delta"
         } else {
             "response.output_text.delta"
         };
@@ -752,7 +797,9 @@ impl ResponsesOut {
         write_json_str(out, &item.id);
         out.extend_from_slice(b",\"output_index\":");
         out.extend_from_slice(item.output_index.to_string().as_bytes());
-        if item.call.is_none() {
+        if item.refusal {
+            out.extend_from_slice(b",\"content_index\":0");
+        } else if item.call.is_none() {
             out.extend_from_slice(b",\"content_index\":0,\"logprobs\":[]");
         }
         out.extend_from_slice(b",\"delta\":");
@@ -816,9 +863,26 @@ impl ResponsesOut {
         };
         self.start(out);
         if let Some(text) = choice.delta.content.as_deref().filter(|t| !t.is_empty()) {
-            let pos = match self.items.iter().position(|i| !i.done && i.call.is_none()) {
+            let open = self
+                .items
+                .iter()
+                .position(|i| !i.done && i.call.is_none() && !i.refusal);
+            let pos = match open {
                 Some(p) => p,
-                None => self.open(out, None),
+                None => self.open(out, None, false),
+            };
+            self.delta(out, pos, text);
+        }
+        // An OpenAI-format provider's refusal (structured outputs): a message item with a refusal part.
+        let refusal = choice.delta.extra.get("refusal").and_then(Value::as_str);
+        if let Some(text) = refusal.filter(|t| !t.is_empty()) {
+            let open = self
+                .items
+                .iter()
+                .position(|i| !i.done && i.call.is_none() && i.refusal);
+            let pos = match open {
+                Some(p) => p,
+                None => self.open(out, None, true),
             };
             self.delta(out, pos, text);
         }
@@ -837,6 +901,7 @@ impl ResponsesOut {
                         call.id.clone().unwrap_or_default(),
                         function.name.clone().unwrap_or_default(),
                     )),
+                    false,
                 ),
             };
             if let Some(args) = function.arguments.as_deref().filter(|a| !a.is_empty()) {

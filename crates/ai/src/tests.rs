@@ -185,6 +185,59 @@ fn garbage_responses_are_502_not_panics() {
 }
 
 #[test]
+fn a_stream_event_that_is_not_json_ends_the_stream_with_bad_upstream_response() {
+    let ctx = StreamContext {
+        id: "id".into(),
+        model: "m".into(),
+        created: 1,
+        include_usage: false,
+        tool_call_seed: 7,
+    };
+    let first: &[(ProviderKind, &[u8])] = &[
+        (
+            ProviderKind::OpenAi,
+            b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\n",
+        ),
+        (
+            ProviderKind::Anthropic,
+            b"data: {\"type\":\"message_start\",\"message\":{\"id\":\"x\",\"model\":\"m\"}}\n\n",
+        ),
+        (
+            ProviderKind::Gemini,
+            b"data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"a\"}]}}]}\n\n",
+        ),
+    ];
+    for (kind, good) in first {
+        let t = ProviderTarget::new(*kind, "m");
+        let mut tr = StreamTranslator::new(&t, ctx.clone());
+        // A blank data line is nothing to complain about; a page spliced into the stream is.
+        let mut out = tr.push(good);
+        out.extend(tr.push(b"data: \n\ndata: <html>reset</html>\n\ndata: {\"after\": 1}\n\n"));
+        out.extend(tr.finish());
+        let text = String::from_utf8(out).unwrap();
+        let e = tr.error().unwrap_or_else(|| panic!("{kind:?}: {text}"));
+        assert_eq!(e.code.as_deref(), Some("bad_upstream_response"), "{kind:?}");
+        assert!(!e.retryable, "{kind:?}");
+        assert!(e.message.contains("<html>reset</html>"), "{kind:?}");
+        assert!(text.ends_with("data: [DONE]\n\n"), "{kind:?}: {text}");
+        assert!(
+            !text.contains("after"),
+            "{kind:?}: nothing forwarded after it: {text}"
+        );
+        assert_eq!(text.matches("bad_upstream_response").count(), 1, "{text}");
+    }
+    assert!(AiError::not_json_event("p", "  ").is_none());
+    assert!(AiError::not_json_event("p", "[1, {\"a\": null}]").is_none());
+    let long = "x".repeat(500);
+    let e = AiError::not_json_event("p", &long).unwrap();
+    assert!(
+        e.message.len() < 200,
+        "the data is quoted cut: {}",
+        e.message
+    );
+}
+
+#[test]
 fn error_body_is_openai_shaped() {
     let e = AiError::model_not_found("nope");
     assert_eq!(e.status, 404);
