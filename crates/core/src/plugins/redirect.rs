@@ -80,10 +80,8 @@ pub fn parse(config: &Value) -> Result<RedirectConfig, PluginError> {
     if !absolute && !path {
         return Err(err(
             "location",
-            format!(
-                "{:?} is neither an http(s) URL nor a path starting with `/` (it must begin with one, before any template)",
-                s.location
-            ),
+            // Not quoted: a value that is not a URL may be anything pasted in the wrong place.
+            "neither an http(s) URL nor a path starting with `/` (not `//`; it must begin with one, before any template)",
         ));
     }
     if s.location.chars().any(|c| c.is_control() || c == ' ') {
@@ -377,6 +375,11 @@ mod tests {
             "location"
         );
         assert_eq!(error(json!({"location": "/a b"})).0, "location");
+        // The location is not quoted: what is not a URL may be anything, a secret included.
+        let (path, message) = error(json!({"location": "Bearer sk-SECRET"}));
+        assert_eq!(path, "location");
+        assert!(message.starts_with("neither an http(s) URL"), "{message}");
+        assert!(!message.contains("SECRET"), "{message}");
         assert!(error(json!({"location": "/a", "extra": 1}))
             .1
             .contains("unknown field"));
