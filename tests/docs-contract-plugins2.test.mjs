@@ -93,6 +93,7 @@ describe("docs contract: plugins.md (second pass)", { timeout: 240_000 }, () => 
         r("host-mid", ["~^/region/(?<region>[^/]*)$"], "api"),
         r("opt-capture", ["~^/opt(/(?<tail>[a-z]+))?$"], "api"),
         r("redir-default", ["/redir-default"], "api"),
+        r("rel-kip", ["/"], "api", { hosts: ["rel.example"] }),
       ],
       plugins: [
         // The page's first example, as written.
@@ -156,6 +157,7 @@ describe("docs contract: plugins.md (second pass)", { timeout: 240_000 }, () => 
         { name: "redirect", route: "host-mid", config: { location: "https://api-$(uri_captures.region).example.com/x" } },
         { name: "redirect", route: "opt-capture", config: { location: "/t/$(uri_captures.tail)/end" } },
         { name: "redirect", route: "redir-default", config: { location: "https://new.example.com/docs" } },
+        { name: "redirect", route: "rel-kip", config: { location: "/base", keep_incoming_path: true } },
       ],
     });
   });
@@ -477,6 +479,17 @@ describe("docs contract: plugins.md (second pass)", { timeout: 240_000 }, () => 
       assert.equal(noQ.headers.location, "https://new.example.com/demo");
       assert.equal((await get("/kiq?q=2")).headers.location, "https://n.example/a?x=1&q=2");
       assert.equal((await get("/kiq")).headers.location, "https://n.example/a?x=1");
+      // As sent: percent-encoding kept.
+      const enc = await get("/demo?foo=a%20b&c=%2F", { host: "kip.example" });
+      assert.equal(enc.headers.location, "https://new.example.com/demo?foo=a%20b&c=%2F");
+    });
+
+    test("keep_incoming_path with a relative location: the request's own path cannot name another host", async () => {
+      // An absolute URL on the gateway (gw.at would read `//evil.example` as another host).
+      const a = await request(`${gw.url.origin}//evil.example/x`, { headers: { host: "rel.example" } });
+      assert.equal(a.status, 301);
+      assert.equal(a.headers.location, "/evil.example/x");
+      assert.equal((await get("/p/q?z=1", { host: "rel.example" })).headers.location, "/p/q?z=1");
     });
 
     test("a capture that ends the host starts the path; inside the host, @ / \\ ? # are percent-encoded", async () => {
@@ -548,12 +561,14 @@ describe("docs contract: plugins.md validation errors and instance ids", { timeo
       { name: "cors", consumer: "alice" },
       { name: "correlation-id" },
       { name: "key-auth", id: "x".repeat(64) },
+      { name: "key-auth", id: "a b", route: "users" },
     ]));
     assert.ok(error.includes('plugins[2].route: unknown route "userz"'), error);
     assert.ok(error.includes(
       'plugins[3].id: id "a" is already used by plugins[1] in the same scope (route=orders); ids must be unique within a scope',
     ), error);
     assert.match(error, /plugins\[4\]\.id: /);
+    assert.match(error, /plugins\[8\]\.id: /);
     assert.ok(!/plugins\[7\]/.test(error), "64 characters are allowed");
     assert.ok(error.includes(
       "plugins[5].consumer: cors cannot be scoped to a consumer, as in Kong (it runs before the consumer is known): " +
@@ -573,6 +588,10 @@ describe("docs contract: plugins.md validation errors and instance ids", { timeo
       { name: "request-termination", config: { status_code: 100 } },
       { name: "request-termination", config: { status_code: 600 } },
       { name: "request-termination", config: { status_code: 304, message: "fine" } },
+      { name: "request-termination", config: { echo: true, body: "x" } },
+      { name: "request-termination", config: { status_code: "sk-SECRET-9" } },
+      { name: "request-size-limiting", config: { size_unit: "gigabytes" } },
+      { name: "request-size-limiting", config: { size_unit: "sk-SECRET-10" } },
     ]));
     assert.ok(error.includes("plugins[0].config.status_code: 99 is not a status the gateway can answer with: use 200 to 599"), error);
     assert.ok(error.includes("plugins[1].config.body: give `message` or `body`, not both"), error);
@@ -585,6 +604,10 @@ describe("docs contract: plugins.md validation errors and instance ids", { timeo
     assert.match(error, /plugins\[6\]\.config\.status_code: 100 /);
     assert.match(error, /plugins\[7\]\.config\.status_code: 600 /);
     assert.ok(!/plugins\[8\]/.test(error), "a message with 304 is accepted (and not sent)");
+    assert.ok(error.includes("plugins[9].config.echo: `echo` cannot be used with `body`"), error);
+    assert.ok(error.includes("plugins[10].config.status_code: invalid type: string, expected u16"), error);
+    assert.ok(error.includes("plugins[11].config.size_unit: unknown variant `gigabytes`, expected one of"), error);
+    assert.ok(error.includes("plugins[12].config.size_unit: unknown variant, expected one of"), error);
     assert.ok(!error.includes("SECRET"), error);
   });
 

@@ -82,6 +82,10 @@ impl RequestTerminationConfig {
         if self.message.is_some() && self.body.is_some() {
             return Err(err("body", "give `message` or `body`, not both"));
         }
+        if self.echo && self.body.is_some() {
+            // Kong: "echo cannot be used with content_type and body".
+            return Err(err("echo", "`echo` cannot be used with `body`"));
+        }
         if self.content_type.is_some() && self.body.is_none() {
             return Err(err("content_type", "`content_type` needs `body`"));
         }
@@ -293,6 +297,12 @@ mod tests {
             errors(json!({"status_code": 204, "body": "x"}))[0].0,
             "status_code"
         );
+        // As Kong: `echo` answers the request's description, never a `body`.
+        assert_eq!(
+            errors(json!({"echo": true, "body": "x"}))[0],
+            ("echo".to_string(), "`echo` cannot be used with `body`".to_string())
+        );
+        assert!(parse(&json!({"echo": true, "message": "m"})).is_ok());
         assert!(errors(json!({"bogus": 1}))[0].1.contains("unknown field"));
     }
 
