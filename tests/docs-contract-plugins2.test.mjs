@@ -94,6 +94,7 @@ describe("docs contract: plugins.md (second pass)", { timeout: 240_000 }, () => 
         r("opt-capture", ["~^/opt(/(?<tail>[a-z]+))?$"], "api"),
         r("redir-default", ["/redir-default"], "api"),
         r("rel-kip", ["/"], "api", { hosts: ["rel.example"] }),
+        r("non-ascii", ["/non-ascii"], "api"),
       ],
       plugins: [
         // The page's first example, as written.
@@ -158,6 +159,7 @@ describe("docs contract: plugins.md (second pass)", { timeout: 240_000 }, () => 
         { name: "redirect", route: "opt-capture", config: { location: "/t/$(uri_captures.tail)/end" } },
         { name: "redirect", route: "redir-default", config: { location: "https://new.example.com/docs" } },
         { name: "redirect", route: "rel-kip", config: { location: "/base", keep_incoming_path: true } },
+        { name: "redirect", route: "non-ascii", config: { location: "https://n.example/caf\u00e9/\u20ac?q=\u00fc" } },
       ],
     });
   });
@@ -502,6 +504,12 @@ describe("docs contract: plugins.md (second pass)", { timeout: 240_000 }, () => 
       assert.ok(mid.headers.location.endsWith(".example.com/x"), mid.headers.location);
     });
 
+    test("non-ASCII characters of location are sent percent-encoded (UTF-8)", async () => {
+      const res = await get("/non-ascii");
+      assert.equal(res.status, 301);
+      assert.equal(res.headers.location, "https://n.example/caf%C3%A9/%E2%82%AC?q=%C3%BC");
+    });
+
     test("a capture that did not match is empty", async () => {
       assert.equal((await get("/opt/abc")).headers.location, "/t/abc/end");
       assert.equal((await get("/opt")).headers.location, "/t//end");
@@ -592,6 +600,7 @@ describe("docs contract: plugins.md validation errors and instance ids", { timeo
       { name: "request-termination", config: { status_code: "sk-SECRET-9" } },
       { name: "request-size-limiting", config: { size_unit: "gigabytes" } },
       { name: "request-size-limiting", config: { size_unit: "sk-SECRET-10" } },
+      { name: "request-termination", config: { body: "x", content_type: "text/html; charset=\u20ac" } },
     ]));
     assert.ok(error.includes("plugins[0].config.status_code: 99 is not a status the gateway can answer with: use 200 to 599"), error);
     assert.ok(error.includes("plugins[1].config.body: give `message` or `body`, not both"), error);
@@ -608,6 +617,7 @@ describe("docs contract: plugins.md validation errors and instance ids", { timeo
     assert.ok(error.includes("plugins[10].config.status_code: invalid type: string, expected u16"), error);
     assert.ok(error.includes("plugins[11].config.size_unit: unknown variant `gigabytes`, expected one of"), error);
     assert.ok(error.includes("plugins[12].config.size_unit: unknown variant, expected one of"), error);
+    assert.ok(error.includes("plugins[13].config.content_type: not a valid header value"), error);
     assert.ok(!error.includes("SECRET"), error);
   });
 
@@ -621,12 +631,14 @@ describe("docs contract: plugins.md validation errors and instance ids", { timeo
       { name: "redirect", config: { location: "/a b" } },
       { name: "redirect", config: { location: "ftp://files.example/x" } },
       { name: "redirect", config: { location: "$(uri_captures.host)/x" } },
+      { name: "redirect", config: { location: "https://b\u00fccher.example/x" } },
     ]));
     assert.ok(error.includes("plugins[0].config: missing field `location`"), error);
     assert.ok(error.includes("plugins[1].config.status_code: 200 is not a redirect status: use 301, 302, 303, 307 or 308"), error);
     assert.ok(error.includes(
       "plugins[2].config.location: unknown template `$(headers.x)`: only `$(uri_captures.<name>)` is supported",
     ), error);
+    assert.match(error, /plugins\[8\]\.config\.location: a host with non-ASCII characters must be written in punycode/);
     for (const i of [3, 4, 5, 6, 7]) assert.match(error, new RegExp(`plugins\\[${i}\\]\\.config\\.location: `));
     assert.ok(!error.includes("SECRET"), error);
   });

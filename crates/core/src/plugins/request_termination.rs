@@ -90,7 +90,8 @@ impl RequestTerminationConfig {
             return Err(err("content_type", "`content_type` needs `body`"));
         }
         if let Some(t) = &self.content_type {
-            if t.trim().is_empty() || t.chars().any(|c| c.is_control()) {
+            // A header value workerd can send: visible ASCII and spaces.
+            if t.trim().is_empty() || !t.bytes().all(|b| (0x20..0x7f).contains(&b)) {
                 return Err(err("content_type", "not a valid header value"));
             }
         }
@@ -303,6 +304,10 @@ mod tests {
             ("echo".to_string(), "`echo` cannot be used with `body`".to_string())
         );
         assert!(parse(&json!({"echo": true, "message": "m"})).is_ok());
+        assert_eq!(
+            errors(json!({"body": "x", "content_type": "text/html; charset=\u{20ac}"}))[0],
+            ("content_type".to_string(), "not a valid header value".to_string())
+        );
         assert!(errors(json!({"bogus": 1}))[0].1.contains("unknown field"));
     }
 
