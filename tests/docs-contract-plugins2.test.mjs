@@ -69,6 +69,7 @@ describe("docs contract: plugins.md (second pass)", { timeout: 240_000 }, () => 
         r("tie", ["/tie"]),
         r("disabled", ["/disabled"]),
         r("vip", ["/vip"]),
+        r("vip2", ["/vip2"]),
         // Priorities.
         r("size-rl", ["/size-rl"]),
         r("redir-rl", ["/redir-rl"]),
@@ -115,6 +116,10 @@ describe("docs contract: plugins.md (second pass)", { timeout: 240_000 }, () => 
         { name: "key-auth", route: "vip" },
         { name: "ip-restriction", route: "vip", config: { deny: ["192.0.2.0/24"] } },
         { name: "ip-restriction", route: "vip", consumer: "alice", config: { deny: ["198.51.100.0/24"] } },
+        // Kong: route + service beats a consumer alone.
+        { name: "key-auth", route: "vip2" },
+        { name: "ip-restriction", consumer: "alice", config: { deny: ["198.51.100.0/24"] } },
+        { name: "ip-restriction", route: "vip2", service: "shop", config: { deny: ["192.0.2.0/24"] } },
 
         // request-size-limiting (951) before rate-limiting (910).
         { name: "request-size-limiting", route: "size-rl", config: { allowed_payload_size: 10, size_unit: "bytes" } },
@@ -217,6 +222,16 @@ describe("docs contract: plugins.md (second pass)", { timeout: 240_000 }, () => 
       assert.equal(refused.status, 403);
       assert.equal(problemOf(refused).code, "ip_not_allowed");
       assert.equal((await at("198.51.100.7", bobKey)).status, 200);
+    });
+
+    test("an instance on a route and its service beats one on a consumer alone (Kong's precedence)", async () => {
+      const at = (ip, key) => get("/vip2", { apikey: key, "cf-connecting-ip": ip });
+      assert.equal((await at("192.0.2.5", aliceKey)).status, 403, "the route + service instance runs for alice");
+      assert.equal((await at("198.51.100.7", aliceKey)).status, 200, "her consumer-only instance does not");
+      assert.equal((await at("192.0.2.5", bobKey)).status, 403);
+      // Elsewhere her consumer-only instance is the most specific.
+      const refused = await get("/vip", { apikey: aliceKey, "cf-connecting-ip": "198.51.100.7" });
+      assert.equal(refused.status, 403);
     });
   });
 

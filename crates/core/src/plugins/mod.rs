@@ -148,11 +148,24 @@ impl PluginInstance {
         self.plugin.get()
     }
 
-    /// How specific the instance is, Kong's way: consumer and route beat service beats global.
+    /// How specific the instance is, Kong's precedence (higher wins): consumer + route + service,
+    /// consumer + route, consumer + service, route + service, consumer, route, service, global.
+    /// (Route + service beats a consumer alone, as in Kong.)
     pub fn specificity(&self) -> u8 {
-        (self.consumer.is_some() as u8) * 4
-            + (self.route.is_some() as u8) * 2
-            + self.service.is_some() as u8
+        match (
+            self.consumer.is_some(),
+            self.route.is_some(),
+            self.service.is_some(),
+        ) {
+            (true, true, true) => 7,
+            (true, true, false) => 6,
+            (true, false, true) => 5,
+            (false, true, true) => 4,
+            (true, false, false) => 3,
+            (false, true, false) => 2,
+            (false, false, true) => 1,
+            (false, false, false) => 0,
+        }
     }
 }
 
@@ -618,6 +631,31 @@ mod scope_tests {
     use super::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    /// Kong's precedence of scopes: route + service beats a consumer alone.
+    #[test]
+    fn specificity_is_kongs_precedence() {
+        let text = serde_json::json!({
+            "format_version": 1,
+            "services": [{"name": "a", "url": "http://a"}],
+            "routes": [{"name": "r", "service": "a", "paths": ["/r"]}],
+            "plugins": [
+                {"name": "key-auth"},
+                {"name": "key-auth", "service": "a"},
+                {"name": "key-auth", "route": "r"},
+                {"name": "key-auth", "consumer": "c"},
+                {"name": "key-auth", "route": "r", "service": "a"},
+                {"name": "key-auth", "consumer": "c", "service": "a"},
+                {"name": "key-auth", "consumer": "c", "route": "r"},
+                {"name": "key-auth", "consumer": "c", "route": "r", "service": "a"}
+            ]
+        })
+        .to_string();
+        let config = crate::config::parse_and_validate(&text).expect("valid");
+        let plugins = Plugins::compile(&config).unwrap();
+        let order: Vec<u8> = plugins.for_route(0).map(|i| i.specificity()).collect();
+        assert_eq!(order, [0, 1, 2, 3, 4, 5, 6, 7]);
+    }
 
     /// A setting of the wrong type or an unknown variant is reported without its value.
     #[test]
