@@ -628,7 +628,10 @@ mod tests {
             Err(PluginError::Config(e)) => e,
             other => panic!("{other:?}"),
         };
-        assert!(e[0].1.starts_with("\"get\" is not one of GET, HEAD"), "{e:?}");
+        assert!(
+            e[0].1.starts_with("\"get\" is not one of GET, HEAD"),
+            "{e:?}"
+        );
         assert!(e[1].1.starts_with("not one of GET, HEAD"), "{e:?}");
         assert!(!format!("{e:?}").contains("SECRET"), "{e:?}");
     }

@@ -376,7 +376,8 @@ mod tests {
 
     #[test]
     fn only_address_like_entries_are_quoted() {
-        let e = errors(json!({"deny": ["10.0.0.0/33", "sk-SECRET", "10.0.0.1/sk-SECRET", "10.0.0/8"]}));
+        let e =
+            errors(json!({"deny": ["10.0.0.0/33", "sk-SECRET", "10.0.0.1/sk-SECRET", "10.0.0/8"]}));
         assert_eq!(
             e[0].1,
             "\"10.0.0.0/33\": the prefix length must be a number from 0 to 32"
@@ -386,7 +387,10 @@ mod tests {
             "not an IP address or CIDR range (e.g. 192.168.0.0/16, 2001:db8::/32)"
         );
         assert_eq!(e[2].1, "the prefix length must be a number from 0 to 32");
-        assert!(e[3].1.starts_with("\"10.0.0/8\" is not an IP address"), "{e:?}");
+        assert!(
+            e[3].1.starts_with("\"10.0.0/8\" is not an IP address"),
+            "{e:?}"
+        );
         assert!(!format!("{e:?}").contains("SECRET"), "{e:?}");
     }
 }

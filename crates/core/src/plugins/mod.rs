@@ -683,7 +683,10 @@ mod scope_tests {
             without_values("invalid value: string \"/a b\", expected a path"),
             "invalid value: string, expected a path"
         );
-        assert_eq!(without_values("missing field `location`"), "missing field `location`");
+        assert_eq!(
+            without_values("missing field `location`"),
+            "missing field `location`"
+        );
         // A short plain word is kept: it helps and cannot be much of a secret.
         assert_eq!(
             without_values("unknown variant `gigabytes`, expected one of `bytes`"),

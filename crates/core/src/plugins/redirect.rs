@@ -414,7 +414,11 @@ mod tests {
             "https://ex.example/caf%C3%A9/%E2%82%AC?q=%C3%BC#%C3%A9"
         );
         assert_eq!(
-            cfg(json!({"location": "/\u{e9}/$(uri_captures.id)"})).location("/", "", &[("id".into(), "7".into())]),
+            cfg(json!({"location": "/\u{e9}/$(uri_captures.id)"})).location(
+                "/",
+                "",
+                &[("id".into(), "7".into())]
+            ),
             "/%C3%A9/7"
         );
         assert!(error(json!({"location": "https://b\u{fc}cher.example/"}))

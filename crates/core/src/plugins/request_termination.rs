@@ -301,12 +301,18 @@ mod tests {
         // As Kong: `echo` answers the request's description, never a `body`.
         assert_eq!(
             errors(json!({"echo": true, "body": "x"}))[0],
-            ("echo".to_string(), "`echo` cannot be used with `body`".to_string())
+            (
+                "echo".to_string(),
+                "`echo` cannot be used with `body`".to_string()
+            )
         );
         assert!(parse(&json!({"echo": true, "message": "m"})).is_ok());
         assert_eq!(
             errors(json!({"body": "x", "content_type": "text/html; charset=\u{20ac}"}))[0],
-            ("content_type".to_string(), "not a valid header value".to_string())
+            (
+                "content_type".to_string(),
+                "not a valid header value".to_string()
+            )
         );
         assert!(errors(json!({"bogus": 1}))[0].1.contains("unknown field"));
     }
