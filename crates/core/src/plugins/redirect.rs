@@ -99,9 +99,9 @@ pub fn parse(config: &Value) -> Result<RedirectConfig, PluginError> {
 }
 
 /// `location` with every non-ASCII character percent-encoded (UTF-8), as the URL standard writes a
-/// path, query or fragment: a `Location` header can only carry ASCII (workerd refuses other header
-/// values, and the answer would go out without `Location`). A non-ASCII host is refused: it must be
-/// written in punycode (`xn--...`).
+/// path, query or fragment: `Location` is a URI reference, ASCII (unencoded, workerd sent the raw
+/// UTF-8 bytes, which clients read as Latin-1). A non-ASCII host is refused: it must be written in
+/// punycode (`xn--...`).
 fn ascii_location(location: &str) -> Result<String, PluginError> {
     if location.is_ascii() {
         return Ok(location.to_string());
