@@ -208,9 +208,18 @@ impl CorsConfig {
             Some(list) => {
                 for (i, m) in list.iter().enumerate() {
                     if !METHODS.contains(&m.as_str()) {
+                        // Quoted only when it looks like a method (letters): anything else may
+                        // be a secret pasted in the wrong place.
+                        let shown = if (1..=16).contains(&m.len())
+                            && m.bytes().all(|b| b.is_ascii_alphabetic())
+                        {
+                            format!("{m:?} is ")
+                        } else {
+                            String::new()
+                        };
                         errors.push((
                             format!("methods[{i}]"),
-                            format!("{m:?} is not one of {}", METHODS.join(", ")),
+                            format!("{shown}not one of {}", METHODS.join(", ")),
                         ));
                     }
                 }
@@ -614,5 +623,16 @@ mod tests {
         assert_eq!(e[2].0, "headers[0]");
         assert_eq!(e[2].1, "not a valid header name (it contains ':')");
         assert_eq!(e[3].1, "not a valid header name (it contains '=')");
+        // A method is quoted only when it is made of letters (a misspelt method).
+        let e = match CorsConfig::parse(&json!({"methods": ["get", "sk-SECRET5"]})) {
+            Err(PluginError::Config(e)) => e,
+            other => panic!("{other:?}"),
+        };
+        assert!(
+            e[0].1.starts_with("\"get\" is not one of GET, HEAD"),
+            "{e:?}"
+        );
+        assert!(e[1].1.starts_with("not one of GET, HEAD"), "{e:?}");
+        assert!(!format!("{e:?}").contains("SECRET"), "{e:?}");
     }
 }

@@ -91,8 +91,15 @@ fn codes(field: &str, list: &[String], errors: &mut Vec<(String, String)>) -> Ve
             errors.push((
                 format!("{field}[{i}]"),
                 format!(
-                    "{c:?} is not an ISO 3166-1 alpha-2 country code (e.g. \"DE\"), nor one of \
-                     Cloudflare's \"XK\", \"XX\" (unknown), \"T1\" (Tor)"
+                    // Quoted only when it looks like a code: anything else may be a secret
+                    // pasted in the wrong place.
+                    "{}not an ISO 3166-1 alpha-2 country code (e.g. \"DE\"), nor one of \
+                     Cloudflare's \"XK\", \"XX\" (unknown), \"T1\" (Tor)",
+                    if (1..=3).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                        format!("{c:?} is ")
+                    } else {
+                        String::new()
+                    }
                 ),
             ));
         }
@@ -268,7 +275,10 @@ mod tests {
                 "deny_countries[0]"
             ]
         );
-        assert!(e[0].1.contains("ISO 3166-1"), "{e:?}");
+        assert!(e[0].1.starts_with("\"UK\" is not an ISO 3166-1"), "{e:?}");
+        // Only what looks like a code is quoted: anything else may be a secret.
+        assert!(e[1].1.starts_with("not an ISO 3166-1"), "{e:?}");
+        assert!(!format!("{e:?}").contains("Germany"), "{e:?}");
         assert_eq!(errors(json!({}))[0].0, "allow_countries");
         assert_eq!(
             errors(json!({"deny_countries": ["RU"], "unknown_country": "maybe"}))[0].0,

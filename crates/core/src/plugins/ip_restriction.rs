@@ -48,6 +48,21 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// `"<text>"` followed by `then`, when `text` is made only of what addresses and ranges are written
+/// with (hex digits, `.`, `:`, `/`) and no longer than the longest of them; nothing otherwise: an
+/// entry that is not an address at all may be anything pasted in the wrong place, a secret included.
+fn quoted(text: &str, then: &str) -> String {
+    let address_like = text.len() <= 49
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() || b".:/".contains(&b));
+    if address_like {
+        format!("{text:?}{then}")
+    } else {
+        String::new()
+    }
+}
+
 impl Cidr {
     /// Parse `a.b.c.d`, `a.b.c.d/n` (n 0..=32), an IPv6 address, or `addr/n` (n 0..=128). Host bits
     /// beyond the prefix are allowed and ignored (`10.1.2.3/8` is `10.0.0.0/8`), as in Kong.
@@ -58,7 +73,8 @@ impl Cidr {
         };
         let ip: IpAddr = addr.parse().map_err(|_| {
             format!(
-                "{text:?} is not an IP address or CIDR range (e.g. 192.168.0.0/16, 2001:db8::/32)"
+                "{}not an IP address or CIDR range (e.g. 192.168.0.0/16, 2001:db8::/32)",
+                quoted(text, " is ")
             )
         })?;
         let max = if ip.is_ipv4() { 32 } else { 128 };
@@ -68,7 +84,8 @@ impl Cidr {
                 Ok(n) if n <= max && !p.starts_with('+') && !p.is_empty() => n,
                 _ => {
                     return Err(format!(
-                        "{text:?}: the prefix length must be a number from 0 to {max}"
+                        "{}the prefix length must be a number from 0 to {max}",
+                        quoted(text, ": ")
                     ))
                 }
             },
@@ -355,5 +372,25 @@ mod tests {
             .1
             .contains("unknown field"));
         assert_eq!(errors(json!({"deny": "1.2.3.4"}))[0].0, "deny");
+    }
+
+    #[test]
+    fn only_address_like_entries_are_quoted() {
+        let e =
+            errors(json!({"deny": ["10.0.0.0/33", "sk-SECRET", "10.0.0.1/sk-SECRET", "10.0.0/8"]}));
+        assert_eq!(
+            e[0].1,
+            "\"10.0.0.0/33\": the prefix length must be a number from 0 to 32"
+        );
+        assert_eq!(
+            e[1].1,
+            "not an IP address or CIDR range (e.g. 192.168.0.0/16, 2001:db8::/32)"
+        );
+        assert_eq!(e[2].1, "the prefix length must be a number from 0 to 32");
+        assert!(
+            e[3].1.starts_with("\"10.0.0/8\" is not an IP address"),
+            "{e:?}"
+        );
+        assert!(!format!("{e:?}").contains("SECRET"), "{e:?}");
     }
 }

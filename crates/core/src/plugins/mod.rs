@@ -79,8 +79,50 @@ pub fn settings<T: DeserializeOwned>(config: &Value) -> Result<T, PluginError> {
     crate::config::path_error::deserialize::<T>(value).map_err(|e| {
         let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };
-        PluginError::Config(vec![(path, e.into_inner().to_string())])
+        PluginError::Config(vec![(path, without_values(&e.into_inner().to_string()))])
     })
+}
+
+/// A serde message without the string value it quotes (`invalid type: string "sk-…", expected u16`
+/// becomes `invalid type: string, expected u16`; `unknown variant `sk-…`, expected one of …`
+/// becomes `unknown variant, expected one of …`) unless the value is a short plain word (1 to 16
+/// ASCII letters, digits or `_`, e.g. a misspelt variant `gigabytes`): a value of the wrong type or
+/// an unknown variant may be anything pasted in the wrong place, a secret included. What was
+/// expected stays.
+fn without_values(message: &str) -> String {
+    let plain = |v: &str| {
+        (1..=16).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    };
+    let mut out = message.to_string();
+    for lead in ["invalid type: string \"", "invalid value: string \""] {
+        if let Some(at) = out.find(lead) {
+            let start = at + lead.len();
+            let bytes = out.as_bytes();
+            let mut i = start;
+            // The value is written with `{:?}`: find its closing, unescaped quote.
+            while i < bytes.len() && bytes[i] != b'"' {
+                i += if bytes[i] == b'\\' { 2 } else { 1 };
+            }
+            let end = (i + 1).min(out.len());
+            if !plain(&out[start..end.saturating_sub(1).max(start)]) {
+                out.replace_range(start - 2..end, "");
+            }
+        }
+    }
+    if let Some(at) = out.find("unknown variant `") {
+        let start = at + "unknown variant".len();
+        let rest = &out[start..];
+        let end = [", expected", ", there are no variants"]
+            .iter()
+            .filter_map(|s| rest.rfind(&format!("`{s}")).map(|i| i + 1))
+            .min()
+            .unwrap_or(rest.len());
+        let value = rest[..end].trim_start().trim_matches('`');
+        if !plain(value) {
+            out.replace_range(start..start + end, "");
+        }
+    }
+    out
 }
 
 /// One enabled plugin instance, compiled.
@@ -106,11 +148,24 @@ impl PluginInstance {
         self.plugin.get()
     }
 
-    /// How specific the instance is, Kong's way: consumer and route beat service beats global.
+    /// How specific the instance is, Kong's precedence (higher wins): consumer + route + service,
+    /// consumer + route, consumer + service, route + service, consumer, route, service, global.
+    /// (Route + service beats a consumer alone, as in Kong.)
     pub fn specificity(&self) -> u8 {
-        (self.consumer.is_some() as u8) * 4
-            + (self.route.is_some() as u8) * 2
-            + self.service.is_some() as u8
+        match (
+            self.consumer.is_some(),
+            self.route.is_some(),
+            self.service.is_some(),
+        ) {
+            (true, true, true) => 7,
+            (true, true, false) => 6,
+            (true, false, true) => 5,
+            (false, true, true) => 4,
+            (true, false, false) => 3,
+            (false, true, false) => 2,
+            (false, false, true) => 1,
+            (false, false, false) => 0,
+        }
     }
 }
 
@@ -576,6 +631,72 @@ mod scope_tests {
     use super::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    /// Kong's precedence of scopes: route + service beats a consumer alone.
+    #[test]
+    fn specificity_is_kongs_precedence() {
+        let text = serde_json::json!({
+            "format_version": 1,
+            "services": [{"name": "a", "url": "http://a"}],
+            "routes": [{"name": "r", "service": "a", "paths": ["/r"]}],
+            "plugins": [
+                {"name": "key-auth"},
+                {"name": "key-auth", "service": "a"},
+                {"name": "key-auth", "route": "r"},
+                {"name": "key-auth", "consumer": "c"},
+                {"name": "key-auth", "route": "r", "service": "a"},
+                {"name": "key-auth", "consumer": "c", "service": "a"},
+                {"name": "key-auth", "consumer": "c", "route": "r"},
+                {"name": "key-auth", "consumer": "c", "route": "r", "service": "a"}
+            ]
+        })
+        .to_string();
+        let config = crate::config::parse_and_validate(&text).expect("valid");
+        let plugins = Plugins::compile(&config).unwrap();
+        let order: Vec<u8> = plugins.for_route(0).map(|i| i.specificity()).collect();
+        assert_eq!(order, [0, 1, 2, 3, 4, 5, 6, 7]);
+    }
+
+    /// A setting of the wrong type or an unknown variant is reported without its value.
+    #[test]
+    fn settings_errors_do_not_quote_values() {
+        let one = |v: serde_json::Value, name: &str| match parse(name, &v) {
+            Err(PluginError::Config(mut e)) => e.remove(0),
+            other => panic!("expected an error, got {other:?}"),
+        };
+        let (path, message) = one(
+            serde_json::json!({"status_code": "sk-SECRET \" \\ x"}),
+            "request-termination",
+        );
+        assert_eq!(path, "status_code");
+        assert_eq!(message, "invalid type: string, expected u16");
+        let (path, message) = one(
+            serde_json::json!({"allowed_payload_size": 1, "size_unit": "sk-SECRET`, expected"}),
+            "request-size-limiting",
+        );
+        assert_eq!(path, "size_unit");
+        assert!(
+            message.starts_with("unknown variant, expected one of `bytes`"),
+            "{message}"
+        );
+        assert_eq!(
+            without_values("invalid value: string \"/a b\", expected a path"),
+            "invalid value: string, expected a path"
+        );
+        assert_eq!(
+            without_values("missing field `location`"),
+            "missing field `location`"
+        );
+        // A short plain word is kept: it helps and cannot be much of a secret.
+        assert_eq!(
+            without_values("unknown variant `gigabytes`, expected one of `bytes`"),
+            "unknown variant `gigabytes`, expected one of `bytes`"
+        );
+        assert_eq!(
+            without_values("invalid type: string \"yes\", expected a boolean"),
+            "invalid type: string \"yes\", expected a boolean"
+        );
+    }
 
     /// Each route gets exactly the enabled instances whose scope covers it, in configuration order.
     #[test]

@@ -68,7 +68,7 @@ pub fn parse(config: &Value) -> Result<RedirectConfig, PluginError> {
             ),
         ));
     }
-    let location = template(&s.location).map_err(|m| err("location", m))?;
+    let location = template(&ascii_location(&s.location)?).map_err(|m| err("location", m))?;
     let literal_start: String = match location.first() {
         Some(Part::Lit(l)) => l.clone(),
         _ => String::new(),
@@ -80,10 +80,8 @@ pub fn parse(config: &Value) -> Result<RedirectConfig, PluginError> {
     if !absolute && !path {
         return Err(err(
             "location",
-            format!(
-                "{:?} is neither an http(s) URL nor a path starting with `/` (it must begin with one, before any template)",
-                s.location
-            ),
+            // Not quoted: a value that is not a URL may be anything pasted in the wrong place.
+            "neither an http(s) URL nor a path starting with `/` (not `//`; it must begin with one, before any template)",
         ));
     }
     if s.location.chars().any(|c| c.is_control() || c == ' ') {
@@ -98,6 +96,38 @@ pub fn parse(config: &Value) -> Result<RedirectConfig, PluginError> {
         keep_incoming_path: s.keep_incoming_path,
         keep_incoming_query: s.keep_incoming_query,
     })
+}
+
+/// `location` with every non-ASCII character percent-encoded (UTF-8), as the URL standard writes a
+/// path, query or fragment: `Location` is a URI reference, ASCII (unencoded, workerd sent the raw
+/// UTF-8 bytes, which clients read as Latin-1). A non-ASCII host is refused: it must be written in
+/// punycode (`xn--...`).
+fn ascii_location(location: &str) -> Result<String, PluginError> {
+    if location.is_ascii() {
+        return Ok(location.to_string());
+    }
+    if let Some(i) = location.find("://") {
+        let rest = &location[i + 3..];
+        let end = rest.find(['/', '\\', '?', '#']).unwrap_or(rest.len());
+        if !rest[..end].is_ascii() {
+            return Err(err(
+                "location",
+                "a host with non-ASCII characters must be written in punycode (`xn--...`)",
+            ));
+        }
+    }
+    let mut out = String::with_capacity(location.len() * 2);
+    for c in location.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Whether text appended to `s` lands in the authority (user info, host, port) of an absolute URL:
@@ -377,6 +407,28 @@ mod tests {
             "location"
         );
         assert_eq!(error(json!({"location": "/a b"})).0, "location");
+        // Non-ASCII: percent-encoded (UTF-8) outside the host, refused in the host.
+        let c = cfg(json!({"location": "https://ex.example/caf\u{e9}/\u{20ac}?q=\u{fc}#\u{e9}"}));
+        assert_eq!(
+            c.location("/", "", &[]),
+            "https://ex.example/caf%C3%A9/%E2%82%AC?q=%C3%BC#%C3%A9"
+        );
+        assert_eq!(
+            cfg(json!({"location": "/\u{e9}/$(uri_captures.id)"})).location(
+                "/",
+                "",
+                &[("id".into(), "7".into())]
+            ),
+            "/%C3%A9/7"
+        );
+        assert!(error(json!({"location": "https://b\u{fc}cher.example/"}))
+            .1
+            .contains("punycode"));
+        // The location is not quoted: what is not a URL may be anything, a secret included.
+        let (path, message) = error(json!({"location": "Bearer sk-SECRET"}));
+        assert_eq!(path, "location");
+        assert!(message.starts_with("neither an http(s) URL"), "{message}");
+        assert!(!message.contains("SECRET"), "{message}");
         assert!(error(json!({"location": "/a", "extra": 1}))
             .1
             .contains("unknown field"));

@@ -82,11 +82,16 @@ impl RequestTerminationConfig {
         if self.message.is_some() && self.body.is_some() {
             return Err(err("body", "give `message` or `body`, not both"));
         }
+        if self.echo && self.body.is_some() {
+            // Kong: "echo cannot be used with content_type and body".
+            return Err(err("echo", "`echo` cannot be used with `body`"));
+        }
         if self.content_type.is_some() && self.body.is_none() {
             return Err(err("content_type", "`content_type` needs `body`"));
         }
         if let Some(t) = &self.content_type {
-            if t.trim().is_empty() || t.chars().any(|c| c.is_control()) {
+            // A header value workerd can send: visible ASCII and spaces.
+            if t.trim().is_empty() || !t.bytes().all(|b| (0x20..0x7f).contains(&b)) {
                 return Err(err("content_type", "not a valid header value"));
             }
         }
@@ -292,6 +297,22 @@ mod tests {
         assert_eq!(
             errors(json!({"status_code": 204, "body": "x"}))[0].0,
             "status_code"
+        );
+        // As Kong: `echo` answers the request's description, never a `body`.
+        assert_eq!(
+            errors(json!({"echo": true, "body": "x"}))[0],
+            (
+                "echo".to_string(),
+                "`echo` cannot be used with `body`".to_string()
+            )
+        );
+        assert!(parse(&json!({"echo": true, "message": "m"})).is_ok());
+        assert_eq!(
+            errors(json!({"body": "x", "content_type": "text/html; charset=\u{20ac}"}))[0],
+            (
+                "content_type".to_string(),
+                "not a valid header value".to_string()
+            )
         );
         assert!(errors(json!({"bogus": 1}))[0].1.contains("unknown field"));
     }
