@@ -775,7 +775,10 @@ mod tests {
             push(&mut kv, &doc).unwrap_err(),
         ] {
             let text = err.render();
-            assert!(!text.contains("sk-live") && !text.contains("Bearer"), "{text}");
+            assert!(
+                !text.contains("sk-live") && !text.contains("Bearer"),
+                "{text}"
+            );
             assert!(
                 text.starts_with(
                     "services[0].headers[<hidden key, 46 characters>]: not a valid header name"

@@ -901,7 +901,11 @@ mod tests {
                 Segment::Enum { variant } => matches!(key_form(variant), KeyForm::Plain(_)),
                 _ => true,
             });
-            let printed = if plain { e.path().to_string() } else { String::new() };
+            let printed = if plain {
+                e.path().to_string()
+            } else {
+                String::new()
+            };
             (printed, segs, e.into_inner().to_string())
         });
         let theirs = serde_path_to_error::deserialize::<_, T>(&v).map_err(|e| {
@@ -915,7 +919,11 @@ mod tests {
                 }
                 _ => true,
             });
-            let printed = if plain { e.path().to_string() } else { String::new() };
+            let printed = if plain {
+                e.path().to_string()
+            } else {
+                String::new()
+            };
             (printed, segs, e.into_inner().to_string())
         });
         let (a, b) = (format!("{ours:?}"), format!("{theirs:?}"));
@@ -1148,7 +1156,10 @@ mod tests {
         };
         assert_eq!(path(json!({"a": {"x-y_Z$9": "1"}})), "a.x-y_Z$9");
         assert_eq!(path(json!({"a": {"x.y": "1"}})), "a[\"x.y\"]");
-        assert_eq!(path(json!({"a": {"!#$%&'*+-.^_`|~": "1"}})), "a[\"!#$%&'*+-.^_`|~\"]");
+        assert_eq!(
+            path(json!({"a": {"!#$%&'*+-.^_`|~": "1"}})),
+            "a[\"!#$%&'*+-.^_`|~\"]"
+        );
         assert_eq!(path(json!({"a": {"": "1"}})), "a[\"\"]");
         assert_eq!(path(json!({"x.y": {"b": "1"}})), "[\"x.y\"].b");
         let secret = "Authorization: Bearer sk-live-0123456789abcdef";
@@ -1158,15 +1169,30 @@ mod tests {
         assert_eq!(printed, "[<hidden key, 46 characters>].b");
         // A plain word or a token longer than 32 characters is hidden too (an API key often is one).
         let long = "sk-proj-0123456789abcdefghijklmnopqrstuv";
-        assert_eq!(path(json!({"a": {long: "1"}})), "a[<hidden key, 40 characters>]");
+        assert_eq!(
+            path(json!({"a": {long: "1"}})),
+            "a[<hidden key, 40 characters>]"
+        );
         let key32 = "a".repeat(32);
         assert_eq!(path(json!({"a": {&key32: "1"}})), format!("a.{key32}"));
         let jwt33 = format!("{}.{}", "e".repeat(16), "f".repeat(16));
-        assert_eq!(path(json!({"a": {&jwt33: "1"}})), "a[<hidden key, 33 characters>]");
+        assert_eq!(
+            path(json!({"a": {&jwt33: "1"}})),
+            "a[<hidden key, 33 characters>]"
+        );
         // Characters, not bytes; a space, a quote or a non-ASCII letter is not in a token.
-        assert_eq!(path(json!({"a": {"x y": "1"}})), "a[<hidden key, 3 characters>]");
-        assert_eq!(path(json!({"a": {"\"": "1"}})), "a[<hidden key, 1 character>]");
-        assert_eq!(path(json!({"a": {"é": "1"}})), "a[<hidden key, 1 character>]");
+        assert_eq!(
+            path(json!({"a": {"x y": "1"}})),
+            "a[<hidden key, 3 characters>]"
+        );
+        assert_eq!(
+            path(json!({"a": {"\"": "1"}})),
+            "a[<hidden key, 1 character>]"
+        );
+        assert_eq!(
+            path(json!({"a": {"é": "1"}})),
+            "a[<hidden key, 1 character>]"
+        );
         assert_eq!(key_path("", "a"), "a");
         assert_eq!(key_path("p", "a"), "p.a");
         assert_eq!(key_path("p", "a b"), "p[<hidden key, 3 characters>]");

@@ -185,7 +185,9 @@ pub fn url_for_log(url: &str) -> String {
     };
     let authority_end = rest.find('/').unwrap_or(rest.len());
     let (authority, path) = rest.split_at(authority_end);
-    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
     format!("{scheme}{host}{path}")
 }
 
@@ -210,13 +212,22 @@ mod log_tests {
             url_for_log("https://user:p%40ss@idp.example:8443/jwks?token=abc#x"),
             "https://idp.example:8443/jwks"
         );
-        assert_eq!(url_for_log("https://idp.example/a/b"), "https://idp.example/a/b");
+        assert_eq!(
+            url_for_log("https://idp.example/a/b"),
+            "https://idp.example/a/b"
+        );
         assert_eq!(url_for_log("https://k@idp.example"), "https://idp.example");
-        assert_eq!(url_for_log("https://idp.example/p@th"), "https://idp.example/p@th");
+        assert_eq!(
+            url_for_log("https://idp.example/p@th"),
+            "https://idp.example/p@th"
+        );
         assert_eq!(url_for_log("not a url?k=v"), "not a url");
         let url = "https://u:secret@idp.example/jwks?key=secret2";
         let logged = error_for_log(&format!("bad URL: TypeError: {url} has credentials"), url);
-        assert_eq!(logged, "bad URL: TypeError: https://idp.example/jwks has credentials");
+        assert_eq!(
+            logged,
+            "bad URL: TypeError: https://idp.example/jwks has credentials"
+        );
         assert!(!logged.contains("secret"));
     }
 }

@@ -174,7 +174,9 @@ fn hide_keys(value: &Value, errors: &mut [ValidationError]) {
                 e.path = e.path.replace(&bracketed, &format!("[{placeholder}]"));
             }
             // In a message: `` `KEY` `` (serde's unknown field or variant), `"KEY"` (a name quoted).
-            e.message = e.message.replace(&format!("`{key}`"), &format!("`{placeholder}`"));
+            e.message = e
+                .message
+                .replace(&format!("`{key}`"), &format!("`{placeholder}`"));
             for quoted in [&json, &debug] {
                 e.message = e.message.replace(quoted.as_str(), &placeholder);
             }
@@ -1357,7 +1359,11 @@ mod tests {
         );
         let mut doc = base();
         doc["a b"] = json!(1);
-        assert_one_error(&doc, "$[<hidden key, 3 characters>]", "unknown field `<hidden key, 3 characters>`");
+        assert_one_error(
+            &doc,
+            "$[<hidden key, 3 characters>]",
+            "unknown field `<hidden key, 3 characters>`",
+        );
     }
 
     #[test]
@@ -1799,16 +1805,22 @@ mod tests {
         let all = format!("{errors:?}");
         assert!(!all.contains("sk-live"), "{all}");
         assert!(
-            errors.iter().any(|e| e.path == format!("services[0].headers[{hidden}]")
-                && e.message.starts_with(&format!("duplicate key {hidden}"))),
+            errors
+                .iter()
+                .any(|e| e.path == format!("services[0].headers[{hidden}]")
+                    && e.message.starts_with(&format!("duplicate key {hidden}"))),
             "{errors:#?}"
         );
         // A name-like key of at most 32 characters is shown, and one with a `.` is quoted.
         let mut doc = base();
         doc["services"][0]["headers"] = json!({"Connection": "close", "x.y": "\n"});
         let errors = errors_of(&doc);
-        assert!(errors.iter().any(|e| e.starts_with("services[0].headers.Connection: ")));
-        assert!(errors.iter().any(|e| e.starts_with("services[0].headers[\"x.y\"]: ")));
+        assert!(errors
+            .iter()
+            .any(|e| e.starts_with("services[0].headers.Connection: ")));
+        assert!(errors
+            .iter()
+            .any(|e| e.starts_with("services[0].headers[\"x.y\"]: ")));
     }
 
     #[test]
