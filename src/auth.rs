@@ -483,8 +483,9 @@ async fn fetch_jwks(ex: &Exchange<'_>, url: &str) {
             let waiters = JWKS_WAITERS.with(|w| w.borrow_mut().remove(&url).unwrap_or_default());
             runtime::log(
                 &match &result {
-                    Ok(n) => serde_json::json!({"event": "jwks_fetched", "url": url, "keys": n, "waiters": waiters.len()}),
-                    Err(e) => serde_json::json!({"event": "jwks_fetch_failed", "url": url, "error": e, "waiters": waiters.len()}),
+                    // Without user, password or query: they may carry credentials.
+                    Ok(n) => serde_json::json!({"event": "jwks_fetched", "url": jwks::url_for_log(&url), "keys": n, "waiters": waiters.len()}),
+                    Err(e) => serde_json::json!({"event": "jwks_fetch_failed", "url": jwks::url_for_log(&url), "error": jwks::error_for_log(e, &url), "waiters": waiters.len()}),
                 }
                 .to_string(),
             );

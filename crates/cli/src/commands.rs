@@ -758,6 +758,41 @@ mod tests {
         assert!(!errors.contains("s3cret"), "{errors}");
     }
 
+    /// `validate`, `compile` and `push` print a key that may be a secret only as its placeholder.
+    #[test]
+    fn a_secret_pasted_as_a_key_is_not_printed() {
+        let secret = "Authorization: Bearer sk-live-0123456789abcdef";
+        let doc = serde_json::json!({
+            "format_version": 1,
+            "services": [{"name": "a", "url": "http://a.example", "headers": {secret: "x"}}],
+            "routes": [{"name": "r", "service": "a", "headers": {secret: ["x"]}}],
+        })
+        .to_string();
+        let mut kv = MemoryKv::default();
+        for err in [
+            validate(&doc).unwrap_err(),
+            compile(&doc).unwrap_err(),
+            push(&mut kv, &doc).unwrap_err(),
+        ] {
+            let text = err.render();
+            assert!(
+                !text.contains("sk-live") && !text.contains("Bearer"),
+                "{text}"
+            );
+            assert!(
+                text.starts_with(
+                    "services[0].headers[<hidden key, 46 characters>]: not a valid header name"
+                ),
+                "{text}"
+            );
+            assert!(
+                text.contains("\nroutes[0].headers[<hidden key, 46 characters>]: "),
+                "{text}"
+            );
+        }
+        assert!(kv.values.is_empty() && kv.binary.is_empty());
+    }
+
     #[test]
     fn push_stores_a_compiled_form_the_gateway_loads_without_validating() {
         let mut kv = MemoryKv::default();

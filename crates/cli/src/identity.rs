@@ -334,12 +334,17 @@ pub fn run(
                 (Some(k), []) => keyauth::lookup_key(k),
                 (None, [id]) => {
                     if id.len() < 8 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-                        return Err(CliError::Failed(format!("{id:?} is not a key id")));
+                        // Not echoed: it may be the key itself, given without --key.
+                        return Err(CliError::Failed(
+                            "that is not a key id (8 or more hex digits, as `key list` shows); \
+                             to revoke by the key itself, give it with --key"
+                                .into(),
+                        ));
                     }
                     let matches = kv.list(&Kind::KeyAuth.key(&id.to_ascii_lowercase()))?;
                     match matches.as_slice() {
                         [one] => one.clone(),
-                        [] => return Err(CliError::Failed(format!("no key with id {id}"))),
+                        [] => return Err(CliError::Failed("no key with that id".into())),
                         _ => return Err(CliError::Failed(format!("{id} matches several keys"))),
                     }
                 }
@@ -580,6 +585,16 @@ mod tests {
             "{list}"
         );
 
+        // The key given where its id belongs is refused without being printed.
+        for wrong in [key.as_str(), "0123456789abcdef0123"] {
+            let err = exec(&mut kv, &format!("key revoke {wrong}")).unwrap_err();
+            let text = err.render();
+            assert!(!text.contains(wrong), "{text}");
+            assert!(
+                text.contains("not a key id") || text.contains("no key with that id"),
+                "{text}"
+            );
+        }
         exec(&mut kv, &format!("key revoke {}", stored.id)).unwrap();
         let list = exec(&mut kv, "key list c1").unwrap();
         assert!(list.contains("revoked"), "{list}");

@@ -61,14 +61,17 @@ pub struct RequestVars<'a> {
     pub consumer: Option<&'a Identity>,
 }
 
+/// A variable's value: text, or the percent-decoded bytes of a query parameter (not always UTF-8).
+enum Got<'a> {
+    Text(Cow<'a, str>),
+    Bytes(Vec<u8>),
+}
+
 impl RequestVars<'_> {
-    fn get(&self, var: &Var) -> Option<Cow<'_, str>> {
-        match var {
+    fn get(&self, var: &Var) -> Option<Got<'_>> {
+        let text = match var {
             Var::Header(name) => (self.header)(name).map(Cow::Owned),
-            Var::Query(name) => {
-                crate::auth::query_param(Some(self.query).filter(|q| !q.is_empty()), name)
-                    .map(Cow::Owned)
-            }
+            Var::Query(name) => return query_param_bytes(self.query, name).map(Got::Bytes),
             Var::Capture(name) => self
                 .captures
                 .iter()
@@ -86,6 +89,63 @@ impl RequestVars<'_> {
                     ConsumerField::CustomId => c.custom_id.as_deref().map(Cow::Borrowed),
                 }
             }
+        };
+        text.map(Got::Text)
+    }
+}
+
+/// The first value of the query parameter `name` (names compared after decoding), percent- and
+/// `+`-decoded to bytes; `None` when there is no such parameter.
+fn query_param_bytes(query: &str, name: &str) -> Option<Vec<u8>> {
+    if query.is_empty() {
+        return None;
+    }
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode_bytes(k) == name.as_bytes()).then(|| percent_decode_bytes(v))
+    })
+}
+
+/// Decode `%XX` and `+` (form encoding) to bytes; a `%` not followed by two hex digits stays.
+fn percent_decode_bytes(s: &str) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out
+}
+
+/// `bytes` as text: the UTF-8 in it as is, each byte that is not part of valid UTF-8 written back
+/// as `%XX` (upper-case hex), as it was in the URL: `caf%C3%A9%FF` gives `café%FF`.
+fn push_text(out: &mut String, bytes: &[u8]) {
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push('%');
+            out.push(
+                char::from_digit(u32::from(b >> 4), 16)
+                    .unwrap_or('0')
+                    .to_ascii_uppercase(),
+            );
+            out.push(
+                char::from_digit(u32::from(b & 15), 16)
+                    .unwrap_or('0')
+                    .to_ascii_uppercase(),
+            );
         }
     }
 }
@@ -141,25 +201,50 @@ impl Template {
         }
     }
 
-    /// The text for one request: each expression's first operand with a value, else nothing.
+    /// The text for one request: each expression's first operand with a value, else nothing. A query
+    /// parameter that is not UTF-8 once decoded has its other bytes written back as `%XX`
+    /// (`?x=caf%C3%A9%ff` renders `café%FF`); see [`Template::render_bytes`] for the bytes themselves.
     pub fn render(&self, vars: &RequestVars<'_>) -> String {
         if let Some(s) = self.literal() {
             return s.to_string();
         }
         let mut out = String::new();
+        self.each(vars, |got| match got {
+            Got::Text(s) => out.push_str(&s),
+            Got::Bytes(b) => push_text(&mut out, &b),
+        });
+        out
+    }
+
+    /// The bytes for one request, for a value that is percent-encoded again where it goes (a query
+    /// string or form body): a query parameter gives exactly the bytes it decodes to, so `?x=%FF`
+    /// copied into another parameter arrives as `%FF`, as with Kong.
+    pub fn render_bytes(&self, vars: &RequestVars<'_>) -> Vec<u8> {
+        if let Some(s) = self.literal() {
+            return s.as_bytes().to_vec();
+        }
+        let mut out = Vec::new();
+        self.each(vars, |got| match got {
+            Got::Text(s) => out.extend_from_slice(s.as_bytes()),
+            Got::Bytes(b) => out.extend_from_slice(&b),
+        });
+        out
+    }
+
+    fn each(&self, vars: &RequestVars<'_>, mut push: impl FnMut(Got<'_>)) {
         for p in &self.parts {
             match p {
-                Part::Lit(s) => out.push_str(s),
+                Part::Lit(s) => push(Got::Text(Cow::Borrowed(s))),
                 Part::Expr(ops) => {
                     for op in ops {
                         match op {
                             Operand::Lit(s) => {
-                                out.push_str(s);
+                                push(Got::Text(Cow::Borrowed(s)));
                                 break;
                             }
                             Operand::Var(v) => {
                                 if let Some(value) = vars.get(v) {
-                                    out.push_str(&value);
+                                    push(value);
                                     break;
                                 }
                             }
@@ -168,7 +253,6 @@ impl Template {
                 }
             }
         }
-        out
     }
 }
 
@@ -418,6 +502,41 @@ mod tests {
         assert_eq!(render("$(headers.x-tenant or 'none')"), "acme");
         assert_eq!(render("$('$(headers.x-foo)')"), "$(headers.x-foo)");
         assert_eq!(render("cost $5 (USD)"), "cost $5 (USD)");
+    }
+
+    fn with_query(t: &str, query: &str) -> (String, Vec<u8>) {
+        let header = |_: &str| None;
+        let vars = RequestVars {
+            header: &header,
+            query,
+            captures: &[],
+            consumer: None,
+        };
+        let t = Template::parse(t).unwrap();
+        (t.render(&vars), t.render_bytes(&vars))
+    }
+
+    /// A query parameter that is not UTF-8 once decoded: the text keeps its other bytes as `%XX`, the
+    /// bytes are exactly what it decodes to; the first value counts even then.
+    #[test]
+    fn query_params_that_are_not_utf8() {
+        let q = |query: &str| with_query("[$(query_params.x or 'none')]", query);
+        assert_eq!(q("x=%FF"), ("[%FF]".into(), b"[\xff]".to_vec()));
+        assert_eq!(q("x=%ff"), ("[%FF]".into(), b"[\xff]".to_vec()));
+        assert_eq!(
+            q("x=caf%C3%A9+%E9t%C3"),
+            ("[café %E9t%C3]".into(), b"[caf\xc3\xa9 \xe9t\xc3]".to_vec())
+        );
+        assert_eq!(q("x=%FF&x=ok").0, "[%FF]");
+        assert_eq!(q("x=%25FF").0, "[%FF]");
+        assert_eq!(q("x=%2").0, "[%2]");
+        assert_eq!(q("x=%zz").0, "[%zz]");
+        assert_eq!(q("%FF=1&x=2").0, "[2]");
+        assert_eq!(q("x%FF=1").0, "[none]");
+        assert_eq!(q("").0, "[none]");
+        assert_eq!(q("x").0, "[]");
+        assert_eq!(q("y=1&x=%E2%82%AC").0, "[€]");
+        assert_eq!(with_query("lit", "x=%FF"), ("lit".into(), b"lit".to_vec()));
     }
 
     #[test]

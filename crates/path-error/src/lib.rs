@@ -32,13 +32,93 @@ pub enum Segment {
 }
 
 impl fmt::Display for Segment {
+    /// `[2]`; a key or variant as [`key_form`] shows it: `name`, `["x.y"]`, `[<hidden key, 40 characters>]`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Segment::Seq { index } => write!(f, "[{index}]"),
-            Segment::Map { key } => f.write_str(key),
-            Segment::Enum { variant } => f.write_str(variant),
+            Segment::Map { key } => write!(f, "{}", key_form(key)),
+            Segment::Enum { variant } => write!(f, "{}", key_form(variant)),
             Segment::Unknown => f.write_str("?"),
         }
+    }
+}
+
+/// Keys longer than this (in characters) are never shown in a path.
+pub const MAX_SHOWN_KEY_CHARS: usize = 32;
+
+/// How a map key appears in a printed path. A key is user data and may be a secret pasted in the wrong
+/// place (`"Authorization: Bearer sk-..."` as a header name), and paths are printed by the CLI and logged
+/// by the Worker, so only a key that looks like a name is shown:
+///
+/// - 1 to [`MAX_SHOWN_KEY_CHARS`] characters, each a letter, digit, `_`, `-` or `$`: as is (`a.b`);
+/// - 1 to [`MAX_SHOWN_KEY_CHARS`] characters of an HTTP token (RFC 9110: letters, digits and
+///   ``!#$%&'*+-.^_`|~``): quoted (`a["x.y"]`);
+/// - the empty key: `a[""]`;
+/// - any other key is hidden, only its length is said: `a[<hidden key, 40 characters>]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyForm<'a> {
+    Plain(&'a str),
+    Quoted(&'a str),
+    Hidden { chars: usize },
+}
+
+/// The form [`KeyForm`] describes for `key`.
+pub fn key_form(key: &str) -> KeyForm<'_> {
+    let chars = key.chars().count();
+    if chars > MAX_SHOWN_KEY_CHARS {
+        return KeyForm::Hidden { chars };
+    }
+    let bytes = key.as_bytes();
+    if !bytes.is_empty()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'$'))
+    {
+        KeyForm::Plain(key)
+    } else if bytes.iter().all(|b| is_tchar(*b)) {
+        KeyForm::Quoted(key)
+    } else {
+        KeyForm::Hidden { chars }
+    }
+}
+
+/// Whether [`key_form`] hides `key`.
+pub fn is_hidden_key(key: &str) -> bool {
+    matches!(key_form(key), KeyForm::Hidden { .. })
+}
+
+/// What stands for a hidden key: `<hidden key, 40 characters>`.
+pub fn hidden_key(key: &str) -> String {
+    hidden(key.chars().count())
+}
+
+fn hidden(chars: usize) -> String {
+    let s = if chars == 1 { "" } else { "s" };
+    format!("<hidden key, {chars} character{s}>")
+}
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+impl fmt::Display for KeyForm<'_> {
+    /// The segment without its leading `.`: `name`, `["x.y"]`, `[<hidden key, 40 characters>]`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyForm::Plain(key) => f.write_str(key),
+            // A token has no `"` or `\`: quoting is enough to make it a JSON string.
+            KeyForm::Quoted(key) => write!(f, "[\"{key}\"]"),
+            KeyForm::Hidden { chars } => write!(f, "[{}]", hidden(*chars)),
+        }
+    }
+}
+
+/// `parent.key`, `parent["x.y"]` or `parent[<hidden key, 40 characters>]` (for an empty `parent`, the
+/// key alone: `key`, `["x.y"]`).
+pub fn key_path(parent: &str, key: &str) -> String {
+    match key_form(key) {
+        KeyForm::Plain(key) if !parent.is_empty() => format!("{parent}.{key}"),
+        form => format!("{parent}{form}"),
     }
 }
 
@@ -55,14 +135,21 @@ impl Path {
 }
 
 impl fmt::Display for Path {
-    /// `a.b[2].c`; `.` for the value itself.
+    /// `a.b[2].c`, `a["x.y"]`, `a[<hidden key, 40 characters>]` (keys as [`key_form`] shows them);
+    /// `.` for the value itself.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.segments.is_empty() {
             return f.write_str(".");
         }
         let mut separator = "";
         for segment in &self.segments {
-            if !matches!(segment, Segment::Seq { .. }) {
+            let dotted = match segment {
+                Segment::Seq { .. } => false,
+                Segment::Map { key } => matches!(key_form(key), KeyForm::Plain(_)),
+                Segment::Enum { variant } => matches!(key_form(variant), KeyForm::Plain(_)),
+                Segment::Unknown => true,
+            };
+            if dotted {
                 f.write_str(separator)?;
             }
             write!(f, "{segment}")?;
@@ -804,16 +891,40 @@ mod tests {
             .collect()
     }
 
-    /// Ours and serde_path_to_error's over serde_json agree: the value, or the error, its path and
-    /// the path's segments.
+    /// Ours and serde_path_to_error's over serde_json agree: the value, or the error, its path's
+    /// segments and (when every key of the path is shown as is) the printed path.
     fn same<T: DeserializeOwned + std::fmt::Debug>(v: Value) -> String {
         let ours = deserialize::<T>(&v).map_err(|e| {
             let segs = ours_segments(e.path());
-            (e.path().to_string(), segs, e.into_inner().to_string())
+            let plain = e.path().iter().all(|s| match s {
+                Segment::Map { key } => matches!(key_form(key), KeyForm::Plain(_)),
+                Segment::Enum { variant } => matches!(key_form(variant), KeyForm::Plain(_)),
+                _ => true,
+            });
+            let printed = if plain {
+                e.path().to_string()
+            } else {
+                String::new()
+            };
+            (printed, segs, e.into_inner().to_string())
         });
         let theirs = serde_path_to_error::deserialize::<_, T>(&v).map_err(|e| {
             let segs = theirs_segments(e.path());
-            (e.path().to_string(), segs, e.into_inner().to_string())
+            let plain = e.path().iter().all(|s| match s {
+                serde_path_to_error::Segment::Map { key } => {
+                    matches!(key_form(key), KeyForm::Plain(_))
+                }
+                serde_path_to_error::Segment::Enum { variant } => {
+                    matches!(key_form(variant), KeyForm::Plain(_))
+                }
+                _ => true,
+            });
+            let printed = if plain {
+                e.path().to_string()
+            } else {
+                String::new()
+            };
+            (printed, segs, e.into_inner().to_string())
         });
         let (a, b) = (format!("{ours:?}"), format!("{theirs:?}"));
         assert_eq!(a, b, "for {v}");
@@ -1032,5 +1143,60 @@ mod tests {
             e.into_inner().to_string(),
             "invalid type: string \"x\", expected u8"
         );
+    }
+
+    /// A key that does not look like a name never appears in a printed path; where it is still does.
+    #[test]
+    fn keys_in_paths_are_shown_only_when_they_look_like_names() {
+        let path = |v: Value| {
+            deserialize::<BTreeMap<String, BTreeMap<String, u8>>>(&v)
+                .unwrap_err()
+                .path()
+                .to_string()
+        };
+        assert_eq!(path(json!({"a": {"x-y_Z$9": "1"}})), "a.x-y_Z$9");
+        assert_eq!(path(json!({"a": {"x.y": "1"}})), "a[\"x.y\"]");
+        assert_eq!(
+            path(json!({"a": {"!#$%&'*+-.^_`|~": "1"}})),
+            "a[\"!#$%&'*+-.^_`|~\"]"
+        );
+        assert_eq!(path(json!({"a": {"": "1"}})), "a[\"\"]");
+        assert_eq!(path(json!({"x.y": {"b": "1"}})), "[\"x.y\"].b");
+        let secret = "Authorization: Bearer sk-live-0123456789abcdef";
+        let printed = path(json!({"a": {secret: "1"}}));
+        assert_eq!(printed, "a[<hidden key, 46 characters>]");
+        let printed = path(json!({ secret: {"b": "1"}}));
+        assert_eq!(printed, "[<hidden key, 46 characters>].b");
+        // A plain word or a token longer than 32 characters is hidden too (an API key often is one).
+        let long = "sk-proj-0123456789abcdefghijklmnopqrstuv";
+        assert_eq!(
+            path(json!({"a": {long: "1"}})),
+            "a[<hidden key, 40 characters>]"
+        );
+        let key32 = "a".repeat(32);
+        assert_eq!(path(json!({"a": {&key32: "1"}})), format!("a.{key32}"));
+        let jwt33 = format!("{}.{}", "e".repeat(16), "f".repeat(16));
+        assert_eq!(
+            path(json!({"a": {&jwt33: "1"}})),
+            "a[<hidden key, 33 characters>]"
+        );
+        // Characters, not bytes; a space, a quote or a non-ASCII letter is not in a token.
+        assert_eq!(
+            path(json!({"a": {"x y": "1"}})),
+            "a[<hidden key, 3 characters>]"
+        );
+        assert_eq!(
+            path(json!({"a": {"\"": "1"}})),
+            "a[<hidden key, 1 character>]"
+        );
+        assert_eq!(
+            path(json!({"a": {"é": "1"}})),
+            "a[<hidden key, 1 character>]"
+        );
+        assert_eq!(key_path("", "a"), "a");
+        assert_eq!(key_path("p", "a"), "p.a");
+        assert_eq!(key_path("p", "a b"), "p[<hidden key, 3 characters>]");
+        assert_eq!(hidden_key("a b"), "<hidden key, 3 characters>");
+        assert!(is_hidden_key("a b") && !is_hidden_key("a.b") && !is_hidden_key(""));
     }
 }

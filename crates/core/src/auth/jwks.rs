@@ -173,3 +173,61 @@ pub fn parse_jwks(text: &str) -> Result<Vec<Jwk>, String> {
         .filter(|k| super::jwt::jwk_key(k).is_ok())
         .collect())
 }
+
+/// A JWKS URL as logged: without a user, password, query or fragment, which may carry credentials
+/// (`https://user:pass@idp.example/jwks?token=x` is `https://idp.example/jwks`).
+pub fn url_for_log(url: &str) -> String {
+    let end = url.find(['?', '#']).unwrap_or(url.len());
+    let url = &url[..end];
+    let (scheme, rest) = match url.find("://") {
+        Some(i) => (&url[..i + 3], &url[i + 3..]),
+        None => ("", url),
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    format!("{scheme}{host}{path}")
+}
+
+/// `text` (an error from fetching `url`) with `url` written as [`url_for_log`] writes it.
+pub fn error_for_log(text: &str, url: &str) -> String {
+    if url.is_empty() {
+        return text.to_string();
+    }
+    text.replace(url, &url_for_log(url))
+}
+
+#[cfg(test)]
+mod log_tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    #[test]
+    fn urls_are_logged_without_credentials() {
+        assert_eq!(
+            url_for_log("https://user:p%40ss@idp.example:8443/jwks?token=abc#x"),
+            "https://idp.example:8443/jwks"
+        );
+        assert_eq!(
+            url_for_log("https://idp.example/a/b"),
+            "https://idp.example/a/b"
+        );
+        assert_eq!(url_for_log("https://k@idp.example"), "https://idp.example");
+        assert_eq!(
+            url_for_log("https://idp.example/p@th"),
+            "https://idp.example/p@th"
+        );
+        assert_eq!(url_for_log("not a url?k=v"), "not a url");
+        let url = "https://u:secret@idp.example/jwks?key=secret2";
+        let logged = error_for_log(&format!("bad URL: TypeError: {url} has credentials"), url);
+        assert_eq!(
+            logged,
+            "bad URL: TypeError: https://idp.example/jwks has credentials"
+        );
+        assert!(!logged.contains("secret"));
+    }
+}

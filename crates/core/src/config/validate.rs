@@ -11,7 +11,10 @@
 //!    routes that can never match (`router::find_shadowed`, only once everything else is valid).
 //!
 //! Paths look like `routes[3].paths[0]`, `services[1].headers.x-from`, `format_version`; a map key
-//! that is not a plain identifier is quoted: `services[0].headers["x y"]`. The whole document is `$`.
+//! that is an HTTP token but not a plain identifier is quoted: `services[0].headers["x.y"]`; any other
+//! key (it may be a secret pasted in the wrong place) is hidden, only its length said:
+//! `services[0].headers[<hidden key, 40 characters>]` (`edgegate_path_error::key_form`). The whole
+//! document is `$`.
 
 use super::model::{
     Algorithm, GatewayConfig, HashOn, PluginConfig, RouteConfig, ServiceConfig, TargetConfig,
@@ -57,6 +60,7 @@ pub fn parse_and_validate(text: &str) -> Result<GatewayConfig, Vec<ValidationErr
     match config {
         Some(config) if errors.is_empty() => Ok(config),
         _ => {
+            hide_keys(&value, &mut errors);
             if errors.is_empty() {
                 // Unreachable in practice: every way of not building the config records an error.
                 errors.push(error(
@@ -122,19 +126,80 @@ fn without_quoted_strings(message: String) -> String {
 // Paths. Internally the root is the empty string; `error` renders it as `$`.
 
 fn key_path(parent: &str, key: &str) -> String {
-    let plain = !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '$');
-    match (plain, parent.is_empty()) {
-        (true, true) => key.to_string(),
-        (true, false) => format!("{parent}.{key}"),
-        (false, _) => {
-            let quoted = serde_json::to_string(key).unwrap_or_else(|_| format!("{key:?}"));
-            let parent = if parent.is_empty() { "$" } else { parent };
-            format!("{parent}[{quoted}]")
+    use super::path_error::{key_form, KeyForm};
+    let parent = match key_form(key) {
+        KeyForm::Plain(_) => parent,
+        _ if parent.is_empty() => "$",
+        _ => parent,
+    };
+    super::path_error::key_path(parent, key)
+}
+
+/// A key that [`key_form`](super::path_error::key_form) hides can still reach an error through a path
+/// or message built by hand (a plugin's `providers.{name}`, serde's ``unknown field `...` ``, a
+/// `duplicate key "..."`): every error is rewritten so that no hidden key of the document appears in
+/// it, in any spelling (as is, JSON-escaped or Rust-escaped), only its placeholder.
+fn hide_keys(value: &Value, errors: &mut [ValidationError]) {
+    fn collect<'v>(value: &'v Value, out: &mut Vec<&'v str>) {
+        match value {
+            Value::Array(items) => items.iter().for_each(|v| collect(v, out)),
+            Value::Object(map) => {
+                for (key, v) in map {
+                    if super::path_error::is_hidden_key(key) {
+                        out.push(key);
+                    }
+                    collect(v, out);
+                }
+            }
+            _ => {}
         }
     }
+    let mut hidden = Vec::new();
+    collect(value, &mut hidden);
+    if hidden.is_empty() {
+        return;
+    }
+    // Longest first, so a hidden key inside another is not replaced first.
+    hidden.sort_by_key(|k| std::cmp::Reverse(k.len()));
+    hidden.dedup();
+    for key in hidden {
+        let placeholder = super::path_error::hidden_key(key);
+        let json = serde_json::to_string(key).unwrap_or_default();
+        let debug = format!("{key:?}");
+        for e in errors.iter_mut() {
+            // In a path: `.KEY` (up to the next segment), `["KEY"]`.
+            e.path = replace_segment(&e.path, &format!(".{key}"), &format!("[{placeholder}]"));
+            for quoted in [&json, &debug] {
+                let bracketed = format!("[{quoted}]");
+                e.path = e.path.replace(&bracketed, &format!("[{placeholder}]"));
+            }
+            // In a message: `` `KEY` `` (serde's unknown field or variant), `"KEY"` (a name quoted).
+            e.message = e
+                .message
+                .replace(&format!("`{key}`"), &format!("`{placeholder}`"));
+            for quoted in [&json, &debug] {
+                e.message = e.message.replace(quoted.as_str(), &placeholder);
+            }
+        }
+    }
+}
+
+/// `path` with every `from` that ends where a segment ends (at the end, `.` or `[`) replaced by `to`.
+fn replace_segment(path: &str, from: &str, to: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut rest = path;
+    while let Some(at) = rest.find(from) {
+        let after = &rest[at + from.len()..];
+        out.push_str(&rest[..at]);
+        if after.is_empty() || after.starts_with(['.', '[']) {
+            out.push_str(to);
+        } else {
+            out.push_str(from);
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
 }
 
 fn index_path(parent: &str, index: usize) -> String {
@@ -1294,7 +1359,11 @@ mod tests {
         );
         let mut doc = base();
         doc["a b"] = json!(1);
-        assert_one_error(&doc, "$[\"a b\"]", "unknown field `a b`");
+        assert_one_error(
+            &doc,
+            "$[<hidden key, 3 characters>]",
+            "unknown field `<hidden key, 3 characters>`",
+        );
     }
 
     #[test]
@@ -1561,7 +1630,7 @@ mod tests {
         doc["services"][0]["headers"] = json!({"x from": "a"});
         assert_one_error(
             &doc,
-            "services[0].headers[\"x from\"]",
+            "services[0].headers[<hidden key, 6 characters>]",
             "not a valid header name (it contains a space;",
         );
         doc["services"][0]["headers"] = json!({"": "a"});
@@ -1573,7 +1642,7 @@ mod tests {
         doc["services"][0]["headers"] = json!({"x:y": "a"});
         assert_one_error(
             &doc,
-            "services[0].headers[\"x:y\"]",
+            "services[0].headers[<hidden key, 3 characters>]",
             "not a valid header name",
         );
         doc["services"][0]["headers"] = json!({"X-Api-Key": "k", "x.y~z!": "v"});
@@ -1693,11 +1762,76 @@ mod tests {
         assert_eq!(errors_of(&doc), Vec::<String>::new());
     }
 
+    /// A key that may be a secret (not a name, or longer than 32 characters) never appears in an error,
+    /// whoever builds the path or message (validator, serde, router, a plugin); its place still does.
+    #[test]
+    fn secret_looking_keys_never_appear_in_errors() {
+        let secret = "Authorization: Bearer sk-live-0123456789abcdef";
+        let long = "sk-proj-0123456789abcdefghijklmnopqrstuv";
+        let hidden = "<hidden key, 46 characters>";
+        let mut doc = base();
+        doc[secret] = json!(1);
+        doc["services"][0]["headers"] = json!({ secret: "x", long: "y" });
+        doc["services"][1][secret] = json!(1);
+        doc["routes"][0]["headers"] = json!({ secret: ["x"] });
+        doc["plugins"] = json!([
+            {"name": "ai-proxy", "config": {"providers": {secret: {"base_url": "https://x.example"}}}},
+            {"name": "ai-proxy", "config": {"providers": {"p": {"kind": "openai"}}, secret: 1}},
+        ]);
+        let errors = errors_of(&doc);
+        let all = errors.join("\n");
+        for fragment in ["sk-live", "Bearer", "Authorization", "sk-proj"] {
+            assert!(!all.contains(fragment), "{fragment} in {all}");
+        }
+        for expected in [
+            format!("$[{hidden}]: unknown field `{hidden}`"),
+            format!("services[0].headers[{hidden}]: not a valid header name"),
+            format!("services[1][{hidden}]: unknown field `{hidden}`"),
+            format!("routes[0].headers[{hidden}]: "),
+            format!("plugins[0].config.providers[{hidden}].kind: {hidden} is not a known provider"),
+            format!("plugins[1].config[{hidden}]: unknown field `{hidden}`"),
+        ] {
+            assert!(
+                errors.iter().any(|e| e.starts_with(&expected)),
+                "{expected} not in {errors:#?}"
+            );
+        }
+        // The same key twice in one object (read from the text: a Value cannot hold it twice).
+        let text = format!(
+            r#"{{"format_version": 1, "services": [{{"name": "a", "url": "http://a.example",
+               "headers": {{"{secret}": "1", "{secret}": "2"}}}}], "routes": []}}"#
+        );
+        let errors = parse_and_validate(&text).unwrap_err();
+        let all = format!("{errors:?}");
+        assert!(!all.contains("sk-live"), "{all}");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.path == format!("services[0].headers[{hidden}]")
+                    && e.message.starts_with(&format!("duplicate key {hidden}"))),
+            "{errors:#?}"
+        );
+        // A name-like key of at most 32 characters is shown, and one with a `.` is quoted.
+        let mut doc = base();
+        doc["services"][0]["headers"] = json!({"Connection": "close", "x.y": "\n"});
+        let errors = errors_of(&doc);
+        assert!(errors
+            .iter()
+            .any(|e| e.starts_with("services[0].headers.Connection: ")));
+        assert!(errors
+            .iter()
+            .any(|e| e.starts_with("services[0].headers[\"x.y\"]: ")));
+    }
+
     #[test]
     fn route_header_names_are_tokens_without_case_duplicates() {
         let mut doc = base();
         doc["routes"][0]["headers"] = json!({"x env": ["prod"]});
-        assert_one_error(&doc, "routes[0].headers.x env", "header name");
+        assert_one_error(
+            &doc,
+            "routes[0].headers[<hidden key, 5 characters>]",
+            "header name",
+        );
         doc["routes"][0]["headers"] = json!({"X-Env": ["prod"], "x-env": ["stag"]});
         assert_one_error(&doc, "routes[0].headers.x-env", "the same as \"X-Env\"");
         doc["routes"][0]["headers"] = json!({"x-env": ["prod", "~^stag"]});
@@ -1787,7 +1921,7 @@ mod tests {
                 "routes[0].service: unknown service \"nope\"",
                 "routes[0].methods[0]: methods are upper case: write \"GET\", not \"get\"",
                 "routes[1].paths[0]: invalid type: integer `1`, expected a string",
-                "routes[2].headers.bad header: invalid character ' ' in header name \"bad header\"",
+                "routes[2].headers[<hidden key, 10 characters>]: invalid character ' ' in header name <hidden key, 10 characters>",
             ]
         );
     }

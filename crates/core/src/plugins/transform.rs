@@ -395,10 +395,12 @@ impl Params {
         self.pairs.iter().any(|(n, _)| n == name)
     }
 
-    fn pair(name: &str, value: &str) -> (String, String) {
+    /// A new pair; `value` is bytes (a template's [`Template::render_bytes`]), so a query parameter
+    /// that decodes to bytes that are not UTF-8 is encoded back to the same `%XX`.
+    fn pair(name: &str, value: &[u8]) -> (String, String) {
         (
             name.to_string(),
-            format!("{}={}", encode_component(name), encode_component(value)),
+            format!("{}={}", encode_component(name), encode_bytes(value)),
         )
     }
 
@@ -425,7 +427,7 @@ impl Params {
         }
         for e in &rules.replace {
             if let Some(first) = self.pairs.iter().position(|(n, _)| *n == e.name) {
-                self.pairs[first] = Params::pair(&e.name, &e.value.render(vars));
+                self.pairs[first] = Params::pair(&e.name, &e.value.render_bytes(vars));
                 let mut i = 0;
                 self.pairs.retain(|(n, _)| {
                     i += 1;
@@ -436,12 +438,12 @@ impl Params {
         for e in &rules.add {
             if !self.has(&e.name) {
                 self.pairs
-                    .push(Params::pair(&e.name, &e.value.render(vars)));
+                    .push(Params::pair(&e.name, &e.value.render_bytes(vars)));
             }
         }
         for e in &rules.append {
             self.pairs
-                .push(Params::pair(&e.name, &e.value.render(vars)));
+                .push(Params::pair(&e.name, &e.value.render_bytes(vars)));
         }
         self.pairs != before
     }
@@ -449,8 +451,13 @@ impl Params {
 
 /// Percent-encode everything but RFC 3986 unreserved characters (a space is `%20`).
 pub fn encode_component(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
+    encode_bytes(s.as_bytes())
+}
+
+/// [`encode_component`] for bytes (not necessarily UTF-8).
+fn encode_bytes(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
             out.push(b as char);
         } else {
@@ -668,6 +675,31 @@ mod tests {
             &vars_none()
         ));
         assert_eq!(q.encode(), "x=1");
+    }
+
+    /// A query parameter copied into a query string or form body keeps its exact bytes, UTF-8 or
+    /// not; into a header it is text with the bytes that are not UTF-8 as `%XX`.
+    #[test]
+    fn template_values_that_are_not_utf8() {
+        let vars = RequestVars {
+            header: &|_| None,
+            query: "x=%FF%C3%A9",
+            captures: &[],
+            consumer: None,
+        };
+        let r = rules(
+            Target::Field,
+            [&[], &[], &[], &["y:$(query_params.x)"], &[]],
+        );
+        let mut p = Params::parse("a=1");
+        assert!(p.apply(&r, &vars));
+        assert_eq!(p.encode(), "a=1&y=%FF%C3%A9");
+        let h = rules(
+            Target::RequestHeader,
+            [&[], &[], &[], &["x-y:$(query_params.x)"], &[]],
+        );
+        let edits = apply_headers(&h, &|_| None, &vars);
+        assert_eq!(edits, [HeaderEdit::Set("x-y".into(), vec!["%FFé".into()])]);
     }
 
     #[test]

@@ -1,0 +1,260 @@
+// Hardening (docs/configuration.md#validation, docs/transformations.md#templates), seen from outside:
+// a configuration key that may be a secret never appears in what `edgegate-config validate` prints nor in
+// the Worker's `config_rejected` log line (only `<hidden key, N characters>` says where), and a template's
+// query parameter that is not UTF-8 once decoded reaches the origin as documented; a JWKS URL's user,
+// password and query are not logged (docs/authentication.md, "JWKS at the edge").
+import { describe, test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import * as jose from "jose";
+import { ROOT, startGateway, startOrigin, request, putRaw, waitFor } from "./support/harness.mjs";
+
+function run(cmd, args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, {
+      cwd: ROOT,
+      env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+// Secrets pasted where a key belongs: a whole header line, a bare API key longer than 32 characters.
+const LINE = "Authorization: Bearer sk-live-0123456789abcdef"; // 46 characters
+const BARE = "sk-proj-0123456789abcdefghijklmnopqrstuvwxyzAB"; // 46 characters, letters, digits and '-'
+const FRAGMENTS = ["sk-live", "sk-proj", "Bearer", "Authorization"];
+
+function secretDocument(originUrl) {
+  return {
+    format_version: 1,
+    [LINE]: true,
+    services: [
+      { name: "o", url: originUrl, headers: { [LINE]: "x" } },
+      // An unknown field: serde's message names it.
+      { name: "p", url: originUrl, [BARE]: 1 },
+    ],
+    routes: [{ name: "r", service: "o", paths: ["/bad"], headers: { [LINE]: ["x"] } }],
+    plugins: [{ name: "ai-proxy", route: "r", config: { providers: { [LINE]: { base_url: "https://x.example" } } } }],
+  };
+}
+
+const HIDDEN = "<hidden key, 46 characters>";
+const EXPECTED_PATHS = [
+  `$[${HIDDEN}]`,
+  `services[0].headers[${HIDDEN}]`,
+  `services[1][${HIDDEN}]`,
+  `routes[0].headers[${HIDDEN}]`,
+  `plugins[0].config.providers[${HIDDEN}].kind`,
+];
+
+function assertNoSecret(text) {
+  for (const f of FRAGMENTS) assert.ok(!text.includes(f), `${f} appears in:\n${text}`);
+}
+
+describe("secrets pasted as configuration keys", { timeout: 300_000 }, () => {
+  let dir;
+  let origin;
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "edgegate-hardening-"));
+    origin = await startOrigin();
+  });
+  after(async () => {
+    await origin?.close();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("edgegate-config validate says where each is, never what it is", async () => {
+    const built = await run("cargo", ["build", "-q", "--release", "-p", "edgegate-cli"]);
+    assert.equal(built.code, 0, built.stderr);
+    const file = path.join(dir, "bad.json");
+    fs.writeFileSync(file, JSON.stringify(secretDocument(origin.url), null, 2));
+    const out = await run(path.join(ROOT, "target", "release", "edgegate-config"), ["validate", file]);
+    assert.equal(out.code, 1, out.stderr);
+    assertNoSecret(out.stdout + out.stderr);
+    const lines = out.stderr.trim().split("\n");
+    for (const p of EXPECTED_PATHS) {
+      assert.ok(lines.some((l) => l.startsWith(`${p}: `)), `no error at ${p} in:\n${out.stderr}`);
+    }
+    // Where a message would name the key, the placeholder stands in its place.
+    assert.ok(lines.includes(`$[${HIDDEN}]: unknown field \`${HIDDEN}\`, expected one of \`$schema\`, \`format_version\`, \`services\`, \`routes\`, \`plugins\``), out.stderr);
+    // A key that looks like a name is still shown.
+    const ok = path.join(dir, "named.json");
+    fs.writeFileSync(
+      ok,
+      JSON.stringify({
+        format_version: 1,
+        services: [{ name: "o", url: origin.url, headers: { "X-Custom.Name": "a\nb", "x-from": "a\rb" } }],
+        routes: [],
+      }),
+    );
+    const named = await run(path.join(ROOT, "target", "release", "edgegate-config"), ["validate", ok]);
+    assert.equal(named.code, 1);
+    assert.match(named.stderr, /^services\[0\]\.headers\["X-Custom\.Name"\]: /m);
+    assert.match(named.stderr, /^services\[0\]\.headers\.x-from: /m);
+  });
+
+  test("the Worker's config_rejected line says where each is, never what it is", async (t) => {
+    const gw = await startGateway({
+      config: { format_version: 1, services: [{ name: "o", url: origin.url }], routes: [{ name: "g", service: "o", paths: ["/good"] }] },
+    });
+    t.after(() => gw.dispose());
+    assert.equal((await request(gw.at("/good"))).status, 200);
+    const bad = await putRaw(gw, JSON.stringify(secretDocument(origin.url)));
+    assert.equal((await request(gw.at("/good"))).status, 200);
+    const res = await request(gw.at("/bad"));
+    assert.equal(res.status, 404);
+    assertNoSecret(res.text + JSON.stringify(res.headers));
+    const line = await waitFor(
+      () => gw.logs.find((l) => l.json?.event === "config_rejected" && l.json.version === bad),
+      { what: "config_rejected", timeoutMs: 10_000 },
+    );
+    for (const p of EXPECTED_PATHS) assert.ok(line.json.error.includes(`${p}: `), `no ${p} in ${line.json.error}`);
+    assertNoSecret(gw.logs.map((l) => l.message).join("\n"));
+  });
+});
+
+describe("templates: a query parameter that is not UTF-8 once decoded", { timeout: 120_000 }, () => {
+  let gw;
+  let origin;
+
+  before(async () => {
+    origin = await startOrigin();
+    gw = await startGateway({
+      config: {
+        format_version: 1,
+        services: [{ name: "o", url: origin.url }],
+        routes: [
+          { name: "copy", service: "o", paths: ["/copy"] },
+          { name: "uri", service: "o", paths: ["/uri"] },
+        ],
+        plugins: [
+          {
+            name: "request-transformer",
+            route: "copy",
+            config: {
+              add: {
+                headers: ["x-q:[$(query_params.q)]"],
+                querystring: ["y:$(query_params.q)"],
+                body: ["z:$(query_params.q)"],
+              },
+            },
+          },
+          { name: "request-transformer", route: "uri", config: { replace: { uri: "/u/$(query_params.q)" } } },
+        ],
+      },
+    });
+  });
+  after(async () => {
+    await gw?.dispose();
+    await origin?.close();
+  });
+
+  test("a header or JSON body value is text with those bytes as %XX; a query value keeps the bytes", async () => {
+    const res = await request(gw.at("/copy?q=ab%ff%2B+c"), {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ a: 1 }),
+    });
+    assert.equal(res.status, 200);
+    const seen = origin.last;
+    assert.equal(seen.headers["x-q"], "[ab%FF+ c]");
+    const query = new URL(seen.url, "http://o").search;
+    assert.equal(query, "?q=ab%ff%2B+c&y=ab%FF%2B%20c");
+    assert.deepEqual(JSON.parse(seen.body.toString("utf8")), { a: 1, z: "ab%FF+ c" });
+  });
+
+  test("a form body value keeps the bytes too", async () => {
+    const res = await request(gw.at("/copy?q=%FE%FF"), {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: "a=1",
+    });
+    assert.equal(res.status, 200);
+    assert.equal(origin.last.body.toString("latin1"), "a=1&z=%FE%FF");
+  });
+
+  test("UTF-8 around the bytes is decoded; replace.uri keeps %XX as written, so the path has the same bytes", async () => {
+    let res = await request(gw.at("/copy?q=caf%C3%A9%FF"));
+    assert.equal(res.status, 200);
+    assert.equal(new URL(origin.last.url, "http://o").searchParams.get("y"), "café\ufffd");
+    assert.match(origin.last.url, /&y=caf%C3%A9%FF$/);
+    res = await request(gw.at("/uri?q=x%FFy"));
+    assert.equal(res.status, 200);
+    assert.equal(origin.last.url, "/u/x%FFy?q=x%FFy");
+  });
+});
+
+describe("JWKS fetch log lines carry no credentials of the URL", { timeout: 120_000 }, () => {
+  test("jwks_fetched logs the URL without user, password or query; the fetch used all of it", async (t) => {
+    const seen = [];
+    const { publicKey, privateKey } = await jose.generateKeyPair("RS256", { extractable: true });
+    const jwk = { ...(await jose.exportJWK(publicKey)), kid: "k1", alg: "RS256", use: "sig" };
+    const idp = http.createServer((req, res) => {
+      seen.push(req.url);
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ keys: [jwk] }));
+    });
+    await new Promise((r) => idp.listen(0, "127.0.0.1", r));
+    t.after(() => new Promise((r) => idp.close(r)));
+    const base = `http://127.0.0.1:${idp.address().port}/jwks`;
+    const origin = await startOrigin();
+    t.after(() => origin.close());
+    const gw = await startGateway({
+      config: {
+        format_version: 1,
+        services: [{ name: "o", url: origin.url }],
+        routes: [{ name: "j", service: "o", paths: ["/j"] }],
+        plugins: [{ name: "jwt", route: "j" }],
+      },
+    });
+    t.after(() => gw.dispose());
+    const put = (key, value) => gw.kv.put(key, JSON.stringify(value));
+    await put("consumers/c1", { id: "c1", username: "svc", groups: [] });
+    await put("consumer-names/svc", { id: "c1" });
+    await put("credentials/jwt/https://q.test", {
+      id: "jwt-q",
+      consumer_id: "c1",
+      key: "https://q.test",
+      jwks_url: `${base}?token=QUERY-SECRET-1`,
+    });
+    await put("credentials/jwt/https://u.test", {
+      id: "jwt-u",
+      consumer_id: "c1",
+      key: "https://u.test",
+      jwks_url: `http://user:PASS-SECRET-2@127.0.0.1:${idp.address().port}/jwks#FRAG-SECRET-3`,
+    });
+    const mint = (iss) =>
+      new jose.SignJWT({ sub: "svc" })
+        .setProtectedHeader({ alg: "RS256", kid: "k1" })
+        .setIssuer(iss)
+        .setIssuedAt()
+        .setExpirationTime(Math.floor(Date.now() / 1000) + 600)
+        .sign(privateKey);
+    const ok = await request(gw.at("/j"), { headers: { authorization: `Bearer ${await mint("https://q.test")}` } });
+    assert.equal(ok.status, 200);
+    assert.deepEqual(seen, ["/jwks?token=QUERY-SECRET-1"]);
+    // With a user and password in the URL: whether the runtime fetches it or refuses it, the line has no secret.
+    const res = await request(gw.at("/j"), { headers: { authorization: `Bearer ${await mint("https://u.test")}` } });
+    assert.ok([200, 401].includes(res.status), `status ${res.status}`);
+    const lines = await waitFor(() => {
+      const l = gw.logs.filter((x) => x.json?.event?.startsWith("jwks_"));
+      return l.length >= 2 ? l : undefined;
+    }, { what: "two jwks_ log lines", timeoutMs: 10_000 });
+    for (const l of lines) assert.equal(l.json.url, base, l.message);
+    const all = gw.logs.map((l) => l.message).join("\n");
+    for (const s of ["QUERY-SECRET-1", "PASS-SECRET-2", "FRAG-SECRET-3", "user:"]) {
+      assert.ok(!all.includes(s), `${s} logged:\n${all}`);
+    }
+  });
+});
