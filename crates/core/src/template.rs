@@ -5,6 +5,7 @@
 //! problem; the caller adds the JSON path), rendered per request from a [`RequestVars`] the glue
 //! fills. No Lua: these forms are all there is (docs/transformations.md#templates).
 
+use crate::auth::percent_decode_bytes;
 use crate::identity::Identity;
 use std::borrow::Cow;
 
@@ -104,29 +105,6 @@ fn query_param_bytes(query: &str, name: &str) -> Option<Vec<u8>> {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         (percent_decode_bytes(k) == name.as_bytes()).then(|| percent_decode_bytes(v))
     })
-}
-
-/// Decode `%XX` and `+` (form encoding) to bytes; a `%` not followed by two hex digits stays.
-fn percent_decode_bytes(s: &str) -> Vec<u8> {
-    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h * 16 + l);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    out
 }
 
 /// `bytes` as text: the UTF-8 in it as is, each byte that is not part of valid UTF-8 written back

@@ -257,6 +257,11 @@ pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
 
 /// Decode `%XX` and `+` (form encoding). `None` for invalid UTF-8.
 pub fn percent_decode(s: &str) -> Option<String> {
+    String::from_utf8(percent_decode_bytes(s)).ok()
+}
+
+/// Decode `%XX` and `+` (form encoding) to bytes; a `%` not followed by two hex digits stays.
+pub fn percent_decode_bytes(s: &str) -> Vec<u8> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -274,7 +279,7 @@ pub fn percent_decode(s: &str) -> Option<String> {
         }
         i += 1;
     }
-    String::from_utf8(out).ok()
+    out
 }
 
 fn hexval(c: u8) -> Option<u8> {
