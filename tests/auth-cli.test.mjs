@@ -3,27 +3,10 @@
 // (after its AUTH_CACHE_SECONDS). The key is printed once and never stored.
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { ROOT, startGateway, startOrigin, request, sleep } from "./support/harness.mjs";
-
-function run(cmd, args) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {
-      cwd: ROOT,
-      env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+import { ROOT, startGateway, startOrigin, request, sleep, run } from "./support/harness.mjs";
 
 function configNamespaceId() {
   const toml = fs.readFileSync(path.join(ROOT, "wrangler.toml"), "utf8");

@@ -5,29 +5,12 @@
 // password and query are not logged (docs/authentication.md, "JWKS at the edge").
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import * as jose from "jose";
-import { ROOT, startGateway, startOrigin, request, putRaw, waitFor } from "./support/harness.mjs";
-
-function run(cmd, args) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {
-      cwd: ROOT,
-      env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+import { ROOT, startGateway, startOrigin, request, putRaw, waitFor, run } from "./support/harness.mjs";
 
 // Secrets pasted where a key belongs: a whole header line, a bare API key longer than 32 characters.
 const LINE = "Authorization: Bearer sk-live-0123456789abcdef"; // 46 characters
