@@ -7,6 +7,11 @@
 // - startOrigin(): a throwaway node:http origin on 127.0.0.1 that records every request it gets.
 // - request()/streamRequest(): real HTTP requests over node:http (so that Host, Connection, TE... can be set).
 //
+// EDGEGATE_TEST_RELOAD=<s> (opt-in): startGateway's default CONFIG_RELOAD_SECONDS becomes <s> instead of 0, so
+// that most requests take the Worker's synchronous path as in production, and putConfig()/putRaw()/rollback()
+// on such a gateway then wait until the next request re-reads the pointer (see `reloadWait`). A test that
+// sets its own CONFIG_RELOAD_SECONDS keeps it.
+//
 // Everything listens on 127.0.0.1 only, and every start function registers its cleanup with the caller's
 // `t.after`/`after` (or returns a close/dispose function), so tests end by themselves.
 
@@ -40,6 +45,7 @@ export function workerBuilt() {
 export async function startGateway(opts = {}) {
   if (!workerBuilt()) throw new Error(`${SCRIPT} is missing: run scripts/build first`);
   const logs = [];
+  const bindings = { CONFIG_RELOAD_SECONDS: TEST_RELOAD ?? "0", ...(opts.bindings ?? {}) };
   const kvId = opts.kvNamespaceId ?? "CONFIG";
   const mf = new Miniflare({
     modules: true,
@@ -48,7 +54,7 @@ export async function startGateway(opts = {}) {
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
     kvNamespaces: { CONFIG: kvId },
     ...(opts.kvPersist ? { kvPersist: opts.kvPersist } : {}),
-    bindings: { CONFIG_RELOAD_SECONDS: "0", ...(opts.bindings ?? {}) },
+    bindings,
     compatibilityDate: "2026-05-01",
     host: "127.0.0.1",
     port: 0,
@@ -82,8 +88,31 @@ export async function startGateway(opts = {}) {
       await mf.dispose();
     },
   };
-  if (opts.config) await gw.putConfig(opts.config);
+  // No request has been made yet: the first one reads the pointer whatever the interval.
+  if (opts.config) await putRaw({ kv }, JSON.stringify(opts.config));
+  // Only the interval EDGEGATE_TEST_RELOAD chose: a test that sets its own also does its own waiting.
+  if (TEST_RELOAD !== undefined && opts.bindings?.CONFIG_RELOAD_SECONDS === undefined) {
+    reloadOf.set(kv, Number(TEST_RELOAD) || 0);
+    reloadOf.set(mf, Number(TEST_RELOAD) || 0);
+  }
   return gw;
+}
+
+/** EDGEGATE_TEST_RELOAD, if set: the default CONFIG_RELOAD_SECONDS of startGateway. */
+export const TEST_RELOAD = process.env.EDGEGATE_TEST_RELOAD?.trim() || undefined;
+
+// The reload interval (s) of each gateway started here, by its KV namespace and its Miniflare instance.
+const reloadOf = new WeakMap();
+
+/**
+ * After a pointer write: wait until the next request to the gateway re-reads the pointer. The Worker reads it
+ * when CONFIG_RELOAD_SECONDS have passed since the end of its last read (src/config.rs `step`, store.rs
+ * `ConfigCache::step`); a read under way during the write may end (and restart that interval) a little after
+ * it, hence the slack. Nothing to wait for at 0, or without EDGEGATE_TEST_RELOAD (default behaviour).
+ */
+async function reloadWait(target) {
+  const seconds = reloadOf.get(target.kv ?? target) ?? 0;
+  if (seconds > 0) await sleep(seconds * 1000 + 250);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -112,6 +141,7 @@ export async function putRaw(target, text) {
   const history = current ? [...current.history, current.version] : [];
   const pointer = { version, latest: current ? Math.max(current.latest, version) : version, history };
   await kv.put(POINTER_KEY, JSON.stringify(pointer)); // pointer last
+  await reloadWait(target);
   return version;
 }
 
@@ -128,6 +158,7 @@ export async function rollback(target) {
   const history = p.history.slice(0, -1);
   const version = p.history[p.history.length - 1];
   await kv.put(POINTER_KEY, JSON.stringify({ version, latest: p.latest, history }));
+  await reloadWait(target);
   return version;
 }
 
