@@ -1,6 +1,6 @@
 // Test harness for the edgegate Worker under Miniflare.
 //
-// - startGateway(): a Miniflare instance running build/index.js with a CONFIG KV namespace, reload interval 0,
+// - startGateway(): a Miniflare instance running build/index.js with a CONFIG KV namespace, reload interval 0 (see below),
 //   and the Worker's console output captured (one entry per console.* call).
 // - putConfig()/putRaw()/setPointer()/rollback(): write configuration the way the CLI does
 //   (`config/versions/<n>` first, then the `config/current` pointer).
@@ -10,7 +10,7 @@
 // EDGEGATE_TEST_RELOAD=<s> (opt-in): startGateway's default CONFIG_RELOAD_SECONDS becomes <s> instead of 0, so
 // that most requests take the Worker's synchronous path as in production, and putConfig()/putRaw()/rollback()
 // on such a gateway then wait until the next request re-reads the pointer (see `reloadWait`). A test that
-// sets its own CONFIG_RELOAD_SECONDS keeps it.
+// sets its own CONFIG_RELOAD_SECONDS binding keeps it; startGateway's `reload` option does the same per gateway.
 //
 // Everything listens on 127.0.0.1 only, and every start function registers its cleanup with the caller's
 // `t.after`/`after` (or returns a close/dispose function), so tests end by themselves.
@@ -39,13 +39,17 @@ export function workerBuilt() {
  * Start the gateway. Returns { mf, url, logs, kv, fetch helpers, dispose }.
  * `logs` collects { level, message, json } for every console line the Worker writes.
  * Options: kvNamespaceId (default "CONFIG"), kvPersist (a directory), bindings (merged over defaults),
- * config (a config object pushed before returning), miniflare (extra Miniflare options merged last, e.g.
+ * config (a config object pushed before returning), reload (CONFIG_RELOAD_SECONDS, default EDGEGATE_TEST_RELOAD
+ * or 0; with more than 0, putConfig/putRaw/rollback wait until the next request re-reads the pointer), miniflare (extra Miniflare options merged last, e.g.
  * `{ durableObjects: { RATE_LIMITER: "RateLimiter" } }`).
  */
 export async function startGateway(opts = {}) {
   if (!workerBuilt()) throw new Error(`${SCRIPT} is missing: run scripts/build first`);
   const logs = [];
-  const bindings = { CONFIG_RELOAD_SECONDS: TEST_RELOAD ?? "0", ...(opts.bindings ?? {}) };
+  // The reload interval the writers below wait for (opts.reload, else EDGEGATE_TEST_RELOAD), unless the
+  // test sets CONFIG_RELOAD_SECONDS itself (then it does its own waiting).
+  const reload = opts.bindings?.CONFIG_RELOAD_SECONDS === undefined ? String(opts.reload ?? TEST_RELOAD ?? "0") : undefined;
+  const bindings = { CONFIG_RELOAD_SECONDS: reload, ...(opts.bindings ?? {}) };
   const kvId = opts.kvNamespaceId ?? "CONFIG";
   const mf = new Miniflare({
     modules: true,
@@ -90,10 +94,9 @@ export async function startGateway(opts = {}) {
   };
   // No request has been made yet: the first one reads the pointer whatever the interval.
   if (opts.config) await putRaw({ kv }, JSON.stringify(opts.config));
-  // Only the interval EDGEGATE_TEST_RELOAD chose: a test that sets its own also does its own waiting.
-  if (TEST_RELOAD !== undefined && opts.bindings?.CONFIG_RELOAD_SECONDS === undefined) {
-    reloadOf.set(kv, Number(TEST_RELOAD) || 0);
-    reloadOf.set(mf, Number(TEST_RELOAD) || 0);
+  if (reload !== undefined) {
+    reloadOf.set(kv, Number(reload) || 0);
+    reloadOf.set(mf, Number(reload) || 0);
   }
   return gw;
 }
