@@ -12,7 +12,9 @@ const sha256hex = (s) => crypto.createHash("sha256").update(s).digest("hex");
 const METHODS = "GET,HEAD,PUT,PATCH,POST,DELETE,OPTIONS,TRACE,CONNECT";
 const corsHeaders = (res) => Object.keys(res.headers).filter((h) => h.startsWith("access-control-"));
 
-describe("phases: cors before request-termination", { timeout: 120_000 }, () => {
+// Both paths of the Worker: reload 0 (every request re-reads the configuration pointer: the asynchronous one)
+// and 1 (most requests take the synchronous one, as in production; tests/syncpath.test.mjs).
+for (const reload of [0, 1]) describe(`phases: cors before request-termination (CONFIG_RELOAD_SECONDS ${reload})`, { timeout: 120_000 }, () => {
   let gw, origin;
   const aliceKey = "eg_alice_" + crypto.randomBytes(16).toString("hex");
   const scraperKey = "eg_scraper_" + crypto.randomBytes(16).toString("hex");
@@ -59,7 +61,7 @@ describe("phases: cors before request-termination", { timeout: 120_000 }, () => 
   };
 
   before(async () => {
-    gw = await startGateway();
+    gw = await startGateway({ reload });
     origin = await startOrigin();
     for (const s of config.services) s.url = origin.url;
     await consumer("c-alice", "alice", aliceKey);

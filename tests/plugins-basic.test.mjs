@@ -7,7 +7,9 @@ import { startGateway, startOrigin, request, putConfig, waitFor } from "./suppor
 
 const sha256hex = (s) => crypto.createHash("sha256").update(s).digest("hex");
 
-describe("request-termination and redirect", { timeout: 120_000 }, () => {
+// Both paths of the Worker: reload 0 (every request re-reads the configuration pointer: the asynchronous one)
+// and 1 (most requests take the synchronous one, as in production; tests/syncpath.test.mjs).
+for (const reload of [0, 1]) describe(`request-termination and redirect (CONFIG_RELOAD_SECONDS ${reload})`, { timeout: 120_000 }, () => {
   let gw, origin;
   const aliceKey = "eg_alice_" + crypto.randomBytes(16).toString("hex");
   const scraperKey = "eg_scraper_" + crypto.randomBytes(16).toString("hex");
@@ -89,7 +91,7 @@ describe("request-termination and redirect", { timeout: 120_000 }, () => {
   };
 
   before(async () => {
-    gw = await startGateway();
+    gw = await startGateway({ reload });
     origin = await startOrigin();
     config.services[0].url = origin.url;
     await consumer("c-alice", "alice", aliceKey);

@@ -96,7 +96,9 @@ async function* slowChunks(n, size, gapMs, state) {
   }
 }
 
-describe("traffic policies", { timeout: 120_000 }, () => {
+// Both paths of the Worker: reload 0 (every request re-reads the configuration pointer: the asynchronous one)
+// and 1 (most requests take the synchronous one, as in production; tests/syncpath.test.mjs).
+for (const reload of [0, 1]) describe(`traffic policies (CONFIG_RELOAD_SECONDS ${reload})`, { timeout: 120_000 }, () => {
   let gw, origin, early;
   const get = (path, headers = {}, opts = {}) => request(gw.at(path), { headers, ...opts });
   const hitsOf = (path) => origin.requests.filter((r) => r.url.startsWith(path)).length;
@@ -125,7 +127,7 @@ describe("traffic policies", { timeout: 120_000 }, () => {
       },
       { rawBody: true },
     );
-    gw = await startGateway({ config: policiesConfig(origin.url, early.url) });
+    gw = await startGateway({ reload, config: policiesConfig(origin.url, early.url) });
   });
   after(async () => {
     await gw?.dispose();
