@@ -39,6 +39,8 @@ function config(origin, slow, dead) {
       route("limited", ["/limited"]),
       route("sized", ["/sized"]),
       route("denied", ["/denied"]),
+      route("allowed-dead", ["/allowed-dead"], { service: "dead" }),
+      route("shaped-pair", ["/shaped-pair"], { service: "pair" }),
     ],
     plugins: [
       { name: "request-termination", route: "closed", config: { status_code: 503, message: "closed" } },
@@ -54,6 +56,8 @@ function config(origin, slow, dead) {
       { name: "rate-limiting", route: "limited", config: { minute: 2, limit_by: "ip", policy: "local" } },
       { name: "request-size-limiting", route: "sized", config: { allowed_payload_size: 10, size_unit: "bytes" } },
       { name: "ip-restriction", route: "denied", config: { deny: ["0.0.0.0/0", "::/0"] } },
+      { name: "ip-restriction", route: "allowed-dead", config: { deny: ["192.0.2.0/24"] } },
+      { name: "response-transformer", route: "shaped-pair", config: { add: { headers: ["x-shaped:pair"] } } },
     ],
   };
 }
@@ -144,13 +148,15 @@ for (const reload of ["0", "600"]) {
     });
 
     test("a failed connection is retried on the next target", async () => {
+      const attempts = [];
       for (let i = 0; i < 4; i++) {
         const res = await request(gw.at("/pair"));
         assert.equal(res.status, 200, res.text);
         const log = await logOf(res);
         assert.equal(log.upstream, origin.url);
-        assert.ok(log.attempts === 1 || log.attempts === 2, `attempts ${log.attempts}`);
+        attempts.push(log.attempts);
       }
+      assert.ok(attempts.every((n) => n === 1 || n === 2) && attempts.includes(2), `attempts ${attempts}`);
     });
 
     test("the hash cookie is set on a route without plugins", async () => {
@@ -233,8 +239,26 @@ for (const reload of ["0", "600"]) {
       assertProblem(big, 413, "payload_too_large");
     });
 
-    test("ip-restriction denies with 403", async () => {
+    test("ip-restriction denies with 403; behind it, an unreachable origin is 502", async () => {
       assertProblem(await request(gw.at("/denied")), 403, "ip_not_allowed");
+      const dead = await request(gw.at("/allowed-dead"));
+      assertProblem(dead, 502, "upstream_unreachable");
+      const log = await logOf(dead);
+      assert.equal(log.error, "upstream_unreachable");
+      assert.equal(log.route, "allowed-dead");
+    });
+
+    test("a retried request still goes through its route's response plugins", async () => {
+      const attempts = [];
+      for (let i = 0; i < 4; i++) {
+        const res = await request(gw.at("/shaped-pair"));
+        assert.equal(res.status, 200, res.text);
+        assert.equal(res.headers["x-shaped"], "pair");
+        const log = await logOf(res);
+        assert.equal(log.upstream, origin.url);
+        attempts.push(log.attempts);
+      }
+      assert.ok(attempts.every((n) => n === 1 || n === 2) && attempts.includes(2), `attempts ${attempts}`);
     });
   });
 }
