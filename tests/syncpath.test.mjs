@@ -32,6 +32,7 @@ function config(origin, slow, dead) {
       { name: "pair", service: "pair", paths: ["/pair"] },
       { name: "hashed", service: "hashed", paths: ["/hashed"] },
       route("closed", ["/closed"]),
+      route("closed-json", ["/closed-json"]),
       route("shaped", ["/shaped"]),
       route("shaped-dead", ["/shaped-dead"], { service: "dead" }),
       route("cors", ["/cors"]),
@@ -45,6 +46,8 @@ function config(origin, slow, dead) {
     plugins: [
       { name: "request-termination", route: "closed", config: { status_code: 503, message: "closed" } },
       { name: "response-transformer", route: "closed", config: { add: { headers: ["x-shaped:closed"] } } },
+      { name: "request-termination", route: "closed-json", config: { status_code: 403, message: "no" } },
+      { name: "response-transformer", route: "closed-json", config: { add: { json: ["extra:1"], json_types: ["number"] } } },
       {
         name: "response-transformer", route: "shaped",
         config: { add: { headers: ["x-shaped:yes"], json: ["edge:true"], json_types: ["boolean"] }, remove: { json: ["headers"] } },
@@ -72,6 +75,8 @@ const PROBES = [
   ["OPTIONS", "/plain", { "max-forwards": "0" }],
   ["GET", "/dead"],
   ["GET", "/closed"],
+  ["GET", "/closed-json"],
+  ["HEAD", "/shaped/h"],
   ["GET", "/shaped/y"],
   ["GET", "/shaped-dead"],
   ["GET", "/cors", { origin: APP }],
@@ -225,6 +230,11 @@ for (const reload of ["0", "600"]) {
       assert.deepEqual(res.json(), { message: "closed" });
       assert.equal(res.headers["x-shaped"], "closed");
       assert.equal((await logOf(res)).status, 503);
+      // A body_filter hook on a plugin's answer (read in the answer's promise chain on the synchronous path).
+      const json = await request(gw.at("/closed-json"));
+      assert.equal(json.status, 403);
+      assert.deepEqual(json.json(), { message: "no", extra: 1 });
+      assert.equal((await logOf(json)).status, 403);
     });
 
     test("response-transformer edits headers and the JSON body of the origin's answer, and error answers", async () => {
