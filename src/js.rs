@@ -38,6 +38,24 @@ function setsHeader(pairs, from, name) {
 
 const TIMED_OUT = 1;
 const FAILED = 2;
+const BODY_REFUSED = 3;
+
+// Whether a request body (a string, bytes or a stream) is empty. A stream is read up to its first
+// non-empty chunk (then cancelled), so a body that is not empty is never read further.
+async function emptyBody(b) {
+  if (typeof b === "string") return b.length === 0;
+  if (b.byteLength !== undefined) return b.byteLength === 0;
+  if (typeof b.getReader !== "function") return false;
+  const r = b.getReader();
+  for (;;) {
+    const { done, value } = await r.read();
+    if (done) return true;
+    if (value && value.byteLength > 0) {
+      r.cancel().catch(() => {});
+      return false;
+    }
+  }
+}
 
 // Fetch with `req`'s method and body what `plan` says: its lines are the upstream URL, the request id,
 // then header name / value pairs to set upstream, after the headers named in `always` (an array) and
@@ -50,7 +68,9 @@ const FAILED = 2;
 // hop-by-hop, RFC 9110 7.6.1), with X-Request-Id and the latency headers in ms (`startedMs` is when the
 // request arrived). `method` and `body`, unless undefined, replace the request's (a plugin's edit;
 // `body` null sends none). A 101 (WebSocket) response is passed as it is: it carries the socket. An exception
-// while preparing the response counts as a failed fetch. (One `plan` string rather than three: each
+// while preparing the response counts as a failed fetch. A GET or HEAD cannot carry a body in the Fetch API:
+// an empty one (`Content-Length: 0`, an empty chunked body) is left out; another gives `outcome` 3
+// (BODY_REFUSED) without any fetch. (One `plan` string rather than three: each
 // string from wasm costs a decoder call.)
 //
 // The timeout is a race, not an abort: an AbortController per request costs more CPU than the rest of
@@ -83,20 +103,34 @@ export function forward(req, plan, always, guarded, remove, resolveOverride, tim
       }
     };
     const timer = setTimeout(settle, timeoutMs, TIMED_OUT, 0, 0);
-    const sent = Date.now();
-    fetch(url, init).then(
-      (r) => {
+    const send = () => {
+      const sent = Date.now();
+      fetch(url, init).then(
+        (r) => {
+          if (settled) return;
+          const upstream = Math.max(0, Date.now() - sent);
+          let out;
+          try {
+            out = clientResponse(r, upstream, sent - startedMs, respAlways, requestId);
+          } catch {
+            return settle(FAILED, 0, 0);
+          }
+          settle(out, r.status, upstream);
+        },
+        () => settle(FAILED, 0, 0));
+    };
+    if (init.body == null || (init.method !== "GET" && init.method !== "HEAD")) return send();
+    emptyBody(init.body).then(
+      (empty) => {
         if (settled) return;
-        const upstream = Math.max(0, Date.now() - sent);
-        let out;
-        try {
-          out = clientResponse(r, upstream, sent - startedMs, respAlways, requestId);
-        } catch {
-          return settle(FAILED, 0, 0);
-        }
-        settle(out, r.status, upstream);
+        if (!empty) return settle(BODY_REFUSED, 0, 0);
+        delete init.body;
+        delete init.signal;
+        init.headers.delete("content-length");
+        init.headers.delete("transfer-encoding");
+        send();
       },
-      () => settle(FAILED, 0, 0));
+      () => settle(BODY_REFUSED, 0, 0));
   });
 }
 
@@ -151,6 +185,8 @@ extern "C" {
 
 /// `outcome` values of `forward` that are not a response.
 pub const TIMED_OUT: f64 = 1.0;
+/// A GET or HEAD with a body that is not empty: not sent (the Fetch API cannot send it).
+pub const BODY_REFUSED: f64 = 3.0;
 
 /// The request headers every request needs, read in the same call as the method and URL.
 const REQUEST_HEADERS: [&str; 6] = [

@@ -59,6 +59,12 @@ async fn keep_body(ex: &Exchange<'_>, attempts: &mut Attempts) {
     }
 }
 
+/// Whether `js::forward` refused to send the attempt (a GET or HEAD with a body): not the target's
+/// doing, so it neither counts for its health nor is retried.
+fn refused(value: &JsValue, status: u16) -> bool {
+    status == 0 && value.as_f64() == Some(js::BODY_REFUSED)
+}
+
 /// What an attempt became, for health checks and retries.
 fn outcome_of(value: &JsValue, status: u16) -> Outcome {
     match status {
@@ -124,12 +130,14 @@ pub async fn forward_from(
         let outcome = slot.take().unwrap_or_default();
         ex.log.upstream = upstream.targets.get(target).map(|t| t.origin.clone());
         ex.log.attempts = Some(attempts.made);
-        let result = outcome_of(&outcome.value, outcome.status);
-        crate::upstream::finished(upstream, target, result);
-        if let Some(next) = retry_target(ex, &attempts, result) {
-            discard(&outcome.value);
-            target = next;
-            continue;
+        if !refused(&outcome.value, outcome.status) {
+            let result = outcome_of(&outcome.value, outcome.status);
+            crate::upstream::finished(upstream, target, result);
+            if let Some(next) = retry_target(ex, &attempts, result) {
+                discard(&outcome.value);
+                target = next;
+                continue;
+            }
         }
         return settle(
             outcome.value,
@@ -200,14 +208,15 @@ pub fn start_fast(
     let kept_slot = slot.clone();
     let done = Closure::once_into_js(move |value: JsValue, status: u16, upstream_ms: f64| {
         let outcome = outcome_of(&value, status);
-        if balanced {
+        let refused = refused(&value, status);
+        if balanced && !refused {
             if let Some(up) = owned.gateway.upstream(service_index) {
                 crate::upstream::finished(up, target, outcome);
             }
         }
         let saved = kept_slot.take();
         let left = plugins.unwrap_or(crate::HooksLeft::OnError);
-        if let Some(next) = next_target(&owned, outcome) {
+        if let Some(next) = (!refused).then(|| next_target(&owned, outcome)).flatten() {
             discard(&value);
             let promise = wasm_bindgen_futures::future_to_promise(async move {
                 let ctx = owned.context();
@@ -450,6 +459,12 @@ pub fn settle(
         log.status = Some(status);
         log.upstream_ms = Some(upstream_ms as u64);
         return Ok(value.unchecked_into());
+    }
+    if value.as_f64() == Some(js::BODY_REFUSED) {
+        return Err(GatewayError::new(
+            ErrorKind::BadRequest,
+            "a GET or HEAD request cannot carry a body through the gateway; send it with POST",
+        ));
     }
     if value.as_f64() == Some(js::TIMED_OUT) {
         return Err(GatewayError::new(
