@@ -10,6 +10,10 @@ import { startGateway, startOrigin, request, closedPort, waitFor, problemOf, sha
 const METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"];
 const BOUND = 1000; // max_body_size of the bounded routes
 
+/** A string whose characters are the UTF-8 bytes of `s` (node:http writes header strings as Latin-1). */
+const latin1 = (s) => Buffer.from(s).toString("latin1");
+const hex = (s) => Buffer.from(s).toString("hex");
+
 /** Fixed responses under /resp/<name>; anything else: a JSON echo of the request. */
 function originHandler(req, res, record) {
   const p = new URL(req.url, "http://o").pathname;
@@ -36,6 +40,12 @@ function originHandler(req, res, record) {
       res.writeHead(200, { "content-type": "application/json", "content-encoding": "gzip", "content-length": gz.length });
       return res.end(req.method === "HEAD" ? undefined : gz);
     }
+    case "/resp/utf8hdr":
+      res.writeHead(200, { "content-type": "application/json", "x-o": latin1("café€") });
+      return res.end('{"k":"v"}');
+    case "/resp/205":
+      res.writeHead(205, { "content-type": "application/json", "x-drop": "1" });
+      return res.end();
     case "/resp/204":
       res.writeHead(204, { "content-type": "application/json", "x-drop": "1" });
       return res.end();
@@ -139,6 +149,14 @@ function scenarios(originUrl, deadUrl) {
         max_body_size: BOUND,
       }),
     ],
+    utf8: [
+      rt({
+        rename: { headers: ["x-in:x-renamed"] },
+        add: { headers: ["x-copy:$(headers.x-src)"], querystring: ["q:$(headers.x-src)"], body: ["v:$(headers.x-src)"] },
+        append: { headers: ["x-app:b"] },
+      }),
+    ],
+    "resp-utf8": [rs({ append: { headers: ["x-o:more"] }, add: { headers: ["x-from-req:$(headers.x-src)", "x-from-q:$(query_params.t)"] } })],
     "no-body-rule": [rt({ add: { headers: ["x-added:1"] }, max_body_size: BOUND })],
     resp: [
       rs({
@@ -148,6 +166,7 @@ function scenarios(originUrl, deadUrl) {
         max_body_size: BOUND,
       }),
     ],
+    "resp-typed": [rs({ add: { json: ["n:$(query_params.n)", "b:$(query_params.b)"], json_types: ["number", "boolean"] } })],
     "resp-append": [rs({ append: { json: ["name:more", "list:one"] } })],
     "resp-same": [rs({ remove: { json: ["absent"] }, rename: { json: ["absent:other"] }, replace: { json: ["also-absent:1"] } })],
     dead: [rs({ add: { headers: ["x-served-by:edgegate"], json: ["edge:1"] } })],
@@ -157,7 +176,7 @@ function scenarios(originUrl, deadUrl) {
   const plugins = [];
   for (const [name, ps] of Object.entries(list)) {
     const paths = name === "uri-param" ? ["/uri-param/{id}"] : name === "tpl" ? ["/tpl/{id}"] : [`/${name}`];
-    const rewrite = { "resp-append": "/resp/charset", "resp-same": "/resp/pretty" }[name];
+    const rewrite = { "resp-typed": "/resp/charset", "resp-append": "/resp/charset", "resp-same": "/resp/pretty", "resp-utf8": "/resp/utf8hdr" }[name];
     routes.push({ name, service: name === "dead" ? "dead" : "echo", paths, strip_path: false, methods: METHODS, ...(rewrite ? { rewrite } : {}) });
     for (const p of ps) plugins.push({ ...p, route: name });
   }
@@ -338,17 +357,40 @@ for (const reload of ["0", "1"]) describe(`docs/transformations.md, second audit
   describe("non-ASCII template values in headers", () => {
     test("?text=caf%C3%A9 goes out as the UTF-8 bytes of café", async () => {
       const o = await echo("/tpl/1?text=caf%C3%A9");
-      assert.equal(o.raw["x-text"], Buffer.from("café").toString("hex"));
+      assert.equal(o.raw["x-text"], hex("café"));
       assert.match(o.url, /copy=caf%C3%A9/);
     });
     test("a character outside Latin-1 (€) too", async () => {
       const o = await echo("/tpl/1?text=%E2%82%AC5");
-      assert.equal(o.raw["x-text"], Buffer.from("€5").toString("hex"));
+      assert.equal(o.raw["x-text"], hex("€5"));
     });
     test("bytes that are not UTF-8: %FF written as the text %FF", async () => {
       const o = await echo("/tpl/1?text=caf%C3%A9%ff");
-      assert.equal(o.raw["x-text"], Buffer.from("café%FF").toString("hex"));
+      assert.equal(o.raw["x-text"], hex("café%FF"));
       assert.match(o.url, /copy=caf%C3%A9%FF/);
+    });
+  });
+
+  describe("non-ASCII header values (UTF-8 bytes from the client or the origin)", () => {
+    test("a client's UTF-8 header renamed, appended to, copied by a template: the same bytes go out; as text in JSON and query", async () => {
+      const v = latin1("café€");
+      const o = await echo("/utf8", {
+        method: "POST",
+        headers: { "x-in": v, "x-app": v, "x-src": v, "content-type": "application/json" },
+        body: "{}",
+      });
+      assert.equal(o.raw["x-renamed"], hex("café€"));
+      assert.equal(o.raw["x-app"], hex("café€, b"));
+      assert.equal(o.raw["x-copy"], hex("café€"));
+      assert.deepEqual(JSON.parse(o.body), { v: "café€" });
+      assert.match(o.url, /q=caf%C3%A9%E2%82%AC/);
+    });
+    test("response headers: the origin's UTF-8 value appended to keeps its bytes; templates write UTF-8", async () => {
+      const res = await request(gw.at("/resp-utf8?t=%C3%A9"), { headers: { "x-src": latin1("café€") } });
+      assert.equal(res.status, 200);
+      assert.equal(hex(Buffer.from(res.headers["x-o"], "latin1")), hex("café€, more"));
+      assert.equal(hex(Buffer.from(res.headers["x-from-req"], "latin1")), hex("café€"));
+      assert.equal(hex(Buffer.from(res.headers["x-from-q"], "latin1")), hex("é"));
     });
   });
 
@@ -377,6 +419,12 @@ for (const reload of ["0", "1"]) describe(`docs/transformations.md, second audit
         const o = (await post("/body", "application/json", body)).json();
         assert.equal(o.body, body);
       }
+    });
+    test("a gzip-encoded JSON request body (Content-Encoding: gzip) is not JSON to the rules: sent as it came", async () => {
+      const gz = zlib.gzipSync('{"password":"p"}');
+      const o = (await post("/body", "application/json", gz, { "content-encoding": "gzip" })).json();
+      assert.equal(o.bodyHex, gz.toString("hex"));
+      assert.equal(o.headers["content-encoding"], "gzip");
     });
     test("a form body that is not UTF-8 is sent as it came", async () => {
       const body = Buffer.from([0x70, 0x61, 0x73, 0x73, 0x77, 0x6f, 0x72, 0x64, 0x3d, 0xff]); // password=\xff
@@ -422,7 +470,7 @@ for (const reload of ["0", "1"]) describe(`docs/transformations.md, second audit
       assert.equal(res.status, 200);
       assert.deepEqual(res.json(), { name: "x", api_version: 2, flag: true, src: "edge" });
       assert.equal(res.headers["x-served-by"], "edgegate");
-      if (res.headers["content-length"] !== undefined) assert.equal(Number(res.headers["content-length"]), res.body.length);
+      assert.equal(Number(res.headers["content-length"]), res.body.length);
     });
     test("application/problem+json: header rules apply, json rules do not", async () => {
       const res = await request(gw.at("/resp/problem"));
@@ -452,20 +500,35 @@ for (const reload of ["0", "1"]) describe(`docs/transformations.md, second audit
       const res = await request(gw.at("/resp-append"));
       assert.deepEqual(res.json(), { internal_id: 7, name: ["x", "more"], list: ["one"] });
     });
-    test("a gzip-encoded origin response: json rules apply to the decoded JSON, the client can decode what it gets", async () => {
+    test("a gzip-encoded origin response: json rules apply to the decoded JSON, sent gzip-encoded again", async () => {
       const res = await request(gw.at("/resp/gzip"), { headers: { "accept-encoding": "gzip" } });
       assert.equal(res.status, 200);
-      const text = res.headers["content-encoding"] === "gzip" ? zlib.gunzipSync(res.body).toString() : res.text;
-      assert.deepEqual(JSON.parse(text), { name: "zipped", api_version: 2, flag: true, src: "edge" });
+      assert.equal(res.headers["content-encoding"], "gzip");
+      assert.deepEqual(JSON.parse(zlib.gunzipSync(res.body).toString()), { name: "zipped", api_version: 2, flag: true, src: "edge" });
+      assert.equal(res.headers["content-length"], undefined);
+      assert.equal(res.headers["transfer-encoding"], "chunked");
     });
-    test("HEAD: header rules apply, no body; Content-Length as the origin's", async () => {
+    test("json_types with a template: a number that does not render as a number stays a string", async () => {
+      const ok = await request(gw.at("/resp-typed?n=12&b=true"));
+      assert.deepEqual(ok.json(), { internal_id: 7, name: "x", n: 12, b: true });
+      const not = await request(gw.at("/resp-typed?n=twelve&b=yes"));
+      assert.deepEqual(not.json(), { internal_id: 7, name: "x", n: "twelve", b: false });
+    });
+    test("HEAD: header rules apply, no body, and no Content-Length when json rules would rewrite the GET body", async () => {
+      const get = await request(gw.at("/resp/charset"));
       const res = await request(gw.at("/resp/charset"), { method: "HEAD" });
       assert.equal(res.status, 200);
       assert.equal(res.headers["x-served-by"], "edgegate");
       assert.equal(res.body.length, 0);
+      // RFC 9110 §8.6: a HEAD Content-Length, if any, is the length GET would send.
+      if (res.headers["content-length"] !== undefined) assert.equal(Number(res.headers["content-length"]), get.body.length);
+      assert.equal(res.headers["content-length"], undefined, "dropped, as Kong does");
+      // json rules that do not apply (problem+json): the origin's Content-Length is kept.
+      const other = await request(gw.at("/resp/problem"), { method: "HEAD" });
+      assert.equal(other.headers["content-length"], String('{"internal_id":7}'.length));
     });
-    test("204 and 304: header rules apply, no body", async () => {
-      for (const s of ["204", "304"]) {
+    test("204, 205 and 304: header rules apply, no body", async () => {
+      for (const s of ["204", "205", "304"]) {
         const res = await request(gw.at(`/resp/${s}`));
         assert.equal(res.status, Number(s));
         assert.equal(res.headers["x-served-by"], "edgegate", s);
