@@ -79,7 +79,7 @@ function originHandler(req, res, record) {
       record.rawHeaders.flatMap((v, i, a) => (i % 2 ? [] : [[v.toLowerCase(), Buffer.from(a[i + 1], "latin1").toString("hex")]])),
     ),
     body: record.body.toString("utf8"),
-    bodyHex: record.body.length <= 256 ? record.body.toString("hex") : undefined,
+    bodyHex: record.body.length <= 4096 ? record.body.toString("hex") : undefined,
     length: record.body.length,
     sha256: sha256(record.body),
   });
@@ -157,6 +157,7 @@ function scenarios(originUrl, deadUrl) {
       }),
     ],
     "resp-utf8": [rs({ append: { headers: ["x-o:more"] }, add: { headers: ["x-from-req:$(headers.x-src)", "x-from-q:$(query_params.t)"] } })],
+    mp: [rt({ append: { body: ["note:$(headers.x-note)"] } })],
     "no-body-rule": [rt({ add: { headers: ["x-added:1"] }, max_body_size: BOUND })],
     resp: [
       rs({
@@ -202,6 +203,19 @@ async function putAndWait(gw, doc) {
     { what: `version ${version} in service`, timeoutMs: 10_000 },
   );
   return version;
+}
+
+/** The validation error of a document the gateway refuses (the previous version stays in service). */
+async function rejected(gw, doc) {
+  const version = await gw.putConfig(doc);
+  const line = await waitFor(
+    async () => {
+      await request(gw.at("/__probe"), { method: "OPTIONS" });
+      return gw.logs.find((l) => l.json?.event === "config_rejected" && l.json.version === version);
+    },
+    { what: `version ${version} rejected`, timeoutMs: 10_000 },
+  );
+  return line.json.error;
 }
 
 function assertProblem(res, status, code) {
@@ -426,6 +440,45 @@ for (const reload of ["0", "1"]) describe(`docs/transformations.md, second audit
       assert.equal(o.bodyHex, gz.toString("hex"));
       assert.equal(o.headers["content-encoding"], "gzip");
     });
+    test("multipart: parts by name, file bytes kept, preamble dropped, new Content-Length; quoted boundary and parameters in any order", async () => {
+      for (const [B, ct] of [
+        ["b0undary", "multipart/form-data; boundary=b0undary"],
+        ["a b'c", 'Multipart/Form-Data; charset=utf-8; boundary="a b\'c"'],
+      ]) {
+        const file = Buffer.from([0, 1, 2, 0xff, 0x0d, 0x0a, 0x2d, 0x2d]);
+        const body = Buffer.concat([
+          Buffer.from(`preamble\r\n--${B}\r\nContent-Disposition: form-data; name="password"\r\n\r\nsecret\r\n`),
+          Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="user"; filename="u.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`),
+          file,
+          Buffer.from(`\r\n--${B}--\r\n`),
+        ]);
+        const o = (await post("/body", ct, body)).json();
+        assert.equal(o.headers["content-type"], ct);
+        assert.equal(Number(o.headers["content-length"]), o.length);
+        const got = Buffer.from(o.bodyHex ?? "", "hex");
+        assert.ok(!got.includes("secret") && !got.includes("preamble"), got.toString("latin1"));
+        const form = await new Response(got, { headers: { "content-type": `multipart/form-data; boundary="${B}"` } }).formData();
+        const username = form.get("username");
+        assert.equal(username.name, "u.bin", "a renamed file keeps its filename");
+        assert.equal(Buffer.from(await username.arrayBuffer()).toString("hex"), file.toString("hex"));
+        assert.equal(form.get("source"), "edge");
+        assert.deepEqual(form.getAll("tags"), ["new"]);
+        assert.equal(form.get("user"), null);
+      }
+    });
+    test("multipart: a value that would contain the boundary is refused with 400; a malformed body is sent as it came", async () => {
+      const ct = "multipart/form-data; boundary=edge";
+      const body = Buffer.from('--edge\r\nContent-Disposition: form-data; name="x"\r\n\r\n1\r\n--edge--\r\n');
+      const before = origin.requests.length;
+      assertProblem(await post("/mp", ct, body, { "x-note": "a --edge b" }), 400, "bad_request");
+      assert.equal(origin.requests.length, before, "the origin is not called");
+      const ok = (await post("/mp", ct, body, { "x-note": "edge" })).json();
+      const form = await new Response(Buffer.from(ok.bodyHex, "hex"), { headers: { "content-type": ct } }).formData();
+      assert.deepEqual([form.get("x"), form.get("note")], ["1", "edge"]);
+      const malformed = "no delimiter here password=1";
+      const o = (await post("/mp", ct, malformed, { "x-note": "n" })).json();
+      assert.equal(o.body, malformed);
+    });
     test("a form body that is not UTF-8 is sent as it came", async () => {
       const body = Buffer.from([0x70, 0x61, 0x73, 0x73, 0x77, 0x6f, 0x72, 0x64, 0x3d, 0xff]); // password=\xff
       const o = (await post("/body", "application/x-www-form-urlencoded", body)).json();
@@ -550,6 +603,51 @@ for (const reload of ["0", "1"]) describe(`docs/transformations.md, second audit
       await waitFor(() => gw.logs.filter((l) => l.json?.event === "plugin_warning" && l.json.plugin === "response-transformer").length >= 2, {
         what: "two response-transformer warnings",
       });
+    });
+  });
+
+  // Last: a refused version leaves the one in service as it was.
+  describe("validation errors", () => {
+    test("JSON paths and the problem, never the entry's value; the version in service stays", async () => {
+      const error = await rejected(gw, {
+        format_version: 1,
+        services: [{ name: "s", url: "http://127.0.0.1:1" }],
+        routes: [{ name: "r", service: "s", paths: ["/refused"] }],
+        plugins: [
+          {
+            name: "request-transformer",
+            route: "r",
+            config: {
+              add: { headers: ["Authorization Bearer sk-secret-123", "x-a:$(headers.x", "x b:1"] },
+              replace: { uri: "/$(route.name)" },
+              remove: { headers: ["x-forwarded-for"] },
+              http_method: "post",
+              max_body_size: 8388609,
+            },
+          },
+          { name: "response-transformer", route: "r", config: { add: { json: ["n:abc", "m:1"], json_types: ["number", "number", "string"] } } },
+          { name: "response-transformer", service: "s", config: { add: { querystring: ["a:1"] } } },
+          { name: "request-transformer", service: "s", config: { replace: { uri: "v2/x" } } },
+        ],
+      });
+      for (const part of [
+        'plugins[0].config.add.headers[0]: not "name:value" (no colon)',
+        'plugins[0].config.add.headers[1]: template: unclosed "$("',
+        "plugins[0].config.add.headers[2]: not a valid header name",
+        'plugins[0].config.replace.uri: template: unknown template variable "route"',
+        'plugins[0].config.remove.headers[0]: header "x-forwarded-for" cannot be changed here',
+        "plugins[0].config.http_method:",
+        "plugins[0].config.max_body_size:",
+        "plugins[1].config.add.json[0]: the value is not a number",
+        "plugins[1].config.add.json_types:",
+        "plugins[2].config.add.querystring: unknown field `querystring`",
+        "plugins[3].config.replace.uri:",
+      ]) {
+        assert.ok(error.includes(part), `${part} in:\n${error}`);
+      }
+      assert.ok(!error.includes("sk-secret-123") && !error.includes("Bearer"), error);
+      const o = await echo("/order");
+      assert.equal(o.headers["x-added"], "a");
     });
   });
 });

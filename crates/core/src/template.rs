@@ -521,7 +521,7 @@ mod tests {
         let header = |n: &str| match n {
             "x-utf8" => Some(cafe_utf8.to_string()),
             "x-latin1" => Some("caf\u{e9}".to_string()), // the byte E9: not UTF-8
-            "x-text" => Some("€".to_string()),            // not a byte reading: kept as it is
+            "x-text" => Some("€".to_string()),           // not a byte reading: kept as it is
             _ => None,
         };
         let vars = RequestVars {
@@ -534,9 +534,18 @@ mod tests {
             let t = Template::parse(t).unwrap();
             (t.render(&vars), t.render_bytes(&vars))
         };
-        assert_eq!(both("$(headers.x-utf8)"), ("café€".into(), "café€".as_bytes().to_vec()));
-        assert_eq!(both("$(headers.x-latin1)"), ("caf%E9".into(), b"caf\xe9".to_vec()));
-        assert_eq!(both("$(headers.x-text)"), ("€".into(), "€".as_bytes().to_vec()));
+        assert_eq!(
+            both("$(headers.x-utf8)"),
+            ("café€".into(), "café€".as_bytes().to_vec())
+        );
+        assert_eq!(
+            both("$(headers.x-latin1)"),
+            ("caf%E9".into(), b"caf\xe9".to_vec())
+        );
+        assert_eq!(
+            both("$(headers.x-text)"),
+            ("€".into(), "€".as_bytes().to_vec())
+        );
         assert_eq!(header_text(cafe_utf8.to_string()), "café€");
         assert_eq!(header_text("caf\u{e9}".to_string()), "caf%E9");
         assert_eq!(header_text("plain".to_string()), "plain");
