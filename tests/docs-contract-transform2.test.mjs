@@ -46,6 +46,8 @@ function originHandler(req, res, record) {
     case "/resp/205":
       res.writeHead(205, { "content-type": "application/json", "x-drop": "1" });
       return res.end();
+    case "/resp/falsy":
+      return json(200, '{"f":false,"n":null,"list":[1],"old":"o","f2":"gone"}');
     case "/resp/204":
       res.writeHead(204, { "content-type": "application/json", "x-drop": "1" });
       return res.end();
@@ -168,6 +170,7 @@ function scenarios(originUrl, deadUrl) {
       }),
     ],
     "resp-typed": [rs({ add: { json: ["n:$(query_params.n)", "b:$(query_params.b)"], json_types: ["number", "boolean"] } })],
+    "resp-falsy": [rs({ rename: { json: ["old:f2"] }, replace: { json: ["absent:1"] }, add: { json: ["f:true", "n:1", "x:1", "a.b:1"] }, append: { json: ["list:b"] } })],
     "resp-append": [rs({ append: { json: ["name:more", "list:one"] } })],
     "resp-same": [rs({ remove: { json: ["absent"] }, rename: { json: ["absent:other"] }, replace: { json: ["also-absent:1"] } })],
     dead: [rs({ add: { headers: ["x-served-by:edgegate"], json: ["edge:1"] } })],
@@ -177,7 +180,7 @@ function scenarios(originUrl, deadUrl) {
   const plugins = [];
   for (const [name, ps] of Object.entries(list)) {
     const paths = name === "uri-param" ? ["/uri-param/{id}"] : name === "tpl" ? ["/tpl/{id}"] : [`/${name}`];
-    const rewrite = { "resp-typed": "/resp/charset", "resp-append": "/resp/charset", "resp-same": "/resp/pretty", "resp-utf8": "/resp/utf8hdr" }[name];
+    const rewrite = { "resp-falsy": "/resp/falsy", "resp-typed": "/resp/charset", "resp-append": "/resp/charset", "resp-same": "/resp/pretty", "resp-utf8": "/resp/utf8hdr" }[name];
     routes.push({ name, service: name === "dead" ? "dead" : "echo", paths, strip_path: false, methods: METHODS, ...(rewrite ? { rewrite } : {}) });
     for (const p of ps) plugins.push({ ...p, route: name });
   }
@@ -246,7 +249,7 @@ for (const reload of ["0", "1"]) describe(`docs/transformations.md, second audit
   describe("order of operations", () => {
     test("remove, rename, replace, add, append on headers, each as the table says", async () => {
       const o = await echo("/order", {
-        headers: { "x-gone": "1", "x-again": "client", "x-old": "o", "x-rep": "client", "x-kept": "client", "x-tag": "t", cookie: "a=1" },
+        headers: { "x-gone": "1", "x-again": "client", "x-old": "o", "x-new": "replaced by rename", "x-rep": "client", "x-kept": "client", "x-tag": "t", cookie: "a=1" },
       });
       const h = o.headers;
       assert.equal(h["x-gone"], undefined);
@@ -547,6 +550,10 @@ for (const reload of ["0", "1"]) describe(`docs/transformations.md, second audit
         assert.equal(res.headers["x-served-by"], "edgegate");
       }
     });
+    test("JSON keys: present whatever the value (false, null); rename replaces the new key; [1] appended to; a dot is part of a name", async () => {
+      const res = await request(gw.at("/resp-falsy"));
+      assert.deepEqual(res.json(), { f: false, n: null, list: [1, "b"], f2: "o", x: "1", "a.b": "1" });
+    });
     test("rules that change nothing: the original bytes", async () => {
       const res = await request(gw.at("/resp-same"));
       assert.equal(res.status, 200);
@@ -631,6 +638,9 @@ for (const reload of ["0", "1"]) describe(`docs/transformations.md, second audit
           { name: "response-transformer", route: "r", config: { add: { json: ["n:abc", "m:1"], json_types: ["number", "number", "string"] } } },
           { name: "response-transformer", service: "s", config: { add: { querystring: ["a:1"] } } },
           { name: "request-transformer", service: "s", config: { replace: { uri: "v2/x" } } },
+          { name: "response-transformer", service: "s", config: { remove: { headers: ["transfer-encoding", "Content-Length"] } } },
+          { name: "request-transformer", config: { remove: { cookies: ["a"] } } },
+          { name: "request-transformer", route: "r", config: { add: { headers: ["host:x", "x-request-id:1", "expect:1", "x-forwarded-host:h"] } } },
         ],
       });
       for (const part of [
@@ -645,6 +655,13 @@ for (const reload of ["0", "1"]) describe(`docs/transformations.md, second audit
         "plugins[1].config.add.json_types:",
         "plugins[2].config.add.querystring: unknown field `querystring`",
         "plugins[3].config.replace.uri:",
+        'plugins[4].config.remove.headers[0]: header "transfer-encoding" cannot be changed here',
+        'plugins[4].config.remove.headers[1]: header "content-length" cannot be changed here',
+        "plugins[5].config.remove.cookies: unknown field `cookies`",
+        'plugins[6].config.add.headers[0]: header "host" cannot be changed here',
+        'plugins[6].config.add.headers[1]: header "x-request-id" cannot be changed here',
+        'plugins[6].config.add.headers[2]: header "expect" cannot be changed here',
+        'plugins[6].config.add.headers[3]: header "x-forwarded-host" cannot be changed here',
       ]) {
         assert.ok(error.includes(part), `${part} in:\n${error}`);
       }
