@@ -402,6 +402,12 @@ for (const reload of ["0", "1"]) describe(`docs/transformations.md, second audit
       assert.deepEqual(JSON.parse(o.body), { v: "café€" });
       assert.match(o.url, /q=caf%C3%A9%E2%82%AC/);
     });
+    test("a byte that is not UTF-8 (Latin-1 é, E9): %E9 in a header or JSON value, the byte itself in a query string", async () => {
+      const o = await echo("/utf8", { method: "POST", headers: { "x-src": "caf\u00e9", "content-type": "application/json" }, body: "{}" });
+      assert.equal(o.raw["x-copy"], hex("caf%E9"));
+      assert.deepEqual(JSON.parse(o.body), { v: "caf%E9" });
+      assert.match(o.url, /q=caf%E9(&|$)/);
+    });
     test("response headers: the origin's UTF-8 value appended to keeps its bytes; templates write UTF-8", async () => {
       const res = await request(gw.at("/resp-utf8?t=%C3%A9"), { headers: { "x-src": latin1("café€") } });
       assert.equal(res.status, 200);
@@ -425,6 +431,16 @@ for (const reload of ["0", "1"]) describe(`docs/transformations.md, second audit
       const o = (await post("/body", "application/x-www-form-urlencoded", "keep=a%2Bb+c&password=x&user=u")).json();
       assert.equal(o.body, "keep=a%2Bb+c&username=u&source=edge&tags=new");
       assert.equal(Number(o.headers["content-length"]), o.length);
+    });
+    test("a chunked JSON body that the rules change is sent with a Content-Length", async () => {
+      const chunks = (async function* () {
+        yield Buffer.from('{"user":');
+        yield Buffer.from('"u"}');
+      })();
+      const o = (await post("/body", "application/json", chunks)).json();
+      assert.equal(o.body, '{"source":"edge","tags":["new"],"username":"u"}');
+      assert.equal(Number(o.headers["content-length"]), o.length);
+      assert.equal(o.headers["transfer-encoding"], undefined);
     });
     test("an empty JSON body counts as {}", async () => {
       const o = (await post("/body", "application/json", "")).json();
