@@ -391,16 +391,18 @@ for (const reload of ["0", "1"]) describe(`docs/transformations.md, second audit
   describe("non-ASCII header values (UTF-8 bytes from the client or the origin)", () => {
     test("a client's UTF-8 header renamed, appended to, copied by a template: the same bytes go out; as text in JSON and query", async () => {
       const v = latin1("café€");
-      const o = await echo("/utf8", {
-        method: "POST",
-        headers: { "x-in": v, "x-app": v, "x-src": v, "content-type": "application/json" },
-        body: "{}",
-      });
-      assert.equal(o.raw["x-renamed"], hex("café€"));
-      assert.equal(o.raw["x-app"], hex("café€, b"));
-      assert.equal(o.raw["x-copy"], hex("café€"));
-      assert.deepEqual(JSON.parse(o.body), { v: "café€" });
-      assert.match(o.url, /q=caf%C3%A9%E2%82%AC/);
+      for (const method of ["GET", "POST"]) {
+        const o = await echo("/utf8", {
+          method,
+          headers: { "x-in": v, "x-app": v, "x-src": v, ...(method === "POST" ? { "content-type": "application/json" } : {}) },
+          body: method === "POST" ? "{}" : undefined,
+        });
+        assert.equal(o.raw["x-renamed"], hex("café€"), method);
+        assert.equal(o.raw["x-app"], hex("café€, b"), method);
+        assert.equal(o.raw["x-copy"], hex("café€"), method);
+        if (method === "POST") assert.deepEqual(JSON.parse(o.body), { v: "café€" });
+        assert.match(o.url, /q=caf%C3%A9%E2%82%AC/);
+      }
     });
     test("a byte that is not UTF-8 (Latin-1 é, E9): %E9 in a header or JSON value, the byte itself in a query string", async () => {
       const o = await echo("/utf8", { method: "POST", headers: { "x-src": "caf\u00e9", "content-type": "application/json" }, body: "{}" });
