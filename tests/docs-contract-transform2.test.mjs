@@ -365,6 +365,11 @@ for (const reload of ["0", "1"]) describe(`docs/transformations.md, second audit
       assert.equal(h["x-capn"], "7");
       assert.equal(h["x-crlf"], "a  b", "CR and LF become spaces");
     });
+    test("query_params: the first value, percent- and +-decoded; uri_captures as in the URL", async () => {
+      const o = await echo("/tpl/a%20b?page=1+2&page=3");
+      assert.equal(o.headers["x-q"], "1 2");
+      assert.equal(o.headers["x-capn"], "a%20b");
+    });
     test("several values of a header are joined with ', '", async () => {
       const res = await request(gw.at("/tpl/1"), { headers: { "x-tenant": ["a", "b"] } });
       assert.equal(res.json().headers["x-dot"], "a, b");
@@ -653,7 +658,11 @@ for (const reload of ["0", "1"]) describe(`docs/transformations.md, second audit
               max_body_size: 8388609,
             },
           },
-          { name: "response-transformer", route: "r", config: { add: { json: ["n:abc", "m:1"], json_types: ["number", "number", "string"] } } },
+          {
+            name: "response-transformer",
+            route: "r",
+            config: { add: { headers: ["x-u:$(headers.a:upper())", "x-s:$(shared.x)"], json: ["n:abc", "m:1"], json_types: ["number", "number", "string"] } },
+          },
           { name: "response-transformer", service: "s", config: { add: { querystring: ["a:1"] } } },
           { name: "request-transformer", service: "s", config: { replace: { uri: "v2/x" } } },
           { name: "response-transformer", service: "s", config: { remove: { headers: ["transfer-encoding", "Content-Length"] } } },
@@ -669,6 +678,8 @@ for (const reload of ["0", "1"]) describe(`docs/transformations.md, second audit
         'plugins[0].config.remove.headers[0]: header "x-forwarded-for" cannot be changed here',
         "plugins[0].config.http_method:",
         "plugins[0].config.max_body_size:",
+        "plugins[1].config.add.headers[0]: template:",
+        'plugins[1].config.add.headers[1]: template: unknown template variable "shared"',
         "plugins[1].config.add.json[0]: the value is not a number",
         "plugins[1].config.add.json_types:",
         "plugins[2].config.add.querystring: unknown field `querystring`",
