@@ -414,6 +414,8 @@ for (const reload of ["0", "1"]) describe(`docs/transformations.md, second audit
       assert.equal(o.raw["x-copy"], hex("caf%E9"));
       assert.deepEqual(JSON.parse(o.body), { v: "caf%E9" });
       assert.match(o.url, /q=caf%E9(&|$)/);
+      const form = await echo("/utf8", { method: "POST", headers: { "x-src": "caf\u00e9", "content-type": "application/x-www-form-urlencoded" }, body: "a=1" });
+      assert.equal(form.body, "a=1&v=caf%E9", "a form body value: the byte itself, percent-encoded");
     });
     test("response headers: the origin's UTF-8 value appended to keeps its bytes; templates write UTF-8", async () => {
       const res = await request(gw.at("/resp-utf8?t=%C3%A9"), { headers: { "x-src": latin1("café€") } });
