@@ -5,7 +5,18 @@
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import zlib from "node:zlib";
-import { startGateway, startOrigin, request, closedPort, waitFor, problemOf, sha256, pseudoRandomChunks } from "./support/harness.mjs";
+import {
+  startGateway,
+  startOrigin,
+  request,
+  closedPort,
+  waitFor,
+  problemOf,
+  sha256,
+  pseudoRandomChunks,
+  wsConnect,
+  wsEchoUpgradeHandler,
+} from "./support/harness.mjs";
 
 const METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"];
 const BOUND = 1000; // max_body_size of the bounded routes
@@ -160,6 +171,7 @@ function scenarios(originUrl, deadUrl) {
     ],
     "resp-utf8": [rs({ append: { headers: ["x-o:more"] }, add: { headers: ["x-from-req:$(headers.x-src)", "x-from-q:$(query_params.t)"] } })],
     mp: [rt({ append: { body: ["note:$(headers.x-note)"] } })],
+    ws: [rs({ add: { headers: ["x-served-by:edgegate"] }, remove: { headers: ["x-origin-ws"] } })],
     "no-body-rule": [rt({ add: { headers: ["x-added:1"] }, max_body_size: BOUND })],
     resp: [
       rs({
@@ -232,7 +244,7 @@ for (const reload of ["0", "1"]) describe(`docs/transformations.md, second audit
   let gw;
   let origin;
   before(async () => {
-    origin = await startOrigin(originHandler);
+    origin = await startOrigin(originHandler, { onUpgrade: wsEchoUpgradeHandler() });
     gw = await startGateway({ bindings: { CONFIG_RELOAD_SECONDS: reload } });
     await putAndWait(gw, scenarios(origin.url, `http://127.0.0.1:${await closedPort()}`));
   });
@@ -622,6 +634,19 @@ for (const reload of ["0", "1"]) describe(`docs/transformations.md, second audit
         assert.equal(res.headers["x-served-by"], "edgegate", s);
         assert.equal(res.headers["x-drop"], undefined, s);
         assert.equal(res.body.length, 0, s);
+      }
+    });
+    test("a WebSocket upgrade (101) passes untouched", async () => {
+      const ws = await wsConnect(gw.at("/ws"));
+      try {
+        assert.equal(ws.status, 101);
+        assert.equal(ws.headers["x-origin-ws"], "yes", "remove.headers not applied");
+        assert.equal(ws.headers["x-served-by"], undefined, "add.headers not applied");
+        assert.equal(ws.headers["sec-websocket-accept"], ws.expectedAccept);
+        ws.send("hi");
+        assert.equal((await ws.next()).payload.toString(), "echo: hi");
+      } finally {
+        ws.close();
       }
     });
     test("Set-Cookie append: the origin's lines kept, one more line", async () => {
