@@ -126,6 +126,7 @@ function scenarios(originUrl, deadUrl) {
     svc: [
       rt({ remove: { headers: ["x-svc-removed"] }, add: { headers: ["x-svc-added:rule"] }, append: { headers: ["x-svc-appended:rule"] } }),
     ],
+    "uri-base": [rt({ replace: { uri: "/fixed" } })],
     uri: [rt({ replace: { uri: "/v2/$(query_params.to)" }, add: { querystring: ["added:1"] } })],
     "uri-rel": [rt({ replace: { uri: "$(query_params.to)" } })],
     "uri-param": [rt({ replace: { uri: "/v2/users/$(uri_captures.id)" } })],
@@ -188,11 +189,16 @@ function scenarios(originUrl, deadUrl) {
     dead: [rs({ add: { headers: ["x-served-by:edgegate"], json: ["edge:1"] } })],
   };
   const routes = [];
-  const services = [{ name: "echo", url: originUrl }, { name: "dead", url: deadUrl }];
+  const services = [{ name: "echo", url: originUrl }, { name: "dead", url: deadUrl }, { name: "based", url: `${originUrl}/base` }];
   const plugins = [];
   for (const [name, ps] of Object.entries(list)) {
     const paths = name === "uri-param" ? ["/uri-param/{id}"] : name === "tpl" ? ["/tpl/{id}"] : [`/${name}`];
     const rewrite = { "resp-falsy": "/resp/falsy", "resp-typed": "/resp/charset", "resp-append": "/resp/charset", "resp-same": "/resp/pretty", "resp-utf8": "/resp/utf8hdr" }[name];
+    if (name === "uri-base") {
+      routes.push({ name, service: "based", paths: ["/uri-base"], methods: METHODS }); // strip_path true
+      for (const p of ps) plugins.push({ ...p, route: name });
+      continue;
+    }
     routes.push({ name, service: name === "dead" ? "dead" : "echo", paths, strip_path: false, methods: METHODS, ...(rewrite ? { rewrite } : {}) });
     for (const p of ps) plugins.push({ ...p, route: name });
   }
@@ -336,6 +342,10 @@ for (const reload of ["0", "1"]) describe(`docs/transformations.md, second audit
     test("the whole path; the query is kept after the query rules", async () => {
       const o = await echo("/uri?to=a/b&x=1");
       assert.equal(o.url, "/v2/a/b?to=a/b&x=1&added=1");
+    });
+    test("the service's base path and strip_path no longer apply", async () => {
+      const o = await echo("/uri-base/x?y=1");
+      assert.equal(o.url, "/fixed?y=1");
     });
     test("path parameters carried over with uri_captures", async () => {
       const o = await echo("/uri-param/42?x=1");
@@ -654,15 +664,19 @@ for (const reload of ["0", "1"]) describe(`docs/transformations.md, second audit
       assert.deepEqual(res.headers["set-cookie"], ["a=1; Path=/", "b=2; Path=/", "c=3"]);
     });
     test("over max_body_size the body passes untouched, with a warning (Content-Length and chunked)", async () => {
+      const ids = [];
       for (const p of ["big", "big-chunked"]) {
         const res = await request(gw.at(`/resp/${p}`));
+        ids.push(res.headers["x-request-id"]);
         assert.equal(res.status, 200);
         assert.equal(res.json().internal_id, 7, p);
         assert.equal(res.json().pad.length, 4 * BOUND, p);
       }
-      await waitFor(() => gw.logs.filter((l) => l.json?.event === "plugin_warning" && l.json.plugin === "response-transformer").length >= 2, {
-        what: "two response-transformer warnings",
-      });
+      const warning = (id) => gw.logs.find((l) => l.json?.event === "plugin_warning" && l.json.plugin === "response-transformer" && l.json.request_id === id);
+      await waitFor(() => warning(ids[0]) && warning(ids[1]), { what: "two response-transformer warnings" });
+      const size = Buffer.byteLength(JSON.stringify({ internal_id: 7, pad: "x".repeat(4 * BOUND) }));
+      assert.match(warning(ids[0]).json.message, new RegExp(`${size}.*max_body_size`));
+      assert.match(warning(ids[1]).json.message, /max_body_size/);
     });
   });
 
