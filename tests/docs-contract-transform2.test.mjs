@@ -59,6 +59,11 @@ function originHandler(req, res, record) {
       return res.end();
     case "/resp/falsy":
       return json(200, '{"f":false,"n":null,"list":[1],"old":"o","f2":"gone"}');
+    case "/resp/custom-enc": {
+      const raw = zlib.deflateRawSync(Buffer.from('{"internal_id":7}'));
+      res.writeHead(200, { "content-type": "application/json", "content-encoding": "x-custom", "content-length": raw.length });
+      return res.end(raw);
+    }
     case "/resp/204":
       res.writeHead(204, { "content-type": "application/json", "x-drop": "1" });
       return res.end();
@@ -618,6 +623,13 @@ for (const reload of ["0", "1"]) describe(`docs/transformations.md, second audit
       assert.equal(res.headers["content-length"], undefined);
       assert.equal(res.headers["transfer-encoding"], "chunked");
     });
+    test("an encoding the runtime does not decode: not JSON to the rules, passed untouched", async () => {
+      const res = await request(gw.at("/resp/custom-enc"));
+      assert.equal(res.status, 200);
+      assert.equal(res.headers["content-encoding"], "x-custom");
+      assert.equal(res.body.toString("hex"), zlib.deflateRawSync(Buffer.from('{"internal_id":7}')).toString("hex"));
+      assert.equal(res.headers["x-served-by"], "edgegate");
+    });
     test("json_types with a template: a number that does not render as a number stays a string", async () => {
       const ok = await request(gw.at("/resp-typed?n=12&b=true"));
       assert.deepEqual(ok.json(), { internal_id: 7, name: "x", n: 12, b: true });
@@ -636,6 +648,9 @@ for (const reload of ["0", "1"]) describe(`docs/transformations.md, second audit
       // json rules that do not apply (problem+json): the origin's Content-Length is kept.
       const other = await request(gw.at("/resp/problem"), { method: "HEAD" });
       assert.equal(other.headers["content-length"], String('{"internal_id":7}'.length));
+      // Over max_body_size GET passes the body untouched: its Content-Length is kept.
+      const big = await request(gw.at("/resp/big"), { method: "HEAD" });
+      assert.equal(big.headers["content-length"], String(Buffer.byteLength(JSON.stringify({ internal_id: 7, pad: "x".repeat(4 * BOUND) }))));
     });
     test("204, 205 and 304: header rules apply, no body", async () => {
       for (const s of ["204", "205", "304"]) {

@@ -44,10 +44,15 @@ pub fn header_filter<'x, 'a>(
         return;
     };
     // A HEAD answer whose GET the `json` rules would rewrite: the origin's Content-Length is not the
-    // length GET would send (RFC 9110 §8.6), so it is dropped, as Kong does.
+    // length GET would send (RFC 9110 §8.6), so it is dropped, as Kong does. One over max_body_size
+    // is kept: GET would pass that body untouched.
     if ex.info.method == "HEAD"
         && !matches!(reply.status(), 204 | 205 | 304)
         && config.json_applies(reply.header("content-type").as_deref())
+        && reply
+            .header("content-length")
+            .and_then(|l| l.trim().parse::<u64>().ok())
+            .is_some_and(|l| l <= config.max_body_size)
     {
         reply.remove_header("content-length");
     }
