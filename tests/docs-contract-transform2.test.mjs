@@ -177,6 +177,7 @@ function scenarios(originUrl, deadUrl) {
     ],
     "resp-utf8": [rs({ append: { headers: ["x-o:more"] }, add: { headers: ["x-from-req:$(headers.x-src)", "x-from-q:$(query_params.t)"] } })],
     mp: [rt({ append: { body: ["note:$(headers.x-note)"] } })],
+    "mp-name": [rt({ add: { body: ['a"b:1'] } })],
     ws: [rs({ add: { headers: ["x-served-by:edgegate"] }, remove: { headers: ["x-origin-ws"] } })],
     "no-body-rule": [rt({ add: { headers: ["x-added:1"] }, max_body_size: BOUND })],
     resp: [
@@ -505,13 +506,13 @@ for (const reload of ["0", "1"]) describe(`docs/transformations.md, second audit
           Buffer.from(`preamble\r\n--${B}\r\nContent-Disposition: form-data; name="password"\r\n\r\nsecret\r\n`),
           Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="user"; filename="u.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`),
           file,
-          Buffer.from(`\r\n--${B}--\r\n`),
+          Buffer.from(`\r\n--${B}--\r\nepilogue`),
         ]);
         const o = (await post("/body", ct, body)).json();
         assert.equal(o.headers["content-type"], ct);
         assert.equal(Number(o.headers["content-length"]), o.length);
         const got = Buffer.from(o.bodyHex ?? "", "hex");
-        assert.ok(!got.includes("secret") && !got.includes("preamble"), got.toString("latin1"));
+        assert.ok(!got.includes("secret") && !got.includes("preamble") && !got.includes("epilogue"), got.toString("latin1"));
         const form = await new Response(got, { headers: { "content-type": `multipart/form-data; boundary="${B}"` } }).formData();
         const username = form.get("username");
         assert.equal(username.name, "u.bin", "a renamed file keeps its filename");
@@ -533,6 +534,8 @@ for (const reload of ["0", "1"]) describe(`docs/transformations.md, second audit
         '--edge\r\nContent-Disposition: form-data; name="x"\r\n\r\n1\r\n--edge\r\nContent-Disposition: form-data; name="note"\r\n\r\nedge\r\n--edge--\r\n',
         "a written text field: Content-Disposition and the value, no Content-Type",
       );
+      const named = (await post("/mp-name", ct, body)).json();
+      assert.ok(Buffer.from(named.bodyHex, "hex").includes('Content-Disposition: form-data; name="a%22b"\r\n\r\n1\r\n'), "a \" in a name is %22");
       const malformed = "no delimiter here password=1";
       const o = (await post("/mp", ct, malformed, { "x-note": "n" })).json();
       assert.equal(o.body, malformed);
