@@ -9,7 +9,7 @@ use crate::runtime;
 use edgegate_core::plugins::response_transformer::ResponseTransformerConfig;
 use edgegate_core::plugins::transform::HeaderEdit;
 use edgegate_core::plugins::PluginInstance;
-use edgegate_core::template::RequestVars;
+use edgegate_core::template::{header_text, RequestVars};
 
 fn config<'a>(instances: &[&'a PluginInstance]) -> Option<&'a ResponseTransformerConfig> {
     instances
@@ -43,6 +43,19 @@ pub fn header_filter<'x, 'a>(
     let Some(config) = config(instances) else {
         return;
     };
+    // A HEAD answer whose GET the `json` rules would rewrite: the origin's Content-Length is not the
+    // length GET would send (RFC 9110 §8.6), so it is dropped, as Kong does. One over max_body_size
+    // is kept: GET would pass that body untouched.
+    if ex.info.method == "HEAD"
+        && !matches!(reply.status(), 204 | 205 | 304)
+        && config.json_applies(reply.header("content-type").as_deref())
+        && reply
+            .header("content-length")
+            .and_then(|l| l.trim().parse::<u64>().ok())
+            .is_some_and(|l| l <= config.max_body_size)
+    {
+        reply.remove_header("content-length");
+    }
     if config.headers.is_empty() {
         return;
     }
@@ -58,7 +71,9 @@ pub fn header_filter<'x, 'a>(
             }
             // `append` to the header as it is: keep its lines (each Set-Cookie stays one line; the
             // current value reads them joined) and add the new values as lines of their own.
-            HeaderEdit::Set(name, values) if reply.header(&name).as_ref() == values.first() => {
+            HeaderEdit::Set(name, values)
+                if reply.header(&name).map(header_text).as_ref() == values.first() =>
+            {
                 for v in &values[1..] {
                     reply.append_header(&name, v);
                 }
