@@ -57,6 +57,7 @@ function assertRefused(res, status = 429) {
   const p = problemOf(res);
   assert.equal(p.status, status);
   assert.equal(p.code, "rate_limited");
+  assert.equal(p.request_id, res.headers["x-request-id"], "request_id is the X-Request-Id");
   assert.match(res.headers["retry-after"] ?? "", /^[1-9]\d*$/, "Retry-After: whole seconds, at least 1");
   return p;
 }
