@@ -352,6 +352,27 @@ for (const reload of ["0", "1"]) {
       assert.equal(r.headers["ratelimit-remaining"], "1", "2 counted before, this one: 1 left of 4");
     });
 
+    test("counter kept when cost, location_hint and fault_tolerant change; the new cost applies at once", async () => {
+      const base = doc([rl({ route: "kc", config: { hour: 10, limit_by: "ip" } })], ["kc"]);
+      await putAndWait(gw, base.doc);
+      const ip = anIp();
+      const path = base.path("kc");
+      for (let i = 0; i < 2; i++) assert.equal((await get(path, ip)).status, 200);
+      const changed = { hour: 10, limit_by: "ip", cost: 3, location_hint: "weur", fault_tolerant: false };
+      await putAndWait(gw, { ...base.doc, plugins: [rl({ route: base.doc.routes[0].name, config: changed })] });
+      const got = [];
+      for (let i = 0; i < 3; i++) {
+        const r = await get(path, ip);
+        got.push([r.status, r.headers["ratelimit-remaining"]]);
+      }
+      // 2 counted before, then 3 a request: 5, 2 left; the next (3) does not fit.
+      assert.deepEqual(got, [
+        [200, "5"],
+        [200, "2"],
+        [429, "2"],
+      ]);
+    });
+
     // -------------------------------------------------------------------------------------------------
     // Token bucket and cost
 
