@@ -403,7 +403,7 @@ for (const reload of ["0", "1"]) {
     // -------------------------------------------------------------------------------------------------
     // Options checked by validation (the previous version keeps serving)
 
-    test("options: cost with count tokens, an unknown location_hint, location_hint or lease with policy local, burst with sliding_window are rejected at their JSON path", async () => {
+    test("options: each documented constraint (cost, location_hint, lease, burst, error_code, error_message, header_name, path, limits) is enforced at its JSON path", async () => {
       const good = doc([rl({ route: "opt", config: { hour: 7, limit_by: "ip", location_hint: "enam" } })], ["opt"]);
       await putAndWait(gw, good.doc);
       const ip = anIp();
@@ -416,6 +416,16 @@ for (const reload of ["0", "1"]) {
         [{ minute: 100, policy: "local", location_hint: "weur" }, "location_hint"],
         [{ minute: 100, policy: "local", lease: true }, "lease"],
         [{ minute: 100, burst: 10 }, "burst"],
+        [{ minute: 100, error_code: 600 }, "error_code"],
+        [{ minute: 100, error_code: 399 }, "error_code"],
+        [{ minute: 100, error_message: "x".repeat(1025) }, "error_message"],
+        [{ minute: 100, limit_by: "header", header_name: "X Tenant" }, "header_name"],
+        [{ minute: 100, limit_by: "header" }, "header_name"],
+        [{ minute: 100, path: "/login" }, "path"],
+        [{ minute: 100, limit_by: "path", path: "login" }, "path"],
+        [{ minute: 0.5 }, "minute"],
+        [{ minute: 0 }, "minute"],
+        [{ minute: 1e12 + 1 }, "minute"],
       ]) {
         const bad = { ...good.doc, plugins: [rl({ route: good.doc.routes[0].name, config: { limit_by: "ip", ...config } })] };
         const error = await rejected(gw, bad);
