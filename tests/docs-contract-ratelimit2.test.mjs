@@ -215,6 +215,7 @@ for (const reload of ["0", "1"]) {
       const p = assertRefused(r, 503);
       assert.equal(p.detail, "slow down, please");
       assert.equal(p.type, "https://edgegate.dev/errors/rate_limited");
+      assert.equal(p.title, "Too many requests");
     });
 
     // -------------------------------------------------------------------------------------------------
