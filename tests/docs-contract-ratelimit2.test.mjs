@@ -138,7 +138,7 @@ for (const reload of ["0", "1"]) {
       assert.equal(r.headers["x-ratelimit-remaining-minute"], "0");
       const reset = Number(r.headers["ratelimit-reset"]);
       const toEnd = Math.ceil((60_000 - (sent % 60_000)) / 1000);
-      assert.ok(reset <= toEnd && reset >= toEnd - 2, `RateLimit-Reset ${reset}, end of the minute in ${toEnd} s`);
+      assert.ok(reset <= toEnd && reset >= toEnd - 5, `RateLimit-Reset ${reset}, end of the minute in ${toEnd} s`);
       // 50 counted: after the boundary ceil(50 × (1 − e)) + 1 ≤ 50 once e ≥ 1/50, 1.2 s into the next
       // minute: one or two seconds after RateLimit-Reset (as in the example, 51 and 52).
       const retry = Number(r.headers["retry-after"]);
@@ -277,7 +277,7 @@ for (const reload of ["0", "1"]) {
       assert.equal(r.headers["ratelimit-remaining"], "5");
       const toHour = Math.ceil((3_600_000 - (sent % 3_600_000)) / 1000);
       const reset = Number(r.headers["ratelimit-reset"]);
-      assert.ok(reset <= toHour && reset >= toHour - 2, `RateLimit-Reset ${reset} is the hour's (${toHour})`);
+      assert.ok(reset <= toHour && reset >= toHour - 5, `RateLimit-Reset ${reset} is the hour's (${toHour})`);
     });
 
     // -------------------------------------------------------------------------------------------------
@@ -388,10 +388,10 @@ for (const reload of ["0", "1"]) {
         if (i === 2) {
           assertRefused(r);
           const retry = Number(r.headers["retry-after"]);
-          assert.ok(retry >= 28 && retry <= 30, `Retry-After ${retry}`);
+          assert.ok(retry >= 25 && retry <= 30, `Retry-After ${retry}`);
           // Empty: full again after 10 tokens, one every 6 s.
           const reset = Number(r.headers["ratelimit-reset"]);
-          assert.ok(reset >= 58 && reset <= 60, `RateLimit-Reset ${reset}`);
+          assert.ok(reset >= 55 && reset <= 60, `RateLimit-Reset ${reset}`);
         }
       }
       assert.deepEqual(got, [
