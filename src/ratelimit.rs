@@ -241,7 +241,10 @@ fn plan(
             remote.push(Either::Left((i, op, cost)));
             continue;
         }
-        match LEASES.with(|t| t.borrow_mut().plan(&c.name, cost, c.config.lease, now)) {
+        match LEASES.with(|t| {
+            t.borrow_mut()
+                .plan_for(&c.name, &c.config.spec, cost, c.config.lease, now)
+        }) {
             Plan::Local { decision, refill } => {
                 outcomes.push(Some(Ok(decision)));
                 if let Some(ask) = refill {

@@ -204,12 +204,13 @@ pub struct Decision {
 }
 
 impl Decision {
-    /// The most restrictive window (least remaining; on a tie the longest reset), for the
-    /// `RateLimit-*` headers.
+    /// The most restrictive window (least remaining; on a tie the longer window, as Kong), for
+    /// the `RateLimit-*` headers.
     pub fn tightest(&self) -> Option<&WindowStatus> {
         self.windows.iter().min_by(|x, y| {
             x.remaining
                 .cmp(&y.remaining)
+                .then(y.window.cmp(&x.window))
                 .then(y.reset_ms.cmp(&x.reset_ms))
         })
     }

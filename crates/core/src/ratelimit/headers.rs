@@ -53,9 +53,12 @@ pub fn client_headers<'a>(
     out
 }
 
-/// Less remaining, or as little remaining for longer.
-fn tighter(a: &WindowStatus, b: &WindowStatus) -> bool {
-    a.remaining < b.remaining || (a.remaining == b.remaining && a.reset_ms > b.reset_ms)
+/// Less remaining; on a tie the longer window (as Kong), then (the same window of two policies)
+/// the one that resets later.
+pub(crate) fn tighter(a: &WindowStatus, b: &WindowStatus) -> bool {
+    a.remaining < b.remaining
+        || (a.remaining == b.remaining
+            && (a.window > b.window || (a.window == b.window && a.reset_ms > b.reset_ms)))
 }
 
 /// OpenAI's rate-limit headers for one kind (`"tokens"` or `"requests"`), from the most restrictive

@@ -367,6 +367,9 @@ pub struct Ask {
     pub ret: Option<LeaseReturn>,
     /// When it was sent (isolate ms).
     pub sent_at: u64,
+    /// The key's configuration generation when it was sent ([`LeaseTable::plan_for`]): a lease
+    /// granted for an older configuration is not spent.
+    pub gen: u64,
 }
 
 impl Ask {
@@ -451,11 +454,59 @@ struct Held {
     meter: Meter,
     /// Round trip to the object (ms), smoothed.
     rtt_ms: u64,
+    /// The policy's windows and algorithm the lease in hand was granted for ([`LeaseTable::plan_for`]).
+    spec: Option<Spec>,
+    /// Bumped at every change of `spec`; `layout_gen`: the generation of the last change of its
+    /// windows or algorithm (a lease granted before it cannot be given back: the object would
+    /// refund it to windows it was not charged to).
+    gen: u64,
+    layout_gen: u64,
 }
 
 impl Held {
     fn valid(&self, now: u64) -> bool {
         now < self.expires_at
+    }
+
+    /// The configuration now in force for this key. When it changed (a new configuration version
+    /// changed the limits, a burst, the windows or the algorithm), the lease in hand ends: its
+    /// permits were granted under the old limits, so spending them could admit past the new ones.
+    /// With the same windows and algorithm it is given back with the next ask (the object
+    /// refunds it, then decides with the new limits); otherwise it is dropped, as if spent (it can
+    /// only under-admit, by at most its size, as a lease of an evicted isolate).
+    fn respec(&mut self, spec: &Spec, now: u64) {
+        let same_layout = match &self.spec {
+            Some(old) if old == spec => return,
+            None => {
+                self.spec = Some(spec.clone());
+                return;
+            }
+            Some(old) => {
+                old.algorithm == spec.algorithm
+                    && old
+                        .limits
+                        .iter()
+                        .map(|l| l.window)
+                        .eq(spec.limits.iter().map(|l| l.window))
+            }
+        };
+        self.gen = self.gen.saturating_add(1);
+        if same_layout {
+            if self.valid(now) && self.permits > 0 {
+                self.to_return = Some(LeaseReturn {
+                    id: self.id,
+                    unused: self.permits,
+                });
+            }
+        } else {
+            self.layout_gen = self.gen;
+            self.to_return = None;
+        }
+        self.permits = 0;
+        self.expires_at = 0;
+        self.batch = 0;
+        self.snapshot = None;
+        self.spec = Some(spec.clone());
     }
 
     /// The lease in hand, for an ask.
@@ -555,8 +606,22 @@ impl LeaseTable {
     /// Decide how to take `cost` for counter `name` at `now`: from the lease in hand, or by asking
     /// the object. `lease: false` (per-request mode) asks the object every time and never wants a
     /// lease (it still gives back one held from before).
+    ///
+    /// The key's configuration is taken as unchanged: the gateway calls [`LeaseTable::plan_for`].
     pub fn plan(&mut self, name: &str, cost: u64, lease: bool, now: u64) -> Plan {
+        Self::plan_held(self.entry(name, now), cost, lease, now)
+    }
+
+    /// [`LeaseTable::plan`] for a policy with this `spec` (windows, limits, algorithm): when the
+    /// configuration changed since the lease in hand was granted, that lease ends first (see
+    /// `Held::respec`), so every request is decided under the limits now in force.
+    pub fn plan_for(&mut self, name: &str, spec: &Spec, cost: u64, lease: bool, now: u64) -> Plan {
         let h = self.entry(name, now);
+        h.respec(spec, now);
+        Self::plan_held(h, cost, lease, now)
+    }
+
+    fn plan_held(h: &mut Held, cost: u64, lease: bool, now: u64) -> Plan {
         h.meter.hit(now);
         h.expire(now);
         if lease && h.valid(now) && h.permits >= cost {
@@ -572,6 +637,7 @@ impl LeaseTable {
                     held: h.in_hand(now),
                     ret: None,
                     sent_at: now,
+                    gen: h.gen,
                 }
             });
             return Plan::Local { decision, refill };
@@ -597,6 +663,7 @@ impl LeaseTable {
             held: h.in_hand(now),
             ret: h.to_return.take(),
             sent_at: now,
+            gen: h.gen,
         })
     }
 
@@ -625,7 +692,16 @@ impl LeaseTable {
         h.expire(now);
         let Answer { decision, lease } = answer;
         let allowed = decision.allowed;
-        if let Some(g) = lease {
+        if let Some(g) = lease.filter(|_| ask.gen != h.gen) {
+            // Granted for a configuration replaced since the ask was sent: not spent (given back
+            // when the windows are the same, else dropped; see `Held::respec`).
+            if ask.gen >= h.layout_gen {
+                h.to_return = Some(LeaseReturn {
+                    id: g.id,
+                    unused: g.permits,
+                });
+            }
+        } else if let Some(g) = lease {
             let expires_at = ask.sent_at.saturating_add(g.ttl_ms);
             if expires_at > now {
                 let in_hand = h.valid(now) && h.permits > 0;

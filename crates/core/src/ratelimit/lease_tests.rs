@@ -555,3 +555,105 @@ fn a_token_bucket_reset_stays_consistent_with_the_remaining_across_refills() {
     let d = t.answered("k", &third, a, Some(1), now + 2).unwrap();
     assert_eq!(shown(&d), (3, 30_000 - 2));
 }
+
+/// A lease in hand and the object that granted it, for the configuration-change tests.
+fn leased(s: &Spec, now: u64) -> (Object, LeaseTable, LeaseGrant) {
+    let mut o = Object::new(s.clone());
+    let mut t = LeaseTable::default();
+    let Plan::Remote(first) = t.plan_for("k", s, 1, true, now) else {
+        panic!("no lease yet")
+    };
+    let a = o.call(&first.request(s, Op::Check, 1), now);
+    let g = a.lease.expect("a lease");
+    t.answered("k", &first, a, Some(1), now);
+    assert!(t.permits("k", now) > 0);
+    (o, t, g)
+}
+
+#[test]
+fn a_new_limit_ends_the_lease_in_hand_which_is_given_back() {
+    let s = spec(Algorithm::SlidingWindow, Window::Hour, 1000);
+    let now = T0 + 1000;
+    let (mut o, mut t, g) = leased(&s, now);
+    // The configuration now says 5 an hour: the next request asks the object (no permit of the
+    // old limit is spent), giving the lease back.
+    let lower = spec(Algorithm::SlidingWindow, Window::Hour, 5);
+    let Plan::Remote(next) = t.plan_for("k", &lower, 1, true, now + 2) else {
+        panic!("a lease of the old limit must not be spent")
+    };
+    assert_eq!(
+        next.ret,
+        Some(LeaseReturn {
+            id: g.id,
+            unused: g.permits
+        })
+    );
+    o.spec = lower.clone();
+    let a = o.call(&next.request(&lower, Op::Check, 1), now + 2);
+    // The lease refunded: the first request, then this one: 2 of 5 (the isolate's view: what the
+    // object has left plus the new lease in hand, if any).
+    assert!(a.decision.allowed);
+    assert_eq!(a.decision.windows[0].limit, 5);
+    let d = t.answered("k", &next, a, Some(1), now + 3).unwrap();
+    assert_eq!(d.windows[0].limit, 5);
+    assert_eq!(d.windows[0].remaining, 3);
+    // The same configuration again changes nothing.
+    let mut unchanged = t.clone();
+    assert_eq!(
+        t.plan_for("k", &lower, 1, true, now + 4),
+        unchanged.plan("k", 1, true, now + 4)
+    );
+}
+
+#[test]
+fn new_windows_drop_the_lease_in_hand_and_a_lease_granted_before_the_change() {
+    let s = spec(Algorithm::SlidingWindow, Window::Hour, 1000);
+    let now = T0 + 1000;
+    let (_, mut t, _) = leased(&s, now);
+    let mut wider = s.clone();
+    wider.limits.push(Limit {
+        window: Window::Day,
+        limit: 2000,
+        burst: 2000,
+    });
+    // Another window: the lease cannot be refunded to windows it was not charged to, so it is
+    // dropped (as if spent), and nothing is given back.
+    let Plan::Remote(next) = t.plan_for("k", &wider, 1, true, now + 2) else {
+        panic!("a lease of the old windows must not be spent")
+    };
+    assert_eq!(next.ret, None);
+    assert_eq!(t.permits("k", now + 2), 0);
+
+    // A lease asked for under the old configuration and answered after the change is not
+    // installed: with the same windows it is given back, otherwise dropped.
+    for (changed, given_back) in [
+        (spec(Algorithm::SlidingWindow, Window::Hour, 500), true),
+        (wider.clone(), false),
+        (spec(Algorithm::TokenBucket, Window::Hour, 1000), false),
+    ] {
+        let mut o = Object::new(s.clone());
+        let mut t = LeaseTable::default();
+        let Plan::Remote(ask) = t.plan_for("k", &s, 1, true, now) else {
+            panic!()
+        };
+        let Plan::Remote(during) = t.plan_for("k", &changed, 1, true, now + 1) else {
+            panic!()
+        };
+        let a = o.call(&ask.request(&s, Op::Check, 1), now);
+        let g = a.lease.expect("a lease");
+        t.answered("k", &ask, a, Some(1), now + 2);
+        assert_eq!(t.permits("k", now + 2), 0, "{changed:?}");
+        let Plan::Remote(after) = t.plan_for("k", &changed, 1, true, now + 3) else {
+            panic!("no lease in hand")
+        };
+        let _ = during;
+        assert_eq!(
+            after.ret,
+            given_back.then_some(LeaseReturn {
+                id: g.id,
+                unused: g.permits
+            }),
+            "{changed:?}"
+        );
+    }
+}

@@ -810,3 +810,55 @@ fn limit_by_path_counts_the_routers_normal_form() {
     assert_eq!(canonical_path("//a///b/"), "/a/b/");
     assert_eq!(canonical_path("/caf\u{e9}/%C3%A9"), "/caf\u{e9}/%C3%A9");
 }
+
+#[test]
+fn on_a_tie_of_remaining_the_headers_show_the_longer_window_as_kong() {
+    let status = |window, limit, remaining, reset_ms| WindowStatus {
+        window,
+        limit,
+        remaining,
+        reset_ms,
+    };
+    let header = |h: &[(String, String)], name: &str| {
+        h.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    // The last minute of an hour: the minute and the hour end together; the hour is shown.
+    let d = Decision {
+        allowed: true,
+        windows: vec![
+            status(Window::Minute, 6, 5, 30_000),
+            status(Window::Hour, 7, 5, 30_000),
+        ],
+        retry_after_ms: None,
+    };
+    let h = client_headers([&d]);
+    assert_eq!(header(&h, "ratelimit-limit"), "7");
+    assert_eq!(d.tightest().unwrap().window, Window::Hour);
+    // Less remaining wins whatever the window.
+    let d = Decision {
+        allowed: true,
+        windows: vec![
+            status(Window::Minute, 6, 4, 30_000),
+            status(Window::Hour, 7, 5, 90_000),
+        ],
+        retry_after_ms: None,
+    };
+    assert_eq!(header(&client_headers([&d]), "ratelimit-limit"), "6");
+    // The same window in two policies, as little left: the one that resets later.
+    let a = Decision {
+        allowed: true,
+        windows: vec![status(Window::Minute, 10, 2, 10_000)],
+        retry_after_ms: None,
+    };
+    let b = Decision {
+        allowed: true,
+        windows: vec![status(Window::Minute, 8, 2, 50_000)],
+        retry_after_ms: None,
+    };
+    let h = client_headers([&a, &b]);
+    assert_eq!(header(&h, "ratelimit-limit"), "8");
+    assert_eq!(header(&h, "x-ratelimit-limit-Minute"), "8");
+}
