@@ -51,7 +51,7 @@ fn main() {
 }
 
 /// Where the KV operations go, from `--local|--remote [--persist-to DIR]`.
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 struct Target {
     remote: bool,
     persist_to: Option<PathBuf>,
@@ -232,6 +232,39 @@ fn open_kv(target: Target) -> Result<kv::WranglerKv, CliError> {
     kv::WranglerKv::new(target.remote, target.persist_to).map_err(CliError::Failed)
 }
 
+/// Where `push` and `rollback --local` take their lock: `edgegate-config.lock` in the local state
+/// directory (`--persist-to DIR`, else `.wrangler/state`, wrangler's default).
+fn lock_path(target: &Target) -> PathBuf {
+    target
+        .persist_to
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(".wrangler/state"))
+        .join("edgegate-config.lock")
+}
+
+/// With `--local`, hold an exclusive lock on [`lock_path`] for the rest of the command, so that two
+/// pushes (or a push and a rollback) on the same local state run one after the other instead of
+/// both writing the same version number. Released when the returned file is dropped (or the process
+/// ends). `--remote` has no lock: KV has no operation to build one on.
+fn lock_local(target: &Target) -> Result<Option<std::fs::File>, CliError> {
+    if target.remote {
+        return Ok(None);
+    }
+    let path = lock_path(target);
+    let fail = |e: std::io::Error| CliError::Failed(format!("cannot lock {}: {e}", path.display()));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(fail)?;
+    file.lock().map_err(fail)?;
+    Ok(Some(file))
+}
+
 fn run(args: &[String]) -> Result<String, CliError> {
     if let Some(result) = identity::dispatch(args) {
         return result;
@@ -261,9 +294,15 @@ fn run(args: &[String]) -> Result<String, CliError> {
             let text = read_document(&file)?;
             // Validate before touching wrangler, so a bad file fails fast and offline.
             commands::validate(&text)?;
-            commands::push(&mut open_kv(target)?, &text)
+            let mut kv = open_kv(target.clone())?;
+            let _lock = lock_local(&target)?;
+            commands::push(&mut kv, &text)
         }
-        Cmd::Rollback(target) => commands::rollback(&mut open_kv(target)?),
+        Cmd::Rollback(target) => {
+            let mut kv = open_kv(target.clone())?;
+            let _lock = lock_local(&target)?;
+            commands::rollback(&mut kv)
+        }
         Cmd::Show(target, version) => commands::show(&mut open_kv(target)?, version),
     }
 }
