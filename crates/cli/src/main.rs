@@ -392,6 +392,19 @@ mod tests {
         }
     }
 
+    /// docs/configuration.md shows the usage text exactly as `--help` prints it.
+    #[test]
+    fn the_documented_usage_is_the_help_text() {
+        const DOC: &str = include_str!("../../../docs/configuration.md");
+        let block = DOC
+            .split("```text\n")
+            .find(|b| b.starts_with("usage: edgegate-config"))
+            .and_then(|b| b.split("```\n").next())
+            .expect("a usage block in docs/configuration.md");
+        assert_eq!(block, USAGE);
+        assert_eq!(run(&["--help".to_string()]), Ok(USAGE.to_string()));
+    }
+
     #[test]
     fn schema_is_pretty_json_for_the_config() {
         let schema: serde_json::Value = serde_json::from_str(&schema_json()).unwrap();
