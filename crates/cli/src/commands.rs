@@ -463,6 +463,25 @@ mod tests {
         assert!(kv.writes.is_empty());
     }
 
+    /// docs/configuration.md: `history` keeps at most 100 versions, most recent last; `latest` never
+    /// goes back, so a number is never reused, even after a rollback.
+    #[test]
+    fn history_keeps_the_last_100_versions_and_numbers_are_never_reused() {
+        let mut kv = MemoryKv::default();
+        for _ in 0..102 {
+            push(&mut kv, V1).unwrap();
+        }
+        let p = pointer(&kv);
+        assert_eq!((p.version, p.latest), (102, 102));
+        assert_eq!(p.history, (2..=101).collect::<Vec<u64>>());
+        rollback(&mut kv).unwrap();
+        let msg = push(&mut kv, V2).unwrap();
+        assert_eq!(
+            msg,
+            "pushed version 103 (2 services, 1 routes); now in service (previously: version 101)"
+        );
+    }
+
     #[test]
     fn push_never_overwrites_an_existing_version() {
         let mut kv = MemoryKv::default();
