@@ -37,15 +37,18 @@ function cli(args, { cwd = ROOT, env = {}, input } = {}) {
     const child = spawn(BIN, args, {
       cwd,
       env: { ...process.env, WRANGLER_SEND_METRICS: "false", PATH: `${path.join(ROOT, "node_modules", ".bin")}:${process.env.PATH}`, ...env },
-      stdio: ["pipe", "pipe", "pipe"],
+      stdio: [input == null ? "ignore" : "pipe", "pipe", "pipe"],
     });
+    if (input != null) {
+      child.stdin.on("error", () => {}); // the CLI may exit before reading all of it
+      child.stdin.end(input);
+    }
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));
     child.stderr.on("data", (d) => (stderr += d));
     child.on("error", reject);
     child.on("close", (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input ?? "");
   });
 }
 
@@ -182,8 +185,22 @@ describe("edgegate-config, second audit", { timeout: 600_000 }, () => {
     const env = { WRANGLER: `node ${path.join(fake, "wrangler.mjs")}`, FAKE_DIR: fake };
     const calls = () => fs.readFileSync(path.join(fake, "calls.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
 
+    // With wrangler.toml's placeholder namespace id (as shipped), --remote stops before running wrangler.
+    let r = await cli(["push", file("remote-0.json", one("zero")), "--remote"], { env });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^error: wrangler\.toml still has the placeholder id REPLACE_WITH_YOUR_KV_NAMESPACE_ID for the CONFIG namespace: create it with `npx wrangler kv namespace create CONFIG` and put the id it prints there/);
+    assert.ok(!fs.existsSync(path.join(fake, "calls.jsonl")), "wrangler was not run");
+    // From here on, a deployed project: wrangler.toml with the namespace's real id.
+    const deployed = path.join(fake, "project");
+    fs.mkdirSync(deployed);
+    fs.writeFileSync(
+      path.join(deployed, "wrangler.toml"),
+      fs.readFileSync(path.join(ROOT, "wrangler.toml"), "utf8").replace("REPLACE_WITH_YOUR_KV_NAMESPACE_ID", "0f2ac74b498b48028cb68387c421e279"),
+    );
+    const remoteCli = (args, opts = {}) => cli(args, { cwd: deployed, ...opts, env: { ...env, ...(opts.env ?? {}) } });
+
     const v1 = file("remote-1.json", one("first"));
-    let r = await cli(["push", v1, "--remote"], { env });
+    r = await remoteCli(["push", v1, "--remote"]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, "pushed version 1 (1 services, 0 routes); now in service (previously: none)\n");
     for (const args of calls()) {
@@ -196,16 +213,42 @@ describe("edgegate-config, second audit", { timeout: 600_000 }, () => {
     assert.equal(Buffer.from(store["config/versions/1"], "base64").toString(), fs.readFileSync(v1, "utf8"), "stored exactly as pushed");
     assert.equal(Buffer.from(store["config/compiled/1"], "base64").subarray(0, 4).toString(), "EGWC");
 
-    r = await cli(["push", file("remote-2.json", one("second")), "--remote"], { env });
+    r = await remoteCli(["push", file("remote-2.json", one("second")), "--remote"]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^pushed version 2 .*\(previously: version 1\)\n$/);
-    r = await cli(["rollback", "--remote"], { env });
+    r = await remoteCli(["rollback", "--remote"]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, "rolled back from version 2 to version 1\n");
 
+    // `latest` never goes back: the next push is version 3, not 2 again.
+    r = await remoteCli(["push", file("remote-3.json", one("third")), "--remote"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, "pushed version 3 (1 services, 0 routes); now in service (previously: version 1)\n");
+    const storeOf = () => JSON.parse(fs.readFileSync(path.join(fake, "store.json"), "utf8"));
+    const setStore = (s) => fs.writeFileSync(path.join(fake, "store.json"), JSON.stringify(s));
+    const pointer = () => JSON.parse(Buffer.from(storeOf()["config/current"], "base64").toString());
+    assert.deepEqual(pointer(), { version: 3, latest: 3, history: [1] });
+
+    // A version key left by an interrupted push is left alone; push takes the next free number and says so.
+    setStore({ ...storeOf(), "config/versions/4": Buffer.from("orphan").toString("base64") });
+    r = await remoteCli(["push", file("remote-5.json", one("fifth")), "--remote"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^pushed version 5 .*\(previously: version 3\)\n/);
+    assert.match(r.stdout, /^note: config\/versions\/4 .*already existed.* left as they are/m);
+    assert.equal(Buffer.from(storeOf()["config/versions/4"], "base64").toString(), "orphan");
+
+    // A rollback whose target document is missing is refused and changes nothing.
+    const s3 = storeOf();
+    delete s3["config/versions/3"];
+    setStore(s3);
+    r = await remoteCli(["rollback", "--remote"]);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr, "error: cannot roll back to version 3: config/versions/3 is missing\n");
+    assert.deepEqual(pointer(), { version: 5, latest: 5, history: [1, 3] });
+
     // wrangler failing (no login, no network): exit 1, wrangler's message, nothing written.
     const before = calls().length;
-    r = await cli(["push", v1, "--remote"], { env: { ...env, FAIL_WITH: "X [ERROR] Authentication error [code: 10000]" } });
+    r = await remoteCli(["push", v1, "--remote"], { env: { FAIL_WITH: "X [ERROR] Authentication error [code: 10000]" } });
     assert.equal(r.code, 1);
     assert.match(r.stderr, /^error: wrangler kv key get config\/current failed:\n/);
     assert.match(r.stderr, /Authentication error \[code: 10000\]/);
@@ -213,7 +256,7 @@ describe("edgegate-config, second audit", { timeout: 600_000 }, () => {
 
     // --persist-to is for --local only: a usage error, wrangler not run.
     const n = calls().length;
-    r = await cli(["push", v1, "--remote", "--persist-to", dir], { env });
+    r = await remoteCli(["push", v1, "--remote", "--persist-to", dir]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /^error: --persist-to only applies to --local/);
     assert.equal(calls().length, n);
