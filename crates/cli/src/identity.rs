@@ -563,7 +563,11 @@ mod tests {
 
     #[test]
     fn help_of_an_identity_command_is_its_usage() {
-        for args in [&["key", "--help"][..], &["consumer", "add", "-h"], &["jwt", "--help", "--local"]] {
+        for args in [
+            &["key", "--help"][..],
+            &["consumer", "add", "-h"],
+            &["jwt", "--help", "--local"],
+        ] {
             let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
             assert_eq!(dispatch(&args), Some(Ok(USAGE.to_string())), "{args:?}");
         }

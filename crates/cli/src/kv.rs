@@ -95,7 +95,8 @@ fn config_namespace_is_placeholder(toml: &str) -> bool {
                 (k.trim() == name).then(|| v.trim().trim_matches('"').to_string())
             })
         };
-        value("binding").as_deref() == Some(BINDING) && value("id").as_deref() == Some(PLACEHOLDER_ID)
+        value("binding").as_deref() == Some(BINDING)
+            && value("id").as_deref() == Some(PLACEHOLDER_ID)
     })
 }
 
@@ -378,7 +379,8 @@ mod tests {
         assert!(config_namespace_is_placeholder(shipped));
         let real = shipped.replace(PLACEHOLDER_ID, "0f2ac74b498b48028cb68387c421e279");
         assert!(!config_namespace_is_placeholder(&real));
-        let other = "[[kv_namespaces]]\nbinding = \"OTHER\"\nid = \"REPLACE_WITH_YOUR_KV_NAMESPACE_ID\"\n";
+        let other =
+            "[[kv_namespaces]]\nbinding = \"OTHER\"\nid = \"REPLACE_WITH_YOUR_KV_NAMESPACE_ID\"\n";
         assert!(!config_namespace_is_placeholder(other));
     }
 

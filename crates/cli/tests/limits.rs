@@ -6,7 +6,10 @@ use std::process::Command;
 const MIB_25: usize = 25 * 1024 * 1024;
 
 fn validate(bytes: &[u8], name: &str) -> std::process::Output {
-    let path = std::env::temp_dir().join(format!("edgegate-limits-{}-{name}.json", std::process::id()));
+    let path = std::env::temp_dir().join(format!(
+        "edgegate-limits-{}-{name}.json",
+        std::process::id()
+    ));
     std::fs::write(&path, bytes).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_edgegate-config"))
         .arg("validate")
@@ -27,14 +30,23 @@ fn document(len: usize) -> Vec<u8> {
 #[test]
 fn a_document_of_25_mib_is_accepted_one_byte_more_is_refused() {
     let out = validate(&document(MIB_25), "max");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok: 0 services, 0 routes\n");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "ok: 0 services, 0 routes\n"
+    );
 
     let out = validate(&document(MIB_25 + 1), "over");
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.starts_with("error: ") && stderr.contains("is larger than 26214400 bytes, the most a KV value can hold"),
+        stderr.starts_with("error: ")
+            && stderr.contains("is larger than 26214400 bytes, the most a KV value can hold"),
         "{stderr}"
     );
     assert!(out.stdout.is_empty());
