@@ -270,6 +270,11 @@ describe("edgegate-config, second audit", { timeout: 600_000 }, () => {
     assert.equal(r.stdout, "ok: 1 services, 0 routes\n");
     r = await cli(["compile", doc, "--out", path.join(elsewhere, "x.compiled")], { cwd: elsewhere });
     assert.equal(r.code, 0, r.stderr);
+    // Without --out: FILE.compiled.
+    r = await cli(["compile", doc], { cwd: elsewhere });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `ok: 1 services, 0 routes; compiled form written to ${doc}.compiled (${fs.statSync(`${doc}.compiled`).size} bytes)\n`);
+    assert.deepEqual(fs.readFileSync(`${doc}.compiled`), fs.readFileSync(path.join(elsewhere, "x.compiled")), "the same bytes");
     for (const args of [["push", doc, "--local"], ["rollback", "--local"], ["show", "--local"]]) {
       r = await cli(args, { cwd: elsewhere });
       assert.equal(r.code, 1, args.join(" "));
