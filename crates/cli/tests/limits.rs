@@ -51,3 +51,39 @@ fn a_document_of_25_mib_is_accepted_one_byte_more_is_refused() {
     );
     assert!(out.stdout.is_empty());
 }
+
+/// docs/configuration.md, "Top level": at most 10,000 services, 100,000 routes and 10,000 plugin instances.
+#[test]
+fn too_many_services_routes_or_plugins_are_refused_with_their_path() {
+    let services: Vec<_> = (0..10_001)
+        .map(|i| serde_json::json!({"name": format!("s{i}"), "url": "http://a"}))
+        .collect();
+    let routes: Vec<_> = (0..100_001)
+        .map(|i| serde_json::json!({"name": format!("r{i}"), "service": "s", "paths": [format!("/p{i}")]}))
+        .collect();
+    let plugins: Vec<_> = (0..10_001)
+        .map(|i| serde_json::json!({"name": "cors", "id": format!("p{i}"), "config": {"origins": ["*"]}}))
+        .collect();
+    let one_service = serde_json::json!([{"name": "s", "url": "http://a"}]);
+    for (name, doc, expected) in [
+        (
+            "services",
+            serde_json::json!({"format_version": 1, "services": services}),
+            "services: too many services: 10001 (at most 10000)\n",
+        ),
+        (
+            "routes",
+            serde_json::json!({"format_version": 1, "services": one_service, "routes": routes}),
+            "routes: too many routes: 100001 (at most 100000)\n",
+        ),
+        (
+            "plugins",
+            serde_json::json!({"format_version": 1, "plugins": plugins}),
+            "plugins: too many plugins: 10001 (at most 10000)\n",
+        ),
+    ] {
+        let out = validate(doc.to_string().as_bytes(), name);
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), expected, "{name}");
+    }
+}
