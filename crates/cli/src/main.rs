@@ -25,6 +25,9 @@ commands:
                                 put the previous version back into service
   show (--local|--remote) [--persist-to DIR] [--version N]
                                 print the pointer, the version in service and its document
+  diff FILE (--local|--remote) [--persist-to DIR] [--version N]
+                                validate FILE and list the services, routes and plugin instances a
+                                push would add, remove or change (against version N with --version)
   purge ROUTE | --tag TAG | --all (--local|--remote) [--persist-to DIR]
                                 invalidate cached responses (proxy-cache) in every location
 
@@ -66,6 +69,7 @@ enum Cmd {
     Push(String, Target),
     Rollback(Target),
     Show(Target, Option<u64>),
+    Diff(String, Target, Option<u64>),
 }
 
 fn usage(message: impl Into<String>) -> CliError {
@@ -184,14 +188,14 @@ fn parse_args(args: &[String]) -> Result<Cmd, CliError> {
         }
         "push" => {
             if version.is_some() {
-                return Err(usage("--version only applies to show"));
+                return Err(usage("--version only applies to show and diff"));
             }
             let file = one_file("push", &positional)?;
             Cmd::Push(file, target("push")?)
         }
         "rollback" => {
             if version.is_some() {
-                return Err(usage("--version only applies to show"));
+                return Err(usage("--version only applies to show and diff"));
             }
             no_positional("rollback", &positional)?;
             Cmd::Rollback(target("rollback")?)
@@ -199,6 +203,10 @@ fn parse_args(args: &[String]) -> Result<Cmd, CliError> {
         "show" => {
             no_positional("show", &positional)?;
             Cmd::Show(target("show")?, version)
+        }
+        "diff" => {
+            let file = one_file("diff", &positional)?;
+            Cmd::Diff(file, target("diff")?, version)
         }
         other => return Err(usage(format!("unknown command {other:?}"))),
     };
@@ -304,6 +312,12 @@ fn run(args: &[String]) -> Result<String, CliError> {
             commands::rollback(&mut kv)
         }
         Cmd::Show(target, version) => commands::show(&mut open_kv(target)?, version),
+        Cmd::Diff(file, target, version) => {
+            let text = read_document(&file)?;
+            // Validate before touching wrangler, as push does.
+            commands::validate(&text)?;
+            commands::diff(&mut open_kv(target)?, &file, &text, version)
+        }
     }
 }
 
@@ -358,6 +372,10 @@ mod tests {
             Ok(Cmd::Show(local(None), Some(3)))
         );
         assert_eq!(parse("show --local"), Ok(Cmd::Show(local(None), None)));
+        assert_eq!(
+            parse("diff c.json --local --version 2"),
+            Ok(Cmd::Diff("c.json".into(), local(None), Some(2)))
+        );
         assert_eq!(parse("--help"), Ok(Cmd::Help));
         assert_eq!(parse("push --help"), Ok(Cmd::Help));
     }
@@ -377,7 +395,10 @@ mod tests {
                 "push c.json --remote --persist-to d",
                 "only applies to --local",
             ),
-            ("push c.json --local --version 2", "only applies to show"),
+            (
+                "push c.json --local --version 2",
+                "only applies to show and diff",
+            ),
             ("show --local --version x", "not a version number"),
             ("show --local --version 0", "not a version number"),
             ("show --local --version", "--version needs a value"),
