@@ -158,6 +158,38 @@ describe("edgegate-config, second audit", { timeout: 600_000 }, () => {
     assert.equal(r.stdout.split("\n")[1], "in service: version 1 (latest pushed: 1; nothing to roll back to)");
   });
 
+  test("diff: what pushing FILE would change, by name, as the documented example; nothing written", async () => {
+    const kv = ["--local", "--persist-to", path.join(dir, "diff")];
+    const base = { format_version: 1, services: [{ name: "a", url: "http://a" }] };
+    let r = await cli(["diff", file("diff-base.json", base), ...kv]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `comparing ${path.join(dir, "diff-base.json")} with nothing (no configuration has been pushed yet):\n+ service "a"\n1 change\n`);
+    r = await cli(["push", path.join(dir, "diff-base.json"), ...kv]);
+    assert.equal(r.code, 0, r.stderr);
+    const changed = {
+      format_version: 1,
+      services: [{ name: "a", url: "http://a", timeout_ms: 5000, headers: { authorization: `Bearer ${"s3cret-diff"}` } }],
+      routes: [{ name: "r", service: "a", paths: ["/r"] }],
+    };
+    const newFile = file("new.json", changed);
+    r = await cli(["diff", newFile, ...kv]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `comparing ${newFile} with config/versions/1 (in service):\n~ service "a": timeout_ms, headers\n+ route "r"\n2 changes\n`);
+    assert.ok(!r.stdout.includes("s3cret"), "values are never printed");
+    // A default written out is no change.
+    r = await cli(["diff", file("same.json", { ...base, services: [{ name: "a", url: "http://a", timeout_ms: 60000 }] }), ...kv]);
+    assert.equal(r.stdout, `no changes: ${path.join(dir, "same.json")} is the same configuration as config/versions/1 (in service)\n`);
+    // An invalid FILE: its errors, exit 1; a missing --version N: exit 1.
+    r = await cli(["diff", file("diff-bad.json", { format_version: 1, routes: [{ name: "r", service: "x" }] }), ...kv]);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr, 'routes[0].service: unknown service "x"\n');
+    r = await cli(["diff", newFile, ...kv, "--version", "4"]);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr, "error: config/versions/4 is missing\n");
+    r = await cli(["show", ...kv]);
+    assert.equal(r.stdout.split("\n")[0], 'config/current: {"version":1,"latest":1,"history":[]}', "diff wrote nothing");
+  });
+
   test("concurrent pushes with --local get consecutive versions, each stored exactly as pushed", async (t) => {
     const persist = path.join(dir, "concurrent");
     const files = ["a", "b", "c"].map((s) => file(`concurrent-${s}.json`, one(s)));
