@@ -125,7 +125,7 @@ describe("edgegate-config, second audit", { timeout: 600_000 }, () => {
       assert.equal(r.stderr, "");
     }
     // The usage names every command README.md's Scripts table lists.
-    for (const cmd of ["validate", "schema", "compile", "push", "rollback", "show", "consumer", "key", "basic-auth", "jwt", "credentials", "purge"]) {
+    for (const cmd of ["validate", "schema", "compile", "push", "rollback", "show", "diff", "consumer", "key", "basic-auth", "jwt", "credentials", "purge"]) {
       assert.match(documented, new RegExp(`\\b${cmd}\\b`), cmd);
     }
     for (const group of ["consumer", "key", "basic-auth", "jwt", "credentials"]) {
