@@ -128,6 +128,16 @@ describe("edgegate-config, second audit", { timeout: 600_000 }, () => {
     for (const cmd of ["validate", "schema", "compile", "push", "rollback", "show", "diff", "consumer", "key", "basic-auth", "jwt", "credentials", "purge"]) {
       assert.match(documented, new RegExp(`\\b${cmd}\\b`), cmd);
     }
+    // scripts/config runs the same tool.
+    const script = await new Promise((resolve, reject) => {
+      const child = spawn("bash", ["scripts/config", "--help"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+      let stdout = "";
+      child.stdout.on("data", (d) => (stdout += d));
+      child.on("error", reject);
+      child.on("close", (code) => resolve({ code, stdout }));
+    });
+    assert.equal(script.code, 0);
+    assert.equal(script.stdout, documented);
     for (const group of ["consumer", "key", "basic-auth", "jwt", "credentials"]) {
       const r = await cli([group, "--help"]);
       assert.equal(r.code, 0, `${group} --help: ${r.stderr}`);

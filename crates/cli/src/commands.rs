@@ -656,6 +656,14 @@ mod tests {
             "error: config/versions/9 is missing"
         );
         assert_eq!(kv.writes.len(), 6, "diff writes nothing");
+        kv.values.insert(
+            "config/versions/5".into(),
+            r#"{"format_version": 9}"#.into(),
+        );
+        assert_eq!(
+            diff(&mut kv, "c.json", V1, Some(5)).unwrap_err().render(),
+            "error: config/versions/5 is not valid for this gateway (see `show --version 5`); cannot compare"
+        );
     }
 
     #[test]
