@@ -249,6 +249,142 @@ pub fn show(kv: &mut dyn Kv, version: Option<u64>) -> Result<String, CliError> {
     Ok(out)
 }
 
+/// What `diff` compares: each service, route and plugin instance of a document, by its identity (a
+/// service's or route's name; a plugin instance's name, `id` and scope), as the JSON of its effective form
+/// (defaults filled in, as `show` prints it).
+fn elements(config: &GatewayConfig) -> Vec<(String, serde_json::Value)> {
+    let mut out = Vec::new();
+    let value = |v: serde_json::Result<serde_json::Value>| v.unwrap_or(serde_json::Value::Null);
+    for s in &config.services {
+        out.push((
+            format!("service {:?}", s.name),
+            value(serde_json::to_value(s)),
+        ));
+    }
+    for r in &config.routes {
+        out.push((
+            format!("route {:?}", r.name),
+            value(serde_json::to_value(r)),
+        ));
+    }
+    let mut seen: std::collections::BTreeMap<String, usize> = Default::default();
+    for p in &config.plugins {
+        let mut scope = Vec::new();
+        for (kind, v) in [
+            ("route", &p.route),
+            ("service", &p.service),
+            ("consumer", &p.consumer),
+        ] {
+            if let Some(v) = v {
+                scope.push(format!("{kind} {v:?}"));
+            }
+        }
+        let scope = if scope.is_empty() {
+            "global".to_string()
+        } else {
+            scope.join(", ")
+        };
+        // The documented default id: the plugin's name, `name.2`, `name.3`... in the same scope.
+        let id = match &p.id {
+            Some(id) => id.clone(),
+            None => {
+                let n = seen.entry(format!("{}\n{scope}", p.name)).or_insert(0);
+                *n += 1;
+                if *n == 1 {
+                    p.name.clone()
+                } else {
+                    format!("{}.{n}", p.name)
+                }
+            }
+        };
+        out.push((
+            format!("plugin {:?} (id {id:?}, {scope})", p.name),
+            value(serde_json::to_value(p)),
+        ));
+    }
+    out
+}
+
+/// Compare a document with a version in KV (the one in service, or `version`): which services, routes
+/// and plugin instances are added (`+`), removed (`-`) or changed (`~`, with the fields that differ).
+/// Prints names and field names only, never values.
+pub fn diff(
+    kv: &mut dyn Kv,
+    file: &str,
+    text: &str,
+    version: Option<u64>,
+) -> Result<String, CliError> {
+    let new = validate_document(text)?;
+    let pointer = read_pointer(kv)?;
+    let (old, against) = match (version, &pointer) {
+        (None, None) => (
+            None,
+            "nothing (no configuration has been pushed yet)".to_string(),
+        ),
+        (v, p) => {
+            let shown = v.or(p.as_ref().map(|p| p.version)).unwrap_or_default();
+            let key = version_key(shown);
+            let document = kv
+                .get(&key)?
+                .ok_or_else(|| CliError::Failed(format!("{key} is missing")))?;
+            let state = if p.as_ref().map(|p| p.version) == Some(shown) {
+                "in service"
+            } else {
+                "not in service"
+            };
+            let old = parse_and_validate(&document).map_err(|_| {
+                CliError::Failed(format!(
+                    "{key} is not valid for this gateway (see `show --version {shown}`); cannot compare"
+                ))
+            })?;
+            (Some(old), format!("{key} ({state})"))
+        }
+    };
+    let before = old.as_ref().map(elements).unwrap_or_default();
+    let after = elements(&new);
+    let mut lines = Vec::new();
+    for (id, value) in &after {
+        match before.iter().find(|(b, _)| b == id) {
+            None => lines.push(format!("+ {id}")),
+            Some((_, old)) if old != value => {
+                let fields = |v: &serde_json::Value| -> Vec<String> {
+                    v.as_object()
+                        .map(|o| o.keys().cloned().collect())
+                        .unwrap_or_default()
+                };
+                let mut names: Vec<String> = fields(old);
+                for f in fields(value) {
+                    if !names.contains(&f) {
+                        names.push(f);
+                    }
+                }
+                let changed: Vec<String> = names
+                    .into_iter()
+                    .filter(|f| old.get(f) != value.get(f))
+                    .collect();
+                lines.push(format!("~ {id}: {}", changed.join(", ")));
+            }
+            Some(_) => {}
+        }
+    }
+    for (id, _) in &before {
+        if !after.iter().any(|(a, _)| a == id) {
+            lines.push(format!("- {id}"));
+        }
+    }
+    if lines.is_empty() {
+        return Ok(format!(
+            "no changes: {file} is the same configuration as {against}"
+        ));
+    }
+    let n = lines.len();
+    Ok(format!(
+        "comparing {file} with {against}:\n{}\n{n} change{}",
+        lines.join("\n"),
+        if n == 1 { "" } else { "s" }
+    ))
+}
+
 /// What `show` prints instead of a credential header's value.
 pub const REDACTED: &str = "<redacted>";
 
@@ -461,6 +597,73 @@ mod tests {
             }])
         );
         assert!(kv.writes.is_empty());
+    }
+
+    /// docs/configuration.md: `history` keeps at most 100 versions, most recent last; `latest` never
+    /// goes back, so a number is never reused, even after a rollback.
+    #[test]
+    fn history_keeps_the_last_100_versions_and_numbers_are_never_reused() {
+        let mut kv = MemoryKv::default();
+        for _ in 0..102 {
+            push(&mut kv, V1).unwrap();
+        }
+        let p = pointer(&kv);
+        assert_eq!((p.version, p.latest), (102, 102));
+        assert_eq!(p.history, (2..=101).collect::<Vec<u64>>());
+        rollback(&mut kv).unwrap();
+        let msg = push(&mut kv, V2).unwrap();
+        assert_eq!(
+            msg,
+            "pushed version 103 (2 services, 1 routes); now in service (previously: version 101)"
+        );
+    }
+
+    #[test]
+    fn diff_lists_what_a_push_would_change_by_name_never_values() {
+        let mut kv = MemoryKv::default();
+        let first = diff(&mut kv, "c.json", V1, None).unwrap();
+        assert_eq!(
+            first,
+            "comparing c.json with nothing (no configuration has been pushed yet):\n\
+             + service \"echo\"\n+ route \"all\"\n2 changes"
+        );
+        push(&mut kv, V1).unwrap();
+        assert_eq!(
+            diff(&mut kv, "c.json", V1, None).unwrap(),
+            "no changes: c.json is the same configuration as config/versions/1 (in service)"
+        );
+        let next = r#"{"format_version": 1,
+            "services": [{"name": "echo", "url": "http://127.0.0.1:9001", "timeout_ms": 60000,
+                          "headers": {"authorization": "Bearer s3cret"}}],
+            "routes": [{"name": "all", "service": "echo", "methods": ["GET"]}, {"name": "x", "service": "echo", "paths": ["/x"]}],
+            "plugins": [{"name": "key-auth", "route": "x"}]}"#;
+        let out = diff(&mut kv, "next.json", next, None).unwrap();
+        assert_eq!(
+            out,
+            "comparing next.json with config/versions/1 (in service):\n\
+             ~ service \"echo\": headers\n~ route \"all\": methods\n+ route \"x\"\n\
+             + plugin \"key-auth\" (id \"key-auth\", route \"x\")\n4 changes"
+        );
+        assert!(!out.contains("s3cret"));
+        push(&mut kv, V2).unwrap();
+        let out = diff(&mut kv, "c.json", V1, None).unwrap();
+        assert!(out.ends_with("- service \"b\"\n1 change"), "{out}");
+        assert!(diff(&mut kv, "c.json", V1, Some(1)).unwrap().starts_with(
+            "no changes: c.json is the same configuration as config/versions/1 (not in service)"
+        ));
+        assert_eq!(
+            diff(&mut kv, "c.json", V1, Some(9)).unwrap_err().render(),
+            "error: config/versions/9 is missing"
+        );
+        assert_eq!(kv.writes.len(), 6, "diff writes nothing");
+        kv.values.insert(
+            "config/versions/5".into(),
+            r#"{"format_version": 9}"#.into(),
+        );
+        assert_eq!(
+            diff(&mut kv, "c.json", V1, Some(5)).unwrap_err().render(),
+            "error: config/versions/5 is not valid for this gateway (see `show --version 5`); cannot compare"
+        );
     }
 
     #[test]
@@ -676,6 +879,12 @@ mod tests {
         expect(&pushes[1], push(&mut kv, NEW));
         let shown = find("scripts/config show");
         expect(&shown[0], show(&mut kv, None));
+        let diffs = find("scripts/config diff new.json");
+        let mut fresh = MemoryKv::default();
+        push(&mut fresh, NEW).unwrap();
+        let changed = r#"{"format_version": 1, "services": [{"name": "a", "url": "http://a", "timeout_ms": 5000}],
+            "routes": [{"name": "r", "service": "a", "paths": ["/r"]}]}"#;
+        expect(&diffs[0], diff(&mut fresh, "new.json", changed, None));
         let rollbacks = find("scripts/config rollback");
         expect(&rollbacks[0], rollback(&mut kv));
         expect(&rollbacks[1], rollback(&mut kv));

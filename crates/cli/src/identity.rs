@@ -33,6 +33,10 @@ pub fn dispatch(args: &[String]) -> Option<Result<String, CliError>> {
     if !GROUPS.contains(&group.as_str()) {
         return None;
     }
+    // `key --help`, `consumer add -h`...: the identity commands' usage, exit 0, no KV needed.
+    if args[1..].iter().any(|a| a == "-h" || a == "--help") {
+        return Some(Ok(USAGE.to_string()));
+    }
     Some(parse(args).and_then(|(cmd, target)| {
         let mut kv = crate::open_kv(target)?;
         let mut stdin = || {
@@ -555,6 +559,18 @@ mod tests {
         run(kv, cmd, 1_700_000_000, &mut random, &mut || {
             Ok("from-stdin".into())
         })
+    }
+
+    #[test]
+    fn help_of_an_identity_command_is_its_usage() {
+        for args in [
+            &["key", "--help"][..],
+            &["consumer", "add", "-h"],
+            &["jwt", "--help", "--local"],
+        ] {
+            let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            assert_eq!(dispatch(&args), Some(Ok(USAGE.to_string())), "{args:?}");
+        }
     }
 
     #[test]

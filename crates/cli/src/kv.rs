@@ -80,6 +80,26 @@ impl Kv for MemoryKv {
 /// The binding name of the configuration namespace in wrangler.toml.
 pub const BINDING: &str = "CONFIG";
 
+/// The namespace id wrangler.toml ships with, to be replaced before deploying.
+const PLACEHOLDER_ID: &str = "REPLACE_WITH_YOUR_KV_NAMESPACE_ID";
+
+/// Whether the `[[kv_namespaces]]` entry of [`BINDING`] in a wrangler.toml still has the placeholder id
+/// (`--remote` would then reach no namespace; wrangler's own error does not say why).
+fn config_namespace_is_placeholder(toml: &str) -> bool {
+    toml.split("[[kv_namespaces]]").skip(1).any(|block| {
+        // The entry ends where the next table starts.
+        let block = block.split("\n[").next().unwrap_or("");
+        let value = |name: &str| {
+            block.lines().find_map(|line| {
+                let (k, v) = line.split_once('=')?;
+                (k.trim() == name).then(|| v.trim().trim_matches('"').to_string())
+            })
+        };
+        value("binding").as_deref() == Some(BINDING)
+            && value("id").as_deref() == Some(PLACEHOLDER_ID)
+    })
+}
+
 /// What `wrangler kv key get --text` prints (on stdout, exit status 0) for a missing key in local mode.
 const LOCAL_NOT_FOUND: &str = "Value not found";
 
@@ -112,6 +132,16 @@ impl WranglerKv {
         }
         if remote && persist_to.is_some() {
             return Err("--persist-to only applies to --local".into());
+        }
+        if remote {
+            let toml = std::fs::read_to_string("wrangler.toml").unwrap_or_default();
+            if config_namespace_is_placeholder(&toml) {
+                return Err(format!(
+                    "wrangler.toml still has the placeholder id {PLACEHOLDER_ID} for the {BINDING} \
+                     namespace: create it with `npx wrangler kv namespace create {BINDING}` and put the \
+                     id it prints there (README.md, \"Deploying\"); --local works without it"
+                ));
+            }
         }
         Ok(WranglerKv {
             program: wrangler_program(std::env::var("WRANGLER").ok().as_deref()),
@@ -342,6 +372,17 @@ impl Drop for TempFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_placeholder_namespace_id_is_recognised() {
+        let shipped = include_str!("../../../wrangler.toml");
+        assert!(config_namespace_is_placeholder(shipped));
+        let real = shipped.replace(PLACEHOLDER_ID, "0f2ac74b498b48028cb68387c421e279");
+        assert!(!config_namespace_is_placeholder(&real));
+        let other =
+            "[[kv_namespaces]]\nbinding = \"OTHER\"\nid = \"REPLACE_WITH_YOUR_KV_NAMESPACE_ID\"\n";
+        assert!(!config_namespace_is_placeholder(other));
+    }
 
     #[test]
     fn local_missing_key_is_none() {

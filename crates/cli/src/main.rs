@@ -25,6 +25,9 @@ commands:
                                 put the previous version back into service
   show (--local|--remote) [--persist-to DIR] [--version N]
                                 print the pointer, the version in service and its document
+  diff FILE (--local|--remote) [--persist-to DIR] [--version N]
+                                validate FILE and list the services, routes and plugin instances a
+                                push would add, remove or change (against version N with --version)
   purge ROUTE | --tag TAG | --all (--local|--remote) [--persist-to DIR]
                                 invalidate cached responses (proxy-cache) in every location
 
@@ -51,7 +54,7 @@ fn main() {
 }
 
 /// Where the KV operations go, from `--local|--remote [--persist-to DIR]`.
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 struct Target {
     remote: bool,
     persist_to: Option<PathBuf>,
@@ -66,6 +69,7 @@ enum Cmd {
     Push(String, Target),
     Rollback(Target),
     Show(Target, Option<u64>),
+    Diff(String, Target, Option<u64>),
 }
 
 fn usage(message: impl Into<String>) -> CliError {
@@ -184,14 +188,14 @@ fn parse_args(args: &[String]) -> Result<Cmd, CliError> {
         }
         "push" => {
             if version.is_some() {
-                return Err(usage("--version only applies to show"));
+                return Err(usage("--version only applies to show and diff"));
             }
             let file = one_file("push", &positional)?;
             Cmd::Push(file, target("push")?)
         }
         "rollback" => {
             if version.is_some() {
-                return Err(usage("--version only applies to show"));
+                return Err(usage("--version only applies to show and diff"));
             }
             no_positional("rollback", &positional)?;
             Cmd::Rollback(target("rollback")?)
@@ -199,6 +203,10 @@ fn parse_args(args: &[String]) -> Result<Cmd, CliError> {
         "show" => {
             no_positional("show", &positional)?;
             Cmd::Show(target("show")?, version)
+        }
+        "diff" => {
+            let file = one_file("diff", &positional)?;
+            Cmd::Diff(file, target("diff")?, version)
         }
         other => return Err(usage(format!("unknown command {other:?}"))),
     };
@@ -232,6 +240,39 @@ fn open_kv(target: Target) -> Result<kv::WranglerKv, CliError> {
     kv::WranglerKv::new(target.remote, target.persist_to).map_err(CliError::Failed)
 }
 
+/// Where `push` and `rollback --local` take their lock: `edgegate-config.lock` in the local state
+/// directory (`--persist-to DIR`, else `.wrangler/state`, wrangler's default).
+fn lock_path(target: &Target) -> PathBuf {
+    target
+        .persist_to
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(".wrangler/state"))
+        .join("edgegate-config.lock")
+}
+
+/// With `--local`, hold an exclusive lock on [`lock_path`] for the rest of the command, so that two
+/// pushes (or a push and a rollback) on the same local state run one after the other instead of
+/// both writing the same version number. Released when the returned file is dropped (or the process
+/// ends). `--remote` has no lock: KV has no operation to build one on.
+fn lock_local(target: &Target) -> Result<Option<std::fs::File>, CliError> {
+    if target.remote {
+        return Ok(None);
+    }
+    let path = lock_path(target);
+    let fail = |e: std::io::Error| CliError::Failed(format!("cannot lock {}: {e}", path.display()));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(fail)?;
+    file.lock().map_err(fail)?;
+    Ok(Some(file))
+}
+
 fn run(args: &[String]) -> Result<String, CliError> {
     if let Some(result) = identity::dispatch(args) {
         return result;
@@ -261,10 +302,22 @@ fn run(args: &[String]) -> Result<String, CliError> {
             let text = read_document(&file)?;
             // Validate before touching wrangler, so a bad file fails fast and offline.
             commands::validate(&text)?;
-            commands::push(&mut open_kv(target)?, &text)
+            let mut kv = open_kv(target.clone())?;
+            let _lock = lock_local(&target)?;
+            commands::push(&mut kv, &text)
         }
-        Cmd::Rollback(target) => commands::rollback(&mut open_kv(target)?),
+        Cmd::Rollback(target) => {
+            let mut kv = open_kv(target.clone())?;
+            let _lock = lock_local(&target)?;
+            commands::rollback(&mut kv)
+        }
         Cmd::Show(target, version) => commands::show(&mut open_kv(target)?, version),
+        Cmd::Diff(file, target, version) => {
+            let text = read_document(&file)?;
+            // Validate before touching wrangler, as push does.
+            commands::validate(&text)?;
+            commands::diff(&mut open_kv(target)?, &file, &text, version)
+        }
     }
 }
 
@@ -319,6 +372,10 @@ mod tests {
             Ok(Cmd::Show(local(None), Some(3)))
         );
         assert_eq!(parse("show --local"), Ok(Cmd::Show(local(None), None)));
+        assert_eq!(
+            parse("diff c.json --local --version 2"),
+            Ok(Cmd::Diff("c.json".into(), local(None), Some(2)))
+        );
         assert_eq!(parse("--help"), Ok(Cmd::Help));
         assert_eq!(parse("push --help"), Ok(Cmd::Help));
     }
@@ -338,7 +395,10 @@ mod tests {
                 "push c.json --remote --persist-to d",
                 "only applies to --local",
             ),
-            ("push c.json --local --version 2", "only applies to show"),
+            (
+                "push c.json --local --version 2",
+                "only applies to show and diff",
+            ),
             ("show --local --version x", "not a version number"),
             ("show --local --version 0", "not a version number"),
             ("show --local --version", "--version needs a value"),
@@ -351,6 +411,19 @@ mod tests {
             assert!(text.contains(fragment), "{args}: {text}");
             assert!(text.contains("usage: edgegate-config"), "{args}");
         }
+    }
+
+    /// docs/configuration.md shows the usage text exactly as `--help` prints it.
+    #[test]
+    fn the_documented_usage_is_the_help_text() {
+        const DOC: &str = include_str!("../../../docs/configuration.md");
+        let block = DOC
+            .split("```text\n")
+            .find(|b| b.starts_with("usage: edgegate-config"))
+            .and_then(|b| b.split("```\n").next())
+            .expect("a usage block in docs/configuration.md");
+        assert_eq!(block, USAGE);
+        assert_eq!(run(&["--help".to_string()]), Ok(USAGE.to_string()));
     }
 
     #[test]
