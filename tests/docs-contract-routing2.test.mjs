@@ -30,16 +30,28 @@ function raw(url, head, body = "") {
     const socket = net.connect(Number(url.port), url.hostname);
     const chunks = [];
     const timer = setTimeout(() => socket.destroy(new Error("raw request timed out")), 15_000);
-    socket.on("data", (c) => chunks.push(c));
+    // Done at the end of the response (the runtime may keep the connection open a while after it).
+    const done = () => {
+      clearTimeout(timer);
+      const text = Buffer.concat(chunks).toString("latin1");
+      resolve({ status: Number(text.split(" ")[1]), text });
+      socket.destroy();
+    };
+    socket.on("data", (c) => {
+      chunks.push(c);
+      const text = Buffer.concat(chunks).toString("latin1");
+      const end = text.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      const head = text.slice(0, end).toLowerCase();
+      const length = /\r\ncontent-length: *([0-9]+)/.exec(head);
+      if (length && text.length - end - 4 >= Number(length[1])) done();
+      else if (/\r\ntransfer-encoding: *chunked/.test(head) && text.endsWith("\r\n0\r\n\r\n")) done();
+    });
     socket.on("error", (e) => {
       clearTimeout(timer);
       reject(e);
     });
-    socket.on("close", () => {
-      clearTimeout(timer);
-      const text = Buffer.concat(chunks).toString("latin1");
-      resolve({ status: Number(text.split(" ")[1]), text });
-    });
+    socket.on("close", done);
     socket.write(Buffer.from(`${head}\r\nConnection: close\r\n\r\n${body}`, "latin1"));
   });
 }
@@ -342,9 +354,11 @@ for (const reload of ["0", "1"]) describe(`docs/routing.md and docs/proxying.md,
     });
 
     test("the runtime percent-encodes the bytes a URL path may not hold; the gateway forwards that spelling", async () => {
-      const { up, id } = await upstreamRaw('GET /api/a"b<c>d`e{f}g|h HTTP/1.1');
-      assert.equal(up?.url, "/base/a%22b%3Cc%3Ed%60e%7Bf%7Dg|h");
-      assert.equal((await logOf(gw, id)).path, "/api/a%22b%3Cc%3Ed%60e%7Bf%7Dg|h");
+      const { up, id } = await upstreamRaw('GET /api/a"b<c>d`e{f}g^h|i HTTP/1.1');
+      assert.equal(up?.url, "/base/a%22b%3Cc%3Ed%60e%7Bf%7Dg%5Eh|i");
+      assert.equal((await logOf(gw, id)).path, "/api/a%22b%3Cc%3Ed%60e%7Bf%7Dg%5Eh|i");
+      const kept = "!$&'()*+,;=:@-._~";
+      assert.equal((await upstreamRaw(`GET /api/${kept} HTTP/1.1`)).up?.url, `/base/${kept}`);
       const utf8 = await upstreamRaw(`GET /api/${Buffer.from("é", "utf8").toString("latin1")} HTTP/1.1`);
       assert.equal(utf8.up?.url, "/base/%C3%A9");
     });
@@ -402,6 +416,24 @@ for (const reload of ["0", "1"]) describe(`docs/routing.md and docs/proxying.md,
       assert.equal((await routeOf("/t/a/b")).route, "tmpl-rest");
       assert.equal((await routeOf("/t")).route, "tmpl-rest");
       assert.equal((await routeOf("/t/")).route, "tmpl-rest");
+    });
+  });
+
+  describe("proxying.md: request targets the local runtime refuses before the Worker runs", () => {
+    test("absolute-form targets, a Host that is not a host name, two Host lines: 500 from workerd, no log line", async () => {
+      for (const head of [
+        `GET http://127.0.0.1:${gw.url.port}/api/x HTTP/1.1\r\nHost: 127.0.0.1:${gw.url.port}`,
+        "GET /api/x HTTP/1.1\r\nHost: bad host",
+        "GET /api/x HTTP/1.1\r\nHost: a.test\r\nHost: b.test",
+      ]) {
+        const id = `abs-${reload}-${++serial}`;
+        const before = o.requests.length;
+        const res = await raw(gw.url, `${head}\r\nX-Request-Id: ${id}`);
+        assert.equal(res.status, 500, head);
+        assert.equal(o.requests.length, before, head);
+        await sleep(200);
+        assert.ok(!gw.logs.some((l) => l.json?.request_id === id), head);
+      }
     });
   });
 
@@ -696,6 +728,7 @@ for (const reload of ["0", "1"]) describe(`docs/routing.md and docs/proxying.md,
         [{ paths: ["~api"] }, /routes\[0\]\.paths\[0\]/],
         [{ paths: ["~^/(x"] }, /routes\[0\]\.paths\[0\]/],
         [{ methods: ["get"] }, /routes\[0\]\.methods\[0\]/],
+        [{ methods: ["GET", "GET"] }, /routes\[0\]\.methods\[1\]/],
         [{ headers: { "x-env": [] } }, /routes\[0\]\.headers\.x-env/],
         [{ headers: { "x-env": ["~(x"] } }, /routes\[0\]\.headers\.x-env\[0\]/],
         [{ paths: ["/users/{id}"], rewrite: "v2/{id}" }, /routes\[0\]\.rewrite/],
