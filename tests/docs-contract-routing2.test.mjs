@@ -104,7 +104,8 @@ for (const reload of ["0", "1"]) describe(`docs/routing.md and docs/proxying.md,
   async function upstreamRaw(requestLine, lines = [], body = "") {
     const id = `rt2r-${reload}-${++serial}`;
     const before = o.requests.length;
-    const res = await raw(gw.url, [requestLine, "Host: gw.test", `X-Request-Id: ${id}`, ...lines].join("\r\n"), body);
+    const host = lines.some((l) => /^host:/i.test(l)) ? [] : ["Host: gw.test"];
+    const res = await raw(gw.url, [requestLine, ...host, `X-Request-Id: ${id}`, ...lines].join("\r\n"), body);
     const up = o.requests.slice(before).find((r) => r.headers["x-request-id"] === id) ?? null;
     return { res, up, id };
   }
@@ -377,6 +378,13 @@ for (const reload of ["0", "1"]) describe(`docs/routing.md and docs/proxying.md,
         ["badexample.com", null],
       ]) {
         assert.equal((await routeOf("/h", { host })).route, expected, host);
+      }
+      // A wildcard stands for non-empty labels: a host with an empty label (the runtime lets it
+      // through) matches no wildcard.
+      for (const host of [".example.com", "a..example.com", ".www.example.com"]) {
+        const { res, id } = await upstreamRaw("GET /h HTTP/1.1", [`Host: ${host}`]);
+        assert.equal(res.status, 404, host);
+        assert.equal((await logOf(gw, id)).host, host);
       }
     });
 
