@@ -128,6 +128,7 @@ for (const reload of ["0", "1"]) describe(`docs/routing.md and docs/proxying.md,
         res.end(status === 204 || status === 304 ? undefined : `status ${status}`);
         return;
       }
+      if (q.get("via")) res.setHeader("via", "1.1 origin-cache");
       if (q.get("cookies")) {
         res.setHeader("set-cookie", ["a=1; Path=/", "b=2; Expires=Wed, 21 Oct 2037 07:28:00 GMT"]);
       }
@@ -279,6 +280,9 @@ for (const reload of ["0", "1"]) describe(`docs/routing.md and docs/proxying.md,
       ]) {
         assert.equal((await upstream(path)).up?.url, expected, path);
       }
+      // An empty query is dropped with its "?".
+      assert.equal((await upstreamRaw("GET /api/x? HTTP/1.1")).up?.url, "/base/x");
+      assert.equal((await upstreamRaw("GET /api? HTTP/1.1")).up?.url, "/base");
       // =/health with strip_path false: the whole path.
       assert.equal((await upstream("/hk")).up?.url, "/base/hk");
     });
@@ -551,6 +555,37 @@ for (const reload of ["0", "1"]) describe(`docs/routing.md and docs/proxying.md,
       assert.equal(up.body.toString(), "hello");
     });
 
+    test("a header the client's Connection names is not continued by the gateway's own (Via, X-Forwarded-For, traceparent, Max-Forwards)", async () => {
+      const trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+      let { up } = await upstream("/api/x", {
+        connection: "Via, X-Forwarded-For, traceparent",
+        via: "1.0 fred",
+        "x-forwarded-for": "6.6.6.6",
+        traceparent: trace,
+        tracestate: "congo=t61rcWkgMzE",
+      });
+      assert.equal(up.headers.via, "1.1 edgegate");
+      assert.equal(up.headers["x-forwarded-for"], "127.0.0.1");
+      assert.match(up.headers.traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/);
+      assert.ok(!up.headers.traceparent.includes("4bf92f3577b34da6a3ce929d0e0e4736"), up.headers.traceparent);
+      assert.equal(up.headers.tracestate, undefined);
+      ({ up } = await upstream("/opts/x", { connection: "max-forwards", "max-forwards": "3" }, { method: "OPTIONS" }));
+      assert.equal(up?.headers["max-forwards"], undefined);
+      // Without Connection naming them, they are continued.
+      ({ up } = await upstream("/api/x", { via: "1.0 fred", "x-forwarded-for": "6.6.6.6", traceparent: trace }));
+      assert.equal(up.headers.via, "1.0 fred, 1.1 edgegate");
+      assert.equal(up.headers["x-forwarded-for"], "6.6.6.6, 127.0.0.1");
+      assert.ok(up.headers.traceparent.includes("4bf92f3577b34da6a3ce929d0e0e4736"));
+    });
+
+    test("the runtime adds CF-Worker and replaces Accept-Encoding with br, gzip", async () => {
+      for (const ae of [undefined, "identity", "deflate"]) {
+        const { up } = await upstream("/api/x", ae ? { "accept-encoding": ae, "cf-worker": "forged" } : {});
+        assert.equal(up.headers["accept-encoding"], "br, gzip", String(ae));
+        assert.equal(up.headers["cf-worker"], "worker.example.com", String(ae));
+      }
+    });
+
     test("the service's headers replace a client header of the same name; its underscore spelling is removed", async () => {
       const { up } = await upstream("/svch/x", { "X-API-Version": "1", x_api_version: "1" });
       assert.equal(up.headers["x-api-version"], "2");
@@ -629,6 +664,14 @@ for (const reload of ["0", "1"]) describe(`docs/routing.md and docs/proxying.md,
         assert.equal(res.headers[name], undefined, `${name} reached the client`);
       }
       assert.equal(res.headers.etag, '"v1"');
+    });
+
+    test("no Via is added to responses; an origin's own Via passes unchanged", async () => {
+      let { res } = await upstream("/api/x");
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.via, undefined);
+      ({ res } = await upstream("/api/x?via=1"));
+      assert.equal(res.headers.via, "1.1 origin-cache");
     });
 
     test("redirects are passed on with Location unchanged, never followed", async () => {
