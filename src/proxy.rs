@@ -367,8 +367,7 @@ pub fn start(
     }
     // A header the client's Connection names was for the client's hop only (RFC 9110 7.6.1): the
     // gateway's own Via, X-Forwarded-For, traceparent and Max-Forwards start without the client's.
-    let client =
-        |name: &str, value: Option<&'_ str>| value.filter(|_| !listed.iter().any(|n| n == name));
+    let client = |name, value| rules::unless_listed(&listed, name, value);
     // TRACE and OPTIONS only (0 never gets here, see `final_recipient`).
     if rules::uses_max_forwards(&info.method) && client("max-forwards", Some("")).is_some() {
         if let rules::MaxForwards::Forward(n) =
