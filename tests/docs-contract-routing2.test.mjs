@@ -180,6 +180,7 @@ for (const reload of ["0", "1"]) describe(`docs/routing.md and docs/proxying.md,
         { name: "m-host", service: "none", hosts: ["other.test"], paths: ["/m"], methods: ["PATCH"] },
         { name: "env", service: "none", paths: ["/env"], headers: { "x-env": ["~^stag", "prod"] } },
         { name: "any-hdr", service: "none", paths: ["/anyh"], headers: { "X-Probe": ["~"] } },
+        { name: "host-hdr", service: "none", paths: ["/hosth"], headers: { host: ["api.test"] } },
         { name: "svc-hdr", service: "hdr", paths: ["/svch"] },
         { name: "ph", service: "none", paths: ["/ph"], preserve_host: true },
         { name: "pl", service: "local", paths: ["/pl"] },
@@ -421,9 +422,18 @@ for (const reload of ["0", "1"]) describe(`docs/routing.md and docs/proxying.md,
         assert.equal((await routeOf("/env", { "x-env": value })).route, expected, JSON.stringify(value));
       }
       assert.equal((await routeOf("/anyh", { "x-probe": "" })).route, "any-hdr");
+      // A `host` condition compares the Host header as sent (unlike `hosts`).
+      for (const [host, expected] of [
+        ["api.test", "host-hdr"],
+        ["API.test", "host-hdr"],
+        ["api.test:8080", null],
+        ["api.test.", null],
+      ]) {
+        assert.equal((await routeOf("/hosth", { host })).route, expected, host);
+      }
     });
 
-    test("templates: {*rest} beats nothing but a one-segment template of the same literals wins its own paths", async () => {
+    test("templates with the same literal segments: the one without {*rest} wins where both match", async () => {
       assert.equal((await routeOf("/t/a")).route, "tmpl-one");
       assert.equal((await routeOf("/t/a/b")).route, "tmpl-rest");
       assert.equal((await routeOf("/t")).route, "tmpl-rest");
