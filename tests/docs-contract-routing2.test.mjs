@@ -754,6 +754,29 @@ for (const reload of ["0", "1"]) describe(`docs/routing.md and docs/proxying.md,
         r = await upstream("/nowhere");
         line = await logOf(gw, r.id);
         assert.deepEqual([line.route, line.service, line.upstream, line.attempts, line.error], [null, null, null, null, "no_route"]);
+        // An origin that answers with an interim 1xx first, garbage, or nothing: 502 (locally).
+        const rawOrigin = net.createServer((socket) => {
+          socket.on("error", () => {});
+          socket.once("data", (chunk) => {
+            const path = chunk.toString("latin1").split(" ")[1];
+            if (path === "/early") {
+              socket.end("HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            } else if (path === "/garbage") socket.end("SMTP ready\r\n\r\n");
+            else socket.destroy();
+          });
+        });
+        await new Promise((resolve) => rawOrigin.listen(0, "127.0.0.1", resolve));
+        try {
+          const d2 = structuredClone(d);
+          d2.services.push({ name: "raw", url: `http://127.0.0.1:${rawOrigin.address().port}`, retries: 0 });
+          d2.routes.push({ name: "raw", service: "raw", paths: ["/raw"] });
+          await putAndWait(gw, d2);
+          for (const path of ["/raw/early", "/raw/garbage", "/raw/drop"]) {
+            assertProblem((await upstream(path)).res, 502, "upstream_unreachable", path);
+          }
+        } finally {
+          rawOrigin.close();
+        }
         // HEAD on a gateway error: the problem's status and headers, no body.
         const head = await request(gw.at("/nowhere"), { method: "HEAD" });
         assert.equal(head.status, 404);
