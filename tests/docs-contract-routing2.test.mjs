@@ -363,7 +363,7 @@ for (const reload of ["0", "1"]) describe(`docs/routing.md and docs/proxying.md,
       const { up, id } = await upstreamRaw('GET /api/a"b<c>d`e{f}g^h|i HTTP/1.1');
       assert.equal(up?.url, "/base/a%22b%3Cc%3Ed%60e%7Bf%7Dg%5Eh|i");
       assert.equal((await logOf(gw, id)).path, "/api/a%22b%3Cc%3Ed%60e%7Bf%7Dg%5Eh|i");
-      const kept = "!$&'()*+,;=:@-._~";
+      const kept = "!$&'()*+,;=:@-._~%25";
       assert.equal((await upstreamRaw(`GET /api/${kept} HTTP/1.1`)).up?.url, `/base/${kept}`);
       const utf8 = await upstreamRaw(`GET /api/${Buffer.from("é", "utf8").toString("latin1")} HTTP/1.1`);
       assert.equal(utf8.up?.url, "/base/%C3%A9");
