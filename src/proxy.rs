@@ -370,11 +370,15 @@ pub fn start(
     // Beyond the fixed set: the names the client's Connection header lists, plugins' removals. (A
     // WebSocket upgrade keeps Upgrade and Connection: they are not in the fixed set, see FETCH_DROPS.)
     let mut edits = HeaderEdits::new(&url, request_id);
-    for name in rules::connection_listed(info.connection.as_deref()) {
-        edits.remove(&name);
+    let listed = rules::connection_listed(info.connection.as_deref());
+    for name in &listed {
+        edits.remove(name);
     }
+    // A header the client's Connection names was for the client's hop only (RFC 9110 7.6.1): the
+    // gateway's own Via, X-Forwarded-For, traceparent and Max-Forwards start without the client's.
+    let client = |name, value| rules::unless_listed(&listed, name, value);
     // TRACE and OPTIONS only (0 never gets here, see `final_recipient`).
-    if rules::uses_max_forwards(&info.method) {
+    if rules::uses_max_forwards(&info.method) && client("max-forwards", Some("")).is_some() {
         if let rules::MaxForwards::Forward(n) =
             rules::max_forwards(ex.header("max-forwards").as_deref())
         {
@@ -387,12 +391,14 @@ pub fn start(
     if ex.upstream_body.is_some() {
         edits.remove("content-length");
     }
-    let (traceparent, keep_state) =
-        rules::upstream_traceparent(info.traceparent.as_deref(), runtime::random_bytes());
+    let (traceparent, keep_state) = rules::upstream_traceparent(
+        client("traceparent", info.traceparent.as_deref()),
+        runtime::random_bytes(),
+    );
     if let Some(ip) = &ex.client_ip {
         edits.set(
             "x-forwarded-for",
-            &rules::forwarded_for(info.forwarded_for.as_deref(), ip),
+            &rules::forwarded_for(client("x-forwarded-for", info.forwarded_for.as_deref()), ip),
         );
     }
     edits.set("x-forwarded-proto", client_url.scheme);
@@ -407,7 +413,7 @@ pub fn start(
     if let Some(prefix) = rules::forwarded_prefix(&routed_path, plan.stripped) {
         edits.set("x-forwarded-prefix", prefix);
     }
-    edits.set("via", &rules::via(info.via.as_deref()));
+    edits.set("via", &rules::via(client("via", info.via.as_deref())));
     edits.set("traceparent", &traceparent);
     // The service's headers, except those a request-transformer rule removed (the rule wins).
     let service_headers = plan.upstream.headers.iter().filter(|(name, _)| {

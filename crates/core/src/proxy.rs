@@ -141,6 +141,14 @@ pub fn connection_listed(connection: Option<&str>) -> Vec<String> {
     names
 }
 
+/// The client's `value` of header `name`, unless the client's `Connection` header lists `name`
+/// (`listed`, from [`connection_listed`]): such a header was for the client's hop only (RFC 9110
+/// section 7.6.1), so the gateway's own `Via`, `X-Forwarded-For`, `traceparent` or `Max-Forwards`
+/// does not continue it.
+pub fn unless_listed<'v>(listed: &[String], name: &str, value: Option<&'v str>) -> Option<&'v str> {
+    value.filter(|_| !listed.iter().any(|n| n == name))
+}
+
 /// An HTTP token (RFC 9110 `tchar`s).
 pub fn is_token(s: &str) -> bool {
     !s.is_empty()
@@ -452,6 +460,25 @@ mod tests {
         assert_eq!(
             body,
             "TRACE /a?b=1 HTTP/1.1\r\nhost: example.com\r\nx-trace: yes\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn a_header_connection_lists_is_not_continued() {
+        let listed = connection_listed(Some("Via, X-Forwarded-For"));
+        assert_eq!(unless_listed(&listed, "via", Some("1.0 fred")), None);
+        assert_eq!(
+            unless_listed(&listed, "x-forwarded-for", Some("6.6.6.6")),
+            None
+        );
+        assert_eq!(unless_listed(&listed, "traceparent", Some("t")), Some("t"));
+        assert_eq!(
+            unless_listed(&[], "via", Some("1.0 fred")),
+            Some("1.0 fred")
+        );
+        assert_eq!(
+            via(unless_listed(&listed, "via", Some("1.0 fred"))),
+            "1.1 edgegate"
         );
     }
 

@@ -225,12 +225,13 @@ impl Router {
             .as_deref()
     }
 
-    /// The root of every partition whose host pattern matches `host`.
+    /// The root of every partition whose host pattern matches `host`. A wildcard stands for one or
+    /// more labels, none of them empty: a host with an empty label (`.example.com`, `a..example.com`,
+    /// which the runtime lets through) matches no wildcard (and no exact pattern, which validation
+    /// keeps free of empty labels).
     fn tables<'s>(&'s self, host: &'s str) -> impl Iterator<Item = u32> + 's {
         let exact = self.index.exact_host(host);
-        let wild = self
-            .index
-            .has_wildcards()
+        let wild = (self.index.has_wildcards() && !host.starts_with('.') && !host.contains(".."))
             .then(|| {
                 host.match_indices('.')
                     .filter_map(move |(i, _)| self.index.wildcard_host(&host[i + 1..]))

@@ -446,6 +446,17 @@ fn wildcard_and_exact_hosts() {
     assert_eq!(outcome(&c, &r, get("/").host("example.org")), "404");
     assert_eq!(outcome(&c, &r, get("/").host("badexample.org")), "404");
     assert_eq!(outcome(&c, &r, get("/").host("")), "404");
+    // A wildcard stands for non-empty labels only.
+    for bad in [
+        ".example.org",
+        "..example.org",
+        "a..example.org",
+        ".a.example.org",
+        "a..b.example.org",
+    ] {
+        assert_eq!(outcome(&c, &r, get("/").host(bad)), "404", "{bad}");
+    }
+    assert_eq!(outcome(&c, &r, get("/").host("a.b.example.org.")), "wild");
 }
 
 #[test]
