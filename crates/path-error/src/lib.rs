@@ -89,8 +89,10 @@ pub fn is_hidden_key(key: &str) -> bool {
 
 /// A key as an error message quotes it, by the rule of [`key_form`]: a key that a path shows (plainly
 /// or quoted) between two `quote`s (`"x.y"` with `"\""`, `` `name` `` with `` "`" ``, `name` with
-/// `""`); a hidden key as `<hidden key, 40 characters>`, never quoted. Every message that quotes a key
-/// of the document is built with it, so a key is shown or hidden alike in paths and messages.
+/// `""`); a hidden key as `<hidden key, 40 characters>`, in place of the key and its quotes, except
+/// that backquotes (serde's way of naming a field or variant: ``unknown field `...` ``) stay around it.
+/// Every message that quotes a key of the document is built with it, so a key is shown or hidden
+/// alike in paths and messages.
 pub fn quote_key<'a>(key: &'a str, quote: &'a str) -> QuotedKey<'a> {
     QuotedKey {
         form: key_form(key),
@@ -111,6 +113,7 @@ impl fmt::Display for QuotedKey<'_> {
             KeyForm::Plain(key) | KeyForm::Quoted(key) => {
                 write!(f, "{q}{key}{q}", q = self.quote)
             }
+            KeyForm::Hidden { chars } if self.quote == "`" => write!(f, "`{}`", hidden(chars)),
             KeyForm::Hidden { chars } => f.write_str(&hidden(chars)),
         }
     }
@@ -132,7 +135,8 @@ fn key_error(key: &str, error: Error) -> Error {
             .and_then(|r| r.strip_prefix(key))
             .and_then(|r| r.strip_prefix('`'))
         {
-            return de::Error::custom(format_args!("{lead}{}`{rest}", quote_key(key, "")));
+            let lead = &lead[..lead.len() - 1];
+            return de::Error::custom(format_args!("{lead}{}{rest}", quote_key(key, "`")));
         }
     }
     if text.contains(key) {
@@ -1318,6 +1322,7 @@ mod tests {
         assert_eq!(quote_key("x.y", "`").to_string(), "`x.y`");
         assert_eq!(quote_key("", "\"").to_string(), "\"\"");
         assert_eq!(quote_key("a b", "\"").to_string(), "<hidden key, 3 characters>");
+        assert_eq!(quote_key("a b", "`").to_string(), "`<hidden key, 3 characters>`");
         assert_eq!(
             quote_key(&"k".repeat(33), "").to_string(),
             "<hidden key, 33 characters>"
