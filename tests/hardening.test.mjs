@@ -16,11 +16,14 @@ import { ROOT, startGateway, startOrigin, request, putRaw, waitFor, run } from "
 const LINE = "Authorization: Bearer sk-live-0123456789abcdef"; // 46 characters
 const BARE = "sk-proj-0123456789abcdefghijklmnopqrstuvwxyzAB"; // 46 characters, letters, digits and '-'
 const FRAGMENTS = ["sk-live", "sk-proj", "Bearer", "Authorization"];
+// A key whose text is another hidden key's placeholder: hidden too (spaces), and said to be 27 characters.
+const LOOKALIKE = "<hidden key, 46 characters>";
 
 function secretDocument(originUrl) {
   return {
     format_version: 1,
     [LINE]: true,
+    [LOOKALIKE]: true,
     services: [
       { name: "o", url: originUrl, headers: { [LINE]: "x" } },
       // An unknown field: serde's message names it.
@@ -32,6 +35,13 @@ function secretDocument(originUrl) {
 }
 
 const HIDDEN = "<hidden key, 46 characters>";
+const HIDDEN_27 = "<hidden key, 27 characters>";
+const TOP_FIELDS = "expected one of `$schema`, `format_version`, `services`, `routes`, `plugins`";
+// Each unknown top-level key has its own length in its path and in its message.
+const UNKNOWN_TOP = [
+  `$[${HIDDEN}]: unknown field \`${HIDDEN}\`, ${TOP_FIELDS}`,
+  `$[${HIDDEN_27}]: unknown field \`${HIDDEN_27}\`, ${TOP_FIELDS}`,
+];
 const EXPECTED_PATHS = [
   `$[${HIDDEN}]`,
   `services[0].headers[${HIDDEN}]`,
@@ -70,7 +80,8 @@ describe("secrets pasted as configuration keys", { timeout: 300_000 }, () => {
       assert.ok(lines.some((l) => l.startsWith(`${p}: `)), `no error at ${p} in:\n${out.stderr}`);
     }
     // Where a message would name the key, the placeholder stands in its place.
-    assert.ok(lines.includes(`$[${HIDDEN}]: unknown field \`${HIDDEN}\`, expected one of \`$schema\`, \`format_version\`, \`services\`, \`routes\`, \`plugins\``), out.stderr);
+    for (const line of UNKNOWN_TOP) assert.ok(lines.includes(line), `no line ${line} in:\n${out.stderr}`);
+    assert.ok(lines.includes(`plugins[0].config.providers[${HIDDEN}].kind: ${HIDDEN} is not a known provider: set kind (openai, azure, anthropic, gemini, bedrock or vertex) and base_url`), out.stderr);
     // A key that looks like a name is still shown.
     const ok = path.join(dir, "named.json");
     fs.writeFileSync(
@@ -103,6 +114,7 @@ describe("secrets pasted as configuration keys", { timeout: 300_000 }, () => {
       { what: "config_rejected", timeoutMs: 10_000 },
     );
     for (const p of EXPECTED_PATHS) assert.ok(line.json.error.includes(`${p}: `), `no ${p} in ${line.json.error}`);
+    for (const l of UNKNOWN_TOP) assert.ok(line.json.error.includes(l), `no ${l} in ${line.json.error}`);
     assertNoSecret(gw.logs.map((l) => l.message).join("\n"));
   });
 });
