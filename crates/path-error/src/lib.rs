@@ -94,17 +94,26 @@ pub fn is_hidden_key(key: &str) -> bool {
 /// Every message that quotes a key of the document is built with it, so a key is shown or hidden
 /// alike in paths and messages.
 pub fn quote_key<'a>(key: &'a str, quote: &'a str) -> QuotedKey<'a> {
+    quote_as(key, quote, "key")
+}
+
+/// Other user text that an error message names only when it looks like a name, by the rule of keys
+/// (a plugin `id` or `consumer` that is not a valid name, the text inside a template's `$(...)`): as
+/// [`quote_key`], the placeholder naming `what` instead: `<hidden name, 40 characters>`.
+pub fn quote_as<'a>(text: &'a str, quote: &'a str, what: &'a str) -> QuotedKey<'a> {
     QuotedKey {
-        form: key_form(key),
+        form: key_form(text),
         quote,
+        what,
     }
 }
 
-/// A key in an error message: see [`quote_key`].
+/// A key (or other text) in an error message: see [`quote_key`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QuotedKey<'a> {
     form: KeyForm<'a>,
     quote: &'a str,
+    what: &'a str,
 }
 
 impl fmt::Display for QuotedKey<'_> {
@@ -113,8 +122,11 @@ impl fmt::Display for QuotedKey<'_> {
             KeyForm::Plain(key) | KeyForm::Quoted(key) => {
                 write!(f, "{q}{key}{q}", q = self.quote)
             }
-            KeyForm::Hidden { chars } if self.quote == "`" => write!(f, "`{}`", hidden(chars)),
-            KeyForm::Hidden { chars } => f.write_str(&hidden(chars)),
+            KeyForm::Hidden { chars } => {
+                let q = if self.quote == "`" { "`" } else { "" };
+                let s = if chars == 1 { "" } else { "s" };
+                write!(f, "{q}<hidden {}, {chars} character{s}>{q}", self.what)
+            }
         }
     }
 }
@@ -1323,6 +1335,9 @@ mod tests {
         assert_eq!(quote_key("", "\"").to_string(), "\"\"");
         assert_eq!(quote_key("a b", "\"").to_string(), "<hidden key, 3 characters>");
         assert_eq!(quote_key("a b", "`").to_string(), "`<hidden key, 3 characters>`");
+        assert_eq!(quote_as("b@d", "\"", "name").to_string(), "<hidden name, 3 characters>");
+        assert_eq!(quote_as("b$d", "\"", "name").to_string(), "\"b$d\"");
+        assert_eq!(quote_as("@", "", "name").to_string(), "<hidden name, 1 character>");
         assert_eq!(
             quote_key(&"k".repeat(33), "").to_string(),
             "<hidden key, 33 characters>"

@@ -731,10 +731,12 @@ fn check_name(path: &str, name: &str, errors: &mut Vec<ValidationError>) {
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
     {
+        // Quoted only when it looks like a name: it may be anything pasted in the wrong place.
         errors.push(error(
             path,
             format!(
-                "{name:?} contains {bad:?}; a name may only contain letters, digits, '.', '_' and '-'"
+                "{} contains {bad:?}; a name may only contain letters, digits, '.', '_' and '-'",
+                super::path_error::quote_as(name, "\"", "name")
             ),
         ));
     } else if name.len() > MAX_NAME_LEN {
@@ -1478,7 +1480,13 @@ mod tests {
     fn names_only_use_letters_digits_dot_underscore_dash() {
         let mut doc = base();
         doc["routes"][1]["name"] = json!("health check");
-        assert_one_error(&doc, "routes[1].name", "\"health check\" contains ' '");
+        assert_one_error(
+            &doc,
+            "routes[1].name",
+            "<hidden name, 12 characters> contains ' '",
+        );
+        doc["routes"][1]["name"] = json!("health+check");
+        assert_one_error(&doc, "routes[1].name", "\"health+check\" contains '+'");
         let mut doc = base();
         doc["services"][0]["name"] = json!("échо");
         doc["routes"][0]["service"] = json!("échо");
@@ -1849,6 +1857,35 @@ mod tests {
         }
     }
 
+    /// A bad name (service, route, plugin consumer or id) is quoted only when it looks like a name, by
+    /// the rule of keys; otherwise only its length is said.
+    #[test]
+    fn bad_names_are_quoted_only_when_they_look_like_names() {
+        let rule = "a name may only contain letters, digits, '.', '_' and '-'";
+        let mut doc = base();
+        doc["plugins"] = json!([
+            {"name": "cors", "id": "b$d", "config": {}},
+            {"name": "rate-limiting", "consumer": "Bearer sk-live-0123", "config": {"minute": 1}},
+            {"name": "rate-limiting", "id": "x:y", "consumer": "a!b", "config": {"minute": 1}},
+        ]);
+        assert_eq!(
+            errors_of(&doc),
+            [
+                format!("plugins[0].id: \"b$d\" contains '$'; {rule}"),
+                format!("plugins[1].consumer: <hidden name, 19 characters> contains ' '; {rule}"),
+                format!("plugins[2].consumer: \"a!b\" contains '!'; {rule}"),
+                format!("plugins[2].id: <hidden name, 3 characters> contains ':'; {rule}"),
+            ]
+        );
+        let mut doc = base();
+        doc["routes"][0]["name"] = json!("sk-proj-0123456789abcdefghijklmnopqrstuv!");
+        assert_one_error(
+            &doc,
+            "routes[0].name",
+            &format!("<hidden name, 41 characters> contains '!'; {rule}"),
+        );
+    }
+
     #[test]
     fn route_header_names_are_tokens_without_case_duplicates() {
         let mut doc = base();
@@ -1943,7 +1980,7 @@ mod tests {
                 "services[0].timeout_ms: 0 is out of range (1 to 600000 milliseconds)",
                 "services[0].headers.connection: \"connection\" is a hop-by-hop header and cannot be set on a service",
                 "services[1].colour: unknown field `colour`, expected one of `name`, `url`, `targets`, `algorithm`, `hash_on`, `hash_on_header`, `hash_on_cookie`, `hash_fallback`, `hash_fallback_header`, `healthchecks`, `retries`, `retry_on`, `retry_non_idempotent`, `timeout_ms`, `headers`",
-                "services[2].name: \"b@d\" contains '@'; a name may only contain letters, digits, '.', '_' and '-'",
+                "services[2].name: <hidden name, 3 characters> contains '@'; a name may only contain letters, digits, '.', '_' and '-'",
                 "routes[0].service: unknown service \"nope\"",
                 "routes[0].methods[0]: methods are upper case: write \"GET\", not \"get\"",
                 "routes[1].paths[0]: invalid type: integer `1`, expected a string",
