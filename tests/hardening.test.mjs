@@ -253,3 +253,78 @@ describe("JWKS fetch log lines carry no credentials of the URL", { timeout: 120_
     }
   });
 });
+
+// docs/caching.md (Freshness and stale-if-error), docs/proxying.md (The response): the cache's private
+// headers sent by an origin are removed as its response arrives, on every route; a miss never passes
+// them on and the stored copy (the hit) has only the origin's own Cache-Control and Date.
+describe("the cache's private headers sent by an origin", { timeout: 120_000 }, () => {
+  const PRIVATE = ["x-edgegate-cache-meta", "x-edgegate-cache-origin-cc", "x-edgegate-cache-origin-date"];
+  const FORGED = {
+    "x-edgegate-cache-meta": "forged",
+    "x-edgegate-cache-origin-cc": "no-store, private",
+    "x-edgegate-cache-origin-date": "Thu, 01 Jan 1970 00:00:00 GMT",
+  };
+  const ORIGIN_DATE = "Mon, 30 Nov 2026 10:00:00 GMT";
+  let gw;
+  let origin;
+
+  before(async () => {
+    origin = await startOrigin(async (req, res) => {
+      const withCc = req.url.startsWith("/cached/cc") || req.url.startsWith("/plain");
+      res.writeHead(200, {
+        "content-type": "application/json",
+        date: ORIGIN_DATE,
+        ...(withCc ? { "cache-control": "max-age=120" } : {}),
+        ...FORGED,
+      });
+      res.end(JSON.stringify({ url: req.url }));
+    });
+    gw = await startGateway({
+      config: {
+        format_version: 1,
+        services: [{ name: "o", url: origin.url }],
+        routes: [
+          { name: "cached", service: "o", paths: ["/cached"], strip_path: false },
+          { name: "plain", service: "o", paths: ["/plain"], strip_path: false },
+        ],
+        plugins: [{ name: "proxy-cache", route: "cached", config: { cache_control: true, cache_ttl: 60 } }],
+      },
+    });
+  });
+  after(async () => {
+    await gw?.dispose();
+    await origin?.close();
+  });
+
+  const assertNone = (res, what) => {
+    for (const h of PRIVATE) assert.equal(res.headers[h], undefined, `${what}: ${h} = ${res.headers[h]}`);
+  };
+
+  for (const [path, cc] of [["/cached/cc", "max-age=120"], ["/cached/none", undefined]]) {
+    test(`${path}: neither the miss nor the hit carries them`, async () => {
+      const miss = await request(gw.at(path));
+      assert.equal(miss.status, 200, miss.text);
+      assert.equal(miss.headers["x-cache-status"], "Miss");
+      assertNone(miss, "miss");
+      assert.equal(miss.headers["cache-control"], cc);
+      const hit = await waitFor(
+        async () => {
+          const r = await request(gw.at(path));
+          return r.headers["x-cache-status"] === "Hit" ? r : null;
+        },
+        { what: `a hit on ${path}`, timeoutMs: 10_000 },
+      );
+      assertNone(hit, "hit");
+      assert.equal(hit.headers["cache-control"], cc);
+      assert.equal(hit.headers.date, ORIGIN_DATE);
+      assert.equal(origin.requests.filter((r) => r.url === path).length, 1);
+    });
+  }
+
+  test("a route without the cache does not pass them on either", async () => {
+    const res = await request(gw.at("/plain"));
+    assert.equal(res.status, 200);
+    assertNone(res, "plain");
+    assert.equal(res.headers["cache-control"], "max-age=120");
+  });
+});
