@@ -328,3 +328,47 @@ describe("the cache's private headers sent by an origin", { timeout: 120_000 }, 
     assert.equal(res.headers["cache-control"], "max-age=120");
   });
 });
+
+// docs/plugins.md (request-termination, `trigger`): the query parameter's name is matched as Kong reads
+// it, percent- and `+`-decoded, case-sensitive; its value does not matter.
+describe("request-termination trigger in the query", { timeout: 120_000 }, () => {
+  let gw;
+  let origin;
+
+  before(async () => {
+    origin = await startOrigin();
+    gw = await startGateway({
+      config: {
+        format_version: 1,
+        services: [{ name: "o", url: origin.url }],
+        routes: [{ name: "r", service: "o", paths: ["/t"] }],
+        plugins: [
+          { name: "request-termination", route: "r", config: { status_code: 418, message: "preview only", trigger: "x-preview" } },
+        ],
+      },
+    });
+  });
+  after(async () => {
+    await gw?.dispose();
+    await origin?.close();
+  });
+
+  for (const q of ["x-preview", "x-preview=", "x-preview=0", "a=1&x%2Dpreview=1", "%78-preview", "x-preview=%FF"]) {
+    test(`?${q} terminates`, async () => {
+      const res = await request(gw.at(`/t?${q}`));
+      assert.equal(res.status, 418, res.text);
+    });
+  }
+  for (const q of ["X-Preview=1", "a=x-preview", "x-previewx=1", "x-preview%3D1"]) {
+    test(`?${q} goes on to the origin`, async () => {
+      const before = origin.requests.length;
+      const res = await request(gw.at(`/t?${q}`));
+      assert.equal(res.status, 200, res.text);
+      assert.equal(origin.requests.length, before + 1);
+    });
+  }
+  test("the header, in any case, terminates", async () => {
+    const res = await request(gw.at("/t"), { headers: { "X-PREVIEW": "1" } });
+    assert.equal(res.status, 418);
+  });
+});

@@ -433,10 +433,7 @@ impl AiProxyConfig {
                         .bytes()
                         .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
                 {
-                    errors.push((
-                        key_path(&at("headers"), h),
-                        "invalid header name".into(),
-                    ));
+                    errors.push((key_path(&at("headers"), h), "invalid header name".into()));
                 }
             }
             if p.default_max_tokens == Some(0) {
@@ -483,11 +480,7 @@ impl AiProxyConfig {
                         errors.push((key_path(&alias_path, "targets"), "no targets".into()));
                     }
                     for (i, r) in t.targets.iter().enumerate() {
-                        check_model(
-                            &mut errors,
-                            format!("{alias_path}.targets[{i}]"),
-                            r.model(),
-                        );
+                        check_model(&mut errors, format!("{alias_path}.targets[{i}]"), r.model());
                         if r.weight() == 0 {
                             errors.push((
                                 format!("{alias_path}.targets[{i}].weight"),

@@ -1294,7 +1294,10 @@ mod tests {
         );
         assert_eq!(
             message(json!({"name": "a", "x.y": 1})),
-            ("[\"x.y\"]".into(), format!("unknown field `x.y`, {expected}"))
+            (
+                "[\"x.y\"]".into(),
+                format!("unknown field `x.y`, {expected}")
+            )
         );
         let secret = "Authorization: Bearer sk-live-0123456789abcdef";
         assert_eq!(
@@ -1322,7 +1325,10 @@ mod tests {
             "{text}"
         );
         let e = deserialize::<Vec<Mode>>(&json!([{"quick": 1}])).unwrap_err();
-        assert!(e.into_inner().to_string().starts_with("unknown variant `quick`, expected"));
+        assert!(e
+            .into_inner()
+            .to_string()
+            .starts_with("unknown variant `quick`, expected"));
         // A map keyed by an enum (the path does not name such a key, as serde_path_to_error's).
         let e = deserialize::<BTreeMap<Key, u8>>(&json!({ secret: 1 })).unwrap_err();
         assert_eq!(e.path().to_string(), "?");
@@ -1333,11 +1339,23 @@ mod tests {
         assert_eq!(quote_key("x-y", "\"").to_string(), "\"x-y\"");
         assert_eq!(quote_key("x.y", "`").to_string(), "`x.y`");
         assert_eq!(quote_key("", "\"").to_string(), "\"\"");
-        assert_eq!(quote_key("a b", "\"").to_string(), "<hidden key, 3 characters>");
-        assert_eq!(quote_key("a b", "`").to_string(), "`<hidden key, 3 characters>`");
-        assert_eq!(quote_as("b@d", "\"", "name").to_string(), "<hidden name, 3 characters>");
+        assert_eq!(
+            quote_key("a b", "\"").to_string(),
+            "<hidden key, 3 characters>"
+        );
+        assert_eq!(
+            quote_key("a b", "`").to_string(),
+            "`<hidden key, 3 characters>`"
+        );
+        assert_eq!(
+            quote_as("b@d", "\"", "name").to_string(),
+            "<hidden name, 3 characters>"
+        );
         assert_eq!(quote_as("b$d", "\"", "name").to_string(), "\"b$d\"");
-        assert_eq!(quote_as("@", "", "name").to_string(), "<hidden name, 1 character>");
+        assert_eq!(
+            quote_as("@", "", "name").to_string(),
+            "<hidden name, 1 character>"
+        );
         assert_eq!(
             quote_key(&"k".repeat(33), "").to_string(),
             "<hidden key, 33 characters>"

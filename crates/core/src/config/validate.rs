@@ -803,10 +803,10 @@ fn check_header_name<'n>(
         Some(first) => errors.push(error(
             path,
             format!(
-                        "header {} is the same as {} (header names ignore case)",
-                        quote_key(name, "\""),
-                        quote_key(first, "\"")
-                    ),
+                "header {} is the same as {} (header names ignore case)",
+                quote_key(name, "\""),
+                quote_key(first, "\"")
+            ),
         )),
         None => {
             seen.insert(name.to_ascii_lowercase(), name);
@@ -1786,14 +1786,12 @@ mod tests {
     fn keys_in_messages_are_rendered_where_the_message_is_made() {
         let secret = "Authorization: Bearer sk-live-0123456789abcdef"; // 46 characters
         let lookalike = "<hidden key, 46 characters>"; // 27 characters, hidden too
-        let (h46, h27) = (
-            "<hidden key, 46 characters>",
-            "<hidden key, 27 characters>",
-        );
+        let (h46, h27) = ("<hidden key, 46 characters>", "<hidden key, 27 characters>");
         let mut doc = base();
         doc[secret] = json!(1);
         doc[lookalike] = json!(1);
-        let expected = "expected one of `$schema`, `format_version`, `services`, `routes`, `plugins`";
+        let expected =
+            "expected one of `$schema`, `format_version`, `services`, `routes`, `plugins`";
         assert_eq!(
             errors_of(&doc),
             [
@@ -1826,12 +1824,19 @@ mod tests {
             .iter()
             .map(ToString::to_string)
             .collect();
-        assert!(errors.contains(&format!(
-            "$[{h27}]: duplicate key {h27} in the same object (only one is allowed)"
-        )), "{errors:#?}");
-        assert!(errors.contains(
-            &"plugins: duplicate key \"plugins\" in the same object (only one is allowed)".to_string()
-        ), "{errors:#?}");
+        assert!(
+            errors.contains(&format!(
+                "$[{h27}]: duplicate key {h27} in the same object (only one is allowed)"
+            )),
+            "{errors:#?}"
+        );
+        assert!(
+            errors.contains(
+                &"plugins: duplicate key \"plugins\" in the same object (only one is allowed)"
+                    .to_string()
+            ),
+            "{errors:#?}"
+        );
         // Plugin settings: map keys in hand-built paths and messages.
         let mut doc = base();
         doc["plugins"] = json!([{"name": "ai-proxy", "config": {
@@ -1845,7 +1850,8 @@ mod tests {
         for expected in [
             format!("plugins[0].config.providers[{h46}].key_secret: {h46} needs a service account"),
             format!("plugins[0].config.providers[{h27}].kind: {h27} is not a known provider"),
-            "plugins[0].config.providers[\"x.y\"].kind: \"x.y\" is not a known provider".to_string(),
+            "plugins[0].config.providers[\"x.y\"].kind: \"x.y\" is not a known provider"
+                .to_string(),
             format!("plugins[0].config.models[{h46}]: \"nope\" is not provider/model"),
             format!("plugins[0].config.templates[{h46}].model: \"nope\" is neither"),
             format!("plugins[0].config.templates[{h46}].messages: no messages"),
