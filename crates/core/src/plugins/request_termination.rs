@@ -266,7 +266,7 @@ mod tests {
         let (t, b) = c.answer();
         assert_eq!(t, Some(JSON_TYPE));
         assert_eq!(b.unwrap(), r#"{"message":"Service unavailable"}"#);
-        assert!(c.applies(|_| false));
+        assert!(c.applies(|_| false, ""));
     }
 
     #[test]
