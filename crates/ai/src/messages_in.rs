@@ -718,6 +718,18 @@ fn write_error_event(out: &mut Vec<u8>, e: &AiError) {
     write_named(out, "error", &e.body());
 }
 
+/// A piece of the answer held back while a tool call's block is open.
+#[derive(Debug)]
+enum Pending {
+    Text(String),
+    Tool {
+        call: u32,
+        id: String,
+        name: String,
+        args: String,
+    },
+}
+
 /// Chat chunks to Anthropic Messages events.
 #[derive(Debug)]
 pub struct MessagesOut {
@@ -728,8 +740,11 @@ pub struct MessagesOut {
     /// The open content block: (index, is text).
     open: Option<(u32, bool)>,
     next_block: u32,
-    /// (tool call index in the chunks, block index).
+    /// (tool call index in the chunks, block index) of the calls given a block.
     tools: Vec<(u32, u32)>,
+    /// What arrived while a tool call's block was open, written out once the answer ends: an
+    /// Anthropic block cannot be reopened, and providers may interleave the pieces of parallel calls.
+    pending: Vec<Pending>,
     stop_reason: Option<&'static str>,
     /// The provider refused (OpenAI `refusal` deltas): the stop reason is `refusal`.
     refused: bool,
@@ -747,6 +762,7 @@ impl MessagesOut {
             open: None,
             next_block: 0,
             tools: Vec::new(),
+            pending: Vec::new(),
             stop_reason: None,
             refused: false,
             usage: None,
@@ -823,10 +839,42 @@ impl MessagesOut {
         out.extend_from_slice(b"}}\n\n");
     }
 
+    /// Whether the open block is a tool call's (text and other calls then wait in `pending`).
+    fn tool_open(&self) -> bool {
+        matches!(self.open, Some((_, false)))
+    }
+
+    /// Close the open block and write what waited, each piece as a whole block, in arrival order.
+    fn flush(&mut self, out: &mut Vec<u8>) {
+        self.close_block(out);
+        for p in std::mem::take(&mut self.pending) {
+            match p {
+                Pending::Text(text) => {
+                    let index = self.open_block(out, json!({"type": "text", "text": ""}), true);
+                    Self::delta(out, index, "text_delta", "text", &text);
+                }
+                Pending::Tool {
+                    call,
+                    id,
+                    name,
+                    args,
+                } => {
+                    let block = json!({"type": "tool_use", "id": id, "name": name, "input": {}});
+                    let index = self.open_block(out, block, false);
+                    self.tools.push((call, index));
+                    if !args.is_empty() {
+                        Self::delta(out, index, "input_json_delta", "partial_json", &args);
+                    }
+                }
+            }
+            self.close_block(out);
+        }
+    }
+
     /// `message_delta` (stop reason, usage) and `message_stop`.
     fn end(&mut self, out: &mut Vec<u8>) {
         self.start(out);
-        self.close_block(out);
+        self.flush(out);
         let usage = usage_out(self.usage.as_ref());
         write_named(
             out,
@@ -897,6 +945,13 @@ impl MessagesOut {
             .flatten()
             .filter(|t| !t.is_empty())
         {
+            if self.tool_open() || !self.pending.is_empty() {
+                match self.pending.last_mut() {
+                    Some(Pending::Text(t)) => t.push_str(text),
+                    _ => self.pending.push(Pending::Text(text.to_string())),
+                }
+                continue;
+            }
             let index = match self.open {
                 Some((i, true)) => i,
                 _ => self.open_block(out, json!({"type": "text", "text": ""}), true),
@@ -904,25 +959,56 @@ impl MessagesOut {
             Self::delta(out, index, "text_delta", "text", text);
         }
         for call in choice.delta.tool_calls.into_iter().flatten() {
-            let known = self
+            let function = call.function.unwrap_or_default();
+            let args = function.arguments.as_deref().unwrap_or_default();
+            // The call streaming in the open block.
+            let live = self
                 .tools
                 .iter()
                 .find(|(t, _)| *t == call.index)
                 .map(|(_, b)| *b);
-            let function = call.function.unwrap_or_default();
-            let index = match known {
-                Some(b) => b,
-                None => {
-                    let block = json!({"type": "tool_use",
-                        "id": call.id.clone().unwrap_or_default(),
-                        "name": function.name.clone().unwrap_or_default(),
-                        "input": {}});
-                    let b = self.open_block(out, block, false);
-                    self.tools.push((call.index, b));
-                    b
+            if let Some(index) = live {
+                // Pieces of a call whose block was closed (after the finish reason) have no place.
+                if self.open == Some((index, false)) && !args.is_empty() {
+                    Self::delta(out, index, "input_json_delta", "partial_json", args);
                 }
-            };
-            if let Some(args) = function.arguments.as_deref().filter(|a| !a.is_empty()) {
+                continue;
+            }
+            let waiting = self.pending.iter_mut().find_map(|p| match p {
+                Pending::Tool {
+                    call: c,
+                    id,
+                    name,
+                    args,
+                } if *c == call.index => Some((id, name, args)),
+                _ => None,
+            });
+            if let Some((id, name, buffered)) = waiting {
+                if id.is_empty() {
+                    *id = call.id.unwrap_or_default();
+                }
+                if name.is_empty() {
+                    *name = function.name.unwrap_or_default();
+                }
+                buffered.push_str(args);
+                continue;
+            }
+            if self.tool_open() || !self.pending.is_empty() {
+                self.pending.push(Pending::Tool {
+                    call: call.index,
+                    id: call.id.unwrap_or_default(),
+                    name: function.name.unwrap_or_default(),
+                    args: args.to_string(),
+                });
+                continue;
+            }
+            let block = json!({"type": "tool_use",
+                "id": call.id.unwrap_or_default(),
+                "name": function.name.unwrap_or_default(),
+                "input": {}});
+            let index = self.open_block(out, block, false);
+            self.tools.push((call.index, index));
+            if !args.is_empty() {
                 Self::delta(out, index, "input_json_delta", "partial_json", args);
             }
         }
@@ -932,7 +1018,7 @@ impl MessagesOut {
             } else {
                 stop_reason(r)
             });
-            self.close_block(out);
+            self.flush(out);
         }
     }
 }

@@ -577,6 +577,20 @@ struct Item {
     done: bool,
 }
 
+/// A piece of the answer held back while a function call's item is open.
+#[derive(Debug)]
+enum Pending {
+    /// Text (`refusal`: of a refusal).
+    Text { refusal: bool, text: String },
+    /// A function call: the chat chunks' tool call index, call id, name and arguments so far.
+    Call {
+        index: u32,
+        id: String,
+        name: String,
+        args: String,
+    },
+}
+
 /// Chat chunks to Responses events.
 #[derive(Debug)]
 pub struct ResponsesOut {
@@ -587,6 +601,9 @@ pub struct ResponsesOut {
     seq: u64,
     started: bool,
     items: Vec<Item>,
+    /// What arrived while a function call's item was open, written out once the answer ends (an
+    /// item is not reopened once done; providers may interleave the pieces of parallel calls).
+    pending: Vec<Pending>,
     finish_reason: Option<String>,
     usage: Option<Usage>,
     done: bool,
@@ -602,6 +619,7 @@ impl ResponsesOut {
             seq: 0,
             started: false,
             items: Vec::new(),
+            pending: Vec::new(),
             finish_reason: None,
             usage: None,
             done: false,
@@ -808,9 +826,48 @@ impl ResponsesOut {
         self.seq += 1;
     }
 
+    /// Whether a function call's item is open (text and other calls then wait in `pending`).
+    fn call_open(&self) -> bool {
+        self.items.iter().any(|i| !i.done && i.call.is_some())
+    }
+
+    /// Hold back `text` (a refusal's or not), after what already waits.
+    fn hold_text(&mut self, refusal: bool, text: &str) {
+        match self.pending.last_mut() {
+            Some(Pending::Text {
+                refusal: r,
+                text: t,
+            }) if *r == refusal => t.push_str(text),
+            _ => self.pending.push(Pending::Text {
+                refusal,
+                text: text.to_string(),
+            }),
+        }
+    }
+
+    /// Close the open item and write what waited, each piece as a whole item, in arrival order.
+    fn flush(&mut self, out: &mut Vec<u8>) {
+        self.close(out);
+        for p in std::mem::take(&mut self.pending) {
+            let (pos, text) = match p {
+                Pending::Text { refusal, text } => (self.open(out, None, refusal), text),
+                Pending::Call {
+                    index,
+                    id,
+                    name,
+                    args,
+                } => (self.open(out, Some((index, id, name)), false), args),
+            };
+            if !text.is_empty() {
+                self.delta(out, pos, &text);
+            }
+            self.close(out);
+        }
+    }
+
     fn end(&mut self, out: &mut Vec<u8>) {
         self.start(out);
-        self.close(out);
+        self.flush(out);
         let (status, incomplete) = status(self.finish_reason.as_deref());
         let usage = self.usage.as_ref().map_or(Value::Null, usage_out);
         let r = self.snapshot(status, incomplete, usage);
@@ -862,57 +919,97 @@ impl ResponsesOut {
             return;
         };
         self.start(out);
+        let hold = |me: &Self| me.call_open() || !me.pending.is_empty();
         if let Some(text) = choice.delta.content.as_deref().filter(|t| !t.is_empty()) {
-            let open = self
-                .items
-                .iter()
-                .position(|i| !i.done && i.call.is_none() && !i.refusal);
-            let pos = match open {
-                Some(p) => p,
-                None => self.open(out, None, false),
-            };
-            self.delta(out, pos, text);
+            if hold(self) {
+                self.hold_text(false, text);
+            } else {
+                let open = self
+                    .items
+                    .iter()
+                    .position(|i| !i.done && i.call.is_none() && !i.refusal);
+                let pos = match open {
+                    Some(p) => p,
+                    None => self.open(out, None, false),
+                };
+                self.delta(out, pos, text);
+            }
         }
         // An OpenAI-format provider's refusal (structured outputs): a message item with a refusal part.
         let refusal = choice.delta.extra.get("refusal").and_then(Value::as_str);
         if let Some(text) = refusal.filter(|t| !t.is_empty()) {
-            let open = self
-                .items
-                .iter()
-                .position(|i| !i.done && i.call.is_none() && i.refusal);
-            let pos = match open {
-                Some(p) => p,
-                None => self.open(out, None, true),
-            };
-            self.delta(out, pos, text);
+            if hold(self) {
+                self.hold_text(true, text);
+            } else {
+                let open = self
+                    .items
+                    .iter()
+                    .position(|i| !i.done && i.call.is_none() && i.refusal);
+                let pos = match open {
+                    Some(p) => p,
+                    None => self.open(out, None, true),
+                };
+                self.delta(out, pos, text);
+            }
         }
         for call in choice.delta.tool_calls.into_iter().flatten() {
             let function = call.function.unwrap_or_default();
+            let args = function.arguments.as_deref().unwrap_or_default();
             let known = self
                 .items
                 .iter()
                 .position(|i| i.call.as_ref().is_some_and(|c| c.0 == call.index));
-            let pos = match known {
-                Some(p) => p,
-                None => self.open(
-                    out,
-                    Some((
-                        call.index,
-                        call.id.clone().unwrap_or_default(),
-                        function.name.clone().unwrap_or_default(),
-                    )),
-                    false,
-                ),
-            };
-            if let Some(args) = function.arguments.as_deref().filter(|a| !a.is_empty()) {
-                if !self.items[pos].done {
+            if let Some(pos) = known {
+                // Pieces of a call whose item is done (after the finish reason) have no place.
+                if !self.items[pos].done && !args.is_empty() {
                     self.delta(out, pos, args);
                 }
+                continue;
+            }
+            let waiting = self.pending.iter_mut().find_map(|p| match p {
+                Pending::Call {
+                    index,
+                    id,
+                    name,
+                    args,
+                } if *index == call.index => Some((id, name, args)),
+                _ => None,
+            });
+            if let Some((id, name, buffered)) = waiting {
+                if id.is_empty() {
+                    *id = call.id.unwrap_or_default();
+                }
+                if name.is_empty() {
+                    *name = function.name.unwrap_or_default();
+                }
+                buffered.push_str(args);
+                continue;
+            }
+            if hold(self) {
+                self.pending.push(Pending::Call {
+                    index: call.index,
+                    id: call.id.unwrap_or_default(),
+                    name: function.name.unwrap_or_default(),
+                    args: args.to_string(),
+                });
+                continue;
+            }
+            let pos = self.open(
+                out,
+                Some((
+                    call.index,
+                    call.id.unwrap_or_default(),
+                    function.name.unwrap_or_default(),
+                )),
+                false,
+            );
+            if !args.is_empty() {
+                self.delta(out, pos, args);
             }
         }
         if let Some(r) = choice.finish_reason {
             self.finish_reason = Some(r);
-            self.close(out);
+            self.flush(out);
         }
     }
 }
