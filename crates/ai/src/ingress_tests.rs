@@ -622,12 +622,20 @@ fn interleaved_tool_call_pieces_reach_a_messages_client_in_sequential_blocks() {
         [
             s("text", "", "Checking."),
             s("tool_use", "weather", "{\"city\":\"Paris\"}"),
-            // Held back while the first call's block was open; in the order they started.
+            // Held back until the first call's arguments were complete; in the order they started.
             s("tool_use", "time", "{\"tz\":\"CET\"}"),
             s("text", "", " Done."),
         ]
     );
     assert_eq!(blocks[2].0["id"], "call_b");
+    // Each call's pieces as the provider sent them, one delta each.
+    let deltas = |i: u64| {
+        events
+            .iter()
+            .filter(|e| e["type"] == "content_block_delta" && e["index"] == i)
+            .count()
+    };
+    assert_eq!((deltas(1), deltas(2)), (2, 2));
     let delta = events
         .iter()
         .find(|e| e["type"] == "message_delta")
@@ -693,4 +701,22 @@ fn interleaved_tool_call_pieces_reach_a_responses_client_whole() {
         assert_eq!(streamed, whole, "output[{i}]");
     }
     assert_eq!(done.len(), output.len());
+}
+
+#[test]
+fn tool_arguments_are_complete_once_their_json_closes() {
+    let complete = |pieces: &[&str]| {
+        let mut p = messages_in::JsonProgress::default();
+        pieces.iter().for_each(|s| p.feed(s));
+        p.complete()
+    };
+    assert!(!complete(&[]));
+    assert!(!complete(&[""]));
+    assert!(!complete(&["{\"a\":"]));
+    assert!(complete(&["{\"a\":", " 1}"]));
+    assert!(complete(&["{}"]));
+    // Braces and quotes inside strings do not count.
+    assert!(!complete(&["{\"a\": \"}\\\"{\""]));
+    assert!(complete(&["{\"a\": \"}\\\"{\"", "}"]));
+    assert!(complete(&["[1, {\"b\": [2]}]"]));
 }

@@ -577,17 +577,17 @@ struct Item {
     done: bool,
 }
 
-/// A piece of the answer held back while a function call's item is open.
+/// Pieces of the answer held back while a function call's arguments are incomplete.
 #[derive(Debug)]
 enum Pending {
     /// Text (`refusal`: of a refusal).
-    Text { refusal: bool, text: String },
-    /// A function call: the chat chunks' tool call index, call id, name and arguments so far.
+    Text { refusal: bool, pieces: Vec<String> },
+    /// A function call: the chat chunks' tool call index, call id, name and argument pieces.
     Call {
         index: u32,
         id: String,
         name: String,
-        args: String,
+        pieces: Vec<String>,
     },
 }
 
@@ -601,8 +601,11 @@ pub struct ResponsesOut {
     seq: u64,
     started: bool,
     items: Vec<Item>,
-    /// What arrived while a function call's item was open, written out once the answer ends (an
-    /// item is not reopened once done; providers may interleave the pieces of parallel calls).
+    /// The arguments of the function call streaming in the open item.
+    progress: super::messages_in::JsonProgress,
+    /// What arrived while the open function call's arguments were incomplete (providers may
+    /// interleave the pieces of parallel calls; an item is not reopened once done): written, piece
+    /// by piece, once they are complete or the answer ends.
     pending: Vec<Pending>,
     finish_reason: Option<String>,
     usage: Option<Usage>,
@@ -619,6 +622,7 @@ impl ResponsesOut {
             seq: 0,
             started: false,
             items: Vec::new(),
+            progress: Default::default(),
             pending: Vec::new(),
             finish_reason: None,
             usage: None,
@@ -826,48 +830,63 @@ impl ResponsesOut {
         self.seq += 1;
     }
 
-    /// Whether a function call's item is open (text and other calls then wait in `pending`).
-    fn call_open(&self) -> bool {
-        self.items.iter().any(|i| !i.done && i.call.is_some())
+    /// Whether a function call's item is open with incomplete arguments.
+    fn call_incomplete(&self) -> bool {
+        self.items.iter().any(|i| !i.done && i.call.is_some()) && !self.progress.complete()
     }
 
-    /// Hold back `text` (a refusal's or not), after what already waits.
+    /// Whether what arrives now must wait (see `pending`).
+    fn holding(&self) -> bool {
+        self.call_incomplete() || !self.pending.is_empty()
+    }
+
+    /// Hold back a piece of text (a refusal's or not), after what already waits.
     fn hold_text(&mut self, refusal: bool, text: &str) {
         match self.pending.last_mut() {
-            Some(Pending::Text {
-                refusal: r,
-                text: t,
-            }) if *r == refusal => t.push_str(text),
+            Some(Pending::Text { refusal: r, pieces }) if *r == refusal => {
+                pieces.push(text.to_string())
+            }
             _ => self.pending.push(Pending::Text {
                 refusal,
-                text: text.to_string(),
+                pieces: vec![text.to_string()],
             }),
         }
     }
 
-    /// Close the open item and write what waited, each piece as a whole item, in arrival order.
-    fn flush(&mut self, out: &mut Vec<u8>) {
-        self.close(out);
-        for p in std::mem::take(&mut self.pending) {
-            let (pos, text) = match p {
-                Pending::Text { refusal, text } => (self.open(out, None, refusal), text),
+    /// Write what waited, in arrival order, each in an item of its own (its pieces as they came), as
+    /// long as the open function call is complete (`force`: regardless, at the end of the answer).
+    fn drain(&mut self, out: &mut Vec<u8>, force: bool) {
+        while !self.pending.is_empty() {
+            if !force && self.call_incomplete() {
+                return;
+            }
+            let (pos, pieces) = match self.pending.remove(0) {
+                Pending::Text { refusal, pieces } => (self.open(out, None, refusal), pieces),
                 Pending::Call {
                     index,
                     id,
                     name,
-                    args,
-                } => (self.open(out, Some((index, id, name)), false), args),
+                    pieces,
+                } => {
+                    self.progress = Default::default();
+                    (self.open(out, Some((index, id, name)), false), pieces)
+                }
             };
-            if !text.is_empty() {
-                self.delta(out, pos, &text);
+            for piece in &pieces {
+                if self.items[pos].call.is_some() {
+                    self.progress.feed(piece);
+                }
+                self.delta(out, pos, piece);
             }
+        }
+        if force {
             self.close(out);
         }
     }
 
     fn end(&mut self, out: &mut Vec<u8>) {
         self.start(out);
-        self.flush(out);
+        self.drain(out, true);
         let (status, incomplete) = status(self.finish_reason.as_deref());
         let usage = self.usage.as_ref().map_or(Value::Null, usage_out);
         let r = self.snapshot(status, incomplete, usage);
@@ -919,9 +938,8 @@ impl ResponsesOut {
             return;
         };
         self.start(out);
-        let hold = |me: &Self| me.call_open() || !me.pending.is_empty();
         if let Some(text) = choice.delta.content.as_deref().filter(|t| !t.is_empty()) {
-            if hold(self) {
+            if self.holding() {
                 self.hold_text(false, text);
             } else {
                 let open = self
@@ -938,7 +956,7 @@ impl ResponsesOut {
         // An OpenAI-format provider's refusal (structured outputs): a message item with a refusal part.
         let refusal = choice.delta.extra.get("refusal").and_then(Value::as_str);
         if let Some(text) = refusal.filter(|t| !t.is_empty()) {
-            if hold(self) {
+            if self.holding() {
                 self.hold_text(true, text);
             } else {
                 let open = self
@@ -960,9 +978,11 @@ impl ResponsesOut {
                 .iter()
                 .position(|i| i.call.as_ref().is_some_and(|c| c.0 == call.index));
             if let Some(pos) = known {
-                // Pieces of a call whose item is done (after the finish reason) have no place.
+                // Pieces of a call whose item is done (complete, or the answer ended) have no place.
                 if !self.items[pos].done && !args.is_empty() {
+                    self.progress.feed(args);
                     self.delta(out, pos, args);
+                    self.drain(out, false);
                 }
                 continue;
             }
@@ -971,29 +991,35 @@ impl ResponsesOut {
                     index,
                     id,
                     name,
-                    args,
-                } if *index == call.index => Some((id, name, args)),
+                    pieces,
+                } if *index == call.index => Some((id, name, pieces)),
                 _ => None,
             });
-            if let Some((id, name, buffered)) = waiting {
+            if let Some((id, name, pieces)) = waiting {
                 if id.is_empty() {
                     *id = call.id.unwrap_or_default();
                 }
                 if name.is_empty() {
                     *name = function.name.unwrap_or_default();
                 }
-                buffered.push_str(args);
+                if !args.is_empty() {
+                    pieces.push(args.to_string());
+                }
                 continue;
             }
-            if hold(self) {
+            if self.holding() {
                 self.pending.push(Pending::Call {
                     index: call.index,
                     id: call.id.unwrap_or_default(),
                     name: function.name.unwrap_or_default(),
-                    args: args.to_string(),
+                    pieces: (!args.is_empty())
+                        .then(|| args.to_string())
+                        .into_iter()
+                        .collect(),
                 });
                 continue;
             }
+            self.progress = Default::default();
             let pos = self.open(
                 out,
                 Some((
@@ -1004,12 +1030,13 @@ impl ResponsesOut {
                 false,
             );
             if !args.is_empty() {
+                self.progress.feed(args);
                 self.delta(out, pos, args);
             }
         }
         if let Some(r) = choice.finish_reason {
             self.finish_reason = Some(r);
-            self.flush(out);
+            self.drain(out, true);
         }
     }
 }
