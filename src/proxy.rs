@@ -326,12 +326,14 @@ thread_local! {
         set.into()
     };
     /// Response headers never passed back: hop-by-hop ones, but those no HTTP server sends on as they
-    /// are ([`SERVER_DROPS`]), and `proxy-connection`.
+    /// are ([`SERVER_DROPS`]), `proxy-connection`, and the cache's private headers (an origin's
+    /// copies would reach the client or a stored copy).
     static RESPONSE_REMOVED: JsValue = names_array(
         rules::HOP_BY_HOP
             .iter()
             .filter(|n| !SERVER_DROPS.contains(n))
-            .chain(rules::LEGACY_HOP_BY_HOP),
+            .chain(rules::LEGACY_HOP_BY_HOP)
+            .chain(&edgegate_core::cache::PRIVATE_HEADERS),
     );
 }
 

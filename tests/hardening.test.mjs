@@ -16,11 +16,14 @@ import { ROOT, startGateway, startOrigin, request, putRaw, waitFor, run } from "
 const LINE = "Authorization: Bearer sk-live-0123456789abcdef"; // 46 characters
 const BARE = "sk-proj-0123456789abcdefghijklmnopqrstuvwxyzAB"; // 46 characters, letters, digits and '-'
 const FRAGMENTS = ["sk-live", "sk-proj", "Bearer", "Authorization"];
+// A key whose text is another hidden key's placeholder: hidden too (spaces), and said to be 27 characters.
+const LOOKALIKE = "<hidden key, 46 characters>";
 
 function secretDocument(originUrl) {
   return {
     format_version: 1,
     [LINE]: true,
+    [LOOKALIKE]: true,
     services: [
       { name: "o", url: originUrl, headers: { [LINE]: "x" } },
       // An unknown field: serde's message names it.
@@ -32,6 +35,13 @@ function secretDocument(originUrl) {
 }
 
 const HIDDEN = "<hidden key, 46 characters>";
+const HIDDEN_27 = "<hidden key, 27 characters>";
+const TOP_FIELDS = "expected one of `$schema`, `format_version`, `services`, `routes`, `plugins`";
+// Each unknown top-level key has its own length in its path and in its message.
+const UNKNOWN_TOP = [
+  `$[${HIDDEN}]: unknown field \`${HIDDEN}\`, ${TOP_FIELDS}`,
+  `$[${HIDDEN_27}]: unknown field \`${HIDDEN_27}\`, ${TOP_FIELDS}`,
+];
 const EXPECTED_PATHS = [
   `$[${HIDDEN}]`,
   `services[0].headers[${HIDDEN}]`,
@@ -70,7 +80,8 @@ describe("secrets pasted as configuration keys", { timeout: 300_000 }, () => {
       assert.ok(lines.some((l) => l.startsWith(`${p}: `)), `no error at ${p} in:\n${out.stderr}`);
     }
     // Where a message would name the key, the placeholder stands in its place.
-    assert.ok(lines.includes(`$[${HIDDEN}]: unknown field \`${HIDDEN}\`, expected one of \`$schema\`, \`format_version\`, \`services\`, \`routes\`, \`plugins\``), out.stderr);
+    for (const line of UNKNOWN_TOP) assert.ok(lines.includes(line), `no line ${line} in:\n${out.stderr}`);
+    assert.ok(lines.includes(`plugins[0].config.providers[${HIDDEN}].kind: ${HIDDEN} is not a known provider: set kind (openai, azure, anthropic, gemini, bedrock or vertex) and base_url`), out.stderr);
     // A key that looks like a name is still shown.
     const ok = path.join(dir, "named.json");
     fs.writeFileSync(
@@ -103,6 +114,7 @@ describe("secrets pasted as configuration keys", { timeout: 300_000 }, () => {
       { what: "config_rejected", timeoutMs: 10_000 },
     );
     for (const p of EXPECTED_PATHS) assert.ok(line.json.error.includes(`${p}: `), `no ${p} in ${line.json.error}`);
+    for (const l of UNKNOWN_TOP) assert.ok(line.json.error.includes(l), `no ${l} in ${line.json.error}`);
     assertNoSecret(gw.logs.map((l) => l.message).join("\n"));
   });
 });
@@ -239,5 +251,124 @@ describe("JWKS fetch log lines carry no credentials of the URL", { timeout: 120_
     for (const s of ["QUERY-SECRET-1", "PASS-SECRET-2", "FRAG-SECRET-3", "user:"]) {
       assert.ok(!all.includes(s), `${s} logged:\n${all}`);
     }
+  });
+});
+
+// docs/caching.md (Freshness and stale-if-error), docs/proxying.md (The response): the cache's private
+// headers sent by an origin are removed as its response arrives, on every route; a miss never passes
+// them on and the stored copy (the hit) has only the origin's own Cache-Control and Date.
+describe("the cache's private headers sent by an origin", { timeout: 120_000 }, () => {
+  const PRIVATE = ["x-edgegate-cache-meta", "x-edgegate-cache-origin-cc", "x-edgegate-cache-origin-date"];
+  const FORGED = {
+    "x-edgegate-cache-meta": "forged",
+    "x-edgegate-cache-origin-cc": "no-store, private",
+    "x-edgegate-cache-origin-date": "Thu, 01 Jan 1970 00:00:00 GMT",
+  };
+  const ORIGIN_DATE = "Mon, 30 Nov 2026 10:00:00 GMT";
+  let gw;
+  let origin;
+
+  before(async () => {
+    origin = await startOrigin(async (req, res) => {
+      const withCc = req.url.startsWith("/cached/cc") || req.url.startsWith("/plain");
+      res.writeHead(200, {
+        "content-type": "application/json",
+        date: ORIGIN_DATE,
+        ...(withCc ? { "cache-control": "max-age=120" } : {}),
+        ...FORGED,
+      });
+      res.end(JSON.stringify({ url: req.url }));
+    });
+    gw = await startGateway({
+      config: {
+        format_version: 1,
+        services: [{ name: "o", url: origin.url }],
+        routes: [
+          { name: "cached", service: "o", paths: ["/cached"], strip_path: false },
+          { name: "plain", service: "o", paths: ["/plain"], strip_path: false },
+        ],
+        plugins: [{ name: "proxy-cache", route: "cached", config: { cache_control: true, cache_ttl: 60 } }],
+      },
+    });
+  });
+  after(async () => {
+    await gw?.dispose();
+    await origin?.close();
+  });
+
+  const assertNone = (res, what) => {
+    for (const h of PRIVATE) assert.equal(res.headers[h], undefined, `${what}: ${h} = ${res.headers[h]}`);
+  };
+
+  for (const [path, cc] of [["/cached/cc", "max-age=120"], ["/cached/none", undefined]]) {
+    test(`${path}: neither the miss nor the hit carries them`, async () => {
+      const miss = await request(gw.at(path));
+      assert.equal(miss.status, 200, miss.text);
+      assert.equal(miss.headers["x-cache-status"], "Miss");
+      assertNone(miss, "miss");
+      assert.equal(miss.headers["cache-control"], cc);
+      const hit = await waitFor(
+        async () => {
+          const r = await request(gw.at(path));
+          return r.headers["x-cache-status"] === "Hit" ? r : null;
+        },
+        { what: `a hit on ${path}`, timeoutMs: 10_000 },
+      );
+      assertNone(hit, "hit");
+      assert.equal(hit.headers["cache-control"], cc);
+      assert.equal(hit.headers.date, ORIGIN_DATE);
+      assert.equal(origin.requests.filter((r) => r.url === path).length, 1);
+    });
+  }
+
+  test("a route without the cache does not pass them on either", async () => {
+    const res = await request(gw.at("/plain"));
+    assert.equal(res.status, 200);
+    assertNone(res, "plain");
+    assert.equal(res.headers["cache-control"], "max-age=120");
+  });
+});
+
+// docs/plugins.md (request-termination, `trigger`): the query parameter's name is matched as Kong reads
+// it, percent- and `+`-decoded, case-sensitive; its value does not matter.
+describe("request-termination trigger in the query", { timeout: 120_000 }, () => {
+  let gw;
+  let origin;
+
+  before(async () => {
+    origin = await startOrigin();
+    gw = await startGateway({
+      config: {
+        format_version: 1,
+        services: [{ name: "o", url: origin.url }],
+        routes: [{ name: "r", service: "o", paths: ["/t"] }],
+        plugins: [
+          { name: "request-termination", route: "r", config: { status_code: 418, message: "preview only", trigger: "x-preview" } },
+        ],
+      },
+    });
+  });
+  after(async () => {
+    await gw?.dispose();
+    await origin?.close();
+  });
+
+  for (const q of ["x-preview", "x-preview=", "x-preview=0", "a=1&x%2Dpreview=1", "%78-preview", "x-preview=%FF"]) {
+    test(`?${q} terminates`, async () => {
+      const res = await request(gw.at(`/t?${q}`));
+      assert.equal(res.status, 418, res.text);
+    });
+  }
+  for (const q of ["X-Preview=1", "a=x-preview", "x-previewx=1", "x-preview%3D1"]) {
+    test(`?${q} goes on to the origin`, async () => {
+      const before = origin.requests.length;
+      const res = await request(gw.at(`/t?${q}`));
+      assert.equal(res.status, 200, res.text);
+      assert.equal(origin.requests.length, before + 1);
+    });
+  }
+  test("the header, in any case, terminates", async () => {
+    const res = await request(gw.at("/t"), { headers: { "X-PREVIEW": "1" } });
+    assert.equal(res.status, 418);
   });
 });

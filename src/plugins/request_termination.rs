@@ -31,7 +31,7 @@ fn terminate(ex: &Exchange<'_>, instances: &[&PluginInstance], consumer_scoped: 
         return Flow::Continue;
     };
     if instance.consumer.is_some() != consumer_scoped
-        || !config.applies(|name| ex.header(name).is_some() || has_query_param(ex.url.query, name))
+        || !config.applies(|name| ex.header(name).is_some(), ex.url.query)
     {
         return Flow::Continue;
     }
@@ -69,11 +69,4 @@ fn terminate(ex: &Exchange<'_>, instances: &[&PluginInstance], consumer_scoped: 
         body.as_deref(),
         ex.request_id,
     ))
-}
-
-/// Whether the raw query string has a parameter called `name`.
-fn has_query_param(query: &str, name: &str) -> bool {
-    query
-        .split('&')
-        .any(|pair| pair.split('=').next() == Some(name))
 }

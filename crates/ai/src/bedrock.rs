@@ -60,7 +60,9 @@ pub fn check_provider(
     base_url: String,
     errors: &mut config::ConfigErrors,
 ) -> (String, Option<AwsAuth>) {
-    let at = |f: &str| format!("providers.{name}.{f}");
+    let at = |f: &str| {
+        edgegate_path_error::key_path(&edgegate_path_error::key_path("providers", name), f)
+    };
     let fields = [
         ("access_key_id_secret", &p.access_key_id_secret),
         ("secret_access_key_secret", &p.secret_access_key_secret),

@@ -17,6 +17,7 @@
 
 use super::types::{ChatRequest, Content, Message, ModelInfo, ModelList};
 use super::{vertex, AiError, ProviderKind, ProviderTarget, DEFAULT_MAX_TOKENS};
+use edgegate_path_error::{key_path, quote_key};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -311,7 +312,7 @@ impl AiProxyConfig {
                 for f in KEY_FIELDS {
                     if p.get(*f).is_some() {
                         errors.push((
-                            format!("providers.{name}.{f}"),
+                            key_path(&key_path("providers", name), f),
                             "provider keys are never stored in the configuration: put the key in a \
                              Worker secret and name the secret in key_secret"
                                 .to_string(),
@@ -338,10 +339,11 @@ impl AiProxyConfig {
         let mut errors = ConfigErrors::new();
         let mut providers = BTreeMap::new();
         for (name, p) in &self.providers {
-            let at = |f: &str| format!("providers.{name}.{f}");
+            let provider_path = key_path("providers", name);
+            let at = |f: &str| key_path(&provider_path, f);
             if name.is_empty() || name.contains('/') {
                 errors.push((
-                    format!("providers.{name}"),
+                    provider_path.clone(),
                     "provider names are non-empty and contain no '/'".to_string(),
                 ));
                 continue;
@@ -354,7 +356,8 @@ impl AiProxyConfig {
                     errors.push((
                         at("kind"),
                         format!(
-                            "{name:?} is not a known provider: set kind (openai, azure, anthropic, gemini, bedrock or vertex) and base_url"
+                            "{} is not a known provider: set kind (openai, azure, anthropic, gemini, bedrock or vertex) and base_url",
+                            quote_key(name, "\"")
                         ),
                     ));
                     continue;
@@ -399,7 +402,8 @@ impl AiProxyConfig {
                 None if kind == ProviderKind::Vertex => errors.push((
                     at("key_secret"),
                     format!(
-                        "{name} needs a service account: name the Worker secret holding its JSON key in key_secret"
+                        "{} needs a service account: name the Worker secret holding its JSON key in key_secret",
+                        quote_key(name, "")
                     ),
                 )),
                 None if p.base_url.is_none()
@@ -409,7 +413,8 @@ impl AiProxyConfig {
                     errors.push((
                         at("key_secret"),
                         format!(
-                            "{name} needs a key: name the Worker secret holding it in key_secret"
+                            "{} needs a key: name the Worker secret holding it in key_secret",
+                            quote_key(name, "")
                         ),
                     ))
                 }
@@ -419,7 +424,7 @@ impl AiProxyConfig {
                 let lower = h.to_ascii_lowercase();
                 if KEY_HEADERS.contains(&lower.as_str()) {
                     errors.push((
-                        format!("providers.{name}.headers.{h}"),
+                        key_path(&at("headers"), h),
                         "credential headers cannot be set in the configuration: use key_secret"
                             .into(),
                     ));
@@ -428,10 +433,7 @@ impl AiProxyConfig {
                         .bytes()
                         .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
                 {
-                    errors.push((
-                        format!("providers.{name}.headers.{h}"),
-                        "invalid header name".into(),
-                    ));
+                    errors.push((key_path(&at("headers"), h), "invalid header name".into()));
                 }
             }
             if p.default_max_tokens == Some(0) {
@@ -470,21 +472,18 @@ impl AiProxyConfig {
             if alias.is_empty() {
                 errors.push(("models".into(), "empty alias".into()));
             }
+            let alias_path = key_path("models", alias);
             match a {
-                AliasConfig::One(m) => check_model(&mut errors, format!("models.{alias}"), m),
+                AliasConfig::One(m) => check_model(&mut errors, alias_path.clone(), m),
                 AliasConfig::Many(t) => {
                     if t.targets.is_empty() {
-                        errors.push((format!("models.{alias}.targets"), "no targets".into()));
+                        errors.push((key_path(&alias_path, "targets"), "no targets".into()));
                     }
                     for (i, r) in t.targets.iter().enumerate() {
-                        check_model(
-                            &mut errors,
-                            format!("models.{alias}.targets[{i}]"),
-                            r.model(),
-                        );
+                        check_model(&mut errors, format!("{alias_path}.targets[{i}]"), r.model());
                         if r.weight() == 0 {
                             errors.push((
-                                format!("models.{alias}.targets[{i}].weight"),
+                                format!("{alias_path}.targets[{i}].weight"),
                                 "weight must be at least 1".into(),
                             ));
                         }
@@ -546,10 +545,11 @@ impl AiProxyConfig {
             }
         }
         for (name, t) in &self.templates {
+            let at = |f: &str| key_path(&key_path("templates", name), f);
             if let Some(m) = &t.model {
                 if !model_ok(m) {
                     errors.push((
-                        format!("templates.{name}.model"),
+                        at("model"),
                         format!(
                             "{m:?} is neither an alias nor provider/model of a declared provider"
                         ),
@@ -557,30 +557,30 @@ impl AiProxyConfig {
                 }
             } else if self.default_model.is_none() {
                 errors.push((
-                    format!("templates.{name}.model"),
+                    at("model"),
                     "a model is needed (here or in default_model)".into(),
                 ));
             }
             if t.messages.is_empty() {
-                errors.push((format!("templates.{name}.messages"), "no messages".into()));
+                errors.push((at("messages"), "no messages".into()));
             }
             for (i, m) in t.messages.iter().enumerate() {
                 for text in message_texts(m) {
                     if let Err(e) = placeholders(text) {
-                        errors.push((format!("templates.{name}.messages[{i}].content"), e));
+                        errors.push((format!("{}[{i}].content", at("messages")), e));
                     }
                 }
             }
             for k in ["messages", "model", "stream"] {
                 if t.params.contains_key(k) {
                     errors.push((
-                        format!("templates.{name}.params.{k}"),
+                        format!("{}.{k}", at("params")),
                         format!("{k} cannot be set in params"),
                     ));
                 }
             }
             if let Err(e) = serde_json::from_value::<ChatRequest>(Value::Object(t.params.clone())) {
-                errors.push((format!("templates.{name}.params"), e.to_string()));
+                errors.push((at("params"), e.to_string()));
             }
         }
         if errors.is_empty() {
@@ -604,7 +604,7 @@ fn vertex_options(
     p: &ProviderConfig,
     errors: &mut ConfigErrors,
 ) -> Option<vertex::VertexOptions> {
-    let at = |f: &str| format!("providers.{name}.{f}");
+    let at = |f: &str| key_path(&key_path("providers", name), f);
     if kind != ProviderKind::Vertex {
         for (f, set) in [
             ("project", p.project.is_some()),

@@ -517,3 +517,206 @@ fn gemini_counts_the_translated_request() {
         502
     );
 }
+
+/// Chat chunks with parallel tool calls whose pieces interleave (call 0 goes on after call 1 started,
+/// text comes in between), as some providers stream them.
+fn interleaved_chunks() -> Vec<u8> {
+    let chunk = |delta: Value, finish: Value| {
+        format!(
+            "data: {}\n\n",
+            json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                   "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        )
+    };
+    let call = |index: u32, id: Option<&str>, name: Option<&str>, args: &str| {
+        let mut f = json!({"arguments": args});
+        if let Some(n) = name {
+            f["name"] = json!(n);
+        }
+        let mut c = json!({"index": index, "function": f});
+        if let Some(i) = id {
+            c["id"] = json!(i);
+            c["type"] = json!("function");
+        }
+        json!({"tool_calls": [c]})
+    };
+    [
+        chunk(
+            json!({"role": "assistant", "content": "Checking."}),
+            Value::Null,
+        ),
+        chunk(
+            call(0, Some("call_a"), Some("weather"), "{\"city\":"),
+            Value::Null,
+        ),
+        chunk(
+            call(1, Some("call_b"), Some("time"), "{\"tz\":"),
+            Value::Null,
+        ),
+        chunk(call(0, None, None, "\"Paris\"}"), Value::Null),
+        chunk(json!({"content": " Done."}), Value::Null),
+        chunk(call(1, None, None, "\"CET\"}"), Value::Null),
+        chunk(json!({}), json!("tool_calls")),
+        "data: [DONE]\n\n".to_string(),
+    ]
+    .concat()
+    .into_bytes()
+}
+
+fn sse_events(bytes: &[u8]) -> Vec<Value> {
+    String::from_utf8(bytes.to_vec())
+        .unwrap()
+        .split("\n\n")
+        .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect()
+}
+
+/// docs/ai.md: interleaved pieces of parallel tool calls all reach a Messages client, in blocks that
+/// are opened, filled and closed one after the other (none written to after its `content_block_stop`).
+#[test]
+fn interleaved_tool_call_pieces_reach_a_messages_client_in_sequential_blocks() {
+    let mut out = Vec::new();
+    let mut t = messages_in::MessagesOut::new(&ctx("r1"));
+    t.push(&interleaved_chunks(), &mut out);
+    t.finish(&mut out);
+    let events = sse_events(&out);
+    // Every block is started, written and stopped before the next one starts.
+    let mut open: Option<u64> = None;
+    let mut blocks: Vec<(Value, String)> = Vec::new();
+    for e in &events {
+        match e["type"].as_str().unwrap() {
+            "content_block_start" => {
+                assert_eq!(open, None, "{e} while a block is open");
+                let i = e["index"].as_u64().unwrap();
+                assert_eq!(i as usize, blocks.len());
+                open = Some(i);
+                blocks.push((e["content_block"].clone(), String::new()));
+            }
+            "content_block_delta" => {
+                let i = e["index"].as_u64().unwrap();
+                assert_eq!(open, Some(i), "{e} outside its block");
+                let d = &e["delta"];
+                let piece = d["text"].as_str().or(d["partial_json"].as_str()).unwrap();
+                blocks[i as usize].1.push_str(piece);
+            }
+            "content_block_stop" => {
+                assert_eq!(open, e["index"].as_u64(), "{e}");
+                open = None;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(open, None);
+    let summary: Vec<(String, String, String)> = blocks
+        .iter()
+        .map(|(b, content)| {
+            let kind = b["type"].as_str().unwrap().to_string();
+            let name = b["name"].as_str().unwrap_or_default().to_string();
+            (kind, name, content.clone())
+        })
+        .collect();
+    let s = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+    assert_eq!(
+        summary,
+        [
+            s("text", "", "Checking."),
+            s("tool_use", "weather", "{\"city\":\"Paris\"}"),
+            // Held back until the first call's arguments were complete; in the order they started.
+            s("tool_use", "time", "{\"tz\":\"CET\"}"),
+            s("text", "", " Done."),
+        ]
+    );
+    assert_eq!(blocks[2].0["id"], "call_b");
+    // Each call's pieces as the provider sent them, one delta each.
+    let deltas = |i: u64| {
+        events
+            .iter()
+            .filter(|e| e["type"] == "content_block_delta" && e["index"] == i)
+            .count()
+    };
+    assert_eq!((deltas(1), deltas(2)), (2, 2));
+    let delta = events
+        .iter()
+        .find(|e| e["type"] == "message_delta")
+        .unwrap();
+    assert_eq!(delta["delta"]["stop_reason"], "tool_use");
+    assert_eq!(events.last().unwrap()["type"], "message_stop");
+}
+
+/// docs/ai.md: interleaved pieces of parallel tool calls all reach a Responses client: each function
+/// call item gets all of its arguments, none after its `response.output_item.done`.
+#[test]
+fn interleaved_tool_call_pieces_reach_a_responses_client_whole() {
+    let req = responses(json!({"model": "smart", "input": "hi", "stream": true})).unwrap();
+    let mut out = Vec::new();
+    let mut t = responses_in::ResponsesOut::new(&req, &ctx("r2"));
+    t.push(&interleaved_chunks(), &mut out);
+    t.finish(&mut out);
+    let events = sse_events(&out);
+    let mut done: Vec<u64> = Vec::new();
+    let mut args: std::collections::BTreeMap<u64, String> = Default::default();
+    for e in &events {
+        let i = e["output_index"].as_u64();
+        match e["type"].as_str().unwrap() {
+            "response.function_call_arguments.delta" | "response.output_text.delta" => {
+                let i = i.unwrap();
+                assert!(!done.contains(&i), "{e} after its item is done");
+                args.entry(i)
+                    .or_default()
+                    .push_str(e["delta"].as_str().unwrap());
+            }
+            "response.output_item.done" => done.push(i.unwrap()),
+            _ => {}
+        }
+    }
+    let completed = events.last().unwrap();
+    assert_eq!(completed["type"], "response.completed");
+    let output = completed["response"]["output"].as_array().unwrap();
+    let calls: Vec<(&str, &str, &str)> = output
+        .iter()
+        .filter(|o| o["type"] == "function_call")
+        .map(|o| {
+            (
+                o["call_id"].as_str().unwrap(),
+                o["name"].as_str().unwrap(),
+                o["arguments"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            ("call_a", "weather", "{\"city\":\"Paris\"}"),
+            ("call_b", "time", "{\"tz\":\"CET\"}"),
+        ]
+    );
+    // The streamed deltas add up to the same arguments and texts.
+    for (i, o) in output.iter().enumerate() {
+        let streamed = args.get(&(i as u64)).cloned().unwrap_or_default();
+        let whole = match o["type"].as_str().unwrap() {
+            "function_call" => o["arguments"].as_str().unwrap().to_string(),
+            _ => o["content"][0]["text"].as_str().unwrap().to_string(),
+        };
+        assert_eq!(streamed, whole, "output[{i}]");
+    }
+    assert_eq!(done.len(), output.len());
+}
+
+#[test]
+fn tool_arguments_are_complete_once_their_json_closes() {
+    let complete = |pieces: &[&str]| {
+        let mut p = messages_in::JsonProgress::default();
+        pieces.iter().for_each(|s| p.feed(s));
+        p.complete()
+    };
+    assert!(!complete(&[]));
+    assert!(!complete(&[""]));
+    assert!(!complete(&["{\"a\":"]));
+    assert!(complete(&["{\"a\":", " 1}"]));
+    assert!(complete(&["{}"]));
+    // Braces and quotes inside strings do not count.
+    assert!(!complete(&["{\"a\": \"}\\\"{\""]));
+    assert!(complete(&["{\"a\": \"}\\\"{\"", "}"]));
+    assert!(complete(&["[1, {\"b\": [2]}]"]));
+}

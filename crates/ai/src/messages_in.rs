@@ -718,6 +718,57 @@ fn write_error_event(out: &mut Vec<u8>, e: &AiError) {
     write_named(out, "error", &e.body());
 }
 
+/// Pieces of the answer held back while a tool call's arguments are incomplete.
+#[derive(Debug)]
+enum Pending {
+    Text(Vec<String>),
+    Tool {
+        call: u32,
+        id: String,
+        name: String,
+        pieces: Vec<String>,
+    },
+}
+
+/// Whether a tool call's streamed arguments form a whole JSON value yet (an object or array closed at
+/// depth 0, strings and escapes skipped): the call is then over, and what was held back can follow.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct JsonProgress {
+    depth: u32,
+    opened: bool,
+    in_string: bool,
+    escaped: bool,
+}
+
+impl JsonProgress {
+    pub(crate) fn feed(&mut self, piece: &str) {
+        for b in piece.bytes() {
+            if self.in_string {
+                match b {
+                    _ if self.escaped => self.escaped = false,
+                    b'\\' => self.escaped = true,
+                    b'"' => self.in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match b {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => {
+                    self.depth += 1;
+                    self.opened = true;
+                }
+                b'}' | b']' => self.depth = self.depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+    }
+
+    pub(crate) fn complete(&self) -> bool {
+        self.opened && self.depth == 0 && !self.in_string
+    }
+}
+
 /// Chat chunks to Anthropic Messages events.
 #[derive(Debug)]
 pub struct MessagesOut {
@@ -728,8 +779,14 @@ pub struct MessagesOut {
     /// The open content block: (index, is text).
     open: Option<(u32, bool)>,
     next_block: u32,
-    /// (tool call index in the chunks, block index).
+    /// (tool call index in the chunks, block index) of the calls given a block.
     tools: Vec<(u32, u32)>,
+    /// The arguments of the tool call streaming in the open block.
+    progress: JsonProgress,
+    /// What arrived while the open tool call's arguments were incomplete (providers may interleave
+    /// the pieces of parallel calls, and an Anthropic block cannot be reopened): written, piece by
+    /// piece, once they are complete or the answer ends.
+    pending: Vec<Pending>,
     stop_reason: Option<&'static str>,
     /// The provider refused (OpenAI `refusal` deltas): the stop reason is `refusal`.
     refused: bool,
@@ -747,6 +804,8 @@ impl MessagesOut {
             open: None,
             next_block: 0,
             tools: Vec::new(),
+            progress: JsonProgress::default(),
+            pending: Vec::new(),
             stop_reason: None,
             refused: false,
             usage: None,
@@ -823,10 +882,53 @@ impl MessagesOut {
         out.extend_from_slice(b"}}\n\n");
     }
 
+    /// Whether what arrives now must wait: the open block is a tool call whose arguments are not
+    /// complete yet, or something already waits.
+    fn holding(&self) -> bool {
+        matches!(self.open, Some((_, false))) && !self.progress.complete()
+            || !self.pending.is_empty()
+    }
+
+    /// Write what waited, in arrival order, each in a block of its own (its pieces as they came), as
+    /// long as the open tool call is complete (`force`: regardless, at the end of the answer).
+    fn drain(&mut self, out: &mut Vec<u8>, force: bool) {
+        while !self.pending.is_empty() {
+            if !force && matches!(self.open, Some((_, false))) && !self.progress.complete() {
+                return;
+            }
+            match self.pending.remove(0) {
+                Pending::Text(pieces) => {
+                    let index = self.open_block(out, json!({"type": "text", "text": ""}), true);
+                    for piece in &pieces {
+                        Self::delta(out, index, "text_delta", "text", piece);
+                    }
+                }
+                Pending::Tool {
+                    call,
+                    id,
+                    name,
+                    pieces,
+                } => {
+                    let block = json!({"type": "tool_use", "id": id, "name": name, "input": {}});
+                    let index = self.open_block(out, block, false);
+                    self.tools.push((call, index));
+                    self.progress = JsonProgress::default();
+                    for piece in &pieces {
+                        self.progress.feed(piece);
+                        Self::delta(out, index, "input_json_delta", "partial_json", piece);
+                    }
+                }
+            }
+        }
+        if force {
+            self.close_block(out);
+        }
+    }
+
     /// `message_delta` (stop reason, usage) and `message_stop`.
     fn end(&mut self, out: &mut Vec<u8>) {
         self.start(out);
-        self.close_block(out);
+        self.drain(out, true);
         let usage = usage_out(self.usage.as_ref());
         write_named(
             out,
@@ -897,6 +999,13 @@ impl MessagesOut {
             .flatten()
             .filter(|t| !t.is_empty())
         {
+            if self.holding() {
+                match self.pending.last_mut() {
+                    Some(Pending::Text(t)) => t.push(text.to_string()),
+                    _ => self.pending.push(Pending::Text(vec![text.to_string()])),
+                }
+                continue;
+            }
             let index = match self.open {
                 Some((i, true)) => i,
                 _ => self.open_block(out, json!({"type": "text", "text": ""}), true),
@@ -904,25 +1013,65 @@ impl MessagesOut {
             Self::delta(out, index, "text_delta", "text", text);
         }
         for call in choice.delta.tool_calls.into_iter().flatten() {
-            let known = self
+            let function = call.function.unwrap_or_default();
+            let args = function.arguments.as_deref().unwrap_or_default();
+            // The call streaming in the open block.
+            let live = self
                 .tools
                 .iter()
                 .find(|(t, _)| *t == call.index)
                 .map(|(_, b)| *b);
-            let function = call.function.unwrap_or_default();
-            let index = match known {
-                Some(b) => b,
-                None => {
-                    let block = json!({"type": "tool_use",
-                        "id": call.id.clone().unwrap_or_default(),
-                        "name": function.name.clone().unwrap_or_default(),
-                        "input": {}});
-                    let b = self.open_block(out, block, false);
-                    self.tools.push((call.index, b));
-                    b
+            if let Some(index) = live {
+                // Pieces of a call whose block was closed (complete, or the answer ended) have no place.
+                if self.open == Some((index, false)) && !args.is_empty() {
+                    self.progress.feed(args);
+                    Self::delta(out, index, "input_json_delta", "partial_json", args);
+                    self.drain(out, false);
                 }
-            };
-            if let Some(args) = function.arguments.as_deref().filter(|a| !a.is_empty()) {
+                continue;
+            }
+            let waiting = self.pending.iter_mut().find_map(|p| match p {
+                Pending::Tool {
+                    call: c,
+                    id,
+                    name,
+                    pieces,
+                } if *c == call.index => Some((id, name, pieces)),
+                _ => None,
+            });
+            if let Some((id, name, pieces)) = waiting {
+                if id.is_empty() {
+                    *id = call.id.unwrap_or_default();
+                }
+                if name.is_empty() {
+                    *name = function.name.unwrap_or_default();
+                }
+                if !args.is_empty() {
+                    pieces.push(args.to_string());
+                }
+                continue;
+            }
+            if self.holding() {
+                self.pending.push(Pending::Tool {
+                    call: call.index,
+                    id: call.id.unwrap_or_default(),
+                    name: function.name.unwrap_or_default(),
+                    pieces: (!args.is_empty())
+                        .then(|| args.to_string())
+                        .into_iter()
+                        .collect(),
+                });
+                continue;
+            }
+            let block = json!({"type": "tool_use",
+                "id": call.id.unwrap_or_default(),
+                "name": function.name.unwrap_or_default(),
+                "input": {}});
+            let index = self.open_block(out, block, false);
+            self.tools.push((call.index, index));
+            self.progress = JsonProgress::default();
+            if !args.is_empty() {
+                self.progress.feed(args);
                 Self::delta(out, index, "input_json_delta", "partial_json", args);
             }
         }
@@ -932,7 +1081,7 @@ impl MessagesOut {
             } else {
                 stop_reason(r)
             });
-            self.close_block(out);
+            self.drain(out, true);
         }
     }
 }

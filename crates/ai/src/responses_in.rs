@@ -577,6 +577,20 @@ struct Item {
     done: bool,
 }
 
+/// Pieces of the answer held back while a function call's arguments are incomplete.
+#[derive(Debug)]
+enum Pending {
+    /// Text (`refusal`: of a refusal).
+    Text { refusal: bool, pieces: Vec<String> },
+    /// A function call: the chat chunks' tool call index, call id, name and argument pieces.
+    Call {
+        index: u32,
+        id: String,
+        name: String,
+        pieces: Vec<String>,
+    },
+}
+
 /// Chat chunks to Responses events.
 #[derive(Debug)]
 pub struct ResponsesOut {
@@ -587,6 +601,12 @@ pub struct ResponsesOut {
     seq: u64,
     started: bool,
     items: Vec<Item>,
+    /// The arguments of the function call streaming in the open item.
+    progress: super::messages_in::JsonProgress,
+    /// What arrived while the open function call's arguments were incomplete (providers may
+    /// interleave the pieces of parallel calls; an item is not reopened once done): written, piece
+    /// by piece, once they are complete or the answer ends.
+    pending: Vec<Pending>,
     finish_reason: Option<String>,
     usage: Option<Usage>,
     done: bool,
@@ -602,6 +622,8 @@ impl ResponsesOut {
             seq: 0,
             started: false,
             items: Vec::new(),
+            progress: Default::default(),
+            pending: Vec::new(),
             finish_reason: None,
             usage: None,
             done: false,
@@ -808,9 +830,63 @@ impl ResponsesOut {
         self.seq += 1;
     }
 
+    /// Whether a function call's item is open with incomplete arguments.
+    fn call_incomplete(&self) -> bool {
+        self.items.iter().any(|i| !i.done && i.call.is_some()) && !self.progress.complete()
+    }
+
+    /// Whether what arrives now must wait (see `pending`).
+    fn holding(&self) -> bool {
+        self.call_incomplete() || !self.pending.is_empty()
+    }
+
+    /// Hold back a piece of text (a refusal's or not), after what already waits.
+    fn hold_text(&mut self, refusal: bool, text: &str) {
+        match self.pending.last_mut() {
+            Some(Pending::Text { refusal: r, pieces }) if *r == refusal => {
+                pieces.push(text.to_string())
+            }
+            _ => self.pending.push(Pending::Text {
+                refusal,
+                pieces: vec![text.to_string()],
+            }),
+        }
+    }
+
+    /// Write what waited, in arrival order, each in an item of its own (its pieces as they came), as
+    /// long as the open function call is complete (`force`: regardless, at the end of the answer).
+    fn drain(&mut self, out: &mut Vec<u8>, force: bool) {
+        while !self.pending.is_empty() {
+            if !force && self.call_incomplete() {
+                return;
+            }
+            let (pos, pieces) = match self.pending.remove(0) {
+                Pending::Text { refusal, pieces } => (self.open(out, None, refusal), pieces),
+                Pending::Call {
+                    index,
+                    id,
+                    name,
+                    pieces,
+                } => {
+                    self.progress = Default::default();
+                    (self.open(out, Some((index, id, name)), false), pieces)
+                }
+            };
+            for piece in &pieces {
+                if self.items[pos].call.is_some() {
+                    self.progress.feed(piece);
+                }
+                self.delta(out, pos, piece);
+            }
+        }
+        if force {
+            self.close(out);
+        }
+    }
+
     fn end(&mut self, out: &mut Vec<u8>) {
         self.start(out);
-        self.close(out);
+        self.drain(out, true);
         let (status, incomplete) = status(self.finish_reason.as_deref());
         let usage = self.usage.as_ref().map_or(Value::Null, usage_out);
         let r = self.snapshot(status, incomplete, usage);
@@ -863,56 +939,104 @@ impl ResponsesOut {
         };
         self.start(out);
         if let Some(text) = choice.delta.content.as_deref().filter(|t| !t.is_empty()) {
-            let open = self
-                .items
-                .iter()
-                .position(|i| !i.done && i.call.is_none() && !i.refusal);
-            let pos = match open {
-                Some(p) => p,
-                None => self.open(out, None, false),
-            };
-            self.delta(out, pos, text);
+            if self.holding() {
+                self.hold_text(false, text);
+            } else {
+                let open = self
+                    .items
+                    .iter()
+                    .position(|i| !i.done && i.call.is_none() && !i.refusal);
+                let pos = match open {
+                    Some(p) => p,
+                    None => self.open(out, None, false),
+                };
+                self.delta(out, pos, text);
+            }
         }
         // An OpenAI-format provider's refusal (structured outputs): a message item with a refusal part.
         let refusal = choice.delta.extra.get("refusal").and_then(Value::as_str);
         if let Some(text) = refusal.filter(|t| !t.is_empty()) {
-            let open = self
-                .items
-                .iter()
-                .position(|i| !i.done && i.call.is_none() && i.refusal);
-            let pos = match open {
-                Some(p) => p,
-                None => self.open(out, None, true),
-            };
-            self.delta(out, pos, text);
+            if self.holding() {
+                self.hold_text(true, text);
+            } else {
+                let open = self
+                    .items
+                    .iter()
+                    .position(|i| !i.done && i.call.is_none() && i.refusal);
+                let pos = match open {
+                    Some(p) => p,
+                    None => self.open(out, None, true),
+                };
+                self.delta(out, pos, text);
+            }
         }
         for call in choice.delta.tool_calls.into_iter().flatten() {
             let function = call.function.unwrap_or_default();
+            let args = function.arguments.as_deref().unwrap_or_default();
             let known = self
                 .items
                 .iter()
                 .position(|i| i.call.as_ref().is_some_and(|c| c.0 == call.index));
-            let pos = match known {
-                Some(p) => p,
-                None => self.open(
-                    out,
-                    Some((
-                        call.index,
-                        call.id.clone().unwrap_or_default(),
-                        function.name.clone().unwrap_or_default(),
-                    )),
-                    false,
-                ),
-            };
-            if let Some(args) = function.arguments.as_deref().filter(|a| !a.is_empty()) {
-                if !self.items[pos].done {
+            if let Some(pos) = known {
+                // Pieces of a call whose item is done (complete, or the answer ended) have no place.
+                if !self.items[pos].done && !args.is_empty() {
+                    self.progress.feed(args);
                     self.delta(out, pos, args);
+                    self.drain(out, false);
                 }
+                continue;
+            }
+            let waiting = self.pending.iter_mut().find_map(|p| match p {
+                Pending::Call {
+                    index,
+                    id,
+                    name,
+                    pieces,
+                } if *index == call.index => Some((id, name, pieces)),
+                _ => None,
+            });
+            if let Some((id, name, pieces)) = waiting {
+                if id.is_empty() {
+                    *id = call.id.unwrap_or_default();
+                }
+                if name.is_empty() {
+                    *name = function.name.unwrap_or_default();
+                }
+                if !args.is_empty() {
+                    pieces.push(args.to_string());
+                }
+                continue;
+            }
+            if self.holding() {
+                self.pending.push(Pending::Call {
+                    index: call.index,
+                    id: call.id.unwrap_or_default(),
+                    name: function.name.unwrap_or_default(),
+                    pieces: (!args.is_empty())
+                        .then(|| args.to_string())
+                        .into_iter()
+                        .collect(),
+                });
+                continue;
+            }
+            self.progress = Default::default();
+            let pos = self.open(
+                out,
+                Some((
+                    call.index,
+                    call.id.unwrap_or_default(),
+                    function.name.unwrap_or_default(),
+                )),
+                false,
+            );
+            if !args.is_empty() {
+                self.progress.feed(args);
+                self.delta(out, pos, args);
             }
         }
         if let Some(r) = choice.finish_reason {
             self.finish_reason = Some(r);
-            self.close(out);
+            self.drain(out, true);
         }
     }
 }

@@ -87,6 +87,76 @@ pub fn is_hidden_key(key: &str) -> bool {
     matches!(key_form(key), KeyForm::Hidden { .. })
 }
 
+/// A key as an error message quotes it, by the rule of [`key_form`]: a key that a path shows (plainly
+/// or quoted) between two `quote`s (`"x.y"` with `"\""`, `` `name` `` with `` "`" ``, `name` with
+/// `""`); a hidden key as `<hidden key, 40 characters>`, in place of the key and its quotes, except
+/// that backquotes (serde's way of naming a field or variant: ``unknown field `...` ``) stay around it.
+/// Every message that quotes a key of the document is built with it, so a key is shown or hidden
+/// alike in paths and messages.
+pub fn quote_key<'a>(key: &'a str, quote: &'a str) -> QuotedKey<'a> {
+    quote_as(key, quote, "key")
+}
+
+/// Other user text that an error message names only when it looks like a name, by the rule of keys
+/// (a plugin `id` or `consumer` that is not a valid name, the text inside a template's `$(...)`): as
+/// [`quote_key`], the placeholder naming `what` instead: `<hidden name, 40 characters>`.
+pub fn quote_as<'a>(text: &'a str, quote: &'a str, what: &'a str) -> QuotedKey<'a> {
+    QuotedKey {
+        form: key_form(text),
+        quote,
+        what,
+    }
+}
+
+/// A key (or other text) in an error message: see [`quote_key`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotedKey<'a> {
+    form: KeyForm<'a>,
+    quote: &'a str,
+    what: &'a str,
+}
+
+impl fmt::Display for QuotedKey<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.form {
+            KeyForm::Plain(key) | KeyForm::Quoted(key) => {
+                write!(f, "{q}{key}{q}", q = self.quote)
+            }
+            KeyForm::Hidden { chars } => {
+                let q = if self.quote == "`" { "`" } else { "" };
+                let s = if chars == 1 { "" } else { "s" };
+                write!(f, "{q}<hidden {}, {chars} character{s}>{q}", self.what)
+            }
+        }
+    }
+}
+
+/// `error`, raised while reading the map key or enum variant `key`, with the key as [`quote_key`]
+/// shows it. serde's messages about a key quote it whole (``unknown field `KEY`, expected one of …``,
+/// ``unknown variant `KEY`, …``): such a message is rebuilt around the key's quoted form; any other
+/// error about a hidden key is replaced by one that does not quote it.
+#[cold]
+fn key_error(key: &str, error: Error) -> Error {
+    if !is_hidden_key(key) {
+        return error;
+    }
+    let text = error.to_string();
+    for lead in ["unknown field `", "unknown variant `"] {
+        if let Some(rest) = text
+            .strip_prefix(lead)
+            .and_then(|r| r.strip_prefix(key))
+            .and_then(|r| r.strip_prefix('`'))
+        {
+            let lead = &lead[..lead.len() - 1];
+            return de::Error::custom(format_args!("{lead}{}{rest}", quote_key(key, "`")));
+        }
+    }
+    if text.contains(key) {
+        return de::Error::custom(format_args!("invalid key {}", quote_key(key, "")));
+    }
+    error
+}
+
 /// What stands for a hidden key: `<hidden key, 40 characters>`.
 pub fn hidden_key(key: &str) -> String {
     hidden(key.chars().count())
@@ -608,7 +678,7 @@ impl<'a, 'de> de::MapAccess<'de> for MapAccess<'a, 'de> {
                     Ok(k) => Ok(Some(k)),
                     Err(e) => {
                         self.track.record(Some(seg));
-                        Err(e)
+                        Err(key_error(key, e))
                     }
                 }
             }
@@ -780,7 +850,17 @@ impl<'a, 'de> de::EnumAccess<'de> for EnumAccess<'a, 'de> {
         seed: V,
     ) -> Result<(V::Value, Self::Variant), Error> {
         let variant: de::value::StrDeserializer<'de, Error> = self.variant.into_deserializer();
-        let value = self.track.check(seed.deserialize(variant))?;
+        let value = match seed.deserialize(variant) {
+            Ok(value) => value,
+            Err(e) => {
+                self.track.record(None);
+                // The variant of `{"variant": ...}` is a key of the document; a string's is a value.
+                return Err(match self.value {
+                    Some(_) => key_error(self.variant, e),
+                    None => e,
+                });
+            }
+        };
         Ok((
             value,
             VariantAccess {
@@ -1198,5 +1278,87 @@ mod tests {
         assert_eq!(key_path("p", "a b"), "p[<hidden key, 3 characters>]");
         assert_eq!(hidden_key("a b"), "<hidden key, 3 characters>");
         assert!(is_hidden_key("a b") && !is_hidden_key("a.b") && !is_hidden_key(""));
+    }
+    /// serde's messages about a key (unknown field, unknown variant) quote it by the same rule as
+    /// paths, where serde made them: shown keys as before, hidden keys only by their length.
+    #[test]
+    fn keys_in_messages_follow_the_rule_of_paths() {
+        let message = |v: Value| {
+            let e = deserialize::<Inner>(&v).unwrap_err();
+            (e.path().to_string(), e.into_inner().to_string())
+        };
+        let expected = "expected one of `name`, `port`, `tags`";
+        assert_eq!(
+            message(json!({"name": "a", "nmae": 1})),
+            ("nmae".into(), format!("unknown field `nmae`, {expected}"))
+        );
+        assert_eq!(
+            message(json!({"name": "a", "x.y": 1})),
+            (
+                "[\"x.y\"]".into(),
+                format!("unknown field `x.y`, {expected}")
+            )
+        );
+        let secret = "Authorization: Bearer sk-live-0123456789abcdef";
+        assert_eq!(
+            message(json!({ secret: 1 })),
+            (
+                "[<hidden key, 46 characters>]".into(),
+                format!("unknown field `<hidden key, 46 characters>`, {expected}")
+            )
+        );
+        // A hidden key that is itself the text of another key's placeholder is not confused with it.
+        let lookalike = "<hidden key, 46 characters>";
+        assert_eq!(
+            message(json!({ lookalike: 1 })),
+            (
+                "[<hidden key, 27 characters>]".into(),
+                format!("unknown field `<hidden key, 27 characters>`, {expected}")
+            )
+        );
+        // The variant of an enum written as `{"variant": ...}` is a key; a variant string is a value.
+        let e = deserialize::<Vec<Mode>>(&json!([{ secret: 1 }])).unwrap_err();
+        assert_eq!(e.path().to_string(), "[0]");
+        let text = e.into_inner().to_string();
+        assert!(
+            text.starts_with("unknown variant `<hidden key, 46 characters>`, expected one of"),
+            "{text}"
+        );
+        let e = deserialize::<Vec<Mode>>(&json!([{"quick": 1}])).unwrap_err();
+        assert!(e
+            .into_inner()
+            .to_string()
+            .starts_with("unknown variant `quick`, expected"));
+        // A map keyed by an enum (the path does not name such a key, as serde_path_to_error's).
+        let e = deserialize::<BTreeMap<Key, u8>>(&json!({ secret: 1 })).unwrap_err();
+        assert_eq!(e.path().to_string(), "?");
+        assert_eq!(
+            e.into_inner().to_string(),
+            "unknown variant `<hidden key, 46 characters>`, expected `fast` or `slow`"
+        );
+        assert_eq!(quote_key("x-y", "\"").to_string(), "\"x-y\"");
+        assert_eq!(quote_key("x.y", "`").to_string(), "`x.y`");
+        assert_eq!(quote_key("", "\"").to_string(), "\"\"");
+        assert_eq!(
+            quote_key("a b", "\"").to_string(),
+            "<hidden key, 3 characters>"
+        );
+        assert_eq!(
+            quote_key("a b", "`").to_string(),
+            "`<hidden key, 3 characters>`"
+        );
+        assert_eq!(
+            quote_as("b@d", "\"", "name").to_string(),
+            "<hidden name, 3 characters>"
+        );
+        assert_eq!(quote_as("b$d", "\"", "name").to_string(), "\"b$d\"");
+        assert_eq!(
+            quote_as("@", "", "name").to_string(),
+            "<hidden name, 1 character>"
+        );
+        assert_eq!(
+            quote_key(&"k".repeat(33), "").to_string(),
+            "<hidden key, 33 characters>"
+        );
     }
 }

@@ -47,6 +47,11 @@ pub const META_HEADER: &str = "x-edgegate-cache-meta";
 pub const ORIGIN_CC_HEADER: &str = "x-edgegate-cache-origin-cc";
 /// The origin's `Date`, kept beside the stored copy (the Cache API sets its own) and restored on hits.
 pub const ORIGIN_DATE_HEADER: &str = "x-edgegate-cache-origin-date";
+/// The gateway's own headers on stored copies ([`META_HEADER`], [`ORIGIN_CC_HEADER`],
+/// [`ORIGIN_DATE_HEADER`]). An origin that sends them itself must not reach the client with them nor
+/// change what is stored: they are removed from every origin response as it arrives, before any plugin
+/// or the cache sees it.
+pub const PRIVATE_HEADERS: [&str; 3] = [META_HEADER, ORIGIN_CC_HEADER, ORIGIN_DATE_HEADER];
 pub const X_CACHE_STATUS: &str = "x-cache-status";
 pub const X_CACHE_KEY: &str = "x-cache-key";
 pub const CACHE_STATUS: &str = "cache-status";

@@ -14,11 +14,13 @@
 //! that is an HTTP token but not a plain identifier is quoted: `services[0].headers["x.y"]`; any other
 //! key (it may be a secret pasted in the wrong place) is hidden, only its length said:
 //! `services[0].headers[<hidden key, 40 characters>]` (`edgegate_path_error::key_form`). The whole
-//! document is `$`.
+//! document is `$`. A message that quotes a key builds it by the same rule, where the message is made
+//! (`edgegate_path_error::quote_key`): `"x-from"`, or `<hidden key, 40 characters>` unquoted.
 
 use super::model::{
     Algorithm, GatewayConfig, HashOn, PluginConfig, RouteConfig, ServiceConfig, TargetConfig,
 };
+use super::path_error::quote_key;
 use super::url::ServiceUrl;
 use crate::router;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
@@ -60,7 +62,6 @@ pub fn parse_and_validate(text: &str) -> Result<GatewayConfig, Vec<ValidationErr
     match config {
         Some(config) if errors.is_empty() => Ok(config),
         _ => {
-            hide_keys(&value, &mut errors);
             if errors.is_empty() {
                 // Unreachable in practice: every way of not building the config records an error.
                 errors.push(error(
@@ -133,73 +134,6 @@ fn key_path(parent: &str, key: &str) -> String {
         _ => parent,
     };
     super::path_error::key_path(parent, key)
-}
-
-/// A key that [`key_form`](super::path_error::key_form) hides can still reach an error through a path
-/// or message built by hand (a plugin's `providers.{name}`, serde's ``unknown field `...` ``, a
-/// `duplicate key "..."`): every error is rewritten so that no hidden key of the document appears in
-/// it, in any spelling (as is, JSON-escaped or Rust-escaped), only its placeholder.
-fn hide_keys(value: &Value, errors: &mut [ValidationError]) {
-    fn collect<'v>(value: &'v Value, out: &mut Vec<&'v str>) {
-        match value {
-            Value::Array(items) => items.iter().for_each(|v| collect(v, out)),
-            Value::Object(map) => {
-                for (key, v) in map {
-                    if super::path_error::is_hidden_key(key) {
-                        out.push(key);
-                    }
-                    collect(v, out);
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut hidden = Vec::new();
-    collect(value, &mut hidden);
-    if hidden.is_empty() {
-        return;
-    }
-    // Longest first, so a hidden key inside another is not replaced first.
-    hidden.sort_by_key(|k| std::cmp::Reverse(k.len()));
-    hidden.dedup();
-    for key in hidden {
-        let placeholder = super::path_error::hidden_key(key);
-        let json = serde_json::to_string(key).unwrap_or_default();
-        let debug = format!("{key:?}");
-        for e in errors.iter_mut() {
-            // In a path: `.KEY` (up to the next segment), `["KEY"]`.
-            e.path = replace_segment(&e.path, &format!(".{key}"), &format!("[{placeholder}]"));
-            for quoted in [&json, &debug] {
-                let bracketed = format!("[{quoted}]");
-                e.path = e.path.replace(&bracketed, &format!("[{placeholder}]"));
-            }
-            // In a message: `` `KEY` `` (serde's unknown field or variant), `"KEY"` (a name quoted).
-            e.message = e
-                .message
-                .replace(&format!("`{key}`"), &format!("`{placeholder}`"));
-            for quoted in [&json, &debug] {
-                e.message = e.message.replace(quoted.as_str(), &placeholder);
-            }
-        }
-    }
-}
-
-/// `path` with every `from` that ends where a segment ends (at the end, `.` or `[`) replaced by `to`.
-fn replace_segment(path: &str, from: &str, to: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    let mut rest = path;
-    while let Some(at) = rest.find(from) {
-        let after = &rest[at + from.len()..];
-        out.push_str(&rest[..at]);
-        if after.is_empty() || after.starts_with(['.', '[']) {
-            out.push_str(to);
-        } else {
-            out.push_str(from);
-        }
-        rest = after;
-    }
-    out.push_str(rest);
-    out
 }
 
 fn index_path(parent: &str, index: usize) -> String {
@@ -343,7 +277,10 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
             if object.contains_key(&key) {
                 self.duplicates.borrow_mut().push(error(
                     &at.render(),
-                    format!("duplicate key {key:?} in the same object (only one is allowed)"),
+                    format!(
+                        "duplicate key {} in the same object (only one is allowed)",
+                        quote_key(&key, "\"")
+                    ),
                 ));
             }
             object.insert(key, value);
@@ -386,7 +323,8 @@ fn check_document(value: &Value, errors: &mut Vec<ValidationError>) -> Option<Ga
             errors.push(error(
                 &key_path("", key),
                 format!(
-                    "unknown field `{key}`, expected one of {}",
+                    "unknown field {}, expected one of {}",
+                    quote_key(key, "`"),
                     TOP_LEVEL_FIELDS.map(|f| format!("`{f}`")).join(", ")
                 ),
             ));
@@ -578,7 +516,10 @@ fn check_service(path: &str, service: &ServiceConfig, errors: &mut Vec<Validatio
         } else if crate::proxy::HOP_BY_HOP.contains(&lower.as_str()) {
             errors.push(error(
                 &at,
-                format!("{name:?} is a hop-by-hop header and cannot be set on a service"),
+                format!(
+                    "{} is a hop-by-hop header and cannot be set on a service",
+                    quote_key(name, "\"")
+                ),
             ));
         }
         if value.contains(['\r', '\n', '\0']) {
@@ -639,7 +580,11 @@ fn check_routes(
             match seen.get(&name.to_ascii_lowercase()) {
                 Some(first) => errors.push(error(
                     &key_path(&headers_path, name),
-                    format!("header {name:?} is the same as {first:?} (header names ignore case)"),
+                    format!(
+                        "header {} is the same as {} (header names ignore case)",
+                        quote_key(name, "\""),
+                        quote_key(first, "\"")
+                    ),
                 )),
                 None => {
                     seen.insert(name.to_ascii_lowercase(), name);
@@ -786,10 +731,12 @@ fn check_name(path: &str, name: &str, errors: &mut Vec<ValidationError>) {
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
     {
+        // Quoted only when it looks like a name: it may be anything pasted in the wrong place.
         errors.push(error(
             path,
             format!(
-                "{name:?} contains {bad:?}; a name may only contain letters, digits, '.', '_' and '-'"
+                "{} contains {bad:?}; a name may only contain letters, digits, '.', '_' and '-'",
+                super::path_error::quote_as(name, "\"", "name")
             ),
         ));
     } else if name.len() > MAX_NAME_LEN {
@@ -855,7 +802,11 @@ fn check_header_name<'n>(
     match seen.get(&name.to_ascii_lowercase()) {
         Some(first) => errors.push(error(
             path,
-            format!("header {name:?} is the same as {first:?} (header names ignore case)"),
+            format!(
+                "header {} is the same as {} (header names ignore case)",
+                quote_key(name, "\""),
+                quote_key(first, "\"")
+            ),
         )),
         None => {
             seen.insert(name.to_ascii_lowercase(), name);
@@ -1529,7 +1480,13 @@ mod tests {
     fn names_only_use_letters_digits_dot_underscore_dash() {
         let mut doc = base();
         doc["routes"][1]["name"] = json!("health check");
-        assert_one_error(&doc, "routes[1].name", "\"health check\" contains ' '");
+        assert_one_error(
+            &doc,
+            "routes[1].name",
+            "<hidden name, 12 characters> contains ' '",
+        );
+        doc["routes"][1]["name"] = json!("health+check");
+        assert_one_error(&doc, "routes[1].name", "\"health+check\" contains '+'");
         let mut doc = base();
         doc["services"][0]["name"] = json!("échо");
         doc["routes"][0]["service"] = json!("échо");
@@ -1823,6 +1780,118 @@ mod tests {
             .any(|e| e.starts_with("services[0].headers[\"x.y\"]: ")));
     }
 
+    /// Each message that names a key renders it where it is made, by the rule of paths: a hidden key
+    /// whose text is another key's placeholder is not mistaken for it, a shown key is shown as before.
+    #[test]
+    fn keys_in_messages_are_rendered_where_the_message_is_made() {
+        let secret = "Authorization: Bearer sk-live-0123456789abcdef"; // 46 characters
+        let lookalike = "<hidden key, 46 characters>"; // 27 characters, hidden too
+        let (h46, h27) = ("<hidden key, 46 characters>", "<hidden key, 27 characters>");
+        let mut doc = base();
+        doc[secret] = json!(1);
+        doc[lookalike] = json!(1);
+        let expected =
+            "expected one of `$schema`, `format_version`, `services`, `routes`, `plugins`";
+        assert_eq!(
+            errors_of(&doc),
+            [
+                format!("$[{h27}]: unknown field `{h27}`, {expected}"),
+                format!("$[{h46}]: unknown field `{h46}`, {expected}"),
+            ]
+        );
+        // A token longer than 32 characters is hidden in a path and in the message about it.
+        let long = "X-Very-Long-Header-Name-For-Tests-0123"; // 38 characters
+        let mut doc = base();
+        doc["services"][0]["headers"] = json!({ long: "a", long.to_ascii_lowercase(): "b" });
+        assert_one_error(
+            &doc,
+            "services[0].headers[<hidden key, 38 characters>]",
+            "header <hidden key, 38 characters> is the same as <hidden key, 38 characters> (header names ignore case)",
+        );
+        doc["services"][0]["headers"] = json!({"X-From": "a", "x-from": "b"});
+        assert_one_error(
+            &doc,
+            "services[0].headers.x-from",
+            "header \"x-from\" is the same as \"X-From\" (header names ignore case)",
+        );
+        // Duplicate keys, read from the text.
+        let text = format!(
+            r#"{{"format_version": 1, "services": [], "routes": [], "{lookalike}": 1, "{lookalike}": 2,
+               "plugins": [], "plugins": []}}"#
+        );
+        let errors: Vec<String> = parse_and_validate(&text)
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert!(
+            errors.contains(&format!(
+                "$[{h27}]: duplicate key {h27} in the same object (only one is allowed)"
+            )),
+            "{errors:#?}"
+        );
+        assert!(
+            errors.contains(
+                &"plugins: duplicate key \"plugins\" in the same object (only one is allowed)"
+                    .to_string()
+            ),
+            "{errors:#?}"
+        );
+        // Plugin settings: map keys in hand-built paths and messages.
+        let mut doc = base();
+        doc["plugins"] = json!([{"name": "ai-proxy", "config": {
+            "providers": {secret: {"kind": "vertex"}, lookalike: {}, "x.y": {}},
+            "models": {secret: "nope"},
+            "templates": {secret: {"model": "nope", "messages": []}}
+        }}]);
+        let errors = errors_of(&doc);
+        let all = errors.join("\n");
+        assert!(!all.contains("sk-live"), "{all}");
+        for expected in [
+            format!("plugins[0].config.providers[{h46}].key_secret: {h46} needs a service account"),
+            format!("plugins[0].config.providers[{h27}].kind: {h27} is not a known provider"),
+            "plugins[0].config.providers[\"x.y\"].kind: \"x.y\" is not a known provider"
+                .to_string(),
+            format!("plugins[0].config.models[{h46}]: \"nope\" is not provider/model"),
+            format!("plugins[0].config.templates[{h46}].model: \"nope\" is neither"),
+            format!("plugins[0].config.templates[{h46}].messages: no messages"),
+        ] {
+            assert!(
+                errors.iter().any(|e| e.starts_with(&expected)),
+                "{expected} not in {errors:#?}"
+            );
+        }
+    }
+
+    /// A bad name (service, route, plugin consumer or id) is quoted only when it looks like a name, by
+    /// the rule of keys; otherwise only its length is said.
+    #[test]
+    fn bad_names_are_quoted_only_when_they_look_like_names() {
+        let rule = "a name may only contain letters, digits, '.', '_' and '-'";
+        let mut doc = base();
+        doc["plugins"] = json!([
+            {"name": "cors", "id": "b$d", "config": {}},
+            {"name": "rate-limiting", "consumer": "Bearer sk-live-0123", "config": {"minute": 1}},
+            {"name": "rate-limiting", "id": "x:y", "consumer": "a!b", "config": {"minute": 1}},
+        ]);
+        assert_eq!(
+            errors_of(&doc),
+            [
+                format!("plugins[0].id: \"b$d\" contains '$'; {rule}"),
+                format!("plugins[1].consumer: <hidden name, 19 characters> contains ' '; {rule}"),
+                format!("plugins[2].consumer: \"a!b\" contains '!'; {rule}"),
+                format!("plugins[2].id: <hidden name, 3 characters> contains ':'; {rule}"),
+            ]
+        );
+        let mut doc = base();
+        doc["routes"][0]["name"] = json!("sk-proj-0123456789abcdefghijklmnopqrstuv!");
+        assert_one_error(
+            &doc,
+            "routes[0].name",
+            &format!("<hidden name, 41 characters> contains '!'; {rule}"),
+        );
+    }
+
     #[test]
     fn route_header_names_are_tokens_without_case_duplicates() {
         let mut doc = base();
@@ -1917,7 +1986,7 @@ mod tests {
                 "services[0].timeout_ms: 0 is out of range (1 to 600000 milliseconds)",
                 "services[0].headers.connection: \"connection\" is a hop-by-hop header and cannot be set on a service",
                 "services[1].colour: unknown field `colour`, expected one of `name`, `url`, `targets`, `algorithm`, `hash_on`, `hash_on_header`, `hash_on_cookie`, `hash_fallback`, `hash_fallback_header`, `healthchecks`, `retries`, `retry_on`, `retry_non_idempotent`, `timeout_ms`, `headers`",
-                "services[2].name: \"b@d\" contains '@'; a name may only contain letters, digits, '.', '_' and '-'",
+                "services[2].name: <hidden name, 3 characters> contains '@'; a name may only contain letters, digits, '.', '_' and '-'",
                 "routes[0].service: unknown service \"nope\"",
                 "routes[0].methods[0]: methods are upper case: write \"GET\", not \"get\"",
                 "routes[1].paths[0]: invalid type: integer `1`, expected a string",

@@ -169,12 +169,14 @@ fn template(text: &str) -> Result<Vec<Part>, String> {
             .find(')')
             .ok_or_else(|| format!("unclosed `$(` at byte {}", text.len() - rest.len() + at))?;
         let inner = after[..end].trim();
+        // The text inside `$(...)` is shown only when it looks like a name (it may be anything).
+        let shown = crate::config::path_error::quote_as(inner, "", "text");
         let name = inner.strip_prefix("uri_captures.").ok_or_else(|| {
-            format!("unknown template `$({inner})`: only `$(uri_captures.<name>)` is supported")
+            format!("unknown template `$({shown})`: only `$(uri_captures.<name>)` is supported")
         })?;
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(format!(
-                "`$({inner})`: a capture name is letters, digits and `_`"
+                "`$({shown})`: a capture name is letters, digits and `_`"
             ));
         }
         parts.push(Part::Capture(name.to_string()));
@@ -402,6 +404,23 @@ mod tests {
             "location"
         );
         assert_eq!(error(json!({"location": "/a/$(headers.x)"})).0, "location");
+        // The text inside `$(...)` is quoted only when it looks like a name, as keys are in paths.
+        assert_eq!(
+            error(json!({"location": "/a/$(headers.x)"})).1,
+            "unknown template `$(headers.x)`: only `$(uri_captures.<name>)` is supported"
+        );
+        assert_eq!(
+            error(json!({"location": "/a/$( Authorization: Bearer sk-1 )"})).1,
+            "unknown template `$(<hidden text, 26 characters>)`: only `$(uri_captures.<name>)` is supported"
+        );
+        assert_eq!(
+            error(json!({"location": "/a/$(uri_captures.a-b)"})).1,
+            "`$(uri_captures.a-b)`: a capture name is letters, digits and `_`"
+        );
+        assert_eq!(
+            error(json!({"location": "/a/$(uri_captures.sk-live-0123456789abcdef)"})).1,
+            "`$(<hidden text, 37 characters>)`: a capture name is letters, digits and `_`"
+        );
         assert_eq!(
             error(json!({"location": "/a/$(uri_captures.x"})).0,
             "location"

@@ -117,10 +117,12 @@ impl RequestTerminationConfig {
         Ok(self)
     }
 
-    /// Whether a request terminates: always without `trigger`, else when `present(trigger)` (a
-    /// header or query parameter of that name is there).
-    pub fn applies(&self, present: impl Fn(&str) -> bool) -> bool {
-        self.trigger.as_deref().is_none_or(present)
+    /// Whether a request terminates: always without `trigger`, else when `has_header(trigger)` or
+    /// the raw `query` (no `?`) has a parameter of that name ([`query_has`]).
+    pub fn applies(&self, has_header: impl Fn(&str) -> bool, query: &str) -> bool {
+        self.trigger
+            .as_deref()
+            .is_none_or(|t| has_header(t) || query_has(query, t))
     }
 
     /// Content type and body of the answer (not for `echo`); `None` body for 204, 205 and 304.
@@ -229,6 +231,20 @@ pub fn default_message(status: u16) -> &'static str {
     }
 }
 
+/// Whether the raw query string `query` has a parameter called `name`, as Kong's
+/// `kong.request.get_query_arg` finds it: the name percent- and `+`-decoded (`?x%2Dmaintenance` is
+/// `x-maintenance`), matched exactly (case-sensitive), with any value or none (`?name`, `?name=`,
+/// `?name=0`; a value that is not UTF-8 once decoded counts too).
+pub fn query_has(query: &str, name: &str) -> bool {
+    !query.is_empty()
+        && query.split('&').any(|pair| {
+            let key = pair.split_once('=').map_or(pair, |(k, _)| k);
+            key == name
+                || (key.contains(['%', '+'])
+                    && crate::auth::percent_decode_bytes(key) == name.as_bytes())
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,7 +266,7 @@ mod tests {
         let (t, b) = c.answer();
         assert_eq!(t, Some(JSON_TYPE));
         assert_eq!(b.unwrap(), r#"{"message":"Service unavailable"}"#);
-        assert!(c.applies(|_| false));
+        assert!(c.applies(|_| false, ""));
     }
 
     #[test]
@@ -271,8 +287,42 @@ mod tests {
     #[test]
     fn trigger_limits_the_termination() {
         let c = parse(&json!({"trigger": "x-maintenance"})).unwrap();
-        assert!(!c.applies(|_| false));
-        assert!(c.applies(|n| n == "x-maintenance"));
+        assert!(!c.applies(|_| false, ""));
+        assert!(c.applies(|n| n == "x-maintenance", ""));
+        assert!(c.applies(|_| false, "a=1&x-maintenance"));
+        let none = parse(&json!({})).unwrap();
+        assert!(none.applies(|_| false, ""));
+    }
+
+    /// The query parameter's name is decoded as Kong decodes it; its value does not matter.
+    #[test]
+    fn trigger_matches_the_decoded_query_parameter_name() {
+        let t = "x-maintenance";
+        for yes in [
+            "x-maintenance",
+            "x-maintenance=",
+            "x-maintenance=0",
+            "a=1&x-maintenance=yes&b",
+            "x%2Dmaintenance=1",
+            "%78-%6d%61intenance",
+            "x-maintenance=%FF%FE",
+            "x-maintenance=a=b",
+        ] {
+            assert!(query_has(yes, t), "{yes}");
+        }
+        for no in [
+            "",
+            "X-Maintenance=1",
+            "x-maintenancex=1",
+            "xx-maintenance",
+            "a=x-maintenance",
+            "x-maintenance%3D1",
+            "x%2maintenance",
+            "x-main+tenance",
+        ] {
+            assert!(!query_has(no, t), "{no}");
+        }
+        assert!(query_has("a+b=1", "a b") && query_has("a%20b", "a b"));
     }
 
     #[test]

@@ -24,18 +24,19 @@ pub(crate) fn check_route(route: &RouteConfig) -> Vec<(String, String)> {
         }
     }
     for (name, values) in &route.headers {
+        let at = crate::config::path_error::key_path("headers", name);
         if let Err(e) = pattern::check_header_name(name) {
-            errors.push((format!("headers.{name}"), e));
+            errors.push((at.clone(), e));
         }
         if values.is_empty() {
             errors.push((
-                format!("headers.{name}"),
+                at.clone(),
                 "list at least one accepted value (\"~\" accepts any value)".to_string(),
             ));
         }
         for (j, v) in values.iter().enumerate() {
             if let Err(e) = pattern::check_header_value(v) {
-                errors.push((format!("headers.{name}[{j}]"), e));
+                errors.push((format!("{at}[{j}]"), e));
             }
         }
     }

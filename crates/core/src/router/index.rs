@@ -177,8 +177,10 @@ pub(crate) fn build(
         // Checked here so that a route compiled later on first use cannot fail.
         for (name, values) in r.headers.iter().filter(|_| !validated) {
             for (j, v) in values.iter().enumerate() {
-                pattern::check_header_value(v)
-                    .map_err(|e| at(&format!("headers.{name}[{j}]"), e))?;
+                pattern::check_header_value(v).map_err(|e| {
+                    let name = crate::config::path_error::key_path("headers", name);
+                    at(&format!("{name}[{j}]"), e)
+                })?;
             }
         }
         if let Some(t) = r.rewrite.as_ref().filter(|_| !validated) {

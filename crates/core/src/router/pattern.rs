@@ -502,7 +502,10 @@ pub(crate) fn check_header_name(name: &str) -> Result<(), String> {
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || TCHAR.contains(*c)))
     {
-        return Err(format!("invalid character {c:?} in header name {name:?}"));
+        return Err(format!(
+            "invalid character {c:?} in header name {}",
+            crate::config::path_error::quote_key(name, "\"")
+        ));
     }
     Ok(())
 }
