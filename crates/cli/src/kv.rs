@@ -163,7 +163,22 @@ impl WranglerKv {
         args
     }
 
+    /// Run wrangler; with `--local`, again (up to [`LOCAL_BUSY_TRIES`] times in all, waiting a little
+    /// longer each time) while it fails because the local KV database is busy: a gateway running
+    /// on the same state (`scripts/dev`) holds it for a moment now and then.
     fn run(&self, args: &[String]) -> Result<std::process::Output, String> {
+        let mut tries = 0;
+        loop {
+            let out = self.run_once(args)?;
+            tries += 1;
+            if self.remote || out.status.success() || tries >= LOCAL_BUSY_TRIES || !busy(&out) {
+                return Ok(out);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200 * tries));
+        }
+    }
+
+    fn run_once(&self, args: &[String]) -> Result<std::process::Output, String> {
         let (program, fixed) = self
             .program
             .split_first()
@@ -178,6 +193,18 @@ impl WranglerKv {
             .output()
             .map_err(|e| format!("could not run {}: {e}", self.program.join(" ")))
     }
+}
+
+/// How many times a local KV command is run while the database is busy (see `WranglerKv::run`).
+const LOCAL_BUSY_TRIES: u64 = 5;
+
+/// Whether wrangler failed because the local KV database (SQLite) was locked by another process.
+fn busy(out: &std::process::Output) -> bool {
+    let has = |b: &[u8]| {
+        let text = String::from_utf8_lossy(b);
+        text.contains("SQLITE_BUSY") || text.contains("database is locked")
+    };
+    has(&out.stderr) || has(&out.stdout)
 }
 
 /// The command that runs wrangler: `$WRANGLER` (split on spaces, so `npx wrangler` works), else
@@ -410,6 +437,49 @@ mod tests {
             parse_get_output("k", true, "doc\n\n", ""),
             Ok(Some("doc\n".into()))
         );
+    }
+
+    /// A stand-in wrangler that fails with SQLite's busy error `fails` times, then prints `ok`.
+    fn flaky_wrangler(dir: &Path, fails: u32, remote: bool) -> WranglerKv {
+        let script = dir.join("wrangler.sh");
+        let count = dir.join("count");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nn=$(cat {c} 2>/dev/null || echo 0); echo $((n+1)) > {c}\n\
+                 if [ $n -lt {fails} ]; then echo 'database is locked: SQLITE_BUSY' >&2; exit 1; fi\necho ok\n",
+                c = count.display()
+            ),
+        )
+        .unwrap();
+        WranglerKv {
+            program: vec!["sh".into(), script.display().to_string()],
+            remote,
+            persist_to: None,
+        }
+    }
+
+    #[test]
+    fn a_busy_local_database_is_tried_again() {
+        let dir = std::env::temp_dir().join(format!("edgegate-kv-busy-{}", std::process::id()));
+        for (fails, remote, ok, runs) in [
+            (2, false, true, 3),
+            (9, false, false, 5),
+            (1, true, false, 1),
+        ] {
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            let kv = flaky_wrangler(&dir, fails, remote);
+            let out = kv.run(&["kv".into()]).unwrap();
+            assert_eq!(out.status.success(), ok, "fails {fails}, remote {remote}");
+            let count = std::fs::read_to_string(dir.join("count")).unwrap();
+            assert_eq!(
+                count.trim(),
+                runs.to_string(),
+                "fails {fails}, remote {remote}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
