@@ -2425,4 +2425,22 @@ mod tests {
             );
         }
     }
+
+    /// A host label beginning or ending with `-` (or empty, or longer than 63 characters) is refused,
+    /// in `url` and in `targets`, at the URL's path.
+    #[test]
+    fn hosts_with_bad_labels_are_refused() {
+        let fragment =
+            "the host name is not valid (each `.`-separated label has 1 to 63 characters";
+        for url in ["http://-a", "https://a-.example.com:8443/v1", "http://a..b"] {
+            let mut doc = base();
+            doc["services"][1]["url"] = json!(url);
+            assert_one_error(&doc, "services[1].url", fragment);
+        }
+        let doc = upstream_doc(json!({
+            "name": "echo",
+            "targets": [{"url": "http://10.0.0.1:8080"}, {"url": "http://-b:8080"}]
+        }));
+        assert_one_error(&doc, "services[0].targets[1].url", fragment);
+    }
 }
