@@ -23,13 +23,18 @@ impl ServiceUrl {
                  service URL are not allowed, use service headers)"
                     .to_string()
             } else {
-                format!("{url:?} is not an absolute URL (expected http://host or https://host)")
+                // Quoted only when it looks like a name (`example.com`): it may be a pasted secret.
+                format!(
+                    "{} is not an absolute URL (expected http://host or https://host)",
+                    crate::config::path_error::quote_as(url, "\"", "value")
+                )
             }
         })?;
         let scheme = scheme.to_ascii_lowercase();
         if scheme != "http" && scheme != "https" {
             return Err(format!(
-                "scheme {scheme:?} is not supported (use http or https)"
+                "scheme {} is not supported (use http or https)",
+                crate::config::path_error::quote_as(&scheme, "\"", "value")
             ));
         }
         if rest.contains(['?', '#']) {
@@ -210,6 +215,19 @@ mod tests {
             let e = ServiceUrl::parse(bad).unwrap_err();
             assert!(!e.contains("s3cret"), "{bad}: {e}");
         }
+        // A value that looks like a name helps; another may be a secret pasted in the wrong place.
+        assert_eq!(
+            ServiceUrl::parse("sk-live-SECRET0123456789abcdefghij").unwrap_err(),
+            "<hidden value, 34 characters> is not an absolute URL (expected http://host or https://host)"
+        );
+        assert_eq!(
+            ServiceUrl::parse("Bearer SECRET://h").unwrap_err(),
+            "scheme <hidden value, 13 characters> is not supported (use http or https)"
+        );
+        assert_eq!(
+            ServiceUrl::parse("ftp://h").unwrap_err(),
+            "scheme \"ftp\" is not supported (use http or https)"
+        );
         // Without credentials the value helps.
         assert!(ServiceUrl::parse("example.com")
             .unwrap_err()
