@@ -15,7 +15,9 @@
 //! key (it may be a secret pasted in the wrong place) is hidden, only its length said:
 //! `services[0].headers[<hidden key, 40 characters>]` (`edgegate_path_error::key_form`). The whole
 //! document is `$`. A message that quotes a key builds it by the same rule, where the message is made
-//! (`edgegate_path_error::quote_key`): `"x-from"`, or `<hidden key, 40 characters>` unquoted.
+//! (`edgegate_path_error::quote_key`): `"x-from"`, or `<hidden key, 40 characters>` unquoted. A
+//! message that quotes a name the user wrote (a reference to a service or route, a duplicate name or
+//! id) uses the same rule (`quote_name`): `"users"`, or `<hidden name, 40 characters>`.
 
 use super::model::{
     Algorithm, GatewayConfig, HashOn, PluginConfig, RouteConfig, ServiceConfig, TargetConfig,
