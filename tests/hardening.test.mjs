@@ -98,6 +98,52 @@ describe("secrets pasted as configuration keys", { timeout: 300_000 }, () => {
     assert.match(named.stderr, /^services\[0\]\.headers\.x-from: /m);
   });
 
+  test("edgegate-config validate quotes a value (a reference, a method, a model) only when it looks like a name", async () => {
+    const built = await run("cargo", ["build", "-q", "--release", "-p", "edgegate-cli"]);
+    assert.equal(built.code, 0, built.stderr);
+    const file = path.join(dir, "values.json");
+    fs.writeFileSync(
+      file,
+      JSON.stringify({
+        format_version: 1,
+        services: [
+          { name: "o", url: origin.url },
+          { name: "d", url: "http://-a:8080" },
+        ],
+        routes: [
+          { name: "r", service: LINE, paths: ["/a"] },
+          { name: "s", service: "o", paths: ["/b"], methods: [LINE] },
+          { name: "t", service: "nope", paths: ["/c"] },
+        ],
+        plugins: [
+          { name: "cors", route: BARE },
+          { name: "ai-proxy", route: "s", config: { models: { a: LINE, b: `${BARE}/m` } } },
+        ],
+      }),
+    );
+    const out = await run(path.join(ROOT, "target", "release", "edgegate-config"), ["validate", file]);
+    assert.equal(out.code, 1, out.stderr);
+    assertNoSecret(out.stdout + out.stderr);
+    const lines = out.stderr.trim().split("\n");
+    const H = "<hidden name, 46 characters>";
+    for (const line of [
+      `routes[0].service: unknown service ${H}`,
+      `plugins[0].route: unknown route ${H}`,
+      `plugins[1].config.models.a: ${H} is not provider/model`,
+      `plugins[1].config.models.b: unknown provider ${H} (declare it in providers)`,
+      // A value that looks like a name is quoted.
+      `routes[2].service: unknown service "nope"`,
+    ]) {
+      assert.ok(lines.includes(line), `no line ${line} in:\n${out.stderr}`);
+    }
+    assert.ok(lines.some((l) => l.startsWith("routes[1].methods[0]: not a valid HTTP method (it contains ':'")), out.stderr);
+    // A host label that begins with '-' is refused.
+    assert.ok(
+      lines.includes("services[1].url: the host name is not valid (each `.`-separated label has 1 to 63 characters and does not begin or end with `-`)"),
+      out.stderr,
+    );
+  });
+
   test("the Worker's config_rejected line says where each is, never what it is", async (t) => {
     const gw = await startGateway({
       config: { format_version: 1, services: [{ name: "o", url: origin.url }], routes: [{ name: "g", service: "o", paths: ["/good"] }] },

@@ -17,7 +17,7 @@
 
 use super::types::{ChatRequest, Content, Message, ModelInfo, ModelList};
 use super::{vertex, AiError, ProviderKind, ProviderTarget, DEFAULT_MAX_TOKENS};
-use edgegate_path_error::{key_path, quote_key};
+use edgegate_path_error::{key_path, quote_as, quote_key};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -461,10 +461,16 @@ impl AiProxyConfig {
         }
         let check_model =
             |errors: &mut ConfigErrors, path: String, m: &str| match parse_model_name(m) {
-                None => errors.push((path, format!("{m:?} is not provider/model"))),
+                None => errors.push((
+                    path,
+                    format!("{} is not provider/model", quote_as(m, "\"", "name")),
+                )),
                 Some((p, _)) if !self.providers.contains_key(p) => errors.push((
                     path,
-                    format!("unknown provider {p:?} (declare it in providers)"),
+                    format!(
+                        "unknown provider {} (declare it in providers)",
+                        quote_as(p, "\"", "name")
+                    ),
                 )),
                 _ => {}
             };

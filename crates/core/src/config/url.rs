@@ -23,13 +23,18 @@ impl ServiceUrl {
                  service URL are not allowed, use service headers)"
                     .to_string()
             } else {
-                format!("{url:?} is not an absolute URL (expected http://host or https://host)")
+                // Quoted only when it looks like a name (`example.com`): it may be a pasted secret.
+                format!(
+                    "{} is not an absolute URL (expected http://host or https://host)",
+                    crate::config::path_error::quote_as(url, "\"", "value")
+                )
             }
         })?;
         let scheme = scheme.to_ascii_lowercase();
         if scheme != "http" && scheme != "https" {
             return Err(format!(
-                "scheme {scheme:?} is not supported (use http or https)"
+                "scheme {} is not supported (use http or https)",
+                crate::config::path_error::quote_as(&scheme, "\"", "value")
             ));
         }
         if rest.contains(['?', '#']) {
@@ -76,6 +81,16 @@ impl ServiceUrl {
             // Not quoted: the text may be a mistyped credential or token.
             return Err("the host name is not valid (letters, digits, `-`, `.` and `_`)".into());
         }
+        if !host.starts_with('[') && !labels_are_valid(&host) {
+            // RFC 1123 section 2.1: a label is 1 to 63 characters and neither begins nor ends with
+            // `-`. The WHATWG URL parser and workerd accept `http://-a`, but no resolver finds such
+            // a name (and `-a` reads as an option to tools that log or test the URL).
+            return Err(
+                "the host name is not valid (each `.`-separated label has 1 to 63 \
+                        characters and does not begin or end with `-`)"
+                    .into(),
+            );
+        }
         let port = match port {
             None => None,
             Some(p) => Some(
@@ -105,6 +120,17 @@ impl ServiceUrl {
             None => self.host.clone(),
         }
     }
+}
+
+/// Whether every label of a host name (already checked to hold only letters, digits, `-`, `.` and
+/// `_`) is 1 to 63 characters and neither begins nor ends with `-`; one trailing `.` (a fully
+/// qualified name) is allowed. An IPv4 address passes as four labels of digits.
+fn labels_are_valid(host: &str) -> bool {
+    let name = host.strip_suffix('.').unwrap_or(host);
+    name.len() <= 253
+        && name.split('.').all(|label| {
+            (1..=63).contains(&label.len()) && !label.starts_with('-') && !label.ends_with('-')
+        })
 }
 
 /// The base path of a URL path: `` and `/` are none; `/base/` keeps one trailing slash.
@@ -165,6 +191,14 @@ mod tests {
             "http://host/a?b=c",
             "http://ho st",
             "http://[::1",
+            "http://-a",
+            "http://a-",
+            "http://a-.b",
+            "http://-a.b:80",
+            "http://a.-b/x",
+            "http://a..b",
+            "http://.a",
+            "http://a..",
         ] {
             assert!(ServiceUrl::parse(bad).is_err(), "{bad} should be rejected");
         }
@@ -181,6 +215,19 @@ mod tests {
             let e = ServiceUrl::parse(bad).unwrap_err();
             assert!(!e.contains("s3cret"), "{bad}: {e}");
         }
+        // A value that looks like a name helps; another may be a secret pasted in the wrong place.
+        assert_eq!(
+            ServiceUrl::parse("sk-live-SECRET0123456789abcdefghij").unwrap_err(),
+            "<hidden value, 34 characters> is not an absolute URL (expected http://host or https://host)"
+        );
+        assert_eq!(
+            ServiceUrl::parse("Bearer SECRET://h").unwrap_err(),
+            "scheme <hidden value, 13 characters> is not supported (use http or https)"
+        );
+        assert_eq!(
+            ServiceUrl::parse("ftp://h").unwrap_err(),
+            "scheme \"ftp\" is not supported (use http or https)"
+        );
         // Without credentials the value helps.
         assert!(ServiceUrl::parse("example.com")
             .unwrap_err()
@@ -201,5 +248,31 @@ mod tests {
             ServiceUrl::parse("https://h:99999").unwrap_err(),
             "the port is not a number from 1 to 65535"
         );
+    }
+
+    #[test]
+    fn host_labels_follow_rfc_1123() {
+        for ok in [
+            "http://a",
+            "http://a-b.c-d",
+            "http://a--b",
+            "http://a.",
+            "http://x_y.internal",
+            "http://127.0.0.1",
+            "http://0a.b",
+        ] {
+            assert!(ServiceUrl::parse(ok).is_ok(), "{ok} should be accepted");
+        }
+        let long = format!("http://{}.b", "a".repeat(63));
+        assert!(ServiceUrl::parse(&long).is_ok());
+        let too_long = format!("http://{}.b", "a".repeat(64));
+        let expected =
+            "the host name is not valid (each `.`-separated label has 1 to 63 characters \
+                        and does not begin or end with `-`)";
+        for bad in ["http://-a", "http://a-.b", "http://a..b", too_long.as_str()] {
+            assert_eq!(ServiceUrl::parse(bad).unwrap_err(), expected, "{bad}");
+        }
+        let name = format!("http://{}", vec!["a".repeat(63); 4].join("."));
+        assert_eq!(ServiceUrl::parse(&name).unwrap_err(), expected);
     }
 }

@@ -15,7 +15,9 @@
 //! key (it may be a secret pasted in the wrong place) is hidden, only its length said:
 //! `services[0].headers[<hidden key, 40 characters>]` (`edgegate_path_error::key_form`). The whole
 //! document is `$`. A message that quotes a key builds it by the same rule, where the message is made
-//! (`edgegate_path_error::quote_key`): `"x-from"`, or `<hidden key, 40 characters>` unquoted.
+//! (`edgegate_path_error::quote_key`): `"x-from"`, or `<hidden key, 40 characters>` unquoted. A
+//! message that quotes a name the user wrote (a reference to a service or route, a duplicate name or
+//! id) uses the same rule (`quote_name`): `"users"`, or `<hidden name, 40 characters>`.
 
 use super::model::{
     Algorithm, GatewayConfig, HashOn, PluginConfig, RouteConfig, ServiceConfig, TargetConfig,
@@ -456,8 +458,8 @@ fn check_services(value: Option<&Value>, errors: &mut Vec<ValidationError>) -> O
             errors.push(error(
                 &key_path(&path, "name"),
                 format!(
-                    "duplicate service name {:?} (first used at services[{first}])",
-                    service.name
+                    "duplicate service name {} (first used at services[{first}])",
+                    quote_name(&service.name)
                 ),
             ));
         } else {
@@ -552,8 +554,8 @@ fn check_routes(
             errors.push(error(
                 &name_path,
                 format!(
-                    "duplicate route name {:?} (first used at routes[{first}])",
-                    route.name
+                    "duplicate route name {} (first used at routes[{first}])",
+                    quote_name(&route.name)
                 ),
             ));
         } else {
@@ -565,7 +567,7 @@ fn check_routes(
                 if !names.contains(&route.service) {
                     errors.push(error(
                         &key_path(&path, "service"),
-                        format!("unknown service {:?}", route.service),
+                        format!("unknown service {}", quote_name(&route.service)),
                     ));
                 }
             }
@@ -628,7 +630,7 @@ fn check_plugins(
             if !names.contains(service) {
                 errors.push(error(
                     &key_path(&path, "service"),
-                    format!("unknown service {service:?}"),
+                    format!("unknown service {}", quote_name(service)),
                 ));
             }
         }
@@ -636,7 +638,7 @@ fn check_plugins(
             if !routes.iter().any(|r| &r.name == route) {
                 errors.push(error(
                     &key_path(&path, "route"),
-                    format!("unknown route {route:?}"),
+                    format!("unknown route {}", quote_name(route)),
                 ));
             }
         }
@@ -712,14 +714,21 @@ fn check_plugin_keys(plugins: &[PluginConfig], errors: &mut Vec<ValidationError>
                 errors.push(error(
                     &key_path(&index_path("plugins", at), "id"),
                     format!(
-                        "id {:?} is already used by plugins[{other}] in the same scope ({}); ids must be unique within a scope",
-                        ids[at],
+                        "id {} is already used by plugins[{other}] in the same scope ({}); ids must be unique within a scope",
+                        quote_name(&ids[at]),
                         crate::plugins::scope(&plugins[at])
                     ),
                 ));
             }
         }
     }
+}
+
+/// A name (of a service, route, plugin id, method...) as an error message quotes it: between double
+/// quotes when it looks like a name by the rule of keys, otherwise `<hidden name, N characters>` (it
+/// may be a secret pasted in the wrong place).
+fn quote_name(name: &str) -> super::path_error::QuotedKey<'_> {
+    super::path_error::quote_as(name, "\"", "name")
 }
 
 fn check_name(path: &str, name: &str, errors: &mut Vec<ValidationError>) {
@@ -822,7 +831,14 @@ fn check_methods(path: &str, methods: &[String], errors: &mut Vec<ValidationErro
         if method.is_empty() {
             errors.push(error(&at, "a method cannot be empty".into()));
         } else if !is_token(method) {
-            errors.push(error(&at, format!("{method:?} is not a valid HTTP method")));
+            errors.push(error(
+                &at,
+                format!(
+                    // Not quoted: a method that is not a token may be anything pasted there.
+                    "not a valid HTTP method ({}; allowed: letters, digits and !#$%&'*+-.^_`|~)",
+                    crate::plugins::transform::bad_name_char(method)
+                ),
+            ));
         } else if method.bytes().any(|b| b.is_ascii_lowercase()) {
             errors.push(error(
                 &at,
@@ -1106,14 +1122,17 @@ fn check_split(
                 if !names.contains(&w.name) {
                     errors.push(error(
                         &key_path(&at, "name"),
-                        format!("unknown service {:?}", w.name),
+                        format!("unknown service {}", quote_name(&w.name)),
                     ));
                 }
             }
             if let Some(k) = seen.get(w.name.as_str()) {
                 errors.push(error(
                     &key_path(&at, "name"),
-                    format!("service {:?} is already at services[{k}]", w.name),
+                    format!(
+                        "service {} is already at services[{k}]",
+                        quote_name(&w.name)
+                    ),
                 ));
             } else {
                 seen.insert(&w.name, j);
@@ -1705,7 +1724,7 @@ mod tests {
         assert_one_error(
             &doc,
             "routes[0].methods[1]",
-            "\"PO ST\" is not a valid HTTP method",
+            "not a valid HTTP method (it contains a space; allowed: letters, digits and",
         );
         doc["routes"][0]["methods"] = json!([""]);
         assert_one_error(&doc, "routes[0].methods[0]", "method cannot be empty");
@@ -2334,5 +2353,96 @@ mod tests {
         let mut bad = base();
         bad["routes"][0]["hash_on"] = json!("ip");
         assert_one_error(&bad, "routes[0].hash_on", "only used with `services`");
+    }
+
+    /// A reference to a service or route, a duplicate name or id, a method and an ai-proxy model quote
+    /// the value only when it looks like a name; a secret pasted there is said only by its length.
+    #[test]
+    fn references_and_duplicates_do_not_quote_secrets() {
+        let spaced = "Bearer sk-live-SECRET"; // 21 characters, not a token
+        let long = "sk-live-SECRET0123456789abcdefghij"; // 34 characters
+        let hs = "<hidden name, 21 characters>";
+        let hl = "<hidden name, 34 characters>";
+        let mut doc = base();
+        doc["services"][1]["name"] = json!(long);
+        doc["services"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": long, "url": "http://a"}));
+        doc["routes"][0]["service"] = json!(spaced);
+        doc["routes"][0]["methods"] = json!(["GET", spaced]);
+        doc["routes"][1]["name"] = json!(long);
+        doc["routes"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": long, "service": "echo", "paths": ["/x"]}));
+        doc["routes"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "split", "paths": ["/s"],
+                         "services": [{"name": spaced, "weight": 1}, {"name": spaced, "weight": 1}]}));
+        doc["plugins"] = json!([
+            {"name": "cors", "service": spaced},
+            {"name": "cors", "id": long},
+            {"name": "cors", "id": long},
+            {"name": "ai-proxy", "config": {"models": {"a": spaced, "b": format!("{spaced}/m")}}}
+        ]);
+        let errors = errors_of(&doc);
+        let all = errors.join("\n");
+        assert!(!all.contains("SECRET"), "{all}");
+        for expected in [
+            format!("services[2].name: duplicate service name {hl} (first used at services[1])"),
+            format!("routes[0].service: unknown service {hs}"),
+            "routes[0].methods[1]: not a valid HTTP method (it contains a space;".to_string(),
+            format!("routes[2].name: duplicate route name {hl} (first used at routes[1])"),
+            format!("routes[3].services[0].name: unknown service {hs}"),
+            format!("routes[3].services[1].name: service {hs} is already at services[0]"),
+            format!("plugins[0].service: unknown service {hs}"),
+            format!("plugins[2].id: id {hl} is already used by plugins[1]"),
+            format!("plugins[3].config.models.a: {hs} is not provider/model"),
+            format!("plugins[3].config.models.b: unknown provider {hs} (declare it in providers)"),
+        ] {
+            assert!(
+                errors.iter().any(|e| e.starts_with(&expected)),
+                "{expected} not in {errors:#?}"
+            );
+        }
+        // A route reference is checked once the routes are valid.
+        let mut doc = base();
+        doc["plugins"] = json!([{"name": "cors", "route": long}]);
+        assert_one_error(&doc, "plugins[0].route", &format!("unknown route {hl}"));
+        // A value that looks like a name is quoted as before.
+        let mut doc = base();
+        doc["plugins"] = json!([
+            {"name": "ai-proxy", "config": {"models": {"a": "nope", "b": "nope/m"}}}
+        ]);
+        let errors = errors_of(&doc);
+        for expected in [
+            "plugins[0].config.models.a: \"nope\" is not provider/model",
+            "plugins[0].config.models.b: unknown provider \"nope\" (declare it in providers)",
+        ] {
+            assert!(
+                errors.iter().any(|e| e == expected),
+                "{expected} not in {errors:#?}"
+            );
+        }
+    }
+
+    /// A host label beginning or ending with `-` (or empty, or longer than 63 characters) is refused,
+    /// in `url` and in `targets`, at the URL's path.
+    #[test]
+    fn hosts_with_bad_labels_are_refused() {
+        let fragment =
+            "the host name is not valid (each `.`-separated label has 1 to 63 characters";
+        for url in ["http://-a", "https://a-.example.com:8443/v1", "http://a..b"] {
+            let mut doc = base();
+            doc["services"][1]["url"] = json!(url);
+            assert_one_error(&doc, "services[1].url", fragment);
+        }
+        let doc = upstream_doc(json!({
+            "name": "echo",
+            "targets": [{"url": "http://10.0.0.1:8080"}, {"url": "http://-b:8080"}]
+        }));
+        assert_one_error(&doc, "services[0].targets[1].url", fragment);
     }
 }
