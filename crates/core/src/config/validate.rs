@@ -2059,6 +2059,19 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_plugin_name_that_looks_like_a_secret_is_not_quoted() {
+        let mut doc = base();
+        let secret = "sk-live-0123456789abcdefghij:klmnop";
+        doc["plugins"] = json!([{ "name": secret }]);
+        let errors = errors_of(&doc).join("\n");
+        assert!(!errors.contains("0123456789"), "{errors}");
+        assert!(
+            errors.contains("plugins[0].name: unknown plugin <hidden name, 35 characters>"),
+            "{errors}"
+        );
+    }
+
+    #[test]
     fn plugin_references_and_names_are_checked() {
         let mut doc = base();
         doc["plugins"] = json!([

@@ -65,7 +65,8 @@ pub fn parse(name: &str, config: &Value) -> Result<Plugin, PluginError> {
     match registry::find(name) {
         Some(def) => (def.parse)(config),
         None => Err(PluginError::UnknownName(format!(
-            "unknown plugin {name:?}; known plugins: {}",
+            "unknown plugin {}; known plugins: {}",
+            crate::config::path_error::quote_as(name, "\"", "name"),
             registry::names().collect::<Vec<_>>().join(", ")
         ))),
     }
@@ -185,8 +186,10 @@ impl LazyInstance {
         self.compiled.get_or_init(|| {
             let p: PluginConfig = crate::config::path_error::from_slice(&self.json)
                 .map_err(|e| format!("plugins[{}]: {e}", self.index))?;
-            let def = registry::find(&p.name)
-                .ok_or_else(|| format!("plugins[{}]: unknown plugin {:?}", self.index, p.name))?;
+            let def = registry::find(&p.name).ok_or_else(|| {
+                let name = crate::config::path_error::quote_as(&p.name, "\"", "name");
+                format!("plugins[{}]: unknown plugin {name}", self.index)
+            })?;
             let plugin =
                 (def.parse)(&p.config).map_err(|e| format!("plugins[{}]: {e:?}", self.index))?;
             Ok(PluginInstance {
