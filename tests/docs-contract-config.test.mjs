@@ -174,6 +174,7 @@ describe("versions in KV: what an isolate serves", { timeout: 120_000 }, () => {
     t.after(() => gw.dispose());
     assert.equal(await status(gw, "/steady"), 200);
     await gw.kv.put("config/current", "{not a pointer");
+    await gw.afterWrite();
     for (let i = 0; i < 3; i++) assert.equal(await status(gw, "/steady"), 200);
     const line = await waitFor(() => events(gw, "config_pointer_unreadable")[0], { what: "config_pointer_unreadable" });
     assert.equal(line.level, "error");
