@@ -312,7 +312,11 @@ export function streamRequest(url, { method = "GET", headers = {}, body, timeout
     req.on("error", reject);
     if (body == null) {
       req.end();
-    } else if (typeof body === "string" || Buffer.isBuffer(body) || body instanceof Uint8Array) {
+    } else if (typeof body === "string") {
+      // As bytes: node:http writes the head together with a first string chunk in that chunk's encoding
+      // (UTF-8), so a header value's bytes 80..FF would each go out as two (nodejs/node#42579).
+      req.end(Buffer.from(body, "utf8"));
+    } else if (Buffer.isBuffer(body) || body instanceof Uint8Array) {
       req.end(body);
     } else {
       (async () => {
