@@ -37,7 +37,12 @@ describe("header bytes", () => {
       ]);
       res.end(Buffer.from("ok"));
     });
-    gw = await startGateway({ config: simpleConfig(origin.url) });
+    gw = await startGateway({
+      config: {
+        ...simpleConfig(origin.url),
+        plugins: [{ name: "request-transformer", route: "r", config: { add: { headers: ["x-plugin:café"] } } }],
+      },
+    });
   });
   after(async () => {
     await gw?.dispose();
@@ -68,4 +73,11 @@ describe("header bytes", () => {
       assert.equal(bytesOf(res.headers["x-out-latin1"]), "636166e9");
     });
   }
+
+  test("a value a plugin sets is sent UTF-8 encoded, beside the client's bytes", async () => {
+    const res = await request(gw.at("/p"), { method: "POST", body: "x", headers: { "x-latin1": LATIN1 } });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(bytesOf(origin.last.headers["x-plugin"]), "636166c3a9");
+    assert.equal(bytesOf(origin.last.headers["x-latin1"]), "636166e9");
+  });
 });
