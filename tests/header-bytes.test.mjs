@@ -2,6 +2,7 @@
 // the origin with the client's bytes, with or without a body, UTF-8 or not; response headers reach the client
 // with the origin's bytes. (The harness's request() sends a string body as bytes: node:http would otherwise
 // write the head UTF-8 encoded with it, nodejs/node#42579, the "double encoding" once taken for the gateway's.)
+// Also: a client X-Request-Id that the client's Connection header names is not reused (docs/proxying.md).
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { Readable } from "node:stream";
@@ -79,5 +80,34 @@ describe("header bytes", () => {
     assert.equal(res.status, 200, res.text);
     assert.equal(bytesOf(origin.last.headers["x-plugin"]), "636166c3a9");
     assert.equal(bytesOf(origin.last.headers["x-latin1"]), "636166e9");
+  });
+});
+
+describe("X-Request-Id named by Connection", () => {
+  let gw;
+  let origin;
+  before(async () => {
+    origin = await startOrigin();
+    gw = await startGateway({ config: simpleConfig(origin.url) });
+  });
+  after(async () => {
+    await gw?.dispose();
+    await origin?.close();
+  });
+
+  test("the client's id is not reused: the origin and the client get a new one", async () => {
+    const res = await request(gw.at("/id"), { headers: { "x-request-id": "client-id-1", connection: "keep-alive, X-Request-Id" } });
+    assert.equal(res.status, 200, res.text);
+    const sent = origin.last.headers["x-request-id"];
+    assert.match(sent, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.equal(res.headers["x-request-id"], sent);
+    assert.equal(origin.last.rawHeaders.filter((h) => h.toLowerCase() === "x-request-id").length, 1);
+  });
+
+  test("not named, it is reused as before", async () => {
+    const res = await request(gw.at("/id"), { headers: { "x-request-id": "client-id-2", connection: "keep-alive" } });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(origin.last.headers["x-request-id"], "client-id-2");
+    assert.equal(res.headers["x-request-id"], "client-id-2");
   });
 });
