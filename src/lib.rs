@@ -74,7 +74,9 @@ impl Incoming {
     fn read(raw: web_sys::Request) -> Incoming {
         let started = runtime::now_ms();
         let info = RequestInfo::read(&raw);
-        let request_id = rules::request_id(info.request_id.as_deref(), runtime::random_bytes());
+        let client_id =
+            rules::client_request_id(info.request_id.as_deref(), info.connection.as_deref());
+        let request_id = rules::request_id(client_id, runtime::random_bytes());
         Incoming {
             raw,
             info,

@@ -242,18 +242,22 @@ describe("proxy-cache", () => {
     assert.equal(xcs(await get("/other/x")), "Miss");
     await settle();
     assert.equal(xcs(await get("/purge/x")), "Hit");
-    // What `scripts/config purge purge` writes (the Worker re-reads it every CONFIG_RELOAD_SECONDS, 0 here).
+    // What `scripts/config purge purge` writes (the Worker re-reads it every CONFIG_RELOAD_SECONDS:
+    // 0 here unless EDGEGATE_TEST_RELOAD is set, then gw.afterWrite() waits for it).
     await gw.kv.put("cache/generations", JSON.stringify({ all: 0, routes: { purge: 1 }, tags: {} }));
+    await gw.afterWrite();
     assert.equal(xcs(await get("/purge/x")), "Miss");
     assert.equal(xcs(await get("/other/x")), "Hit", "other routes keep their entries");
     await settle();
     assert.equal(xcs(await get("/purge/x")), "Hit");
     // `scripts/config purge --tag catalog`
     await gw.kv.put("cache/generations", JSON.stringify({ all: 0, routes: { purge: 1 }, tags: { catalog: 1 } }));
+    await gw.afterWrite();
     assert.equal(xcs(await get("/purge/x")), "Miss");
     assert.equal(xcs(await get("/other/x")), "Hit", "untagged instances are not purged by the tag");
     // `scripts/config purge --all`
     await gw.kv.put("cache/generations", JSON.stringify({ all: 1, routes: { purge: 1 }, tags: { catalog: 1 } }));
+    await gw.afterWrite();
     assert.equal(xcs(await get("/other/x")), "Miss");
     assert.equal(hits("/purge/x"), 3);
     assert.equal(hits("/other/x"), 2);

@@ -67,6 +67,7 @@ describe("compiled configuration", { timeout: 300_000 }, () => {
     if (compiled) await gw.kv.put(`config/compiled/${version}`, arrayBuffer(compiled));
     const history = current ? [...current.history, current.version] : [];
     await gw.kv.put("config/current", JSON.stringify({ version, latest: version, history }));
+    await gw.afterWrite();
     return version;
   }
 

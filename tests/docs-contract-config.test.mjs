@@ -57,7 +57,10 @@ describe("versions in KV: what an isolate serves", { timeout: 120_000 }, () => {
   const status = async (gw, p) => (await request(gw.at(p))).status;
 
   /** Write `config/current` as given (the versions it names are written, or not, by the caller). */
-  const setPointer = (gw, pointer) => gw.kv.put("config/current", JSON.stringify(pointer));
+  const setPointer = async (gw, pointer) => {
+    await gw.kv.put("config/current", JSON.stringify(pointer));
+    await gw.afterWrite();
+  };
 
   test("nothing pushed: 503 application/problem+json with code no_config", async (t) => {
     const gw = await startGateway();
@@ -171,6 +174,7 @@ describe("versions in KV: what an isolate serves", { timeout: 120_000 }, () => {
     t.after(() => gw.dispose());
     assert.equal(await status(gw, "/steady"), 200);
     await gw.kv.put("config/current", "{not a pointer");
+    await gw.afterWrite();
     for (let i = 0; i < 3; i++) assert.equal(await status(gw, "/steady"), 200);
     const line = await waitFor(() => events(gw, "config_pointer_unreadable")[0], { what: "config_pointer_unreadable" });
     assert.equal(line.level, "error");

@@ -88,6 +88,10 @@ export async function startGateway(opts = {}) {
     putConfig(config) {
       return putConfig(gw, config);
     },
+    /** After a test's own KV write (the pointer, `cache/generations`): see afterWrite below. */
+    afterWrite() {
+      return afterWrite(gw);
+    },
     async dispose() {
       await mf.dispose();
     },
@@ -117,6 +121,12 @@ async function reloadWait(target) {
   const seconds = reloadOf.get(target.kv ?? target) ?? 0;
   if (seconds > 0) await sleep(seconds * 1000 + 250);
 }
+
+/**
+ * For a test that writes KV itself (the pointer, `cache/generations`, which the Worker re-reads on the same
+ * interval) and expects the next request to see it: the same wait as putConfig's (nothing at reload 0).
+ */
+export const afterWrite = (target) => reloadWait(target);
 
 // ---------------------------------------------------------------------------------------------------------
 // Configuration in KV (same layout as crates/core/src/store.rs)
@@ -302,7 +312,11 @@ export function streamRequest(url, { method = "GET", headers = {}, body, timeout
     req.on("error", reject);
     if (body == null) {
       req.end();
-    } else if (typeof body === "string" || Buffer.isBuffer(body) || body instanceof Uint8Array) {
+    } else if (typeof body === "string") {
+      // As bytes: node:http writes the head together with a first string chunk in that chunk's encoding
+      // (UTF-8), so a header value's bytes 80..FF would each go out as two (nodejs/node#42579).
+      req.end(Buffer.from(body, "utf8"));
+    } else if (Buffer.isBuffer(body) || body instanceof Uint8Array) {
       req.end(body);
     } else {
       (async () => {

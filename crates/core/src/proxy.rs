@@ -173,6 +173,17 @@ pub fn request_id(client: Option<&str>, random: [u8; 16]) -> String {
     }
 }
 
+/// The client's `X-Request-Id` to consider for [`request_id`]: none when the client's `Connection`
+/// header names it (hop-by-hop then, RFC 9110 section 7.6.1: it is not continued, the gateway makes
+/// its own). Allocates nothing.
+pub fn client_request_id<'v>(id: Option<&'v str>, connection: Option<&str>) -> Option<&'v str> {
+    let listed = connection.is_some_and(|c| {
+        c.split(',')
+            .any(|t| t.trim().eq_ignore_ascii_case(REQUEST_ID))
+    });
+    id.filter(|_| !listed)
+}
+
 fn uuid_v4(mut b: [u8; 16]) -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
@@ -489,6 +500,20 @@ mod tests {
         assert_eq!(names, vec!["x-secret-hop".to_string()]);
         assert!(connection_listed(None).is_empty());
         assert!(connection_listed(Some(" , ")).is_empty());
+    }
+
+    #[test]
+    fn request_id_named_by_connection_is_not_reused() {
+        let id = Some("abc-123");
+        assert_eq!(client_request_id(id, None), id);
+        assert_eq!(client_request_id(id, Some("keep-alive")), id);
+        assert_eq!(
+            client_request_id(id, Some("keep-alive, X-Request-Id")),
+            None
+        );
+        assert_eq!(client_request_id(id, Some(" x-request-id ")), None);
+        assert_eq!(client_request_id(id, Some("x-request-idx")), id);
+        assert_eq!(client_request_id(None, Some("x-request-id")), None);
     }
 
     #[test]
