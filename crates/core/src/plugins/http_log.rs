@@ -38,18 +38,23 @@ pub(crate) struct Settings {
     timeout: u64,
     /// Accepted for Kong compatibility, unused.
     #[serde(default)]
+    #[allow(dead_code)]
     keepalive: Option<u64>,
     /// Accepted for Kong compatibility, unused (an entry is sent once).
     #[serde(default)]
+    #[allow(dead_code)]
     retry_count: Option<u64>,
     /// Accepted for Kong compatibility, unused.
     #[serde(default)]
+    #[allow(dead_code)]
     queue_size: Option<u64>,
     /// Accepted for Kong compatibility, unused.
     #[serde(default)]
+    #[allow(dead_code)]
     flush_timeout: Option<f64>,
     /// Kong's queue settings: accepted (an object), unused.
     #[serde(default)]
+    #[allow(dead_code)]
     queue: Option<Map<String, Value>>,
     /// Extra headers sent to the collector.
     #[serde(default)]

@@ -1,0 +1,188 @@
+// The `http-log` plugin (docs/plugins.md, "http-log"): after the response, one JSON entry per request is sent to
+// a collector (here a loopback origin), in Kong's serializer shape, with secrets redacted; the options method,
+// content_type, headers and a user:password in http_endpoint (Basic auth); a failing collector never changes
+// the client's answer and is one `http_log_failed` console line without the endpoint's credentials; invalid
+// settings are refused with their JSON path. Both request paths (CONFIG_RELOAD_SECONDS 0: asynchronous; 600
+// after a warm-up request: synchronous).
+
+import { describe, test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startGateway, startOrigin, request, putConfig, waitFor, closedPort } from "./support/harness.mjs";
+
+for (const reload of ["0", "600"]) describe(`http-log (CONFIG_RELOAD_SECONDS ${reload})`, { timeout: 120_000 }, () => {
+  let gw, origin, collector, config;
+  const collected = (id) => collector.requests.find((r) => r.body && r.body.length && JSON.parse(r.body).request_id === id);
+  async function entryOf(res) {
+    const id = res.headers["x-request-id"];
+    assert.ok(id, "the answer has an x-request-id");
+    await waitFor(() => collected(id), { timeoutMs: 10_000, what: `the entry of ${id}` });
+    const rec = collected(id);
+    return { rec, entry: JSON.parse(rec.body) };
+  }
+
+  before(async () => {
+    origin = await startOrigin(async (req, res) => {
+      res.writeHead(201, { "content-type": "text/plain", "set-cookie": "session=s3cr3t", "x-origin": "yes", "content-length": "2" });
+      res.end("ok");
+    });
+    collector = await startOrigin(async (req, res) => {
+      const status = req.url.startsWith("/fail") ? 500 : 200;
+      res.writeHead(status, { "content-type": "text/plain" });
+      res.end("collected");
+    });
+    const dead = await closedPort();
+    const c = collector.url;
+    const log = (route, cfg) => ({ name: "http-log", route, config: cfg });
+    config = {
+      format_version: 1,
+      services: [{ name: "origin", url: origin.url + "/base" }],
+      routes: [
+        { name: "r", service: "origin", paths: ["/r"], strip_path: true },
+        { name: "auth", service: "origin", paths: ["/auth"] },
+        { name: "opts", service: "origin", paths: ["/opts"] },
+        { name: "dead", service: "origin", paths: ["/dead"] },
+        { name: "fail", service: "origin", paths: ["/fail"] },
+        { name: "warm", service: "origin", paths: ["/warm"] },
+      ],
+      plugins: [
+        log("r", { http_endpoint: `${c}/in` }),
+        { name: "key-auth", route: "auth", config: { key_names: ["x-key"] } },
+        log("auth", { http_endpoint: `${c}/in` }),
+        log("opts", {
+          http_endpoint: `http://collector-user:pa55word@127.0.0.1:${collector.port}/opts?tenant=1`,
+          method: "PUT",
+          content_type: "application/json; charset=utf-8",
+          headers: { "X-Collector-Token": "tok" },
+          timeout: 5000,
+          keepalive: 60000,
+          retry_count: 10,
+          queue_size: 1,
+          flush_timeout: 2,
+          queue: { max_batch_size: 1 },
+        }),
+        log("dead", { http_endpoint: `http://logger:hunter2@127.0.0.1:${dead}/in` }),
+        log("fail", { http_endpoint: `http://logger:hunter2@127.0.0.1:${collector.port}/fail` }),
+      ],
+    };
+    gw = await startGateway({ bindings: { CONFIG_RELOAD_SECONDS: reload }, config });
+    // Loads the version: with 600, every later request is served on the synchronous path.
+    assert.equal((await request(gw.at("/warm"))).status, 201);
+  });
+  after(async () => {
+    await gw?.dispose();
+    await origin?.close();
+    await collector?.close();
+  });
+
+  test("a proxied request: one POST with the entry in Kong's shape", async () => {
+    const res = await request(gw.at("/r/a/b?x=1&x=2&flag&y=%20z"), {
+      method: "POST",
+      headers: { "content-type": "text/plain", "x-client": "c1", authorization: "Bearer tok-secret", cookie: "sid=abc" },
+      body: "hello",
+    });
+    assert.equal(res.status, 201);
+    assert.equal(res.text, "ok");
+    const { rec, entry } = await entryOf(res);
+    assert.equal(rec.method, "POST");
+    assert.equal(rec.url, "/in");
+    assert.equal(rec.headers["content-type"], "application/json");
+    assert.equal(rec.headers.authorization, undefined);
+    assert.equal(entry.request.method, "POST");
+    assert.equal(entry.request.uri, "/r/a/b?x=1&x=2&flag&y=%20z");
+    assert.equal(entry.request.url, gw.at("/r/a/b?x=1&x=2&flag&y=%20z"));
+    assert.deepEqual(entry.request.querystring, { x: ["1", "2"], flag: true, y: " z" });
+    assert.equal(entry.request.headers["x-client"], "c1");
+    assert.equal(entry.request.size, 5);
+    assert.equal(entry.request.headers.authorization, "REDACTED");
+    assert.equal(entry.request.headers.cookie, "REDACTED");
+    assert.equal(entry.response.status, 201);
+    assert.equal(entry.response.headers["x-origin"], "yes");
+    assert.equal(entry.response.headers["set-cookie"], "REDACTED");
+    assert.equal(entry.response.size, 2);
+    assert.equal(entry.upstream_uri, "/base/a/b?x=1&x=2&flag&y=%20z");
+    assert.deepEqual(entry.route, { name: "r" });
+    assert.deepEqual(entry.service, { name: "origin" });
+    assert.equal(entry.consumer, undefined);
+    assert.equal(entry.request_id, res.headers["x-request-id"]);
+    assert.ok("client_ip" in entry);
+    assert.ok(Math.abs(entry.started_at - Date.now()) < 60_000, "started_at is ms since the epoch");
+    for (const k of ["request", "proxy", "kong"]) assert.ok(Number.isInteger(entry.latencies[k]) && entry.latencies[k] >= 0, k);
+    assert.ok(entry.latencies.request >= entry.latencies.proxy);
+    assert.equal(entry.latencies.kong, entry.latencies.request - entry.latencies.proxy);
+    const text = rec.body.toString();
+    for (const secret of ["tok-secret", "sid=abc", "s3cr3t"]) assert.ok(!text.includes(secret), secret);
+  });
+
+  test("a plugin-refused answer (key-auth 401) is logged, the key redacted in headers, URL and querystring", async () => {
+    const res = await request(gw.at("/auth/x?x-key=qsecret&a=1"), { headers: { "x-key": "hsecret" } });
+    assert.equal(res.status, 401);
+    const { entry, rec } = await entryOf(res);
+    assert.equal(entry.response.status, 401);
+    assert.match(entry.response.headers["content-type"], /problem\+json/);
+    assert.equal(entry.request.headers["x-key"], "REDACTED");
+    assert.equal(entry.request.querystring["x-key"], "REDACTED");
+    assert.equal(entry.request.querystring.a, "1");
+    assert.equal(entry.request.uri, "/auth/x?x-key=REDACTED&a=1");
+    assert.equal(entry.latencies.proxy, -1, "not proxied");
+    assert.equal(entry.upstream_uri, undefined);
+    assert.deepEqual(entry.route, { name: "auth" });
+    const text = rec.body.toString();
+    assert.ok(!text.includes("qsecret") && !text.includes("hsecret"));
+  });
+
+  test("method, content_type, headers; user:password in http_endpoint becomes Basic auth", async () => {
+    const res = await request(gw.at("/opts/z"));
+    assert.equal(res.status, 201);
+    const { rec, entry } = await entryOf(res);
+    assert.equal(rec.method, "PUT");
+    assert.equal(rec.url, "/opts?tenant=1");
+    assert.equal(rec.headers["content-type"], "application/json; charset=utf-8");
+    assert.equal(rec.headers["x-collector-token"], "tok");
+    assert.equal(rec.headers.authorization, "Basic " + Buffer.from("collector-user:pa55word").toString("base64"));
+    assert.equal(entry.request.uri, "/opts/z");
+  });
+
+  test("a collector that cannot be reached or answers 500 changes nothing for the client; one console line", async () => {
+    for (const [path, field] of [["/dead/1", "error"], ["/fail/1", "status"]]) {
+      const res = await request(gw.at(path));
+      assert.equal(res.status, 201, path);
+      assert.equal(res.text, "ok");
+      const id = res.headers["x-request-id"];
+      await waitFor(() => gw.logs.some((l) => l.json?.event === "http_log_failed" && l.json.request_id === id), {
+        timeoutMs: 15_000,
+        what: `http_log_failed for ${path}`,
+      });
+      const lines = gw.logs.filter((l) => l.json?.event === "http_log_failed" && l.json.request_id === id);
+      assert.equal(lines.length, 1);
+      assert.ok(lines[0].json[field] !== undefined, `${path}: ${lines[0].message}`);
+      if (field === "status") assert.equal(lines[0].json.status, 500);
+      assert.match(lines[0].json.endpoint, /^http:\/\/127\.0\.0\.1:\d+\/(in|fail)$/);
+      assert.ok(!lines[0].message.includes("hunter2") && !lines[0].message.includes("logger"));
+    }
+  });
+
+  // A new version is read at once only with CONFIG_RELOAD_SECONDS 0.
+  if (reload === "0") test("invalid settings are refused with their JSON path", async () => {
+    const ok = "http://127.0.0.1:9/in";
+    const bad = [
+      [{}, "http_endpoint"],
+      [{ http_endpoint: "ftp://x/in" }, "plugins[0].config.http_endpoint"],
+      [{ http_endpoint: ok, method: "GET" }, "plugins[0].config.method"],
+      [{ http_endpoint: ok, content_type: "text/plain" }, "plugins[0].config.content_type"],
+      [{ http_endpoint: ok, timeout: 0 }, "plugins[0].config.timeout"],
+      [{ http_endpoint: ok, headers: { Host: "x" } }, "plugins[0].config.headers.Host"],
+      [{ http_endpoint: ok, custom_fields_by_lua: { a: "return 1" } }, "plugins[0].config.custom_fields_by_lua"],
+      [{ http_endpoint: ok, bogus: 1 }, "bogus"],
+    ];
+    for (const [cfg, expected] of bad) {
+      const version = await putConfig(gw, { ...config, plugins: [{ name: "http-log", config: cfg }] });
+      await request(gw.at("/warm"));
+      await waitFor(() => gw.logs.some((l) => l.json?.event === "config_rejected" && l.json?.version === version), {
+        what: `config_rejected for ${JSON.stringify(cfg)}`,
+      });
+      const line = gw.logs.find((l) => l.json?.event === "config_rejected" && l.json?.version === version).json;
+      assert.ok(line.error.includes(expected), `${line.error} should name ${expected}`);
+    }
+    await putConfig(gw, config);
+  });
+});
