@@ -7,10 +7,13 @@
 
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import crypto from "node:crypto";
 import { startGateway, startOrigin, request, putConfig, waitFor, closedPort } from "./support/harness.mjs";
 
 for (const reload of ["0", "600"]) describe(`http-log (CONFIG_RELOAD_SECONDS ${reload})`, { timeout: 120_000 }, () => {
   let gw, origin, collector, config;
+  const aliceKey = "eg_alice_" + crypto.randomBytes(16).toString("hex");
+  let released = () => {};
   const collected = (id) => collector.requests.find((r) => r.body && r.body.length && JSON.parse(r.body).request_id === id);
   async function entryOf(res) {
     const id = res.headers["x-request-id"];
@@ -22,10 +25,18 @@ for (const reload of ["0", "600"]) describe(`http-log (CONFIG_RELOAD_SECONDS ${r
 
   before(async () => {
     origin = await startOrigin(async (req, res) => {
+      if (req.url.includes("chunked")) {
+        res.writeHead(201, { "content-type": "text/plain" });
+        res.write("o");
+        res.end("k");
+        return;
+      }
       res.writeHead(201, { "content-type": "text/plain", "set-cookie": "session=s3cr3t", "x-origin": "yes", "content-length": "2" });
       res.end("ok");
     });
     collector = await startOrigin(async (req, res) => {
+      // Held until the test releases it (or 10 s): the client's answer must not wait for it.
+      if (req.url.startsWith("/hold")) await new Promise((r) => { released = r; setTimeout(r, 10_000); });
       const status = req.url.startsWith("/fail") ? 500 : 200;
       res.writeHead(status, { "content-type": "text/plain" });
       res.end("collected");
@@ -43,9 +54,12 @@ for (const reload of ["0", "600"]) describe(`http-log (CONFIG_RELOAD_SECONDS ${r
         { name: "dead", service: "origin", paths: ["/dead"] },
         { name: "fail", service: "origin", paths: ["/fail"] },
         { name: "warm", service: "origin", paths: ["/warm"] },
+        { name: "hold", service: "origin", paths: ["/hold"] },
       ],
       plugins: [
-        log("r", { http_endpoint: `${c}/in` }),
+        log("r", { http_endpoint: `${c}/in`, custom_fields_by_lua: null }),
+        { name: "http-log", config: { http_endpoint: `${c}/global` } },
+        log("hold", { http_endpoint: `${c}/hold`, timeout: 1000 }),
         { name: "key-auth", route: "auth", config: { key_names: ["x-key"] } },
         log("auth", { http_endpoint: `${c}/in` }),
         log("opts", {
@@ -59,12 +73,17 @@ for (const reload of ["0", "600"]) describe(`http-log (CONFIG_RELOAD_SECONDS ${r
           queue_size: 1,
           flush_timeout: 2,
           queue: { max_batch_size: 1 },
+          custom_fields_by_lua: {},
         }),
         log("dead", { http_endpoint: `http://logger:hunter2@127.0.0.1:${dead}/in` }),
-        log("fail", { http_endpoint: `http://logger:hunter2@127.0.0.1:${collector.port}/fail` }),
+        log("fail", { http_endpoint: `http://logger:hunter2@127.0.0.1:${collector.port}/fail?token=qs-secret` }),
       ],
     };
     gw = await startGateway({ bindings: { CONFIG_RELOAD_SECONDS: reload }, config });
+    const put = (key, value) => gw.kv.put(key, JSON.stringify(value));
+    await put("consumers/c-alice", { id: "c-alice", username: "alice", groups: [] });
+    await put("consumer-names/alice", { id: "c-alice" });
+    await put(`credentials/key-auth/${crypto.createHash("sha256").update(aliceKey).digest("hex")}`, { id: "cred-alice", consumer_id: "c-alice" });
     // Loads the version: with 600, every later request is served on the synchronous path.
     assert.equal((await request(gw.at("/warm"))).status, 201);
   });
@@ -75,9 +94,12 @@ for (const reload of ["0", "600"]) describe(`http-log (CONFIG_RELOAD_SECONDS ${r
   });
 
   test("a proxied request: one POST with the entry in Kong's shape", async () => {
-    const res = await request(gw.at("/r/a/b?x=1&x=2&flag&y=%20z"), {
+    const res = await request(gw.at("/r/a/b?x=1&x=2&flag&y=%20z&p=a+b"), {
       method: "POST",
-      headers: { "content-type": "text/plain", "x-client": "c1", authorization: "Bearer tok-secret", cookie: "sid=abc" },
+      headers: {
+        "content-type": "text/plain", "x-client": "c1", "x-multi": ["a", "b"],
+        authorization: "Bearer tok-secret", "proxy-authorization": "Basic cHJveHk6c2VjcmV0", cookie: "sid=abc",
+      },
       body: "hello",
     });
     assert.equal(res.status, 201);
@@ -88,10 +110,12 @@ for (const reload of ["0", "600"]) describe(`http-log (CONFIG_RELOAD_SECONDS ${r
     assert.equal(rec.headers["content-type"], "application/json");
     assert.equal(rec.headers.authorization, undefined);
     assert.equal(entry.request.method, "POST");
-    assert.equal(entry.request.uri, "/r/a/b?x=1&x=2&flag&y=%20z");
-    assert.equal(entry.request.url, gw.at("/r/a/b?x=1&x=2&flag&y=%20z"));
-    assert.deepEqual(entry.request.querystring, { x: ["1", "2"], flag: true, y: " z" });
+    assert.equal(entry.request.uri, "/r/a/b?x=1&x=2&flag&y=%20z&p=a+b");
+    assert.equal(entry.request.url, gw.at("/r/a/b?x=1&x=2&flag&y=%20z&p=a+b"));
+    assert.deepEqual(entry.request.querystring, { x: ["1", "2"], flag: true, y: " z", p: "a b" });
     assert.equal(entry.request.headers["x-client"], "c1");
+    assert.equal(entry.request.headers["x-multi"], "a, b");
+    assert.equal(entry.request.headers["proxy-authorization"], "REDACTED");
     assert.equal(entry.request.size, 5);
     assert.equal(entry.request.headers.authorization, "REDACTED");
     assert.equal(entry.request.headers.cookie, "REDACTED");
@@ -99,18 +123,66 @@ for (const reload of ["0", "600"]) describe(`http-log (CONFIG_RELOAD_SECONDS ${r
     assert.equal(entry.response.headers["x-origin"], "yes");
     assert.equal(entry.response.headers["set-cookie"], "REDACTED");
     assert.equal(entry.response.size, 2);
-    assert.equal(entry.upstream_uri, "/base/a/b?x=1&x=2&flag&y=%20z");
+    assert.equal(entry.upstream_uri, "/base/a/b?x=1&x=2&flag&y=%20z&p=a+b");
     assert.deepEqual(entry.route, { name: "r" });
     assert.deepEqual(entry.service, { name: "origin" });
     assert.equal(entry.consumer, undefined);
     assert.equal(entry.request_id, res.headers["x-request-id"]);
-    assert.ok("client_ip" in entry);
+    assert.equal(entry.client_ip, "127.0.0.1");
     assert.ok(Math.abs(entry.started_at - Date.now()) < 60_000, "started_at is ms since the epoch");
     for (const k of ["request", "proxy", "kong"]) assert.ok(Number.isInteger(entry.latencies[k]) && entry.latencies[k] >= 0, k);
     assert.ok(entry.latencies.request >= entry.latencies.proxy);
     assert.equal(entry.latencies.kong, entry.latencies.request - entry.latencies.proxy);
     const text = rec.body.toString();
-    for (const secret of ["tok-secret", "sid=abc", "s3cr3t"]) assert.ok(!text.includes(secret), secret);
+    for (const secret of ["tok-secret", "sid=abc", "s3cr3t", "cHJveHk6c2VjcmV0"]) assert.ok(!text.includes(secret), secret);
+    // One request to the collector; the route's instance, not the global one.
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(collector.requests.filter((q) => q.body?.length && JSON.parse(q.body).request_id === entry.request_id).length, 1);
+  });
+
+  test("a streamed answer has no response.size; a request without body no request.size", async () => {
+    const res = await request(gw.at("/r/chunked"));
+    assert.equal(res.status, 201);
+    const { entry } = await entryOf(res);
+    assert.equal(entry.response.size, undefined);
+    assert.equal(entry.request.size, undefined);
+    assert.equal(entry.request.method, "GET");
+  });
+
+  test("an authenticated request names its consumer; the key is redacted in upstream_uri too", async () => {
+    const res = await request(gw.at(`/auth/y?x-key=${aliceKey}`));
+    assert.equal(res.status, 201);
+    const { entry, rec } = await entryOf(res);
+    assert.deepEqual(entry.consumer, { username: "alice" });
+    assert.equal(entry.upstream_uri, "/base/y?x-key=REDACTED");
+    assert.equal(entry.request.querystring["x-key"], "REDACTED");
+    assert.ok(!rec.body.toString().includes(aliceKey));
+  });
+
+  test("a global instance logs routes without their own; a request matching no route (404) is not sent", async () => {
+    const res = await request(gw.at("/warm/g"));
+    assert.equal(res.status, 201);
+    const { rec, entry } = await entryOf(res);
+    assert.equal(rec.url, "/global");
+    assert.deepEqual(entry.route, { name: "warm" });
+    const miss = await request(gw.at("/nothing-here"));
+    assert.equal(miss.status, 404);
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(collected(miss.headers["x-request-id"]), undefined);
+  });
+
+  test("the client's answer does not wait for the collector; past `timeout` the send fails with error timeout", async () => {
+    const res = await request(gw.at("/hold/1"), { timeoutMs: 8000 });
+    assert.equal(res.status, 201);
+    const id = res.headers["x-request-id"];
+    await waitFor(() => collector.requests.some((q) => q.url === "/hold"), { timeoutMs: 10_000, what: "the held send" });
+    await waitFor(() => gw.logs.some((l) => l.json?.event === "http_log_failed" && l.json.request_id === id), {
+      timeoutMs: 15_000,
+      what: "http_log_failed for the held send",
+    });
+    released();
+    const line = gw.logs.find((l) => l.json?.event === "http_log_failed" && l.json.request_id === id).json;
+    assert.equal(line.error, "timeout");
   });
 
   test("a plugin-refused answer (key-auth 401) is logged, the key redacted in headers, URL and querystring", async () => {
@@ -156,8 +228,9 @@ for (const reload of ["0", "600"]) describe(`http-log (CONFIG_RELOAD_SECONDS ${r
       assert.equal(lines.length, 1);
       assert.ok(lines[0].json[field] !== undefined, `${path}: ${lines[0].message}`);
       if (field === "status") assert.equal(lines[0].json.status, 500);
+      else assert.equal(lines[0].json.error, "connection failed");
       assert.match(lines[0].json.endpoint, /^http:\/\/127\.0\.0\.1:\d+\/(in|fail)$/);
-      assert.ok(!lines[0].message.includes("hunter2") && !lines[0].message.includes("logger"));
+      for (const secret of ["hunter2", "logger", "qs-secret"]) assert.ok(!lines[0].message.includes(secret), secret);
     }
   });
 
@@ -171,6 +244,10 @@ for (const reload of ["0", "600"]) describe(`http-log (CONFIG_RELOAD_SECONDS ${r
       [{ http_endpoint: ok, content_type: "text/plain" }, "plugins[0].config.content_type"],
       [{ http_endpoint: ok, timeout: 0 }, "plugins[0].config.timeout"],
       [{ http_endpoint: ok, headers: { Host: "x" } }, "plugins[0].config.headers.Host"],
+      [{ http_endpoint: ok, headers: { "content-length": "1" } }, "plugins[0].config.headers.content-length"],
+      [{ http_endpoint: ok, headers: { "Content-Type": "text/plain" } }, "plugins[0].config.headers.Content-Type"],
+      [{ http_endpoint: ok, headers: { "X-A": "a\r\nb: c" } }, "plugins[0].config.headers.X-A"],
+      [{ http_endpoint: "http://127.0.0.1:9/in#frag" }, "plugins[0].config.http_endpoint"],
       [{ http_endpoint: ok, custom_fields_by_lua: { a: "return 1" } }, "plugins[0].config.custom_fields_by_lua"],
       [{ http_endpoint: ok, bogus: 1 }, "bogus"],
     ];
