@@ -46,7 +46,7 @@ for (const reload of ["0", "600"]) describe(`http-log (CONFIG_RELOAD_SECONDS ${r
     const log = (route, cfg) => ({ name: "http-log", route, config: cfg });
     config = {
       format_version: 1,
-      services: [{ name: "origin", url: origin.url + "/base" }],
+      services: [{ name: "origin", url: origin.url + "/base" }, { name: "down", url: `http://127.0.0.1:${dead}` }],
       routes: [
         { name: "r", service: "origin", paths: ["/r"], strip_path: true },
         { name: "auth", service: "origin", paths: ["/auth"] },
@@ -55,11 +55,16 @@ for (const reload of ["0", "600"]) describe(`http-log (CONFIG_RELOAD_SECONDS ${r
         { name: "fail", service: "origin", paths: ["/fail"] },
         { name: "warm", service: "origin", paths: ["/warm"] },
         { name: "hold", service: "origin", paths: ["/hold"] },
+        { name: "down", service: "down", paths: ["/down"] },
+        { name: "rt", service: "origin", paths: ["/rt"] },
       ],
       plugins: [
         log("r", { http_endpoint: `${c}/in`, custom_fields_by_lua: null }),
         { name: "http-log", config: { http_endpoint: `${c}/global` } },
         log("hold", { http_endpoint: `${c}/hold`, timeout: 1000 }),
+        log("down", { http_endpoint: `${c}/in` }),
+        log("rt", { http_endpoint: `${c}/in` }),
+        { name: "response-transformer", route: "rt", config: { add: { headers: ["x-added:1"] } } },
         { name: "key-auth", route: "auth", config: { key_names: ["x-key"] } },
         log("auth", { http_endpoint: `${c}/in` }),
         log("opts", {
@@ -196,10 +201,24 @@ for (const reload of ["0", "600"]) describe(`http-log (CONFIG_RELOAD_SECONDS ${r
     assert.equal(entry.request.querystring.a, "1");
     assert.equal(entry.request.uri, "/auth/x?x-key=REDACTED&a=1");
     assert.equal(entry.latencies.proxy, -1, "not proxied");
+    assert.equal(entry.latencies.kong, entry.latencies.request);
     assert.equal(entry.upstream_uri, undefined);
     assert.deepEqual(entry.route, { name: "auth" });
     const text = rec.body.toString();
     assert.ok(!text.includes("qsecret") && !text.includes("hsecret"));
+  });
+
+  test("a gateway error (502, origin down) is logged; response headers are the client's, after response-transformer", async () => {
+    let res = await request(gw.at("/down/x"));
+    assert.equal(res.status, 502);
+    let { entry } = await entryOf(res);
+    assert.equal(entry.response.status, 502);
+    assert.deepEqual(entry.route, { name: "down" });
+    res = await request(gw.at("/rt/x"));
+    assert.equal(res.status, 201);
+    assert.equal(res.headers["x-added"], "1");
+    ({ entry } = await entryOf(res));
+    assert.equal(entry.response.headers["x-added"], "1");
   });
 
   test("method, content_type, headers; user:password in http_endpoint becomes Basic auth", async () => {
@@ -238,9 +257,9 @@ for (const reload of ["0", "600"]) describe(`http-log (CONFIG_RELOAD_SECONDS ${r
   if (reload === "0") test("invalid settings are refused with their JSON path", async () => {
     const ok = "http://127.0.0.1:9/in";
     const bad = [
-      [{}, "http_endpoint"],
+      [{}, "missing field `http_endpoint`"],
       [{ http_endpoint: "ftp://x/in" }, "plugins[0].config.http_endpoint"],
-      [{ http_endpoint: ok, method: "GET" }, "plugins[0].config.method"],
+      [{ http_endpoint: ok, method: "GET" }, "plugins[0].config.method: expected one of `POST`, `PUT`, `PATCH`"],
       [{ http_endpoint: ok, content_type: "text/plain" }, "plugins[0].config.content_type"],
       [{ http_endpoint: ok, timeout: 0 }, "plugins[0].config.timeout"],
       [{ http_endpoint: ok, headers: { Host: "x" } }, "plugins[0].config.headers.Host"],
@@ -248,7 +267,7 @@ for (const reload of ["0", "600"]) describe(`http-log (CONFIG_RELOAD_SECONDS ${r
       [{ http_endpoint: ok, headers: { "Content-Type": "text/plain" } }, "plugins[0].config.headers.Content-Type"],
       [{ http_endpoint: ok, headers: { "X-A": "a\r\nb: c" } }, "plugins[0].config.headers.X-A"],
       [{ http_endpoint: "http://127.0.0.1:9/in#frag" }, "plugins[0].config.http_endpoint"],
-      [{ http_endpoint: ok, custom_fields_by_lua: { a: "return 1" } }, "plugins[0].config.custom_fields_by_lua"],
+      [{ http_endpoint: ok, custom_fields_by_lua: { a: "return 1" } }, "plugins[0].config.custom_fields_by_lua: not supported"],
       [{ http_endpoint: ok, bogus: 1 }, "bogus"],
     ];
     for (const [cfg, expected] of bad) {
