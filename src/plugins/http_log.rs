@@ -20,9 +20,12 @@ use wasm_bindgen_futures::JsFuture;
 /// The most responses whose headers wait for their log hook (requests in flight in this isolate).
 const PENDING_MAX: usize = 256;
 
+/// A request id and the response headers noted for it.
+type Noted = (String, Vec<(String, String)>);
+
 thread_local! {
     /// Response headers noted by `header_filter`, by request id, until `log` takes them.
-    static RESPONSE_HEADERS: RefCell<VecDeque<(String, Vec<(String, String)>)>> =
+    static RESPONSE_HEADERS: RefCell<VecDeque<Noted>> =
         const { RefCell::new(VecDeque::new()) };
 }
 
