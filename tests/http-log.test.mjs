@@ -57,6 +57,7 @@ for (const reload of ["0", "600"]) describe(`http-log (CONFIG_RELOAD_SECONDS ${r
         { name: "hold", service: "origin", paths: ["/hold"] },
         { name: "down", service: "down", paths: ["/down"] },
         { name: "rt", service: "origin", paths: ["/rt"] },
+        { name: "jwt", service: "origin", paths: ["/jwt"] },
       ],
       plugins: [
         log("r", { http_endpoint: `${c}/in`, custom_fields_by_lua: null }),
@@ -64,6 +65,8 @@ for (const reload of ["0", "600"]) describe(`http-log (CONFIG_RELOAD_SECONDS ${r
         log("hold", { http_endpoint: `${c}/hold`, timeout: 1000 }),
         log("down", { http_endpoint: `${c}/in` }),
         log("rt", { http_endpoint: `${c}/in` }),
+        log("jwt", { http_endpoint: `${c}/in` }),
+        { name: "jwt", route: "jwt", config: { header_names: ["x-jwt"], uri_param_names: ["token"] } },
         { name: "response-transformer", route: "rt", config: { add: { headers: ["x-added:1"] } } },
         { name: "key-auth", route: "auth", config: { key_names: ["x-key"] } },
         log("auth", { http_endpoint: `${c}/in` }),
@@ -219,6 +222,16 @@ for (const reload of ["0", "600"]) describe(`http-log (CONFIG_RELOAD_SECONDS ${r
     assert.equal(res.headers["x-added"], "1");
     ({ entry } = await entryOf(res));
     assert.equal(entry.response.headers["x-added"], "1");
+  });
+
+  test("jwt's header_names and uri_param_names are redacted", async () => {
+    const res = await request(gw.at("/jwt/x?token=qjwt-secret&b=2"), { headers: { "x-jwt": "hjwt-secret" } });
+    assert.equal(res.status, 401);
+    const { entry, rec } = await entryOf(res);
+    assert.equal(entry.request.headers["x-jwt"], "REDACTED");
+    assert.deepEqual(entry.request.querystring, { token: "REDACTED", b: "2" });
+    assert.equal(entry.request.uri, "/jwt/x?token=REDACTED&b=2");
+    assert.ok(!rec.body.toString().includes("jwt-secret"));
   });
 
   test("method, content_type, headers; user:password in http_endpoint becomes Basic auth", async () => {

@@ -7,7 +7,7 @@ use crate::exchange::{Exchange, LogFields};
 use crate::plugins::Reply;
 use crate::runtime;
 use edgegate_core::auth::jwks::url_for_log;
-use edgegate_core::auth::KeyAuthConfig;
+use edgegate_core::auth::{JwtConfig, KeyAuthConfig};
 use edgegate_core::plugins::http_log::{entry, HttpLogConfig, Request};
 use edgegate_core::plugins::PluginInstance;
 use futures_util::future::{select, Either};
@@ -50,13 +50,18 @@ pub fn log(ex: &Exchange<'_>, instances: &[&PluginInstance], log: &LogFields) {
     let Some(config) = instances.first().and_then(|i| i.config::<HttpLogConfig>()) else {
         return;
     };
-    // The key names of the route's key-auth instances: their values are secrets.
-    let key_names: Vec<String> = ex
-        .gateway
-        .plugins_for(ex.plan.route_index)
-        .filter_map(|i| i.config::<KeyAuthConfig>())
-        .flat_map(|k| k.key_names.iter().map(|n| n.to_ascii_lowercase()))
-        .collect();
+    // The names under which the route's key-auth and jwt instances read credentials: their
+    // values are secrets.
+    let mut key_names: Vec<String> = Vec::new();
+    for i in ex.gateway.plugins_for(ex.plan.route_index) {
+        if let Some(k) = i.config::<KeyAuthConfig>() {
+            key_names.extend(k.key_names.iter().map(|n| n.to_ascii_lowercase()));
+        }
+        if let Some(j) = i.config::<JwtConfig>() {
+            let names = j.header_names.iter().chain(&j.uri_param_names);
+            key_names.extend(names.map(|n| n.to_ascii_lowercase()));
+        }
+    }
     let headers = crate::respond::header_pairs(&ex.raw.headers());
     let proxied = log.upstream.is_some() || log.upstream_ms.is_some();
     let upstream_uri = proxied
