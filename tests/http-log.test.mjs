@@ -276,9 +276,10 @@ for (const reload of ["0", "600"]) describe(`http-log (CONFIG_RELOAD_SECONDS ${r
       [{ http_endpoint: ok, content_type: "text/plain" }, "plugins[0].config.content_type"],
       [{ http_endpoint: ok, timeout: 0 }, "plugins[0].config.timeout"],
       [{ http_endpoint: ok, headers: { Host: "x" } }, "plugins[0].config.headers.Host"],
+      [{ http_endpoint: ok, headers: { "sk-name secret": "x" } }, "plugins[0].config.headers: a header name is not a valid HTTP token"],
       [{ http_endpoint: ok, headers: { "content-length": "1" } }, "plugins[0].config.headers.content-length"],
       [{ http_endpoint: ok, headers: { "Content-Type": "text/plain" } }, "plugins[0].config.headers.Content-Type"],
-      [{ http_endpoint: ok, headers: { "X-A": "a\r\nb: c" } }, "plugins[0].config.headers.X-A"],
+      [{ http_endpoint: ok, headers: { "X-A": "a\r\nb: c" } }, "plugins[0].config.headers: a header value cannot contain CR, LF or NUL"],
       [{ http_endpoint: "http://127.0.0.1:9/in#frag" }, "plugins[0].config.http_endpoint"],
       [{ http_endpoint: ok, custom_fields_by_lua: { a: "return 1" } }, "plugins[0].config.custom_fields_by_lua: not supported"],
       [{ http_endpoint: ok, bogus: 1 }, "bogus"],
@@ -291,6 +292,7 @@ for (const reload of ["0", "600"]) describe(`http-log (CONFIG_RELOAD_SECONDS ${r
       });
       const line = gw.logs.find((l) => l.json?.event === "config_rejected" && l.json?.version === version).json;
       assert.ok(line.error.includes(expected), `${line.error} should name ${expected}`);
+      assert.ok(!line.error.includes("sk-name"), "a header name is never quoted");
     }
     await putConfig(gw, config);
   });

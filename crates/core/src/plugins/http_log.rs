@@ -138,7 +138,11 @@ pub fn parse(config: &Value) -> Result<HttpLogConfig, PluginError> {
             ));
         }
         if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
-            return Err(err(&path, "a header value cannot contain CR, LF or NUL"));
+            // The path does not name the header: a name is never quoted (docs/plugins.md).
+            return Err(err(
+                "headers",
+                "a header value cannot contain CR, LF or NUL",
+            ));
         }
         headers.push((lower, value.clone()));
     }
