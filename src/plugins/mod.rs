@@ -37,6 +37,7 @@ use std::pin::Pin;
 pub(crate) mod body_js;
 mod cors;
 mod geo_restriction;
+mod http_log;
 mod ip_restriction;
 mod redirect;
 mod reply;
@@ -262,6 +263,14 @@ pub static HOOKS: &[(&str, Hooks)] = &[
         "redirect",
         Hooks {
             access: Some(Now(redirect::access)),
+            ..NONE
+        },
+    ),
+    (
+        "http-log",
+        Hooks {
+            header_filter: Some(http_log::header_filter),
+            log: Some(http_log::log),
             ..NONE
         },
     ),

@@ -91,6 +91,9 @@ fn not_configuration(value: &Value) -> Option<&'static str> {
     if has("type") && has("status") && has("code") && has("request_id") {
         return Some("a problem document");
     }
+    if has("latencies") && has("started_at") {
+        return Some("an http-log entry");
+    }
     if has("all") && has("tags") {
         return Some("the cache/generations KV record");
     }
@@ -708,6 +711,7 @@ fn each_typed_plugin_schema_lists_exactly_the_fields_the_plugin_accepts() {
         "basic-auth",
         "acl",
         "proxy-cache",
+        "http-log",
     ];
     kong.sort();
     typed.sort();

@@ -219,6 +219,7 @@ fn every_object_forbids_unknown_properties() {
             "/$defs/CorsPluginConfig",
             "/$defs/GeoRestrictionPluginConfig",
             "/$defs/Healthchecks",
+            "/$defs/HttpLogPluginConfig",
             "/$defs/IpRestrictionPluginConfig",
             "/$defs/JwtPluginConfig",
             "/$defs/KeyAuthPluginConfig",

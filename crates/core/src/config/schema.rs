@@ -44,6 +44,7 @@ typed_plugins! {
     "request-transformer" => crate::plugins::request_transformer::RawConfig,
     "response-transformer" => crate::plugins::response_transformer::RawConfig,
     "redirect" => crate::plugins::redirect::Settings,
+    "http-log" => crate::plugins::http_log::Settings,
     "proxy-cache" => crate::cache::ProxyCacheConfig,
     "request-termination" => crate::plugins::request_termination::RequestTerminationConfig,
 }

@@ -13,6 +13,7 @@ pub mod request_termination;
 
 pub mod cors;
 pub mod geo_restriction;
+pub mod http_log;
 pub mod ip_restriction;
 pub mod multipart;
 pub mod request_size_limiting;

@@ -214,6 +214,14 @@ pub static REGISTRY: &[PluginDef] = &[
         parse: |c| crate::cache::parse(c).map(Plugin::new),
     },
     PluginDef {
+        name: "http-log",
+        priority: 12,
+        phases: &[HeaderFilter, Log],
+        runs: MostSpecific,
+        no_consumer: false,
+        parse: |c| super::http_log::parse(c).map(Plugin::new),
+    },
+    PluginDef {
         name: "request-termination",
         priority: 2,
         phases: &[Rewrite, Access],
