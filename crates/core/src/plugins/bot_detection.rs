@@ -1,0 +1,301 @@
+//! `bot-detection`: Kong's plugin. Turns away requests whose `User-Agent` matches a configured `deny`
+//! regular expression or Kong's built-in list of bots ([`BOTS`], from Kong's `rules.lua`), unless it
+//! matches an `allow` one; a request without `User-Agent` passes. See docs/plugins.md.
+//!
+//! As in Kong: the header value is trimmed, then `allow` is tried first (a match lets the request
+//! through), then `deny`, then the built-in list (a match refuses it with 403). Expressions are
+//! searched for anywhere in the value (not anchored), case-sensitively. Decisions are remembered per
+//! User-Agent in a small bounded cache per compiled instance (Kong keeps an LRU per configuration).
+
+use crate::error::{ErrorKind, GatewayError};
+use crate::plugins::{settings, PluginError};
+use regex_lite::Regex;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+/// Kong's message for a refused request.
+pub const MESSAGE: &str = "Forbidden";
+
+/// Kong's built-in bot list (kong/plugins/bot-detection/rules.lua, taken by Kong from ua-parser's
+/// `regexes.yaml`), written as it is there; every one compiles with regex-lite unchanged.
+pub const BOTS: [&str; 12] = [
+    r"(Pingdom.com_bot_version_)(\d+)\.(\d+)",
+    r"(facebookexternalhit)/(\d+)\.(\d+)",
+    r"Google.*/\+/web/snippet",
+    r"(Twitterbot)/(\d+)\.(\d+)",
+    r"/((?:Ant-)?Nutch|[A-z]+[Bb]ot|[A-z]+[Ss]pider|Axtaris|fetchurl|Isara|ShopSalad|Tailsweep)[ \-](\d+)(?:\.(\d+)(?:\.(\d+))?)?",
+    r"(008|Altresium|Argus|BaiduMobaider|BoardReader|DNSGroup|DataparkSearch|EDI|Goodzer|Grub|INGRID|Infohelfer|LinkedInBot|LOOQ|Nutch|PathDefender|Peew|PostPost|Steeler|Twitterbot|VSE|WebCrunch|WebZIP|Y!J-BR[A-Z]|YahooSeeker|envolk|sproose|wminer)/(\d+)(?:\.(\d+)(?:\.(\d+))?)?",
+    r"(MSIE) (\d+)\.(\d+)([a-z]\d?)?;.* MSIECrawler",
+    r"(Google-HTTP-Java-Client|Apache-HttpClient|http%20client|Python-urllib|HttpMonitor|TLSProber|WinHTTP|JNLP)(?:[ /](\d+)(?:\.(\d+)(?:\.(\d+))?)?)?",
+    r"(1470\.net crawler|50\.nu|8bo Crawler Bot|Aboundex|Accoona-[A-z]+-Agent|AdsBot-Google(?:-[a-z]+)?|altavista|AppEngine-Google|archive.*?\.org_bot|archiver|Ask Jeeves|[Bb]ai[Dd]u[Ss]pider(?:-[A-Za-z]+)*|bingbot|BingPreview|blitzbot|BlogBridge|BoardReader(?: [A-Za-z]+)*|boitho.com-dc|BotSeer|\b\w*favicon\w*\b|\bYeti(?:-[a-z]+)?|Catchpoint bot|[Cc]harlotte|Checklinks|clumboot|Comodo HTTP\(S\) Crawler|Comodo-Webinspector-Crawler|ConveraCrawler|CRAWL-E|CrawlConvera|Daumoa(?:-feedfetcher)?|Feed Seeker Bot|findlinks|Flamingo_SearchEngine|FollowSite Bot|furlbot|Genieo|gigabot|GomezAgent|gonzo1|(?:[a-zA-Z]+-)?Googlebot(?:-[a-zA-Z]+)?|Google SketchUp|grub-client|gsa-crawler|heritrix|HiddenMarket|holmes|HooWWWer|htdig|ia_archiver|ICC-Crawler|Icarus6j|ichiro(?:/mobile)?|IconSurf|IlTrovatore(?:-Setaccio)?|InfuzApp|Innovazion Crawler|InternetArchive|IP2[a-z]+Bot|jbot\b|KaloogaBot|Kraken|Kurzor|larbin|LEIA|LesnikBot|Linguee Bot|LinkAider|LinkedInBot|Lite Bot|Llaut|lycos|Mail\.RU_Bot|masidani_bot|Mediapartners-Google|Microsoft .*? Bot|mogimogi|mozDex|MJ12bot|msnbot(?:-media *)?|msrbot|netresearch|Netvibes|NewsGator[^/]*|^NING|Nutch[^/]*|Nymesis|ObjectsSearch|Orbiter|OOZBOT|PagePeeker|PagesInventory|PaxleFramework|Peeplo Screenshot Bot|PlantyNet_WebRobot|Pompos|Read%20Later|Reaper|RedCarpet|Retreiver|Riddler|Rival IQ|scooter|Scrapy|Scrubby|searchsight|seekbot|semanticdiscovery|Simpy|SimplePie|SEOstats|SimpleRSS|SiteCon|Slurp|snappy|Speedy Spider|Squrl Java|TheUsefulbot|ThumbShotsBot|Thumbshots\.ru|TwitterBot|URL2PNG|Vagabondo|VoilaBot|^vortex|Votay bot|^voyager|WASALive.Bot|Web-sniffer|WebThumb|WeSEE:[A-z]+|WhatWeb|WIRE|WordPress|Wotbox|www\.almaden\.ibm\.com|Xenu(?:.s)? Link Sleuth|Xerka [A-z]+Bot|yacy(?:bot)?|Yahoo[a-z]*Seeker|Yahoo! Slurp|Yandex\w+|YodaoBot(?:-[A-z]+)?|YottaaMonitor|Yowedo|^Zao|^Zao-Crawler|ZeBot_www\.ze\.bz|ZooShot|ZyBorg)(?:[ /]v?(\d+)(?:\.(\d+)(?:\.(\d+))?)?)?",
+    r"(?:\/[A-Za-z0-9\.]+)? *([A-Za-z0-9 \-_\!\[\]:]*(?:[Aa]rchiver|[Ii]ndexer|[Ss]craper|[Bb]ot|[Ss]pider|[Cc]rawl[a-z]*))/(\d+)(?:\.(\d+)(?:\.(\d+))?)?",
+    r"(?:\/[A-Za-z0-9\.]+)? *([A-Za-z0-9 _\!\[\]:]*(?:[Aa]rchiver|[Ii]ndexer|[Ss]craper|[Bb]ot|[Ss]pider|[Cc]rawl[a-z]*)) (\d+)(?:\.(\d+)(?:\.(\d+))?)?",
+    r"((?:[A-z0-9]+|[A-z\-]+ ?)?(?: the )?(?:[Ss][Pp][Ii][Dd][Ee][Rr]|[Ss]crape|[A-Za-z0-9-]*(?:[^C][^Uu])[Bb]ot|[Cc][Rr][Aa][Ww][Ll])[A-z0-9]*)(?:(?:[ /]| v)(\d+)(?:\.(\d+)(?:\.(\d+))?)?)?",
+];
+
+/// The built-in list compiled into one expression (an alternation of [`BOTS`]), once per isolate.
+fn bots() -> &'static Regex {
+    static BOTS_RE: OnceLock<Regex> = OnceLock::new();
+    BOTS_RE.get_or_init(|| {
+        let alternation: Vec<String> = BOTS.iter().map(|b| format!("(?:{b})")).collect();
+        // The list is fixed and tested to compile (`the_built_in_list_compiles`).
+        Regex::new(&alternation.join("|")).unwrap_or_else(|_| Regex::new("[^\\s\\S]").unwrap())
+    })
+}
+
+/// The largest number of User-Agents whose decision an instance remembers; when full, it forgets
+/// them all and starts again.
+pub const CACHE_ENTRIES: usize = 1000;
+/// A User-Agent longer than this (bytes) is examined every time, not remembered.
+pub const CACHE_MAX_LEN: usize = 512;
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(
+        rename = "BotDetectionPluginConfig",
+        description = "Settings of the `bot-detection` plugin (docs/plugins.md#bot-detection)."
+    )
+)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Raw {
+    /// Regular expressions: a `User-Agent` matching one is let through, whatever `deny` and the
+    /// built-in list say.
+    #[serde(default)]
+    allow: Option<Vec<String>>,
+    /// Regular expressions: a `User-Agent` matching one (and no `allow` one) is refused with 403.
+    #[serde(default)]
+    deny: Option<Vec<String>>,
+}
+
+/// A compiled `bot-detection` instance.
+#[derive(Debug)]
+pub struct BotDetectionConfig {
+    allow: Vec<Regex>,
+    deny: Vec<Regex>,
+    /// User-Agent -> admitted, at most [`CACHE_ENTRIES`] of them.
+    cache: Mutex<HashMap<Box<str>, bool>>,
+}
+
+fn compile(field: &str, list: &[String], errors: &mut Vec<(String, String)>) -> Vec<Regex> {
+    let mut out = Vec::with_capacity(list.len());
+    for (i, pattern) in list.iter().enumerate() {
+        match regex_lite::RegexBuilder::new(pattern)
+            .size_limit(1 << 20)
+            .build()
+        {
+            Ok(re) => out.push(re),
+            // regex-lite's messages never quote the pattern (it may be anything pasted there).
+            Err(e) => errors.push((
+                format!("{field}[{i}]"),
+                format!("invalid regular expression: {e}"),
+            )),
+        }
+    }
+    out
+}
+
+impl BotDetectionConfig {
+    pub fn parse(config: &serde_json::Value) -> Result<BotDetectionConfig, PluginError> {
+        let raw: Raw = settings(config)?;
+        let mut errors = Vec::new();
+        let allow = compile("allow", raw.allow.as_deref().unwrap_or(&[]), &mut errors);
+        let deny = compile("deny", raw.deny.as_deref().unwrap_or(&[]), &mut errors);
+        if !errors.is_empty() {
+            return Err(PluginError::Config(errors));
+        }
+        // The built-in list is compiled with the first instance, not by the first request.
+        let _ = bots();
+        Ok(BotDetectionConfig {
+            allow,
+            deny,
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Kong's rule for a `User-Agent` value (trimmed): `allow`, then `deny`, then the built-in list.
+    fn examine(&self, user_agent: &str) -> bool {
+        if self.allow.iter().any(|re| re.is_match(user_agent)) {
+            return true;
+        }
+        if self.deny.iter().any(|re| re.is_match(user_agent)) {
+            return false;
+        }
+        !bots().is_match(user_agent)
+    }
+
+    /// Whether a request with this `User-Agent` (`None`: no such header) is let through.
+    pub fn admits(&self, user_agent: Option<&str>) -> bool {
+        let Some(ua) = user_agent else {
+            return true;
+        };
+        let ua = ua.trim();
+        if ua.len() > CACHE_MAX_LEN {
+            return self.examine(ua);
+        }
+        if let Some(&known) = self.cache.lock().ok().as_ref().and_then(|c| c.get(ua)) {
+            return known;
+        }
+        let admitted = self.examine(ua);
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= CACHE_ENTRIES {
+                cache.clear();
+            }
+            cache.insert(ua.into(), admitted);
+        }
+        admitted
+    }
+
+    /// 403 `forbidden` (detail `Forbidden`, Kong's message) when the User-Agent is refused.
+    pub fn check(&self, user_agent: Option<&str>) -> Result<(), GatewayError> {
+        if self.admits(user_agent) {
+            Ok(())
+        } else {
+            Err(GatewayError::new(
+                ErrorKind::Restricted {
+                    status: 403,
+                    code: "forbidden",
+                },
+                MESSAGE.to_string(),
+            ))
+        }
+    }
+
+    #[cfg(test)]
+    fn cached(&self) -> usize {
+        self.cache.lock().map(|c| c.len()).unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    fn config(v: serde_json::Value) -> BotDetectionConfig {
+        BotDetectionConfig::parse(&v).expect("valid")
+    }
+
+    fn errors(v: serde_json::Value) -> Vec<(String, String)> {
+        match BotDetectionConfig::parse(&v) {
+            Err(PluginError::Config(e)) => e,
+            other => panic!("expected errors, got {other:?}"),
+        }
+    }
+
+    const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+    const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 \
+                          (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+    const GOOGLEBOT: &str =
+        "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
+
+    #[test]
+    fn the_built_in_list_compiles() {
+        for (i, b) in BOTS.iter().enumerate() {
+            assert!(Regex::new(b).is_ok(), "BOTS[{i}]");
+        }
+        assert!(bots().is_match("Googlebot/2.1"));
+    }
+
+    #[test]
+    fn the_built_in_list_refuses_bots_and_admits_browsers() {
+        let c = config(json!({}));
+        for ua in [
+            GOOGLEBOT,
+            "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+            "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
+            "Twitterbot/1.0",
+            "Apache-HttpClient/4.5.14 (Java/17.0.2)",
+            "Python-urllib/3.12",
+            "Scrapy/2.11.0 (+https://scrapy.org)",
+            "Mozilla/5.0 (compatible; YandexBot/3.0; +http://yandex.com/bots)",
+            "Mozilla/5.0 (compatible; MJ12bot/v1.4.8; http://mj12bot.com/)",
+            "Mozilla/5.0 (compatible; SemrushBot/7~bl; +http://www.semrush.com/bot.html)",
+            "  Googlebot/2.1  ",
+        ] {
+            assert!(!c.admits(Some(ua)), "{ua}");
+        }
+        for ua in [
+            FIREFOX,
+            CHROME,
+            "curl/8.5.0",
+            "node",
+            "PostmanRuntime/7.39.0",
+            "python-requests/2.32.3",
+            "Mozilla/5.0 (Linux; Android 10; CUBOT P30) AppleWebKit/537.36",
+            "",
+        ] {
+            assert!(c.admits(Some(ua)), "{ua}");
+        }
+        assert!(c.admits(None), "no User-Agent passes");
+    }
+
+    #[test]
+    fn allow_wins_over_deny_and_the_built_in_list() {
+        let c = config(json!({"allow": ["Googlebot", "^curl/"], "deny": ["curl", "Firefox/\\d+"]}));
+        assert!(c.admits(Some(GOOGLEBOT)), "allow beats the built-in list");
+        assert!(c.admits(Some("curl/8.5.0")), "allow beats deny");
+        assert!(!c.admits(Some("my-curl/1")), "deny");
+        assert!(!c.admits(Some(FIREFOX)), "deny");
+        assert!(c.admits(Some(CHROME)));
+        assert!(
+            !c.admits(Some("Twitterbot/1.0")),
+            "built-in list still applies"
+        );
+        // Searched anywhere, case-sensitively, unless the expression says otherwise.
+        let d = config(json!({"deny": ["firefox", "(?i)chrome"]}));
+        assert!(d.admits(Some(FIREFOX)));
+        assert!(!d.admits(Some(CHROME)));
+        // An empty `User-Agent` is examined like any other value.
+        assert!(!config(json!({"deny": ["^$"]})).admits(Some("")));
+    }
+
+    #[test]
+    fn refusal_is_403_forbidden() {
+        let c = config(json!({"deny": ["evil"]}));
+        let e = c.check(Some("evil/1.0")).unwrap_err();
+        assert_eq!(e.status(), 403);
+        assert_eq!(e.kind.code(), "forbidden");
+        assert_eq!(e.kind.title(), "Forbidden");
+        assert_eq!(e.detail, "Forbidden");
+        assert!(c.check(Some(FIREFOX)).is_ok());
+        assert!(c.check(None).is_ok());
+    }
+
+    #[test]
+    fn the_cache_is_bounded_and_gives_the_same_answers() {
+        let c = config(json!({"deny": ["^bad"]}));
+        for round in 0..2 {
+            for n in 0..(CACHE_ENTRIES + 10) {
+                let ua = format!("bad-{n}");
+                assert!(!c.admits(Some(&ua)), "{round} {ua}");
+                assert!(c.admits(Some(&format!("ok-{n}"))));
+                assert!(c.cached() <= CACHE_ENTRIES);
+            }
+        }
+        let long = format!("bad{}", "x".repeat(CACHE_MAX_LEN));
+        let before = c.cached();
+        assert!(!c.admits(Some(&long)));
+        assert_eq!(c.cached(), before, "long values are not remembered");
+    }
+
+    #[test]
+    fn bad_input_is_reported_with_paths_without_quoting() {
+        let e =
+            errors(json!({"allow": ["ok", "(unclosed"], "deny": ["[z-a]", "sk-SECRET(", "fine"]}));
+        let paths: Vec<&str> = e.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(paths, ["allow[1]", "deny[0]", "deny[1]"]);
+        assert!(e[0].1.starts_with("invalid regular expression"), "{e:?}");
+        assert!(!format!("{e:?}").contains("SECRET"), "{e:?}");
+        let e = errors(json!({"whitelist": ["x"]}));
+        assert!(e[0].1.contains("unknown field"), "{e:?}");
+        assert_eq!(errors(json!({"allow": "Googlebot"}))[0].0, "allow");
+        assert_eq!(errors(json!({"deny": [1]}))[0].0, "deny[0]");
+        assert!(BotDetectionConfig::parse(&serde_json::Value::Null).is_ok());
+        assert!(BotDetectionConfig::parse(&json!({"allow": null, "deny": []})).is_ok());
+    }
+}
