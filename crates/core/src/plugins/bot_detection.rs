@@ -216,6 +216,20 @@ mod tests {
             "Mozilla/5.0 (compatible; MJ12bot/v1.4.8; http://mj12bot.com/)",
             "Mozilla/5.0 (compatible; SemrushBot/7~bl; +http://www.semrush.com/bot.html)",
             "  Googlebot/2.1  ",
+            "Mozilla/5.0 (compatible; Baiduspider/2.0; +http://www.baidu.com/search/spider.html)",
+            "LinkedInBot/1.0 (compatible; Mozilla/5.0; Apache-HttpClient +http://www.linkedin.com)",
+            "Mozilla/5.0 (compatible; Yahoo! Slurp; http://help.yahoo.com/help/us/ysearch/slurp)",
+            "ia_archiver (+http://www.alexa.com/site/help/webmasters; crawler@alexa.com)",
+            "Pingdom.com_bot_version_1.4_(http://www.pingdom.com/)",
+            "Google-HTTP-Java-Client/1.43.3 (gzip)",
+            "WinHTTP",
+            "Mozilla/5.0 (compatible; robot)",
+            "MyCrawler/1.0",
+            "somespider",
+            "webscraper 2",
+            "xarchiver/1",
+            "fooindexer/2",
+            "acme-bot/2",
         ] {
             assert!(!c.admits(Some(ua)), "{ua}");
         }
@@ -226,6 +240,8 @@ mod tests {
             "node",
             "PostmanRuntime/7.39.0",
             "python-requests/2.32.3",
+            "Go-http-client/1.1",
+            "okhttp/4.12.0",
             "Mozilla/5.0 (Linux; Android 10; CUBOT P30) AppleWebKit/537.36",
             "",
         ] {
@@ -246,6 +262,13 @@ mod tests {
             !c.admits(Some("Twitterbot/1.0")),
             "built-in list still applies"
         );
+        // The docs' example.
+        let e = config(json!({"allow": ["Googlebot/", "^acme-bot/\\d+"], "deny": ["^curl/"]}));
+        assert!(!e.admits(Some("Mozilla/5.0 (compatible; bingbot/2.0)")));
+        assert!(!e.admits(Some("curl/8.5.0")));
+        assert!(e.admits(Some("Mozilla/5.0 (compatible; Googlebot/2.1)")));
+        assert!(e.admits(Some("acme-bot/2")));
+        assert!(e.admits(Some(FIREFOX)));
         // Searched anywhere, case-sensitively, unless the expression says otherwise.
         let d = config(json!({"deny": ["firefox", "(?i)chrome"]}));
         assert!(d.admits(Some(FIREFOX)));
