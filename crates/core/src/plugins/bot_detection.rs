@@ -1,6 +1,6 @@
 //! `bot-detection`: Kong's plugin. Turns away requests whose `User-Agent` matches a configured `deny`
 //! regular expression or Kong's built-in list of bots ([`BOTS`], from Kong's `rules.lua`), unless it
-//! matches an `allow` one; a request without `User-Agent` passes. See docs/plugins.md.
+//! matches an `allow` one; a request without `User-Agent` (or with an empty one) passes. See docs/plugins.md.
 //!
 //! As in Kong: the header value is trimmed, then `allow` is tried first (a match lets the request
 //! through), then `deny`, then the built-in list (a match refuses it with 403). Expressions are
@@ -126,12 +126,13 @@ impl BotDetectionConfig {
         !bots().is_match(user_agent)
     }
 
-    /// Whether a request with this `User-Agent` (`None`: no such header) is let through.
+    /// Whether a request with this `User-Agent` (`None`: no such header) is let through. An empty
+    /// value (or only whitespace) counts as none: the Workers runtime does not tell them apart.
     pub fn admits(&self, user_agent: Option<&str>) -> bool {
-        let Some(ua) = user_agent else {
+        let ua = user_agent.map_or("", str::trim);
+        if ua.is_empty() {
             return true;
-        };
-        let ua = ua.trim();
+        }
         if ua.len() > CACHE_MAX_LEN {
             return self.examine(ua);
         }
@@ -243,7 +244,6 @@ mod tests {
             "Go-http-client/1.1",
             "okhttp/4.12.0",
             "Mozilla/5.0 (Linux; Android 10; CUBOT P30) AppleWebKit/537.36",
-            "",
         ] {
             assert!(c.admits(Some(ua)), "{ua}");
         }
@@ -273,8 +273,11 @@ mod tests {
         let d = config(json!({"deny": ["firefox", "(?i)chrome"]}));
         assert!(d.admits(Some(FIREFOX)));
         assert!(!d.admits(Some(CHROME)));
-        // An empty `User-Agent` is examined like any other value.
-        assert!(!config(json!({"deny": ["^$"]})).admits(Some("")));
+        // An empty `User-Agent` counts as none: not examined.
+        let empty = config(json!({"deny": ["^$", "^\\s*$"]}));
+        assert!(empty.admits(Some("")));
+        assert!(empty.admits(Some("  ")));
+        assert!(empty.admits(None));
     }
 
     #[test]
