@@ -35,6 +35,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub(crate) mod body_js;
+mod bot_detection;
 mod cors;
 mod geo_restriction;
 mod http_log;
@@ -155,6 +156,13 @@ use RequestHook::{Either, Later, Now};
 
 /// Every plugin's hooks, by registry name. One line per plugin.
 pub static HOOKS: &[(&str, Hooks)] = &[
+    (
+        "bot-detection",
+        Hooks {
+            access: Some(Now(bot_detection::access)),
+            ..NONE
+        },
+    ),
     (
         "jwt",
         Hooks {

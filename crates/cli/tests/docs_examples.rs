@@ -697,6 +697,7 @@ fn each_typed_plugin_schema_lists_exactly_the_fields_the_plugin_accepts() {
         typed.push(plugin.to_string());
     }
     let mut kong = [
+        "bot-detection",
         "cors",
         "ip-restriction",
         "request-size-limiting",

@@ -216,6 +216,7 @@ fn every_object_forbids_unknown_properties() {
             "",
             "/$defs/AclPluginConfig",
             "/$defs/BasicAuthPluginConfig",
+            "/$defs/BotDetectionPluginConfig",
             "/$defs/CorsPluginConfig",
             "/$defs/GeoRestrictionPluginConfig",
             "/$defs/Healthchecks",

@@ -32,6 +32,7 @@ macro_rules! typed_plugins {
 }
 
 typed_plugins! {
+    "bot-detection" => crate::plugins::bot_detection::Raw,
     "cors" => crate::plugins::cors::Raw,
     "jwt" => crate::auth::JwtConfig,
     "key-auth" => crate::auth::KeyAuthConfig,

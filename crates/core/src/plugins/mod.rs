@@ -11,6 +11,7 @@ pub mod redirect;
 pub mod registry;
 pub mod request_termination;
 
+pub mod bot_detection;
 pub mod cors;
 pub mod geo_restriction;
 pub mod http_log;

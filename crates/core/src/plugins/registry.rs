@@ -78,6 +78,14 @@ use Runs::*;
 /// Every plugin, highest priority first. One entry per plugin; keep each to a few lines.
 pub static REGISTRY: &[PluginDef] = &[
     PluginDef {
+        name: "bot-detection",
+        priority: 2500,
+        phases: &[Access],
+        runs: MostSpecific,
+        no_consumer: true,
+        parse: |c| super::bot_detection::BotDetectionConfig::parse(c).map(Plugin::new),
+    },
+    PluginDef {
         name: "cors",
         priority: 2000,
         phases: &[Rewrite, HeaderFilter],
