@@ -437,13 +437,26 @@ for (const reload of ["0", "1"]) describe(`docs/transformations.md, second audit
         assert.match(o.url, /q=caf%C3%A9%E2%82%AC/);
       }
     });
-    test("a byte that is not UTF-8 (Latin-1 é, E9): %E9 in a header or JSON value, the byte itself in a query string", async () => {
+    test("a client's UTF-8 café (no character above U+00FF) copied by a template keeps its bytes", async () => {
+      for (const method of ["GET", "POST"]) {
+        const o = await echo("/utf8", {
+          method,
+          headers: { "x-in": latin1("café"), "x-app": latin1("café"), "x-src": latin1("café"), ...(method === "POST" ? { "content-type": "application/json" } : {}) },
+          body: method === "POST" ? "{}" : undefined,
+        });
+        assert.equal(o.raw["x-renamed"], hex("café"), method);
+        assert.equal(o.raw["x-copy"], hex("café"), method);
+        assert.equal(o.raw["x-app"], hex("café, b"), method);
+      }
+    });
+    test("a byte that is not UTF-8 (Latin-1 é, E9) in a header a rule uses reads as U+FFFD", async () => {
+      // node:http sends a header string's characters below U+0100 as single bytes: "caf\u00e9" is 63 61 66 E9.
       const o = await echo("/utf8", { method: "POST", headers: { "x-src": "caf\u00e9", "content-type": "application/json" }, body: "{}" });
-      assert.equal(o.raw["x-copy"], hex("caf%E9"));
-      assert.deepEqual(JSON.parse(o.body), { v: "caf%E9" });
-      assert.match(o.url, /q=caf%E9(&|$)/);
+      assert.equal(o.raw["x-copy"], hex("caf\ufffd"));
+      assert.deepEqual(JSON.parse(o.body), { v: "caf\ufffd" });
+      assert.match(o.url, /q=caf%EF%BF%BD(&|$)/);
       const form = await echo("/utf8", { method: "POST", headers: { "x-src": "caf\u00e9", "content-type": "application/x-www-form-urlencoded" }, body: "a=1" });
-      assert.equal(form.body, "a=1&v=caf%E9", "a form body value: the byte itself, percent-encoded");
+      assert.equal(form.body, "a=1&v=caf%EF%BF%BD");
     });
     test("response headers: the origin's UTF-8 value appended to keeps its bytes; templates write UTF-8", async () => {
       const res = await request(gw.at("/resp-utf8?t=%C3%A9"), { headers: { "x-src": latin1("café€") } });

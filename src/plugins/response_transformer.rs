@@ -9,7 +9,7 @@ use crate::runtime;
 use edgegate_core::plugins::response_transformer::ResponseTransformerConfig;
 use edgegate_core::plugins::transform::HeaderEdit;
 use edgegate_core::plugins::PluginInstance;
-use edgegate_core::template::{header_text, RequestVars};
+use edgegate_core::template::RequestVars;
 
 fn config<'a>(instances: &[&'a PluginInstance]) -> Option<&'a ResponseTransformerConfig> {
     instances
@@ -71,9 +71,7 @@ pub fn header_filter<'x, 'a>(
             }
             // `append` to the header as it is: keep its lines (each Set-Cookie stays one line; the
             // current value reads them joined) and add the new values as lines of their own.
-            HeaderEdit::Set(name, values)
-                if reply.header(&name).map(header_text).as_ref() == values.first() =>
-            {
+            HeaderEdit::Set(name, values) if reply.header(&name).as_ref() == values.first() => {
                 for v in &values[1..] {
                     reply.append_header(&name, v);
                 }

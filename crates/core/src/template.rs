@@ -71,13 +71,9 @@ enum Got<'a> {
 impl RequestVars<'_> {
     fn get(&self, var: &Var) -> Option<Got<'_>> {
         let text = match var {
-            Var::Header(name) => {
-                let value = (self.header)(name)?;
-                return Some(match header_bytes(&value) {
-                    Some(bytes) => Got::Bytes(bytes),
-                    None => Got::Text(Cow::Owned(value)),
-                });
-            }
+            // The runtime hands header values over as text: their bytes decoded as UTF-8, a byte that
+            // is not part of valid UTF-8 read as U+FFFD.
+            Var::Header(name) => (self.header)(name).map(Cow::Owned),
             Var::Query(name) => return query_param_bytes(self.query, name).map(Got::Bytes),
             Var::Capture(name) => self
                 .captures
@@ -111,31 +107,6 @@ fn query_param_bytes(query: &str, name: &str) -> Option<Vec<u8>> {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         (percent_decode_bytes(k) == name.as_bytes()).then(|| percent_decode_bytes(v))
     })
-}
-
-/// The bytes of a header value as the runtime hands it over: one character per byte (Latin-1, the
-/// Fetch API's ByteString), so `café` sent as UTF-8 reads `cafÃ©`. `None` when the value is ASCII
-/// (the text is the bytes) or holds a character above U+00FF (it is not such a value).
-fn header_bytes(value: &str) -> Option<Vec<u8>> {
-    if value.is_ascii() {
-        return None;
-    }
-    value.chars().map(|c| u8::try_from(c).ok()).collect()
-}
-
-/// A header value read from the runtime (one character per byte, see [`header_bytes`]) as the text
-/// to write back with `Headers.set`, which sends text as UTF-8: the UTF-8 in its bytes as is, other
-/// bytes as `%XX`. So a client's `café` (UTF-8) that a rule renames, appends to or copies goes out as
-/// the same bytes; an ASCII value is returned as it is.
-pub fn header_text(value: String) -> String {
-    match header_bytes(&value) {
-        Some(bytes) => {
-            let mut out = String::with_capacity(bytes.len());
-            push_text(&mut out, &bytes);
-            out
-        }
-        None => value,
-    }
 }
 
 /// `bytes` as text: the UTF-8 in it as is, each byte that is not part of valid UTF-8 written back
@@ -513,15 +484,12 @@ mod tests {
         assert_eq!(render("cost $5 (USD)"), "cost $5 (USD)");
     }
 
-    /// A header value as the runtime reads it (one character per byte): its UTF-8 is text again, in a
-    /// header or JSON value and as the exact bytes in a query string; other bytes are `%XX` as text.
+    /// A header value is text as the runtime decoded it: rendered as it is, and as its UTF-8 bytes.
     #[test]
-    fn header_values_are_bytes_read_as_latin1() {
-        let cafe_utf8 = "caf\u{c3}\u{a9}\u{e2}\u{82}\u{ac}"; // the bytes of "café€", one char each
+    fn header_values_are_text() {
         let header = |n: &str| match n {
-            "x-utf8" => Some(cafe_utf8.to_string()),
-            "x-latin1" => Some("caf\u{e9}".to_string()), // the byte E9: not UTF-8
-            "x-text" => Some("€".to_string()),           // not a byte reading: kept as it is
+            "x-utf8" => Some("café€".to_string()),
+            "x-bad" => Some("caf\u{fffd}".to_string()), // the byte E9 alone, as the runtime reads it
             _ => None,
         };
         let vars = RequestVars {
@@ -539,16 +507,9 @@ mod tests {
             ("café€".into(), "café€".as_bytes().to_vec())
         );
         assert_eq!(
-            both("$(headers.x-latin1)"),
-            ("caf%E9".into(), b"caf\xe9".to_vec())
+            both("$(headers.x-bad)"),
+            ("caf\u{fffd}".into(), "caf\u{fffd}".as_bytes().to_vec())
         );
-        assert_eq!(
-            both("$(headers.x-text)"),
-            ("€".into(), "€".as_bytes().to_vec())
-        );
-        assert_eq!(header_text(cafe_utf8.to_string()), "café€");
-        assert_eq!(header_text("caf\u{e9}".to_string()), "caf%E9");
-        assert_eq!(header_text("plain".to_string()), "plain");
     }
 
     fn with_query(t: &str, query: &str) -> (String, Vec<u8>) {

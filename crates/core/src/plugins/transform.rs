@@ -297,8 +297,7 @@ pub fn apply_headers(
     ) -> Option<Vec<String>> {
         match touched.iter().find(|(n, _)| n == name) {
             Some((_, v)) => v.clone(),
-            // The runtime's one-character-per-byte reading, as text that goes out as the same bytes.
-            None => get(name).map(|v| vec![crate::template::header_text(v)]),
+            None => get(name).map(|v| vec![v]),
         }
     }
     fn put(touched: &mut Vec<(String, Option<Vec<String>>)>, name: &str, v: Option<Vec<String>>) {
