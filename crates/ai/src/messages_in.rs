@@ -722,12 +722,49 @@ fn write_error_event(out: &mut Vec<u8>, e: &AiError) {
 #[derive(Debug)]
 enum Pending {
     Text(Vec<String>),
-    Tool {
-        call: u32,
-        id: String,
-        name: String,
-        pieces: Vec<String>,
-    },
+    Tool(HeldCall),
+}
+
+/// A tool call held back while another call's arguments are incomplete (see [`JsonProgress`]): the
+/// chat chunks' tool call index, its id and name, and its argument pieces as they came.
+#[derive(Debug)]
+pub(crate) struct HeldCall {
+    pub(crate) index: u32,
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) pieces: Vec<String>,
+}
+
+impl HeldCall {
+    pub(crate) fn new(
+        index: u32,
+        id: Option<String>,
+        name: Option<String>,
+        args: &str,
+    ) -> HeldCall {
+        HeldCall {
+            index,
+            id: id.unwrap_or_default(),
+            name: name.unwrap_or_default(),
+            pieces: (!args.is_empty())
+                .then(|| args.to_string())
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    /// A later chunk of the same call: its id and name when not known yet, its arguments.
+    pub(crate) fn absorb(&mut self, id: Option<String>, name: Option<String>, args: &str) {
+        if self.id.is_empty() {
+            self.id = id.unwrap_or_default();
+        }
+        if self.name.is_empty() {
+            self.name = name.unwrap_or_default();
+        }
+        if !args.is_empty() {
+            self.pieces.push(args.to_string());
+        }
+    }
 }
 
 /// Whether a tool call's streamed arguments form a whole JSON value yet (an object or array closed at
@@ -903,17 +940,13 @@ impl MessagesOut {
                         Self::delta(out, index, "text_delta", "text", piece);
                     }
                 }
-                Pending::Tool {
-                    call,
-                    id,
-                    name,
-                    pieces,
-                } => {
-                    let block = json!({"type": "tool_use", "id": id, "name": name, "input": {}});
+                Pending::Tool(held) => {
+                    let block =
+                        json!({"type": "tool_use", "id": held.id, "name": held.name, "input": {}});
                     let index = self.open_block(out, block, false);
-                    self.tools.push((call, index));
+                    self.tools.push((held.index, index));
                     self.progress = JsonProgress::default();
-                    for piece in &pieces {
+                    for piece in &held.pieces {
                         self.progress.feed(piece);
                         Self::delta(out, index, "input_json_delta", "partial_json", piece);
                     }
@@ -1031,36 +1064,16 @@ impl MessagesOut {
                 continue;
             }
             let waiting = self.pending.iter_mut().find_map(|p| match p {
-                Pending::Tool {
-                    call: c,
-                    id,
-                    name,
-                    pieces,
-                } if *c == call.index => Some((id, name, pieces)),
+                Pending::Tool(held) if held.index == call.index => Some(held),
                 _ => None,
             });
-            if let Some((id, name, pieces)) = waiting {
-                if id.is_empty() {
-                    *id = call.id.unwrap_or_default();
-                }
-                if name.is_empty() {
-                    *name = function.name.unwrap_or_default();
-                }
-                if !args.is_empty() {
-                    pieces.push(args.to_string());
-                }
+            if let Some(held) = waiting {
+                held.absorb(call.id, function.name, args);
                 continue;
             }
             if self.holding() {
-                self.pending.push(Pending::Tool {
-                    call: call.index,
-                    id: call.id.unwrap_or_default(),
-                    name: function.name.unwrap_or_default(),
-                    pieces: (!args.is_empty())
-                        .then(|| args.to_string())
-                        .into_iter()
-                        .collect(),
-                });
+                let held = HeldCall::new(call.index, call.id, function.name, args);
+                self.pending.push(Pending::Tool(held));
                 continue;
             }
             let block = json!({"type": "tool_use",

@@ -582,13 +582,8 @@ struct Item {
 enum Pending {
     /// Text (`refusal`: of a refusal).
     Text { refusal: bool, pieces: Vec<String> },
-    /// A function call: the chat chunks' tool call index, call id, name and argument pieces.
-    Call {
-        index: u32,
-        id: String,
-        name: String,
-        pieces: Vec<String>,
-    },
+    /// A function call.
+    Call(super::messages_in::HeldCall),
 }
 
 /// Chat chunks to Responses events.
@@ -862,14 +857,10 @@ impl ResponsesOut {
             }
             let (pos, pieces) = match self.pending.remove(0) {
                 Pending::Text { refusal, pieces } => (self.open(out, None, refusal), pieces),
-                Pending::Call {
-                    index,
-                    id,
-                    name,
-                    pieces,
-                } => {
+                Pending::Call(held) => {
                     self.progress = Default::default();
-                    (self.open(out, Some((index, id, name)), false), pieces)
+                    let call = Some((held.index, held.id, held.name));
+                    (self.open(out, call, false), held.pieces)
                 }
             };
             for piece in &pieces {
@@ -987,36 +978,17 @@ impl ResponsesOut {
                 continue;
             }
             let waiting = self.pending.iter_mut().find_map(|p| match p {
-                Pending::Call {
-                    index,
-                    id,
-                    name,
-                    pieces,
-                } if *index == call.index => Some((id, name, pieces)),
+                Pending::Call(held) if held.index == call.index => Some(held),
                 _ => None,
             });
-            if let Some((id, name, pieces)) = waiting {
-                if id.is_empty() {
-                    *id = call.id.unwrap_or_default();
-                }
-                if name.is_empty() {
-                    *name = function.name.unwrap_or_default();
-                }
-                if !args.is_empty() {
-                    pieces.push(args.to_string());
-                }
+            if let Some(held) = waiting {
+                held.absorb(call.id, function.name, args);
                 continue;
             }
             if self.holding() {
-                self.pending.push(Pending::Call {
-                    index: call.index,
-                    id: call.id.unwrap_or_default(),
-                    name: function.name.unwrap_or_default(),
-                    pieces: (!args.is_empty())
-                        .then(|| args.to_string())
-                        .into_iter()
-                        .collect(),
-                });
+                let held =
+                    super::messages_in::HeldCall::new(call.index, call.id, function.name, args);
+                self.pending.push(Pending::Call(held));
                 continue;
             }
             self.progress = Default::default();
