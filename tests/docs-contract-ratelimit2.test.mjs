@@ -12,8 +12,11 @@
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import { startGateway, startOrigin, request, sleep, problemOf, waitFor } from "./support/harness.mjs";
+import { startGateway, startOrigin, request, sleep, problemOf, putAndWait, rejected as rejectedError } from "./support/harness.mjs";
 import { DO_OPTIONS } from "./ratelimit-helpers.mjs";
+
+/** The error of a document the gateway refuses, as JSON text. */
+const rejected = async (gw, doc) => JSON.stringify(await rejectedError(gw, doc));
 
 let ipSeq = 0;
 /** A fresh client address for each use (counters are per address with limit_by ip). */
@@ -23,32 +26,6 @@ const anIp = () => `198.19.${Math.floor(ipSeq / 250)}.${(ipSeq++ % 250) + 1}`;
 async function awayFromWindowEnd(windowMs, marginMs) {
   const left = windowMs - (Date.now() % windowMs);
   if (left < marginMs) await sleep(left + 50);
-}
-
-/** Push a document and wait until the gateway serves that version (both reload settings). */
-async function putAndWait(gw, doc) {
-  const version = await gw.putConfig(doc);
-  await waitFor(
-    async () => {
-      await request(gw.at("/__probe"), { method: "OPTIONS" });
-      return gw.logs.some((l) => l.json?.event === "request" && l.json.path === "/__probe" && l.json.config_version === version);
-    },
-    { what: `version ${version} in service`, timeoutMs: 10_000 },
-  );
-  return version;
-}
-
-/** The error of a document the gateway refuses (the previous version stays in service). */
-async function rejected(gw, doc) {
-  const version = await gw.putConfig(doc);
-  const line = await waitFor(
-    async () => {
-      await request(gw.at("/__probe"), { method: "OPTIONS" });
-      return gw.logs.find((l) => l.json?.event === "config_rejected" && l.json.version === version);
-    },
-    { what: `version ${version} rejected`, timeoutMs: 10_000 },
-  );
-  return JSON.stringify(line.json.error);
 }
 
 function assertRefused(res, status = 429) {

@@ -9,7 +9,7 @@
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
-import { startGateway, startOrigin, request, closedPort, sleep, waitFor, problemOf } from "./support/harness.mjs";
+import { startGateway, startOrigin, request, closedPort, sleep, waitFor, problemOf, putAndWait, rejected } from "./support/harness.mjs";
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -57,31 +57,6 @@ function raw(url, head, body = "") {
 }
 
 let serial = 0;
-
-async function putAndWait(gw, doc) {
-  const version = await gw.putConfig(doc);
-  await waitFor(
-    async () => {
-      await request(gw.at("/__probe"), { method: "OPTIONS" });
-      return gw.logs.some((l) => l.json?.event === "request" && l.json.path === "/__probe" && l.json.config_version === version);
-    },
-    { what: `version ${version} in service`, timeoutMs: 10_000 },
-  );
-  return version;
-}
-
-/** The validation error of a document the gateway refuses (the previous version stays in service). */
-async function rejected(gw, doc) {
-  const version = await gw.putConfig(doc);
-  const line = await waitFor(
-    async () => {
-      await request(gw.at("/__probe"), { method: "OPTIONS" });
-      return gw.logs.find((l) => l.json?.event === "config_rejected" && l.json.version === version);
-    },
-    { what: `version ${version} rejected`, timeoutMs: 10_000 },
-  );
-  return line.json.error;
-}
 
 /** The access log line of the request with this X-Request-Id. */
 async function logOf(gw, id) {

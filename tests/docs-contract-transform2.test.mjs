@@ -16,6 +16,8 @@ import {
   pseudoRandomChunks,
   wsConnect,
   wsEchoUpgradeHandler,
+  putAndWait,
+  rejected,
 } from "./support/harness.mjs";
 
 const METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"];
@@ -216,33 +218,6 @@ function scenarios(originUrl, deadUrl) {
     "x-svc-appended": "svc",
     "x-svc-only": "svc",
   } : undefined })), routes, plugins };
-}
-
-async function putAndWait(gw, doc) {
-  const version = await gw.putConfig(doc);
-  const rejected = () => gw.logs.find((l) => l.json?.event === "config_rejected" && l.json.version === version);
-  await waitFor(
-    async () => {
-      await request(gw.at("/__probe"), { method: "OPTIONS" });
-      if (rejected()) throw new Error(`version ${version} rejected: ${rejected().json.error}`);
-      return gw.logs.some((l) => l.json?.event === "request" && l.json.path === "/__probe" && l.json.config_version === version);
-    },
-    { what: `version ${version} in service`, timeoutMs: 10_000 },
-  );
-  return version;
-}
-
-/** The validation error of a document the gateway refuses (the previous version stays in service). */
-async function rejected(gw, doc) {
-  const version = await gw.putConfig(doc);
-  const line = await waitFor(
-    async () => {
-      await request(gw.at("/__probe"), { method: "OPTIONS" });
-      return gw.logs.find((l) => l.json?.event === "config_rejected" && l.json.version === version);
-    },
-    { what: `version ${version} rejected`, timeoutMs: 10_000 },
-  );
-  return line.json.error;
 }
 
 function assertProblem(res, status, code) {

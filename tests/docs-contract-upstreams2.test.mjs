@@ -4,7 +4,7 @@
 // its own, so that no balancing or health state carries over from another test.
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startGateway, startOrigin, request, streamRequest, closedPort, sleep, waitFor, problemOf } from "./support/harness.mjs";
+import { startGateway, startOrigin, request, streamRequest, closedPort, sleep, waitFor, problemOf, putAndWait, rejected } from "./support/harness.mjs";
 
 const METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"];
 
@@ -68,31 +68,6 @@ function config(services, { routes, plugins } = {}) {
   };
   if (plugins) doc.plugins = plugins;
   return [doc, named.map((s) => s.name)];
-}
-
-async function putAndWait(gw, doc) {
-  const version = await gw.putConfig(doc);
-  await waitFor(
-    async () => {
-      await request(gw.at("/__probe"), { method: "OPTIONS" });
-      return gw.logs.some((l) => l.json?.event === "request" && l.json.path === "/__probe" && l.json.config_version === version);
-    },
-    { what: `version ${version} in service`, timeoutMs: 10_000 },
-  );
-  return version;
-}
-
-/** The validation error of a document the gateway refuses (the previous version stays in service). */
-async function rejected(gw, doc) {
-  const version = await gw.putConfig(doc);
-  const line = await waitFor(
-    async () => {
-      await request(gw.at("/__probe"), { method: "OPTIONS" });
-      return gw.logs.find((l) => l.json?.event === "config_rejected" && l.json.version === version);
-    },
-    { what: `version ${version} rejected`, timeoutMs: 10_000 },
-  );
-  return line.json.error;
 }
 
 function assertProblem(res, status, code) {

@@ -591,3 +591,37 @@ export function run(cmd, args) {
     child.on("close", (code) => resolve({ code, stdout, stderr }));
   });
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Configuration versions seen from the Worker (any CONFIG_RELOAD_SECONDS)
+
+/**
+ * Push `doc` and wait until the gateway serves it: probe requests (`OPTIONS /__probe`) until one's access
+ * log line names the new version. Throws at once when the gateway rejects it. Returns the version.
+ */
+export async function putAndWait(gw, doc) {
+  const version = await gw.putConfig(doc);
+  const rejection = () => gw.logs.find((l) => l.json?.event === "config_rejected" && l.json.version === version);
+  await waitFor(
+    async () => {
+      await request(gw.at("/__probe"), { method: "OPTIONS" });
+      if (rejection()) throw new Error(`version ${version} rejected: ${JSON.stringify(rejection().json.error)}`);
+      return gw.logs.some((l) => l.json?.event === "request" && l.json.path === "/__probe" && l.json.config_version === version);
+    },
+    { what: `version ${version} in service`, timeoutMs: 10_000 },
+  );
+  return version;
+}
+
+/** Push `doc`, which the gateway must refuse (the previous version stays in service); its `error`. */
+export async function rejected(gw, doc) {
+  const version = await gw.putConfig(doc);
+  const line = await waitFor(
+    async () => {
+      await request(gw.at("/__probe"), { method: "OPTIONS" });
+      return gw.logs.find((l) => l.json?.event === "config_rejected" && l.json.version === version);
+    },
+    { what: `version ${version} rejected`, timeoutMs: 10_000 },
+  );
+  return line.json.error;
+}
