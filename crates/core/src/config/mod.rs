@@ -6,6 +6,7 @@ pub use edgegate_path_error as path_error;
 pub mod schema;
 pub mod url;
 mod validate;
+pub(crate) use validate::quote_name;
 
 pub use model::*;
 pub use url::ServiceUrl;

@@ -727,7 +727,7 @@ fn check_plugin_keys(plugins: &[PluginConfig], errors: &mut Vec<ValidationError>
 /// A name (of a service, route, plugin id, method...) as an error message quotes it: between double
 /// quotes when it looks like a name by the rule of keys, otherwise `<hidden name, N characters>` (it
 /// may be a secret pasted in the wrong place).
-fn quote_name(name: &str) -> super::path_error::QuotedKey<'_> {
+pub(crate) fn quote_name(name: &str) -> super::path_error::QuotedKey<'_> {
     super::path_error::quote_as(name, "\"", "name")
 }
 

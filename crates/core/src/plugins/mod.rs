@@ -68,7 +68,7 @@ pub fn parse(name: &str, config: &Value) -> Result<Plugin, PluginError> {
         Some(def) => (def.parse)(config),
         None => Err(PluginError::UnknownName(format!(
             "unknown plugin {}; known plugins: {}",
-            crate::config::path_error::quote_as(name, "\"", "name"),
+            crate::config::quote_name(name),
             registry::names().collect::<Vec<_>>().join(", ")
         ))),
     }
@@ -189,7 +189,7 @@ impl LazyInstance {
             let p: PluginConfig = crate::config::path_error::from_slice(&self.json)
                 .map_err(|e| format!("plugins[{}]: {e}", self.index))?;
             let def = registry::find(&p.name).ok_or_else(|| {
-                let name = crate::config::path_error::quote_as(&p.name, "\"", "name");
+                let name = crate::config::quote_name(&p.name);
                 format!("plugins[{}]: unknown plugin {name}", self.index)
             })?;
             let plugin =
