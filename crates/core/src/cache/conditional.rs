@@ -67,7 +67,9 @@ fn etag_matches_any(list: &str, etag: &str) -> bool {
     if !ours.starts_with('"') {
         return false;
     }
-    list.split(',').any(|candidate| {
+    // An entity-tag may itself contain a comma (`"a,b"`): split outside quotes (a backslash is an
+    // ordinary entity-tag character, not an escape).
+    super::control::split_outside_quotes(list, false).into_iter().any(|candidate| {
         let c = candidate.trim();
         c == "*" || opaque(c) == ours
     })

@@ -109,7 +109,10 @@ pub fn request_decision(config: &ProxyCacheConfig, req: &RequestInfo<'_>) -> Req
         return RequestDecision::Bypass(Bypass::Range);
     }
     let cc = CacheControl::parse((req.header)("cache-control").as_deref());
-    if config.cache_control && cc.no_store {
+    // `no-store` with `only-if-cached`: the origin must not be asked, so a stored copy may answer
+    // (RFC 9111 5.2.1.5: no-store does not apply to a response already stored), else 504; nothing
+    // is stored since the origin is never asked.
+    if config.cache_control && cc.no_store && !cc.only_if_cached {
         return RequestDecision::Bypass(Bypass::RequestNoStore);
     }
     if !config.public
@@ -246,9 +249,7 @@ pub fn response_decision(config: &ProxyCacheConfig, resp: &ResponseInfo<'_>) -> 
     if cc.no_cache {
         return Storable::No("no-cache");
     }
-    let age = (resp.header)("age")
-        .and_then(|a| a.trim().parse::<u64>().ok())
-        .unwrap_or(0);
+    let age = super::control::age_seconds((resp.header)("age").as_deref());
     // Freshness lifetime (RFC 9111 4.2.1): s-maxage, max-age, then Expires - Date (an Expires that
     // is not a date, `0` for instance, is in the past); else `cache_ttl`.
     let expires = (resp.header)("expires");
@@ -302,9 +303,7 @@ impl StoredMeta {
         StoredMeta {
             stored_at_ms: now_ms.max(0.0) as u64,
             ttl,
-            age: origin_age
-                .and_then(|a| a.trim().parse::<u64>().ok())
-                .unwrap_or(0),
+            age: super::control::age_seconds(origin_age),
             stale,
         }
     }

@@ -1113,3 +1113,89 @@ fn vary_errors_never_quote_the_bad_entry() {
         "not a query parameter name (empty, or `&`, `=` or `#` in it)"
     );
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Third audit: directive values, duplicates, Age lists, no-store with only-if-cached, entity-tags
+
+#[test]
+fn directive_values_follow_delta_seconds() {
+    let p = |v: &str| CacheControl::parse(Some(v));
+    assert_eq!(p("max-age=\"60\"").max_age, Some(60), "quoted");
+    assert_eq!(p("max-age=\"6\\0\"").max_age, Some(60), "quoted-pair");
+    for bad in ["max-age=+60", "max-age=-1", "max-age=1.5", "max-age=", "max-age", "max-age=6 0"] {
+        assert_eq!(p(bad).max_age, Some(0), "{bad}: malformed is stale");
+    }
+    // Too large to represent: 2^31 (RFC 9111 1.2.2), not 0.
+    assert_eq!(
+        p("s-maxage=99999999999999999999999").s_maxage,
+        Some(1 << 31)
+    );
+    assert_eq!(p("min-fresh=x").min_fresh, None);
+    assert_eq!(p("stale-if-error=-5").stale_if_error, None);
+}
+
+#[test]
+fn duplicate_directives_take_the_stricter_value() {
+    let p = |v: &str| CacheControl::parse(Some(v));
+    assert_eq!(p("max-age=0, max-age=600").max_age, Some(0));
+    assert_eq!(p("max-age=600, max-age=60").max_age, Some(0));
+    assert_eq!(p("max-age=60, MAX-AGE=\"60\"").max_age, Some(60), "same value");
+    assert_eq!(p("s-maxage=60, s-maxage=30").s_maxage, Some(0));
+    assert_eq!(p("min-fresh=5, min-fresh=10").min_fresh, Some(10));
+    assert_eq!(p("stale-if-error=60, stale-if-error=5").stale_if_error, Some(5));
+    let obey = cfg(json!({"cache_control": true}));
+    assert_eq!(
+        storable(&obey, 200, &[JSON, ("cache-control", "max-age=0, max-age=600")]),
+        Storable::No("max-age")
+    );
+    assert_eq!(
+        storable(&obey, 200, &[JSON, ("cache-control", "public, max-age=60, max-age=60")]),
+        Storable::Yes { ttl: 60, stale: 0 }
+    );
+}
+
+#[test]
+fn age_is_the_first_member_and_invalid_ages_are_ignored() {
+    let obey = cfg(json!({"cache_control": true}));
+    let ttl = |age: &str| storable(&obey, 200, &[JSON, ("cache-control", "max-age=100"), ("age", age)]);
+    assert_eq!(ttl("30, 90"), Storable::Yes { ttl: 70, stale: 0 });
+    assert_eq!(ttl("abc"), Storable::Yes { ttl: 100, stale: 0 });
+    assert_eq!(ttl("-5"), Storable::Yes { ttl: 100, stale: 0 });
+    assert_eq!(ttl("99999999999999999999999"), Storable::No("max-age"));
+    assert_eq!(StoredMeta::new(0.0, 60, 0, Some("30, 40")).age, 30);
+    assert_eq!(StoredMeta::new(0.0, 60, 0, Some("x")).age, 0);
+}
+
+#[test]
+fn no_store_with_only_if_cached_may_be_answered_from_the_cache() {
+    let obey = cfg(json!({"cache_control": true}));
+    let r = |v: &str| Req::get("/a", "").with("cache-control", v);
+    assert_eq!(
+        r("no-store, only-if-cached").decision(&obey),
+        RequestDecision::Cache { lookup: true }
+    );
+    assert_eq!(
+        r("no-store, no-cache, only-if-cached").decision(&obey),
+        RequestDecision::Cache { lookup: false }
+    );
+    assert_eq!(
+        r("No-Store").decision(&obey),
+        RequestDecision::Bypass(Bypass::RequestNoStore)
+    );
+}
+
+#[test]
+fn entity_tags_with_commas_and_backslashes() {
+    let resp = headers(&[("etag", "\"a,b\"")]);
+    let r = |n: &str| resp.get(n).cloned();
+    let check = |inm: &str| {
+        let q = headers(&[("if-none-match", inm)]);
+        not_modified(200, &|n: &str| q.get(n).cloned(), &r)
+    };
+    assert!(check("\"x\", \"a,b\""));
+    assert!(!check("\"a\", \"b\""));
+    let resp = headers(&[("etag", "\"a\\\"")]);
+    let r = |n: &str| resp.get(n).cloned();
+    let q = headers(&[("if-none-match", "\"a\\\", \"z\"")]);
+    assert!(not_modified(200, &|n: &str| q.get(n).cloned(), &r));
+}
