@@ -201,7 +201,8 @@ for (const reload of ["0", "600"]) describe(`docs contract: edge cache, third au
     assert.equal(xcs(await get(plain)), "Miss");
     await settle();
     await sleep(1300);
-    broken.add("pr").add("plain1");
+    broken.add("pr");
+    broken.add("plain1");
     try {
       const r = await get(pr);
       assert.equal(r.status, 503, "no stale copy for a proxy-revalidate response");
@@ -210,7 +211,8 @@ for (const reload of ["0", "600"]) describe(`docs contract: edge cache, third au
       assert.equal(s.status, 200);
       assert.equal(xcs(s), "Stale");
     } finally {
-      broken.delete("pr").delete("plain1");
+      broken.delete("pr");
+      broken.delete("plain1");
     }
   });
 
