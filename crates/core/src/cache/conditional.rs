@@ -69,10 +69,12 @@ fn etag_matches_any(list: &str, etag: &str) -> bool {
     }
     // An entity-tag may itself contain a comma (`"a,b"`): split outside quotes (a backslash is an
     // ordinary entity-tag character, not an escape).
-    super::control::split_outside_quotes(list, false).into_iter().any(|candidate| {
-        let c = candidate.trim();
-        c == "*" || opaque(c) == ours
-    })
+    super::control::split_outside_quotes(list, false)
+        .into_iter()
+        .any(|candidate| {
+            let c = candidate.trim();
+            c == "*" || opaque(c) == ours
+        })
 }
 
 /// An HTTP date (RFC 9110 5.6.7) as Unix seconds: IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), and

@@ -1122,7 +1122,14 @@ fn directive_values_follow_delta_seconds() {
     let p = |v: &str| CacheControl::parse(Some(v));
     assert_eq!(p("max-age=\"60\"").max_age, Some(60), "quoted");
     assert_eq!(p("max-age=\"6\\0\"").max_age, Some(60), "quoted-pair");
-    for bad in ["max-age=+60", "max-age=-1", "max-age=1.5", "max-age=", "max-age", "max-age=6 0"] {
+    for bad in [
+        "max-age=+60",
+        "max-age=-1",
+        "max-age=1.5",
+        "max-age=",
+        "max-age",
+        "max-age=6 0",
+    ] {
         assert_eq!(p(bad).max_age, Some(0), "{bad}: malformed is stale");
     }
     // Too large to represent: 2^31 (RFC 9111 1.2.2), not 0.
@@ -1139,17 +1146,32 @@ fn duplicate_directives_take_the_stricter_value() {
     let p = |v: &str| CacheControl::parse(Some(v));
     assert_eq!(p("max-age=0, max-age=600").max_age, Some(0));
     assert_eq!(p("max-age=600, max-age=60").max_age, Some(0));
-    assert_eq!(p("max-age=60, MAX-AGE=\"60\"").max_age, Some(60), "same value");
+    assert_eq!(
+        p("max-age=60, MAX-AGE=\"60\"").max_age,
+        Some(60),
+        "same value"
+    );
     assert_eq!(p("s-maxage=60, s-maxage=30").s_maxage, Some(0));
     assert_eq!(p("min-fresh=5, min-fresh=10").min_fresh, Some(10));
-    assert_eq!(p("stale-if-error=60, stale-if-error=5").stale_if_error, Some(5));
+    assert_eq!(
+        p("stale-if-error=60, stale-if-error=5").stale_if_error,
+        Some(5)
+    );
     let obey = cfg(json!({"cache_control": true}));
     assert_eq!(
-        storable(&obey, 200, &[JSON, ("cache-control", "max-age=0, max-age=600")]),
+        storable(
+            &obey,
+            200,
+            &[JSON, ("cache-control", "max-age=0, max-age=600")]
+        ),
         Storable::No("max-age")
     );
     assert_eq!(
-        storable(&obey, 200, &[JSON, ("cache-control", "public, max-age=60, max-age=60")]),
+        storable(
+            &obey,
+            200,
+            &[JSON, ("cache-control", "public, max-age=60, max-age=60")]
+        ),
         Storable::Yes { ttl: 60, stale: 0 }
     );
 }
@@ -1157,7 +1179,13 @@ fn duplicate_directives_take_the_stricter_value() {
 #[test]
 fn age_is_the_first_member_and_invalid_ages_are_ignored() {
     let obey = cfg(json!({"cache_control": true}));
-    let ttl = |age: &str| storable(&obey, 200, &[JSON, ("cache-control", "max-age=100"), ("age", age)]);
+    let ttl = |age: &str| {
+        storable(
+            &obey,
+            200,
+            &[JSON, ("cache-control", "max-age=100"), ("age", age)],
+        )
+    };
     assert_eq!(ttl("30, 90"), Storable::Yes { ttl: 70, stale: 0 });
     assert_eq!(ttl("abc"), Storable::Yes { ttl: 100, stale: 0 });
     assert_eq!(ttl("-5"), Storable::Yes { ttl: 100, stale: 0 });
