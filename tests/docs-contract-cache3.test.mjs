@@ -4,7 +4,7 @@
 // large, repeated with another value), s-maxage against max-age in either order, max-age against Expires,
 // field-named no-cache and private, an Age list or an invalid Age, no-store with only-if-cached,
 // proxy-revalidate, If-None-Match entity-tags with commas and weak comparison, If-Modified-Since without
-// Last-Modified, ignore_uri_case on the path only, and which misses do not wait for the cache_lock (HEAD, a
+// Last-Modified, If-Match and If-Unmodified-Since left to the origin, ignore_uri_case on the path only, and which misses do not wait for the cache_lock (HEAD, a
 // client asking for a fresh copy) or take an old lock over (cache_lock_age). Every statement runs on both
 // request paths (CONFIG_RELOAD_SECONDS 0: asynchronous; 600 after a warm-up request: synchronous).
 import { describe, test, before, after } from "node:test";
@@ -69,6 +69,10 @@ for (const reload of ["0", "600"]) describe(`docs contract: edge cache, third au
       const seg = p.split("/")[2];
       const n = calls(p);
       if (req.headers["x-hold"]) await gate(p).promise;
+      if (req.headers["if-match"] && req.headers["if-match"] !== ORIGIN_HEADERS[seg]?.etag) {
+        res.writeHead(412, { "content-type": "application/json" });
+        return res.end("{}");
+      }
       if (broken.has(seg)) {
         res.writeHead(503, { "content-type": "application/json" });
         return res.end("{}");
@@ -264,6 +268,22 @@ for (const reload of ["0", "600"]) describe(`docs contract: edge cache, third au
     assert.equal((await get(q, { "if-modified-since": LAST_MODIFIED })).status, 304, "one date: the condition applies");
     const two = await get(q, { "if-modified-since": `${LAST_MODIFIED}, ${tomorrow}` });
     assert.equal(two.status, 200, "two dates: ignored");
+  });
+
+  test("If-Match and If-Unmodified-Since are not evaluated by the cache: a hit is served, a miss sends them on", async () => {
+    const p = u("/c/etag/im");
+    await assertStored(p);
+    for (const h of [{ "if-match": '"nope"' }, { "if-unmodified-since": "Sat, 05 Nov 1994 08:49:37 GMT" }]) {
+      const r = await get(p, h);
+      assert.equal(r.status, 200, JSON.stringify(h));
+      assert.equal(xcs(r), "Hit", JSON.stringify(h));
+    }
+    const q = u("/c/etag/im-miss");
+    const miss = await get(q, { "if-match": '"nope"' });
+    assert.equal(miss.status, 412);
+    assert.equal(xcs(miss), "Bypass");
+    assert.equal(cacheStatus(miss).detail, '"status"');
+    assert.equal(origin.requests.filter((r) => r.url === q).at(-1).headers["if-match"], '"nope"');
   });
 
   test("ignore_uri_case: the path's case does not split the cache, the query's does (X-Cache-Key shows it)", async () => {
