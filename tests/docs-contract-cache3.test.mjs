@@ -4,9 +4,10 @@
 // large, repeated with another value), s-maxage against max-age in either order, max-age against Expires,
 // field-named no-cache and private, an Age list or an invalid Age, no-store with only-if-cached,
 // proxy-revalidate, If-None-Match entity-tags with commas and weak comparison, If-Modified-Since without
-// Last-Modified, If-Match and If-Unmodified-Since left to the origin, ignore_uri_case on the path only, and which misses do not wait for the cache_lock (HEAD, a
-// client asking for a fresh copy) or take an old lock over (cache_lock_age). Every statement runs on both
-// request paths (CONFIG_RELOAD_SECONDS 0: asynchronous; 600 after a warm-up request: synchronous).
+// Last-Modified, If-Match and If-Unmodified-Since left to the origin, ignore_uri_case on the path only, and
+// which misses do not wait for the cache_lock (HEAD, a client asking for a fresh copy) or take an old lock over
+// (cache_lock_age). Every statement runs on both request paths (CONFIG_RELOAD_SECONDS 0: asynchronous; 600
+// after a warm-up request: synchronous).
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startGateway, startOrigin, request, sleep, waitFor, problemOf } from "./support/harness.mjs";
