@@ -45,6 +45,7 @@ const ORIGIN_HEADERS = {
   plain1: { "cache-control": "max-age=1" },
   etag: { etag: '"a,b"', "last-modified": LAST_MODIFIED },
   weak: { etag: 'W/"v"' },
+  "ext-quoted": { "cache-control": 'community="x, no-store", max-age=60' },
 };
 
 for (const reload of ["0", "600"]) describe(`docs contract: edge cache, third audit (CONFIG_RELOAD_SECONDS ${reload})`, { timeout: 180_000 }, () => {
@@ -137,6 +138,9 @@ for (const reload of ["0", "600"]) describe(`docs contract: edge cache, third au
     await assertStored(u("/cc/quoted"), 30, 'MAX-AGE="30"');
     await assertNotStored(u("/cc/plus"), "max-age", "max-age=+60");
     await assertStored(u("/cc/huge"), 2147483648, "max-age=99999999999999999999");
+    // An unknown directive is ignored, and the comma inside its quoted value does not start a directive.
+    await assertStored(u("/c/ext-quoted"), 300, 'community="x, no-store"');
+    await assertStored(u("/cc/ext-quoted"), 60, 'community="x, no-store", max-age=60');
   });
 
   test("a directive repeated with another value counts as max-age=0; with the same value it is that value", async () => {
