@@ -1227,3 +1227,18 @@ fn entity_tags_with_commas_and_backslashes() {
     let q = headers(&[("if-none-match", "\"a\\\", \"z\"")]);
     assert!(not_modified(200, &|n: &str| q.get(n).cloned(), &r));
 }
+
+#[test]
+fn expires_counts_from_now_when_the_date_is_not_a_date() {
+    let obey = cfg(json!({"cache_control": true}));
+    // NOW_SECS + 60 s.
+    let expires = ("expires", "Tue, 14 Nov 2023 22:14:20 GMT");
+    assert_eq!(
+        storable(&obey, 200, &[JSON, ("date", "yesterday"), expires]),
+        Storable::Yes { ttl: 60, stale: 0 }
+    );
+    assert_eq!(
+        storable(&obey, 200, &[JSON, expires]),
+        Storable::Yes { ttl: 60, stale: 0 }
+    );
+}
