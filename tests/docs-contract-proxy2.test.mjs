@@ -62,7 +62,7 @@ function raw(url, text, ms = 10_000) {
 let serial = 0;
 
 for (const reload of ["0", "600"]) describe(`docs/proxying.md, third audit (CONFIG_RELOAD_SECONDS ${reload})`, { timeout: 300_000 }, () => {
-  let gw, o, stall, deadPort, version;
+  let gw, o, stall, hints, deadPort, version;
   const upgrades = [];
   const uploads = [];
   const key = "eg_p2_" + crypto.randomBytes(12).toString("hex");
@@ -168,6 +168,14 @@ for (const reload of ["0", "600"]) describe(`docs/proxying.md, third audit (CONF
       },
       { rawBody: true },
     );
+    // An origin whose answer starts with an interim 103 Early Hints.
+    hints = net.createServer((socket) => {
+      socket.on("error", () => {});
+      socket.once("data", () =>
+        socket.end("HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+      );
+    });
+    await new Promise((resolve) => hints.listen(0, "127.0.0.1", resolve));
     // An origin that accepts connections and never reads nor answers.
     stall = net.createServer((s) => {
       s.pause();
@@ -188,6 +196,7 @@ for (const reload of ["0", "600"]) describe(`docs/proxying.md, third audit (CONF
         { name: "up", url: upOrigin.url },
         { name: "stall", url: `http://127.0.0.1:${stall.address().port}`, timeout_ms: 500, retries: 0 },
         { name: "dead", url: `http://127.0.0.1:${deadPort}`, retries: 0 },
+        { name: "hints", url: `http://127.0.0.1:${hints.address().port}`, retries: 0 },
         {
           name: "breaker",
           targets: [{ url: `http://127.0.0.1:${deadPort}` }],
@@ -198,11 +207,13 @@ for (const reload of ["0", "600"]) describe(`docs/proxying.md, third audit (CONF
       routes: [
         { name: "o", service: "o", paths: ["/o"] },
         { name: "get-only", service: "o", paths: ["/get-only"], methods: ["GET", "POST"] },
+        { name: "mf", service: "o", paths: ["/mf"], methods: ["OPTIONS", "GET"] },
         { name: "quick", service: "quick", paths: ["/quick"] },
         { name: "ws", service: "ws", paths: ["/ws"] },
         { name: "up", service: "up", paths: ["/up"] },
         { name: "stall", service: "stall", paths: ["/stall"] },
         { name: "dead", service: "dead", paths: ["/dead"] },
+        { name: "hints", service: "hints", paths: ["/hints"] },
         { name: "breaker", service: "breaker", paths: ["/breaker"] },
         { name: "authed", service: "o", paths: ["/authed"] },
         { name: "cached", service: "o", paths: ["/cached"] },
@@ -230,6 +241,7 @@ for (const reload of ["0", "600"]) describe(`docs/proxying.md, third audit (CONF
     await stall?.upOrigin?.close();
     for (const s of stall?.sockets ?? []) s.destroy();
     await new Promise((resolve) => (stall ? stall.close(resolve) : resolve()));
+    await new Promise((resolve) => (hints ? hints.close(resolve) : resolve()));
   });
 
   // ------------------------------------------------------------------------------------------ the response
@@ -295,6 +307,12 @@ for (const reload of ["0", "600"]) describe(`docs/proxying.md, third audit (CONF
       assert.equal(o.requests.length, before);
     });
 
+    test("an interim 1xx is never passed on: locally 502 upstream_unreachable", async () => {
+      const { res } = await send("/hints/x");
+      assertProblem(res, 502, "upstream_unreachable");
+      assert.equal(res.headers.link, undefined);
+    });
+
     test("HEAD: the origin's status and Content-Length, no body", async () => {
       const { res, up } = await send("/o/length", { method: "HEAD" });
       assert.equal(up.method, "HEAD");
@@ -318,9 +336,9 @@ for (const reload of ["0", "600"]) describe(`docs/proxying.md, third audit (CONF
 
   describe("Max-Forwards", () => {
     test("OPTIONS with Max-Forwards: 0 is answered by the gateway; TRACE with 3 is forwarded with 2", async () => {
-      let { res, up } = await send("/get-only/x", { method: "OPTIONS", headers: { "max-forwards": "0" } });
+      let { res, up } = await send("/mf/x", { method: "OPTIONS", headers: { "max-forwards": "0" } });
       assert.equal(res.status, 200);
-      assert.equal(res.headers.allow, "GET, POST");
+      assert.equal(res.headers.allow, "GET, OPTIONS");
       assert.equal(up, null);
       assert.equal(res.headers.date, undefined, "the gateway's own answers carry no Date locally");
       ({ res, up } = await send("/o/x", { method: "TRACE", headers: { "max-forwards": "3" } }));
