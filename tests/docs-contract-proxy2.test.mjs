@@ -10,6 +10,7 @@ import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import net from "node:net";
+import { Miniflare } from "miniflare";
 import {
   startGateway,
   startOrigin,
@@ -673,5 +674,50 @@ for (const reload of ["0", "600"]) describe(`docs/proxying.md: no_config and con
     } finally {
       await gw.dispose();
     }
+  });
+});
+
+// Whose behaviour the two local pitfalls above are: a plain Worker, not the gateway, under the same Miniflare.
+describe("docs/proxying.md: the runtime's own behaviour, shown with a plain Worker", { timeout: 60_000 }, () => {
+  let mf, url, o;
+  before(async () => {
+    o = await startOrigin(async (req, res) => {
+      res.writeHead(200, { "content-type": "application/octet-stream" });
+      res.write("partial-");
+      await sleep(100);
+      res.destroy();
+    });
+    mf = new Miniflare({
+      modules: true,
+      script: `export default { async fetch(req) {
+        if (req.method === "HEAD") return new Response(null, { status: 400 });
+        const r = await fetch("${o.url}/die");
+        return new Response(r.body, r);
+      } }`,
+      host: "127.0.0.1",
+      port: 0,
+      compatibilityDate: "2026-05-01",
+    });
+    url = new URL(await mf.ready);
+  });
+  after(async () => {
+    await mf?.dispose();
+    await o?.close();
+  });
+
+  test("a HEAD answered without reading its 200 KB body: the head, then a reset (no gateway involved)", async () => {
+    const n = 200_000;
+    const r = await raw(url, `HEAD / HTTP/1.1\r\nHost: w.test\r\nContent-Length: ${n}\r\nConnection: close\r\n\r\n${"x".repeat(n)}`);
+    assert.match(r.text, /^HTTP\/1\.1 400 /);
+    assert.ok([null, "ECONNRESET"].includes(r.error), String(r.error));
+  });
+
+  test("a pass-through of a chunked body the origin cuts short ends normally (no gateway involved)", async () => {
+    const res = await streamRequest(new URL("/", url).toString());
+    const chunks = [];
+    for await (const c of res) chunks.push(c);
+    assert.equal(res.headers["transfer-encoding"], "chunked");
+    assert.equal(Buffer.concat(chunks).toString(), "partial-");
+    assert.equal(res.complete, true);
   });
 });
