@@ -314,6 +314,21 @@ for (const reload of ["0", "600"]) describe(`docs/proxying.md, third audit (CONF
       assert.equal(res.headers.link, undefined);
     });
 
+    test("a DELETE or OPTIONS body reaches the origin, framed by Content-Length or chunked", async () => {
+      async function* chunked() {
+        yield Buffer.from("ab");
+        yield Buffer.from("c");
+      }
+      for (const method of ["DELETE", "OPTIONS"]) {
+        for (const [headers, body] of [[{ "content-length": "3" }, "abc"], [{ "transfer-encoding": "chunked" }, chunked()]]) {
+          const { res, up } = await send("/o/echo", { method, headers, body });
+          assert.equal(res.status, 200, `${method} ${JSON.stringify(headers)}`);
+          assert.equal(up.method, method);
+          assert.equal(up.body.toString(), "abc", `${method} ${JSON.stringify(headers)}`);
+        }
+      }
+    });
+
     test("HEAD: the origin's status and Content-Length, no body", async () => {
       const { res, up } = await send("/o/length", { method: "HEAD" });
       assert.equal(up.method, "HEAD");
@@ -513,7 +528,7 @@ for (const reload of ["0", "600"]) describe(`docs/proxying.md, third audit (CONF
     });
 
     test("405 method_not_allowed with Allow", async () => {
-      const { res, up } = await row("/get-only/x", { method: "DELETE" }, 405, "method_not_allowed", false);
+      const { res, up } = await row("/get-only/x", { method: "DELETE" }, 405, "method_not_allowed");
       assert.equal(res.headers.allow, "GET, POST");
       assert.equal(up, null);
     });
@@ -543,7 +558,7 @@ for (const reload of ["0", "600"]) describe(`docs/proxying.md, third audit (CONF
     });
 
     test("504 not_cached: only-if-cached on a proxy-cache route without a stored answer", async () => {
-      const { up } = await row("/cached/cache", { headers: { "cache-control": "only-if-cached" } }, 504, "not_cached", false);
+      const { up } = await row("/cached/cache", { headers: { "cache-control": "only-if-cached" } }, 504, "not_cached");
       assert.equal(up, null);
     });
 
@@ -628,6 +643,10 @@ for (const reload of ["0", "600"]) describe(`docs/proxying.md: no_config and con
         assert.equal(line.error, "no_config");
         assert.equal(line.config_version, null);
       }
+      const head = await request(gw.at("/x"), { method: "HEAD" });
+      assert.equal(head.status, 503);
+      assert.match(head.headers["content-type"], /^application\/problem\+json/);
+      assert.equal(head.body.length, 0);
     } finally {
       await gw.dispose();
     }
