@@ -598,6 +598,15 @@ for (const reload of ["0", "600"]) describe(`docs/proxying.md, third audit (CONF
       assert.ok(Number.isInteger(line.total_latency_ms) && line.total_latency_ms >= line.upstream_latency_ms);
     });
 
+    test("host: the request URL's host and port as the runtime builds it from Host (lower case, a default port dropped)", async () => {
+      for (const [host, logged] of [["GW.Example:80", "gw.example"], ["GW.Example:8080", "gw.example:8080"], ["gw.example", "gw.example"]]) {
+        const id = `p2-host-${reload}-${++serial}`;
+        const r = await raw(gw.url, `GET /o/h HTTP/1.1\r\nHost: ${host}\r\nX-Request-Id: ${id}\r\nConnection: close\r\n\r\n`);
+        assert.match(r.text, /^HTTP\/1\.1 200 /);
+        assert.equal((await logOf(id)).host, logged, host);
+      }
+    });
+
     test("a plain route: consumer null; no route: route, service, upstream, attempts null", async () => {
       let { id } = await send("/o/plain");
       let line = await logOf(id);
