@@ -143,6 +143,8 @@ function clientResponse(r, upstreamMs, proxyMs, respAlways, requestId) {
   const c = h.get("connection");
   for (const n of respAlways) h.delete(n);
   if (c) for (const t of c.split(",")) { const n = t.trim(); if (n) h.delete(n); }
+  // RFC 9110 section 6.6.1: a recipient with a clock forwarding a response without Date adds one.
+  if (!h.has("date")) h.set("date", new Date().toUTCString());
   h.set("x-request-id", requestId);
   h.set("x-edgegate-upstream-latency", String(upstreamMs));
   h.set("x-edgegate-proxy-latency", String(Math.max(0, proxyMs)));
