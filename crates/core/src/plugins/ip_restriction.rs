@@ -179,7 +179,8 @@ pub(crate) fn check_status_message(
         ));
     }
     let message = message.unwrap_or_else(|| default_message.to_string());
-    if message.is_empty() || message.len() > 1024 {
+    // Characters, as the docs say (not UTF-8 bytes: 1024 `é` are 1024 characters).
+    if message.is_empty() || message.chars().count() > 1024 {
         errors.push(("message".into(), "must be 1 to 1024 characters long".into()));
     }
     (status, message)
@@ -389,7 +390,12 @@ mod tests {
         assert!(c.admits(ip("198.51.100.255")));
         assert!(!c.admits(ip("198.51.101.0")));
         // Zone ids, ports, brackets and leading zeros are not addresses, in entries and from the client.
-        let bad = ["fe80::1%eth0", "192.0.2.7:443", "[2001:db8::7]", "010.0.0.1"];
+        let bad = [
+            "fe80::1%eth0",
+            "192.0.2.7:443",
+            "[2001:db8::7]",
+            "010.0.0.1",
+        ];
         let e = errors(json!({ "allow": bad }));
         assert_eq!(e.len(), bad.len(), "{e:?}");
         for b in bad.iter().chain(&["192.0.2.7, 10.0.0.1"]) {
@@ -397,6 +403,17 @@ mod tests {
             assert_eq!(err.status(), 403, "{b}: 403 whatever `status` says");
             assert_eq!(err.detail, "Cannot identify the client IP address", "{b}");
         }
+    }
+
+    #[test]
+    fn message_length_is_counted_in_characters() {
+        let ok = "\u{e9}".repeat(1024);
+        assert_eq!(
+            config(json!({"deny": ["1.2.3.4"], "message": ok})).message,
+            ok
+        );
+        let e = errors(json!({"deny": ["1.2.3.4"], "message": "\u{e9}".repeat(1025)}));
+        assert_eq!(e[0].0, "message");
     }
 
     #[test]
