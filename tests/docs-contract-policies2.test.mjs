@@ -312,8 +312,12 @@ for (const reload of ["0", "600"]) describe(`docs/traffic-policies.md, second au
       }
     });
 
-    test("X-Forwarded-For and X-Real-IP are not consulted: only CF-Connecting-IP", async () => {
-      const res = await from("/ip-mapped", "11.0.0.1", { "x-forwarded-for": "10.0.0.1", "x-real-ip": "10.0.0.1" });
+    test("X-Forwarded-For, X-Real-IP and Forwarded are not consulted: only CF-Connecting-IP", async () => {
+      const res = await from("/ip-mapped", "11.0.0.1", {
+        "x-forwarded-for": "10.0.0.1",
+        "x-real-ip": "10.0.0.1",
+        forwarded: "for=10.0.0.1",
+      });
       assertProblem(res, 403, "ip_not_allowed");
       const ok = await from("/ip-all4", "2001:db8::1", { "x-forwarded-for": "1.2.3.4" });
       assert.equal(ok.status, 200);
@@ -383,11 +387,14 @@ for (const reload of ["0", "600"]) describe(`docs/traffic-policies.md, second au
       assertProblem(await post("/size-0", chunks(1)), 413, "payload_too_large");
     });
 
-    test("a GET with a body is limited like any request; a GET without one passes even with require_content_length", async () => {
+    test("a GET or DELETE with a body is limited like any request; a GET without one passes even with require_content_length", async () => {
       const id = `p2-get-body-${reload}`;
       const res = await get("/size-10", { "content-length": "11", "x-request-id": id }, { body: "x".repeat(11) });
       assertProblem(res, 413, "payload_too_large");
       assert.equal(o.requests.filter((r) => r.headers["x-request-id"] === id).length, 0, "the origin is not contacted");
+      // (node:http frames a DELETE body only with an explicit Content-Length.)
+      const del = await get("/size-10", { "content-length": "11" }, { method: "DELETE", body: "x".repeat(11) });
+      assertProblem(del, 413, "payload_too_large");
       assert.equal((await get("/size-10-strict")).status, 200);
       assert.equal((await get("/size-10-strict", {}, { method: "DELETE" })).status, 200);
       // Content-Length: 0 is a length.
