@@ -69,6 +69,7 @@ function config(originUrl, deadUrl) {
       route("c-dead", { service: "dead" }),
       route("c-size"),
       route("c-exposed"),
+      route("c-get-only", { methods: ["GET"] }),
       route("c-ip"),
       route("ip-edges"),
       route("ip-all4"),
@@ -263,6 +264,19 @@ for (const reload of ["0", "600"]) describe(`docs/traffic-policies.md, second au
       const missing = await get("/c-ip?status=404", { origin: APP, "cf-connecting-ip": "10.1.1.1" });
       assert.equal(missing.status, 404);
       assert.equal(missing.headers["access-control-allow-origin"], APP);
+    });
+
+    test("a route limited to GET: a preflight (or a POST) gets 405 with Allow and no CORS header", async () => {
+      for (const res of [
+        await preflight("/c-get-only", APP),
+        await get("/c-get-only", { origin: APP, "content-length": "0" }, { method: "POST" }),
+      ]) {
+        assertProblem(res, 405, "method_not_allowed");
+        assert.equal(res.headers.allow, "GET");
+        assert.equal(res.headers["access-control-allow-origin"], undefined);
+        assert.deepEqual(varyNames(res), []);
+      }
+      assert.equal((await get("/c-get-only", { origin: APP })).headers["access-control-allow-origin"], APP);
     });
 
     test("a global cors instance applies to routes without their own; a request that matches no route gets none", async () => {
