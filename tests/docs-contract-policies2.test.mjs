@@ -100,7 +100,7 @@ function config(originUrl, deadUrl) {
       { name: "cors", route: "c-dead", config: { origins: [APP], credentials: true } },
       { name: "cors", route: "c-size", config: { origins: [APP] } },
       { name: "request-size-limiting", route: "c-size", config: { allowed_payload_size: 10, size_unit: "bytes" } },
-      { name: "cors", route: "c-exposed", config: { origins: ["*"], exposed_headers: ["X-Request-Id", "X-Total"] } },
+      { name: "cors", route: "c-exposed", config: { origins: ["*"], exposed_headers: ["X-Request-Id", "X-Total"], max_age: 0 } },
       { name: "cors", route: "c-ip", config: { origins: [APP] } },
       { name: "ip-restriction", route: "c-ip", config: { allow: ["10.0.0.0/8"], status: 404, message: "Nothing here" } },
       {
@@ -231,8 +231,11 @@ for (const reload of ["0", "600"]) describe(`docs/traffic-policies.md, second au
       const res = await get("/c-exposed", { origin: APP });
       assert.equal(res.headers["access-control-allow-origin"], "*");
       assert.equal(res.headers["access-control-expose-headers"], "X-Request-Id,X-Total");
+      assert.equal(res.headers["access-control-max-age"], undefined);
       const pre = await preflight("/c-exposed", APP);
       assert.equal(pre.headers["access-control-expose-headers"], undefined);
+      // max_age 0 is sent (the browser then does not cache the preflight).
+      assert.equal(pre.headers["access-control-max-age"], "0");
     });
 
     test("preflight_continue: the preflight's answer gets no CORS header, a gateway error (401) included", async () => {
