@@ -16,12 +16,17 @@ fn config<'a>(instances: &[&'a PluginInstance]) -> Option<&'a CorsConfig> {
     instances.first()?.config::<CorsConfig>()
 }
 
+/// The request's `Origin`; an empty one counts as none (a browser never sends it empty).
+fn origin(ex: &Exchange<'_>) -> Option<String> {
+    ex.header("origin").filter(|o| !o.trim().is_empty())
+}
+
 /// The request's `Origin` when the request is a preflight.
 fn preflight_origin(ex: &Exchange<'_>) -> Option<String> {
     if !ex.info.method.eq_ignore_ascii_case("OPTIONS") {
         return None;
     }
-    let origin = ex.header("origin")?;
+    let origin = origin(ex)?;
     let method = ex.header("access-control-request-method");
     cors::is_preflight(&ex.info.method, Some(&origin), method.as_deref()).then_some(origin)
 }
@@ -77,7 +82,7 @@ pub fn header_filter(ex: &mut Exchange<'_>, instances: &[&PluginInstance], reply
     if preflight_origin(ex).is_some() {
         return;
     }
-    let origin = ex.header("origin");
+    let origin = origin(ex);
     let Some(change) = c.actual(origin.as_deref()) else {
         return;
     };

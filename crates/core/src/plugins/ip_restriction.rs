@@ -179,7 +179,8 @@ pub(crate) fn check_status_message(
         ));
     }
     let message = message.unwrap_or_else(|| default_message.to_string());
-    if message.is_empty() || message.len() > 1024 {
+    // Characters, as the docs say (not UTF-8 bytes: 1024 `é` are 1024 characters).
+    if message.is_empty() || message.chars().count() > 1024 {
         errors.push(("message".into(), "must be 1 to 1024 characters long".into()));
     }
     (status, message)
@@ -372,6 +373,47 @@ mod tests {
             .1
             .contains("unknown field"));
         assert_eq!(errors(json!({"deny": "1.2.3.4"}))[0].0, "deny");
+    }
+
+    #[test]
+    fn single_addresses_trimmed_entries_and_what_is_not_an_address() {
+        // An address without a prefix is /32 or /128; spaces around an entry are ignored.
+        assert_eq!(
+            Cidr::parse("192.0.2.7").unwrap(),
+            Cidr::parse("192.0.2.7/32").unwrap()
+        );
+        assert_eq!(
+            Cidr::parse("2001:DB8:0:0:0:0:0:7").unwrap(),
+            Cidr::parse("2001:db8::7/128").unwrap()
+        );
+        let c = config(json!({"allow": [" 198.51.100.0/24 "], "status": 418}));
+        assert!(c.admits(ip("198.51.100.255")));
+        assert!(!c.admits(ip("198.51.101.0")));
+        // Zone ids, ports, brackets and leading zeros are not addresses, in entries and from the client.
+        let bad = [
+            "fe80::1%eth0",
+            "192.0.2.7:443",
+            "[2001:db8::7]",
+            "010.0.0.1",
+        ];
+        let e = errors(json!({ "allow": bad }));
+        assert_eq!(e.len(), bad.len(), "{e:?}");
+        for b in bad.iter().chain(&["192.0.2.7, 10.0.0.1"]) {
+            let err = c.check(Some(b)).unwrap_err();
+            assert_eq!(err.status(), 403, "{b}: 403 whatever `status` says");
+            assert_eq!(err.detail, "Cannot identify the client IP address", "{b}");
+        }
+    }
+
+    #[test]
+    fn message_length_is_counted_in_characters() {
+        let ok = "\u{e9}".repeat(1024);
+        assert_eq!(
+            config(json!({"deny": ["1.2.3.4"], "message": ok})).message,
+            ok
+        );
+        let e = errors(json!({"deny": ["1.2.3.4"], "message": "\u{e9}".repeat(1025)}));
+        assert_eq!(e[0].0, "message");
     }
 
     #[test]

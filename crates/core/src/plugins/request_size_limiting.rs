@@ -188,6 +188,24 @@ mod tests {
             config(json!({"allowed_payload_size": 0, "size_unit": "bytes"})).limit,
             0
         );
+
+        // At most 2^53 bytes in all, whatever the unit.
+        assert_eq!(
+            config(json!({"allowed_payload_size": 1u64 << 53, "size_unit": "bytes"})).limit,
+            1 << 53
+        );
+        for (size, unit) in [
+            ((1u64 << 53) + 1, "bytes"),
+            ((1 << 43) + 1, "kilobytes"),
+            ((1 << 33) + 1, "megabytes"),
+        ] {
+            match RequestSizeLimitingConfig::parse(
+                &json!({"allowed_payload_size": size, "size_unit": unit}),
+            ) {
+                Err(PluginError::Config(e)) => assert_eq!(e[0].0, "allowed_payload_size"),
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     #[test]
