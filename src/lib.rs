@@ -101,6 +101,7 @@ impl Incoming {
             }
         };
         respond::add_headers(&response, extra_headers);
+        respond::add_date(&response);
         let parts = rules::split_url(&self.info.url);
         let line = AccessLog {
             event: "request",

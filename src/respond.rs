@@ -58,6 +58,21 @@ pub fn add_headers(response: &web_sys::Response, headers: &[(String, String)]) {
     }
 }
 
+/// RFC 9110 section 6.6.1: every response but a 1xx carries `Date`. A proxied one without it got it
+/// when it arrived (`clientResponse` in js.rs); the gateway's own answers (problem documents, plugin
+/// answers, preflights, the AI gateway's) get the time they are sent. A response whose headers cannot
+/// change is left as it is.
+pub fn add_date(response: &web_sys::Response) {
+    if response.status() < 200 {
+        return;
+    }
+    let headers = response.headers();
+    if !headers.has("date").unwrap_or(true) {
+        let now = js_sys::Date::new_0().to_utc_string();
+        let _ = headers.set("date", &String::from(now));
+    }
+}
+
 /// A response the gateway makes itself (a plugin's answer): `status`, `headers`, `body`, and the
 /// request id.
 pub fn fixed(

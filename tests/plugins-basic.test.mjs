@@ -147,6 +147,8 @@ for (const reload of [0, 1]) describe(`request-termination and redirect (CONFIG_
     assert.equal(res.status, 410);
     assert.equal(res.headers["content-type"], "text/plain; charset=utf-8");
     assert.equal(res.text, "gone for good");
+    // docs/proxying.md: the gateway's own answers carry Date (RFC 9110 section 6.6.1).
+    assert.ok(Math.abs(Date.parse(res.headers.date) - Date.now()) < 60_000, `Date: ${res.headers.date}`);
   });
 
   test("request-termination: 204 has no body", async () => {

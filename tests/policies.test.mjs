@@ -156,6 +156,8 @@ for (const reload of [0, 1]) describe(`traffic policies (CONFIG_RELOAD_SECONDS $
       // Configured headers: the answer depends on Origin and on the private-network request header.
       assert.deepEqual(varyNames(res), ["origin", "access-control-request-private-network"]);
       assert.equal(hitsOf("/cors"), before, "the origin never sees a preflight");
+      // docs/proxying.md: the gateway's own answers carry Date (RFC 9110 section 6.6.1).
+      assert.ok(Math.abs(Date.parse(res.headers.date) - Date.now()) < 60_000, `Date: ${res.headers.date}`);
       // Without Access-Control-Request-Private-Network, no private-network answer.
       const plain = await preflight("/cors", APP);
       assert.equal(plain.headers["access-control-allow-private-network"], undefined);
