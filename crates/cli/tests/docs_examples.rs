@@ -716,6 +716,7 @@ fn each_typed_plugin_schema_lists_exactly_the_fields_the_plugin_accepts() {
         "acl",
         "proxy-cache",
         "http-log",
+        "opentelemetry",
     ];
     kong.sort();
     typed.sort();
