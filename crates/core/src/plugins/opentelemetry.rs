@@ -538,7 +538,7 @@ mod tests {
             path_of(json!({"traces_endpoint": ok, "http_response_header_for_traceid": "a: b"})),
             "http_response_header_for_traceid"
         );
-        assert_eq!(path_of(json!({"traces_endpoint": ok, "bogus": 1})), "");
+        assert_eq!(path_of(json!({"traces_endpoint": ok, "bogus": 1})), "bogus");
     }
 
     #[test]
