@@ -279,6 +279,7 @@ pub static HOOKS: &[(&str, Hooks)] = &[
         "opentelemetry",
         Hooks {
             rewrite: Some(Now(opentelemetry::rewrite)),
+            header_filter: Some(opentelemetry::header_filter),
             log: Some(opentelemetry::log),
             ..NONE
         },

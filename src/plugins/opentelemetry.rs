@@ -1,13 +1,14 @@
 //! `opentelemetry` glue (Kong's plugin, priority 14; docs/observability.md). `rewrite` fixes the
 //! request's span context (`edgegate_core::plugins::opentelemetry::span_context`): the
 //! `traceparent` sent upstream (set through `ex.upstream_set`, so every attempt of the request
-//! carries the same span id), the trace id response header, the `propagation.clear` headers. `log`
+//! carries the same span id), the trace id response header, the `propagation.clear` headers;
+//! `header_filter` notes the status the client gets (also of the gateway's own answers). `log`
 //! builds the OTLP JSON body of the sampled span and sends it to the collector in a task kept alive
 //! with `ctx.waitUntil`, so the client's response never waits for it. One export per request, sent
 //! at most once; a failure is one console line.
 
 use crate::exchange::{Exchange, LogFields};
-use crate::plugins::Flow;
+use crate::plugins::{Flow, Reply};
 use crate::runtime;
 use edgegate_core::auth::jwks::url_for_log;
 use edgegate_core::plugins::opentelemetry::{
@@ -64,6 +65,11 @@ pub fn rewrite(
     ex.upstream_set
         .push(("traceparent".into(), span.traceparent()));
     Ok(Flow::Continue)
+}
+
+/// Notes the status the client gets (the gateway's own answers included) for the span.
+pub fn header_filter(ex: &mut Exchange<'_>, _: &[&PluginInstance], reply: &mut Reply) {
+    ex.log.status = Some(reply.status());
 }
 
 pub fn log(ex: &Exchange<'_>, instances: &[&PluginInstance], log: &LogFields) {

@@ -224,7 +224,7 @@ pub static REGISTRY: &[PluginDef] = &[
     PluginDef {
         name: "opentelemetry",
         priority: 14,
-        phases: &[Rewrite, Log],
+        phases: &[Rewrite, HeaderFilter, Log],
         runs: MostSpecific,
         no_consumer: true,
         parse: |c| super::opentelemetry::parse(c).map(Plugin::new),
