@@ -43,10 +43,7 @@ fn fresh(ex: &Exchange<'_>, config: &OtelConfig) -> SpanContext {
     )
 }
 
-pub fn rewrite(
-    ex: &mut Exchange<'_>,
-    instances: &[&PluginInstance],
-) -> Result<Flow, GatewayError> {
+pub fn rewrite(ex: &mut Exchange<'_>, instances: &[&PluginInstance]) -> Result<Flow, GatewayError> {
     let Some(config) = instances.first().and_then(|i| i.config::<OtelConfig>()) else {
         return Ok(Flow::Continue);
     };

@@ -143,12 +143,10 @@ pub fn parse(config: &Value) -> Result<OtelConfig, PluginError> {
         }
         (Some(e), None) => endpoint("traces_endpoint", e)?,
         (None, Some(e)) => endpoint("endpoint", e)?,
-        (None, None) => {
-            return Err(err(
-                "traces_endpoint",
-                "required: the collector's OTLP/HTTP traces URL, e.g. http://collector:4318/v1/traces",
-            ))
-        }
+        (None, None) => return Err(err(
+            "traces_endpoint",
+            "required: the collector's OTLP/HTTP traces URL, e.g. http://collector:4318/v1/traces",
+        )),
     };
     let mut headers = Vec::new();
     for (name, value) in &s.headers {
@@ -164,7 +162,10 @@ pub fn parse(config: &Value) -> Result<OtelConfig, PluginError> {
             ));
         }
         if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
-            return Err(err("headers", "a header value cannot contain CR, LF or NUL"));
+            return Err(err(
+                "headers",
+                "a header value cannot contain CR, LF or NUL",
+            ));
         }
         headers.push((lower, value.clone()));
     }
@@ -232,10 +233,7 @@ pub fn parse(config: &Value) -> Result<OtelConfig, PluginError> {
         }
     }
     if p.default_format.as_deref().is_some_and(|f| f != "w3c") {
-        return Err(err(
-            "propagation.default_format",
-            "only `w3c` is supported",
-        ));
+        return Err(err("propagation.default_format", "only `w3c` is supported"));
     }
     let mut clear = Vec::new();
     for name in p.clear.iter().flatten() {
@@ -272,7 +270,12 @@ pub fn parse(config: &Value) -> Result<OtelConfig, PluginError> {
 
 /// An absolute `http://` or `https://` URL with a host, without user information or fragment.
 fn endpoint(path: &str, url: &str) -> Result<String, PluginError> {
-    let bad = || err(path, "expected an absolute http:// or https:// URL with a host");
+    let bad = || {
+        err(
+            path,
+            "expected an absolute http:// or https:// URL with a host",
+        )
+    };
     if url.bytes().any(|b| b <= b' ' || b >= 0x7f) {
         return Err(bad());
     }
@@ -355,7 +358,9 @@ pub fn span_context(
     let parts: Vec<&str> = tp.split('-').collect();
     let (trace_id, span_id) = (parts[1].to_string(), parts[2].to_string());
     if continued {
-        let parent = client.and_then(|c| c.trim().split('-').nth(2)).map(str::to_string);
+        let parent = client
+            .and_then(|c| c.trim().split('-').nth(2))
+            .map(str::to_string);
         SpanContext {
             trace_id,
             span_id,
@@ -487,20 +492,29 @@ mod tests {
             c.resource_attributes,
             vec![("service.name".to_string(), "edgegate".to_string())]
         );
-        let c = parse(&json!({"endpoint": "https://c/v1/traces", "headers": {"X-Token": "t"},
+        let c = parse(
+            &json!({"endpoint": "https://c/v1/traces", "headers": {"X-Token": "t"},
             "resource_attributes": {"service.name": "gw", "deployment.environment": "prod"},
             "queue": {"max_batch_size": 10}, "batch_span_count": 200, "batch_flush_delay": 3,
             "connect_timeout": 1, "send_timeout": 2, "read_timeout": 3, "sampling_rate": 0.5,
             "http_response_header_for_traceid": "X-Trace-Id", "header_type": "preserve",
             "propagation": {"extract": ["w3c"], "inject": ["preserve"], "default_format": "w3c",
-                "clear": ["X-B3-TraceId"]}}))
+                "clear": ["X-B3-TraceId"]}}),
+        )
         .unwrap();
         assert_eq!(c.timeout_ms, 6);
         assert_eq!(c.headers, vec![("x-token".to_string(), "t".to_string())]);
-        assert_eq!(c.resource_attributes[1], ("service.name".into(), "gw".into()));
+        assert_eq!(
+            c.resource_attributes[1],
+            ("service.name".into(), "gw".into())
+        );
         assert_eq!(c.traceid_header.as_deref(), Some("x-trace-id"));
         assert_eq!(c.clear, vec!["x-b3-traceid".to_string()]);
-        assert!(!parse(&json!({"endpoint": "http://c", "header_type": "ignore"})).unwrap().extract);
+        assert!(
+            !parse(&json!({"endpoint": "http://c", "header_type": "ignore"}))
+                .unwrap()
+                .extract
+        );
         let c = parse(&json!({"endpoint": "http://c", "propagation": {"extract": []}})).unwrap();
         assert!(!c.extract);
     }
@@ -509,12 +523,27 @@ mod tests {
     fn invalid_settings_name_their_path() {
         let ok = "http://c/v1/traces";
         assert_eq!(path_of(json!({})), "traces_endpoint");
-        assert_eq!(path_of(json!({"traces_endpoint": "ftp://c"})), "traces_endpoint");
+        assert_eq!(
+            path_of(json!({"traces_endpoint": "ftp://c"})),
+            "traces_endpoint"
+        );
         assert_eq!(path_of(json!({"endpoint": "http://u:p@c/"})), "endpoint");
-        assert_eq!(path_of(json!({"endpoint": ok, "traces_endpoint": ok})), "endpoint");
-        assert_eq!(path_of(json!({"traces_endpoint": ok, "logs_endpoint": ok})), "logs_endpoint");
-        assert_eq!(path_of(json!({"traces_endpoint": ok, "sampling_rate": 2})), "sampling_rate");
-        assert_eq!(path_of(json!({"traces_endpoint": ok, "header_type": "b3"})), "header_type");
+        assert_eq!(
+            path_of(json!({"endpoint": ok, "traces_endpoint": ok})),
+            "endpoint"
+        );
+        assert_eq!(
+            path_of(json!({"traces_endpoint": ok, "logs_endpoint": ok})),
+            "logs_endpoint"
+        );
+        assert_eq!(
+            path_of(json!({"traces_endpoint": ok, "sampling_rate": 2})),
+            "sampling_rate"
+        );
+        assert_eq!(
+            path_of(json!({"traces_endpoint": ok, "header_type": "b3"})),
+            "header_type"
+        );
         assert_eq!(
             path_of(json!({"traces_endpoint": ok, "propagation": {"extract": ["b3"]}})),
             "propagation.extract"
@@ -531,9 +560,18 @@ mod tests {
             path_of(json!({"traces_endpoint": ok, "propagation": {"clear": ["traceparent"]}})),
             "propagation.clear"
         );
-        assert_eq!(path_of(json!({"traces_endpoint": ok, "headers": {"Host": "x"}})), "headers.Host");
-        assert_eq!(path_of(json!({"traces_endpoint": ok, "headers": {"a b": "x"}})), "headers");
-        assert_eq!(path_of(json!({"traces_endpoint": ok, "read_timeout": 0})), "read_timeout");
+        assert_eq!(
+            path_of(json!({"traces_endpoint": ok, "headers": {"Host": "x"}})),
+            "headers.Host"
+        );
+        assert_eq!(
+            path_of(json!({"traces_endpoint": ok, "headers": {"a b": "x"}})),
+            "headers"
+        );
+        assert_eq!(
+            path_of(json!({"traces_endpoint": ok, "read_timeout": 0})),
+            "read_timeout"
+        );
         assert_eq!(
             path_of(json!({"traces_endpoint": ok, "http_response_header_for_traceid": "a: b"})),
             "http_response_header_for_traceid"
@@ -599,7 +637,10 @@ mod tests {
         assert_eq!(s["name"], "GET orders");
         assert_eq!(s["startTimeUnixNano"], "1700000000000000000");
         assert_eq!(s["endTimeUnixNano"], "1700000000012000000");
-        assert_eq!(s["status"], json!({"code": 2, "message": "upstream_unreachable"}));
+        assert_eq!(
+            s["status"],
+            json!({"code": 2, "message": "upstream_unreachable"})
+        );
         assert_eq!(
             body["resourceSpans"][0]["resource"]["attributes"][0],
             json!({"key": "service.name", "value": {"stringValue": "edgegate"}})
