@@ -50,7 +50,10 @@ for (const reload of ["0", "600"]) describe(`opentelemetry (CONFIG_RELOAD_SECOND
   }
 
   before(async () => {
-    origin = await startOrigin();
+    origin = await startOrigin(async (req, res, rec) => {
+      res.writeHead(req.url.includes("boom") ? 500 : 200, { "content-type": "application/json", "x-origin": "yes" });
+      res.end(JSON.stringify({ url: rec.url, headers: rec.headers }));
+    });
     collector = await startOrigin(async (req, res) => {
       const status = req.url.startsWith("/fail") ? 503 : 200;
       res.writeHead(status, { "content-type": "application/json" });
@@ -80,12 +83,13 @@ for (const reload of ["0", "600"]) describe(`opentelemetry (CONFIG_RELOAD_SECOND
           queue: { max_batch_size: 1 },
           batch_span_count: 200,
           batch_flush_delay: 3,
+          propagation: { extract: ["w3c"], inject: ["preserve", "w3c"], default_format: "w3c", clear: ["X-B3-TraceId"] },
         }),
         otel("never", { sampling_rate: 0, http_response_header_for_traceid: "X-Trace-Id" }),
         otel("auth", { http_response_header_for_traceid: "X-Trace-Id" }),
         { name: "key-auth", route: "auth", config: { key_names: ["x-key"] } },
         otel("down", {}),
-        { name: "opentelemetry", route: "failing", config: { endpoint: `${collector.url}/fail` } },
+        { name: "opentelemetry", route: "failing", config: { endpoint: `${collector.url}/fail?token=qs-secret-3` } },
         otel("deadcol", { traces_endpoint: `http://127.0.0.1:${dead}/v1/traces`, connect_timeout: 500, send_timeout: 500, read_timeout: 500 }),
         otel("ignore", { header_type: "ignore" }),
       ],
@@ -211,6 +215,30 @@ for (const reload of ["0", "600"]) describe(`opentelemetry (CONFIG_RELOAD_SECOND
     assert.deepEqual(span.status, { code: 2, message: "upstream_unreachable" });
   });
 
+  test("propagation.clear removes headers; a traceparent the client's Connection names is not continued", async () => {
+    const trace = hex(16);
+    const res = await request(gw.at("/t/clear"), { headers: { "x-b3-traceid": hex(16), "x-other": "kept" } });
+    assert.equal(res.status, 200);
+    const seen = JSON.parse(res.text).headers;
+    assert.equal(seen["x-b3-traceid"], undefined);
+    assert.equal(seen["x-other"], "kept");
+    const hop = await request(gw.at("/t/hop"), { headers: { traceparent: `00-${trace}-${hex(8)}-01`, connection: "traceparent" } });
+    assert.equal(hop.status, 200);
+    const hopSeen = originTrace(hop);
+    assert.notEqual(hopSeen.traceId, trace);
+    const { span } = await exported(hop);
+    assert.equal(span.traceId, hopSeen.traceId);
+    assert.equal(span.parentSpanId, undefined);
+  });
+
+  test("an origin's 5xx: status ERROR without a message", async () => {
+    const res = await request(gw.at("/t/boom"));
+    assert.equal(res.status, 500);
+    const { span } = await exported(res);
+    assert.deepEqual(attrs(span)["http.response.status_code"], { intValue: "500" });
+    assert.deepEqual(span.status, { code: 2 });
+  });
+
   test("header_type ignore: a new trace whatever the client sent", async () => {
     const trace = hex(16);
     const res = await request(gw.at("/ignore/x"), { headers: { traceparent: `00-${trace}-${hex(8)}-01`, tracestate: "v=1" } });
@@ -236,6 +264,7 @@ for (const reload of ["0", "600"]) describe(`opentelemetry (CONFIG_RELOAD_SECOND
       what: "opentelemetry_export_failed lines",
     });
     assert.equal(line(failing.headers["x-request-id"]).status, 503);
+    assert.equal(line(failing.headers["x-request-id"]).endpoint, `${collector.url}/fail`, "the endpoint without its query");
     assert.ok(["connection failed", "timeout"].includes(line(dead.headers["x-request-id"]).error));
   });
 
