@@ -51,7 +51,9 @@ for (const reload of ["0", "600"]) describe(`opentelemetry (CONFIG_RELOAD_SECOND
 
   before(async () => {
     origin = await startOrigin(async (req, res, rec) => {
-      res.writeHead(req.url.includes("boom") ? 500 : 200, { "content-type": "application/json", "x-origin": "yes" });
+      // A `flaky` path fails its first attempt (503), for the retry.
+      const first = req.url.includes("flaky") && origin.requests.filter((r) => r.url === rec.url).length === 1;
+      res.writeHead(req.url.includes("boom") ? 500 : first ? 503 : 200, { "content-type": "application/json", "x-origin": "yes" });
       res.end(JSON.stringify({ url: rec.url, headers: rec.headers }));
     });
     collector = await startOrigin(async (req, res) => {
@@ -64,7 +66,8 @@ for (const reload of ["0", "600"]) describe(`opentelemetry (CONFIG_RELOAD_SECOND
     const otel = (route, cfg) => ({ name: "opentelemetry", route, config: { traces_endpoint: endpoint, ...cfg } });
     config = {
       format_version: 1,
-      services: [{ name: "origin", url: origin.url }, { name: "down", url: `http://127.0.0.1:${dead}` }],
+      services: [{ name: "origin", url: origin.url }, { name: "down", url: `http://127.0.0.1:${dead}` },
+        { name: "retrying", url: origin.url, retries: 1, retry_on: [503] }],
       routes: [
         { name: "t", service: "origin", paths: ["/t"] },
         { name: "never", service: "origin", paths: ["/never"] },
@@ -74,6 +77,7 @@ for (const reload of ["0", "600"]) describe(`opentelemetry (CONFIG_RELOAD_SECOND
         { name: "deadcol", service: "origin", paths: ["/deadcol"] },
         { name: "ignore", service: "origin", paths: ["/ignore"] },
         { name: "warm", service: "origin", paths: ["/warm"] },
+        { name: "retry", service: "retrying", paths: ["/retry"] },
       ],
       plugins: [
         otel("t", {
@@ -92,6 +96,7 @@ for (const reload of ["0", "600"]) describe(`opentelemetry (CONFIG_RELOAD_SECOND
         { name: "opentelemetry", route: "failing", config: { endpoint: `${collector.url}/fail?token=qs-secret-3` } },
         otel("deadcol", { traces_endpoint: `http://127.0.0.1:${dead}/v1/traces`, connect_timeout: 500, send_timeout: 500, read_timeout: 500 }),
         otel("ignore", { header_type: "ignore" }),
+        otel("retry", {}),
       ],
     };
     gw = await startGateway({ bindings: { CONFIG_RELOAD_SECONDS: reload }, config });
@@ -237,6 +242,19 @@ for (const reload of ["0", "600"]) describe(`opentelemetry (CONFIG_RELOAD_SECOND
     const { span } = await exported(res);
     assert.deepEqual(attrs(span)["http.response.status_code"], { intValue: "500" });
     assert.deepEqual(span.status, { code: 2 });
+  });
+
+  test("a retried request: every attempt carries the same traceparent, the exported span's", async () => {
+    const path = `/retry/flaky-${hex(4)}`;
+    const res = await request(gw.at(path));
+    assert.equal(res.status, 200);
+    const attempts = origin.requests.filter((r) => r.url === path.slice("/retry".length));
+    assert.equal(attempts.length, 2);
+    assert.equal(attempts[0].headers.traceparent, attempts[1].headers.traceparent);
+    const seen = originTrace(res);
+    const { span } = await exported(res);
+    assert.equal(`00-${span.traceId}-${span.spanId}-01`, attempts[0].headers.traceparent);
+    assert.equal(span.spanId, seen.spanId);
   });
 
   test("header_type ignore: a new trace whatever the client sent", async () => {
