@@ -78,6 +78,7 @@ for (const reload of ["0", "600"]) describe(`opentelemetry (CONFIG_RELOAD_SECOND
         { name: "ignore", service: "origin", paths: ["/ignore"] },
         { name: "warm", service: "origin", paths: ["/warm"] },
         { name: "retry", service: "retrying", paths: ["/retry"] },
+        { name: "cors", service: "origin", paths: ["/cors"] },
       ],
       plugins: [
         otel("t", {
@@ -97,6 +98,8 @@ for (const reload of ["0", "600"]) describe(`opentelemetry (CONFIG_RELOAD_SECOND
         otel("deadcol", { traces_endpoint: `http://127.0.0.1:${dead}/v1/traces`, connect_timeout: 500, send_timeout: 500, read_timeout: 500 }),
         otel("ignore", { header_type: "ignore" }),
         otel("retry", {}),
+        otel("cors", {}),
+        { name: "cors", route: "cors", config: { origins: ["https://app.example"] } },
       ],
     };
     gw = await startGateway({ bindings: { CONFIG_RELOAD_SECONDS: reload }, config });
@@ -187,6 +190,10 @@ for (const reload of ["0", "600"]) describe(`opentelemetry (CONFIG_RELOAD_SECOND
     const neverSeen = originTrace(never);
     assert.equal(neverSeen.flags, "00", "a new trace not sampled is sent upstream with flags 00");
     assert.equal(never.headers["x-trace-id"], neverSeen.traceId);
+    // sampling_rate decides only for new traces: a client's sampled trace is exported even at rate 0.
+    const continued = await request(gw.at("/never/c"), { headers: { traceparent: `00-${hex(16)}-${hex(8)}-01` } });
+    assert.equal(originTrace(continued).flags, "01");
+    assert.equal((await exported(continued)).span.traceId, originTrace(continued).traceId);
     // A sampled request after them is exported; give the others time too.
     await exported(await request(gw.at("/t/after")));
     await sleep(500);
@@ -255,6 +262,23 @@ for (const reload of ["0", "600"]) describe(`opentelemetry (CONFIG_RELOAD_SECOND
     const { span } = await exported(res);
     assert.equal(`00-${span.traceId}-${span.spanId}-01`, attempts[0].headers.traceparent);
     assert.equal(span.spanId, seen.spanId);
+  });
+
+  test("a CORS preflight answered by cors before the plugin's rewrite hook is exported with a span of its own", async () => {
+    const hits = origin.hits;
+    const trace = hex(16);
+    const parent = hex(8);
+    const res = await request(gw.at("/cors/x"), {
+      method: "OPTIONS",
+      headers: { origin: "https://app.example", "access-control-request-method": "GET", traceparent: `00-${trace}-${parent}-01` },
+    });
+    assert.equal(res.status, 200);
+    assert.equal(origin.hits, hits, "no origin saw it");
+    const { span } = await exported(res);
+    assert.equal(span.traceId, trace);
+    assert.equal(span.parentSpanId, parent);
+    assert.match(span.spanId, /^[0-9a-f]{16}$/);
+    assert.deepEqual(attrs(span)["http.request.method"], { stringValue: "OPTIONS" });
   });
 
   test("header_type ignore: a new trace whatever the client sent", async () => {
