@@ -98,7 +98,7 @@ for (const reload of ["0", "600"]) describe(`opentelemetry (CONFIG_RELOAD_SECOND
         otel("deadcol", { traces_endpoint: `http://127.0.0.1:${dead}/v1/traces`, connect_timeout: 500, send_timeout: 500, read_timeout: 500 }),
         otel("ignore", { header_type: "ignore" }),
         otel("retry", {}),
-        otel("cors", {}),
+        otel("cors", { http_response_header_for_traceid: "X-Trace-Id" }),
         { name: "cors", route: "cors", config: { origins: ["https://app.example"] } },
       ],
     };
@@ -279,6 +279,7 @@ for (const reload of ["0", "600"]) describe(`opentelemetry (CONFIG_RELOAD_SECOND
     assert.equal(span.parentSpanId, parent);
     assert.match(span.spanId, /^[0-9a-f]{16}$/);
     assert.deepEqual(attrs(span)["http.request.method"], { stringValue: "OPTIONS" });
+    assert.equal(res.headers["x-trace-id"], undefined);
   });
 
   test("header_type ignore: a new trace whatever the client sent", async () => {
