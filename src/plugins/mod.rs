@@ -40,6 +40,7 @@ mod cors;
 mod geo_restriction;
 mod http_log;
 mod ip_restriction;
+mod opentelemetry;
 mod redirect;
 mod reply;
 mod request_size_limiting;
@@ -271,6 +272,15 @@ pub static HOOKS: &[(&str, Hooks)] = &[
         "redirect",
         Hooks {
             access: Some(Now(redirect::access)),
+            ..NONE
+        },
+    ),
+    (
+        "opentelemetry",
+        Hooks {
+            rewrite: Some(Now(opentelemetry::rewrite)),
+            header_filter: Some(opentelemetry::header_filter),
+            log: Some(opentelemetry::log),
             ..NONE
         },
     ),

@@ -94,6 +94,9 @@ fn not_configuration(value: &Value) -> Option<&'static str> {
     if has("latencies") && has("started_at") {
         return Some("an http-log entry");
     }
+    if has("resourceSpans") {
+        return Some("an OTLP export body (opentelemetry)");
+    }
     if has("all") && has("tags") {
         return Some("the cache/generations KV record");
     }
@@ -713,6 +716,7 @@ fn each_typed_plugin_schema_lists_exactly_the_fields_the_plugin_accepts() {
         "acl",
         "proxy-cache",
         "http-log",
+        "opentelemetry",
     ];
     kong.sort();
     typed.sort();

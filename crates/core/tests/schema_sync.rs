@@ -224,6 +224,8 @@ fn every_object_forbids_unknown_properties() {
             "/$defs/IpRestrictionPluginConfig",
             "/$defs/JwtPluginConfig",
             "/$defs/KeyAuthPluginConfig",
+            "/$defs/OpentelemetryPluginConfig",
+            "/$defs/OpentelemetryPropagation",
             "/$defs/PassiveHealthcheck",
             "/$defs/PassiveHealthy",
             "/$defs/PassiveUnhealthy",

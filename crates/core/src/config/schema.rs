@@ -46,6 +46,7 @@ typed_plugins! {
     "response-transformer" => crate::plugins::response_transformer::RawConfig,
     "redirect" => crate::plugins::redirect::Settings,
     "http-log" => crate::plugins::http_log::Settings,
+    "opentelemetry" => crate::plugins::opentelemetry::Settings,
     "proxy-cache" => crate::cache::ProxyCacheConfig,
     "request-termination" => crate::plugins::request_termination::RequestTerminationConfig,
 }

@@ -17,6 +17,7 @@ pub mod geo_restriction;
 pub mod http_log;
 pub mod ip_restriction;
 pub mod multipart;
+pub mod opentelemetry;
 pub mod request_size_limiting;
 pub mod request_transformer;
 pub mod response_transformer;

@@ -222,6 +222,14 @@ pub static REGISTRY: &[PluginDef] = &[
         parse: |c| crate::cache::parse(c).map(Plugin::new),
     },
     PluginDef {
+        name: "opentelemetry",
+        priority: 14,
+        phases: &[Rewrite, HeaderFilter, Log],
+        runs: MostSpecific,
+        no_consumer: true,
+        parse: |c| super::opentelemetry::parse(c).map(Plugin::new),
+    },
+    PluginDef {
         name: "http-log",
         priority: 12,
         phases: &[HeaderFilter, Log],
