@@ -293,6 +293,20 @@ pub fn to_chat(
         None if count_tokens => None,
         None => return Err(bad("max_tokens", "Field required")),
     };
+    // A message thread (Anthropic's `message-threads` beta: `thread.previous_message_id` stands for
+    // the turns the provider stored) only an Anthropic-format provider can keep: the gateway stores
+    // nothing, and a provider of another format would get the new turns without the earlier ones.
+    if o.get("thread").is_some_and(|t| !t.is_null()) && !count_tokens {
+        unsupported.0 = Some(
+            AiError {
+                code: Some(THREAD_UNSUPPORTED.to_string()),
+                ..bad(
+                    "thread",
+                    "message threads can only be kept by an Anthropic-format provider; send the whole conversation in `messages` without `thread`",
+                )
+            },
+        );
+    }
     let mut messages = Vec::new();
     if let Some(system) = o.get("system") {
         let text = text_of(system, "system")?;
