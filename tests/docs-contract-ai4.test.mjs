@@ -97,11 +97,6 @@ for (const reload of ["0", "600"]) {
     before(async () => {
       up = await startOrigin(scripted());
       fake = await startFakeProviders({ keys: KEYS, slowDelayMs: SLOW });
-      gw = await startGateway({
-        reload,
-        miniflare: DO_OPTIONS,
-        bindings: { OAI_KEY: KEYS.openai, ANTHROPIC_KEY: KEYS.anthropic, GEMINI_KEY: KEYS.gemini, WRONG_KEY: "sk-wrong-SECRET-0" },
-      });
       const c = aiConfig(fake);
       const proxy = c.plugins.find((p) => p.name === "ai-proxy");
       proxy.config.providers.up = { kind: "openai", base_url: `${up.url}/v1`, key_secret: "OAI_KEY" };
@@ -113,10 +108,15 @@ for (const reload of ["0", "600"]) {
         ["meter", 1_000_000_000],
       ]) {
         c.routes.push({ name, service: "unused", paths: [`/${name}`] });
-        c.plugins.push({ ...proxy, route: name });
+        c.plugins.push({ ...proxy, route: name, config: { ...proxy.config, fallback: { first_byte_timeout_ms: 10_000 } } });
         c.plugins.push({ name: "rate-limiting", route: name, config: { minute, count: "tokens", limit_by: "route" } });
       }
-      await gw.putConfig(c);
+      gw = await startGateway({
+        reload,
+        config: c,
+        miniflare: DO_OPTIONS,
+        bindings: { OAI_KEY: KEYS.openai, ANTHROPIC_KEY: KEYS.anthropic, GEMINI_KEY: KEYS.gemini, WRONG_KEY: "sk-wrong-SECRET-0" },
+      });
       // Loads the version: with 600, every later request is served on the synchronous path.
       assert.equal((await request(gw.at("/ai/v1/models"))).status, 200);
     });
@@ -307,7 +307,7 @@ for (const reload of ["0", "600"]) {
       assert.equal(wrong(), before + 2, "one request per SDK call: no retry");
     });
 
-    test("a token budget's 429 as the SDKs raise it: RateLimitError, rate_limit_error, code rate_limited, retry-after in whole seconds under a minute", async () => {
+    test("a token budget's 429 as the SDKs raise it: RateLimitError, rate_limit_error, code rate_limited, retry-after in whole seconds", async () => {
       // The first answer spends the 5 tokens; then the route's budget refuses.
       const first = new OpenAI({ baseURL: gw.at("/budget/v1"), apiKey: "k", maxRetries: 0 });
       await first.chat.completions.create(hi("fast"));
@@ -316,8 +316,10 @@ for (const reload of ["0", "600"]) {
         assert.ok(err instanceof OpenAI.RateLimitError);
         assert.equal(err.type, "rate_limit_error");
         assert.equal(err.code, "rate_limited");
+        // Whole seconds until a token is free again: over a minute when the last answer took the window
+        // over its limit (docs/ai.md: the OpenAI SDKs then back off on their own).
         const after = Number(err.headers.get("retry-after"));
-        assert.ok(Number.isInteger(after) && after >= 1 && after <= 60, `retry-after ${after}`);
+        assert.ok(Number.isInteger(after) && after >= 1, `retry-after ${after}`);
         assert.equal(err.headers.get("x-should-retry"), null);
         assert.equal(err.headers.get("x-ratelimit-remaining-tokens"), "0");
         return true;
@@ -336,11 +338,22 @@ for (const reload of ["0", "600"]) {
 
     // --- Timeouts and aborted streams ---------------------------------------------------------------------
 
-    test("the SDK's timeout on a whole answer: APIConnectionTimeoutError; the gateway lets the provider go", async () => {
+    test("the SDK's timeout on a whole answer: APIConnectionTimeoutError; the provider's answer is awaited and charged in full", async () => {
       const model = `slowjson-${reload}`;
-      await assert.rejects(oai({ timeout: 500 }).chat.completions.create(hi(`up/${model}`)), OpenAI.APIConnectionTimeoutError);
-      await waitFor(() => upOf(model)[0]?.abandonedAt, { what: "the provider request let go", timeoutMs: 5000 });
-      assert.ok(upOf(model)[0].abandonedAt - upOf(model)[0].at < 2000, "let go before the provider answered");
+      const before = await remaining("/meter");
+      const id = newId("timeout");
+      // The provider answers after 2.5 s (the route's first_byte_timeout_ms is 10 s); the client gives up at 0.5 s.
+      const client = new OpenAI({ baseURL: gw.at("/meter/v1"), apiKey: "k", maxRetries: 0, timeout: 500 });
+      await assert.rejects(client.chat.completions.create(hi(`up/${model}`), { headers: { "x-request-id": id } }), OpenAI.APIConnectionTimeoutError);
+      const line = await waitFor(() => gw.logs.find((l) => l.json?.event === "request" && l.json.request_id === id)?.json, {
+        what: "the access log line",
+        timeoutMs: 8000,
+      });
+      assert.equal(line.status, 200);
+      assert.equal(line.ai.total_tokens, 2);
+      assert.equal(upOf(model).length, 1);
+      assert.equal(upOf(model)[0].abandonedAt, undefined, "the provider's answer was read to its end");
+      await waitFor(async () => (await remaining("/meter")) === before - 2, { what: "the answer's 2 tokens charged", timeoutMs: 5000 });
     });
 
     test("a chat stream the OpenAI SDK leaves (break): the provider's stream let go, one ai_usage line complete: false, the budget charged what was streamed", async () => {
@@ -490,7 +503,7 @@ for (const reload of ["0", "600"]) {
           if (format === "Anthropic") {
             // Passed through: the SDK's thread as it sent it (the second turn continues the first message).
             assert.deepEqual(sent[0].json.thread, { type: "create" });
-            assert.deepEqual(sent[1].json.thread, { type: "continue", previous_message_id: "msg_fake01" });
+            assert.deepEqual(sent[1].json.thread, { type: "continue", previous_message_id: "msg_fake_call" });
           } else {
             // Refused with thread_unsupported_request before anything was sent, the SDK sent each turn again
             // without a thread: the second turn holds the whole conversation, and the answer names the call.
