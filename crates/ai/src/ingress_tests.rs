@@ -201,14 +201,24 @@ fn a_message_thread_passes_to_anthropic_and_is_refused_elsewhere_with_the_sdks_e
     let body: Value =
         serde_json::from_slice(&build_ingress_request(&req, &anthropic).unwrap().body).unwrap();
     assert_eq!(body["thread"]["previous_message_id"], "msg_1");
-    for kind in [ProviderKind::OpenAi, ProviderKind::Gemini, ProviderKind::Bedrock] {
+    for kind in [
+        ProviderKind::OpenAi,
+        ProviderKind::Gemini,
+        ProviderKind::Bedrock,
+    ] {
         let e = build_ingress_request(&req, &ProviderTarget::new(kind, "x")).unwrap_err();
         assert_eq!(e.status, 400);
         let b = e.body();
         assert_eq!(b["error"]["type"], "invalid_request_error");
-        assert_eq!(b["error"]["details"]["error_code"], "thread_unsupported_request");
+        assert_eq!(
+            b["error"]["details"]["error_code"],
+            "thread_unsupported_request"
+        );
         assert_eq!(b["error"]["details"]["unsupported"], json!(["thread"]));
-        assert!(b["error"]["message"].as_str().unwrap().starts_with("thread: "));
+        assert!(b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("thread: "));
     }
     // `thread: null`, and count_tokens, are not a thread.
     let plain = messages(json!({"model": "m", "max_tokens": 5, "thread": null,
@@ -226,7 +236,9 @@ fn a_message_thread_passes_to_anthropic_and_is_refused_elsewhere_with_the_sdks_e
     .unwrap();
     assert!(count.unsupported.is_none());
     // Other errors carry no details.
-    assert!(AiError::invalid("x").with_shape(ErrorShape::Anthropic).body()["error"]
+    assert!(AiError::invalid("x")
+        .with_shape(ErrorShape::Anthropic)
+        .body()["error"]
         .get("details")
         .is_none());
 }
