@@ -201,12 +201,14 @@ fn a_message_thread_passes_to_anthropic_and_is_refused_elsewhere_with_the_sdks_e
     let body: Value =
         serde_json::from_slice(&build_ingress_request(&req, &anthropic).unwrap().body).unwrap();
     assert_eq!(body["thread"]["previous_message_id"], "msg_1");
-    for kind in [
-        ProviderKind::OpenAi,
-        ProviderKind::Gemini,
-        ProviderKind::Bedrock,
+    for target in [
+        ProviderTarget::new(ProviderKind::OpenAi, "x"),
+        ProviderTarget::new(ProviderKind::Gemini, "x"),
+        ProviderTarget::new(ProviderKind::Bedrock, "x"),
+        // Claude on Vertex: Anthropic's body, but no threads.
+        ProviderTarget::new(ProviderKind::Vertex, "claude-sonnet-4-5@20250929"),
     ] {
-        let e = build_ingress_request(&req, &ProviderTarget::new(kind, "x")).unwrap_err();
+        let e = build_ingress_request(&req, &target).unwrap_err();
         assert_eq!(e.status, 400);
         let b = e.body();
         assert_eq!(b["error"]["type"], "invalid_request_error");
