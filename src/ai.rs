@@ -169,7 +169,7 @@ pub fn error_shape(ex: &Exchange<'_>, e: GatewayError) -> GatewayError {
         return e;
     }
     // The client's format (Anthropic Messages clients get Anthropic's error shape).
-    let shape = shape_of(ex.url.path);
+    let shape = client_shape(ex, &Endpoint::parse(ex.url.path));
     if let ErrorKind::Ai { error, wraps } = e.kind {
         return GatewayError::new(
             ErrorKind::Ai {
@@ -265,6 +265,18 @@ fn shape_of(path: &str) -> ErrorShape {
     }
 }
 
+/// The error shape of a request: its path's ([`shape_of`]), or Anthropic's on `…/models` and
+/// `…/models/{id}` when the client sends `anthropic-version`, as the Anthropic SDKs' `models.list()`
+/// and `models.retrieve()` do (they also read `request-id` there).
+fn client_shape(ex: &Exchange<'_>, endpoint: &Endpoint) -> ErrorShape {
+    match endpoint {
+        Endpoint::Models | Endpoint::Model(_) if ex.header("anthropic-version").is_some() => {
+            ErrorShape::Anthropic
+        }
+        _ => shape_of(ex.url.path),
+    }
+}
+
 /// `%XX` escapes decoded (invalid ones and invalid UTF-8 left as they are).
 fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
@@ -304,7 +316,7 @@ async fn serve(ex: &mut Exchange<'_>) -> Result<Option<web_sys::Response>, Gatew
         return Ok(None);
     };
     let endpoint = Endpoint::parse(ex.url.path);
-    let shape = shape_of(ex.url.path);
+    let shape = client_shape(ex, &endpoint);
     let method = ex.raw.method();
     if matches!(endpoint, Endpoint::Unknown) {
         return Err(AiError::new(

@@ -106,6 +106,11 @@ pub fn build_ingress_request(
 ) -> Result<UpstreamRequest, AiError> {
     if req.passes_through(target) {
         if target.kind == ProviderKind::Vertex {
+            // Claude on Vertex takes Anthropic's body but keeps no message threads (the Anthropic
+            // SDKs' Vertex client has none either).
+            if req.native.as_ref().is_some_and(messages_in::has_thread) {
+                return Err(messages_in::thread_unsupported());
+            }
             return vertex::build_native(req, target);
         }
         return messages_in::build_native(req, target, false);

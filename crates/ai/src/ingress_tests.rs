@@ -190,6 +190,62 @@ fn what_only_anthropic_can_do_fails_only_on_other_targets() {
 }
 
 #[test]
+fn a_message_thread_passes_to_anthropic_and_is_refused_elsewhere_with_the_sdks_error_code() {
+    // As the Anthropic SDK's tool runner sends a later turn: only the new messages, and the thread.
+    let req = messages(json!({"model": "m", "max_tokens": 5,
+        "thread": {"type": "continue", "previous_message_id": "msg_1"},
+        "messages": [{"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_1", "content": "sunny"}]}]}))
+    .unwrap();
+    let anthropic = ProviderTarget::new(ProviderKind::Anthropic, "claude");
+    let body: Value =
+        serde_json::from_slice(&build_ingress_request(&req, &anthropic).unwrap().body).unwrap();
+    assert_eq!(body["thread"]["previous_message_id"], "msg_1");
+    for target in [
+        ProviderTarget::new(ProviderKind::OpenAi, "x"),
+        ProviderTarget::new(ProviderKind::Gemini, "x"),
+        ProviderTarget::new(ProviderKind::Bedrock, "x"),
+        // Claude on Vertex: Anthropic's body, but no threads.
+        ProviderTarget::new(ProviderKind::Vertex, "claude-sonnet-4-5@20250929"),
+    ] {
+        let e = build_ingress_request(&req, &target).unwrap_err();
+        assert_eq!(e.status, 400);
+        let b = e.body();
+        assert_eq!(b["error"]["type"], "invalid_request_error");
+        assert_eq!(
+            b["error"]["details"]["error_code"],
+            "thread_unsupported_request"
+        );
+        assert_eq!(b["error"]["details"]["unsupported"], json!(["thread"]));
+        assert!(b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("thread: "));
+    }
+    // `thread: null`, and count_tokens, are not a thread.
+    let plain = messages(json!({"model": "m", "max_tokens": 5, "thread": null,
+        "messages": [{"role": "user", "content": "hi"}]}))
+    .unwrap();
+    assert!(plain.unsupported.is_none());
+    let count = messages_in::parse_request(
+        json!({"model": "m", "thread": {"type": "create"}, "messages": [{"role": "user", "content": "hi"}]})
+            .to_string()
+            .as_bytes(),
+        None,
+        None,
+        true,
+    )
+    .unwrap();
+    assert!(count.unsupported.is_none());
+    // Other errors carry no details.
+    assert!(AiError::invalid("x")
+        .with_shape(ErrorShape::Anthropic)
+        .body()["error"]
+        .get("details")
+        .is_none());
+}
+
+#[test]
 fn native_body_keeps_everything_and_takes_the_clients_headers() {
     let body = json!({"model": "smart", "max_tokens": 50, "stream": true,
         "system": [{"type": "text", "text": "S", "cache_control": {"type": "ephemeral"}}],

@@ -180,6 +180,12 @@ pub struct AiError {
     pub shape: ErrorShape,
 }
 
+/// The code of a Messages request that asks for a message thread (`thread`) from a target that
+/// cannot keep one; in Anthropic's shape its body carries `details.error_code` =
+/// `thread_unsupported_request`, on which the Anthropic SDKs' message threads (the 1.x tool runner)
+/// send the turn again without a thread, with the whole history.
+pub const THREAD_UNSUPPORTED: &str = "thread_unsupported_request";
+
 /// Which wire format an error body is written in ([`AiError::body`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ErrorShape {
@@ -429,10 +435,19 @@ impl AiError {
     /// "code"}}`, or Anthropic's `{"type": "error", "error": {"type", "message"}}`.
     pub fn body(&self) -> Value {
         if self.shape == ErrorShape::Anthropic {
-            return json!({"type": "error", "error": {
+            let mut body = json!({"type": "error", "error": {
                 "type": self.anthropic_type(),
                 "message": self.message,
             }});
+            if self.code.as_deref() == Some(THREAD_UNSUPPORTED) {
+                // What the Anthropic SDKs' message threads read to go on without a thread
+                // (`error.details.error_code`, `unsupported`).
+                body["error"]["details"] = json!({
+                    "error_code": THREAD_UNSUPPORTED,
+                    "unsupported": [self.param.as_deref().unwrap_or("thread")],
+                });
+            }
+            return body;
         }
         json!({"error": {
             "message": self.message,

@@ -275,6 +275,23 @@ fn user_blocks(
     Ok((tools, parts))
 }
 
+/// Whether a Messages body asks for a message thread (`thread`, not `null`).
+pub fn has_thread(o: &Map<String, Value>) -> bool {
+    o.get("thread").is_some_and(|t| !t.is_null())
+}
+
+/// The refusal of a message thread by a target that cannot keep one (400, code
+/// [`THREAD_UNSUPPORTED`], `details` in Anthropic's body).
+pub fn thread_unsupported() -> AiError {
+    AiError {
+        code: Some(THREAD_UNSUPPORTED.to_string()),
+        ..bad(
+            "thread",
+            "message threads can only be kept by Anthropic's own API (an `anthropic` provider); send the whole conversation in `messages` without `thread`",
+        )
+    }
+}
+
 /// The Messages body as a chat completion request, and what only Anthropic can do, if anything.
 pub fn to_chat(
     o: &Map<String, Value>,
@@ -293,6 +310,12 @@ pub fn to_chat(
         None if count_tokens => None,
         None => return Err(bad("max_tokens", "Field required")),
     };
+    // A message thread (Anthropic's `message-threads` beta: `thread.previous_message_id` stands for
+    // the turns the provider stored) only an Anthropic-format provider can keep: the gateway stores
+    // nothing, and a provider of another format would get the new turns without the earlier ones.
+    if has_thread(o) && !count_tokens {
+        unsupported.0 = Some(thread_unsupported());
+    }
     let mut messages = Vec::new();
     if let Some(system) = o.get("system") {
         let text = text_of(system, "system")?;
