@@ -203,6 +203,17 @@ for (const reload of ["0", "600"]) describe(`docs/upstreams.md, third audit (CON
     assert.deepEqual(a.requests.slice(-3).map((r) => r.body.toString()), ["order-2", "order-2", "order-2"]);
   });
 
+  test("a body of 65,536 bytes (Content-Length) is kept and retried; one byte more is streamed and never retried", async () => {
+    for (const [size, attempts] of [[65536, 3], [65537, 1]]) {
+      const body = Buffer.alloc(size, 0x61 + (size % 26));
+      const before = a.hits;
+      const res = await request(gw.at("/post/x?status=503"), { method: "PUT", body, headers: { "content-length": String(size) } });
+      assert.equal(res.status, 503, `${size}`);
+      assert.equal(a.hits - before, attempts, `${size} bytes`);
+      for (const r of a.requests.slice(-attempts)) assert.ok(r.body.equals(body), `${size}: the whole body each time`);
+    }
+  });
+
   test("the origin's Retry-After does not delay a retry; the last response's Retry-After reaches the client", async () => {
     const before = b.hits;
     const t0 = Date.now();
@@ -290,7 +301,13 @@ describe("docs/upstreams.md, third audit: validation boundaries", { timeout: 120
       const e = await rejected(gw, doc({ targets: [{ url: "http://10.0.0.1:8080/base" }, { url: second }] }));
       assert.ok(e.includes("services[0].targets[1].url: the same origin as targets[0]"), `${second}: ${e}`);
     }
-    // Another port is another origin.
+    // An explicit default port (80 for http, 443 for https) is the same origin as none.
+    for (const [first, second] of [["http://10.0.0.1", "http://10.0.0.1:80"], ["https://h.example:443", "https://h.example"]]) {
+      const e = await rejected(gw, doc({ targets: [{ url: first }, { url: second }] }));
+      assert.ok(e.includes("services[0].targets[1].url: the same origin as targets[0]"), `${second}: ${e}`);
+    }
+    // Another port or scheme is another origin.
+    await putAndWait(gw, doc({ targets: [{ url: "http://10.0.0.1:443" }, { url: "https://10.0.0.1" }] }));
     await putAndWait(gw, doc({ targets: [{ url: "http://10.0.0.1:8080" }, { url: "http://10.0.0.1:8081" }] }));
   });
 

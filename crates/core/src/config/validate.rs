@@ -887,13 +887,20 @@ fn check_targets(path: &str, targets: &[TargetConfig], errors: &mut Vec<Validati
             Err(e) => errors.push(error(&key_path(&at, "url"), e)),
             Ok(url) => {
                 let origin = url.origin();
-                if let Some(k) = seen.get(&origin) {
+                // An explicit default port names the same origin as none.
+                let same = match (url.scheme.as_str(), url.port) {
+                    ("http", Some(80)) | ("https", Some(443)) => {
+                        format!("{}://{}", url.scheme, url.host)
+                    }
+                    _ => origin.clone(),
+                };
+                if let Some(k) = seen.get(&same) {
                     errors.push(error(
                         &key_path(&at, "url"),
                         format!("the same origin as targets[{k}] ({origin})"),
                     ));
                 } else {
-                    seen.insert(origin, j);
+                    seen.insert(same, j);
                 }
                 match &first {
                     None => first = Some((j, url.base_path)),
