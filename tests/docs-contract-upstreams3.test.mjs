@@ -251,6 +251,7 @@ for (const reload of ["0", "600"]) describe(`docs/upstreams.md, third audit (CON
   test("a sticky split: adding a service (weight 25 beside 80/20) moves only the clients it now wins, about a fifth", async () => {
     const users = Array.from({ length: 200 }, (_, i) => `user-${i}`);
     let moved = 0;
+    const from = new Set();
     for (const u of users) {
       const two = await request(gw.at("/c2/p"), { headers: { "x-user": u } });
       const three = await request(gw.at("/c3/p"), { headers: { "x-user": u } });
@@ -259,6 +260,7 @@ for (const reload of ["0", "600"]) describe(`docs/upstreams.md, third audit (CON
       assert.ok(["a", "b"].includes(originOf(two)));
       if (originOf(two) !== originOf(three)) {
         moved++;
+        from.add(originOf(two));
         assert.equal(originOf(three), "c", `${u} moved from ${originOf(two)} to another old service`);
         assert.equal(three.json().url, "/v3/p");
       }
@@ -268,6 +270,7 @@ for (const reload of ["0", "600"]) describe(`docs/upstreams.md, third audit (CON
     }
     // 25 of 125: 40 of 200 expected.
     assert.ok(moved >= 20 && moved <= 64, `moved ${moved} of 200`);
+    assert.deepEqual([...from].sort(), ["a", "b"], "the new service takes clients from both old ones");
   });
 });
 
@@ -301,6 +304,9 @@ describe("docs/upstreams.md, third audit: validation boundaries", { timeout: 120
       const e = await rejected(gw, doc({ targets: [{ url: "http://10.0.0.1:8080/base" }, { url: second }] }));
       assert.ok(e.includes("services[0].targets[1].url: the same origin as targets[0]"), `${second}: ${e}`);
     }
+    // The page's example, word for word.
+    const ex = await rejected(gw, doc({ targets: [{ url: "http://10.0.0.1:8080" }, { url: "http://10.0.0.2:8080" }, { url: "http://10.0.0.1:8080" }] }));
+    assert.ok(ex.includes("services[0].targets[2].url: the same origin as targets[0] (http://10.0.0.1:8080)"), ex);
     // An explicit default port (80 for http, 443 for https) is the same origin as none.
     for (const [first, second] of [["http://10.0.0.1", "http://10.0.0.1:80"], ["https://h.example:443", "https://h.example"]]) {
       const e = await rejected(gw, doc({ targets: [{ url: first }, { url: second }] }));
