@@ -2211,6 +2211,23 @@ mod tests {
     }
 
     #[test]
+    fn an_explicit_default_port_is_the_same_target_origin() {
+        for (first, second) in [("http://a", "http://a:80"), ("https://a:443", "https://A")] {
+            let doc =
+                upstream_doc(json!({"name": "echo", "targets": [{"url": first}, {"url": second}]}));
+            assert_one_error(
+                &doc,
+                "services[0].targets[1].url",
+                "the same origin as targets[0]",
+            );
+        }
+        let doc = upstream_doc(json!({"name": "echo", "targets": [
+            {"url": "http://a:443"}, {"url": "https://a"}, {"url": "http://a:8080"}
+        ]}));
+        assert!(parse_and_validate(&doc.to_string()).is_ok());
+    }
+
+    #[test]
     fn inconsistent_hash_options_are_errors() {
         let cases = [
             (
