@@ -71,6 +71,15 @@ for (const reload of ["0", "600"]) describe(`docs/upstreams.md, third audit (CON
           svc("ra", { url: b.url, retries: 1, retry_on: [503] }),
           svc("rahealth", { url: c.url, retries: 0, healthchecks: { passive: { unhealthy: { http_failures: 1 }, cooldown_ms: 5000 } } }),
           svc("max10", { url: b.url, retries: 10, retry_on: [503] }),
+          svc("w0rr", { targets: [{ url: dead, weight: 100 }, { url: a.url, weight: 0 }], retries: 2 }),
+          svc("w0lc", { targets: [{ url: dead, weight: 100 }, { url: a.url, weight: 0 }], retries: 2, algorithm: "least-connections" }),
+          svc("w0ch", {
+            targets: [{ url: dead, weight: 100 }, { url: a.url, weight: 0 }],
+            retries: 2,
+            algorithm: "consistent-hashing",
+            hash_on: "header",
+            hash_on_header: "x-user",
+          }),
           svc("v1", { url: `${a.url}/v1` }),
           svc("v2", { url: `${b.url}/v2` }),
           svc("v3", { url: `${c.url}/v3` }),
@@ -88,6 +97,9 @@ for (const reload of ["0", "600"]) describe(`docs/upstreams.md, third audit (CON
           route("ra", "ra", ["/ra"]),
           route("rahealth", "rahealth", ["/rahealth"]),
           route("max10", "max10", ["/max10"]),
+          route("w0rr", "w0rr", ["/w0rr"]),
+          route("w0lc", "w0lc", ["/w0lc"]),
+          route("w0ch", "w0ch", ["/w0ch"]),
           { name: "c2", paths: ["/c2"], services: [{ name: "v1", weight: 80 }, { name: "v2", weight: 20 }], hash_on: "header", hash_on_header: "x-user" },
           {
             name: "c3",
@@ -112,6 +124,20 @@ for (const reload of ["0", "600"]) describe(`docs/upstreams.md, third audit (CON
     for (let i = 0; i < 8; i++) seen.push(originOf(await request(gw.at("/maxw/x"))));
     assert.ok(!seen.includes("c"), seen.join());
     for (let i = 1; i < seen.length; i++) assert.notEqual(seen[i], seen[i - 1], `interleaved: ${seen.join()}`);
+  });
+
+  test("a target of weight 0 gets no request, not even a retry, with any algorithm", async () => {
+    const before = a.hits;
+    for (const path of ["/w0rr/x", "/w0lc/x", "/w0ch/x"]) {
+      for (let i = 0; i < 2; i++) {
+        const id = rid("w0");
+        assertProblem(await request(gw.at(path), { headers: { "x-request-id": id, "x-user": `u${i}` } }), 502, "upstream_unreachable");
+        const line = await logOf(gw, id);
+        assert.equal(line.attempts, 3, `${path}: retries 2 on the one target with a weight`);
+        assert.equal(line.upstream, dead);
+      }
+    }
+    assert.equal(a.hits, before, "the weight-0 target is never contacted");
   });
 
   test("a target's base path is joined with the forwarded path and the query, the same for every target", async () => {
