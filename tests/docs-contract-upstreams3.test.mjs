@@ -80,6 +80,8 @@ for (const reload of ["0", "600"]) describe(`docs/upstreams.md, third audit (CON
             hash_on: "header",
             hash_on_header: "x-user",
           }),
+          svc("emptyon", { targets: [{ url: dead }, { url: a.url }], retries: 3, retry_on: [] }),
+          svc("sdead", { url: dead, retries: 0, healthchecks: { passive: { unhealthy: { tcp_failures: 1 }, cooldown_ms: 60000 } } }),
           svc("v1", { url: `${a.url}/v1` }),
           svc("v2", { url: `${b.url}/v2` }),
           svc("v3", { url: `${c.url}/v3` }),
@@ -98,6 +100,8 @@ for (const reload of ["0", "600"]) describe(`docs/upstreams.md, third audit (CON
           route("rahealth", "rahealth", ["/rahealth"]),
           route("max10", "max10", ["/max10"]),
           route("w0rr", "w0rr", ["/w0rr"]),
+          route("emptyon", "emptyon", ["/emptyon"]),
+          { name: "sout", paths: ["/sout"], services: [{ name: "sdead", weight: 50 }, { name: "v2", weight: 50 }] },
           route("w0lc", "w0lc", ["/w0lc"]),
           route("w0ch", "w0ch", ["/w0ch"]),
           { name: "c2", paths: ["/c2"], services: [{ name: "v1", weight: 80 }, { name: "v2", weight: 20 }], hash_on: "header", hash_on_header: "x-user" },
@@ -138,6 +142,33 @@ for (const reload of ["0", "600"]) describe(`docs/upstreams.md, third audit (CON
       }
     }
     assert.equal(a.hits, before, "the weight-0 target is never contacted");
+  });
+
+  test("retry_on: [] retries nothing, whatever `retries` says", async () => {
+    const statuses = [];
+    for (let i = 0; i < 4; i++) {
+      const id = rid("emptyon");
+      const res = await request(gw.at("/emptyon/x"), { headers: { "x-request-id": id } });
+      statuses.push(res.status);
+      assert.equal((await logOf(gw, id)).attempts, 1);
+    }
+    assert.deepEqual(statuses.sort(), [200, 200, 502, 502]);
+  });
+
+  test("a split: a request placed on a service whose targets are all out gets 503 no_healthy_upstream, not another service", async () => {
+    // The request id places the request; the same id is placed alike every time.
+    let id;
+    for (let i = 0; i < 40 && !id; i++) {
+      const candidate = rid("sout");
+      const res = await request(gw.at("/sout/x"), { headers: { "x-request-id": candidate } });
+      if (res.status === 502) id = candidate;
+      else assert.equal(originOf(res), "b");
+    }
+    assert.ok(id, "some request was placed on the dead service");
+    for (let i = 0; i < 3; i++) {
+      const res = await request(gw.at("/sout/x"), { headers: { "x-request-id": id } });
+      assertProblem(res, 503, "no_healthy_upstream");
+    }
   });
 
   test("a target's base path is joined with the forwarded path and the query, the same for every target", async () => {
