@@ -887,13 +887,20 @@ fn check_targets(path: &str, targets: &[TargetConfig], errors: &mut Vec<Validati
             Err(e) => errors.push(error(&key_path(&at, "url"), e)),
             Ok(url) => {
                 let origin = url.origin();
-                if let Some(k) = seen.get(&origin) {
+                // An explicit default port names the same origin as none.
+                let same = match (url.scheme.as_str(), url.port) {
+                    ("http", Some(80)) | ("https", Some(443)) => {
+                        format!("{}://{}", url.scheme, url.host)
+                    }
+                    _ => origin.clone(),
+                };
+                if let Some(k) = seen.get(&same) {
                     errors.push(error(
                         &key_path(&at, "url"),
                         format!("the same origin as targets[{k}] ({origin})"),
                     ));
                 } else {
-                    seen.insert(origin, j);
+                    seen.insert(same, j);
                 }
                 match &first {
                     None => first = Some((j, url.base_path)),
@@ -2201,6 +2208,23 @@ mod tests {
         );
         let doc = upstream_doc(json!({"name": "echo", "targets": []}));
         assert_one_error(&doc, "services[0]", "missing field `url` (or `targets`");
+    }
+
+    #[test]
+    fn an_explicit_default_port_is_the_same_target_origin() {
+        for (first, second) in [("http://a", "http://a:80"), ("https://a:443", "https://A")] {
+            let doc =
+                upstream_doc(json!({"name": "echo", "targets": [{"url": first}, {"url": second}]}));
+            assert_one_error(
+                &doc,
+                "services[0].targets[1].url",
+                "the same origin as targets[0]",
+            );
+        }
+        let doc = upstream_doc(json!({"name": "echo", "targets": [
+            {"url": "http://a:443"}, {"url": "https://a"}, {"url": "http://a:8080"}
+        ]}));
+        assert!(parse_and_validate(&doc.to_string()).is_ok());
     }
 
     #[test]
