@@ -81,7 +81,7 @@ for (const reload of ["0", "600"]) describe(`http-log (CONFIG_RELOAD_SECONDS ${r
         { name: "down", service: "down", paths: ["/down"] },
         { name: "rt", service: "origin", paths: ["/rt"] },
         { name: "jwt", service: "origin", paths: ["/jwt"] },
-        { name: "same", service: "origin", paths: ["/same"] },
+        { name: "same", service: "origin", paths: ["/same"], strip_path: false },
         { name: "redir", service: "origin", paths: ["/redir"] },
         { name: "hauth", service: "origin", paths: ["/hauth"] },
       ],
