@@ -145,7 +145,8 @@ pub fn run(args: &[String]) -> Result<String, CliError> {
         remote: args.remote,
         persist_to: args.persist_to,
     };
-    let mut kv = WranglerKv::new(target.remote, target.persist_to.clone()).map_err(CliError::Failed)?;
+    let mut kv =
+        WranglerKv::new(target.remote, target.persist_to.clone()).map_err(CliError::Failed)?;
     // Read, bump, write: with --local, under push's lock, so that concurrent purges each keep
     // their bump.
     let _lock = crate::lock_local(&target)?;
