@@ -23,6 +23,11 @@ pub struct LogFields {
     pub status: Option<u16>,
     /// AI routes: provider, model, attempts, tokens (see docs/ai.md).
     pub ai: Option<edgegate_core::ai::AiLog>,
+    /// The headers of the response the client gets (names in lower case, in order), as the
+    /// response phases left it: set by the runner when the response is settled
+    /// (`pipeline::body_filters_from`), only on routes with a log hook; every log hook reads them
+    /// here, from the request's own state.
+    pub response_headers: Option<Vec<(String, String)>>,
 }
 
 pub struct Exchange<'a> {

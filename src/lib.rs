@@ -388,6 +388,7 @@ fn take_log(ex: &mut Exchange<'_>, log: &mut LogFields) {
     log.upstream_ms = ex.log.upstream_ms;
     log.status = ex.log.status;
     log.ai = ex.log.ai.take();
+    log.response_headers = ex.log.response_headers.take();
     // Set here when the request went upstream on a future; on the synchronous path `log` has them.
     if ex.log.upstream.is_some() {
         log.upstream = ex.log.upstream.take();

@@ -210,10 +210,18 @@ pub fn response_now<'g>(
     response: web_sys::Response,
 ) -> Result<web_sys::Response, Pending> {
     if !has_response_hooks(rp) {
-        return Ok(response);
+        if !has_log_hooks(rp) {
+            return Ok(response);
+        }
+        let reply = Reply::new(response);
+        settled(ex, &reply);
+        return Ok(reply.finish());
     }
     let mut reply = Reply::new(response);
     if reply.status() == 101 {
+        if has_log_hooks(rp) {
+            settled(ex, &reply);
+        }
         return Ok(reply.finish());
     }
     for k in 0..rp.len() {
@@ -256,15 +264,29 @@ pub fn body_filters_from<'g>(
         }
     }
     ex.log.status = Some(reply.status());
+    if has_log_hooks(rp) {
+        settled(ex, &reply);
+    }
     Ok(reply.finish())
+}
+
+/// Whether a plugin of the route has a log hook.
+fn has_log_hooks(rp: &RouteView<'_>) -> bool {
+    (0..rp.len()).any(|k| rp.def(k).takes_part_in(Phase::Log))
+}
+
+/// The response is settled: note its status and headers for the log hooks, in the request's own
+/// log fields.
+fn settled(ex: &mut Exchange<'_>, reply: &Reply) {
+    ex.log.status = Some(reply.status());
+    ex.log.response_headers = Some(reply.header_pairs());
 }
 
 /// Whether a hook still needs the exchange once a body was read for the hook before position
 /// `next`: a later body_filter hook, or a log hook. When none does, the reply is finished without
 /// making the exchange again.
 pub fn needs_exchange_after(rp: &RouteView<'_>, next: usize) -> bool {
-    (next..rp.len()).any(|k| rp.def(k).takes_part_in(Phase::BodyFilter))
-        || (0..rp.len()).any(|k| rp.def(k).takes_part_in(Phase::Log))
+    (next..rp.len()).any(|k| rp.def(k).takes_part_in(Phase::BodyFilter)) || has_log_hooks(rp)
 }
 
 /// header_filter and body_filter, when a plugin of the route has one, with the bodies hooks ask

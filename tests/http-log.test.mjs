@@ -2,7 +2,8 @@
 // a collector (here a loopback origin), in Kong's serializer shape, with secrets redacted; the options method,
 // content_type, headers and a user:password in http_endpoint (Basic auth); a failing collector never changes
 // the client's answer and is one `http_log_failed` console line without the endpoint's credentials; invalid
-// settings are refused with their JSON path. Both request paths (CONFIG_RELOAD_SECONDS 0: asynchronous; 600
+// settings are refused with their JSON path; two concurrent requests with one X-Request-Id each log their own
+// response headers; a collector's 3xx is a failure, not followed. Both request paths (CONFIG_RELOAD_SECONDS 0: asynchronous; 600
 // after a warm-up request: synchronous).
 
 import { describe, test, before, after } from "node:test";
@@ -23,8 +24,25 @@ for (const reload of ["0", "600"]) describe(`http-log (CONFIG_RELOAD_SECONDS ${r
     return { rec, entry: JSON.parse(rec.body) };
   }
 
+  // Requests to /same/ that reached the origin; their bodies are held until two have.
+  let sameArrived = 0;
+  let bothArrived;
+  const bothIn = new Promise((r) => { bothArrived = r; });
   before(async () => {
     origin = await startOrigin(async (req, res) => {
+      if (req.url.includes("/same/")) {
+        // Headers now, the body once both concurrent requests are here (or 5 s): the gateway reads each
+        // body for response-transformer's json rule, so both requests are between their header_filter
+        // and their log phase at the same time.
+        const tag = new URL(req.url, "http://x").searchParams.get("tag");
+        res.writeHead(200, { "content-type": "application/json", "x-tag": tag });
+        res.flushHeaders();
+        if (++sameArrived >= 2) bothArrived();
+        await Promise.race([bothIn, new Promise((r) => setTimeout(r, 5000))]);
+        await new Promise((r) => setTimeout(r, 200));
+        res.end(JSON.stringify({ tag }));
+        return;
+      }
       if (req.url.includes("chunked")) {
         res.writeHead(201, { "content-type": "text/plain" });
         res.write("o");
@@ -37,6 +55,11 @@ for (const reload of ["0", "600"]) describe(`http-log (CONFIG_RELOAD_SECONDS ${r
     collector = await startOrigin(async (req, res) => {
       // Held until the test releases it (or 10 s): the client's answer must not wait for it.
       if (req.url.startsWith("/hold")) await new Promise((r) => { released = r; setTimeout(r, 10_000); });
+      if (req.url.startsWith("/redirect")) {
+        res.writeHead(302, { location: "/redirected" });
+        res.end();
+        return;
+      }
       const status = req.url.startsWith("/fail") ? 500 : 200;
       res.writeHead(status, { "content-type": "text/plain" });
       res.end("collected");
@@ -58,6 +81,9 @@ for (const reload of ["0", "600"]) describe(`http-log (CONFIG_RELOAD_SECONDS ${r
         { name: "down", service: "down", paths: ["/down"] },
         { name: "rt", service: "origin", paths: ["/rt"] },
         { name: "jwt", service: "origin", paths: ["/jwt"] },
+        { name: "same", service: "origin", paths: ["/same"], strip_path: false },
+        { name: "redir", service: "origin", paths: ["/redir"] },
+        { name: "hauth", service: "origin", paths: ["/hauth"] },
       ],
       plugins: [
         log("r", { http_endpoint: `${c}/in`, custom_fields_by_lua: null }),
@@ -66,6 +92,10 @@ for (const reload of ["0", "600"]) describe(`http-log (CONFIG_RELOAD_SECONDS ${r
         log("down", { http_endpoint: `${c}/in` }),
         log("rt", { http_endpoint: `${c}/in` }),
         log("jwt", { http_endpoint: `${c}/in` }),
+        log("same", { http_endpoint: `${c}/in` }),
+        log("redir", { http_endpoint: `${c}/redirect` }),
+        log("hauth", { http_endpoint: `${c}/in`, headers: { Authorization: "Bearer collector-token" } }),
+        { name: "response-transformer", route: "same", config: { add: { json: ["seen:yes"] } } },
         { name: "jwt", route: "jwt", config: { header_names: ["x-jwt"], uri_param_names: ["token"] } },
         { name: "response-transformer", route: "rt", config: { add: { headers: ["x-added:1"] } } },
         { name: "key-auth", route: "auth", config: { key_names: ["x-key"] } },
@@ -136,6 +166,7 @@ for (const reload of ["0", "600"]) describe(`http-log (CONFIG_RELOAD_SECONDS ${r
     assert.deepEqual(entry.service, { name: "origin" });
     assert.equal(entry.consumer, undefined);
     assert.equal(entry.request_id, res.headers["x-request-id"]);
+    assert.equal(entry.request.id, res.headers["x-request-id"]);
     assert.equal(entry.client_ip, "127.0.0.1");
     assert.ok(Math.abs(entry.started_at - Date.now()) < 60_000, "started_at is ms since the epoch");
     for (const k of ["request", "proxy", "kong"]) assert.ok(Number.isInteger(entry.latencies[k]) && entry.latencies[k] >= 0, k);
@@ -224,6 +255,57 @@ for (const reload of ["0", "600"]) describe(`http-log (CONFIG_RELOAD_SECONDS ${r
     assert.equal(entry.response.headers["x-added"], "1");
   });
 
+  test("two concurrent requests with the same X-Request-Id each log their own response headers", async () => {
+    const id = "same-" + crypto.randomUUID();
+    const [a, b] = await Promise.all(
+      ["A", "B"].map((tag) => request(gw.at(`/same/x?tag=${tag}`), { headers: { "x-request-id": id } })),
+    );
+    for (const [res, tag] of [[a, "A"], [b, "B"]]) {
+      assert.equal(res.status, 200);
+      assert.equal(res.headers["x-request-id"], id);
+      assert.equal(res.headers["x-tag"], tag);
+      assert.deepEqual(res.json(), { tag, seen: "yes" });
+    }
+    const entries = () => collector.requests.filter((r) => r.body?.length && JSON.parse(r.body).request_id === id).map((r) => JSON.parse(r.body));
+    await waitFor(() => entries().length === 2, { timeoutMs: 10_000, what: `both entries of ${id}` });
+    const byTag = Object.fromEntries(entries().map((e) => [e.request.querystring.tag, e]));
+    assert.deepEqual(Object.keys(byTag).sort(), ["A", "B"]);
+    for (const tag of ["A", "B"]) {
+      assert.equal(byTag[tag].response.status, 200);
+      assert.equal(byTag[tag].response.headers["x-tag"], tag, `the entry of ${tag} has its own response headers`);
+      assert.equal(byTag[tag].response.headers["content-type"], "application/json");
+    }
+  });
+
+  test("querystring: names and values decoded, `a=` is an empty string", async () => {
+    const res = await request(gw.at("/r/q?empty=&%6Bey=v%2Fw&plus=a%2Bb&sp=a+b"));
+    assert.equal(res.status, 201);
+    const { entry } = await entryOf(res);
+    assert.deepEqual(entry.request.querystring, { empty: "", key: "v/w", plus: "a+b", sp: "a b" });
+    assert.equal(entry.request.uri, "/r/q?empty=&%6Bey=v%2Fw&plus=a%2Bb&sp=a+b");
+  });
+
+  test("a collector's 3xx is not followed: the send fails with its status", async () => {
+    const res = await request(gw.at("/redir/1"));
+    assert.equal(res.status, 201);
+    const id = res.headers["x-request-id"];
+    await waitFor(() => gw.logs.some((l) => l.json?.event === "http_log_failed" && l.json.request_id === id), {
+      timeoutMs: 15_000,
+      what: "http_log_failed for the redirect",
+    });
+    const line = gw.logs.find((l) => l.json?.event === "http_log_failed" && l.json.request_id === id).json;
+    assert.equal(line.status, 302);
+    assert.ok(collector.requests.some((q) => q.url === "/redirect"));
+    assert.ok(!collector.requests.some((q) => q.url === "/redirected"), "the Location was not fetched");
+  });
+
+  test("an Authorization header in `headers` is sent when http_endpoint has no user:password@", async () => {
+    const res = await request(gw.at("/hauth/1"));
+    assert.equal(res.status, 201);
+    const { rec } = await entryOf(res);
+    assert.equal(rec.headers.authorization, "Bearer collector-token");
+  });
+
   test("jwt's header_names and uri_param_names are redacted", async () => {
     const res = await request(gw.at("/jwt/x?token=qjwt-secret&b=2"), { headers: { "x-jwt": "hjwt-secret" } });
     assert.equal(res.status, 401);
@@ -283,6 +365,7 @@ for (const reload of ["0", "600"]) describe(`http-log (CONFIG_RELOAD_SECONDS ${r
       [{ http_endpoint: "http://127.0.0.1:9/in#frag" }, "plugins[0].config.http_endpoint"],
       [{ http_endpoint: ok, custom_fields_by_lua: { a: "return 1" } }, "plugins[0].config.custom_fields_by_lua: not supported"],
       [{ http_endpoint: ok, bogus: 1 }, "bogus"],
+      [{ http_endpoint: "http://u:p@127.0.0.1:9/in", headers: { Authorization: "Bearer x" } }, "plugins[0].config.headers.Authorization"],
     ];
     for (const [cfg, expected] of bad) {
       const version = await putConfig(gw, { ...config, plugins: [{ name: "http-log", config: cfg }] });

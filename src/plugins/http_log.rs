@@ -1,52 +1,22 @@
-//! `http-log` glue (Kong's plugin, priority 12): `header_filter` notes the response headers the client
-//! gets, `log` builds the entry (`edgegate_core::plugins::http_log::entry`) and sends it to the
-//! collector in a task kept alive with `ctx.waitUntil`, so the client's response never waits for it.
-//! One request to the collector per request, sent at most once; a failure is one console line.
+//! `http-log` glue (Kong's plugin, priority 12): `log` builds the entry
+//! (`edgegate_core::plugins::http_log::entry`) from the request and its log fields (the status and
+//! headers of the response the client gets, noted by the runner on the request's own state) and
+//! sends it to the collector in a task kept alive with `ctx.waitUntil`, so the client's response
+//! never waits for it. One request to the collector per request, sent at most once; a failure is
+//! one console line.
 
 use crate::exchange::{Exchange, LogFields};
-use crate::plugins::Reply;
 use crate::runtime;
 use edgegate_core::auth::jwks::url_for_log;
 use edgegate_core::auth::{JwtConfig, KeyAuthConfig};
 use edgegate_core::plugins::http_log::{entry, HttpLogConfig, Request};
 use edgegate_core::plugins::PluginInstance;
 use futures_util::future::{select, Either};
-use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::time::Duration;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
-/// The most responses whose headers wait for their log hook (requests in flight in this isolate).
-const PENDING_MAX: usize = 256;
-
-/// A request id and the response headers noted for it.
-type Noted = (String, Vec<(String, String)>);
-
-thread_local! {
-    /// Response headers noted by `header_filter`, by request id, until `log` takes them.
-    static RESPONSE_HEADERS: RefCell<VecDeque<Noted>> =
-        const { RefCell::new(VecDeque::new()) };
-}
-
-pub fn header_filter(ex: &mut Exchange<'_>, _: &[&PluginInstance], reply: &mut Reply) {
-    let pairs = reply.header_pairs();
-    RESPONSE_HEADERS.with(|m| {
-        let mut m = m.borrow_mut();
-        m.retain(|(id, _)| id != ex.request_id);
-        if m.len() >= PENDING_MAX {
-            m.pop_front();
-        }
-        m.push_back((ex.request_id.to_string(), pairs));
-    });
-}
-
 pub fn log(ex: &Exchange<'_>, instances: &[&PluginInstance], log: &LogFields) {
-    let response_headers = RESPONSE_HEADERS.with(|m| {
-        let mut m = m.borrow_mut();
-        let at = m.iter().position(|(id, _)| id == ex.request_id)?;
-        m.remove(at).map(|(_, h)| h)
-    });
     let Some(config) = instances.first().and_then(|i| i.config::<HttpLogConfig>()) else {
         return;
     };
@@ -74,7 +44,7 @@ pub fn log(ex: &Exchange<'_>, instances: &[&PluginInstance], log: &LogFields) {
         url: &ex.info.url,
         headers: &headers,
         status,
-        response_headers: response_headers.as_deref(),
+        response_headers: log.response_headers.as_deref(),
         started_at: ex.started.max(0.0) as u64,
         total_ms: (runtime::now_ms() - ex.started).max(0.0) as u64,
         upstream_ms: log.upstream_ms,
@@ -126,6 +96,8 @@ async fn send(config: &HttpLogConfig, body: String) -> Result<(), Failure> {
     init.set_headers(&headers);
     init.set_body(&body.into());
     init.set_signal(Some(&abort.signal()));
+    // A 3xx from the collector is its answer (a failure, as in Kong), not a redirect to follow.
+    init.set_redirect(web_sys::RequestRedirect::Manual);
     let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
     let fetch = JsFuture::from(global.fetch_with_str_and_init(&config.endpoint, &init));
     let deadline = worker::Delay::from(Duration::from_millis(config.timeout_ms));

@@ -287,7 +287,6 @@ pub static HOOKS: &[(&str, Hooks)] = &[
     (
         "http-log",
         Hooks {
-            header_filter: Some(http_log::header_filter),
             log: Some(http_log::log),
             ..NONE
         },

@@ -38,7 +38,14 @@ pub fn dispatch(args: &[String]) -> Option<Result<String, CliError>> {
         return Some(Ok(USAGE.to_string()));
     }
     Some(parse(args).and_then(|(cmd, target)| {
-        let mut kv = crate::open_kv(target)?;
+        let mut kv = crate::open_kv(target.clone())?;
+        // Every command but the lists reads, then writes: with --local, under push's lock, so that
+        // concurrent runs on one local state run one after the other (two `consumer add` of one
+        // username: the second is refused instead of both writing).
+        let _lock = match cmd.action.as_str() {
+            "list" => None,
+            _ => crate::lock_local(&target)?,
+        };
         let mut stdin = || {
             let mut s = String::new();
             std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut s)

@@ -240,7 +240,8 @@ fn open_kv(target: Target) -> Result<kv::WranglerKv, CliError> {
     kv::WranglerKv::new(target.remote, target.persist_to).map_err(CliError::Failed)
 }
 
-/// Where `push` and `rollback --local` take their lock: `edgegate-config.lock` in the local state
+/// Where `push`, `rollback`, `purge` and the identity commands that write take their lock (with
+/// `--local`): `edgegate-config.lock` in the local state
 /// directory (`--persist-to DIR`, else `.wrangler/state`, wrangler's default).
 fn lock_path(target: &Target) -> PathBuf {
     target
@@ -251,10 +252,11 @@ fn lock_path(target: &Target) -> PathBuf {
 }
 
 /// With `--local`, hold an exclusive lock on [`lock_path`] for the rest of the command, so that two
-/// pushes (or a push and a rollback) on the same local state run one after the other instead of
-/// both writing the same version number. Released when the returned file is dropped (or the process
-/// ends). `--remote` has no lock: KV has no operation to build one on.
-fn lock_local(target: &Target) -> Result<Option<std::fs::File>, CliError> {
+/// commands that read then write (push, rollback, purge, the identity commands but the lists) on the
+/// same local state run one after the other instead of one losing the other's update (two pushes
+/// writing the same version number, two purges one bump). Released when the returned file is
+/// dropped (or the process ends). `--remote` has no lock: KV has no operation to build one on.
+pub(crate) fn lock_local(target: &Target) -> Result<Option<std::fs::File>, CliError> {
     if target.remote {
         return Ok(None);
     }

@@ -141,7 +141,15 @@ pub fn run(args: &[String]) -> Result<String, CliError> {
         return Ok(crate::USAGE.to_string());
     }
     let args = parse_args(args)?;
-    let mut kv = WranglerKv::new(args.remote, args.persist_to).map_err(CliError::Failed)?;
+    let target = crate::Target {
+        remote: args.remote,
+        persist_to: args.persist_to,
+    };
+    let mut kv =
+        WranglerKv::new(target.remote, target.persist_to.clone()).map_err(CliError::Failed)?;
+    // Read, bump, write: with --local, under push's lock, so that concurrent purges each keep
+    // their bump.
+    let _lock = crate::lock_local(&target)?;
     purge(&mut kv, &args.target)
 }
 

@@ -137,6 +137,13 @@ pub fn parse(config: &Value) -> Result<HttpLogConfig, PluginError> {
                  body, Content-Type from `content_type`)",
             ));
         }
+        if lower == "authorization" && authorization.is_some() {
+            // Kong refuses both too: which one would be sent?
+            return Err(err(
+                &path,
+                "cannot be set together with a user:password@ in `http_endpoint`",
+            ));
+        }
         if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
             // The path does not name the header: a name is never quoted (docs/plugins.md).
             return Err(err(
@@ -326,6 +333,7 @@ pub fn entry(r: &Request<'_>) -> Value {
         SECRET_REQUEST_HEADERS.contains(&n) || r.key_names.iter().any(|k| k.eq_ignore_ascii_case(n))
     };
     let mut request = json!({
+        "id": r.request_id,
         "method": r.method,
         "uri": redact_url(if uri.is_empty() { "/" } else { uri }, r.key_names),
         "url": redact_url(r.url, r.key_names),
@@ -437,6 +445,23 @@ mod tests {
     }
 
     #[test]
+    fn an_authorization_header_with_userinfo_is_refused() {
+        assert_eq!(
+            path_of(json!({"http_endpoint": "http://u:p@logs/in",
+                "headers": {"Authorization": "Bearer t"}})),
+            "headers.Authorization"
+        );
+        let c = parse(&json!({"http_endpoint": "http://logs/in",
+            "headers": {"Authorization": "Bearer t"}}))
+        .unwrap();
+        assert_eq!(c.authorization, None);
+        assert_eq!(
+            c.headers,
+            vec![("authorization".to_string(), "Bearer t".to_string())]
+        );
+    }
+
+    #[test]
     fn entry_shape_and_redaction() {
         let headers = vec![
             ("authorization".to_string(), "Bearer s".to_string()),
@@ -489,6 +514,8 @@ mod tests {
         assert_eq!(e["consumer"]["username"], "alice");
         assert_eq!(e["upstream_uri"], "/b?apikey=REDACTED");
         assert_eq!(e["started_at"], 1_700_000_000_000u64);
+        assert_eq!(e["request"]["id"], "id1");
+        assert_eq!(e["request_id"], "id1");
         assert!(!e.to_string().contains("secret"));
     }
 }

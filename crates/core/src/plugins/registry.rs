@@ -232,7 +232,7 @@ pub static REGISTRY: &[PluginDef] = &[
     PluginDef {
         name: "http-log",
         priority: 12,
-        phases: &[HeaderFilter, Log],
+        phases: &[Log],
         runs: MostSpecific,
         no_consumer: false,
         parse: |c| super::http_log::parse(c).map(Plugin::new),
