@@ -7,14 +7,9 @@
 
 use crate::exchange::{Exchange, LogFields};
 use crate::runtime;
-use edgegate_core::auth::jwks::url_for_log;
 use edgegate_core::auth::{JwtConfig, KeyAuthConfig};
 use edgegate_core::plugins::http_log::{entry, HttpLogConfig, Request};
 use edgegate_core::plugins::PluginInstance;
-use futures_util::future::{select, Either};
-use std::time::Duration;
-use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
 
 pub fn log(ex: &Exchange<'_>, instances: &[&PluginInstance], log: &LogFields) {
     let Some(config) = instances.first().and_then(|i| i.config::<HttpLogConfig>()) else {
@@ -57,66 +52,17 @@ pub fn log(ex: &Exchange<'_>, instances: &[&PluginInstance], log: &LogFields) {
         key_names: &key_names,
     })
     .to_string();
-    let config = config.clone();
-    let request_id = ex.request_id.to_string();
-    ex.ctx.wait_until(async move {
-        if let Err(error) = send(&config, body).await {
-            let mut line = serde_json::json!({
-                "event": "http_log_failed",
-                "request_id": request_id,
-                "endpoint": url_for_log(&config.endpoint),
-            });
-            match error {
-                Failure::Status(s) => line["status"] = s.into(),
-                Failure::Other(e) => line["error"] = e.into(),
-            }
-            runtime::log(&line.to_string());
-        }
-    });
-}
-
-enum Failure {
-    /// The collector answered with this non-2xx status.
-    Status(u16),
-    Other(&'static str),
-}
-
-async fn send(config: &HttpLogConfig, body: String) -> Result<(), Failure> {
-    let headers = web_sys::Headers::new().map_err(|_| Failure::Other("headers"))?;
-    for (name, value) in &config.headers {
-        let _ = headers.set(name, value);
-    }
-    let _ = headers.set("content-type", &config.content_type);
-    if let Some(a) = &config.authorization {
-        let _ = headers.set("authorization", a);
-    }
-    let abort = web_sys::AbortController::new().map_err(|_| Failure::Other("abort controller"))?;
-    let init = web_sys::RequestInit::new();
-    init.set_method(&config.method);
-    init.set_headers(&headers);
-    init.set_body(&body.into());
-    init.set_signal(Some(&abort.signal()));
-    // A 3xx from the collector is its answer (a failure, as in Kong), not a redirect to follow.
-    init.set_redirect(web_sys::RequestRedirect::Manual);
-    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-    let fetch = JsFuture::from(global.fetch_with_str_and_init(&config.endpoint, &init));
-    let deadline = worker::Delay::from(Duration::from_millis(config.timeout_ms));
-    let response = match select(fetch, deadline).await {
-        Either::Left((Ok(r), _)) => r
-            .dyn_into::<web_sys::Response>()
-            .map_err(|_| Failure::Other("connection failed"))?,
-        Either::Left((Err(_), _)) => return Err(Failure::Other("connection failed")),
-        Either::Right(_) => {
-            abort.abort();
-            return Err(Failure::Other("timeout"));
-        }
-    };
-    // The collector's answer is not read: free it.
-    if let Some(b) = response.body() {
-        let _ = b.cancel();
-    }
-    match response.status() {
-        200..=299 => Ok(()),
-        s => Err(Failure::Status(s)),
-    }
+    crate::plugins::collector::after_response(
+        ex,
+        crate::plugins::collector::Post {
+            endpoint: config.endpoint.clone(),
+            method: config.method.clone(),
+            headers: config.headers.clone(),
+            content_type: config.content_type.clone(),
+            authorization: config.authorization.clone(),
+            timeout_ms: config.timeout_ms,
+            body,
+            event: "http_log_failed",
+        },
+    );
 }

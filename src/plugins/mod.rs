@@ -36,6 +36,7 @@ use std::pin::Pin;
 
 pub(crate) mod body_js;
 mod bot_detection;
+mod collector;
 mod cors;
 mod geo_restriction;
 mod http_log;
@@ -279,7 +280,6 @@ pub static HOOKS: &[(&str, Hooks)] = &[
         "opentelemetry",
         Hooks {
             rewrite: Some(Now(opentelemetry::rewrite)),
-            header_filter: Some(opentelemetry::header_filter),
             log: Some(opentelemetry::log),
             ..NONE
         },

@@ -224,7 +224,7 @@ pub static REGISTRY: &[PluginDef] = &[
     PluginDef {
         name: "opentelemetry",
         priority: 14,
-        phases: &[Rewrite, HeaderFilter, Log],
+        phases: &[Rewrite, Log],
         runs: MostSpecific,
         no_consumer: true,
         parse: |c| super::opentelemetry::parse(c).map(Plugin::new),
