@@ -1,0 +1,265 @@
+// The docs as a contract, third pass over docs/plugins.md's general sections and small plugins, on both
+// request paths (CONFIG_RELOAD_SECONDS 0: asynchronous; 600 after one warm-up request: synchronous).
+// What tests/docs-contract-plugins2, plugins-basic, phases and bot-detection do not check already:
+// Kong's precedence of consumer scopes, ties by document order among consumer-scoped instances, a disabled
+// instance taking no part in precedence, the order ip-restriction / authentication, the response phases on
+// answers from bot-detection, rate-limiting, request-termination and redirect, HEAD on plugin answers,
+// request-termination's and redirect's status bounds.
+import { describe, test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import crypto from "node:crypto";
+import { startGateway, startOrigin, request, problemOf, rejected } from "./support/harness.mjs";
+import { DO_OPTIONS } from "./ratelimit-helpers.mjs";
+
+const sha256hex = (s) => crypto.createHash("sha256").update(s).digest("hex");
+const ORIGIN = "https://app.example";
+
+async function addConsumer(gw, id, username, key) {
+  const put = (k, v) => gw.kv.put(k, JSON.stringify(v));
+  await put(`consumers/${id}`, { id, username, groups: [] });
+  await put(`consumer-names/${username}`, { id });
+  await put(`credentials/key-auth/${sha256hex(key)}`, { id: `cred-${id}`, consumer_id: id });
+}
+
+const aliceKey = "eg_alice_" + crypto.randomBytes(12).toString("hex");
+const bobKey = "eg_bob_" + crypto.randomBytes(12).toString("hex");
+
+function config(origin) {
+  const svc = (name) => ({ name, url: origin.url });
+  const r = (name, service = "shop") => ({ name, service, paths: [`/${name}`] });
+  const rt = (scope, value) => ({ name: "response-transformer", ...scope, config: { add: { headers: [`x-who:${value}`] } } });
+  // cors and response-transformer on a route: the response phases, whatever answers.
+  const looks = (route) => [
+    { name: "cors", route, config: { origins: [ORIGIN] } },
+    { name: "response-transformer", route, config: { add: { headers: ["x-phase:header_filter"] } } },
+  ];
+  return {
+    format_version: 1,
+    services: [svc("shop"), svc("s2"), svc("s3"), svc("s4")],
+    routes: [
+      r("warm"),
+      // Precedence with consumers.
+      r("p-consumer"), r("p-cs", "s2"), r("p-tie"), r("p-disabled", "s3"), r("p-disabled-c", "s4"),
+      // Priorities.
+      r("ip-auth"),
+      // Response phases on every kind of answer.
+      r("ph-401"), r("ph-429"), r("ph-term"), r("ph-redirect"), r("ph-bot"),
+      // HEAD and statuses.
+      r("term-head"), r("term-599"), r("redir-302"), r("redir-303"), r("redir-307"),
+    ],
+    plugins: [
+      // consumer alone beats route alone (Kong: consumer is 5th, route 6th).
+      { name: "key-auth", route: "p-consumer" },
+      rt({ route: "p-consumer" }, "route"),
+      rt({ consumer: "alice" }, "consumer"),
+      // consumer + service beats route + service and consumer alone.
+      { name: "key-auth", route: "p-cs" },
+      rt({ route: "p-cs", service: "s2" }, "route+service"),
+      rt({ consumer: "alice", service: "s2" }, "consumer+service"),
+      // Two consumer + route instances: the earlier in the document wins.
+      { name: "key-auth", route: "p-tie" },
+      rt({ consumer: "alice", route: "p-tie" }, "first"),
+      rt({ consumer: "alice", route: "p-tie", id: "second" }, "second"),
+      // A disabled route instance takes no part: the service's runs.
+      rt({ service: "s3" }, "service"),
+      { ...rt({ route: "p-disabled" }, "disabled-route"), enabled: false },
+      // A disabled consumer instance takes no part either.
+      { name: "key-auth", route: "p-disabled-c" },
+      rt({ route: "p-disabled-c" }, "route"),
+      { ...rt({ consumer: "alice", route: "p-disabled-c" }, "disabled-consumer"), enabled: false },
+
+      // ip-restriction (990) runs after authentication (key-auth 1250).
+      { name: "ip-restriction", route: "ip-auth", config: { deny: ["192.0.2.0/24"] } },
+      { name: "key-auth", route: "ip-auth" },
+
+      // The response phases run on a 401, a 429, a termination, a redirect and a bot's 403.
+      ...looks("ph-401"), { name: "key-auth", route: "ph-401" },
+      ...looks("ph-429"), { name: "rate-limiting", route: "ph-429", config: { minute: 1, limit_by: "ip" } },
+      ...looks("ph-term"), { name: "request-termination", route: "ph-term", config: { status_code: 451 } },
+      ...looks("ph-redirect"), { name: "redirect", route: "ph-redirect", config: { location: "https://new.example/x" } },
+      ...looks("ph-bot"), { name: "bot-detection", route: "ph-bot" },
+
+      { name: "request-termination", route: "term-head", config: { status_code: 503 } },
+      { name: "request-termination", route: "term-599", config: { status_code: 599 } },
+      { name: "redirect", route: "redir-302", config: { location: "/to", status_code: 302 } },
+      { name: "redirect", route: "redir-303", config: { location: "/to", status_code: 303 } },
+      { name: "redirect", route: "redir-307", config: { location: "/to", status_code: 307 } },
+    ],
+  };
+}
+
+for (const reload of ["0", "600"]) describe(`docs contract: plugins.md, third pass (CONFIG_RELOAD_SECONDS ${reload})`, { timeout: 180_000 }, () => {
+  let gw, origin;
+  const get = (path, headers = {}, opts = {}) =>
+    request(gw.at(path), { headers: { "accept-encoding": "identity", ...headers }, ...opts });
+
+  before(async () => {
+    origin = await startOrigin();
+    gw = await startGateway({ reload, config: config(origin), miniflare: DO_OPTIONS });
+    await addConsumer(gw, "c-alice", "alice", aliceKey);
+    await addConsumer(gw, "c-bob", "bob", bobKey);
+    // Loads the version: with 600, every later request is served on the synchronous path.
+    assert.equal((await get("/warm")).status, 200);
+  });
+  after(async () => {
+    await gw?.dispose();
+    await origin?.close();
+  });
+
+  describe("which instances run", () => {
+    test("an instance scoped to a consumer alone beats one on the route, once the consumer is known", async () => {
+      assert.equal((await get("/p-consumer", { apikey: aliceKey })).headers["x-who"], "consumer");
+      assert.equal((await get("/p-consumer", { apikey: bobKey })).headers["x-who"], "route");
+    });
+
+    test("consumer + service beats route + service", async () => {
+      assert.equal((await get("/p-cs", { apikey: aliceKey })).headers["x-who"], "consumer+service");
+      assert.equal((await get("/p-cs", { apikey: bobKey })).headers["x-who"], "route+service");
+    });
+
+    test("between two consumer + route instances, the earlier in the document wins", async () => {
+      assert.equal((await get("/p-tie", { apikey: aliceKey })).headers["x-who"], "first");
+    });
+
+    test("a disabled instance never runs and takes no part in precedence: a less specific one runs", async () => {
+      assert.equal((await get("/p-disabled")).headers["x-who"], "service");
+      // alice's consumer + route instance is disabled: her consumer-alone instance (global) runs.
+      assert.equal((await get("/p-disabled-c", { apikey: aliceKey })).headers["x-who"], "consumer");
+      assert.equal((await get("/p-disabled-c", { apikey: bobKey })).headers["x-who"], "route");
+    });
+  });
+
+  describe("priorities", () => {
+    test("ip-restriction runs after authentication: a denied address without credentials gets 401", async () => {
+      const denied = { "cf-connecting-ip": "192.0.2.7" };
+      const noKey = await get("/ip-auth", denied);
+      assert.equal(noKey.status, 401);
+      const withKey = await get("/ip-auth", { ...denied, apikey: aliceKey });
+      assert.equal(withKey.status, 403);
+      assert.equal(problemOf(withKey).code, "ip_not_allowed");
+      assert.equal((await get("/ip-auth", { "cf-connecting-ip": "198.51.100.7", apikey: aliceKey })).status, 200);
+    });
+  });
+
+  describe("order of phases: the response phases run on every answer", () => {
+    const looksOk = (res, status) => {
+      assert.equal(res.status, status);
+      assert.equal(res.headers["access-control-allow-origin"], ORIGIN);
+      assert.equal(res.headers["x-phase"], "header_filter");
+      assert.ok(res.headers["x-request-id"]);
+    };
+
+    test("a 401 from key-auth", async () => {
+      looksOk(await get("/ph-401", { origin: ORIGIN }), 401);
+    });
+
+    test("a 429 from rate-limiting", async () => {
+      const ip = { origin: ORIGIN, "cf-connecting-ip": `203.0.113.${reload === "0" ? 40 : 41}` };
+      looksOk(await get("/ph-429", ip), 200);
+      const refused = await get("/ph-429", ip);
+      looksOk(refused, 429);
+      assert.ok(refused.headers["retry-after"]);
+    });
+
+    test("a request-termination answer", async () => {
+      const res = await get("/ph-term", { origin: ORIGIN });
+      looksOk(res, 451);
+      assert.deepEqual(res.json(), { message: "Request terminated" });
+    });
+
+    test("a redirect", async () => {
+      const res = await get("/ph-redirect", { origin: ORIGIN });
+      looksOk(res, 301);
+      assert.equal(res.headers.location, "https://new.example/x");
+    });
+
+    test("a bot's 403", async () => {
+      const res = await get("/ph-bot", { origin: ORIGIN, "user-agent": "Mozilla/5.0 (compatible; bingbot/2.0)" });
+      looksOk(res, 403);
+      assert.equal(problemOf(res).code, "forbidden");
+    });
+
+    test("none of these answers reached the origin", async () => {
+      assert.ok(!origin.requests.some((q) => q.url.startsWith("/ph-") && !q.url.startsWith("/ph-429")));
+    });
+  });
+
+  describe("request-termination and redirect answers", () => {
+    test("HEAD on a termination: the status and headers, no body", async () => {
+      const res = await get("/term-head", {}, { method: "HEAD" });
+      assert.equal(res.status, 503);
+      assert.equal(res.headers["content-type"], "application/json; charset=utf-8");
+      assert.equal(res.body.length, 0);
+      assert.deepEqual((await get("/term-head")).json(), { message: "Service unavailable" });
+    });
+
+    test("status_code 599 is accepted and answered with the message for statuses without one", async () => {
+      const res = await get("/term-599");
+      assert.equal(res.status, 599);
+      assert.deepEqual(res.json(), { message: "Request terminated" });
+    });
+
+    test("redirect: 302, 303 and 307 on POST and HEAD, with Location and no body on HEAD", async () => {
+      for (const s of [302, 303, 307]) {
+        const post = await get(`/redir-${s}`, { "content-type": "text/plain" }, { method: "POST", body: "x" });
+        assert.equal(post.status, s);
+        assert.equal(post.headers.location, "/to");
+        assert.equal(post.text, "redirecting");
+        const head = await get(`/redir-${s}`, {}, { method: "HEAD" });
+        assert.equal(head.status, s);
+        assert.equal(head.headers.location, "/to");
+        assert.equal(head.body.length, 0);
+      }
+    });
+  });
+});
+
+describe("docs contract: plugins.md, third pass: validation", { timeout: 120_000 }, () => {
+  let gw, origin;
+  before(async () => {
+    origin = await startOrigin();
+    gw = await startGateway({ config: config(origin) });
+    assert.equal((await request(gw.at("/warm"))).status, 200);
+  });
+  after(async () => {
+    await gw?.dispose();
+    await origin?.close();
+  });
+
+  const withPlugin = (p) => {
+    const c = config(origin);
+    c.plugins = [...c.plugins, p];
+    return c;
+  };
+  const last = () => config(origin).plugins.length;
+
+  test("request-termination status_code outside 200 to 599 is refused at its path", async () => {
+    for (const s of [199, 600, 100]) {
+      const error = await rejected(gw, withPlugin({ name: "request-termination", config: { status_code: s } }));
+      assert.match(error, new RegExp(`plugins\\[${last()}\\]\\.config\\.status_code: ${s} is not a status`));
+    }
+  });
+
+  test("redirect status_code other than 301, 302, 303, 307, 308 is refused at its path", async () => {
+    for (const s of [300, 304, 200]) {
+      const error = await rejected(gw, withPlugin({ name: "redirect", config: { location: "/x", status_code: s } }));
+      assert.match(error, new RegExp(`plugins\\[${last()}\\]\\.config\\.status_code: ${s} is not a redirect status`));
+    }
+  });
+
+  test("an id of 65 characters or with a space is refused at plugins[i].id", async () => {
+    let error = await rejected(gw, withPlugin({ name: "cors", id: "a".repeat(65) }));
+    assert.match(error, new RegExp(`plugins\\[${last()}\\]\\.id`));
+    error = await rejected(gw, withPlugin({ name: "cors", id: "" }));
+    assert.match(error, new RegExp(`plugins\\[${last()}\\]\\.id`));
+  });
+
+  test("a disabled instance keeps its id: another with that id in its scope is refused", async () => {
+    const c = config(origin);
+    const n = c.plugins.length;
+    c.plugins.push({ name: "cors", id: "dup", route: "warm", enabled: false });
+    c.plugins.push({ name: "redirect", id: "dup", route: "warm", config: { location: "/x" } });
+    const error = await rejected(gw, c);
+    assert.match(error, new RegExp(`plugins\\[${n + 1}\\]\\.id: id "dup" is already used by plugins\\[${n}\\]`));
+  });
+});
