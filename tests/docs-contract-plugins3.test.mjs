@@ -45,7 +45,7 @@ function config(origin) {
       // Response phases on every kind of answer.
       r("ph-401"), r("ph-429"), r("ph-term"), r("ph-redirect"), r("ph-bot"),
       // HEAD and statuses.
-      r("term-head"), r("term-599"), r("redir-302"), r("redir-303"), r("redir-307"),
+      r("term-head"), r("echo-default"), r("echo-msg"), r("ph-term-c"), r("bot-rl"), r("term-599"), r("redir-302"), r("redir-303"), r("redir-307"),
     ],
     plugins: [
       // consumer alone beats route alone (Kong: consumer is 5th, route 6th).
@@ -79,7 +79,15 @@ function config(origin) {
       ...looks("ph-redirect"), { name: "redirect", route: "ph-redirect", config: { location: "https://new.example/x" } },
       ...looks("ph-bot"), { name: "bot-detection", route: "ph-bot" },
 
+      ...looks("ph-term-c"), { name: "key-auth", route: "ph-term-c" },
+      { name: "request-termination", route: "ph-term-c", consumer: "bob", config: { status_code: 403, message: "blocked" } },
+      // bot-detection (2500) answers before rate-limiting (910): a refused bot uses up no request.
+      { name: "bot-detection", route: "bot-rl" },
+      { name: "rate-limiting", route: "bot-rl", config: { minute: 1, limit_by: "ip" } },
+
       { name: "request-termination", route: "term-head", config: { status_code: 503 } },
+      { name: "request-termination", route: "echo-default", config: { echo: true, status_code: 503 } },
+      { name: "request-termination", route: "echo-msg", config: { echo: true, status_code: 200, message: "hi" } },
       { name: "request-termination", route: "term-599", config: { status_code: 599 } },
       { name: "redirect", route: "redir-302", config: { location: "/to", status_code: 302 } },
       { name: "redirect", route: "redir-303", config: { location: "/to", status_code: 303 } },
@@ -179,6 +187,29 @@ for (const reload of ["0", "600"]) describe(`docs contract: plugins.md, third pa
       assert.equal(problemOf(res).code, "forbidden");
     });
 
+    test("a consumer-scoped request-termination answer (access phase)", async () => {
+      const res = await get("/ph-term-c", { origin: ORIGIN, apikey: bobKey });
+      looksOk(res, 403);
+      assert.deepEqual(res.json(), { message: "blocked" });
+      // alice is not terminated (her consumer-alone response-transformer beats the route's here).
+      const alice = await get("/ph-term-c", { origin: ORIGIN, apikey: aliceKey });
+      assert.equal(alice.status, 200);
+      assert.equal(alice.headers["x-who"], "consumer");
+    });
+
+    test("an answer ends the request phases: a bot refused by bot-detection uses up no rate limit", async () => {
+      const ip = { "cf-connecting-ip": `203.0.113.${reload === "0" ? 50 : 51}` };
+      for (let i = 0; i < 3; i++) {
+        const bot = await get("/bot-rl", { ...ip, "user-agent": "Twitterbot/1.0" });
+        assert.equal(bot.status, 403);
+        assert.equal(bot.headers["x-ratelimit-limit-minute"], undefined);
+      }
+      const first = await get("/bot-rl", { ...ip, "user-agent": "Mozilla/5.0 Firefox/128.0" });
+      assert.equal(first.status, 200);
+      assert.equal(first.headers["x-ratelimit-remaining-minute"], "0");
+      assert.equal((await get("/bot-rl", { ...ip, "user-agent": "Mozilla/5.0 Firefox/128.0" })).status, 429);
+    });
+
     test("none of these answers reached the origin", async () => {
       assert.ok(!origin.requests.some((q) => q.url.startsWith("/ph-") && !q.url.startsWith("/ph-429")));
     });
@@ -191,6 +222,20 @@ for (const reload of ["0", "600"]) describe(`docs contract: plugins.md, third pa
       assert.equal(res.headers["content-type"], "application/json; charset=utf-8");
       assert.equal(res.body.length, 0);
       assert.deepEqual((await get("/term-head")).json(), { message: "Service unavailable" });
+    });
+
+    test("echo: JSON, its message is the option or else the status's default message; HEAD without a body", async () => {
+      const res = await get("/echo-default");
+      assert.equal(res.status, 503);
+      assert.equal(res.headers["content-type"], "application/json; charset=utf-8");
+      assert.equal(res.json().message, "Service unavailable");
+      assert.equal(res.json().request.path, "/echo-default");
+      const msg = await get("/echo-msg");
+      assert.equal(msg.status, 200);
+      assert.equal(msg.json().message, "hi");
+      const head = await get("/echo-msg", {}, { method: "HEAD" });
+      assert.equal(head.status, 200);
+      assert.equal(head.body.length, 0);
     });
 
     test("status_code 599 is accepted and answered with the message for statuses without one", async () => {
