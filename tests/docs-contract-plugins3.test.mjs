@@ -45,7 +45,7 @@ function config(origin) {
       // Response phases on every kind of answer.
       r("ph-401"), r("ph-429"), r("ph-term"), r("ph-redirect"), r("ph-bot"),
       // HEAD and statuses.
-      r("term-head"), r("echo-default"), r("echo-msg"), r("ph-term-c"), r("bot-rl"), r("term-599"), r("redir-302"), r("redir-303"), r("redir-307"),
+      r("term-head"), r("echo-default"), r("echo-msg"), r("ph-term-c"), r("bot-rl"), r("term-599"), r("redir-302"), r("redir-303"), r("redir-307"), r("frag-q"), r("frag-p"),
     ],
     plugins: [
       // consumer alone beats route alone (Kong: consumer is 5th, route 6th).
@@ -92,6 +92,8 @@ function config(origin) {
       { name: "redirect", route: "redir-302", config: { location: "/to", status_code: 302 } },
       { name: "redirect", route: "redir-303", config: { location: "/to", status_code: 303 } },
       { name: "redirect", route: "redir-307", config: { location: "/to", status_code: 307 } },
+      { name: "redirect", route: "frag-q", config: { location: "/a?x=1#top", keep_incoming_query: true } },
+      { name: "redirect", route: "frag-p", config: { location: "https://n.example/base#top", keep_incoming_path: true } },
     ],
   };
 }
@@ -244,6 +246,12 @@ for (const reload of ["0", "600"]) describe(`docs contract: plugins.md, third pa
       assert.deepEqual(res.json(), { message: "Request terminated" });
     });
 
+    test("redirect: a fragment of location stays at the end", async () => {
+      assert.equal((await get("/frag-q?q=2")).headers.location, "/a?x=1&q=2#top");
+      assert.equal((await get("/frag-q")).headers.location, "/a?x=1#top");
+      assert.equal((await get("/frag-p/x?q=2")).headers.location, "https://n.example/frag-p/x?q=2#top");
+    });
+
     test("redirect: 302, 303 and 307 on POST and HEAD, with Location and no body on HEAD", async () => {
       for (const s of [302, 303, 307]) {
         const post = await get(`/redir-${s}`, { "content-type": "text/plain" }, { method: "POST", body: "x" });
@@ -297,6 +305,13 @@ describe("docs contract: plugins.md, third pass: validation", { timeout: 120_000
     assert.match(error, new RegExp(`plugins\\[${last()}\\]\\.id`));
     error = await rejected(gw, withPlugin({ name: "cors", id: "" }));
     assert.match(error, new RegExp(`plugins\\[${last()}\\]\\.id`));
+  });
+
+  test("a disabled instance is validated like any other (its config, its route)", async () => {
+    let error = await rejected(gw, withPlugin({ name: "redirect", enabled: false, config: { location: "/x", status_code: 200 } }));
+    assert.match(error, new RegExp(`plugins\\[${last()}\\]\\.config\\.status_code`));
+    error = await rejected(gw, withPlugin({ name: "cors", route: "nope", enabled: false }));
+    assert.match(error, new RegExp(`plugins\\[${last()}\\]\\.route: unknown route`));
   });
 
   test("a disabled instance keeps its id: another with that id in its scope is refused", async () => {
