@@ -46,6 +46,8 @@ function config(origin) {
       r("ph-401"), r("ph-429"), r("ph-term"), r("ph-redirect"), r("ph-bot"),
       // HEAD and statuses.
       r("term-head"), r("echo-default"), r("echo-msg"), r("ph-term-c"), r("bot-rl"), r("term-599"), r("redir-302"), r("redir-303"), r("redir-307"), r("frag-q"), r("frag-p"),
+      { name: "cap-num", service: "shop", paths: ["~^/cap-num/(\\d+)$"] },
+      { name: "cap-seg", service: "shop", paths: ["/cap-seg/{1}"] },
     ],
     plugins: [
       // consumer alone beats route alone (Kong: consumer is 5th, route 6th).
@@ -92,6 +94,8 @@ function config(origin) {
       { name: "redirect", route: "redir-302", config: { location: "/to", status_code: 302 } },
       { name: "redirect", route: "redir-303", config: { location: "/to", status_code: 303 } },
       { name: "redirect", route: "redir-307", config: { location: "/to", status_code: 307 } },
+      { name: "redirect", route: "cap-num", config: { location: "/to/$(uri_captures.1)/end" } },
+      { name: "redirect", route: "cap-seg", config: { location: "/to/$(uri_captures.1)/end" } },
       { name: "redirect", route: "frag-q", config: { location: "/a?x=1#top", keep_incoming_query: true } },
       { name: "redirect", route: "frag-p", config: { location: "https://n.example/base#top", keep_incoming_path: true } },
     ],
@@ -250,6 +254,11 @@ for (const reload of ["0", "600"]) describe(`docs contract: plugins.md, third pa
       assert.equal((await get("/frag-q?q=2")).headers.location, "/a?x=1&q=2#top");
       assert.equal((await get("/frag-q")).headers.location, "/a?x=1#top");
       assert.equal((await get("/frag-p/x?q=2")).headers.location, "https://n.example/frag-p/x?q=2#top");
+    });
+
+    test("redirect: an unnamed regex group is not a capture; a path parameter named 1 is", async () => {
+      assert.equal((await get("/cap-num/42")).headers.location, "/to//end");
+      assert.equal((await get("/cap-seg/42")).headers.location, "/to/42/end");
     });
 
     test("redirect: 302, 303 and 307 on POST and HEAD, with Location and no body on HEAD", async () => {
