@@ -316,6 +316,23 @@ describe("docs contract: plugins.md, third pass: validation", { timeout: 120_000
     assert.match(error, new RegExp(`plugins\\[${last()}\\]\\.id`));
   });
 
+  test("ids: a derived id collides with an explicit one of the same scope (reported at the explicit id); scopes with a consumer", async () => {
+    let c = config(origin);
+    let n = c.plugins.length;
+    c.plugins.push({ name: "redirect", id: "cors", route: "warm", config: { location: "/x" } });
+    c.plugins.push({ name: "cors", route: "warm" });
+    let error = await rejected(gw, c);
+    assert.match(error, new RegExp(`plugins\\[${n}\\]\\.id: id "cors" is already used by plugins\\[${n + 1}\\] in the same scope \\(route=warm\\)`));
+    c = config(origin);
+    n = c.plugins.length;
+    c.plugins.push({ name: "ip-restriction", id: "a", route: "warm", consumer: "alice", config: { deny: ["192.0.2.1"] } });
+    c.plugins.push({ name: "ip-restriction", id: "a", route: "warm", consumer: "bob", config: { deny: ["192.0.2.1"] } });
+    c.plugins.push({ name: "ip-restriction", id: "a", route: "warm", consumer: "alice", config: { deny: ["192.0.2.2"] } });
+    error = await rejected(gw, c);
+    assert.match(error, new RegExp(`plugins\\[${n + 2}\\]\\.id: id "a" is already used by plugins\\[${n}\\] in the same scope \\(route=warm,consumer=alice\\)`));
+    assert.ok(!error.includes(`plugins[${n + 1}]`), "another consumer is another scope");
+  });
+
   test("a disabled instance is validated like any other (its config, its route)", async () => {
     let error = await rejected(gw, withPlugin({ name: "redirect", enabled: false, config: { location: "/x", status_code: 200 } }));
     assert.match(error, new RegExp(`plugins\\[${last()}\\]\\.config\\.status_code`));
