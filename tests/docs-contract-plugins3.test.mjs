@@ -45,7 +45,7 @@ function config(origin) {
       // Response phases on every kind of answer.
       r("ph-401"), r("ph-429"), r("ph-term"), r("ph-redirect"), r("ph-bot"),
       // HEAD and statuses.
-      r("term-head"), r("echo-default"), r("echo-msg"), r("ph-term-c"), r("bot-rl"), r("term-599"), r("redir-302"), r("redir-303"), r("redir-307"), r("frag-q"), r("frag-p"),
+      r("term-head"), r("bot-term"), r("rt-redirect"), r("echo-default"), r("echo-msg"), r("ph-term-c"), r("bot-rl"), r("term-599"), r("redir-302"), r("redir-303"), r("redir-307"), r("frag-q"), r("frag-p"),
       { name: "cap-num", service: "shop", paths: ["~^/cap-num/(\\d+)$"] },
       { name: "cap-seg", service: "shop", paths: ["/cap-seg/{1}"] },
     ],
@@ -86,6 +86,13 @@ function config(origin) {
       // bot-detection (2500) answers before rate-limiting (910): a refused bot uses up no request.
       { name: "bot-detection", route: "bot-rl" },
       { name: "rate-limiting", route: "bot-rl", config: { minute: 1, limit_by: "ip" } },
+
+      // request-termination without consumer (rewrite) answers before bot-detection (access).
+      { name: "bot-detection", route: "bot-term" },
+      { name: "request-termination", route: "bot-term", config: { status_code: 503, message: "maintenance" } },
+      // request-transformer (801) runs before redirect (779), but redirect uses the path as the client sent it.
+      { name: "request-transformer", route: "rt-redirect", config: { replace: { uri: "/rewritten" } } },
+      { name: "redirect", route: "rt-redirect", config: { location: "https://n.example", keep_incoming_path: true } },
 
       { name: "request-termination", route: "term-head", config: { status_code: 503 } },
       { name: "request-termination", route: "echo-default", config: { echo: true, status_code: 503 } },
@@ -152,6 +159,20 @@ for (const reload of ["0", "600"]) describe(`docs contract: plugins.md, third pa
       assert.equal(withKey.status, 403);
       assert.equal(problemOf(withKey).code, "ip_not_allowed");
       assert.equal((await get("/ip-auth", { "cf-connecting-ip": "198.51.100.7", apikey: aliceKey })).status, 200);
+    });
+  });
+
+  describe("order of phases", () => {
+    test("a request-termination without consumer (rewrite) answers a bot before bot-detection (access)", async () => {
+      const res = await get("/bot-term", { "user-agent": "Twitterbot/1.0" });
+      assert.equal(res.status, 503);
+      assert.deepEqual(res.json(), { message: "maintenance" });
+    });
+
+    test("redirect keeps the path as sent, not request-transformer's uri", async () => {
+      const res = await get("/rt-redirect/a%2Fb?x=1");
+      assert.equal(res.status, 301);
+      assert.equal(res.headers.location, "https://n.example/rt-redirect/a%2Fb?x=1");
     });
   });
 
