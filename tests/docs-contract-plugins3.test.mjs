@@ -45,7 +45,7 @@ function config(origin) {
       // Response phases on every kind of answer.
       r("ph-401"), r("ph-429"), r("ph-term"), r("ph-redirect"), r("ph-bot"),
       // HEAD and statuses.
-      r("term-head"), r("bot-term"), r("rt-redirect"), r("echo-default"), r("echo-msg"), r("ph-term-c"), r("bot-rl"), r("term-599"), r("redir-302"), r("redir-303"), r("redir-307"), r("frag-q"), r("frag-p"),
+      r("term-head"), r("term-both"), r("bot-term"), r("rt-redirect"), r("echo-default"), r("echo-msg"), r("ph-term-c"), r("bot-rl"), r("term-599"), r("redir-302"), r("redir-303"), r("redir-307"), r("frag-q"), r("frag-p"),
       { name: "cap-num", service: "shop", paths: ["~^/cap-num/(\\d+)$"] },
       { name: "cap-seg", service: "shop", paths: ["/cap-seg/{1}"] },
     ],
@@ -93,6 +93,11 @@ function config(origin) {
       // request-transformer (801) runs before redirect (779), but redirect uses the path as the client sent it.
       { name: "request-transformer", route: "rt-redirect", config: { replace: { uri: "/rewritten" } } },
       { name: "redirect", route: "rt-redirect", config: { location: "https://n.example", keep_incoming_path: true } },
+
+      // A route-wide termination (rewrite) and one for alice on the same route (access).
+      { name: "key-auth", route: "term-both" },
+      { name: "request-termination", route: "term-both", config: { status_code: 503, message: "route", trigger: "x-route" } },
+      { name: "request-termination", route: "term-both", consumer: "alice", config: { status_code: 403, message: "alice" } },
 
       { name: "request-termination", route: "term-head", config: { status_code: 503 } },
       { name: "request-termination", route: "echo-default", config: { echo: true, status_code: 503 } },
@@ -167,6 +172,17 @@ for (const reload of ["0", "600"]) describe(`docs contract: plugins.md, third pa
       const res = await get("/bot-term", { "user-agent": "Twitterbot/1.0" });
       assert.equal(res.status, 503);
       assert.deepEqual(res.json(), { message: "maintenance" });
+    });
+
+    test("a route-wide termination answers in rewrite, even for a consumer with its own instance", async () => {
+      const routeWide = await get("/term-both", { apikey: aliceKey, "x-route": "1" });
+      assert.equal(routeWide.status, 503);
+      assert.deepEqual(routeWide.json(), { message: "route" });
+      const alice = await get("/term-both", { apikey: aliceKey });
+      assert.equal(alice.status, 403);
+      assert.deepEqual(alice.json(), { message: "alice" });
+      assert.equal((await get("/term-both", { apikey: bobKey })).status, 200);
+      assert.equal((await get("/term-both", { "x-route": "1" })).status, 503, "before authentication");
     });
 
     test("redirect keeps the path as sent, not request-transformer's uri", async () => {
