@@ -39,7 +39,7 @@ function config(origin) {
     routes: [
       r("warm"),
       // Precedence with consumers.
-      r("p-consumer"), r("p-cs", "s2"), r("p-tie"), r("p-disabled", "s3"), r("p-disabled-c", "s4"),
+      r("p-consumer"), r("p-cs", "s2"), r("p-tie"), r("tie2"), r("p-disabled", "s3"), r("p-disabled-c", "s4"),
       // Priorities.
       r("ip-auth"),
       // Response phases on every kind of answer.
@@ -62,6 +62,9 @@ function config(origin) {
       { name: "key-auth", route: "p-tie" },
       rt({ consumer: "alice", route: "p-tie" }, "first"),
       rt({ consumer: "alice", route: "p-tie", id: "second" }, "second"),
+      // Two route instances: the earlier wins, also when the later has an explicit id.
+      rt({ route: "tie2", id: "b" }, "first"),
+      rt({ route: "tie2", id: "a" }, "second"),
       // A disabled route instance takes no part: the service's runs.
       rt({ service: "s3" }, "service"),
       { ...rt({ route: "p-disabled" }, "disabled-route"), enabled: false },
@@ -145,6 +148,7 @@ for (const reload of ["0", "600"]) describe(`docs contract: plugins.md, third pa
 
     test("between two consumer + route instances, the earlier in the document wins", async () => {
       assert.equal((await get("/p-tie", { apikey: aliceKey })).headers["x-who"], "first");
+      assert.equal((await get("/tie2")).headers["x-who"], "first", "document order, not the ids' order");
     });
 
     test("a disabled instance never runs and takes no part in precedence: a less specific one runs", async () => {
