@@ -197,6 +197,13 @@ for (const reload of ["0", "600"]) describe(`docs contract: plugins.md, third pa
   });
 
   describe("order of phases: the response phases run on every answer", () => {
+    // An answer of the gateway's: it did not reach the origin.
+    const answer = async (path, headers) => {
+      const before = origin.requests.length;
+      const res = await get(path, headers);
+      assert.equal(origin.requests.length, before, "the origin is not called");
+      return res;
+    };
     const looksOk = (res, status) => {
       assert.equal(res.status, status);
       assert.equal(res.headers["access-control-allow-origin"], ORIGIN);
@@ -205,37 +212,37 @@ for (const reload of ["0", "600"]) describe(`docs contract: plugins.md, third pa
     };
 
     test("a 401 from key-auth", async () => {
-      looksOk(await get("/ph-401", { origin: ORIGIN }), 401);
+      looksOk(await answer("/ph-401", { origin: ORIGIN }), 401);
     });
 
     test("a 429 from rate-limiting", async () => {
       const ip = { origin: ORIGIN, "cf-connecting-ip": `203.0.113.${reload === "0" ? 40 : 41}` };
       looksOk(await get("/ph-429", ip), 200);
-      const refused = await get("/ph-429", ip);
+      const refused = await answer("/ph-429", ip);
       looksOk(refused, 429);
       assert.ok(refused.headers["retry-after"]);
     });
 
     test("a request-termination answer", async () => {
-      const res = await get("/ph-term", { origin: ORIGIN });
+      const res = await answer("/ph-term", { origin: ORIGIN });
       looksOk(res, 451);
       assert.deepEqual(res.json(), { message: "Request terminated" });
     });
 
     test("a redirect", async () => {
-      const res = await get("/ph-redirect", { origin: ORIGIN });
+      const res = await answer("/ph-redirect", { origin: ORIGIN });
       looksOk(res, 301);
       assert.equal(res.headers.location, "https://new.example/x");
     });
 
     test("a bot's 403", async () => {
-      const res = await get("/ph-bot", { origin: ORIGIN, "user-agent": "Mozilla/5.0 (compatible; bingbot/2.0)" });
+      const res = await answer("/ph-bot", { origin: ORIGIN, "user-agent": "Mozilla/5.0 (compatible; bingbot/2.0)" });
       looksOk(res, 403);
       assert.equal(problemOf(res).code, "forbidden");
     });
 
     test("a consumer-scoped request-termination answer (access phase)", async () => {
-      const res = await get("/ph-term-c", { origin: ORIGIN, apikey: bobKey });
+      const res = await answer("/ph-term-c", { origin: ORIGIN, apikey: bobKey });
       looksOk(res, 403);
       assert.deepEqual(res.json(), { message: "blocked" });
       // alice is not terminated (her consumer-alone response-transformer beats the route's here).
@@ -257,9 +264,6 @@ for (const reload of ["0", "600"]) describe(`docs contract: plugins.md, third pa
       assert.equal((await get("/bot-rl", { ...ip, "user-agent": "Mozilla/5.0 Firefox/128.0" })).status, 429);
     });
 
-    test("none of these answers reached the origin", async () => {
-      assert.ok(!origin.requests.some((q) => q.url.startsWith("/ph-") && !q.url.startsWith("/ph-429")));
-    });
   });
 
   describe("request-termination and redirect answers", () => {
