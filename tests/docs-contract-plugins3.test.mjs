@@ -378,6 +378,13 @@ describe("docs contract: plugins.md, third pass: validation", { timeout: 120_000
     assert.ok(!error.includes(`plugins[${n + 1}]`), "another consumer is another scope");
   });
 
+  test("bot-detection and opentelemetry cannot be scoped to a consumer (plugins[i].consumer)", async () => {
+    let error = await rejected(gw, withPlugin({ name: "bot-detection", consumer: "alice" }));
+    assert.match(error, new RegExp(`plugins\\[${last()}\\]\\.consumer: bot-detection cannot be scoped to a consumer`));
+    error = await rejected(gw, withPlugin({ name: "opentelemetry", consumer: "alice", config: { endpoint: "http://127.0.0.1:1/v1/traces" } }));
+    assert.match(error, new RegExp(`plugins\\[${last()}\\]\\.consumer: opentelemetry cannot be scoped to a consumer`));
+  });
+
   test("a disabled instance is validated like any other (its config, its route)", async () => {
     let error = await rejected(gw, withPlugin({ name: "redirect", enabled: false, config: { location: "/x", status_code: 200 } }));
     assert.match(error, new RegExp(`plugins\\[${last()}\\]\\.config\\.status_code`));
