@@ -39,7 +39,7 @@ function config(origin) {
     routes: [
       r("warm"),
       // Precedence with consumers.
-      r("p-consumer"), r("p-cs", "s2"), r("p-tie"), r("tie2"), r("p-disabled", "s3"), r("p-disabled-c", "s4"),
+      r("p-consumer"), r("p-cs", "s2"), r("p-tie"), r("tie2"), r("mismatch"), r("p-disabled", "s3"), r("p-disabled-c", "s4"),
       // Priorities.
       r("ip-auth"),
       // Response phases on every kind of answer.
@@ -62,6 +62,8 @@ function config(origin) {
       { name: "key-auth", route: "p-tie" },
       rt({ consumer: "alice", route: "p-tie" }, "first"),
       rt({ consumer: "alice", route: "p-tie", id: "second" }, "second"),
+      // route + service where the route is not on that service: never runs.
+      { name: "request-termination", route: "mismatch", service: "s2", config: { status_code: 410 } },
       // Two route instances: the earlier wins, also when the later has an explicit id.
       rt({ route: "tie2", id: "b" }, "first"),
       rt({ route: "tie2", id: "a" }, "second"),
@@ -144,6 +146,10 @@ for (const reload of ["0", "600"]) describe(`docs contract: plugins.md, third pa
     test("consumer + service beats route + service", async () => {
       assert.equal((await get("/p-cs", { apikey: aliceKey })).headers["x-who"], "consumer+service");
       assert.equal((await get("/p-cs", { apikey: bobKey })).headers["x-who"], "route+service");
+    });
+
+    test("an instance on a route and a service the route does not send to never runs", async () => {
+      assert.equal((await get("/mismatch")).status, 200);
     });
 
     test("between two consumer + route instances, the earlier in the document wins", async () => {
