@@ -1,10 +1,13 @@
 // The docs as a contract, third pass over docs/plugins.md's general sections and small plugins, on both
 // request paths (CONFIG_RELOAD_SECONDS 0: asynchronous; 600 after one warm-up request: synchronous).
 // What tests/docs-contract-plugins2, plugins-basic, phases and bot-detection do not check already:
-// Kong's precedence of consumer scopes, ties by document order among consumer-scoped instances, a disabled
-// instance taking no part in precedence, the order ip-restriction / authentication, the response phases on
-// answers from bot-detection, rate-limiting, request-termination and redirect, HEAD on plugin answers,
-// request-termination's and redirect's status bounds.
+// Kong's precedence of consumer scopes, ties by document order, a disabled instance taking no part in
+// precedence (but validated and keeping its id), route + service on a route of another service, the order
+// authentication / ip-restriction, rewrite before access (termination before bot-detection, a route-wide
+// termination before a consumer's), an answer ending the request phases (a refused bot uses up no rate
+// limit), the response phases on answers of key-auth, rate-limiting, request-termination, redirect and
+// bot-detection, HEAD on plugin answers, echo's message, redirect's fragment and unnamed regex groups,
+// status bounds, id collisions across plugin names and consumer scopes.
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
