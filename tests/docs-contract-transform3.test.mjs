@@ -153,6 +153,12 @@ for (const reload of ["0", "600"]) describe(`docs/transformations.md, third audi
       assert.equal(q.get("rep-absent"), null);
       assert.equal(q.get("time"), "12:30");
     });
+    test("rename whose old name is absent leaves the new name as it was (Kong would remove it)", async () => {
+      const o = await echo("/qs?new=n");
+      assert.deepEqual(new URL(o.url, "http://x").searchParams.getAll("new"), ["n", "appended"]);
+      const b = JSON.parse((await jsonPost("/body", '{"new":"n"}')).body);
+      assert.deepEqual(b.new, ["n", "again"]);
+    });
   });
 
   describe("JSON request bodies", () => {
