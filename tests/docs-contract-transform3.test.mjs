@@ -4,7 +4,7 @@
 // name, values with colons, `allow.json`), on both request paths (CONFIG_RELOAD_SECONDS "0" and "600").
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startGateway, startOrigin, request } from "./support/harness.mjs";
+import { startGateway, startOrigin, request, rejected } from "./support/harness.mjs";
 
 const METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"];
 
@@ -80,6 +80,10 @@ function config(originUrl) {
       add: { headers: ["X-Served-By:edge:1", "content-type:text/plain"], json: ["added:1", "n:2"], json_types: ["string", "number"] },
       append: { json: ["name:m"] },
     }),
+    form: rt({ rename: { body: ["a:b"] }, replace: { body: ["r:1"] }, append: { body: ["b:x"] } }),
+    trace: rt({ http_method: "TRACE" }),
+    "uri-empty": rt({ replace: { uri: "$(query_params.to)" } }),
+    "resp-bool": rs({ replace: { json: ["secret:false", "name:$(query_params.b)"], json_types: ["boolean", "boolean"] } }),
     allow: rs({ add: { json: ["added:1"] }, allow: { json: ["id", "added", "not-there"] } }),
     "allow-only": rs({ allow: { json: ["id"] } }),
   };
@@ -179,6 +183,25 @@ for (const reload of ["0", "600"]) describe(`docs/transformations.md, third audi
     });
   });
 
+  describe("form bodies, http_method, replace.uri", () => {
+    test("form: rename onto an existing field replaces it, replace leaves one pair, append adds a pair; untouched pairs keep their spelling", async () => {
+      const body = Buffer.from("a=1&b=2&r=x&r=y&z=%7e");
+      const o = await echo("/form", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", "content-length": String(body.length) }, body });
+      assert.equal(o.body, "b=1&r=1&z=%7e&b=x");
+      assert.equal(Number(o.contentLength), o.length);
+    });
+    test("http_method TRACE: the upstream request is a TRACE without a body", async () => {
+      const o = await echo("/trace", { method: "POST", headers: { "content-type": "text/plain", "content-length": "2" }, body: Buffer.from("hi") });
+      assert.equal(o.method, "TRACE");
+      assert.equal(o.length, 0);
+      assert.equal(o.headers["content-length"], undefined);
+    });
+    test("replace.uri rendering empty: the path /", async () => {
+      const o = await echo("/uri-empty?x=1");
+      assert.equal(o.url, "/?x=1");
+    });
+  });
+
   describe("templates", () => {
     test("a missing header renders empty; or; first query value; an escaped template is literal; a lone $ is text", async () => {
       const o = await echo("/tpl?p=1&p=2", { headers: { "x-a": "A" } });
@@ -216,6 +239,12 @@ for (const reload of ["0", "600"]) describe(`docs/transformations.md, third audi
       res = await request(gw.at("/resp/resp/array"));
       assert.equal(res.text, '[{"id":1,"secret":"s"}]');
     });
+    test("json_types boolean: true only for the text true", async () => {
+      let res = await request(gw.at("/resp-bool/resp/obj?b=true"));
+      assert.deepEqual(res.json(), { id: 1, secret: false, name: true });
+      res = await request(gw.at("/resp-bool/resp/obj?b=yes"));
+      assert.equal(res.json().name, false);
+    });
     test("allow.json: only the listed keys are kept, after the other rules; Content-Length of the new body", async () => {
       let res = await request(gw.at("/allow/resp/obj"));
       assert.deepEqual(res.json(), { id: 1, added: "1" });
@@ -230,4 +259,32 @@ for (const reload of ["0", "600"]) describe(`docs/transformations.md, third audi
       assert.equal(res.headers["content-length"], undefined, "HEAD: the GET body would be rewritten");
     });
   });
+
+  if (reload === "0")
+    describe("validation errors", () => {
+      test("http_method CONNECT and TRACK, json_types values, allow has no headers", async () => {
+        const error = await rejected(gw, {
+          format_version: 1,
+          services: [{ name: "s", url: "http://127.0.0.1:1" }],
+          routes: [{ name: "r", service: "s", paths: ["/refused"] }],
+          plugins: [
+            { name: "request-transformer", route: "r", config: { http_method: "CONNECT" } },
+            { name: "request-transformer", service: "s", config: { http_method: "TRACK" } },
+            { name: "response-transformer", route: "r", config: { add: { json: ["b:yes", "n:1"] , json_types: ["boolean", "integer"] } } },
+            { name: "response-transformer", service: "s", config: { replace: { json: ["b:maybe"], json_types: ["boolean"] } } },
+            { name: "response-transformer", config: { allow: { headers: ["x"] } } },
+          ],
+        });
+        for (const part of [
+          "plugins[0].config.http_method:",
+          "plugins[1].config.http_method:",
+          "plugins[2].config.add.json_types",
+          "plugins[3].config.replace.json[0]: the value is not true or false",
+          "plugins[4].config.allow.headers: unknown field `headers`",
+        ]) {
+          assert.ok(error.includes(part), `${part} in:\n${error}`);
+        }
+        assert.equal((await request(gw.at("/warm"))).status, 200, "the version in service stays");
+      });
+    });
 });
