@@ -19,6 +19,7 @@ function originHandler(req, res, record) {
   if (p.endsWith("/resp/obj")) return fixed("application/json", '{"id":1,"secret":"s","name":"n"}', { "x-origin-a": "1", "x-keep": "origin" });
   if (p.endsWith("/resp/upper")) return fixed("Application/JSON", '{"id":1,"secret":"s"}');
   if (p.endsWith("/resp/vnd")) return fixed("application/vnd.api+json", '{"id":1,"secret":"s"}');
+  if (p.endsWith("/resp/text")) return fixed("text/plain", '{"id":1,"secret":"s"}');
   if (p.endsWith("/resp/array")) return fixed("application/json", '[{"id":1,"secret":"s"}]');
   const headers = {};
   for (let i = 0; i < record.rawHeaders.length; i += 2) {
@@ -84,6 +85,8 @@ function config(originUrl) {
     trace: rt({ http_method: "TRACE" }),
     "uri-empty": rt({ replace: { uri: "$(query_params.to)" } }),
     "resp-bool": rs({ replace: { json: ["secret:false", "name:$(query_params.b)"], json_types: ["boolean", "boolean"] } }),
+    "ct-off": rs({ replace: { headers: ["content-type:text/plain"] }, add: { json: ["added:1"] } }),
+    "ct-on": rs({ replace: { headers: ["content-type:application/json"] }, add: { json: ["added:1"] } }),
     allow: rs({ add: { json: ["added:1"] }, allow: { json: ["id", "added", "not-there"] } }),
     "allow-only": rs({ allow: { json: ["id"] } }),
   };
@@ -238,6 +241,15 @@ for (const reload of ["0", "600"]) describe(`docs/transformations.md, third audi
       assert.equal(res.text, '{"id":1,"secret":"s"}');
       res = await request(gw.at("/resp/resp/array"));
       assert.equal(res.text, '[{"id":1,"secret":"s"}]');
+    });
+    test("json rules test the Content-Type the header rules leave (header rules run first, as in Kong)", async () => {
+      let res = await request(gw.at("/ct-off/resp/obj"));
+      assert.equal(res.headers["content-type"], "text/plain");
+      assert.equal(res.text, '{"id":1,"secret":"s","name":"n"}');
+      res = await request(gw.at("/ct-on/resp/text"));
+      assert.equal(res.headers["content-type"], "application/json");
+      assert.deepEqual(res.json(), { id: 1, secret: "s", added: "1" });
+      assert.equal(Number(res.headers["content-length"]), res.body.length);
     });
     test("json_types boolean: true only for the text true", async () => {
       let res = await request(gw.at("/resp-bool/resp/obj?b=true"));
