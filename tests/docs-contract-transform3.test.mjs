@@ -176,6 +176,20 @@ for (const reload of ["0", "600"]) describe(`docs/transformations.md, third audi
       assert.equal(Number(o.contentLength), o.length, "Content-Length is the new body's length");
       assert.equal(o.length, Buffer.byteLength(o.body));
     });
+    test("re-encoding: 64-bit integers exact, other numbers the nearest double, \\u escapes as characters; 1e400 is not valid JSON", async () => {
+      const raw = '{"gone":1,"big":123456789012345678901234567890,"i":18446744073709551615,"f":1.10,"n":-0,"u":"\\u00e9"}';
+      let o = await jsonPost("/body", raw);
+      const sent = o.body;
+      assert.match(sent, /"big":1\.2345678901234568e\+29,/);
+      assert.match(sent, /"i":18446744073709551615,/);
+      assert.match(sent, /"f":1\.1,/);
+      assert.match(sent, /"n":-0\.0,/);
+      assert.match(sent, /"u":"é",/);
+      assert.ok(!sent.includes("gone"));
+      const huge = '{"gone":1,"e":1e400}';
+      o = await jsonPost("/body", huge);
+      assert.equal(o.body, huge, "sent as it came, gone included");
+    });
     test("Content-Type in upper case is JSON; application/vnd.api+json is not (Kong: it must contain application/json)", async () => {
       let o = await jsonPost("/body", '{"gone":1}', "Application/JSON; Charset=UTF-8");
       assert.equal(JSON.parse(o.body).gone, undefined);

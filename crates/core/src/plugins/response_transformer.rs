@@ -160,7 +160,8 @@ impl ResponseTransformerConfig {
     /// Whether the `json` rules apply to a response of this Content-Type (Kong: it contains
     /// `application/json`). When not, the body streams through untouched.
     pub fn json_applies(&self, content_type: Option<&str>) -> bool {
-        (!self.json.is_empty() || !self.allow.is_empty()) && content_type.is_some_and(transform::is_json)
+        (!self.json.is_empty() || !self.allow.is_empty())
+            && content_type.is_some_and(transform::is_json)
     }
 
     /// The transformed body (`None`: unchanged; also when it is not a JSON object, an empty body
