@@ -46,7 +46,7 @@ function config(originUrl) {
       remove: { headers: ["X-Multi-Gone"] },
       rename: { headers: ["x-from:x-to", "x-same:X-SAME"] },
       replace: { headers: ["x-multi:one"] },
-      add: { headers: ["X-Time:12:30:00", "x-url:http://a.example:8080/p?q=1", "x-added:a"] },
+      add: { headers: ["X-Time:12:30:00", "x-url:http://a.example:8080/p?q=1", "x-colons::b", "x-added:a"] },
       append: { headers: ["x-added:b", "x-present:more"] },
     }),
     qs: rt({
@@ -134,6 +134,7 @@ for (const reload of ["0", "600"]) describe(`docs/transformations.md, third audi
       const o = await echo("/hdr");
       assert.deepEqual(o.headers["x-time"], ["12:30:00"]);
       assert.deepEqual(o.headers["x-url"], ["http://a.example:8080/p?q=1"]);
+      assert.deepEqual(o.headers["x-colons"], [":b"], "only the first colon splits (Kong drops them all)");
     });
     test("add then append on an absent header: both values; a client's header is not added to", async () => {
       let o = await echo("/hdr");
