@@ -120,7 +120,14 @@ impl RequestTransformerConfig {
         let raw: RawConfig = super::settings(config)?;
         let mut errors: Errors = Vec::new();
         let http_method = raw.http_method.and_then(|m| {
-            if !m.is_empty() && m.bytes().all(|b| b.is_ascii_uppercase()) {
+            if matches!(m.as_str(), "CONNECT" | "TRACK") {
+                // fetch() refuses them: every request would end in a 502.
+                errors.push((
+                    "http_method".into(),
+                    format!("{m:?} cannot be sent upstream (the Workers runtime refuses it)"),
+                ));
+                None
+            } else if !m.is_empty() && m.bytes().all(|b| b.is_ascii_uppercase()) {
                 Some(m)
             } else {
                 errors.push((
@@ -299,9 +306,10 @@ impl RequestTransformerConfig {
         })
     }
 
-    /// Whether the upstream request goes without a body (`http_method` GET or HEAD).
+    /// Whether the upstream request goes without a body (`http_method` GET, HEAD or TRACE, as Kong;
+    /// RFC 9110 §9.3.8: a TRACE request has no content).
     pub fn drops_body(&self) -> bool {
-        matches!(self.http_method.as_deref(), Some("GET" | "HEAD"))
+        matches!(self.http_method.as_deref(), Some("GET" | "HEAD" | "TRACE"))
     }
 }
 
@@ -527,6 +535,22 @@ mod tests {
             e[0].1.contains("unknown template variable \"route\""),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn http_method_trace_drops_the_body_connect_and_track_are_refused() {
+        let c = RequestTransformerConfig::parse(&json!({"http_method": "TRACE"})).unwrap();
+        assert!(c.drops_body());
+        let c = RequestTransformerConfig::parse(&json!({"http_method": "PATCH"})).unwrap();
+        assert!(!c.drops_body());
+        for m in ["CONNECT", "TRACK"] {
+            let Err(PluginError::Config(e)) =
+                RequestTransformerConfig::parse(&json!({ "http_method": m }))
+            else {
+                panic!("{m} accepted")
+            };
+            assert_eq!(e[0].0, "http_method", "{e:?}");
+        }
     }
 
     #[test]

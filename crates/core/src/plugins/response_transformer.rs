@@ -40,6 +40,18 @@ struct RawTyped {
     json_types: Vec<JsonType>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(
+    feature = "schema",
+    derive(schemars::JsonSchema),
+    schemars(rename = "ResponseTransformerAllow")
+)]
+#[serde(deny_unknown_fields)]
+struct RawAllow {
+    #[serde(default)]
+    json: Vec<String>,
+}
+
 #[derive(Debug, Deserialize)]
 #[cfg_attr(
     feature = "schema",
@@ -61,6 +73,8 @@ pub(crate) struct RawConfig {
     add: RawTyped,
     #[serde(default)]
     append: RawTyped,
+    #[serde(default)]
+    allow: RawAllow,
     #[serde(default = "default_max_body_size")]
     max_body_size: u64,
 }
@@ -74,6 +88,8 @@ fn default_max_body_size() -> u64 {
 pub struct ResponseTransformerConfig {
     pub headers: Rules,
     pub json: Rules,
+    /// `allow.json`: when not empty, the only top-level keys kept (applied after `append`, as Kong).
+    pub allow: Vec<String>,
     /// Largest body buffered for `json` rules (bytes); a larger one passes untouched.
     pub max_body_size: u64,
 }
@@ -111,6 +127,7 @@ impl ResponseTransformerConfig {
                 e,
             ),
         };
+        let allow = transform::names(&raw.allow.json, "allow.json", f, e);
         if !(1..=LARGEST_MAX_BODY_SIZE).contains(&raw.max_body_size) {
             errors.push((
                 "max_body_size".into(),
@@ -123,6 +140,7 @@ impl ResponseTransformerConfig {
         Ok(ResponseTransformerConfig {
             headers,
             json,
+            allow,
             max_body_size: raw.max_body_size,
         })
     }
@@ -142,19 +160,20 @@ impl ResponseTransformerConfig {
     /// Whether the `json` rules apply to a response of this Content-Type (Kong: it contains
     /// `application/json`). When not, the body streams through untouched.
     pub fn json_applies(&self, content_type: Option<&str>) -> bool {
-        !self.json.is_empty() && content_type.is_some_and(transform::is_json)
+        (!self.json.is_empty() || !self.allow.is_empty())
+            && content_type.is_some_and(transform::is_json)
     }
 
     /// The transformed body (`None`: unchanged; also when it is not a JSON object, an empty body
     /// included).
     pub fn json_body(&self, bytes: &[u8], vars: &RequestVars<'_>) -> Option<Vec<u8>> {
-        transform::JsonEdits::render(&self.json, vars).transform_response_bytes(bytes)
+        self.json_edits(vars).transform_response_bytes(bytes)
     }
 
     /// The `json` rules rendered for one request, to apply to its response body once it is read
     /// ([`transform::JsonEdits::transform_response_bytes`]: the same result as [`Self::json_body`]).
     pub fn json_edits(&self, vars: &RequestVars<'_>) -> transform::JsonEdits {
-        transform::JsonEdits::render(&self.json, vars)
+        transform::JsonEdits::render(&self.json, vars).allowing(&self.allow)
     }
 }
 
@@ -224,6 +243,38 @@ mod tests {
         assert_eq!(c.json_body(b"", &vars), None);
         assert_eq!(c.json_edits(&vars).transform_response_bytes(b" \n"), None);
         assert!(c.json_edits(&vars).transform_bytes(b"").is_some());
+    }
+
+    #[test]
+    fn allow_json_keeps_only_the_listed_keys_after_the_other_rules() {
+        let c = ResponseTransformerConfig::parse(&json!({
+            "add": {"json": ["added:1"]},
+            "allow": {"json": ["id", "added", "absent"]}
+        }))
+        .unwrap();
+        let none = |_: &str| None;
+        let vars = RequestVars {
+            header: &none,
+            query: "",
+            captures: &[],
+            consumer: None,
+        };
+        assert!(c.json_applies(Some("application/json")));
+        let out = c.json_body(br#"{"id":1,"secret":"s"}"#, &vars).unwrap();
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&out).unwrap(),
+            json!({"id":1,"added":"1"})
+        );
+        let only = ResponseTransformerConfig::parse(&json!({"allow": {"json": ["id"]}})).unwrap();
+        assert!(only.json_applies(Some("application/json")));
+        assert_eq!(only.json_body(br#"{"id":1}"#, &vars), None);
+        assert_eq!(only.json_body(br#"[{"x":1}]"#, &vars), None);
+        let Err(PluginError::Config(e)) =
+            ResponseTransformerConfig::parse(&json!({"allow": {"json": [""], "headers": []}}))
+        else {
+            panic!("accepted")
+        };
+        assert!(e[0].1.contains("unknown field `headers`"), "{e:?}");
     }
 
     #[test]

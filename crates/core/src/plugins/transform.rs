@@ -488,6 +488,8 @@ pub struct JsonEdits {
     replace: Vec<(String, Value)>,
     add: Vec<(String, Value)>,
     append: Vec<(String, Value)>,
+    /// `allow.json` (response-transformer): when not empty, the only keys kept, after `append`.
+    allow: Vec<String>,
 }
 
 impl JsonEdits {
@@ -505,7 +507,14 @@ impl JsonEdits {
             replace: typed_all(&rules.replace),
             add: typed_all(&rules.add),
             append: typed_all(&rules.append),
+            allow: Vec::new(),
         }
+    }
+
+    /// The same edits, then only the `allow` keys kept (none: every key).
+    pub fn allowing(mut self, allow: &[String]) -> JsonEdits {
+        self.allow = allow.to_vec();
+        self
     }
 
     /// Apply the edits to a JSON object's top-level keys; whether anything changed. `append` on an
@@ -547,6 +556,11 @@ impl JsonEdits {
             };
             obj.insert(name, next);
             changed = true;
+        }
+        if !self.allow.is_empty() {
+            let before = obj.len();
+            obj.retain(|k, _| self.allow.contains(k));
+            changed |= obj.len() != before;
         }
         changed
     }
