@@ -238,6 +238,7 @@ fn every_object_forbids_unknown_properties() {
             "/$defs/RequestTransformerGroup",
             "/$defs/RequestTransformerPluginConfig",
             "/$defs/RequestTransformerReplace",
+            "/$defs/ResponseTransformerAllow",
             "/$defs/ResponseTransformerGroup",
             "/$defs/ResponseTransformerPluginConfig",
             "/$defs/ResponseTransformerTypedGroup",
