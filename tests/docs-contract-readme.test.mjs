@@ -1,0 +1,412 @@
+// README.md as the contract, read as a new user reads it:
+// - "Running locally": every curl example against the seeded demo configuration (kv-seed/config.json) with
+//   the demo origin (tests/support/origin.mjs) and the fake AI providers, as scripts/dev starts them (the
+//   seed's ports 9001 and 9100 replaced by free ones, as scripts/dev does for ORIGIN_PORT and AI_PORT);
+// - "Configuration quickstart": the example validates with scripts/config and routes as described; the
+//   scripts/config commands shown exist and take the options shown; no configuration at all is 503 no_config;
+// - "Scripts" and "Layout": the scripts take the options shown, the files named exist.
+// Behaviour is checked on both request paths (CONFIG_RELOAD_SECONDS 0: asynchronous; 600 after a warm-up
+// request: synchronous).
+import { describe, test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { ROOT, startGateway, request, streamRequest, problemOf, sha256, pseudoRandomChunks, run } from "./support/harness.mjs";
+import { startOrigin as startDemoOrigin } from "./support/origin.mjs";
+import { startFakeProviders } from "./support/fake-providers.mjs";
+
+const README = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
+const section = (title) => {
+  const start = README.indexOf(`\n## ${title}`);
+  assert.ok(start >= 0, `README has a section "${title}"`);
+  const end = README.indexOf("\n## ", start + 4);
+  return README.slice(start, end < 0 ? undefined : end);
+};
+const blocks = (text, lang) => [...text.matchAll(new RegExp("```" + lang + "\\n([\\s\\S]*?)```", "g"))].map((m) => m[1]);
+
+function seedFor(originPort, aiPort) {
+  return JSON.parse(
+    fs
+      .readFileSync(path.join(ROOT, "kv-seed/config.json"), "utf8")
+      .replaceAll("127.0.0.1:9001", `127.0.0.1:${originPort}`)
+      .replaceAll("127.0.0.1:9100", `127.0.0.1:${aiPort}`),
+  );
+}
+
+test("README: the curl examples of \"Running locally\" are the ones this file checks", () => {
+  const curls = blocks(section("Running locally: `scripts/dev`"), "sh")[0]
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => l.replace(/\s+#.*$/, "").trim());
+  assert.deepEqual(curls, [
+    "curl -s localhost:8787/echo/hello?x=1",
+    "curl -s localhost:8787/api/anything",
+    "curl -s localhost:8787/users/42",
+    "curl -s -X POST localhost:8787/users/42",
+    "curl -s -H 'x-canary: yes' localhost:8787/echo/x",
+    "curl -s -H 'Host: admin.localhost' localhost:8787/x",
+    "curl -sN 'localhost:8787/sse?n=5&interval=500'",
+    "curl -s 'localhost:8787/slow?ms=3000'",
+    "curl -s 'localhost:8787/download?mb=100' | wc -c",
+    "curl -s --data-binary @some-file localhost:8787/upload",
+    "curl -s localhost:8787/nope",
+  ]);
+});
+
+for (const reload of ["0", "600"]) {
+  describe(`README "Running locally": the seeded demo (CONFIG_RELOAD_SECONDS ${reload})`, { timeout: 240_000 }, () => {
+    let gw, origin, ai;
+    before(async () => {
+      origin = await startDemoOrigin();
+      ai = await startFakeProviders();
+      gw = await startGateway({ reload, config: seedFor(origin.port, new URL(ai.url).port) });
+      // Loads the version: with 600, every later request is served on the synchronous path.
+      assert.equal((await request(gw.at("/echo/warm"))).status, 200);
+    });
+    after(async () => {
+      await gw?.dispose();
+      await ai?.close();
+      await origin?.close();
+    });
+
+    test("/echo/hello?x=1: the prefix route; the origin echoes method, path, query, headers and body", async () => {
+      const res = await request(gw.at("/echo/hello?x=1"));
+      assert.equal(res.status, 200, res.text);
+      assert.match(res.headers["content-type"], /^application\/json/);
+      const echo = res.json();
+      assert.equal(echo.method, "GET");
+      assert.equal(echo.path, "/echo/hello");
+      assert.deepEqual(echo.query, { x: "1" });
+      assert.equal(typeof echo.headers, "object");
+      assert.equal(echo.body_length, 0);
+      // A body is echoed too.
+      const post = await request(gw.at("/echo/hello"), { method: "POST", body: "hi there" });
+      assert.equal(post.status, 200, post.text);
+      assert.equal(post.json().method, "POST");
+      assert.equal(post.json().body, "hi there");
+    });
+
+    test("/api/anything: the prefix is stripped, the origin sees /anything (an unknown path: echoed)", async () => {
+      const res = await request(gw.at("/api/anything"));
+      assert.equal(res.status, 200, res.text);
+      assert.equal(res.json().path, "/anything");
+    });
+
+    test("/users/42: the template route, rewritten to /echo/users/42; POST is 405 (GET only)", async () => {
+      const res = await request(gw.at("/users/42"));
+      assert.equal(res.status, 200, res.text);
+      assert.equal(res.json().path, "/echo/users/42");
+      const post = await request(gw.at("/users/42"), { method: "POST", headers: { "content-length": "0" } });
+      assert.equal(post.status, 405);
+      assert.equal(problemOf(post).code, "method_not_allowed");
+      assert.deepEqual(post.headers.allow.split(/,\s*/).filter((m) => m !== "HEAD"), ["GET"]);
+    });
+
+    test("x-canary: yes picks the canary route (rewritten to /echo/canary); without it /echo/x goes to the echo route", async () => {
+      let res = await request(gw.at("/echo/x"), { headers: { "x-canary": "yes" } });
+      assert.equal(res.status, 200, res.text);
+      assert.equal(res.json().path, "/echo/canary");
+      res = await request(gw.at("/echo/x"));
+      assert.equal(res.status, 200, res.text);
+      assert.equal(res.json().path, "/echo/x");
+    });
+
+    test("Host: admin.localhost reaches the host-specific route; /x on another host is 404", async () => {
+      let res = await request(gw.at("/x"), { headers: { host: "admin.localhost" } });
+      assert.equal(res.status, 200, res.text);
+      assert.equal(res.json().path, "/x");
+      res = await request(gw.at("/x"));
+      assert.equal(res.status, 404);
+      assert.equal(problemOf(res).code, "no_route");
+    });
+
+    test("/sse?n=5&interval=500: five server-sent events, streamed as they come", async () => {
+      const t0 = Date.now();
+      const res = await streamRequest(gw.at("/sse?n=5&interval=500"));
+      assert.equal(res.statusCode, 200);
+      assert.match(res.headers["content-type"], /^text\/event-stream/);
+      let text = "";
+      let firstAt = null;
+      for await (const chunk of res) {
+        text += chunk.toString("utf8");
+        if (firstAt === null && text.includes("\n\n")) firstAt = Date.now() - t0;
+      }
+      const total = Date.now() - t0;
+      const events = text.split("\n\n").filter((e) => e.trim());
+      assert.equal(events.length, 5, text);
+      assert.ok(events.every((e) => /^id: \d+\nevent: tick\ndata: /.test(e)), text);
+      // The events are 4 × 500 ms apart at the origin: the first arrives long before the last.
+      assert.ok(total >= 1900, `took ${total} ms`);
+      assert.ok(firstAt < total - 1000, `first event after ${firstAt} ms, all after ${total} ms`);
+    });
+
+    test("/slow?ms=3000: 504 upstream_timeout, the demo-slow service times out after 2 s", async () => {
+      const t0 = Date.now();
+      const res = await request(gw.at("/slow?ms=3000"));
+      const took = Date.now() - t0;
+      assert.equal(res.status, 504);
+      assert.equal(problemOf(res).code, "upstream_timeout");
+      assert.ok(took >= 1900 && took < 2900, `took ${took} ms`);
+      // Shorter than 2 s: answered.
+      const ok = await request(gw.at("/slow?ms=100"));
+      assert.equal(ok.status, 200);
+      assert.deepEqual(ok.json(), { slept_ms: 100 });
+    });
+
+    test("/download?mb=100: 100 MiB streamed (104857600 bytes)", { timeout: 120_000 }, async () => {
+      const res = await streamRequest(gw.at("/download?mb=100"), { timeoutMs: 120_000 });
+      assert.equal(res.statusCode, 200);
+      let n = 0;
+      for await (const chunk of res) n += chunk.length;
+      assert.equal(n, 100 * 1024 * 1024);
+    });
+
+    test("POST /upload: a streamed upload; the origin answers its size and sha256", { timeout: 120_000 }, async () => {
+      const size = 8 * 1024 * 1024 + 7;
+      const res = await request(gw.at("/upload"), { method: "POST", body: pseudoRandomChunks(size), timeoutMs: 120_000 });
+      assert.equal(res.status, 200, res.text);
+      const expected = sha256(Buffer.concat([...pseudoRandomChunks(size)]));
+      assert.deepEqual(res.json(), { bytes: size, sha256: expected });
+    });
+
+    test("/status/N answers N; /nope is 404 application/problem+json no_route", async () => {
+      const s = await request(gw.at("/status/418"));
+      assert.equal(s.status, 418);
+      assert.equal(s.json().status, 418);
+      const res = await request(gw.at("/nope"));
+      assert.equal(res.status, 404);
+      assert.match(res.headers["content-type"], /^application\/problem\+json/);
+      assert.equal(problemOf(res).code, "no_route");
+    });
+
+    test("the seed's /ai route reaches the fake AI providers (no real key: the fallback target answers)", async () => {
+      const res = await request(gw.at("/ai/v1/chat/completions"), {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model: "smart", messages: [{ role: "user", content: "hi" }] }),
+      });
+      assert.equal(res.status, 200, res.text);
+      assert.match(res.json().choices[0].message.content, /^Hello from anthropic \(claude-demo\): you said "hi"/);
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Configuration quickstart
+
+const quickstart = () => JSON.parse(blocks(section("Configuration quickstart"), "json")[0]);
+
+for (const reload of ["0", "600"]) {
+  describe(`README "Configuration quickstart": the example routes as described (CONFIG_RELOAD_SECONDS ${reload})`, { timeout: 120_000 }, () => {
+    let gw, origin;
+    before(async () => {
+      origin = await startDemoOrigin();
+      const doc = quickstart();
+      // The service's URL, with its path /v1, on the local origin.
+      doc.services[0].url = `${origin.url}/v1`;
+      gw = await startGateway({ reload, config: doc });
+      const warm = await request(gw.at("/users/1"), { headers: { host: "api.example.com" } });
+      assert.equal(warm.status, 200, warm.text);
+    });
+    after(async () => {
+      await gw?.dispose();
+      await origin?.close();
+    });
+
+    test("GET api.example.com/users/42 reaches the service at /v1/accounts/42; POST is 405; another host is 404", async () => {
+      let res = await request(gw.at("/users/42?a=b"), { headers: { host: "api.example.com" } });
+      assert.equal(res.status, 200, res.text);
+      assert.equal(res.json().path, "/v1/accounts/42");
+      assert.deepEqual(res.json().query, { a: "b" });
+      res = await request(gw.at("/users/42"), { method: "POST", headers: { host: "api.example.com", "content-length": "0" } });
+      assert.equal(res.status, 405);
+      assert.equal(problemOf(res).code, "method_not_allowed");
+      res = await request(gw.at("/users/42"), { headers: { host: "other.example.com" } });
+      assert.equal(res.status, 404);
+      assert.equal(problemOf(res).code, "no_route");
+      res = await request(gw.at("/users/42/extra"), { headers: { host: "api.example.com" } });
+      assert.equal(res.status, 404);
+    });
+  });
+}
+
+for (const reload of ["0", "600"]) {
+  test(`README: with nothing pushed the gateway answers 503 application/problem+json no_config (CONFIG_RELOAD_SECONDS ${reload})`, async (t) => {
+    const gw = await startGateway({ reload });
+    t.after(() => gw.dispose());
+    for (let i = 0; i < 2; i++) {
+      const res = await request(gw.at("/anything"));
+      assert.equal(res.status, 503);
+      assert.match(res.headers["content-type"], /^application\/problem\+json/);
+      assert.equal(problemOf(res).code, "no_config");
+    }
+  });
+}
+
+describe("README: scripts/config, as the quickstart shows it", { timeout: 600_000 }, () => {
+  let dir;
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "edgegate-readme2-"));
+  });
+  after(() => {
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+  const config = (...args) => run(path.join(ROOT, "scripts/config"), args);
+
+  test("validate accepts the quickstart example and kv-seed/config.json", async () => {
+    const file = path.join(dir, "my-config.json");
+    fs.writeFileSync(file, blocks(section("Configuration quickstart"), "json")[0]);
+    let r = await config("validate", file);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, "ok: 1 services, 1 routes\n");
+    r = await config("validate", "kv-seed/config.json");
+    assert.equal(r.code, 0, r.stderr);
+  });
+
+  test("push, show, diff, rollback --local on a fresh local KV", async () => {
+    const kv = ["--local", "--persist-to", path.join(dir, "state")];
+    const file = path.join(dir, "my-config.json");
+    const doc = quickstart();
+    fs.writeFileSync(file, JSON.stringify(doc));
+    let r = await config("push", file, ...kv);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^pushed version 1\b/);
+    doc.routes.push({ name: "orders", service: "users-api", paths: ["/orders"] });
+    fs.writeFileSync(file, JSON.stringify(doc));
+    r = await config("diff", file, ...kv);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /orders/, "the added route, by name");
+    assert.doesNotMatch(r.stdout, /users-api/, "the unchanged service is not listed");
+    r = await config("push", file, ...kv);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^pushed version 2\b/);
+    r = await config("rollback", ...kv);
+    assert.equal(r.code, 0, r.stderr);
+    r = await config("show", ...kv);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^in service: version 1\b/m);
+  });
+
+  test("scripts/config --help names every command of the Scripts table; consumer add takes --group", async () => {
+    const r = await config("--help");
+    assert.equal(r.code, 0, r.stderr);
+    const help = r.stdout + r.stderr;
+    const row = /\| `scripts\/config` \| [^(]*\(([^;]*);/.exec(section("Scripts"))[1];
+    const commands = [...row.matchAll(/`([a-z-]+)`/g)].map((m) => m[1]);
+    assert.ok(commands.length >= 13, row);
+    for (const c of commands) assert.match(help, new RegExp(`\\b${c}\\b`), c);
+    const consumer = await config("consumer", "add", "--help");
+    assert.match(consumer.stdout + consumer.stderr, /consumer add USERNAME .*--group G/);
+    assert.match(consumer.stdout + consumer.stderr, /key create USERNAME/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// Scripts and Layout
+
+describe("README: Scripts", () => {
+  test("every script of the table exists and is executable (the .mjs one runs under node)", () => {
+    const names = [...section("Scripts").matchAll(/^\| `([^`]+)` \|/gm)].map((m) => m[1]);
+    assert.deepEqual(names, [
+      "scripts/setup",
+      "scripts/build",
+      "scripts/dev",
+      "scripts/test",
+      "scripts/wasm-size.mjs",
+      "scripts/check-wasm-test-modules",
+      "scripts/config",
+      "scripts/bench",
+      ".ci/run",
+    ]);
+    for (const n of names) {
+      const st = fs.statSync(path.join(ROOT, n));
+      assert.ok(st.isFile(), n);
+      if (!n.endsWith(".mjs")) assert.ok(st.mode & 0o111, `${n} is executable`);
+    }
+  });
+
+  test("scripts/setup takes --bench and nothing else (an unknown option: usage, exit 2, nothing installed)", async () => {
+    const r = await run(path.join(ROOT, "scripts/setup"), ["--help"]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /usage: scripts\/setup \[--bench\]/);
+  });
+
+  test("scripts/wasm-size.mjs takes --grep, --dups and --json", async () => {
+    let r = await run("node", ["scripts/wasm-size.mjs", "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(typeof JSON.parse(r.stdout), "object");
+    r = await run("node", ["scripts/wasm-size.mjs", "--grep", "edgegate_core::router"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /edgegate_core::router/);
+    r = await run("node", ["scripts/wasm-size.mjs", "--dups", "3"]);
+    assert.equal(r.code, 0, r.stderr);
+  });
+
+  test("scripts/check-wasm-test-modules passes on this tree", async () => {
+    const r = await run(path.join(ROOT, "scripts/check-wasm-test-modules"), []);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+  });
+
+  test("the options named for scripts/build, scripts/test, scripts/bench and .ci/run are the ones they read", () => {
+    const read = (f) => fs.readFileSync(path.join(ROOT, f), "utf8");
+    assert.match(read("scripts/build"), /FORCE_BUILD/);
+    assert.match(read("scripts/build"), /MAX_WASM_GZIP_BYTES=1000000\b/);
+    assert.match(read("scripts/test"), /node --test --test-concurrency=1/);
+    const bench = read("bench/run.mjs");
+    assert.match(bench, /case "--rounds"/);
+    assert.match(bench, /rounds: 3\b/);
+    assert.match(bench, /case "--pipe-logs"/);
+    assert.match(read(".ci/run"), /scripts\/test/);
+  });
+});
+
+describe("README: Layout, wrangler.toml and pinned versions", () => {
+  test("every path the Layout section names exists", () => {
+    const layout = blocks(section("Layout"), "")[0];
+    const paths = [...layout.matchAll(/^([^\s]+)\s/gm)].map((m) => m[1]);
+    assert.ok(paths.length >= 10, layout);
+    const named = [
+      ...paths,
+      "src/entry.mjs",
+      "scripts/esbuild-worker",
+      "tests/support/harness.mjs",
+      "tests/support/origin.mjs",
+      "tests/recovery-worker/build.sh",
+      "tests/recovery.test.mjs",
+      "bench/worker.js",
+      "bench/bare-rust",
+      "bench/run.mjs",
+      "bench/cpu.mjs",
+      "bench/cpu-ab.mjs",
+      "bench/crypto.mjs",
+      "bench/cold-config.mjs",
+      "bench/ai-ttfb.mjs",
+      "docs/config.schema.json",
+      "tests/support/fake-providers.mjs",
+    ];
+    for (const p of named) assert.ok(fs.existsSync(path.join(ROOT, p)), p);
+    for (const d of ["configuration", "routing", "proxying", "plugins", "authentication", "rate-limiting", "caching", "ai"]) {
+      assert.ok(fs.existsSync(path.join(ROOT, "docs", `${d}.md`)), d);
+    }
+  });
+
+  test("every relative link of the README points at a file that exists", () => {
+    const links = [...README.matchAll(/\]\(((?:docs|kv-seed|wrangler)[^)#]*)(#[^)]*)?\)/g)].map((m) => m[1]);
+    assert.ok(links.length > 10);
+    for (const l of links) assert.ok(fs.existsSync(path.join(ROOT, l)), l);
+  });
+
+  test("wrangler.toml: CONFIG_RELOAD_SECONDS 30, the placeholder KV id; package.json pins the versions named", () => {
+    const toml = fs.readFileSync(path.join(ROOT, "wrangler.toml"), "utf8");
+    assert.match(toml, /^CONFIG_RELOAD_SECONDS = "30"$/m);
+    assert.match(toml, /"REPLACE_WITH_YOUR_KV_NAMESPACE_ID"/);
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
+    const deps = { ...pkg.dependencies, ...pkg.devDependencies };
+    assert.equal(deps.wrangler, "4.86.0");
+    assert.equal(deps.miniflare, "4.20260426.0");
+    assert.equal(deps.esbuild, "0.28.2");
+    assert.equal(deps.binaryen, "132.0.0");
+    assert.match(fs.readFileSync(path.join(ROOT, "scripts/setup"), "utf8"), /^WORKER_BUILD_VERSION=0\.8\.7$/m);
+  });
+});
