@@ -15,6 +15,7 @@ import path from "node:path";
 import { ROOT, startGateway, request, streamRequest, problemOf, sha256, pseudoRandomChunks, run } from "./support/harness.mjs";
 import { startOrigin as startDemoOrigin } from "./support/origin.mjs";
 import { startFakeProviders } from "./support/fake-providers.mjs";
+import { DO_OPTIONS } from "./ratelimit-helpers.mjs";
 
 const README = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
 const section = (title) => {
@@ -51,6 +52,9 @@ test("README: the curl examples of \"Running locally\" are the ones this file ch
     "curl -s 'localhost:8787/download?mb=100' | wc -c",
     "curl -s --data-binary @some-file localhost:8787/upload",
     "curl -s localhost:8787/nope",
+    "curl -s -D - -o /dev/null localhost:8787/cached/x",
+    "curl -s -D - -o /dev/null localhost:8787/limited/x",
+    `curl -s localhost:8787/ai/v1/chat/completions -d '{"model":"smart","messages":[{"role":"user","content":"hi"}]}'`,
   ]);
 });
 
@@ -60,7 +64,7 @@ for (const reload of ["0", "600"]) {
     before(async () => {
       origin = await startDemoOrigin();
       ai = await startFakeProviders();
-      gw = await startGateway({ reload, config: seedFor(origin.port, new URL(ai.url).port) });
+      gw = await startGateway({ reload, config: seedFor(origin.port, new URL(ai.url).port), miniflare: DO_OPTIONS });
       // Loads the version: with 600, every later request is served on the synchronous path.
       assert.equal((await request(gw.at("/echo/warm"))).status, 200);
     });
@@ -180,14 +184,59 @@ for (const reload of ["0", "600"]) {
       assert.equal(problemOf(res).code, "no_route");
     });
 
-    test("the seed's /ai route reaches the fake AI providers (no real key: the fallback target answers)", async () => {
+    test("the seed's /ai route: model smart, no ANTHROPIC_API_KEY: the fake Anthropic provider answers, in OpenAI's format", async () => {
+      // As `curl -d` sends it: application/x-www-form-urlencoded.
       const res = await request(gw.at("/ai/v1/chat/completions"), {
         method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ model: "smart", messages: [{ role: "user", content: "hi" }] }),
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: '{"model":"smart","messages":[{"role":"user","content":"hi"}]}',
       });
       assert.equal(res.status, 200, res.text);
-      assert.match(res.json().choices[0].message.content, /^Hello from anthropic \(claude-demo\): you said "hi"/);
+      const body = res.json();
+      assert.equal(body.object, "chat.completion");
+      assert.equal(body.choices[0].message.content, 'Hello from anthropic (claude-demo): you said "hi"');
+      assert.ok(ai.requests.some((r) => r.provider === "anthropic" && r.json?.model === "claude-demo"));
+    });
+
+    test("/cached/x: rewritten to /echo/cached; X-Cache-Status Miss, then Hit (cache_ttl 30)", async () => {
+      const first = await request(gw.at("/cached/x"));
+      assert.equal(first.status, 200, first.text);
+      assert.equal(first.json().path, "/echo/cached");
+      assert.equal(first.headers["x-cache-status"], "Miss");
+      const second = await request(gw.at("/cached/x"));
+      assert.equal(second.status, 200);
+      assert.equal(second.headers["x-cache-status"], "Hit");
+      assert.equal(second.text, first.text);
+    });
+
+    test("/limited/x: rewritten to /echo/limited; 5 a minute per client IP, the 6th is 429 rate_limited", async () => {
+      const ip = { "cf-connecting-ip": "203.0.113.9" };
+      for (let i = 1; i <= 5; i++) {
+        const res = await request(gw.at("/limited/x"), { headers: ip });
+        assert.equal(res.status, 200, `request ${i}: ${res.text}`);
+        assert.equal(res.json().path, "/echo/limited");
+        assert.equal(res.headers["x-ratelimit-limit-minute"], "5");
+        assert.equal(res.headers["x-ratelimit-remaining-minute"], String(5 - i));
+      }
+      const sixth = await request(gw.at("/limited/x"), { headers: ip });
+      assert.equal(sixth.status, 429);
+      assert.equal(problemOf(sixth).code, "rate_limited");
+      assert.ok(Number(sixth.headers["retry-after"]) > 0);
+      // Another client IP has its own count.
+      const other = await request(gw.at("/limited/x"), { headers: { "cf-connecting-ip": "203.0.113.10" } });
+      assert.equal(other.status, 200);
+    });
+
+    test("the canary route also takes x-canary: 1 and true; the admin route also serves *.admin.localhost", async () => {
+      for (const v of ["1", "true"]) {
+        const res = await request(gw.at("/echo/x"), { headers: { "x-canary": v } });
+        assert.equal(res.json().path, "/echo/canary", v);
+      }
+      const no = await request(gw.at("/echo/x"), { headers: { "x-canary": "no" } });
+      assert.equal(no.json().path, "/echo/x");
+      const sub = await request(gw.at("/y"), { headers: { host: "eu.admin.localhost" } });
+      assert.equal(sub.status, 200, sub.text);
+      assert.equal(sub.json().path, "/y");
     });
   });
 }
