@@ -83,12 +83,22 @@ for (const reload of ["0", "600"]) {
       assert.equal(echo.path, "/echo/hello");
       assert.deepEqual(echo.query, { x: "1" });
       assert.equal(typeof echo.headers, "object");
+      assert.equal(echo.raw_query, "?x=1");
       assert.equal(echo.body_length, 0);
-      // A body is echoed too.
+      assert.equal("body" in echo, false);
+      // The seed's demo service adds x-gateway: edgegate.
+      assert.equal(echo.headers["x-gateway"], "edgegate");
+      // A body is echoed too, up to 64 KiB; body_length always.
       const post = await request(gw.at("/echo/hello"), { method: "POST", body: "hi there" });
       assert.equal(post.status, 200, post.text);
       assert.equal(post.json().method, "POST");
       assert.equal(post.json().body, "hi there");
+      assert.equal(post.json().body_length, 8);
+      const big = await request(gw.at("/echo/hello"), { method: "POST", body: Buffer.alloc(64 * 1024 + 1, "a") });
+      assert.equal(big.json().body_length, 64 * 1024 + 1);
+      assert.equal("body" in big.json(), false);
+      const limit = await request(gw.at("/echo/hello"), { method: "POST", body: Buffer.alloc(64 * 1024, "a") });
+      assert.equal(limit.json().body.length, 64 * 1024);
     });
 
     test("/api/anything: the prefix is stripped, the origin sees /anything (an unknown path: echoed)", async () => {
@@ -104,7 +114,7 @@ for (const reload of ["0", "600"]) {
       const post = await request(gw.at("/users/42"), { method: "POST", headers: { "content-length": "0" } });
       assert.equal(post.status, 405);
       assert.equal(problemOf(post).code, "method_not_allowed");
-      assert.deepEqual(post.headers.allow.split(/,\s*/).filter((m) => m !== "HEAD"), ["GET"]);
+      assert.equal(post.headers.allow, "GET");
     });
 
     test("x-canary: yes picks the canary route (rewritten to /echo/canary); without it /echo/x goes to the echo route", async () => {
@@ -337,6 +347,16 @@ describe("README: scripts/config, as the quickstart shows it", { timeout: 600_00
     assert.match(r.stdout, /^in service: version 1\b/m);
   });
 
+  test("Deploying: --remote with the placeholder id stops with the documented error, exit 1; --local works", async () => {
+    const r = await config("show", "--remote");
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^error: wrangler\.toml still has the placeholder id /);
+    const file = path.join(dir, "seed.json");
+    fs.copyFileSync(path.join(ROOT, "kv-seed/config.json"), file);
+    const local = await config("push", file, "--local", "--persist-to", path.join(dir, "state2"));
+    assert.equal(local.code, 0, local.stderr);
+  });
+
   test("scripts/config --help names every command of the Scripts table; consumer add takes --group", async () => {
     const r = await config("--help");
     assert.equal(r.code, 0, r.stderr);
@@ -408,6 +428,22 @@ describe("README: Scripts", () => {
     assert.match(bench, /case "--pipe-logs"/);
     assert.match(read(".ci/run"), /scripts\/test/);
   });
+});
+
+test("README Testing: the files named as running both paths do, and those named as calling afterWrite do", () => {
+  const testing = section("Testing");
+  const both = /for example\s+`tests\/syncpath\.test\.mjs`, ([^.]*)\./.exec(testing);
+  assert.ok(both, testing);
+  const names = ["syncpath", ...[...both[1].matchAll(/`([a-z0-9-]+)`/g)].map((m) => m[1])];
+  assert.equal(names.length, 5);
+  for (const n of names) {
+    const src = fs.readFileSync(path.join(ROOT, "tests", `${n}.test.mjs`), "utf8");
+    assert.match(src, /for \(const reload of \[/, n);
+  }
+  for (const n of ["cache", "config-compiled", "docs-contract-config"]) {
+    assert.match(testing, new RegExp("`" + n + "`"));
+    assert.match(fs.readFileSync(path.join(ROOT, "tests", `${n}.test.mjs`), "utf8"), /afterWrite/, n);
+  }
 });
 
 describe("README: Layout, wrangler.toml and pinned versions", () => {
