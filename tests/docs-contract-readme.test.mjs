@@ -471,9 +471,33 @@ describe("README: Layout, wrangler.toml and pinned versions", () => {
       "tests/support/fake-providers.mjs",
     ];
     for (const p of named) assert.ok(fs.existsSync(path.join(ROOT, p)), p);
-    for (const d of ["configuration", "routing", "proxying", "plugins", "authentication", "rate-limiting", "caching", "ai"]) {
-      assert.ok(fs.existsSync(path.join(ROOT, "docs", `${d}.md`)), d);
+    // The docs/ line names every guide there is, and each exists.
+    const guides = /^docs\/\s+user guides \(([^)]*)\)/m.exec(layout)[1].split(/,\s*/).map((g) => g.trim().replace(/ /g, "-").toLowerCase());
+    const files = fs.readdirSync(path.join(ROOT, "docs")).filter((f) => f.endsWith(".md")).map((f) => f.slice(0, -3));
+    assert.deepEqual([...guides].sort(), [...files].sort());
+  });
+
+  test("every guide in docs/ is linked from the README", () => {
+    for (const f of fs.readdirSync(path.join(ROOT, "docs")).filter((f) => f.endsWith(".md"))) {
+      assert.ok(README.includes(`](docs/${f})`), f);
     }
+  });
+
+  test("scripts/dev starts what \"Running locally\" says: ports, reload 2 s, the seed pushed with scripts/config, rebuilds on the named dirs", () => {
+    const dev = fs.readFileSync(path.join(ROOT, "scripts/dev"), "utf8");
+    assert.match(dev, /^PORT=\$\{PORT:-8787\}$/m);
+    assert.match(dev, /^ORIGIN_PORT=\$\{ORIGIN_PORT:-9001\}$/m);
+    assert.match(dev, /^AI_PORT=\$\{AI_PORT:-9100\}$/m);
+    assert.match(dev, /^SEED=\$\{SEED:-kv-seed\/config\.json\}$/m);
+    assert.match(dev, /node tests\/support\/origin\.mjs --port "\$ORIGIN_PORT"/);
+    assert.match(dev, /node tests\/support\/fake-providers\.mjs --port "\$AI_PORT"/);
+    assert.match(dev, /scripts\/config push "\$seed_file" --local/);
+    assert.match(dev, /wrangler dev --ip 127\.0\.0\.1 --port "\$PORT" --var CONFIG_RELOAD_SECONDS:2\b/);
+    const toml = fs.readFileSync(path.join(ROOT, "wrangler.toml"), "utf8");
+    assert.match(toml, /^command = "bash scripts\/build"$/m);
+    const watched = JSON.parse(/^watch_dir = (\[.*\])$/m.exec(toml)[1]);
+    const said = [...section("Running locally: `scripts/dev`").matchAll(/`((?:src|crates\/[a-z-]+\/src)\/)`/g)].map((m) => m[1].replace(/\/$/, ""));
+    assert.deepEqual(said, watched);
   });
 
   test("every relative link of the README points at a file that exists", () => {
