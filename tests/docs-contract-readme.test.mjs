@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { ROOT, startGateway, request, streamRequest, problemOf, sha256, pseudoRandomChunks, run } from "./support/harness.mjs";
+import { ROOT, startGateway, request, streamRequest, problemOf, sha256, pseudoRandomChunks, run, putAndWait, rejected } from "./support/harness.mjs";
 import { startOrigin as startDemoOrigin } from "./support/origin.mjs";
 import { startFakeProviders } from "./support/fake-providers.mjs";
 import { DO_OPTIONS } from "./ratelimit-helpers.mjs";
@@ -161,7 +161,8 @@ for (const reload of ["0", "600"]) {
       const took = Date.now() - t0;
       assert.equal(res.status, 504);
       assert.equal(problemOf(res).code, "upstream_timeout");
-      assert.ok(took >= 1900 && took < 2900, `took ${took} ms`);
+      // A 504, not the origin's 200 after 3 s; the bound is generous for a loaded machine.
+      assert.ok(took >= 1900 && took < 6000, `took ${took} ms`);
       // Shorter than 2 s: answered.
       const ok = await request(gw.at("/slow?ms=100"));
       assert.equal(ok.status, 200);
@@ -213,6 +214,7 @@ for (const reload of ["0", "600"]) {
       assert.equal(first.status, 200, first.text);
       assert.equal(first.json().path, "/echo/cached");
       assert.equal(first.headers["x-cache-status"], "Miss");
+      assert.match(first.headers["cache-status"], /; stored; ttl=30\b/);
       const second = await request(gw.at("/cached/x"));
       assert.equal(second.status, 200);
       assert.equal(second.headers["x-cache-status"], "Hit");
@@ -287,6 +289,37 @@ for (const reload of ["0", "600"]) {
       res = await request(gw.at("/users/42/extra"), { headers: { host: "api.example.com" } });
       assert.equal(res.status, 404);
     });
+  });
+}
+
+// "Every push is a new immutable version; the Worker picks it up ... and keeps serving the last good version if
+// a new one cannot be loaded." Reload 1 rather than 600: pushes after the first request must be seen (the
+// harness waits the interval after each write; later requests take the synchronous path).
+for (const reload of ["0", "1"]) {
+  test(`README: a push is picked up; a version that cannot be loaded leaves the last good one in service (CONFIG_RELOAD_SECONDS ${reload})`, { timeout: 60_000 }, async (t) => {
+    const origin = await startDemoOrigin();
+    t.after(() => origin.close());
+    const doc = quickstart();
+    doc.services[0].url = `${origin.url}/v1`;
+    const gw = await startGateway({ reload, config: doc });
+    t.after(() => gw.dispose());
+    const get = () => request(gw.at("/users/7"), { headers: { host: "api.example.com" } });
+    assert.equal((await get()).json().path, "/v1/accounts/7");
+    // A second version: the rewrite changes.
+    const v2 = structuredClone(doc);
+    v2.routes[0].rewrite = "/people/{id}";
+    await putAndWait(gw, v2);
+    for (let i = 0; i < 3; i++) assert.equal((await get()).json().path, "/v1/people/7");
+    // A third that cannot be loaded (a route naming a service that does not exist): v2 stays.
+    const bad = structuredClone(v2);
+    bad.routes[0].service = "nope";
+    const error = await rejected(gw, bad);
+    assert.ok(error);
+    for (let i = 0; i < 3; i++) {
+      const res = await get();
+      assert.equal(res.status, 200, res.text);
+      assert.equal(res.json().path, "/v1/people/7");
+    }
   });
 }
 
