@@ -460,6 +460,11 @@ describe("README: Scripts", () => {
     assert.match(bench, /rounds: 3\b/);
     assert.match(bench, /case "--pipe-logs"/);
     assert.match(read(".ci/run"), /scripts\/test/);
+    // "Both install what they need first"; "scripts/bench also installs wrk".
+    assert.match(read("scripts/dev"), /^scripts\/setup$/m);
+    assert.match(read("scripts/test"), /^run "setup" scripts\/setup$/m);
+    assert.match(read("scripts/bench"), /^scripts\/setup --bench$/m);
+    assert.match(read("scripts/setup"), /apt-get/);
   });
 });
 
