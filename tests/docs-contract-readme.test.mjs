@@ -356,6 +356,19 @@ describe("README: scripts/config, as the quickstart shows it", { timeout: 600_00
     assert.equal(r.code, 0, r.stderr);
   });
 
+  test("$schema: relative to the file; the quickstart's fits kv-seed/, docs/config.schema.json the root; ignored by validate", async () => {
+    const q = quickstart();
+    const seed = JSON.parse(fs.readFileSync(path.join(ROOT, "kv-seed/config.json"), "utf8"));
+    assert.equal(q.$schema, "../docs/config.schema.json");
+    assert.equal(seed.$schema, q.$schema);
+    assert.ok(fs.existsSync(path.resolve(ROOT, "kv-seed", q.$schema)));
+    assert.ok(fs.existsSync(path.resolve(ROOT, "docs/config.schema.json")));
+    const file = path.join(dir, "root-config.json");
+    fs.writeFileSync(file, JSON.stringify({ ...q, $schema: "docs/config.schema.json" }));
+    const r = await config("validate", file);
+    assert.equal(r.code, 0, r.stderr);
+  });
+
   test("push, show, diff, rollback --local on a fresh local KV", async () => {
     const kv = ["--local", "--persist-to", path.join(dir, "state")];
     const file = path.join(dir, "my-config.json");
