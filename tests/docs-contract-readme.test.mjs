@@ -303,18 +303,27 @@ for (const reload of ["0", "1"]) {
     doc.services[0].url = `${origin.url}/v1`;
     const gw = await startGateway({ reload, config: doc });
     t.after(() => gw.dispose());
-    const get = () => request(gw.at("/users/7"), { headers: { host: "api.example.com" } });
+    // A failure names the step and the ports (gateway, origin): an ECONNREFUSED was seen once, under load.
+    let step = "v1";
+    const get = () =>
+      request(gw.at("/users/7"), { headers: { host: "api.example.com" } }).catch((e) => {
+        throw new Error(`${step}: ${e.message} (gateway ${gw.url.port}, origin ${origin.port})`, { cause: e });
+      });
     assert.equal((await get()).json().path, "/v1/accounts/7");
     // A second version: the rewrite changes.
     const v2 = structuredClone(doc);
     v2.routes[0].rewrite = "/people/{id}";
+    step = "v2 pushed";
     await putAndWait(gw, v2);
+    step = "v2 in service";
     for (let i = 0; i < 3; i++) assert.equal((await get()).json().path, "/v1/people/7");
     // A third that cannot be loaded (a route naming a service that does not exist): v2 stays.
     const bad = structuredClone(v2);
     bad.routes[0].service = "nope";
+    step = "bad pushed";
     const error = await rejected(gw, bad);
     assert.ok(error);
+    step = "after the rejection";
     for (let i = 0; i < 3; i++) {
       const res = await get();
       assert.equal(res.status, 200, res.text);
