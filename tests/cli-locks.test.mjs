@@ -9,37 +9,11 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { ROOT, startGateway } from "./support/harness.mjs";
+import { ROOT, startGateway, run, configNamespaceId } from "./support/harness.mjs";
 
 const BIN = path.join(ROOT, "target", "release", "edgegate-config");
 
-function cli(args) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(BIN, args, {
-      cwd: ROOT,
-      env: { ...process.env, WRANGLER_SEND_METRICS: "false", PATH: `${path.join(ROOT, "node_modules", ".bin")}:${process.env.PATH}` },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-/** The KV namespace id wrangler.toml gives the CONFIG binding (wrangler's local state is keyed by it). */
-function configNamespaceId() {
-  const toml = fs.readFileSync(path.join(ROOT, "wrangler.toml"), "utf8");
-  for (const block of toml.split("[[kv_namespaces]]").slice(1)) {
-    if (/binding\s*=\s*"CONFIG"/.test(block)) {
-      const m = /^\s*id\s*=\s*"([^"]+)"/m.exec(block);
-      if (m) return m[1];
-    }
-  }
-  throw new Error("no CONFIG kv_namespaces entry with an id in wrangler.toml");
-}
+const cli = (args) => run(BIN, args);
 
 describe("edgegate-config --local lock: purge and identity commands", { timeout: 600_000 }, () => {
   let dir;

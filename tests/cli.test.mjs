@@ -6,19 +6,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { ROOT, startGateway, startOrigin, request, run } from "./support/harness.mjs";
-
-/** The KV namespace id wrangler.toml gives the CONFIG binding (wrangler's local state is keyed by it). */
-function configNamespaceId() {
-  const toml = fs.readFileSync(path.join(ROOT, "wrangler.toml"), "utf8");
-  for (const block of toml.split("[[kv_namespaces]]").slice(1)) {
-    if (/binding\s*=\s*"CONFIG"/.test(block)) {
-      const m = /^\s*id\s*=\s*"([^"]+)"/m.exec(block);
-      if (m) return m[1];
-    }
-  }
-  throw new Error("no CONFIG kv_namespaces entry with an id in wrangler.toml");
-}
+import { ROOT, startGateway, startOrigin, request, run, configNamespaceId } from "./support/harness.mjs";
 
 const cli = (...args) => run("cargo", ["run", "-q", "--release", "-p", "edgegate-cli", "--", ...args]);
 

@@ -21,6 +21,7 @@ import {
   waitFor,
   sleep,
   problemOf,
+  configNamespaceId,
 } from "./support/harness.mjs";
 
 const events = (gw, name) => gw.logs.filter((l) => l.json?.event === name);
@@ -220,18 +221,6 @@ function run(args, { input } = {}) {
     child.on("close", (code) => resolve({ code, stdout, stderr }));
     child.stdin.end(input ?? "");
   });
-}
-
-/** The KV namespace id wrangler.toml gives the CONFIG binding (wrangler's local state is keyed by it). */
-function configNamespaceId() {
-  const toml = fs.readFileSync(path.join(ROOT, "wrangler.toml"), "utf8");
-  for (const block of toml.split("[[kv_namespaces]]").slice(1)) {
-    if (/binding\s*=\s*"CONFIG"/.test(block)) {
-      const m = /^\s*id\s*=\s*"([^"]+)"/m.exec(block);
-      if (m) return m[1];
-    }
-  }
-  throw new Error("no CONFIG kv_namespaces entry with an id in wrangler.toml");
 }
 
 /** The blocks of docs/configuration.md with this info string, in order. */

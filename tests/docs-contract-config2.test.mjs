@@ -25,6 +25,7 @@ import {
   waitFor,
   sleep,
   pseudoRandomChunks,
+  configNamespaceId,
 } from "./support/harness.mjs";
 import { startOrigin as startDemoOrigin } from "./support/origin.mjs";
 
@@ -50,18 +51,6 @@ function cli(args, { cwd = ROOT, env = {}, input } = {}) {
     child.on("error", reject);
     child.on("close", (code) => resolve({ code, stdout, stderr }));
   });
-}
-
-/** The KV namespace id wrangler.toml gives the CONFIG binding (wrangler's local state is keyed by it). */
-function configNamespaceId() {
-  const toml = fs.readFileSync(path.join(ROOT, "wrangler.toml"), "utf8");
-  for (const block of toml.split("[[kv_namespaces]]").slice(1)) {
-    if (/binding\s*=\s*"CONFIG"/.test(block)) {
-      const m = /^\s*id\s*=\s*"([^"]+)"/m.exec(block);
-      if (m) return m[1];
-    }
-  }
-  throw new Error("no CONFIG kv_namespaces entry with an id in wrangler.toml");
 }
 
 function docBlock(predicate) {

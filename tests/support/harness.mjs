@@ -575,12 +575,25 @@ export function wsConnect(url, { headers = {}, timeoutMs = 5000 } = {}) {
   });
 }
 
+/** The KV namespace id wrangler.toml gives the CONFIG binding (wrangler's local state is keyed by it). */
+export function configNamespaceId() {
+  const toml = fs.readFileSync(path.join(ROOT, "wrangler.toml"), "utf8");
+  for (const block of toml.split("[[kv_namespaces]]").slice(1)) {
+    if (/binding\s*=\s*"CONFIG"/.test(block)) {
+      const m = /^\s*id\s*=\s*"([^"]+)"/m.exec(block);
+      if (m) return m[1];
+    }
+  }
+  throw new Error("no CONFIG kv_namespaces entry with an id in wrangler.toml");
+}
+
 // Runs a command in the repository (the CLI, scripts), collecting its output: { code, stdout, stderr }.
+// The repository's node_modules/.bin comes first on PATH (the CLI runs wrangler), as under scripts/test.
 export function run(cmd, args) {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, {
       cwd: ROOT,
-      env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+      env: { ...process.env, WRANGLER_SEND_METRICS: "false", PATH: `${path.join(ROOT, "node_modules", ".bin")}:${process.env.PATH}` },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";
