@@ -93,6 +93,9 @@ impl Incoming {
         mut log: LogFields,
         extra_headers: &[(String, String)],
     ) -> web_sys::Response {
+        // An origin's response got its `Date` when it arrived (`clientResponse` in js.rs); every
+        // other answer gets it here (an AI route's answers are the gateway's own).
+        let proxied = result.is_ok() && log.upstream_ms.is_some() && log.ai.is_none();
         let response = match result {
             Ok(resp) => resp,
             Err(e) => {
@@ -101,7 +104,9 @@ impl Incoming {
             }
         };
         respond::add_headers(&response, extra_headers);
-        respond::add_date(&response);
+        if !proxied {
+            respond::add_date(&response);
+        }
         let parts = rules::split_url(&self.info.url);
         let line = AccessLog {
             event: "request",

@@ -136,6 +136,8 @@ for (const reload of ["0", "600"]) {
       assert.equal(response.headers.get("x-edgegate-ai-provider"), "oai");
       assert.equal(response.headers.get("x-edgegate-ai-model"), "gpt-fast");
       assert.equal(response.headers.get("x-edgegate-ai-attempts"), "1");
+      // docs/proxying.md: the AI gateway's answers carry Date (RFC 9110 section 6.6.1).
+      assert.ok(Math.abs(Date.parse(response.headers.get("date")) - Date.now()) < 60_000, `Date: ${response.headers.get("date")}`);
       const page = await oai().models.list();
       assert.ok(page.data.some((m) => m.id === "fast"));
 
