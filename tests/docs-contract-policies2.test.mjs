@@ -4,8 +4,7 @@
 // production traffic), as a browser (Fetch standard's CORS protocol) and a Kong user would test them.
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import net from "node:net";
-import { startGateway, startOrigin, request, closedPort, problemOf, withCf, waitFor } from "./support/harness.mjs";
+import { startGateway, startOrigin, request, closedPort, problemOf, withCf, waitFor, raw } from "./support/harness.mjs";
 
 const APP = "https://app.example.com";
 
@@ -19,37 +18,6 @@ function assertProblem(res, status, code, what = "") {
   assert.equal(p.code, code, what);
   assert.equal(p.status, status, what);
   return p;
-}
-
-/** Send `head` (request line and header lines) and `body` on a raw socket; resolves with the status line's code. */
-function raw(url, head, body = "") {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(Number(url.port), url.hostname);
-    const chunks = [];
-    const timer = setTimeout(() => socket.destroy(new Error("raw request timed out")), 15_000);
-    const done = () => {
-      clearTimeout(timer);
-      const text = Buffer.concat(chunks).toString("latin1");
-      resolve({ status: Number(text.split(" ")[1]), text });
-      socket.destroy();
-    };
-    socket.on("data", (c) => {
-      chunks.push(c);
-      const text = Buffer.concat(chunks).toString("latin1");
-      const end = text.indexOf("\r\n\r\n");
-      if (end < 0) return;
-      const h = text.slice(0, end).toLowerCase();
-      const length = /\r\ncontent-length: *([0-9]+)/.exec(h);
-      if (length && text.length - end - 4 >= Number(length[1])) done();
-      else if (/\r\ntransfer-encoding: *chunked/.test(h) && text.endsWith("\r\n0\r\n\r\n")) done();
-    });
-    socket.on("error", (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    socket.on("close", done);
-    socket.write(Buffer.from(`${head}\r\nConnection: close\r\n\r\n${body}`, "latin1"));
-  });
 }
 
 /** An async iterable giving `total` bytes in chunks of at most `size` (a chunked upload: no Content-Length). */

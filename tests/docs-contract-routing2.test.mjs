@@ -9,7 +9,7 @@
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
-import { startGateway, startOrigin, request, closedPort, sleep, waitFor, problemOf, putAndWait, rejected } from "./support/harness.mjs";
+import { startGateway, startOrigin, request, closedPort, sleep, waitFor, problemOf, putAndWait, rejected, raw } from "./support/harness.mjs";
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -22,38 +22,6 @@ function assertProblem(res, status, code, what = "") {
   assert.equal(p.request_id, res.headers["x-request-id"], what);
   assert.equal(res.headers["cache-control"], "no-store", what);
   return p;
-}
-
-/** Send `head` (request line and header lines, no final blank line) on a raw socket, `Connection: close`. */
-function raw(url, head, body = "") {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(Number(url.port), url.hostname);
-    const chunks = [];
-    const timer = setTimeout(() => socket.destroy(new Error("raw request timed out")), 15_000);
-    // Done at the end of the response (the runtime may keep the connection open a while after it).
-    const done = () => {
-      clearTimeout(timer);
-      const text = Buffer.concat(chunks).toString("latin1");
-      resolve({ status: Number(text.split(" ")[1]), text });
-      socket.destroy();
-    };
-    socket.on("data", (c) => {
-      chunks.push(c);
-      const text = Buffer.concat(chunks).toString("latin1");
-      const end = text.indexOf("\r\n\r\n");
-      if (end < 0) return;
-      const head = text.slice(0, end).toLowerCase();
-      const length = /\r\ncontent-length: *([0-9]+)/.exec(head);
-      if (length && text.length - end - 4 >= Number(length[1])) done();
-      else if (/\r\ntransfer-encoding: *chunked/.test(head) && text.endsWith("\r\n0\r\n\r\n")) done();
-    });
-    socket.on("error", (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    socket.on("close", done);
-    socket.write(Buffer.from(`${head}\r\nConnection: close\r\n\r\n${body}`, "latin1"));
-  });
 }
 
 let serial = 0;

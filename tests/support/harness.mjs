@@ -575,6 +575,41 @@ export function wsConnect(url, { headers = {}, timeoutMs = 5000 } = {}) {
   });
 }
 
+/**
+ * Send `head` (request line and header lines, no final blank line) and `body` on a raw socket, with
+ * `Connection: close`; resolves with `{ status, text }` (the response as latin1 text) at its end.
+ */
+export function raw(url, head, body = "") {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(url.port), url.hostname);
+    const chunks = [];
+    const timer = setTimeout(() => socket.destroy(new Error("raw request timed out")), 15_000);
+    // Done at the end of the response (the runtime may keep the connection open a while after it).
+    const done = () => {
+      clearTimeout(timer);
+      const text = Buffer.concat(chunks).toString("latin1");
+      resolve({ status: Number(text.split(" ")[1]), text });
+      socket.destroy();
+    };
+    socket.on("data", (c) => {
+      chunks.push(c);
+      const text = Buffer.concat(chunks).toString("latin1");
+      const end = text.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      const head = text.slice(0, end).toLowerCase();
+      const length = /\r\ncontent-length: *([0-9]+)/.exec(head);
+      if (length && text.length - end - 4 >= Number(length[1])) done();
+      else if (/\r\ntransfer-encoding: *chunked/.test(head) && text.endsWith("\r\n0\r\n\r\n")) done();
+    });
+    socket.on("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    socket.on("close", done);
+    socket.write(Buffer.from(`${head}\r\nConnection: close\r\n\r\n${body}`, "latin1"));
+  });
+}
+
 /** The KV namespace id wrangler.toml gives the CONFIG binding (wrangler's local state is keyed by it). */
 export function configNamespaceId() {
   const toml = fs.readFileSync(path.join(ROOT, "wrangler.toml"), "utf8");
