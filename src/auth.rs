@@ -703,17 +703,29 @@ async fn basic_auth(
             config.challenge(),
         )))
     };
-    let (username, password) =
-        match basic::parse_authorization(ex.header("authorization").as_deref()) {
-            basic::Parsed::Absent => return Ok(Outcome::Missing),
+    // As Kong: `Proxy-Authorization: Basic` first, used when its login exists; else `Authorization`.
+    let proxy = basic::parse_authorization(ex.header("proxy-authorization").as_deref());
+    let mut found = None;
+    if let basic::Parsed::Credentials { username, password } = &proxy {
+        if let Some(cred) = basic_credential(ex, username).await? {
+            found = Some((password.clone(), Some(cred)));
+        }
+    }
+    let (password, cred) = match found {
+        Some(f) => f,
+        None => match basic::parse_authorization(ex.header("authorization").as_deref()) {
+            basic::Parsed::Credentials { username, password } => {
+                let cred = basic_credential(ex, &username).await?;
+                (password, cred)
+            }
             basic::Parsed::Malformed => return invalid(),
-            basic::Parsed::Credentials { username, password } => (username, password),
-        };
-    let cred = if records::check_name("username", &username).is_ok() {
-        kv_json::<records::BasicAuthCredential>(ex, &records::Kind::BasicAuth.key(&username))
-            .await?
-    } else {
-        None
+            basic::Parsed::Absent => match proxy {
+                basic::Parsed::Absent => return Ok(Outcome::Missing),
+                basic::Parsed::Malformed => return invalid(),
+                // An unknown login in Proxy-Authorization: the dummy check below, then 401.
+                basic::Parsed::Credentials { password, .. } => (password, None),
+            },
+        },
     };
     let Some(cred) = cred else {
         // Same cost as a real check, so response times do not tell which usernames exist.
@@ -752,6 +764,18 @@ async fn basic_auth(
     };
     if config.hide_credentials {
         hide_header(ex, "authorization");
+        hide_header(ex, "proxy-authorization");
     }
     Ok(Outcome::Admitted(consumer.identity(Some(&cred.id), false)))
+}
+
+/// The basic-auth credential of `username` (`None` for a login that cannot exist or is unknown).
+async fn basic_credential(
+    ex: &Exchange<'_>,
+    username: &str,
+) -> Result<Option<records::BasicAuthCredential>, GatewayError> {
+    if records::check_name("username", username).is_err() {
+        return Ok(None);
+    }
+    kv_json::<records::BasicAuthCredential>(ex, &records::Kind::BasicAuth.key(username)).await
 }

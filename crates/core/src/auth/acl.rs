@@ -26,6 +26,11 @@ pub struct AclConfig {
     /// Do not send `X-Consumer-Groups` upstream.
     #[serde(default)]
     pub hide_groups_header: bool,
+    /// Kong's setting, accepted so Kong configurations load; no effect here (only LDAP and OAuth2
+    /// plugins give Kong "authenticated groups", and edgegate has neither: the consumer's groups are
+    /// always the ones checked).
+    #[serde(default)]
+    pub always_use_authenticated_groups: bool,
 }
 
 impl AclConfig {

@@ -22,6 +22,26 @@ pub use keyauth::KeyAuthConfig;
 use crate::error::{ErrorKind, GatewayError};
 use crate::identity::Identity;
 
+/// The settings of an auth plugin or `acl`: as [`crate::plugins::settings`], but a setting given as
+/// `null` takes its default, as it does in Kong (whose Admin API shows an unset setting as `null`:
+/// `"realm": null`, `"anonymous": null`, `"deny": null`, `"claims_to_verify": null`), so such a
+/// configuration loads as it is.
+pub fn settings<T: serde::de::DeserializeOwned>(
+    config: &serde_json::Value,
+) -> Result<T, crate::plugins::PluginError> {
+    match config {
+        serde_json::Value::Object(map) if map.values().any(serde_json::Value::is_null) => {
+            let kept = map
+                .iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            crate::plugins::settings(&serde_json::Value::Object(kept))
+        }
+        _ => crate::plugins::settings(config),
+    }
+}
+
 /// `WWW-Authenticate` when no plugin names a better one.
 pub const DEFAULT_CHALLENGE: &str = "Key realm=\"edgegate\"";
 

@@ -1016,6 +1016,33 @@ fn basic_auth_hash_and_verify() {
 }
 
 #[test]
+fn kong_admin_api_nulls_take_the_defaults() {
+    // Kong's Admin API shows unset settings as null; such a configuration loads as it is.
+    let key: KeyAuthConfig = super::settings(&json!({"realm": null, "anonymous": null}))
+        .and_then(KeyAuthConfig::validate)
+        .unwrap();
+    assert_eq!(key.realm, "edgegate");
+    assert_eq!(key.key_names, ["apikey", "x-api-key"]);
+    let jwt: JwtConfig = super::settings(&json!({"claims_to_verify": null, "realm": null}))
+        .and_then(JwtConfig::validate)
+        .unwrap();
+    assert_eq!(jwt.claims_to_verify, ["exp"]);
+    let acl: AclConfig = super::settings(&json!({
+        "allow": ["a"], "deny": null, "always_use_authenticated_groups": false
+    }))
+    .and_then(AclConfig::validate)
+    .unwrap();
+    assert_eq!(acl.allow, ["a"]);
+    // Anything else keeps its type errors and paths.
+    let Err(crate::plugins::PluginError::Config(e)) =
+        super::settings::<KeyAuthConfig>(&json!({"realm": 5, "anonymous": null}))
+    else {
+        panic!("a number realm was accepted");
+    };
+    assert_eq!(e[0].0, "realm");
+}
+
+#[test]
 fn acl_allows_and_denies_groups() {
     let allow: AclConfig = crate::plugins::settings::<AclConfig>(&json!({"allow": ["admin"]}))
         .unwrap()
@@ -1025,6 +1052,7 @@ fn acl_allows_and_denies_groups() {
         allow: vec![],
         deny: vec!["banned".into()],
         hide_groups_header: false,
+        always_use_authenticated_groups: false,
     };
     let mut id = crate::identity::Identity {
         username: "u".into(),

@@ -18,7 +18,7 @@
 //! Nothing else changes: validation, compilation, the per-route instance lists and the phase runner
 //! (`src/pipeline.rs`) work from these two tables.
 
-use super::{settings, Plugin, PluginError, PluginInstance};
+use super::{Plugin, PluginError, PluginInstance};
 use serde_json::Value;
 
 /// The phases of a request, in the order they run (Kong's, plus `Serve`).
@@ -100,7 +100,7 @@ pub static REGISTRY: &[PluginDef] = &[
         runs: MostSpecific,
         no_consumer: false,
         parse: |c| {
-            settings(c)
+            crate::auth::settings(c)
                 .and_then(crate::auth::JwtConfig::validate)
                 .map(Plugin::new)
         },
@@ -112,7 +112,7 @@ pub static REGISTRY: &[PluginDef] = &[
         runs: MostSpecific,
         no_consumer: false,
         parse: |c| {
-            settings(c)
+            crate::auth::settings(c)
                 .and_then(crate::auth::KeyAuthConfig::validate)
                 .map(Plugin::new)
         },
@@ -124,7 +124,7 @@ pub static REGISTRY: &[PluginDef] = &[
         runs: MostSpecific,
         no_consumer: false,
         parse: |c| {
-            settings(c)
+            crate::auth::settings(c)
                 .and_then(crate::auth::BasicAuthConfig::validate)
                 .map(Plugin::new)
         },
@@ -162,7 +162,7 @@ pub static REGISTRY: &[PluginDef] = &[
         runs: MostSpecific,
         no_consumer: false,
         parse: |c| {
-            settings(c)
+            crate::auth::settings(c)
                 .and_then(crate::auth::AclConfig::validate)
                 .map(Plugin::new)
         },
