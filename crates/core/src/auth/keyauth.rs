@@ -4,7 +4,7 @@
 //! unsalted SHA-256 is enough: there is nothing to guess that a salt or a slow hash would protect, and a
 //! digest lets the gateway find the credential with one KV read.
 
-use super::{authorization_param, query_param, records::Kind, sha256_hex};
+use super::{authorization_param, records::Kind, sha256_hex};
 use crate::plugins::PluginError;
 use serde::Deserialize;
 
@@ -128,8 +128,17 @@ pub fn find_key(
     }
     if config.key_in_query {
         for name in &config.key_names {
-            if let Some(v) = query_param(query, name).and_then(nonempty) {
-                return Some((v, KeySource::Query(name.clone())));
+            // A parameter given with different values is every value, comma separated, as a repeated
+            // header reads: never a key, so the request is refused (Kong: 401 "Duplicate API key
+            // found"). The same value repeated is that value.
+            let mut values: Vec<String> = Vec::new();
+            for v in query_values(query, name).into_iter().filter_map(nonempty) {
+                if !values.contains(&v) {
+                    values.push(v);
+                }
+            }
+            if !values.is_empty() {
+                return Some((values.join(", "), KeySource::Query(name.clone())));
             }
         }
     }
@@ -143,6 +152,20 @@ pub fn find_key(
         }
     }
     None
+}
+
+/// Every value of query parameter `name` (percent- and `+`-decoded), in order.
+fn query_values(query: Option<&str>, name: &str) -> Vec<String> {
+    let Some(query) = query else {
+        return Vec::new();
+    };
+    query
+        .split('&')
+        .filter_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (super::percent_decode(k)? == name).then(|| super::percent_decode(v))?
+        })
+        .collect()
 }
 
 /// The digest a key is stored under.

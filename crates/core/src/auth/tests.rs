@@ -907,6 +907,19 @@ fn key_is_found_in_headers_bearer_query_and_body() {
         "k5"
     );
     assert_eq!(keyauth::find_key(&cfg, &none, Some("apikey="), None), None);
+    // A parameter repeated with different values is never a key; the same value repeated is it.
+    assert_eq!(
+        keyauth::find_key(&cfg, &none, Some("apikey=k1&apikey=k2"), None)
+            .unwrap()
+            .0,
+        "k1, k2"
+    );
+    assert_eq!(
+        keyauth::find_key(&cfg, &none, Some("apikey=k1&b=2&apikey=k1&apikey="), None)
+            .unwrap()
+            .0,
+        "k1"
+    );
     let basic = |n: &str| (n == "authorization").then(|| "Basic eDp5".to_string());
     assert_eq!(keyauth::find_key(&cfg, &basic, None, None), None);
 }
