@@ -350,7 +350,13 @@ async fn authenticate(ex: &mut Exchange<'_>) -> Result<(), GatewayError> {
     if let Some(acl) = most_specific(&instances, "acl", identity.as_ref()) {
         if let Some(config) = acl.config::<AclConfig>() {
             if !(preflight && identity.is_none() && skipped_all) {
-                config.check(identity.as_ref())?;
+                if let Err(e) = config.check(identity.as_ref()) {
+                    // A 401 (the anonymous consumer without groups) carries the route's challenges.
+                    if e.status() == 401 && !auth.is_empty() {
+                        return Err(verdicts.into_error());
+                    }
+                    return Err(e);
+                }
             }
             hide_groups = config.hide_groups_header;
         }

@@ -51,7 +51,7 @@ for (const reload of ["0", "600"]) {
       const route = (name, service = "origin") => ({ name, service, paths: [`/${name}`], strip_path: false });
       const names = [
         "kong-key", "kong-jwt", "kong-basic", "kong-acl", "key", "basic", "groups", "acl-allow", "acl-deny",
-        "acl-anon", "jwt", "jwt-claim", "jwt-places", "jwt-max",
+        "acl-anon", "acl-anon-nogroups", "jwt", "jwt-claim", "jwt-places", "jwt-max",
       ];
       const config = {
         format_version: 1,
@@ -90,6 +90,9 @@ for (const reload of ["0", "600"]) {
           { name: "acl", route: "acl-deny", config: { deny: ["ops"] } },
           { name: "key-auth", route: "acl-anon", config: { anonymous: "visitor" } },
           { name: "acl", route: "acl-anon", config: { allow: ["guest"] } },
+          { name: "key-auth", route: "acl-anon-nogroups", config: { anonymous: "c-nogroups" } },
+          { name: "basic-auth", route: "acl-anon-nogroups" },
+          { name: "acl", route: "acl-anon-nogroups", config: { allow: ["guest"] } },
           // The service's acl, and a route of the service with its own (the most specific applies).
           { name: "key-auth", service: "guarded" },
           { name: "acl", service: "guarded", config: { deny: ["dev"] } },
@@ -111,6 +114,8 @@ for (const reload of ["0", "600"]) {
       await put("consumer-names/bob", { id: "c-bob" });
       await put("consumers/c-visitor", { id: "c-visitor", username: "visitor", groups: ["guest"] });
       await put("consumer-names/visitor", { id: "c-visitor" });
+      await put("consumers/c-nogroups", { id: "c-nogroups", username: "nogroups", groups: [] });
+      await put("consumer-names/nogroups", { id: "c-nogroups" });
       for (const [key, consumer] of [[aliceKey, "c-alice"], [bobKey, "c-bob"]]) {
         await put(`credentials/key-auth/${sha256hex(key)}`, { id: sha256hex(key).slice(0, 16), consumer_id: consumer });
       }
@@ -278,6 +283,14 @@ for (const reload of ["0", "600"]) {
       assertProblem(await get("/acl-anon", { apikey: aliceKey }), 403, "forbidden");
       // A wrong key is still a 401, not the anonymous consumer.
       assertProblem(await get("/acl-anon", { apikey: newKey() }), 401, "invalid_credentials");
+    });
+
+    test("acl: the anonymous consumer without groups on an allow list is asked to authenticate (401, as Kong)", async () => {
+      const res = await get("/acl-anon-nogroups");
+      assertProblem(res, 401, "missing_credentials");
+      assert.equal(res.headers["www-authenticate"], `${KEY_CHALLENGE}, ${BASIC}`);
+      // A consumer with a credential outside the list: 403.
+      assertProblem(await get("/acl-anon-nogroups", { apikey: bobKey }), 403, "forbidden");
     });
 
     // -------------------------------------------------------------------------------------------------

@@ -57,6 +57,14 @@ impl AclConfig {
                 super::DEFAULT_CHALLENGE,
             ));
         };
+        // As Kong: the anonymous consumer without groups on an `allow` list is asked to authenticate
+        // (401); any other consumer outside the rule is refused (403).
+        if id.anonymous && id.groups.is_empty() && !self.allow.is_empty() {
+            return Err(unauthorized(
+                AuthFailure::MissingCredentials,
+                super::DEFAULT_CHALLENGE,
+            ));
+        }
         let member = |list: &[String]| id.groups.iter().any(|g| list.contains(g));
         if !self.deny.is_empty() && member(&self.deny) {
             return Err(forbidden());

@@ -1078,6 +1078,16 @@ fn acl_allows_and_denies_groups() {
     assert!(allow.check(Some(&id)).is_ok());
     assert_eq!(deny.check(Some(&id)).unwrap_err().status(), 403);
     assert_eq!(allow.check(None).unwrap_err().status(), 401);
+    // The anonymous consumer: without groups, 401 on an allow list (as Kong); with others, 403.
+    let mut anon = crate::identity::Identity {
+        username: "anon".into(),
+        anonymous: true,
+        ..Default::default()
+    };
+    assert_eq!(allow.check(Some(&anon)).unwrap_err().status(), 401);
+    assert!(deny.check(Some(&anon)).is_ok());
+    anon.groups = vec!["guest".into()];
+    assert_eq!(allow.check(Some(&anon)).unwrap_err().status(), 403);
     assert!(crate::plugins::settings::<AclConfig>(&json!({}))
         .unwrap()
         .validate()
