@@ -51,7 +51,7 @@ for (const reload of ["0", "600"]) {
       const route = (name, service = "origin") => ({ name, service, paths: [`/${name}`], strip_path: false });
       const names = [
         "kong-key", "kong-jwt", "kong-basic", "kong-acl", "key", "basic", "groups", "acl-allow", "acl-deny",
-        "acl-anon", "acl-anon-nogroups", "jwt", "jwt-claim", "jwt-places", "jwt-max",
+        "acl-anon", "acl-anon-nogroups", "acl-consumer", "jwt", "jwt-claim", "jwt-places", "jwt-max",
       ];
       const config = {
         format_version: 1,
@@ -90,6 +90,12 @@ for (const reload of ["0", "600"]) {
           { name: "acl", route: "acl-deny", config: { deny: ["ops"] } },
           { name: "key-auth", route: "acl-anon", config: { anonymous: "visitor" } },
           { name: "acl", route: "acl-anon", config: { allow: ["guest"] } },
+          // An acl scoped to a consumer applies to that consumer (Kong refuses `consumer` on an acl).
+          { name: "key-auth", route: "acl-consumer" },
+          { name: "acl", route: "acl-consumer", config: { allow: ["ops"] } },
+          { name: "acl", route: "acl-consumer", consumer: "bob", config: { deny: ["banned"] } },
+          // Ignored: an auth plugin scoped to a consumer.
+          { name: "basic-auth", route: "acl-consumer", consumer: "bob" },
           { name: "key-auth", route: "acl-anon-nogroups", config: { anonymous: "c-nogroups" } },
           { name: "basic-auth", route: "acl-anon-nogroups" },
           { name: "acl", route: "acl-anon-nogroups", config: { allow: ["guest"] } },
@@ -271,6 +277,16 @@ for (const reload of ["0", "600"]) {
       assertProblem(await get("/acl-route", { apikey: bobKey }), 403, "forbidden");
       assertProblem(await get("/acl-service", { apikey: aliceKey }), 403, "forbidden");
       assert.equal((await get("/acl-service", { apikey: bobKey })).status, 200);
+    });
+
+    test("acl: an instance scoped to a consumer applies to that consumer; an auth plugin so scoped is ignored", async () => {
+      const bob = await get("/acl-consumer", { apikey: bobKey });
+      assert.equal(bob.status, 200, bob.text);
+      assert.equal(echo(bob).headers["x-consumer-username"], "bob");
+      assert.equal((await get("/acl-consumer", { apikey: aliceKey })).status, 200);
+      const none = await get("/acl-consumer", { authorization: basic("bob:bobpw") });
+      assertProblem(none, 401, "missing_credentials");
+      assert.equal(none.headers["www-authenticate"], KEY_CHALLENGE);
     });
 
     test("acl: the anonymous consumer's groups are the ones checked", async () => {
