@@ -51,7 +51,7 @@ for (const reload of ["0", "600"]) {
       const route = (name, service = "origin") => ({ name, service, paths: [`/${name}`], strip_path: false });
       const names = [
         "kong-key", "kong-jwt", "kong-basic", "kong-acl", "key", "basic", "groups", "acl-allow", "acl-deny",
-        "acl-anon", "acl-anon-nogroups", "acl-consumer", "jwt", "jwt-claim", "jwt-places", "jwt-max",
+        "acl-anon", "acl-anon-nogroups", "acl-consumer", "anon-ghost", "key-body", "jwt", "jwt-claim", "jwt-places", "jwt-max",
       ];
       const config = {
         format_version: 1,
@@ -97,6 +97,8 @@ for (const reload of ["0", "600"]) {
           // Ignored: an auth plugin scoped to a consumer.
           { name: "basic-auth", route: "acl-consumer", consumer: "bob" },
           { name: "key-auth", route: "acl-anon-nogroups", config: { anonymous: "c-nogroups" } },
+          { name: "key-auth", route: "anon-ghost", config: { anonymous: "ghost" } },
+          { name: "key-auth", route: "key-body", config: { key_in_body: true } },
           { name: "basic-auth", route: "acl-anon-nogroups" },
           { name: "acl", route: "acl-anon-nogroups", config: { allow: ["guest"] } },
           // The service's acl, and a route of the service with its own (the most specific applies).
@@ -256,6 +258,22 @@ for (const reload of ["0", "600"]) {
       const bob = echo(await get("/key", { apikey: bobKey, "x-consumer-groups": "admin", "x-consumer-custom-id": "x" })).headers;
       assert.equal(bob["x-consumer-groups"], undefined);
       assert.equal(bob["x-consumer-custom-id"], undefined);
+    });
+
+    test("key-auth: an anonymous consumer that does not exist is 500 internal_error (as Kong); a valid key still admits", async () => {
+      const res = await get("/anon-ghost");
+      assertProblem(res, 500, "internal_error");
+      assert.equal((await get("/anon-ghost", { apikey: aliceKey })).status, 200);
+    });
+
+    test("key-auth key_in_body: a multipart/form-data field is not looked at", async () => {
+      const boundary = "b0undary";
+      const body = `--${boundary}\r\nContent-Disposition: form-data; name="apikey"\r\n\r\n${aliceKey}\r\n--${boundary}--\r\n`;
+      const headers = { "content-type": `multipart/form-data; boundary=${boundary}`, "content-length": String(Buffer.byteLength(body)) };
+      assertProblem(await get("/key-body", headers, { method: "POST", body: Buffer.from(body) }), 401, "missing_credentials");
+      const form = `apikey=${aliceKey}`;
+      const ok = await get("/key-body", { "content-type": "application/x-www-form-urlencoded", "content-length": String(form.length) }, { method: "POST", body: Buffer.from(form) });
+      assert.equal(ok.status, 200, ok.text);
     });
 
     // -------------------------------------------------------------------------------------------------
