@@ -19,17 +19,21 @@ use serde::Deserialize;
 pub struct AclConfig {
     /// Groups let through; every other consumer gets 403.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<String>>"))]
     pub allow: Vec<String>,
     /// Groups turned away with 403; everyone else passes.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<String>>"))]
     pub deny: Vec<String>,
     /// Do not send `X-Consumer-Groups` upstream.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<bool>"))]
     pub hide_groups_header: bool,
     /// Kong's setting, accepted so Kong configurations load; no effect here (only LDAP and OAuth2
     /// plugins give Kong "authenticated groups", and edgegate has neither: the consumer's groups are
     /// always the ones checked).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<bool>"))]
     pub always_use_authenticated_groups: bool,
 }
 

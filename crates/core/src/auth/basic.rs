@@ -34,14 +34,17 @@ const HASH_BYTES: usize = 32;
 pub struct BasicAuthConfig {
     /// Remove `Authorization` before forwarding (default false).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<bool>"))]
     pub hide_credentials: bool,
     /// Consumer (username or id) for requests without credentials.
     #[serde(default)]
     pub anonymous: Option<String>,
     /// Require credentials on CORS preflight (default true).
     #[serde(default = "yes")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<bool>"))]
     pub run_on_preflight: bool,
     #[serde(default = "super::keyauth::default_realm")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub realm: String,
 }
 

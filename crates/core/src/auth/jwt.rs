@@ -38,56 +38,72 @@ use super::AuthFailure;
 pub struct JwtConfig {
     /// Headers to read the token from (default `authorization`, as `Bearer <token>`).
     #[serde(default = "default_header_names")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<String>>"))]
     pub header_names: Vec<String>,
     /// Query parameters to read the token from (default `jwt`).
     #[serde(default = "default_uri_params")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<String>>"))]
     pub uri_param_names: Vec<String>,
     /// Cookies to read the token from (default none).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<String>>"))]
     pub cookie_names: Vec<String>,
     /// The claim whose value selects the credential (default `iss`).
     #[serde(default = "default_key_claim")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub key_claim_name: String,
     /// Claims that must be present (`exp`, `nbf`); default `["exp"]`. Present ones are always checked,
     /// and `exp`, `nbf`, `iat` must be numbers whenever present (listed here or not).
     #[serde(default = "default_claims_to_verify")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<String>>"))]
     pub claims_to_verify: Vec<String>,
     /// Clock skew tolerated on `exp` and `nbf`, seconds (default 30).
     #[serde(default = "default_leeway")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<u64>"))]
     pub leeway_seconds: u64,
     /// When above 0: tokens must expire within this many seconds from now.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<u64>"))]
     pub maximum_expiration: u64,
     /// When not empty, `aud` must contain one of these.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<String>>"))]
     pub audiences: Vec<String>,
     /// When not empty, `iss` must be one of these.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<String>>"))]
     pub issuers: Vec<String>,
     /// Remove the token (header, query parameter or cookie) before forwarding.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<bool>"))]
     pub hide_credentials: bool,
     /// Consumer (username or id) for requests without a token.
     #[serde(default)]
     pub anonymous: Option<String>,
     /// Require a token on CORS preflight (default true).
     #[serde(default = "yes")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<bool>"))]
     pub run_on_preflight: bool,
     #[serde(default = "super::keyauth::default_realm")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub realm: String,
     /// Tokens larger than this are rejected before any decoding (default 8192).
     #[serde(default = "default_max_token_bytes")]
     /// `u64`, not `usize`: a count must read the same natively (the CLI) and on wasm32 (the Worker).
+    #[cfg_attr(feature = "schema", schemars(with = "Option<u64>"))]
     pub max_token_bytes: u64,
     /// How long fetched JWKS keys are used before they are fetched again (default 300 s).
     #[serde(default = "default_jwks_cache")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<u64>"))]
     pub jwks_cache_seconds: u64,
     /// Least time between two fetches of one JWKS URL, whatever the tokens say (default 30 s).
     #[serde(default = "default_jwks_refetch")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<u64>"))]
     pub jwks_refetch_interval_seconds: u64,
     /// Kong's `secret_is_base64`, accepted so Kong configurations load; edgegate's stored HMAC
     /// `secret` is always base64 (the CLI writes it so), whatever this says.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<bool>"))]
     pub secret_is_base64: bool,
 }
 

@@ -24,30 +24,38 @@ pub const MAX_KEY_BYTES: usize = 1024;
 pub struct KeyAuthConfig {
     /// Header and query parameter names to look in, in order (default `apikey`, `x-api-key`).
     #[serde(default = "default_key_names")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<Vec<String>>"))]
     pub key_names: Vec<String>,
     /// Look in request headers (default true).
     #[serde(default = "yes")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<bool>"))]
     pub key_in_header: bool,
     /// Look in the query string (default true).
     #[serde(default = "yes")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<bool>"))]
     pub key_in_query: bool,
     /// Look in a JSON or form body field with one of the names (default false).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<bool>"))]
     pub key_in_body: bool,
     /// Accept `Authorization: Bearer <key>` (default true).
     #[serde(default = "yes")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<bool>"))]
     pub bearer: bool,
     /// Remove the key (header, query parameter or Authorization) before forwarding (default false).
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<bool>"))]
     pub hide_credentials: bool,
     /// Consumer (username or id) to use for requests that carry no key. Invalid keys still get 401.
     #[serde(default)]
     pub anonymous: Option<String>,
     /// Require a key on CORS preflight (`OPTIONS` with `Access-Control-Request-Method`) (default true).
     #[serde(default = "yes")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<bool>"))]
     pub run_on_preflight: bool,
     /// Realm in `WWW-Authenticate` (default `edgegate`).
     #[serde(default = "default_realm")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     pub realm: String,
 }
 
