@@ -3,9 +3,10 @@
 // tests/docs-contract-auth{,2,3}.test.mjs do not already assert: Kong configurations as Kong's Admin API
 // shows them (unset settings as `null`, acl's always_use_authenticated_groups, basic-auth's realm
 // "service"); basic-auth's Proxy-Authorization (Kong reads it first) and its parsing; key-auth's empty and
-// repeated keys; acl instances at route and service, consumers without groups and the anonymous consumer;
-// the Errors table's problem fields and headers; jwt's algorithm pinning, malformed tokens, custom
-// key_claim_name / uri_param_names / cookie_names and maximum_expiration's bound.
+// repeated keys, a missing anonymous consumer, multipart bodies; acl instances at route, service and
+// consumer, consumers without groups and the anonymous consumer (401 without groups, as Kong); the Errors
+// table's problem fields and headers; jwt's algorithm pinning, malformed tokens, custom key_claim_name /
+// uri_param_names / cookie_names and maximum_expiration's bound.
 // One gateway per path, an echo origin, everything on 127.0.0.1.
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
