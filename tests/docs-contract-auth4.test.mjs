@@ -371,6 +371,17 @@ for (const reload of ["0", "600"]) {
       }
     });
 
+    test("jwt: a key claim that is not a string, or absent from payload and header, is 401 invalid_credentials", async () => {
+      for (const iss of [123, ["hs-app"], { v: "hs-app" }, null]) {
+        const token = await hs({ iss }, { iss: null });
+        const res = await get("/jwt", { authorization: `Bearer ${token}` });
+        assertProblem(res, 401, "invalid_credentials", JSON.stringify(iss));
+        assert.equal(res.headers["www-authenticate"], BEARER_INVALID);
+      }
+      const noIss = await hs({}, { iss: null });
+      assertProblem(await get("/jwt", { authorization: `Bearer ${noIss}` }), 401, "invalid_credentials");
+    });
+
     test("jwt key_claim_name: the named claim selects the credential, iss is then just a claim", async () => {
       const token = await hs({ client_id: "client-7" }, { iss: "someone-else" });
       const res = await get("/jwt-claim", { authorization: `Bearer ${token}` });
