@@ -473,13 +473,7 @@ mod tests {
     use super::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
-
-    fn path_of(v: Value) -> String {
-        match parse(&v) {
-            Err(PluginError::Config(e)) => e[0].0.clone(),
-            other => panic!("expected an error, got {other:?}"),
-        }
-    }
+    use crate::plugins::test_support::path_of;
 
     #[test]
     fn defaults_and_kong_options() {
@@ -522,61 +516,61 @@ mod tests {
     #[test]
     fn invalid_settings_name_their_path() {
         let ok = "http://c/v1/traces";
-        assert_eq!(path_of(json!({})), "traces_endpoint");
+        assert_eq!(path_of(parse, json!({})), "traces_endpoint");
         assert_eq!(
-            path_of(json!({"traces_endpoint": "ftp://c"})),
+            path_of(parse, json!({"traces_endpoint": "ftp://c"})),
             "traces_endpoint"
         );
-        assert_eq!(path_of(json!({"endpoint": "http://u:p@c/"})), "endpoint");
+        assert_eq!(path_of(parse, json!({"endpoint": "http://u:p@c/"})), "endpoint");
         assert_eq!(
-            path_of(json!({"endpoint": ok, "traces_endpoint": ok})),
+            path_of(parse, json!({"endpoint": ok, "traces_endpoint": ok})),
             "endpoint"
         );
         assert_eq!(
-            path_of(json!({"traces_endpoint": ok, "logs_endpoint": ok})),
+            path_of(parse, json!({"traces_endpoint": ok, "logs_endpoint": ok})),
             "logs_endpoint"
         );
         assert_eq!(
-            path_of(json!({"traces_endpoint": ok, "sampling_rate": 2})),
+            path_of(parse, json!({"traces_endpoint": ok, "sampling_rate": 2})),
             "sampling_rate"
         );
         assert_eq!(
-            path_of(json!({"traces_endpoint": ok, "header_type": "b3"})),
+            path_of(parse, json!({"traces_endpoint": ok, "header_type": "b3"})),
             "header_type"
         );
         assert_eq!(
-            path_of(json!({"traces_endpoint": ok, "propagation": {"extract": ["b3"]}})),
+            path_of(parse, json!({"traces_endpoint": ok, "propagation": {"extract": ["b3"]}})),
             "propagation.extract"
         );
         assert_eq!(
-            path_of(json!({"traces_endpoint": ok, "propagation": {"inject": ["datadog"]}})),
+            path_of(parse, json!({"traces_endpoint": ok, "propagation": {"inject": ["datadog"]}})),
             "propagation.inject"
         );
         assert_eq!(
-            path_of(json!({"traces_endpoint": ok, "propagation": {"default_format": "b3"}})),
+            path_of(parse, json!({"traces_endpoint": ok, "propagation": {"default_format": "b3"}})),
             "propagation.default_format"
         );
         assert_eq!(
-            path_of(json!({"traces_endpoint": ok, "propagation": {"clear": ["traceparent"]}})),
+            path_of(parse, json!({"traces_endpoint": ok, "propagation": {"clear": ["traceparent"]}})),
             "propagation.clear"
         );
         assert_eq!(
-            path_of(json!({"traces_endpoint": ok, "headers": {"Host": "x"}})),
+            path_of(parse, json!({"traces_endpoint": ok, "headers": {"Host": "x"}})),
             "headers.Host"
         );
         assert_eq!(
-            path_of(json!({"traces_endpoint": ok, "headers": {"a b": "x"}})),
+            path_of(parse, json!({"traces_endpoint": ok, "headers": {"a b": "x"}})),
             "headers"
         );
         assert_eq!(
-            path_of(json!({"traces_endpoint": ok, "read_timeout": 0})),
+            path_of(parse, json!({"traces_endpoint": ok, "read_timeout": 0})),
             "read_timeout"
         );
         assert_eq!(
-            path_of(json!({"traces_endpoint": ok, "http_response_header_for_traceid": "a: b"})),
+            path_of(parse, json!({"traces_endpoint": ok, "http_response_header_for_traceid": "a: b"})),
             "http_response_header_for_traceid"
         );
-        assert_eq!(path_of(json!({"traces_endpoint": ok, "bogus": 1})), "bogus");
+        assert_eq!(path_of(parse, json!({"traces_endpoint": ok, "bogus": 1})), "bogus");
     }
 
     #[test]
