@@ -375,9 +375,9 @@ pub fn entry(r: &Request<'_>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plugins::test_support::path_of;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
-    use crate::plugins::test_support::path_of;
 
     #[test]
     fn defaults_and_userinfo() {
@@ -416,7 +416,10 @@ mod tests {
             "method"
         );
         assert_eq!(
-            path_of(parse, json!({"http_endpoint": ok, "content_type": "text/plain"})),
+            path_of(
+                parse,
+                json!({"http_endpoint": ok, "content_type": "text/plain"})
+            ),
             "content_type"
         );
         assert_eq!(
@@ -424,7 +427,10 @@ mod tests {
             "timeout"
         );
         assert_eq!(
-            path_of(parse, json!({"http_endpoint": ok, "headers": {"Host": "x"}})),
+            path_of(
+                parse,
+                json!({"http_endpoint": ok, "headers": {"Host": "x"}})
+            ),
             "headers.Host"
         );
         assert_eq!(
@@ -432,17 +438,26 @@ mod tests {
             "headers"
         );
         assert_eq!(
-            path_of(parse, json!({"http_endpoint": ok, "custom_fields_by_lua": {"a": "return 1"}})),
+            path_of(
+                parse,
+                json!({"http_endpoint": ok, "custom_fields_by_lua": {"a": "return 1"}})
+            ),
             "custom_fields_by_lua"
         );
-        assert_eq!(path_of(parse, json!({"http_endpoint": ok, "bogus": 1})), "bogus");
+        assert_eq!(
+            path_of(parse, json!({"http_endpoint": ok, "bogus": 1})),
+            "bogus"
+        );
     }
 
     #[test]
     fn an_authorization_header_with_userinfo_is_refused() {
         assert_eq!(
-            path_of(parse, json!({"http_endpoint": "http://u:p@logs/in",
-                "headers": {"Authorization": "Bearer t"}})),
+            path_of(
+                parse,
+                json!({"http_endpoint": "http://u:p@logs/in",
+                "headers": {"Authorization": "Bearer t"}})
+            ),
             "headers.Authorization"
         );
         let c = parse(&json!({"http_endpoint": "http://logs/in",

@@ -6,7 +6,10 @@ use std::fmt::Debug;
 
 /// The JSON path (relative to `config`) of the first error `parse` reports for `config`; panics
 /// when `parse` accepts it.
-pub(crate) fn path_of<T: Debug>(parse: fn(&Value) -> Result<T, PluginError>, config: Value) -> String {
+pub(crate) fn path_of<T: Debug>(
+    parse: fn(&Value) -> Result<T, PluginError>,
+    config: Value,
+) -> String {
     match parse(&config) {
         Err(PluginError::Config(e)) => e[0].0.clone(),
         other => panic!("expected an error, got {other:?}"),
