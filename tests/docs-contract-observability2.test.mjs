@@ -166,6 +166,20 @@ for (const reload of ["0", "600"]) describe(`observability docs contract 2 (CONF
     }
   });
 
+  test("two traceparent headers are malformed: a new trace", async () => {
+    const [trace, span] = [hex(16), hex(8)];
+    const res = await request(gw.at("/t/two"), {
+      headers: { traceparent: [`00-${trace}-${span}-01`, `00-${hex(16)}-${hex(8)}-01`], tracestate: "vendor=4" },
+    });
+    assert.equal(res.status, 200);
+    const seen = originSaw(res);
+    assert.notEqual(seen.traceId, trace);
+    assert.equal(seen.tracestate, undefined);
+    const { span: s } = await exported(res);
+    assert.equal(s.traceId, seen.traceId);
+    assert.equal(s.parentSpanId, undefined);
+  });
+
   test("a higher version is read for its first four fields: the trace is continued, with its tracestate", async () => {
     for (const version of ["01", "cc", "fe"]) {
       const [trace, span] = [hex(16), hex(8)];
