@@ -11,7 +11,8 @@
 //   and a timeout (the sum of the three timeouts) are failures, one console line each;
 // - `http_response_header_for_traceid` on a gateway error and a plugin's answer, sampled or not;
 // - a proxy-cache hit is traced;
-// - http-log and opentelemetry on one route: the entry keeps the client's response headers;
+// - http-log and opentelemetry on one route: the entry keeps the client's response headers; Kong's fields
+//   that are not sent (latencies.receive, tries, workspace, ...);
 // - a consumer-scoped http-log logs only requests authenticated as that consumer.
 
 import { describe, test, before, after } from "node:test";
@@ -19,7 +20,7 @@ import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { startGateway, startOrigin, request, waitFor, closedPort, sleep, ROOT } from "./support/harness.mjs";
+import { startGateway, startOrigin, request, waitFor, closedPort, sleep, rejected, ROOT } from "./support/harness.mjs";
 
 const hex = (n) => crypto.randomBytes(n).toString("hex");
 const TP = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
@@ -28,7 +29,7 @@ const VERSION = /^version = "([^"]+)"/m.exec(
 )[1];
 
 for (const reload of ["0", "600"]) describe(`observability docs contract 2 (CONFIG_RELOAD_SECONDS ${reload})`, { timeout: 180_000 }, () => {
-  let gw, origin, collector;
+  let gw, origin, collector, config;
   const aliceKey = "eg_alice_" + hex(16);
 
   function spans() {
@@ -85,7 +86,7 @@ for (const reload of ["0", "600"]) describe(`observability docs contract 2 (CONF
     const dead = await closedPort();
     const c = collector.url;
     const otel = (route, cfg = {}) => ({ name: "opentelemetry", route, config: { traces_endpoint: `${c}/v1/traces`, ...cfg } });
-    const config = {
+    config = {
       format_version: 1,
       services: [{ name: "origin", url: origin.url }, { name: "down", url: `http://127.0.0.1:${dead}` }],
       routes: [
@@ -304,6 +305,14 @@ for (const reload of ["0", "600"]) describe(`observability docs contract 2 (CONF
     assert.equal(entry.response.headers["x-origin"], "yes");
     assert.equal(entry.response.headers["content-type"], "application/json");
     assert.equal(entry.response.headers["x-request-id"], id);
+    // Kong's fields edgegate does not send.
+    assert.deepEqual(Object.keys(entry.latencies).sort(), ["kong", "proxy", "request"]);
+    for (const k of ["tries", "workspace", "workspace_name", "authenticated_entity", "upstream_status", "source"]) {
+      assert.equal(entry[k], undefined, k);
+    }
+    assert.equal(entry.request.tls, undefined);
+    assert.deepEqual(entry.route, { name: "both" });
+    assert.deepEqual(entry.service, { name: "origin" });
   });
 
   test("a collector's 3xx is a failed export, not followed; past the sum of the timeouts, error timeout", async () => {
@@ -332,5 +341,29 @@ for (const reload of ["0", "600"]) describe(`observability docs contract 2 (CONF
     assert.equal(entryOf(id).response.headers["x-origin"], "yes");
     await sleep(500);
     assert.equal(entryOf(denied.headers["x-request-id"]), undefined, "an unauthenticated request is not logged");
+  });
+
+  // A new version is read at once only with CONFIG_RELOAD_SECONDS 0.
+  if (reload === "0") test("traces_endpoint and headers: what is refused, by JSON path, without quoting the value", async () => {
+    const ok = "http://127.0.0.1:9/v1/traces";
+    const bad = [
+      [{ traces_endpoint: "http://user:sk-pass@127.0.0.1:9/v1/traces" }, "plugins[0].config.traces_endpoint"],
+      [{ traces_endpoint: `${ok}#frag` }, "plugins[0].config.traces_endpoint"],
+      [{ traces_endpoint: "http://cöllector/v1/traces" }, "plugins[0].config.traces_endpoint"],
+      [{ traces_endpoint: "/v1/traces" }, "plugins[0].config.traces_endpoint"],
+      [{ endpoint: "http:///v1/traces" }, "plugins[0].config.endpoint"],
+      [{ traces_endpoint: ok, headers: { "Content-Type": "text/plain" } }, "plugins[0].config.headers.Content-Type"],
+      [{ traces_endpoint: ok, headers: { "content-length": "1" } }, "plugins[0].config.headers.content-length"],
+      [{ traces_endpoint: ok, headers: { "X-Key": "sk-a\r\nb: c" } }, "plugins[0].config.headers"],
+      [{ traces_endpoint: ok, resource_attributes: { "deployment.environment": "" } }, "plugins[0].config.resource_attributes"],
+      [{ traces_endpoint: ok, connect_timeout: 2147483647 }, "plugins[0].config.connect_timeout"],
+      [{ traces_endpoint: ok, propagation: { clear: ["Traceparent"] } }, "plugins[0].config.propagation.clear"],
+      [{ traces_endpoint: ok, logs_endpoint: ok }, "plugins[0].config.logs_endpoint: not supported: edgegate exports traces only"],
+    ];
+    for (const [cfg, expected] of bad) {
+      const error = await rejected(gw, { ...config, plugins: [{ name: "opentelemetry", config: cfg }] });
+      assert.ok(error.includes(expected), `${error} should name ${expected}`);
+      assert.ok(!error.includes("sk-"), `${error}: a value is never quoted`);
+    }
   });
 });
