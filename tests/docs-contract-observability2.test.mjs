@@ -167,6 +167,14 @@ for (const reload of ["0", "600"]) describe(`observability docs contract 2 (CONF
     }
   });
 
+  test("a tracestate without traceparent is not forwarded", async () => {
+    const res = await request(gw.at("/t/state"), { headers: { tracestate: "vendor=5" } });
+    assert.equal(res.status, 200);
+    const seen = originSaw(res);
+    assert.equal(seen.tracestate, undefined);
+    assert.equal((await exported(res)).span.parentSpanId, undefined);
+  });
+
   test("two traceparent headers are malformed: a new trace", async () => {
     const [trace, span] = [hex(16), hex(8)];
     const res = await request(gw.at("/t/two"), {
