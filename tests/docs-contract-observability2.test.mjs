@@ -13,6 +13,7 @@
 // - a proxy-cache hit is traced;
 // - http-log and opentelemetry on one route: the entry keeps the client's response headers; Kong's fields
 //   that are not sent (latencies.receive, tries, workspace, ...);
+// - a CORS preflight answered by cors is logged (with its headers) and traced;
 // - a consumer-scoped http-log logs only requests authenticated as that consumer.
 
 import { describe, test, before, after } from "node:test";
@@ -115,6 +116,7 @@ for (const reload of ["0", "600"]) describe(`observability docs contract 2 (CONF
         { name: "proxy-cache", route: "cache", config: { cache_ttl: 300 } },
         otel("both"),
         { name: "http-log", route: "both", config: { http_endpoint: `${c}/log` } },
+        { name: "cors", route: "both", config: { origins: ["https://app.example"] } },
         otel("redir", { traces_endpoint: `${c}/redirect` }),
         otel("slow", { traces_endpoint: `${c}/hold`, connect_timeout: 100, send_timeout: 100, read_timeout: 100 }),
         { name: "key-auth", route: "scoped", config: { key_names: ["x-key"] } },
@@ -321,6 +323,25 @@ for (const reload of ["0", "600"]) describe(`observability docs contract 2 (CONF
     assert.equal(entry.request.tls, undefined);
     assert.deepEqual(entry.route, { name: "both" });
     assert.deepEqual(entry.service, { name: "origin" });
+  });
+
+  test("a CORS preflight cors answers is logged by http-log with its response headers, and traced", async () => {
+    const hits = origin.hits;
+    const res = await request(gw.at("/both/pre"), {
+      method: "OPTIONS",
+      headers: { origin: "https://app.example", "access-control-request-method": "PUT" },
+    });
+    assert.ok(res.status === 200 || res.status === 204, String(res.status));
+    assert.equal(origin.hits, hits, "no origin saw it");
+    const id = res.headers["x-request-id"];
+    await waitFor(() => entryOf(id), { timeoutMs: 10_000, what: `the http-log entry of ${id}` });
+    const entry = entryOf(id);
+    assert.equal(entry.response.status, res.status);
+    assert.equal(entry.response.headers["access-control-allow-origin"], "https://app.example");
+    assert.equal(entry.upstream_uri, undefined);
+    assert.equal(entry.latencies.proxy, -1);
+    const { span } = await exported(res);
+    assert.deepEqual(attrs(span)["http.request.method"], { stringValue: "OPTIONS" });
   });
 
   test("a collector's 3xx is a failed export, not followed; past the sum of the timeouts, error timeout", async () => {
