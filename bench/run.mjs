@@ -370,6 +370,22 @@ export const TARGETS = [
     bar: 0.9,
   },
   {
+    // The same route with opentelemetry at sampling_rate 0: the span context, the traceparent and the log
+    // hook run on every request, nothing is exported (the price of the plugin without the collector's).
+    name: "opentelemetry",
+    description: "Miniflare, edgegate /proxy route + opentelemetry (sampling_rate 0)",
+    optional: true,
+    start: (ctx) =>
+      startEdgegate({
+        ...benchConfig(ctx.origin.url),
+        plugins: [
+          { name: "opentelemetry", route: "proxy", config: { traces_endpoint: "http://127.0.0.1:9/v1/traces", sampling_rate: 0 } },
+        ],
+      }),
+    path: "/proxy/status/200",
+    baseline: "edgegate",
+  },
+  {
     // The same route behind ip-restriction (the client's CF-Connecting-IP, 127.0.0.1, in an allowed range).
     name: "ip-restriction",
     description: "Miniflare, edgegate /proxy route + ip-restriction",

@@ -25,7 +25,8 @@ pub struct LogFields {
     pub ai: Option<edgegate_core::ai::AiLog>,
     /// The headers of the response the client gets (names in lower case, in order), as the
     /// response phases left it: set by the runner when the response is settled
-    /// (`pipeline::body_filters_from`), only on routes with a log hook; every log hook reads them
+    /// (`pipeline::body_filters_from`), only when a log hook that reads them runs for the request
+    /// (`Hooks::log_response_headers`: `http-log`, not `opentelemetry`); such a hook reads them
     /// here, from the request's own state.
     pub response_headers: Option<Vec<(String, String)>>,
 }

@@ -214,13 +214,13 @@ pub fn response_now<'g>(
             return Ok(response);
         }
         let reply = Reply::new(response);
-        settled(ex, &reply);
+        settled(ex, rp, &reply);
         return Ok(reply.finish());
     }
     let mut reply = Reply::new(response);
     if reply.status() == 101 {
         if has_log_hooks(rp) {
-            settled(ex, &reply);
+            settled(ex, rp, &reply);
         }
         return Ok(reply.finish());
     }
@@ -265,7 +265,7 @@ pub fn body_filters_from<'g>(
     }
     ex.log.status = Some(reply.status());
     if has_log_hooks(rp) {
-        settled(ex, &reply);
+        settled(ex, rp, &reply);
     }
     Ok(reply.finish())
 }
@@ -275,11 +275,23 @@ fn has_log_hooks(rp: &RouteView<'_>) -> bool {
     (0..rp.len()).any(|k| rp.def(k).takes_part_in(Phase::Log))
 }
 
-/// The response is settled: note its status and headers for the log hooks, in the request's own
-/// log fields.
-fn settled(ex: &mut Exchange<'_>, reply: &Reply) {
+/// Whether a log hook that runs for this request reads the response headers
+/// (`Hooks::log_response_headers`, e.g. `http-log`; `opentelemetry` does not).
+fn log_reads_response_headers(ex: &Exchange<'_>, rp: &RouteView<'_>) -> bool {
+    (0..rp.len()).any(|k| {
+        rp.def(k).takes_part_in(Phase::Log)
+            && hooks(rp, k).log_response_headers
+            && !running(ex, rp, k).is_empty()
+    })
+}
+
+/// The response is settled: note its status, and its headers when a log hook reads them, for the
+/// log hooks, in the request's own log fields.
+fn settled(ex: &mut Exchange<'_>, rp: &RouteView<'_>, reply: &Reply) {
     ex.log.status = Some(reply.status());
-    ex.log.response_headers = Some(reply.header_pairs());
+    if log_reads_response_headers(ex, rp) {
+        ex.log.response_headers = Some(reply.header_pairs());
+    }
 }
 
 /// Whether a hook still needs the exchange once a body was read for the hook before position

@@ -140,6 +140,9 @@ pub struct Hooks {
     pub header_filter: Option<HeaderHook>,
     pub body_filter: Option<BodyHook>,
     pub log: Option<LogHook>,
+    /// The log hook reads the response headers (`LogFields::response_headers`): the runner copies
+    /// them out of the answer only for a request where such a hook runs.
+    pub log_response_headers: bool,
     pub error: Option<ErrorHook>,
 }
 
@@ -151,6 +154,7 @@ pub const NONE: Hooks = Hooks {
     header_filter: None,
     body_filter: None,
     log: None,
+    log_response_headers: false,
     error: None,
 };
 
@@ -288,6 +292,7 @@ pub static HOOKS: &[(&str, Hooks)] = &[
         "http-log",
         Hooks {
             log: Some(http_log::log),
+            log_response_headers: true,
             ..NONE
         },
     ),

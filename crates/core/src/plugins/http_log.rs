@@ -375,15 +375,9 @@ pub fn entry(r: &Request<'_>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plugins::test_support::path_of;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
-
-    fn path_of(v: Value) -> String {
-        match parse(&v) {
-            Err(PluginError::Config(e)) => e[0].0.clone(),
-            other => panic!("expected an error, got {other:?}"),
-        }
-    }
 
     #[test]
     fn defaults_and_userinfo() {
@@ -405,50 +399,65 @@ mod tests {
     fn invalid_settings_name_their_path() {
         assert!(matches!(parse(&json!({})), Err(PluginError::Config(_))));
         assert_eq!(
-            path_of(json!({"http_endpoint": "ftp://x"})),
+            path_of(parse, json!({"http_endpoint": "ftp://x"})),
             "http_endpoint"
         );
         assert_eq!(
-            path_of(json!({"http_endpoint": "http://"})),
+            path_of(parse, json!({"http_endpoint": "http://"})),
             "http_endpoint"
         );
         assert_eq!(
-            path_of(json!({"http_endpoint": "http://a b"})),
+            path_of(parse, json!({"http_endpoint": "http://a b"})),
             "http_endpoint"
         );
         let ok = "http://logs";
         assert_eq!(
-            path_of(json!({"http_endpoint": ok, "method": "GET"})),
+            path_of(parse, json!({"http_endpoint": ok, "method": "GET"})),
             "method"
         );
         assert_eq!(
-            path_of(json!({"http_endpoint": ok, "content_type": "text/plain"})),
+            path_of(
+                parse,
+                json!({"http_endpoint": ok, "content_type": "text/plain"})
+            ),
             "content_type"
         );
         assert_eq!(
-            path_of(json!({"http_endpoint": ok, "timeout": 0})),
+            path_of(parse, json!({"http_endpoint": ok, "timeout": 0})),
             "timeout"
         );
         assert_eq!(
-            path_of(json!({"http_endpoint": ok, "headers": {"Host": "x"}})),
+            path_of(
+                parse,
+                json!({"http_endpoint": ok, "headers": {"Host": "x"}})
+            ),
             "headers.Host"
         );
         assert_eq!(
-            path_of(json!({"http_endpoint": ok, "headers": {"a b": "x"}})),
+            path_of(parse, json!({"http_endpoint": ok, "headers": {"a b": "x"}})),
             "headers"
         );
         assert_eq!(
-            path_of(json!({"http_endpoint": ok, "custom_fields_by_lua": {"a": "return 1"}})),
+            path_of(
+                parse,
+                json!({"http_endpoint": ok, "custom_fields_by_lua": {"a": "return 1"}})
+            ),
             "custom_fields_by_lua"
         );
-        assert_eq!(path_of(json!({"http_endpoint": ok, "bogus": 1})), "bogus");
+        assert_eq!(
+            path_of(parse, json!({"http_endpoint": ok, "bogus": 1})),
+            "bogus"
+        );
     }
 
     #[test]
     fn an_authorization_header_with_userinfo_is_refused() {
         assert_eq!(
-            path_of(json!({"http_endpoint": "http://u:p@logs/in",
-                "headers": {"Authorization": "Bearer t"}})),
+            path_of(
+                parse,
+                json!({"http_endpoint": "http://u:p@logs/in",
+                "headers": {"Authorization": "Bearer t"}})
+            ),
             "headers.Authorization"
         );
         let c = parse(&json!({"http_endpoint": "http://logs/in",

@@ -21,6 +21,8 @@ pub mod opentelemetry;
 pub mod request_size_limiting;
 pub mod request_transformer;
 pub mod response_transformer;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod transform;
 
 use crate::config::{GatewayConfig, PluginConfig};

@@ -471,15 +471,9 @@ pub fn export_body(config: &OtelConfig, span: &SpanContext, r: &Request<'_>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plugins::test_support::path_of;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
-
-    fn path_of(v: Value) -> String {
-        match parse(&v) {
-            Err(PluginError::Config(e)) => e[0].0.clone(),
-            other => panic!("expected an error, got {other:?}"),
-        }
-    }
 
     #[test]
     fn defaults_and_kong_options() {
@@ -522,61 +516,88 @@ mod tests {
     #[test]
     fn invalid_settings_name_their_path() {
         let ok = "http://c/v1/traces";
-        assert_eq!(path_of(json!({})), "traces_endpoint");
+        assert_eq!(path_of(parse, json!({})), "traces_endpoint");
         assert_eq!(
-            path_of(json!({"traces_endpoint": "ftp://c"})),
+            path_of(parse, json!({"traces_endpoint": "ftp://c"})),
             "traces_endpoint"
         );
-        assert_eq!(path_of(json!({"endpoint": "http://u:p@c/"})), "endpoint");
         assert_eq!(
-            path_of(json!({"endpoint": ok, "traces_endpoint": ok})),
+            path_of(parse, json!({"endpoint": "http://u:p@c/"})),
             "endpoint"
         );
         assert_eq!(
-            path_of(json!({"traces_endpoint": ok, "logs_endpoint": ok})),
+            path_of(parse, json!({"endpoint": ok, "traces_endpoint": ok})),
+            "endpoint"
+        );
+        assert_eq!(
+            path_of(parse, json!({"traces_endpoint": ok, "logs_endpoint": ok})),
             "logs_endpoint"
         );
         assert_eq!(
-            path_of(json!({"traces_endpoint": ok, "sampling_rate": 2})),
+            path_of(parse, json!({"traces_endpoint": ok, "sampling_rate": 2})),
             "sampling_rate"
         );
         assert_eq!(
-            path_of(json!({"traces_endpoint": ok, "header_type": "b3"})),
+            path_of(parse, json!({"traces_endpoint": ok, "header_type": "b3"})),
             "header_type"
         );
         assert_eq!(
-            path_of(json!({"traces_endpoint": ok, "propagation": {"extract": ["b3"]}})),
+            path_of(
+                parse,
+                json!({"traces_endpoint": ok, "propagation": {"extract": ["b3"]}})
+            ),
             "propagation.extract"
         );
         assert_eq!(
-            path_of(json!({"traces_endpoint": ok, "propagation": {"inject": ["datadog"]}})),
+            path_of(
+                parse,
+                json!({"traces_endpoint": ok, "propagation": {"inject": ["datadog"]}})
+            ),
             "propagation.inject"
         );
         assert_eq!(
-            path_of(json!({"traces_endpoint": ok, "propagation": {"default_format": "b3"}})),
+            path_of(
+                parse,
+                json!({"traces_endpoint": ok, "propagation": {"default_format": "b3"}})
+            ),
             "propagation.default_format"
         );
         assert_eq!(
-            path_of(json!({"traces_endpoint": ok, "propagation": {"clear": ["traceparent"]}})),
+            path_of(
+                parse,
+                json!({"traces_endpoint": ok, "propagation": {"clear": ["traceparent"]}})
+            ),
             "propagation.clear"
         );
         assert_eq!(
-            path_of(json!({"traces_endpoint": ok, "headers": {"Host": "x"}})),
+            path_of(
+                parse,
+                json!({"traces_endpoint": ok, "headers": {"Host": "x"}})
+            ),
             "headers.Host"
         );
         assert_eq!(
-            path_of(json!({"traces_endpoint": ok, "headers": {"a b": "x"}})),
+            path_of(
+                parse,
+                json!({"traces_endpoint": ok, "headers": {"a b": "x"}})
+            ),
             "headers"
         );
         assert_eq!(
-            path_of(json!({"traces_endpoint": ok, "read_timeout": 0})),
+            path_of(parse, json!({"traces_endpoint": ok, "read_timeout": 0})),
             "read_timeout"
         );
         assert_eq!(
-            path_of(json!({"traces_endpoint": ok, "http_response_header_for_traceid": "a: b"})),
+            path_of(
+                parse,
+                json!({"traces_endpoint": ok, "http_response_header_for_traceid": "a: b"})
+            ),
             "http_response_header_for_traceid"
         );
-        assert_eq!(path_of(json!({"traces_endpoint": ok, "bogus": 1})), "bogus");
+        assert_eq!(
+            path_of(parse, json!({"traces_endpoint": ok, "bogus": 1})),
+            "bogus"
+        );
     }
 
     #[test]
@@ -601,6 +622,41 @@ mod tests {
         assert!(!span_context(Some("garbage"), true, 0.0, [9; 24], 0.0).sampled());
         assert!(!span_context(None, true, 0.5, [9; 24], 0.5).sampled());
         assert!(span_context(None, true, 0.5, [9; 24], 0.49).sampled());
+    }
+
+    /// W3C Trace Context validity (docs/observability.md): a higher version is read for its first
+    /// four fields; `ff`, upper-case hex, zero ids and a version-00 value with more fields are not.
+    #[test]
+    fn traceparent_validity_is_w3c() {
+        let (trace, span) = ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331");
+        let continued = |tp: &str| span_context(Some(tp), true, 0.0, [7; 24], 0.9).parent_span_id;
+        for tp in [
+            format!("00-{trace}-{span}-01"),
+            format!("01-{trace}-{span}-01"),
+            format!("cc-{trace}-{span}-01-more-fields"),
+        ] {
+            assert_eq!(continued(&tp).as_deref(), Some(span), "{tp}");
+        }
+        for tp in [
+            format!("ff-{trace}-{span}-01"),
+            format!("00-{}-{span}-01", "0".repeat(32)),
+            format!("00-{trace}-{}-01", "0".repeat(16)),
+            format!("00-{}-{span}-01", trace.to_uppercase()),
+            format!("00-{trace}-{span}-01-extra"),
+            format!("00-{trace}-{span}-1"),
+            format!("cc-{trace}-{span}-01x"),
+        ] {
+            assert_eq!(continued(&tp), None, "{tp}");
+        }
+        let c = span_context(
+            Some(&format!("00-{trace}-{span}-02")),
+            true,
+            1.0,
+            [7; 24],
+            0.0,
+        );
+        assert!(!c.sampled(), "bit 0 unset: not sampled, whatever the rate");
+        assert_eq!(c.flags, "02");
     }
 
     #[test]
