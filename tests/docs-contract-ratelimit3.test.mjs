@@ -65,6 +65,10 @@ for (const reload of ["0", "600"]) {
         { name: "sec-tb", service: "svc", paths: ["/sec-tb"] },
         { name: "sec-hide", service: "svc", paths: ["/sec-hide"] },
         { name: "two", service: "svc", paths: ["/two"] },
+        { name: "mon", service: "svc", paths: ["/mon"] },
+        { name: "yr", service: "svc", paths: ["/yr"] },
+        { name: "six", service: "svc", paths: ["/six"] },
+        { name: "long", service: "svc", paths: ["/long"] },
         { name: "llm-tb", service: "ai", paths: ["/llm-tb"] },
         { name: "llm-sw", service: "ai", paths: ["/llm-sw"] },
       ],
@@ -77,6 +81,10 @@ for (const reload of ["0", "600"]) {
         // Two policies that both refuse the second request: a second window and an hour window.
         { name: "rate-limiting", id: "per-second", route: "two", config: { second: 1, limit_by: "ip", error_code: 420, error_message: "per second" } },
         { name: "rate-limiting", id: "per-hour", route: "two", config: { hour: 1, limit_by: "ip", error_code: 418, error_message: "per hour" } },
+        rl("mon", { month: 1, limit_by: "ip" }),
+        rl("yr", { year: 1, limit_by: "ip" }),
+        rl("six", { second: 100, minute: 200, hour: 300, day: 400, month: 500, year: 600, limit_by: "ip" }),
+        rl("long", { hour: 1, limit_by: "header", header_name: "x-tenant" }),
         { name: "key-auth", service: "ai" },
         {
           name: "ai-proxy",
@@ -152,6 +160,57 @@ for (const reload of ["0", "600"]) {
       assert.equal(first.headers["ratelimit-remaining"], "0", "the other path's requests did not count");
       assertRefused(await get("/pth/login", anIp()), 429);
     });
+
+    test("limit_by header: two long values that differ only in their last character have their own counters", async () => {
+      const prefix = `t-${reload}-` + "x".repeat(400);
+      for (const tail of ["a", "b"]) {
+        assert.equal((await get("/long", anIp(), { "x-tenant": prefix + tail })).status, 200, `value …${tail}`);
+      }
+      assertRefused(await get("/long", anIp(), { "x-tenant": prefix + "a" }));
+      assertRefused(await get("/long", anIp(), { "x-tenant": prefix + "b" }));
+    });
+
+    // -------------------------------------------------------------------------------------------------
+    // Windows: names, and month / year aligned on the epoch
+
+    test("X-RateLimit-*-<Window> for each of the six windows (Kong's names); RateLimit-* show the one with least left", async () => {
+      const r = await get("/six", anIp());
+      assert.equal(r.status, 200);
+      const limits = { second: 100, minute: 200, hour: 300, day: 400, month: 500, year: 600 };
+      for (const [w, limit] of Object.entries(limits)) {
+        assert.equal(r.headers[`x-ratelimit-limit-${w}`], String(limit), w);
+        assert.equal(r.headers[`x-ratelimit-remaining-${w}`], String(limit - 1), w);
+      }
+      assert.equal(r.headers["ratelimit-limit"], "100");
+      assert.equal(r.headers["ratelimit-remaining"], "99");
+      assert.equal(r.headers["ratelimit-reset"], "1", "the end of the current second");
+    });
+
+    for (const [path, window, days] of [
+      ["/mon", "month", 30],
+      ["/yr", "year", 365],
+    ]) {
+      test(`${window} is ${days} days aligned on the epoch: RateLimit-Reset is the end of the period, Retry-After the end of the next`, async () => {
+        const ms = days * 86_400_000;
+        const ip = anIp();
+        const before = Date.now();
+        const first = await get(path, ip);
+        const after = Date.now();
+        assert.equal(first.status, 200);
+        assert.equal(first.headers["ratelimit-remaining"], "0");
+        const reset = Number(first.headers["ratelimit-reset"]);
+        const hi = Math.ceil((ms - (before % ms)) / 1000);
+        const lo = Math.ceil((ms - (after % ms)) / 1000);
+        assert.ok(reset >= lo - 1 && reset <= hi, `RateLimit-Reset ${reset}, end of the ${days}-day period in ${lo}..${hi} s`);
+        const r = await get(path, ip);
+        assertRefused(r);
+        assert.equal(r.headers[`x-ratelimit-remaining-${window}`], "0");
+        // The period's one request weighs on the next period until its end: admitted again a whole period later.
+        const retry = Number(r.headers["retry-after"]);
+        const resetNow = Number(r.headers["ratelimit-reset"]);
+        assert.ok(retry - resetNow >= days * 86_400 && retry - resetNow <= days * 86_400 + 1, `Retry-After ${retry}, RateLimit-Reset ${resetNow}`);
+      });
+    }
 
     // -------------------------------------------------------------------------------------------------
     // Retry-After on every refusal
