@@ -12,7 +12,7 @@
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import { startGateway, startOrigin, request, sleep, problemOf } from "./support/harness.mjs";
+import { startGateway, startOrigin, request, sleep, problemOf, putAndWait, rejected } from "./support/harness.mjs";
 import { startFakeProviders } from "./support/fake-providers.mjs";
 import { DO_OPTIONS } from "./ratelimit-helpers.mjs";
 
@@ -322,3 +322,37 @@ for (const reload of ["0", "600"]) {
     });
   });
 }
+
+// Option validation is the same on both request paths (the configuration is checked when it is loaded): one
+// gateway, CONFIG_RELOAD_SECONDS 0, configurations pushed one after another.
+describe("docs/rate-limiting.md, third audit: the path option", { timeout: 120_000 }, () => {
+  let gw, origin;
+  before(async () => {
+    origin = await startOrigin();
+    gw = await startGateway({ miniflare: DO_OPTIONS, bindings: { CONFIG_RELOAD_SECONDS: "0" } });
+  });
+  after(async () => {
+    await gw?.dispose();
+    await origin?.close();
+  });
+  const doc = (path) => ({
+    format_version: 1,
+    services: [{ name: "svc", url: origin.url }],
+    routes: [{ name: "p", service: "svc", paths: ["/p"] }],
+    plugins: [{ name: "rate-limiting", route: "p", config: { hour: 1, limit_by: "path", path } }],
+  });
+
+  test("a path no request can have (query, fragment, space, non-ASCII) is rejected at its JSON path, as Kong's; percent-encoded it counts", async () => {
+    await putAndWait(gw, doc("/p/caf%C3%A9"));
+    for (const bad of ["/p/login?next=1", "/p/a#b", "/p/a b", "/p/café"]) {
+      const error = JSON.stringify(await rejected(gw, doc(bad)));
+      assert.match(error, /plugins\[0\]\.config\.path/, `${bad}: ${error}`);
+    }
+    // The last good version still serves: /p/café arrives percent-encoded and is counted.
+    const ip = "198.18.99.1";
+    const first = await request(gw.at("/p/caf%C3%A9"), { headers: { "cf-connecting-ip": ip } });
+    assert.equal(first.status, 200);
+    assert.equal(first.headers["ratelimit-remaining"], "0");
+    assertRefused(await request(gw.at("/p/café"), { headers: { "cf-connecting-ip": ip } }));
+  });
+});

@@ -408,6 +408,15 @@ fn config_errors_have_paths() {
     assert!(errs[0].1.contains("unknown field"), "{errs:?}");
     let errs = compile(json!({"minute": 5, "path": "/x"})).unwrap_err();
     assert_eq!(errs[0].0, "path");
+    // A path no request can have (a query, a fragment, a space, non-ASCII): refused, as in Kong.
+    for bad in ["/login?next=1", "/a#b", "/a b", "/caf\u{e9}", "/a\tb"] {
+        let errs = compile(json!({"minute": 5, "limit_by": "path", "path": bad})).unwrap_err();
+        assert_eq!(errs[0].0, "path", "{bad:?}");
+        assert!(errs[0].1.contains("request path"), "{errs:?}");
+    }
+    for good in ["/caf%C3%A9", "/a%20b", "//login", "/a:b@c!$&'()*+,;=~"] {
+        compile(json!({"minute": 5, "limit_by": "path", "path": good})).unwrap();
+    }
 }
 
 #[test]
