@@ -69,6 +69,7 @@ for (const reload of ["0", "600"]) {
         { name: "yr", service: "svc", paths: ["/yr"] },
         { name: "six", service: "svc", paths: ["/six"] },
         { name: "long", service: "svc", paths: ["/long"] },
+        { name: "per-path", service: "svc", paths: ["/per-path"] },
         { name: "llm-tb", service: "ai", paths: ["/llm-tb"] },
         { name: "llm-sw", service: "ai", paths: ["/llm-sw"] },
       ],
@@ -85,6 +86,7 @@ for (const reload of ["0", "600"]) {
         rl("yr", { year: 1, limit_by: "ip" }),
         rl("six", { second: 100, minute: 200, hour: 300, day: 400, month: 500, year: 600, limit_by: "ip" }),
         rl("long", { hour: 1, limit_by: "header", header_name: "x-tenant" }),
+        rl("per-path", { hour: 3, limit_by: "path" }),
         { name: "key-auth", service: "ai" },
         {
           name: "ai-proxy",
@@ -168,6 +170,21 @@ for (const reload of ["0", "600"]) {
       }
       assertRefused(await get("/long", anIp(), { "x-tenant": prefix + "a" }));
       assertRefused(await get("/long", anIp(), { "x-tenant": prefix + "b" }));
+    });
+
+    test("limit_by path without path: one counter per path in normal form, shared by all callers, without the query string", async () => {
+      const seen = [];
+      for (const p of ["/per-path/a?x=1", "/per-path/%61?y=2", "/per-path//a"]) {
+        const r = await get(p, anIp());
+        seen.push([r.status, r.headers["ratelimit-remaining"]]);
+      }
+      assert.deepEqual(seen, [[200, "2"], [200, "1"], [200, "0"]], "three spellings of /per-path/a, three callers, one counter");
+      assertRefused(await get("/per-path/a", anIp()));
+      for (const other of ["/per-path/b", "/per-path/A", "/per-path/a/"]) {
+        const r = await get(other, anIp());
+        assert.equal(r.status, 200, other);
+        assert.equal(r.headers["ratelimit-remaining"], "2", `${other} is another path`);
+      }
     });
 
     // -------------------------------------------------------------------------------------------------
