@@ -687,6 +687,29 @@ fn sliding_tokens_charge_goes_over_then_recovers() {
 }
 
 #[test]
+fn a_token_budgets_wait_the_page_states() {
+    // docs/rate-limiting.md, Token budgets: `"minute": 25` and a 100-token answer.
+    let mut c = Counter::new(bucket(Window::Minute, 25, 25));
+    c.op(Op::Charge, 100, T0);
+    let d = c.op(Op::Peek, 1, T0);
+    assert_eq!(d.retry_after_ms, Some(182_400));
+    assert_eq!(retry_after_secs(&d), 183);
+    assert_eq!(d.windows[0].reset_ms, 240_000);
+    let mut c = Counter::new(sliding(&[(Window::Minute, 25)]));
+    c.op(Op::Charge, 100, T0 + 10_000);
+    let d = c.op(Op::Peek, 1, T0 + 10_000);
+    assert_eq!(d.retry_after_ms, Some(50_000 + 45_600));
+    assert_eq!(d.windows[0].reset_ms, 50_000);
+    // However far over: a sliding window's wait is at most its end plus one more window.
+    for over in [26, 1_000, 1_000_000_000_000] {
+        let mut c = Counter::new(sliding(&[(Window::Minute, 25)]));
+        c.op(Op::Charge, over, T0 + 10_000);
+        let wait = c.op(Op::Peek, 1, T0 + 10_000).retry_after_ms.unwrap();
+        assert!(wait > 50_000 && wait <= 50_000 + MIN, "{over}: {wait}");
+    }
+}
+
+#[test]
 fn bucket_tokens_charge_goes_into_debt_then_refills() {
     let mut c = Counter::new(bucket(Window::Minute, 1000, 1000));
     let d = c.op(Op::Charge, 1500, T0);
