@@ -70,6 +70,8 @@ for (const reload of ["0", "600"]) {
         { name: "six", service: "svc", paths: ["/six"] },
         { name: "long", service: "svc", paths: ["/long"] },
         { name: "per-path", service: "svc", paths: ["/per-path"] },
+        { name: "gated", service: "svc", paths: ["/gated"] },
+        { name: "redir", service: "svc", paths: ["/redir"] },
         { name: "llm-tb", service: "ai", paths: ["/llm-tb"] },
         { name: "llm-sw", service: "ai", paths: ["/llm-sw"] },
       ],
@@ -87,10 +89,23 @@ for (const reload of ["0", "600"]) {
         rl("six", { second: 100, minute: 200, hour: 300, day: 400, month: 500, year: 600, limit_by: "ip" }),
         rl("long", { hour: 1, limit_by: "header", header_name: "x-tenant" }),
         rl("per-path", { hour: 3, limit_by: "path" }),
+        { name: "key-auth", route: "gated" },
+        rl("gated", { hour: 1, limit_by: "ip" }),
+        rl("redir", { hour: 2, limit_by: "ip" }),
+        { name: "redirect", route: "redir", config: { location: "/elsewhere", status_code: 302 } },
         { name: "key-auth", service: "ai" },
         {
           name: "ai-proxy",
-          service: "ai",
+          route: "llm-tb",
+          config: {
+            providers: { oai: { kind: "openai", base_url: fake.baseUrls.openai, key_secret: "OAI_KEY" } },
+            models: { fast: "oai/gpt-fast" },
+            default_model: "fast",
+          },
+        },
+        {
+          name: "ai-proxy",
+          route: "llm-sw",
           config: {
             providers: { oai: { kind: "openai", base_url: fake.baseUrls.openai, key_secret: "OAI_KEY" } },
             models: { fast: "oai/gpt-fast" },
@@ -185,6 +200,31 @@ for (const reload of ["0", "600"]) {
         assert.equal(r.status, 200, other);
         assert.equal(r.headers["ratelimit-remaining"], "2", `${other} is another path`);
       }
+    });
+
+    test("what reaches the policy is counted: a 401 of key-auth (before it) is not, a redirect (after it) is", async () => {
+      const ip = anIp();
+      for (let i = 0; i < 3; i++) {
+        const r = await get("/gated", ip);
+        assert.equal(r.status, 401, r.text);
+        assert.equal(r.headers["ratelimit-limit"], undefined, "refused before the policy: no rate-limit headers");
+      }
+      const ok = await get("/gated", ip, { authorization: `Bearer ${keys.tb}` });
+      assert.equal(ok.status, 200, `the 401s were not counted: ${ok.text}`);
+      assert.equal(ok.headers["ratelimit-remaining"], "0");
+      assertRefused(await get("/gated", ip, { authorization: `Bearer ${keys.tb}` }));
+
+      const other = anIp();
+      const redirects = [];
+      for (let i = 0; i < 2; i++) {
+        const r = await get("/redir", other);
+        redirects.push([r.status, r.headers.location, r.headers["ratelimit-remaining"]]);
+      }
+      assert.deepEqual(redirects, [
+        [302, "/elsewhere", "1"],
+        [302, "/elsewhere", "0"],
+      ]);
+      assertRefused(await get("/redir", other));
     });
 
     // -------------------------------------------------------------------------------------------------
