@@ -57,6 +57,7 @@ for (const reload of ["0", "600"]) {
       services: [
         { name: "svc", url: origin.url },
         { name: "ai", url: "http://127.0.0.1:9/" },
+        { name: "svc2", url: origin.url },
       ],
       routes: [
         { name: "hdr", service: "svc", paths: ["/hdr"] },
@@ -72,6 +73,7 @@ for (const reload of ["0", "600"]) {
         { name: "per-path", service: "svc", paths: ["/per-path"] },
         { name: "gated", service: "svc", paths: ["/gated"] },
         { name: "redir", service: "svc", paths: ["/redir"] },
+        { name: "both", service: "svc2", paths: ["/both"] },
         { name: "llm-tb", service: "ai", paths: ["/llm-tb"] },
         { name: "llm-sw", service: "ai", paths: ["/llm-sw"] },
       ],
@@ -92,6 +94,8 @@ for (const reload of ["0", "600"]) {
         { name: "key-auth", route: "gated" },
         rl("gated", { hour: 1, limit_by: "ip" }),
         rl("redir", { hour: 2, limit_by: "ip" }),
+        { name: "rate-limiting", service: "svc2", config: { hour: 3, limit_by: "ip" } },
+        rl("both", { hour: 5, limit_by: "ip" }),
         { name: "redirect", route: "redir", config: { location: "/elsewhere", status_code: 302 } },
         { name: "key-auth", service: "ai" },
         {
@@ -321,6 +325,22 @@ for (const reload of ["0", "600"]) {
       const p = assertRefused(r, 418);
       assert.equal(p.detail, "per hour");
       assert.ok(Number(r.headers["retry-after"]) > 60, `Retry-After ${r.headers["retry-after"]}: the hour's`);
+    });
+
+    test("a service instance and a route instance both apply on the route (Kong would run the route's only)", async () => {
+      const ip = anIp();
+      const seen = [];
+      for (let i = 0; i < 3; i++) {
+        const r = await get("/both", ip);
+        seen.push([r.status, r.headers["ratelimit-limit"], r.headers["ratelimit-remaining"]]);
+      }
+      // RateLimit-* show the policy with the least left: the service's 3.
+      assert.deepEqual(seen, [
+        [200, "3", "2"],
+        [200, "3", "1"],
+        [200, "3", "0"],
+      ]);
+      assertRefused(await get("/both", ip), 429);
     });
 
     // -------------------------------------------------------------------------------------------------
