@@ -331,6 +331,17 @@ impl RateLimitSettings {
                 err!("path", "applies only when limit_by is \"path\"".into());
             } else if !p.starts_with('/') {
                 err!("path", "must start with '/'".into());
+            } else if let Some(c) = p.chars().find(|&c| !is_request_path_char(c)) {
+                // A request's path never holds these (the URL parser percent-encodes the rest and
+                // leaves the query and fragment out): such a policy could never apply. Kong refuses
+                // them too (`typedefs.path`).
+                err!(
+                    "path",
+                    format!(
+                        "{c:?} cannot appear in a request path: no query ('?') or fragment ('#'); \
+                         percent-encode spaces and non-ASCII characters"
+                    ),
+                );
             }
         }
         if !(400..=599).contains(&self.error_code) {
@@ -412,6 +423,11 @@ impl RateLimitSettings {
             location_hint: self.location_hint,
         })
     }
+}
+
+/// Characters a request path (as the URL parser gives it, without query or fragment) can hold.
+fn is_request_path_char(c: char) -> bool {
+    c.is_ascii_graphic() && c != '?' && c != '#'
 }
 
 /// RFC 9110 token characters.

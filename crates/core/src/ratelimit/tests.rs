@@ -408,6 +408,15 @@ fn config_errors_have_paths() {
     assert!(errs[0].1.contains("unknown field"), "{errs:?}");
     let errs = compile(json!({"minute": 5, "path": "/x"})).unwrap_err();
     assert_eq!(errs[0].0, "path");
+    // A path no request can have (a query, a fragment, a space, non-ASCII): refused, as in Kong.
+    for bad in ["/login?next=1", "/a#b", "/a b", "/caf\u{e9}", "/a\tb"] {
+        let errs = compile(json!({"minute": 5, "limit_by": "path", "path": bad})).unwrap_err();
+        assert_eq!(errs[0].0, "path", "{bad:?}");
+        assert!(errs[0].1.contains("request path"), "{errs:?}");
+    }
+    for good in ["/caf%C3%A9", "/a%20b", "//login", "/a:b@c!$&'()*+,;=~"] {
+        compile(json!({"minute": 5, "limit_by": "path", "path": good})).unwrap();
+    }
 }
 
 #[test]
@@ -675,6 +684,29 @@ fn sliding_tokens_charge_goes_over_then_recovers() {
     // Two windows later everything is forgotten.
     let d = c.op(Op::Peek, 1, T0 + 2 * MIN);
     assert_eq!(d.windows[0].remaining, 1000);
+}
+
+#[test]
+fn a_token_budgets_wait_the_page_states() {
+    // docs/rate-limiting.md, Token budgets: `"minute": 25` and a 100-token answer.
+    let mut c = Counter::new(bucket(Window::Minute, 25, 25));
+    c.op(Op::Charge, 100, T0);
+    let d = c.op(Op::Peek, 1, T0);
+    assert_eq!(d.retry_after_ms, Some(182_400));
+    assert_eq!(retry_after_secs(&d), 183);
+    assert_eq!(d.windows[0].reset_ms, 240_000);
+    let mut c = Counter::new(sliding(&[(Window::Minute, 25)]));
+    c.op(Op::Charge, 100, T0 + 10_000);
+    let d = c.op(Op::Peek, 1, T0 + 10_000);
+    assert_eq!(d.retry_after_ms, Some(50_000 + 45_600));
+    assert_eq!(d.windows[0].reset_ms, 50_000);
+    // However far over: a sliding window's wait is at most its end plus one more window.
+    for over in [26, 1_000, 1_000_000_000_000] {
+        let mut c = Counter::new(sliding(&[(Window::Minute, 25)]));
+        c.op(Op::Charge, over, T0 + 10_000);
+        let wait = c.op(Op::Peek, 1, T0 + 10_000).retry_after_ms.unwrap();
+        assert!(wait > 50_000 && wait <= 50_000 + MIN, "{over}: {wait}");
+    }
 }
 
 #[test]
