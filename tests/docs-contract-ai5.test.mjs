@@ -56,6 +56,10 @@ function provider() {
     }
     if (m.includes("slow")) await sleep(SLOW_JSON);
     res.writeHead(200, { "content-type": "application/json" });
+    if (req.url.endsWith("/embeddings")) {
+      const usage = { prompt_tokens: USAGE.total_tokens, total_tokens: USAGE.total_tokens };
+      return res.end(JSON.stringify({ object: "list", data: [{ object: "embedding", index: 0, embedding: [0.5, -0.25] }], model: m, usage }));
+    }
     res.end(
       JSON.stringify({
         id: "chatcmpl-up",
@@ -141,22 +145,31 @@ for (const reload of ["0", "600"]) {
 
     // --- What a client that gives up costs ------------------------------------------------------------------
 
-    test("a whole chat answer the client abandons: the provider's answer read to its end, charged in full, the next request sees it", async () => {
-      const before = await budget("/meter");
-      assert.equal(before.tokens, before.rl);
-      const id = newId("json-left");
-      await abandonAfter(gw.at("/meter/v1/chat/completions"), hi("up/slow-json"), 300, { "x-request-id": id });
-      assert.ok(upOf(id), "the provider got the request");
-      // The gateway does not notice: it waits for the provider's answer, logs it and charges it.
-      const line = await waitFor(() => accessLine(id), { what: "the access log line", timeoutMs: 15_000 });
-      assert.equal(line.status, 200);
-      assert.equal(line.ai.total_tokens, USAGE.total_tokens);
-      assert.equal(upOf(id).abandonedAt, undefined, "the provider's answer was read to its end");
-      // Charged before the answer was written: the very next request sees the whole answer's tokens.
-      const after = await budget("/meter");
-      assert.equal(after.tokens, before.tokens - USAGE.total_tokens);
-      assert.equal(after.rl, before.rl - USAGE.total_tokens);
-    });
+    // Each endpoint's whole answer, the client hanging up 300 ms into the provider's 1.5 s.
+    const WHOLE = [
+      ["chat/completions", hi("up/slow-json")],
+      ["messages", { ...hi("up/slow-json"), max_tokens: 50 }],
+      ["responses", { model: "up/slow-json", input: "hi there" }],
+      ["embeddings", { model: "up/slow-embed", input: "hi there" }],
+    ];
+    for (const [endpoint, body] of WHOLE) {
+      test(`a whole ${endpoint} answer the client abandons: the provider's answer read to its end, charged in full, the next request sees it`, async () => {
+        const before = await budget("/meter");
+        assert.equal(before.tokens, before.rl);
+        const id = newId(`left-${endpoint.split("/")[0]}`);
+        await abandonAfter(gw.at(`/meter/v1/${endpoint}`), body, 300, { "x-request-id": id });
+        assert.ok(upOf(id), "the provider got the request");
+        // The gateway does not notice: it waits for the provider's answer, logs it and charges it.
+        const line = await waitFor(() => accessLine(id), { what: "the access log line", timeoutMs: 15_000 });
+        assert.equal(line.status, 200);
+        assert.equal(line.ai.total_tokens, USAGE.total_tokens);
+        assert.equal(upOf(id).abandonedAt, undefined, "the provider's answer was read to its end");
+        // Charged before the answer was written: the very next request sees the whole answer's tokens.
+        const after = await budget("/meter");
+        assert.equal(after.tokens, before.tokens - USAGE.total_tokens);
+        assert.equal(after.rl, before.rl - USAGE.total_tokens);
+      });
+    }
 
     test("a whole Messages answer the Anthropic SDK aborts: charged in full too", async () => {
       const before = await budget("/meter");
@@ -214,6 +227,131 @@ for (const reload of ["0", "600"]) {
         what: `${line.charged_tokens} tokens charged`,
         timeoutMs: 5000,
       });
+    });
+
+    // --- Request validation -----------------------------------------------------------------------------------
+
+    const post = (path, body, headers = { "content-type": "application/json" }) =>
+      request(gw.at(path), { method: "POST", headers, body: typeof body === "string" ? body : JSON.stringify(body) });
+
+    test("a chat body of the wrong shape: 400 invalid_request_error naming the parameter (param, code), as the OpenAI SDK reads it", async () => {
+      const cases = [
+        [{ model: "fast", messages: "hi there" }, "messages", "invalid_type"],
+        [{ model: 42, messages: [{ role: "user", content: "hi" }] }, "model", "invalid_type"],
+        [{ model: "fast", messages: [{ role: "user", content: "hi" }, "and you?"] }, "messages[1]", "invalid_type"],
+        [{ model: "fast", messages: [{ content: "hi" }] }, "messages[0].role", "missing_required_parameter"],
+        [{ model: "fast", messages: [{ role: "user", content: "hi" }], temperature: "warm" }, "temperature", "invalid_type"],
+        [{ model: "fast", messages: [{ role: "user", content: "hi" }], n: -2 }, "n", "invalid_type"],
+        [{ model: "fast", messages: [{ role: "user", content: "hi" }], stream: "yes" }, "stream", "invalid_type"],
+      ];
+      const before = up.requests.length;
+      for (const [body, param, code] of cases) {
+        const r = await post("/ai/v1/chat/completions", body);
+        assert.equal(r.status, 400, `${JSON.stringify(body)}: ${r.text}`);
+        assert.match(r.headers["content-type"], /^application\/json/);
+        const e = r.json().error;
+        assert.equal(e.type, "invalid_request_error", r.text);
+        assert.equal(e.param, param, r.text);
+        assert.equal(e.code, code, r.text);
+        assert.ok(e.message.length > 0);
+      }
+      // Through the SDK: its BadRequestError carries them.
+      const client = new OpenAI({ baseURL: gw.at("/ai/v1"), apiKey: "k", maxRetries: 0 });
+      await assert.rejects(client.chat.completions.create({ model: "fast", messages: "hi there" }), (err) => {
+        assert.ok(err instanceof OpenAI.BadRequestError, String(err));
+        assert.equal(err.param, "messages");
+        assert.equal(err.code, "invalid_type");
+        assert.equal(err.type, "invalid_request_error");
+        assert.ok(err.requestID, "x-request-id");
+        return true;
+      });
+      assert.equal(up.requests.length, before, "nothing reached the provider");
+    });
+
+    test("no model on a route without default_model: 400 with param model; with an unknown one 404 model_not_found", async () => {
+      const r = await post("/ai/v1/chat/completions", { messages: [{ role: "user", content: "hi" }] });
+      assert.equal(r.status, 400, r.text);
+      assert.equal(r.json().error.param, "model");
+      assert.equal(r.json().error.type, "invalid_request_error");
+      const u = await post("/ai/v1/chat/completions", hi("nope"));
+      assert.equal(u.status, 404, u.text);
+      assert.equal(u.json().error.code, "model_not_found");
+    });
+
+    test("the request's Content-Type is not checked: curl -d's form type, text/plain and none at all are read as JSON", async () => {
+      for (const headers of [{ "content-type": "application/x-www-form-urlencoded" }, { "content-type": "text/plain" }, {}]) {
+        const r = await post("/ai/v1/chat/completions", hi("fast"), headers);
+        assert.equal(r.status, 200, `${JSON.stringify(headers)}: ${r.text}`);
+        assert.equal(r.json().choices[0].message.content, "ok");
+      }
+    });
+
+    test("a body of exactly 10 MiB is read; one byte more is 413 (with and without content-length)", async () => {
+      const MiB10 = 10 * 1024 * 1024;
+      const json = Buffer.from(JSON.stringify(hi("fast")));
+      const exact = Buffer.concat([json, Buffer.alloc(MiB10 - json.length, 0x20)]);
+      assert.equal(exact.length, MiB10);
+      const ok = await request(gw.at("/ai/v1/chat/completions"), {
+        method: "POST",
+        headers: { "content-type": "application/json", "content-length": String(exact.length) },
+        body: exact,
+      });
+      assert.equal(ok.status, 200, ok.text.slice(0, 300));
+      const over = Buffer.concat([exact, Buffer.from(" ")]);
+      const big = await request(gw.at("/ai/v1/chat/completions"), {
+        method: "POST",
+        headers: { "content-type": "application/json", "content-length": String(over.length) },
+        body: over,
+      });
+      assert.equal(big.status, 413, big.text);
+      assert.equal(big.json().error.code, "payload_too_large");
+      // Chunked (no content-length): the same bound once read.
+      const chunked = await request(gw.at("/ai/v1/chat/completions"), {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: (async function* () {
+          for (let i = 0; i < over.length; i += 1 << 20) yield over.subarray(i, i + (1 << 20));
+        })(),
+      });
+      assert.equal(chunked.status, 413, chunked.text);
+      assert.equal(chunked.json().error.code, "payload_too_large");
+    });
+
+    // --- Streams: usage chunk and termination ----------------------------------------------------------------
+
+    test("a chat stream: the usage chunk only when the client asks (the provider is asked regardless), [DONE] once and last", async () => {
+      for (const include of [false, true]) {
+        const id = newId(`usage-${include}`);
+        const body = hi("up/gpt-stream", { stream: true, ...(include ? { stream_options: { include_usage: true } } : {}) });
+        const r = await request(gw.at("/ai/v1/chat/completions"), {
+          method: "POST",
+          headers: { "content-type": "application/json", "x-request-id": id },
+          body: JSON.stringify(body),
+        });
+        assert.equal(r.status, 200, r.text);
+        assert.match(r.headers["content-type"], /^text\/event-stream/);
+        assert.equal(r.headers["x-request-id"], id);
+        assert.equal(upOf(id).json.stream_options?.include_usage, true, "the provider is asked for usage");
+        const data = dataOf(r.text);
+        assert.equal(data.at(-1), "[DONE]");
+        assert.equal(data.filter((d) => d === "[DONE]").length, 1);
+        const chunks = data.slice(0, -1).map((d) => JSON.parse(d));
+        const withUsage = chunks.filter((c) => c.usage);
+        if (include) {
+          assert.equal(withUsage.length, 1, r.text);
+          assert.deepEqual(chunks.at(-1).choices, []);
+          assert.equal(chunks.at(-1).usage.total_tokens, USAGE.total_tokens);
+        } else {
+          assert.deepEqual(withUsage, [], "no usage chunk unasked");
+          assert.ok(chunks.every((c) => c.choices.length === 1));
+        }
+        const text = chunks.map((c) => c.choices[0]?.delta?.content ?? "").join("");
+        assert.equal(text, Array.from({ length: EVENTS }, (_, i) => `w${i} `).join(""));
+        // The gateway counted the tokens either way.
+        const line = await waitFor(() => usageLine(id), { what: "ai_usage", timeoutMs: 5000 });
+        assert.equal(line.complete, true);
+        assert.equal(line.ai.total_tokens, USAGE.total_tokens);
+      }
     });
   });
 }
