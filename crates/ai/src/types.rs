@@ -78,7 +78,9 @@ impl ChatRequest {
             ("frequency_penalty", |v| v.is_number() || v.is_null()),
             ("max_tokens", |v| v.is_u64() || v.is_null()),
             ("max_completion_tokens", |v| v.is_u64() || v.is_null()),
-            ("n", |v| v.as_u64().is_some_and(|n| n <= u32::MAX as u64) || v.is_null()),
+            ("n", |v| {
+                v.as_u64().is_some_and(|n| n <= u32::MAX as u64) || v.is_null()
+            }),
             ("seed", |v| v.is_i64() || v.is_null()),
             ("tools", |v| v.is_array() || v.is_null()),
             ("user", |v| v.is_string() || v.is_null()),
@@ -97,7 +99,9 @@ impl ChatRequest {
             };
             match m.get("role") {
                 None => return Some((format!("messages[{i}].role"), "missing_required_parameter")),
-                Some(r) if !r.is_string() => return Some((format!("messages[{i}].role"), "invalid_type")),
+                Some(r) if !r.is_string() => {
+                    return Some((format!("messages[{i}].role"), "invalid_type"))
+                }
                 Some(_) => {}
             }
         }
