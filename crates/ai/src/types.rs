@@ -68,7 +68,8 @@ impl ChatRequest {
     pub fn param_at_fault(body: &[u8]) -> Option<(String, &'static str)> {
         let v: Value = serde_json::from_slice(body).ok()?;
         let o = v.as_object()?;
-        let kinds: [(&str, fn(&Value) -> bool); 15] = [
+        type Check = fn(&Value) -> bool;
+        let kinds: [(&str, Check); 15] = [
             ("model", Value::is_string),
             ("messages", Value::is_array),
             ("stream", |v| v.is_boolean() || v.is_null()),
