@@ -548,7 +548,14 @@ async fn embeddings(
     log.endpoint = "embeddings";
     let body = read_body(ex).await?;
     let req = EmbeddingsRequest::from_json(&body).map_err(|e| {
-        AiError::invalid(format!("the body is not a valid embeddings request: {e}"))
+        let message = format!("the body is not a valid embeddings request: {e}");
+        match EmbeddingsRequest::param_at_fault(&body) {
+            Some((param, code)) => AiError {
+                code: Some(code.to_string()),
+                ..AiError::invalid_param(&param, message)
+            },
+            None => AiError::invalid(message),
+        }
     })?;
     log.requested_model = Some(req.model.clone());
     let targets = cfg.resolve(&req.model, seed())?;

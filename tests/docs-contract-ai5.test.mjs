@@ -234,7 +234,7 @@ for (const reload of ["0", "600"]) {
     const post = (path, body, headers = { "content-type": "application/json" }) =>
       request(gw.at(path), { method: "POST", headers, body: typeof body === "string" ? body : JSON.stringify(body) });
 
-    test("a chat body of the wrong shape: 400 invalid_request_error naming the parameter (param, code), as the OpenAI SDK reads it", async () => {
+    test("a chat or embeddings body of the wrong shape: 400 invalid_request_error naming the parameter (param, code), as the OpenAI SDK reads it", async () => {
       const cases = [
         [{ model: "fast", messages: "hi there" }, "messages", "invalid_type"],
         [{ model: 42, messages: [{ role: "user", content: "hi" }] }, "model", "invalid_type"],
@@ -243,10 +243,15 @@ for (const reload of ["0", "600"]) {
         [{ model: "fast", messages: [{ role: "user", content: "hi" }], temperature: "warm" }, "temperature", "invalid_type"],
         [{ model: "fast", messages: [{ role: "user", content: "hi" }], n: -2 }, "n", "invalid_type"],
         [{ model: "fast", messages: [{ role: "user", content: "hi" }], stream: "yes" }, "stream", "invalid_type"],
+        [{ model: "fast", messages: [{ role: "user", content: 5 }] }, "messages[0].content", "invalid_type"],
+        [{ model: "fast", messages: [{ role: "user", content: "hi" }], tools: {} }, "tools", "invalid_type"],
+        [{ model: "up/e" }, "input", "missing_required_parameter", "embeddings"],
+        [{ model: 5, input: "x" }, "model", "invalid_type", "embeddings"],
+        [{ model: "up/e", input: "x", dimensions: "8" }, "dimensions", "invalid_type", "embeddings"],
       ];
       const before = up.requests.length;
-      for (const [body, param, code] of cases) {
-        const r = await post("/ai/v1/chat/completions", body);
+      for (const [body, param, code, endpoint = "chat/completions"] of cases) {
+        const r = await post(`/ai/v1/${endpoint}`, body);
         assert.equal(r.status, 400, `${JSON.stringify(body)}: ${r.text}`);
         assert.match(r.headers["content-type"], /^application\/json/);
         const e = r.json().error;
@@ -263,6 +268,12 @@ for (const reload of ["0", "600"]) {
         assert.equal(err.code, "invalid_type");
         assert.equal(err.type, "invalid_request_error");
         assert.ok(err.requestID, "x-request-id");
+        return true;
+      });
+      await assert.rejects(client.embeddings.create({ model: "up/e" }), (err) => {
+        assert.ok(err instanceof OpenAI.BadRequestError, String(err));
+        assert.equal(err.param, "input");
+        assert.equal(err.code, "missing_required_parameter");
         return true;
       });
       assert.equal(up.requests.length, before, "nothing reached the provider");

@@ -804,6 +804,30 @@ fn param_at_fault_names_the_field_openai_would() {
         fault(json!({"model": "m", "messages": [{"role": 1, "content": "a"}]})),
         p("messages[0].role", "invalid_type")
     );
+    assert_eq!(
+        fault(json!({"model": "m", "messages": [{"role": "user", "content": 5}]})),
+        p("messages[0].content", "invalid_type")
+    );
+    let efault = |v: Value| {
+        let body = serde_json::to_vec(&v).unwrap();
+        assert!(
+            EmbeddingsRequest::from_json(&body).is_err(),
+            "{v} should be refused"
+        );
+        EmbeddingsRequest::param_at_fault(&body)
+    };
+    assert_eq!(
+        efault(json!({"model": "m"})),
+        p("input", "missing_required_parameter")
+    );
+    assert_eq!(
+        efault(json!({"model": 5, "input": "x"})),
+        p("model", "invalid_type")
+    );
+    assert_eq!(
+        efault(json!({"model": "m", "input": "x", "dimensions": "8"})),
+        p("dimensions", "invalid_type")
+    );
     // Not an object, or not valid JSON: no parameter to name.
     assert_eq!(ChatRequest::param_at_fault(b"[1]"), None);
     assert_eq!(ChatRequest::param_at_fault(b"{nope"), None);

@@ -105,6 +105,11 @@ impl ChatRequest {
                 }
                 Some(_) => {}
             }
+            if m.get("content")
+                .is_some_and(|c| !(c.is_string() || c.is_array() || c.is_null()))
+            {
+                return Some((format!("messages[{i}].content"), "invalid_type"));
+            }
         }
         None
     }
@@ -472,6 +477,32 @@ impl EmbeddingsRequest {
     /// Parse a client's JSON body (in this crate, as [`ChatRequest::from_json`]).
     pub fn from_json(body: &[u8]) -> Result<EmbeddingsRequest, serde_json::Error> {
         serde_json::from_slice(body)
+    }
+
+    /// For a body [`EmbeddingsRequest::from_json`] refused: the parameter at fault and OpenAI's `code`
+    /// (as [`ChatRequest::param_at_fault`]): no `input` (`missing_required_parameter`), `model`,
+    /// `encoding_format`, `dimensions` or `user` of the wrong type (`invalid_type`).
+    pub fn param_at_fault(body: &[u8]) -> Option<(String, &'static str)> {
+        let v: Value = serde_json::from_slice(body).ok()?;
+        let o = v.as_object()?;
+        type Check = fn(&Value) -> bool;
+        let kinds: [(&str, Check); 4] = [
+            ("model", Value::is_string),
+            ("encoding_format", |v| v.is_string() || v.is_null()),
+            ("dimensions", |v| {
+                v.as_u64().is_some_and(|n| n <= u32::MAX as u64) || v.is_null()
+            }),
+            ("user", |v| v.is_string() || v.is_null()),
+        ];
+        for (name, ok) in kinds {
+            if o.get(name).is_some_and(|v| !ok(v)) {
+                return Some((name.to_string(), "invalid_type"));
+            }
+        }
+        if !o.contains_key("input") {
+            return Some(("input".to_string(), "missing_required_parameter"));
+        }
+        None
     }
 
     /// The inputs as texts (`None` when the input holds token arrays).
