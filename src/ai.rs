@@ -457,8 +457,16 @@ async fn chat(
 ) -> Result<web_sys::Response, AiError> {
     log.endpoint = "chat";
     let body = read_body(ex).await?;
-    let mut req = ChatRequest::from_json(&body)
-        .map_err(|e| AiError::invalid(format!("the body is not a valid chat request: {e}")))?;
+    let mut req = ChatRequest::from_json(&body).map_err(|e| {
+        let message = format!("the body is not a valid chat request: {e}");
+        match ChatRequest::param_at_fault(&body) {
+            Some((param, code)) => AiError {
+                code: Some(code.to_string()),
+                ..AiError::invalid_param(&param, message)
+            },
+            None => AiError::invalid(message),
+        }
+    })?;
     check_chat(&req)?;
     log.requested_model = Some(req.model.clone());
     log.stream = req.is_stream();
@@ -540,7 +548,14 @@ async fn embeddings(
     log.endpoint = "embeddings";
     let body = read_body(ex).await?;
     let req = EmbeddingsRequest::from_json(&body).map_err(|e| {
-        AiError::invalid(format!("the body is not a valid embeddings request: {e}"))
+        let message = format!("the body is not a valid embeddings request: {e}");
+        match EmbeddingsRequest::param_at_fault(&body) {
+            Some((param, code)) => AiError {
+                code: Some(code.to_string()),
+                ..AiError::invalid_param(&param, message)
+            },
+            None => AiError::invalid(message),
+        }
     })?;
     log.requested_model = Some(req.model.clone());
     let targets = cfg.resolve(&req.model, seed())?;

@@ -756,3 +756,87 @@ fn region_is_a_setting_of_bedrock_and_vertex_providers_only() {
         "bedrock": {"region": "eu-central-1"},
         "vertex": {"key_secret": "SA", "region": "us-east5"}}}));
 }
+
+#[test]
+fn param_at_fault_names_the_field_openai_would() {
+    let fault = |v: Value| {
+        let body = serde_json::to_vec(&v).unwrap();
+        assert!(
+            ChatRequest::from_json(&body).is_err(),
+            "{v} should be refused"
+        );
+        ChatRequest::param_at_fault(&body)
+    };
+    let p = |s: &str, c: &'static str| Some((s.to_string(), c));
+    assert_eq!(
+        fault(json!({"model": "m", "messages": "hi"})),
+        p("messages", "invalid_type")
+    );
+    assert_eq!(
+        fault(json!({"model": 4, "messages": []})),
+        p("model", "invalid_type")
+    );
+    assert_eq!(
+        fault(json!({"model": null, "messages": []})),
+        p("model", "invalid_type")
+    );
+    assert_eq!(
+        fault(json!({"model": "m", "messages": [], "temperature": "hot"})),
+        p("temperature", "invalid_type")
+    );
+    assert_eq!(
+        fault(json!({"model": "m", "messages": [], "n": -1})),
+        p("n", "invalid_type")
+    );
+    assert_eq!(
+        fault(json!({"model": "m", "messages": [], "stream": "yes"})),
+        p("stream", "invalid_type")
+    );
+    assert_eq!(
+        fault(json!({"model": "m", "messages": [{"role": "user", "content": "a"}, "b"]})),
+        p("messages[1]", "invalid_type")
+    );
+    assert_eq!(
+        fault(json!({"model": "m", "messages": [{"content": "a"}]})),
+        p("messages[0].role", "missing_required_parameter")
+    );
+    assert_eq!(
+        fault(json!({"model": "m", "messages": [{"role": 1, "content": "a"}]})),
+        p("messages[0].role", "invalid_type")
+    );
+    assert_eq!(
+        fault(json!({"model": "m", "messages": [{"role": "user", "content": 5}]})),
+        p("messages[0].content", "invalid_type")
+    );
+    let efault = |v: Value| {
+        let body = serde_json::to_vec(&v).unwrap();
+        assert!(
+            EmbeddingsRequest::from_json(&body).is_err(),
+            "{v} should be refused"
+        );
+        EmbeddingsRequest::param_at_fault(&body)
+    };
+    assert_eq!(
+        efault(json!({"model": "m"})),
+        p("input", "missing_required_parameter")
+    );
+    assert_eq!(
+        efault(json!({"model": 5, "input": "x"})),
+        p("model", "invalid_type")
+    );
+    assert_eq!(
+        efault(json!({"model": "m", "input": "x", "dimensions": "8"})),
+        p("dimensions", "invalid_type")
+    );
+    // Not an object, or not valid JSON: no parameter to name.
+    assert_eq!(ChatRequest::param_at_fault(b"[1]"), None);
+    assert_eq!(ChatRequest::param_at_fault(b"{nope"), None);
+    // Accepted bodies have no fault to name (nulls of optional fields included).
+    let ok = serde_json::to_vec(
+        &json!({"model": "m", "messages": [{"role": "user", "content": "a"}],
+        "temperature": null, "n": 2, "stop": ["x"], "seed": -3}),
+    )
+    .unwrap();
+    assert!(ChatRequest::from_json(&ok).is_ok());
+    assert_eq!(ChatRequest::param_at_fault(&ok), None);
+}

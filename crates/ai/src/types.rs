@@ -60,6 +60,60 @@ impl ChatRequest {
         serde_json::from_slice(body)
     }
 
+    /// For a body [`ChatRequest::from_json`] refused: the parameter at fault and OpenAI's `code`, as
+    /// OpenAI's API names them: a known field of the wrong type (`messages` a string, `model` a number,
+    /// `messages[2]` not an object: `invalid_type`), a message without a string `role`
+    /// (`messages[0].role`: `missing_required_parameter`, or `invalid_type`). `None` when the body is not
+    /// a JSON object or the fault is elsewhere.
+    pub fn param_at_fault(body: &[u8]) -> Option<(String, &'static str)> {
+        let v: Value = serde_json::from_slice(body).ok()?;
+        let o = v.as_object()?;
+        type Check = fn(&Value) -> bool;
+        let kinds: [(&str, Check); 15] = [
+            ("model", Value::is_string),
+            ("messages", Value::is_array),
+            ("stream", |v| v.is_boolean() || v.is_null()),
+            ("temperature", |v| v.is_number() || v.is_null()),
+            ("top_p", |v| v.is_number() || v.is_null()),
+            ("presence_penalty", |v| v.is_number() || v.is_null()),
+            ("frequency_penalty", |v| v.is_number() || v.is_null()),
+            ("max_tokens", |v| v.is_u64() || v.is_null()),
+            ("max_completion_tokens", |v| v.is_u64() || v.is_null()),
+            ("n", |v| {
+                v.as_u64().is_some_and(|n| n <= u32::MAX as u64) || v.is_null()
+            }),
+            ("seed", |v| v.is_i64() || v.is_null()),
+            ("tools", |v| v.is_array() || v.is_null()),
+            ("user", |v| v.is_string() || v.is_null()),
+            ("parallel_tool_calls", |v| v.is_boolean() || v.is_null()),
+            ("stop", |v| v.is_string() || v.is_array() || v.is_null()),
+        ];
+        for (name, ok) in kinds {
+            if o.get(name).is_some_and(|v| !ok(v)) {
+                return Some((name.to_string(), "invalid_type"));
+            }
+        }
+        let messages = o.get("messages")?.as_array()?;
+        for (i, m) in messages.iter().enumerate() {
+            let Some(m) = m.as_object() else {
+                return Some((format!("messages[{i}]"), "invalid_type"));
+            };
+            match m.get("role") {
+                None => return Some((format!("messages[{i}].role"), "missing_required_parameter")),
+                Some(r) if !r.is_string() => {
+                    return Some((format!("messages[{i}].role"), "invalid_type"))
+                }
+                Some(_) => {}
+            }
+            if m.get("content")
+                .is_some_and(|c| !(c.is_string() || c.is_array() || c.is_null()))
+            {
+                return Some((format!("messages[{i}].content"), "invalid_type"));
+            }
+        }
+        None
+    }
+
     /// Whether the client asked for a stream.
     pub fn is_stream(&self) -> bool {
         self.stream == Some(true)
@@ -423,6 +477,32 @@ impl EmbeddingsRequest {
     /// Parse a client's JSON body (in this crate, as [`ChatRequest::from_json`]).
     pub fn from_json(body: &[u8]) -> Result<EmbeddingsRequest, serde_json::Error> {
         serde_json::from_slice(body)
+    }
+
+    /// For a body [`EmbeddingsRequest::from_json`] refused: the parameter at fault and OpenAI's `code`
+    /// (as [`ChatRequest::param_at_fault`]): no `input` (`missing_required_parameter`), `model`,
+    /// `encoding_format`, `dimensions` or `user` of the wrong type (`invalid_type`).
+    pub fn param_at_fault(body: &[u8]) -> Option<(String, &'static str)> {
+        let v: Value = serde_json::from_slice(body).ok()?;
+        let o = v.as_object()?;
+        type Check = fn(&Value) -> bool;
+        let kinds: [(&str, Check); 4] = [
+            ("model", Value::is_string),
+            ("encoding_format", |v| v.is_string() || v.is_null()),
+            ("dimensions", |v| {
+                v.as_u64().is_some_and(|n| n <= u32::MAX as u64) || v.is_null()
+            }),
+            ("user", |v| v.is_string() || v.is_null()),
+        ];
+        for (name, ok) in kinds {
+            if o.get(name).is_some_and(|v| !ok(v)) {
+                return Some((name.to_string(), "invalid_type"));
+            }
+        }
+        if !o.contains_key("input") {
+            return Some(("input".to_string(), "missing_required_parameter"));
+        }
+        None
     }
 
     /// The inputs as texts (`None` when the input holds token arrays).
