@@ -37,8 +37,8 @@ const CONFIG = (originUrl) => ({
     { name: "space", service: "base", paths: ["=/a b"] },
     { name: "tmpl-utf8", service: "base", paths: ["/été/{id}"], rewrite: "/summer/{id}" },
     // A query string.
-    { name: "hq", service: "base", paths: ["=/hq"] },
-    { name: "rq", service: "base", paths: ["~^/rq/[0-9]+$"] },
+    { name: "health", service: "base", paths: ["=/health"] },
+    { name: "items", service: "base", paths: ["~^/v[0-9]+/items$"] },
     // strip_path: false on a service path, for the request path "/".
     { name: "root-base", service: "base", hosts: ["root.test"], strip_path: false },
     { name: "root-s", service: "s", hosts: ["roots.test"], strip_path: false },
@@ -141,13 +141,13 @@ for (const reload of ["0", "600"]) describe(`docs/routing.md, third audit (CONFI
     });
 
     test("the query string is not part of the path: an exact path and a $-anchored regex match with one", async () => {
-      let { route, up } = await send("/hq?x=1");
-      assert.equal(route, "hq");
+      let { route, up } = await send("/health?x=1");
+      assert.equal(route, "health");
       assert.equal(up?.url, "/base?x=1");
-      ({ route, up } = await send("/rq/12?x=%2F&y"));
-      assert.equal(route, "rq");
+      ({ route, up } = await send("/v2/items?x=%2F&y"));
+      assert.equal(route, "items");
       assert.equal(up?.url, "/base?x=%2F&y");
-      assert.equal((await send("/rq/12/?x=1")).res.status, 404, "$ anchors the path, before the query");
+      assert.equal((await send("/v2/items/?x=1")).res.status, 404, "$ anchors the path, before the query");
     });
   });
 

@@ -1140,7 +1140,11 @@ fn odd_patterns_never_panic() {
     ]);
     assert_eq!(outcome(&c, &r, get("/api/x")), "ci");
     assert_eq!(outcome(&c, &r, get("/api.json")), "dot");
-    assert_eq!(params(&r, get("/é/ü")), p(&[("id", "ü")]));
+    // The pattern is put in the runtime's encoding; requests arrive in it.
+    assert_eq!(
+        params(&r, get("/%C3%A9/%C3%BC")),
+        p(&[("id", "%C3%BC")])
+    );
 }
 
 /// The router before it became lazy, as a reference.
