@@ -546,6 +546,9 @@ fn header_regex_in_kongs_spelling_ignores_case() {
         "any"
     );
     assert_eq!(outcome(&c, &r, get("/a")), "404");
+    // Whitespace around a value is not part of it (the runtime keeps trailing spaces).
+    let h = [("x-env", " \tStaging  \t")];
+    assert_eq!(outcome(&c, &r, get("/k").headers(&h)), "kong");
     let errs = errors(json!({"headers": {"x-env": ["~*(", "~**"]}}));
     assert!(has_error(&errs, "headers.x-env[0]", "invalid regular expression: "));
     assert!(has_error(&errs, "headers.x-env[1]", "invalid regular expression: "));
