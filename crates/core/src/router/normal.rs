@@ -55,7 +55,10 @@ pub fn normalize_path(path: &str) -> Cow<'_, str> {
 /// first (`/café` is `/caf%C3%A9`, as Kong, which decodes the request instead, matches `/café`), then
 /// `normalize_path`. `?`, `#` and control characters are refused: a request path never holds them.
 pub(crate) fn normalize_pattern(raw: &str) -> Result<Cow<'_, str>, String> {
-    if let Some(c) = raw.chars().find(|c| matches!(c, '?' | '#') || c.is_control()) {
+    if let Some(c) = raw
+        .chars()
+        .find(|c| matches!(c, '?' | '#') || c.is_control())
+    {
         let hint = match c {
             '?' => " (it starts the query string; write %3F to match an encoded '?')",
             '#' => " (it starts the fragment, which clients do not send; write %23 to match an encoded '#')",
@@ -93,9 +96,15 @@ mod tests {
     #[test]
     fn literal_patterns_get_the_encoding_of_the_url_parser() {
         assert_eq!(normalize_pattern("/caf\u{e9}").unwrap(), "/caf%C3%A9");
-        assert_eq!(normalize_pattern("/a b\"<>`^|").unwrap(), "/a%20b%22%3C%3E%60%5E|");
+        assert_eq!(
+            normalize_pattern("/a b\"<>`^|").unwrap(),
+            "/a%20b%22%3C%3E%60%5E|"
+        );
         assert_eq!(normalize_pattern("//%61pi/{id}").unwrap(), "/api/{id}");
-        assert!(matches!(normalize_pattern("/api").unwrap(), Cow::Borrowed(_)));
+        assert!(matches!(
+            normalize_pattern("/api").unwrap(),
+            Cow::Borrowed(_)
+        ));
         for bad in ["/a?b", "/a#b", "/a\tb", "/a\u{7f}"] {
             let e = normalize_pattern(bad).unwrap_err();
             assert!(e.contains("never part of a request path"), "{bad}: {e}");

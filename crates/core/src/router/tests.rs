@@ -530,7 +530,10 @@ fn header_regex_in_kongs_spelling_ignores_case() {
             "kong",
             json!({"paths": ["/k"], "headers": {"x-env": ["~*^stag"]}}),
         ),
-        ("any", json!({"paths": ["/a"], "headers": {"x-env": ["~*"]}})),
+        (
+            "any",
+            json!({"paths": ["/a"], "headers": {"x-env": ["~*"]}}),
+        ),
     ]);
     for (value, expected) in [
         ("staging-2", "kong"),
@@ -541,17 +544,22 @@ fn header_regex_in_kongs_spelling_ignores_case() {
         let h = [("x-env", value)];
         assert_eq!(outcome(&c, &r, get("/k").headers(&h)), expected, "{value}");
     }
-    assert_eq!(
-        outcome(&c, &r, get("/a").headers(&[("x-env", "")])),
-        "any"
-    );
+    assert_eq!(outcome(&c, &r, get("/a").headers(&[("x-env", "")])), "any");
     assert_eq!(outcome(&c, &r, get("/a")), "404");
     // Whitespace around a value is not part of it (the runtime keeps trailing spaces).
     let h = [("x-env", " \tStaging  \t")];
     assert_eq!(outcome(&c, &r, get("/k").headers(&h)), "kong");
     let errs = errors(json!({"headers": {"x-env": ["~*(", "~**"]}}));
-    assert!(has_error(&errs, "headers.x-env[0]", "invalid regular expression: "));
-    assert!(has_error(&errs, "headers.x-env[1]", "invalid regular expression: "));
+    assert!(has_error(
+        &errs,
+        "headers.x-env[0]",
+        "invalid regular expression: "
+    ));
+    assert!(has_error(
+        &errs,
+        "headers.x-env[1]",
+        "invalid regular expression: "
+    ));
 }
 
 /// A literal path pattern gets the percent-encoding the runtime gives a request path (non-ASCII bytes,
@@ -1144,10 +1152,7 @@ fn odd_patterns_never_panic() {
     assert_eq!(outcome(&c, &r, get("/api/x")), "ci");
     assert_eq!(outcome(&c, &r, get("/api.json")), "dot");
     // The pattern is put in the runtime's encoding; requests arrive in it.
-    assert_eq!(
-        params(&r, get("/%C3%A9/%C3%BC")),
-        p(&[("id", "%C3%BC")])
-    );
+    assert_eq!(params(&r, get("/%C3%A9/%C3%BC")), p(&[("id", "%C3%BC")]));
 }
 
 /// The router before it became lazy, as a reference.
