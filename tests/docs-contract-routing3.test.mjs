@@ -35,6 +35,7 @@ const CONFIG = (originUrl) => ({
     { name: "enc", service: "base", paths: ["/enc%2fx"] },
     { name: "cafe", service: "base", paths: ["/café"] },
     { name: "space", service: "base", paths: ["=/a b"] },
+    { name: "bs", service: "base", paths: ["/bs\\x"] },
     { name: "tmpl-utf8", service: "base", paths: ["/été/{id}"], rewrite: "/summer/{id}" },
     // A query string.
     { name: "health", service: "base", paths: ["=/health"] },
@@ -123,7 +124,7 @@ for (const reload of ["0", "600"]) describe(`docs/routing.md, third audit (CONFI
       assert.equal((await send("/enc/x")).res.status, 404, "%2F in the pattern is not a /");
     });
 
-    test("a literal pattern with non-ASCII characters or a space matches the request as the runtime encodes it", async () => {
+    test("a literal pattern with non-ASCII characters, a space or a \\ matches the request as the runtime reads it", async () => {
       const utf8 = (s) => Buffer.from(s, "utf8").toString("latin1");
       for (const [line, expected] of [
         [`GET ${utf8("/café")}/x HTTP/1.1`, "/base/x"],
@@ -139,6 +140,12 @@ for (const reload of ["0", "600"]) describe(`docs/routing.md, third audit (CONFI
       assert.equal(route, "tmpl-utf8");
       assert.equal(up?.url, "/base/summer/7");
       assert.equal((await sendRaw("GET /caf HTTP/1.1")).res.status, 404);
+      // A \ in a literal pattern is read as /, as the runtime reads it in requests.
+      for (const line of ["GET /bs/x/y HTTP/1.1", "GET /bs\\x/y HTTP/1.1"]) {
+        const { route, up } = await sendRaw(line);
+        assert.equal(route, "bs", line);
+        assert.equal(up?.url, "/base/y", line);
+      }
     });
 
     test("the query string is not part of the path: an exact path and a $-anchored regex match with one", async () => {

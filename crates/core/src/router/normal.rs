@@ -52,8 +52,8 @@ pub fn normalize_path(path: &str) -> Cow<'_, str> {
 /// A literal path pattern (prefix, exact or template, without its `=`) in the form requests are matched
 /// in. A request path arrives from the runtime's URL parser with every non-ASCII byte, space and
 /// `"` `<` `>` `` ` `` `^` percent-encoded (upper-case hex), so the pattern gets the same encoding
-/// first (`/café` is `/caf%C3%A9`, as Kong, which decodes the request instead, matches `/café`), then
-/// `normalize_path`. `?`, `#` and control characters are refused: a request path never holds them.
+/// first (`/café` is `/caf%C3%A9`, as Kong, which decodes the request instead, matches `/café`), and
+/// `\` is read as `/` as the parser reads it; then `normalize_path`. `?`, `#` and control characters are refused: a request path never holds them.
 pub(crate) fn normalize_pattern(raw: &str) -> Result<Cow<'_, str>, String> {
     if let Some(c) = raw
         .chars()
@@ -69,7 +69,7 @@ pub(crate) fn normalize_pattern(raw: &str) -> Result<Cow<'_, str>, String> {
         ));
     }
     let encode = |b: u8| !b.is_ascii() || matches!(b, b' ' | b'"' | b'<' | b'>' | b'`' | b'^');
-    if !raw.bytes().any(encode) {
+    if !raw.bytes().any(|b| encode(b) || b == b'\\') {
         return Ok(normalize_path(raw));
     }
     let mut out = String::with_capacity(raw.len() + 8);
@@ -78,6 +78,8 @@ pub(crate) fn normalize_pattern(raw: &str) -> Result<Cow<'_, str>, String> {
             out.push('%');
             out.push(char::from(b"0123456789ABCDEF"[(b >> 4) as usize]));
             out.push(char::from(b"0123456789ABCDEF"[(b & 15) as usize]));
+        } else if b == b'\\' {
+            out.push('/');
         } else {
             out.push(b as char);
         }
@@ -101,6 +103,7 @@ mod tests {
             "/a%20b%22%3C%3E%60%5E|"
         );
         assert_eq!(normalize_pattern("//%61pi/{id}").unwrap(), "/api/{id}");
+        assert_eq!(normalize_pattern("/a\\b\\\\c").unwrap(), "/a/b/c");
         assert!(matches!(
             normalize_pattern("/api").unwrap(),
             Cow::Borrowed(_)
