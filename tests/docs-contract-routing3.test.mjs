@@ -175,7 +175,7 @@ for (const reload of ["0", "600"]) describe(`docs/routing.md, third audit (CONFI
 
   describe("methods", () => {
     test("methods are case-sensitive: a method not in upper case gets 501 from the runtime, no log line", async () => {
-      for (const method of ["get", "Get", "patch"]) {
+      for (const method of ["get", "Get", "patch", "Patch"]) {
         const id = `rt3m-${reload}-${++serial}`;
         const before = o.requests.length;
         const res = await raw(gw.url, [`${method} /m HTTP/1.1`, "Host: gw.test", `X-Request-Id: ${id}`].join("\r\n"));
@@ -270,18 +270,19 @@ for (const reload of ["0", "600"]) describe(`docs/routing.md, third audit (CONFI
         }
       });
 
-      test("? and # in a literal path, a bad ~* regex: errors with their JSON paths", async () => {
+      test("?, # and a tab in a literal path, a bad ~* regex: errors with their JSON paths", async () => {
         const n = CONFIG(o.url).routes.length;
         const error = await rejected(
           gw,
           base([
             { name: "q", service: "none", paths: ["/ok", "/a?b"] },
-            { name: "f", service: "none", paths: ["=/a#b"] },
+            { name: "f", service: "none", paths: ["=/a#b", "/a\tb"] },
             { name: "h", service: "none", paths: ["/h"], headers: { "x-env": ["prod", "~*("] } },
           ]),
         );
         assert.match(error, new RegExp(`routes\\[${n}\\]\\.paths\\[1\\]: .*never part of a request path`), error);
         assert.match(error, new RegExp(`routes\\[${n + 1}\\]\\.paths\\[0\\]: .*never part of a request path`), error);
+        assert.match(error, new RegExp(`routes\\[${n + 1}\\]\\.paths\\[1\\]: .*never part of a request path`), error);
         assert.match(error, new RegExp(`routes\\[${n + 2}\\]\\.headers\\.x-env\\[1\\]: invalid regular expression`), error);
         assert.doesNotMatch(error, new RegExp(`routes\\[${n}\\]\\.paths\\[0\\]`), error);
       });
