@@ -270,6 +270,14 @@ for (const reload of ["0", "600"]) describe(`docs/routing.md, third audit (CONFI
         }
       });
 
+      test("Kong's host forms example.* and host:port do not exist here: refused at hosts[i]", async () => {
+        const n = CONFIG(o.url).routes.length;
+        for (const host of ["example.*", "api.example.com:8000"]) {
+          const error = await rejected(gw, base([{ name: "k", service: "none", hosts: ["ok.example.com", host] }]));
+          assert.match(error, new RegExp(`routes\\[${n}\\]\\.hosts\\[1\\]`), `${host}: ${error}`);
+        }
+      });
+
       test("?, # and a tab in a literal path, a bad ~* regex: errors with their JSON paths", async () => {
         const n = CONFIG(o.url).routes.length;
         const error = await rejected(
