@@ -555,7 +555,12 @@ impl Search<'_, '_> {
             .headers
             .iter()
             .all(|h| match (self.req.header)(&h.name) {
-                Some(v) => h.values.iter().any(|accepted| accepted.matches(&v)),
+                // A field value has no leading or trailing whitespace (RFC 9110 section 5.5);
+                // the Workers runtime keeps the trailing spaces of a line.
+                Some(v) => {
+                    let v = v.trim_matches([' ', '\t']);
+                    h.values.iter().any(|accepted| accepted.matches(v))
+                }
                 None => false,
             })
     }

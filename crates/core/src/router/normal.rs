@@ -49,13 +49,70 @@ pub fn normalize_path(path: &str) -> Cow<'_, str> {
     }
 }
 
+/// A literal path pattern (prefix, exact or template, without its `=`) in the form requests are matched
+/// in. A request path arrives from the runtime's URL parser with every non-ASCII byte, space and
+/// `"` `<` `>` `` ` `` `^` percent-encoded (upper-case hex), so the pattern gets the same encoding
+/// first (`/café` is `/caf%C3%A9`, as Kong, which decodes the request instead, matches `/café`), and
+/// `\` is read as `/` as the parser reads it; then `normalize_path`. `?`, `#` and control characters are refused: a request path never holds them.
+pub(crate) fn normalize_pattern(raw: &str) -> Result<Cow<'_, str>, String> {
+    if let Some(c) = raw
+        .chars()
+        .find(|c| matches!(c, '?' | '#') || c.is_control())
+    {
+        let hint = match c {
+            '?' => " (it starts the query string; write %3F to match an encoded '?')",
+            '#' => " (it starts the fragment, which clients do not send; write %23 to match an encoded '#')",
+            _ => " (the URL parser drops or refuses it)",
+        };
+        return Err(format!(
+            "the character {c:?} is never part of a request path{hint}"
+        ));
+    }
+    let encode = |b: u8| !b.is_ascii() || matches!(b, b' ' | b'"' | b'<' | b'>' | b'`' | b'^');
+    if !raw.bytes().any(|b| encode(b) || b == b'\\') {
+        return Ok(normalize_path(raw));
+    }
+    let mut out = String::with_capacity(raw.len() + 8);
+    for b in raw.bytes() {
+        if encode(b) {
+            out.push('%');
+            out.push(char::from(b"0123456789ABCDEF"[(b >> 4) as usize]));
+            out.push(char::from(b"0123456789ABCDEF"[(b & 15) as usize]));
+        } else if b == b'\\' {
+            out.push('/');
+        } else {
+            out.push(b as char);
+        }
+    }
+    Ok(Cow::Owned(normalize_path(&out).into_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
-    use super::normalize_path;
+    use super::{normalize_path, normalize_pattern};
     use std::borrow::Cow;
+
+    #[test]
+    fn literal_patterns_get_the_encoding_of_the_url_parser() {
+        assert_eq!(normalize_pattern("/caf\u{e9}").unwrap(), "/caf%C3%A9");
+        assert_eq!(
+            normalize_pattern("/a b\"<>`^|").unwrap(),
+            "/a%20b%22%3C%3E%60%5E|"
+        );
+        assert_eq!(normalize_pattern("//%61pi/{id}").unwrap(), "/api/{id}");
+        assert_eq!(normalize_pattern("/a\\b\\\\c").unwrap(), "/a/b/c");
+        assert!(matches!(
+            normalize_pattern("/api").unwrap(),
+            Cow::Borrowed(_)
+        ));
+        for bad in ["/a?b", "/a#b", "/a\tb", "/a\u{7f}"] {
+            let e = normalize_pattern(bad).unwrap_err();
+            assert!(e.contains("never part of a request path"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn unreserved_characters_are_decoded_and_slashes_merged_only() {

@@ -209,7 +209,8 @@ fn parse_path_with(raw: &str, compile: bool) -> Result<PathPattern, String> {
         return parse_regex_path(pattern, compile);
     }
     // Literal patterns are put in the normal form requests are matched in.
-    let raw = &*super::normalize_path(raw);
+    let normal = super::normal::normalize_pattern(raw)?;
+    let raw = &*normal;
     if let Some(exact) = raw.strip_prefix('=') {
         if !exact.starts_with('/') {
             return Err("an exact path must start with '/' after '=' (e.g. \"=/health\")".into());
@@ -476,8 +477,8 @@ impl HeaderValue {
 /// Check a header value as `parse_header_value` does (same errors), without compiling its regular
 /// expression where that can wait (see `check_regex`).
 pub(crate) fn check_header_value(raw: &str) -> Result<(), String> {
-    match raw.strip_prefix('~') {
-        Some(p) => check_regex(p)
+    match header_regex(raw) {
+        Some((p, _)) => check_regex(p)
             .map(|_| ())
             .map_err(|e| format!("invalid regular expression: {e}")),
         None => Ok(()),
@@ -485,12 +486,25 @@ pub(crate) fn check_header_value(raw: &str) -> Result<(), String> {
 }
 
 pub(crate) fn parse_header_value(raw: &str) -> Result<HeaderValue, String> {
-    match raw.strip_prefix('~') {
-        Some(p) => Regex::new(p)
+    match header_regex(raw) {
+        Some((p, ignore_case)) => regex_lite::RegexBuilder::new(p)
+            .case_insensitive(ignore_case)
+            .build()
             .map(HeaderValue::Regex)
             .map_err(|e| format!("invalid regular expression: {e}")),
         None => Ok(HeaderValue::Exact(raw.to_ascii_lowercase())),
     }
+}
+
+/// The regular expression of a header value and whether it ignores case: `~regex` (case-sensitive)
+/// or Kong's spelling `~*regex` (case-insensitive, as Kong compares lower-cased values; a regex
+/// cannot start with `*`, so the two never clash). `None`: an exact value.
+pub(crate) fn header_regex(raw: &str) -> Option<(&str, bool)> {
+    let p = raw.strip_prefix('~')?;
+    Some(match p.strip_prefix('*') {
+        Some(p) => (p, true),
+        None => (p, false),
+    })
 }
 
 pub(crate) fn check_header_name(name: &str) -> Result<(), String> {

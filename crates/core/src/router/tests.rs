@@ -521,6 +521,67 @@ fn header_exact_and_regex_values() {
     assert_eq!(outcome(&c, &r, get("/p")), "404");
 }
 
+/// Kong's spelling of a header regex, `~*regex`, is accepted and ignores case (Kong lower-cases both
+/// sides); `~*` alone accepts any value. It is distinct from `~` + a regex (which cannot start with `*`).
+#[test]
+fn header_regex_in_kongs_spelling_ignores_case() {
+    let (c, r) = routes(&[
+        (
+            "kong",
+            json!({"paths": ["/k"], "headers": {"x-env": ["~*^stag"]}}),
+        ),
+        (
+            "any",
+            json!({"paths": ["/a"], "headers": {"x-env": ["~*"]}}),
+        ),
+    ]);
+    for (value, expected) in [
+        ("staging-2", "kong"),
+        ("STAGING", "kong"),
+        ("StAg", "kong"),
+        ("my-staging", "404"),
+    ] {
+        let h = [("x-env", value)];
+        assert_eq!(outcome(&c, &r, get("/k").headers(&h)), expected, "{value}");
+    }
+    assert_eq!(outcome(&c, &r, get("/a").headers(&[("x-env", "")])), "any");
+    assert_eq!(outcome(&c, &r, get("/a")), "404");
+    // Whitespace around a value is not part of it (the runtime keeps trailing spaces).
+    let h = [("x-env", " \tStaging  \t")];
+    assert_eq!(outcome(&c, &r, get("/k").headers(&h)), "kong");
+    let errs = errors(json!({"headers": {"x-env": ["~*(", "~**"]}}));
+    assert!(has_error(
+        &errs,
+        "headers.x-env[0]",
+        "invalid regular expression: "
+    ));
+    assert!(has_error(
+        &errs,
+        "headers.x-env[1]",
+        "invalid regular expression: "
+    ));
+}
+
+/// A literal path pattern gets the percent-encoding the runtime gives a request path (non-ASCII bytes,
+/// space, `"` `<` `>` `` ` `` `^`), so `/café` matches `/caf%C3%A9`; `?` and `#` are refused.
+#[test]
+fn literal_patterns_are_encoded_as_requests_arrive() {
+    let (c, r) = routes(&[
+        ("cafe", json!({"paths": ["/caf\u{e9}"]})),
+        ("space", json!({"paths": ["=/a b"]})),
+        ("tmpl", json!({"paths": ["/\u{e9}t\u{e9}/{id}"]})),
+    ]);
+    assert_eq!(outcome(&c, &r, get("/caf%C3%A9/x")), "cafe");
+    assert_eq!(outcome(&c, &r, get("/caf%c3%a9")), "cafe");
+    assert_eq!(outcome(&c, &r, get("/a%20b")), "space");
+    assert_eq!(outcome(&c, &r, get("/%C3%A9t%C3%A9/7")), "tmpl");
+    assert_eq!(upstream(&r, get("/caf%C3%A9/x")), "/x");
+    let errs = errors(json!({"paths": ["/a?b", "=/a#b", "/ok/\u{e9}"]}));
+    assert!(has_error(&errs, "paths[0]", "never part of a request path"));
+    assert!(has_error(&errs, "paths[1]", "never part of a request path"));
+    assert_eq!(errs.len(), 2, "{errs:?}");
+}
+
 #[test]
 fn headers_are_read_only_for_routes_with_conditions() {
     let (_, r) = routes(&[
@@ -1090,7 +1151,8 @@ fn odd_patterns_never_panic() {
     ]);
     assert_eq!(outcome(&c, &r, get("/api/x")), "ci");
     assert_eq!(outcome(&c, &r, get("/api.json")), "dot");
-    assert_eq!(params(&r, get("/é/ü")), p(&[("id", "ü")]));
+    // The pattern is put in the runtime's encoding; requests arrive in it.
+    assert_eq!(params(&r, get("/%C3%A9/%C3%BC")), p(&[("id", "%C3%BC")]));
 }
 
 /// The router before it became lazy, as a reference.

@@ -581,7 +581,10 @@ impl Search<'_, '_> {
             .headers
             .iter()
             .all(|h| match (self.req.header)(&h.name) {
-                Some(v) => h.values.iter().any(|accepted| accepted.matches(&v)),
+                Some(v) => {
+                    let v = v.trim_matches([' ', '\t']);
+                    h.values.iter().any(|accepted| accepted.matches(v))
+                }
                 None => false,
             })
     }
