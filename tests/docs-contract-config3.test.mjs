@@ -75,6 +75,20 @@ for (const reload of ["0", "600"]) {
   });
 }
 
+for (const reload of ["0", "600"]) {
+  test(`a new isolate whose config/current is not a pointer: 503 no_config (CONFIG_RELOAD_SECONDS ${reload})`, async (t) => {
+    const gw = await startGateway({ reload });
+    t.after(() => gw.dispose());
+    await gw.kv.put("config/versions/1", JSON.stringify({ format_version: 1 }));
+    await gw.kv.put("config/current", "{not a pointer");
+    const res = await request(gw.at("/x"));
+    assert.equal(res.status, 503);
+    assert.match(res.headers["content-type"], /application\/problem\+json/);
+    assert.equal(JSON.parse(res.text).code, "no_config");
+    await waitFor(() => events(gw, "config_pointer_unreadable")[0], { what: "config_pointer_unreadable" });
+  });
+}
+
 describe("edgegate-config refuses documents larger than 25 MiB", { timeout: 120_000 }, () => {
   test("exactly 25 MiB is validated; one byte more is refused with exit 1", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "edgegate-config3-big-"));
@@ -91,7 +105,7 @@ describe("edgegate-config refuses documents larger than 25 MiB", { timeout: 120_
       r = spawnSync(BIN, ["validate", over], { encoding: "utf8" });
       assert.equal(r.status, 1);
       assert.equal(r.stdout, "");
-      assert.match(r.stderr, /larger than 26214400 bytes/);
+      assert.equal(r.stderr, `error: ${over} is larger than 26214400 bytes, the most a KV value can hold\n`);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
