@@ -95,30 +95,36 @@ fn parts_of(content: &Content, param: &str) -> Result<Vec<Value>, AiError> {
 
 /// Remove JSON Schema keywords Gemini's `parameters` (an OpenAPI subset) rejects.
 fn sanitize_schema(v: &Value) -> Value {
+    // Maps are built with `extend`, not `collect` (which sorts: a copy of the standard sort in the wasm).
     match v {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .filter(|(k, _)| {
-                    !matches!(k.as_str(), "additionalProperties" | "$schema" | "strict")
-                })
-                .map(|(k, v)| {
-                    // `properties` maps names to schemas: keep its keys, clean its values.
-                    let v = if k == "properties" {
-                        match v {
-                            Value::Object(p) => Value::Object(
-                                p.iter()
-                                    .map(|(n, s)| (n.clone(), sanitize_schema(s)))
-                                    .collect(),
-                            ),
-                            other => other.clone(),
-                        }
-                    } else {
-                        sanitize_schema(v)
-                    };
-                    (k.clone(), v)
-                })
-                .collect(),
-        ),
+        Value::Object(m) => {
+            let mut out = Map::new();
+            out.extend(
+                m.iter()
+                    .filter(|(k, _)| {
+                        !matches!(k.as_str(), "additionalProperties" | "$schema" | "strict")
+                    })
+                    .map(|(k, v)| {
+                        // `properties` maps names to schemas: keep its keys, clean its values.
+                        let v = if k == "properties" {
+                            match v {
+                                Value::Object(p) => {
+                                    let mut props = Map::new();
+                                    props.extend(
+                                        p.iter().map(|(n, s)| (n.clone(), sanitize_schema(s))),
+                                    );
+                                    Value::Object(props)
+                                }
+                                other => other.clone(),
+                            }
+                        } else {
+                            sanitize_schema(v)
+                        };
+                        (k.clone(), v)
+                    }),
+            );
+            Value::Object(out)
+        }
         Value::Array(a) => Value::Array(a.iter().map(sanitize_schema).collect()),
         other => other.clone(),
     }

@@ -321,11 +321,13 @@ pub fn parse_request(body: &[u8]) -> Result<IngressRequest, AiError> {
             }
         }
     }
-    let echo = o
-        .iter()
-        .filter(|(k, v)| ECHO.contains(&k.as_str()) && !v.is_null())
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    // `extend`, not `collect` (which sorts: a copy of the standard sort in the wasm).
+    let mut echo = Map::new();
+    echo.extend(
+        o.iter()
+            .filter(|(k, v)| ECHO.contains(&k.as_str()) && !v.is_null())
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
     Ok(IngressRequest {
         format: IngressFormat::Responses,
         chat,

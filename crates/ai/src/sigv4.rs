@@ -161,7 +161,9 @@ pub fn canonical_request(
             None => h.push((name, value)),
         }
     }
-    h.sort_by(|a, b| a.0.cmp(&b.0));
+    // The names are unique (merged above), so this is the order by name; `sort` shares its copy of the
+    // standard sort with the query's.
+    h.sort();
     let signed = h
         .iter()
         .map(|(n, _)| n.as_str())

@@ -225,10 +225,12 @@ pub fn build_count_tokens_request(
     match publisher(target) {
         Publisher::Google => {
             let full = gemini::request_body(&req.chat)?;
-            let body: Map<String, Value> = ["contents", "systemInstruction", "tools"]
-                .iter()
-                .filter_map(|k| full.get(*k).map(|v| (k.to_string(), v.clone())))
-                .collect();
+            let mut body = Map::new();
+            body.extend(
+                ["contents", "systemInstruction", "tools"]
+                    .iter()
+                    .filter_map(|k| full.get(*k).map(|v| (k.to_string(), v.clone()))),
+            );
             let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
             headers.extend(target.headers.iter().cloned());
             Ok(UpstreamRequest {

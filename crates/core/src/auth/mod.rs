@@ -31,11 +31,10 @@ pub fn settings<T: serde::de::DeserializeOwned>(
 ) -> Result<T, crate::plugins::PluginError> {
     match config {
         serde_json::Value::Object(map) if map.values().any(serde_json::Value::is_null) => {
-            let kept = map
-                .iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
+            // `retain`, not `collect`: collecting into a map sorts, and each plugin type this is
+            // inlined for would carry its own copy of the standard sort in the wasm.
+            let mut kept = map.clone();
+            kept.retain(|_, v| !v.is_null());
             crate::plugins::settings(&serde_json::Value::Object(kept))
         }
         _ => crate::plugins::settings(config),

@@ -163,11 +163,14 @@ impl RequestTerminationConfig {
                 .entry(k.to_string())
                 .or_insert(Value::String(v.to_string()));
         }
-        let captures: Map<String, Value> = request
-            .captures
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect();
+        // `extend`, not `collect` (which sorts: a copy of the standard sort in the wasm).
+        let mut captures = Map::new();
+        captures.extend(
+            request
+                .captures
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone()))),
+        );
         json!({
             "message": self.message.clone().unwrap_or_else(|| default_message(self.status_code).to_string()),
             "request": {

@@ -144,31 +144,35 @@ struct MatchKey {
     headers: Vec<(String, BTreeSet<String>)>,
 }
 
+/// A set of the items (`extend`, not `collect`: collecting into a `BTreeSet` sorts, and that was one more
+/// copy of the standard sort in the wasm).
+fn set(items: impl Iterator<Item = String>) -> BTreeSet<String> {
+    let mut set = BTreeSet::new();
+    set.extend(items);
+    set
+}
+
 fn match_key(r: &RouteConfig) -> MatchKey {
-    let hosts = r
+    let hosts = set(r
         .hosts
         .iter()
-        .map(|h| h.to_ascii_lowercase().trim_end_matches('.').to_string())
-        .collect();
-    let mut paths: BTreeSet<String> = r.paths.iter().map(|p| pattern::normalize_path(p)).collect();
+        .map(|h| h.to_ascii_lowercase().trim_end_matches('.').to_string()));
+    let mut paths = set(r.paths.iter().map(|p| pattern::normalize_path(p)));
     if paths.is_empty() {
         paths.insert("/".to_string());
     }
-    let methods = r.methods.iter().map(|m| m.to_ascii_uppercase()).collect();
+    let methods = set(r.methods.iter().map(|m| m.to_ascii_uppercase()));
     let mut headers: Vec<(String, BTreeSet<String>)> = r
         .headers
         .iter()
         .map(|(name, values)| {
-            let values = values
-                .iter()
-                .map(|v| {
-                    if v.starts_with('~') {
-                        v.clone()
-                    } else {
-                        v.to_ascii_lowercase()
-                    }
-                })
-                .collect();
+            let values = set(values.iter().map(|v| {
+                if v.starts_with('~') {
+                    v.clone()
+                } else {
+                    v.to_ascii_lowercase()
+                }
+            }));
             (name.to_ascii_lowercase(), values)
         })
         .collect();
