@@ -793,4 +793,40 @@ mod tests {
             "needs --local/--remote"
         );
     }
+    #[test]
+    fn hmac_credentials_store_the_secret_as_given_and_go_with_the_consumer() {
+        let mut kv = MemoryKv::default();
+        exec(&mut kv, "consumer add alice --id c1").unwrap();
+        let out = exec(&mut kv, "hmac add alice alice-hmac --generate-secret").unwrap();
+        let secret = out.lines().next().unwrap().to_string();
+        assert_eq!(secret.len(), 43, "{out}");
+        assert!(out.contains("shown once"), "{out}");
+        let cred: records::HmacAuthCredential =
+            serde_json::from_str(&kv.values["credentials/hmac-auth/alice-hmac"]).unwrap();
+        assert_eq!(cred.secret, secret);
+        assert_eq!(cred.consumer_id, "c1");
+        assert_eq!(cred.username, "alice-hmac");
+        assert!(cred.id.starts_with("hmac-"));
+        exec(&mut kv, "hmac add c1 alice-2 --secret-stdin").unwrap();
+        let cred: records::HmacAuthCredential =
+            serde_json::from_str(&kv.values["credentials/hmac-auth/alice-2"]).unwrap();
+        assert_eq!(cred.secret, "from-stdin");
+        let out = exec(&mut kv, "hmac add alice alice-3 --secret plain").unwrap();
+        assert!(!out.contains("plain"), "{out}");
+        assert!(exec(&mut kv, "hmac add alice alice-3 --secret again").is_err());
+        assert!(exec(&mut kv, "hmac add alice bad/name --secret x").is_err());
+        assert!(exec(&mut kv, "hmac add alice alice-4").is_err());
+        assert!(exec(&mut kv, "hmac add alice alice-4 --secret x --generate-secret").is_err());
+        let list = exec(&mut kv, "credentials list alice").unwrap();
+        assert_eq!(list.matches("hmac-auth/hmac-").count(), 3, "{list}");
+        exec(&mut kv, "hmac remove alice-3").unwrap();
+        assert!(!kv.values.contains_key("credentials/hmac-auth/alice-3"));
+        assert!(exec(&mut kv, "hmac remove alice-3").is_err());
+        exec(&mut kv, "consumer remove alice").unwrap();
+        assert!(
+            kv.values.keys().all(|k| !k.contains("hmac")),
+            "{:?}",
+            kv.values.keys()
+        );
+    }
 }
