@@ -398,7 +398,7 @@ mod tests {
         assert_eq!(path(json!({"algorithms": []})), "algorithms");
         assert_eq!(path(json!({"enforce_headers": ["date", ""]})), "enforce_headers[1]");
         assert_eq!(path(json!({"realm": "a\"b"})), "realm");
-        assert_eq!(path(json!({"secret": "x"})), "");
+        assert_eq!(path(json!({"secret": "x"})), "secret");
     }
 
     #[test]
