@@ -819,11 +819,9 @@ async fn hmac_auth(
     if records::check_name("username", &params.username).is_err() {
         return fail(hmac::CANNOT_VERIFY);
     }
-    let Some(cred) = kv_json::<records::HmacAuthCredential>(
-        ex,
-        &records::Kind::HmacAuth.key(&params.username),
-    )
-    .await?
+    let Some(cred) =
+        kv_json::<records::HmacAuthCredential>(ex, &records::Kind::HmacAuth.key(&params.username))
+            .await?
     else {
         return fail(hmac::CANNOT_VERIFY);
     };

@@ -28,7 +28,14 @@ identity commands (all take --local|--remote [--persist-to DIR]):
   credentials list USERNAME|ID   every credential of a consumer
 ";
 
-const GROUPS: &[&str] = &["consumer", "key", "basic-auth", "jwt", "hmac", "credentials"];
+const GROUPS: &[&str] = &[
+    "consumer",
+    "key",
+    "basic-auth",
+    "jwt",
+    "hmac",
+    "credentials",
+];
 
 /// `Some(result)` when `args` is an identity command.
 pub fn dispatch(args: &[String]) -> Option<Result<String, CliError>> {
@@ -816,7 +823,11 @@ mod tests {
         assert!(exec(&mut kv, "hmac add alice alice-3 --secret again").is_err());
         assert!(exec(&mut kv, "hmac add alice bad/name --secret x").is_err());
         assert!(exec(&mut kv, "hmac add alice alice-4").is_err());
-        assert!(exec(&mut kv, "hmac add alice alice-4 --secret x --generate-secret").is_err());
+        assert!(exec(
+            &mut kv,
+            "hmac add alice alice-4 --secret x --generate-secret"
+        )
+        .is_err());
         let list = exec(&mut kv, "credentials list alice").unwrap();
         assert_eq!(list.matches("hmac-auth/hmac-").count(), 3, "{list}");
         exec(&mut kv, "hmac remove alice-3").unwrap();

@@ -9,10 +9,10 @@
 
 use super::ct_eq;
 use crate::plugins::PluginError;
+use ::hmac::{Hmac, Mac};
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use base64::Engine;
-use ::hmac::{Hmac, Mac};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Sha256, Sha384, Sha512};
 
 /// Longest `Authorization`/`Proxy-Authorization` value read; a longer hmac one is refused.
@@ -30,7 +30,7 @@ pub const CANNOT_VERIFY: &str = "HMAC signature cannot be verified";
 pub const DOES_NOT_MATCH: &str = "HMAC signature does not match";
 
 /// The four algorithms (Kong's names).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum HmacAlgorithm {
     #[serde(rename = "hmac-sha1")]
@@ -89,6 +89,7 @@ pub struct HmacAuthConfig {
     pub hide_credentials: bool,
     /// Seconds `X-Date` or `Date` may be off the gateway's clock (default 300; more than 0).
     #[serde(default = "default_clock_skew")]
+    #[cfg_attr(feature = "schema", schemars(extend("exclusiveMinimum" = 0)))]
     pub clock_skew: f64,
     /// Consumer (username or id) for requests without an hmac credential.
     #[serde(default)]
@@ -101,6 +102,7 @@ pub struct HmacAuthConfig {
     pub enforce_headers: Vec<String>,
     /// Algorithms accepted (default all four).
     #[serde(default = "default_algorithms")]
+    #[cfg_attr(feature = "schema", schemars(extend("minItems" = 1)))]
     pub algorithms: Vec<HmacAlgorithm>,
     /// `realm` of the `WWW-Authenticate` challenge (default none: the challenge is `hmac`).
     #[serde(default)]
@@ -394,9 +396,15 @@ mod tests {
         };
         assert_eq!(path(json!({"clock_skew": 0})), "clock_skew");
         assert_eq!(path(json!({"clock_skew": -1})), "clock_skew");
-        assert_eq!(path(json!({"algorithms": ["hmac-sha256", "hmac-md5"]})), "algorithms[1]");
+        assert_eq!(
+            path(json!({"algorithms": ["hmac-sha256", "hmac-md5"]})),
+            "algorithms[1]"
+        );
         assert_eq!(path(json!({"algorithms": []})), "algorithms");
-        assert_eq!(path(json!({"enforce_headers": ["date", ""]})), "enforce_headers[1]");
+        assert_eq!(
+            path(json!({"enforce_headers": ["date", ""]})),
+            "enforce_headers[1]"
+        );
         assert_eq!(path(json!({"realm": "a\"b"})), "realm");
         assert_eq!(path(json!({"secret": "x"})), "secret");
     }
@@ -424,7 +432,14 @@ mod tests {
     #[test]
     fn other_schemes_are_absent_and_broken_hmac_is_malformed() {
         assert_eq!(parse(None), Parsed::Absent);
-        for h in ["Basic Ym9iOnB3", "Bearer x", "hmacx username=\"a\"", "asd", "", "Signature keyId=\"bob\""] {
+        for h in [
+            "Basic Ym9iOnB3",
+            "Bearer x",
+            "hmacx username=\"a\"",
+            "asd",
+            "",
+            "Signature keyId=\"bob\"",
+        ] {
             assert_eq!(parse(Some(h)), Parsed::Absent, "{h}");
         }
         for h in [
@@ -470,7 +485,10 @@ mod tests {
             signing_string(&names("@request-target Date x-missing"), &header, &req),
             "@request-target: get /request?a=1\nDate: Thu, 03 Dec 2026 19:00:00 GMT\nx-missing:"
         );
-        assert_eq!(signing_string(&names("date"), &header, &req), "date: Thu, 03 Dec 2026 19:00:00 GMT");
+        assert_eq!(
+            signing_string(&names("date"), &header, &req),
+            "date: Thu, 03 Dec 2026 19:00:00 GMT"
+        );
         assert_eq!(http_version(Some("HTTP/2")), "HTTP/2.0");
         assert_eq!(http_version(Some("HTTP/1.0")), "HTTP/1.0");
         assert_eq!(http_version(None), "HTTP/1.1");
@@ -481,7 +499,10 @@ mod tests {
         let data = b"what do ya want for nothing?";
         let hex = |a| super::super::hex(&mac(a, b"Jefe", data));
         // RFC 2202 (SHA-1) and RFC 4231 (SHA-2), test case 2.
-        assert_eq!(hex(HmacAlgorithm::Sha1), "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79");
+        assert_eq!(
+            hex(HmacAlgorithm::Sha1),
+            "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"
+        );
         assert_eq!(
             hex(HmacAlgorithm::Sha256),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
@@ -490,16 +511,32 @@ mod tests {
         assert!(hex(HmacAlgorithm::Sha512).starts_with("164b7a7bfcf819e2e395fbe73b56e0a3"));
         let sig = STANDARD.encode(mac(HmacAlgorithm::Sha256, b"Jefe", data));
         assert!(verify(HmacAlgorithm::Sha256, b"Jefe", data, &sig));
-        assert!(verify(HmacAlgorithm::Sha256, b"Jefe", data, sig.trim_end_matches('=')));
+        assert!(verify(
+            HmacAlgorithm::Sha256,
+            b"Jefe",
+            data,
+            sig.trim_end_matches('=')
+        ));
         assert!(!verify(HmacAlgorithm::Sha256, b"Jeff", data, &sig));
         assert!(!verify(HmacAlgorithm::Sha512, b"Jefe", data, &sig));
-        assert!(!verify(HmacAlgorithm::Sha256, b"Jefe", data, "not really base64!!!"));
+        assert!(!verify(
+            HmacAlgorithm::Sha256,
+            b"Jefe",
+            data,
+            "not really base64!!!"
+        ));
     }
 
     #[test]
     fn params_are_checked_against_the_settings() {
-        let c = config(json!({"enforce_headers": ["date", "request-line"], "algorithms": ["hmac-sha256"]})).unwrap();
-        assert_eq!(check_params(&c, &params("date request-line")), Ok(HmacAlgorithm::Sha256));
+        let c = config(
+            json!({"enforce_headers": ["date", "request-line"], "algorithms": ["hmac-sha256"]}),
+        )
+        .unwrap();
+        assert_eq!(
+            check_params(&c, &params("date request-line")),
+            Ok(HmacAlgorithm::Sha256)
+        );
         assert!(check_params(&c, &params("date")).is_err());
         let mut p = params("request-line date");
         p.algorithm = "hmac-sha1".into();
@@ -511,9 +548,18 @@ mod tests {
     #[test]
     fn digest_and_dates() {
         // SHA-256 of "{}": RBNvo1WzZ4oRRq0W9+hknpT7T8If536DEMBg9hyq/4o=
-        assert!(body_matches(Some("SHA-256=RBNvo1WzZ4oRRq0W9+hknpT7T8If536DEMBg9hyq/4o="), b"{}"));
-        assert!(!body_matches(Some("SHA-256=RBNvo1WzZ4oRRq0W9+hknpT7T8If536DEMBg9hyq/4o="), b"{ }"));
-        assert!(!body_matches(Some("sha-256=RBNvo1WzZ4oRRq0W9+hknpT7T8If536DEMBg9hyq/4o="), b"{}"));
+        assert!(body_matches(
+            Some("SHA-256=RBNvo1WzZ4oRRq0W9+hknpT7T8If536DEMBg9hyq/4o="),
+            b"{}"
+        ));
+        assert!(!body_matches(
+            Some("SHA-256=RBNvo1WzZ4oRRq0W9+hknpT7T8If536DEMBg9hyq/4o="),
+            b"{ }"
+        ));
+        assert!(!body_matches(
+            Some("sha-256=RBNvo1WzZ4oRRq0W9+hknpT7T8If536DEMBg9hyq/4o="),
+            b"{}"
+        ));
         assert!(body_matches(None, b""));
         assert!(!body_matches(None, b"{}"));
         let now = 1_796_324_400; // Thu, 03 Dec 2026 19:00:00 GMT
@@ -521,7 +567,11 @@ mod tests {
         assert!(date_ok(Some("Thu, 03 Dec 2026 19:05:00 GMT"), now, 300.0));
         assert!(!date_ok(Some("Thu, 03 Dec 2026 19:05:01 GMT"), now, 300.0));
         assert!(!date_ok(Some("Thu, 03 Dec 2026 18:54:59 GMT"), now, 300.0));
-        assert!(date_ok(Some("Thursday, 03-Dec-26 19:00:00 GMT"), now, 300.0));
+        assert!(date_ok(
+            Some("Thursday, 03-Dec-26 19:00:00 GMT"),
+            now,
+            300.0
+        ));
         assert!(!date_ok(Some("yesterday"), now, 300.0));
         assert!(!date_ok(None, now, 300.0));
     }
