@@ -273,7 +273,19 @@ for (const reload of ["0", "600"]) describe(`hmac-auth (CONFIG_RELOAD_SECONDS ${
     const before = origin.requests.length;
     const bigDigest = "SHA-256=" + crypto.createHash("sha256").update(big).digest("base64");
     unauthorized(await post(big, { digest: bigDigest }), "invalid_credentials", "HMAC signature does not match");
+    // The same without Content-Length (chunked): found while reading.
+    async function* bigChunks() {
+      yield big.subarray(0, 600_000);
+      yield big.subarray(600_000);
+    }
+    unauthorized(await post(bigChunks(), { digest: bigDigest }), "invalid_credentials", "HMAC signature does not match");
     assert.equal(origin.requests.length, before);
+    // Exactly 1 MiB is read and checked.
+    const max = big.subarray(0, 1024 * 1024);
+    const maxDigest = "SHA-256=" + crypto.createHash("sha256").update(max).digest("base64");
+    const atMax = await post(max, { digest: maxDigest });
+    assert.equal(atMax.status, 200, atMax.text);
+    assert.equal(origin.last.body.length, 1024 * 1024);
   });
 
   test("anonymous admits requests without an hmac credential, not ones with a bad one", async () => {
@@ -284,6 +296,12 @@ for (const reload of ["0", "600"]) describe(`hmac-auth (CONFIG_RELOAD_SECONDS ${
     assert.equal((await get("/anon/r", signedDate())).status, 200);
     assert.equal(seen()["x-consumer-username"], "bob-consumer");
     unauthorized(await get("/anon/r", signedDate({ secret: "wrong" })), "invalid_credentials", "HMAC signature does not match");
+  });
+
+  test("a CORS preflight needs a signature too (no run_on_preflight)", async () => {
+    const preflight = { origin: "https://app.example", "access-control-request-method": "POST" };
+    unauthorized(await get("/h/r", preflight, { method: "OPTIONS" }), "missing_credentials");
+    assert.equal((await get("/h/r", { ...preflight, ...signedDate() }, { method: "OPTIONS" })).status, 200);
   });
 
   test("with basic-auth on the route: either admits, and a 401 names both challenges, hmac last", async () => {
