@@ -8,7 +8,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { ROOT, startGateway, startOrigin, request, problemOf, run, sleep, configNamespaceId } from "./support/harness.mjs";
+import { ROOT, startGateway, startOrigin, request, problemOf, run, sleep, configNamespaceId, putAndWait, rejected } from "./support/harness.mjs";
 
 const SECRET = "secret";
 const digestOf = (alg) => ({ "hmac-sha1": "sha1", "hmac-sha256": "sha256", "hmac-sha384": "sha384", "hmac-sha512": "sha512" })[alg];
@@ -140,6 +140,24 @@ for (const reload of ["0", "600"]) describe(`hmac-auth (CONFIG_RELOAD_SECONDS ${
       "invalid_credentials",
       "HMAC signature does not match",
     );
+  });
+
+  test("the URL as the Worker receives it: dot segments resolved, an empty query dropped; repeated headers joined", async () => {
+    const date = httpDate();
+    const line = (target) => [`date: ${date}`, `GET ${target} HTTP/1.1`].join("\n");
+    const auth = (target) => header("bob", "hmac-sha1", "date request-line", sign("hmac-sha1", SECRET, line(target)));
+    const dots = await get("/h/x/../request", { date, authorization: auth("/h/request") });
+    assert.equal(dots.status, 200, dots.text);
+    const empty = await get("/h/request?", { date, authorization: auth("/h/request") });
+    assert.equal(empty.status, 200, empty.text);
+    // Two fields of one name are signed as their values joined with ", ".
+    const twice = [`date: ${date}`, "x-sig: a, b"].join("\n");
+    const res = await get("/h/request", {
+      date,
+      "x-sig": ["a", "b"],
+      authorization: header("bob", "hmac-sha1", "date x-sig", sign("hmac-sha1", SECRET, twice)),
+    });
+    assert.equal(res.status, 200, res.text);
   });
 
   test("Proxy-Authorization is read first; Authorization when Proxy-Authorization has no hmac credential", async () => {
@@ -369,5 +387,31 @@ describe("hmac-auth credentials through the CLI", { timeout: 240_000 }, () => {
     const gone = await request(gw.at("/api"), { headers: signed() });
     assert.equal(gone.status, 401);
     assert.equal(problemOf(gone).code, "invalid_credentials");
+  });
+});
+
+describe("hmac-auth settings are validated", { timeout: 120_000 }, () => {
+  let gw, origin;
+  const doc = (config) => ({
+    format_version: 1,
+    services: [{ name: "o", url: origin.url }],
+    routes: [{ name: "r", service: "o", paths: ["/r"] }],
+    plugins: [{ name: "hmac-auth", route: "r", config }],
+  });
+  before(async () => {
+    origin = await startOrigin();
+    gw = await startGateway({ reload: "0" });
+    await putAndWait(gw, doc({}));
+  });
+  after(async () => {
+    await gw?.dispose();
+    await origin?.close();
+  });
+
+  test("clock_skew must be more than 0; algorithms must be Kong's and not empty; unknown settings are refused", async () => {
+    assert.match(await rejected(gw, doc({ clock_skew: 0 })), /plugins\[0\]\.config\.clock_skew/);
+    assert.match(await rejected(gw, doc({ algorithms: ["hmac-sha256", "hmac-md5"] })), /plugins\[0\]\.config\.algorithms\[1\]/);
+    assert.match(await rejected(gw, doc({ algorithms: [] })), /plugins\[0\]\.config\.algorithms/);
+    assert.match(await rejected(gw, doc({ secret: "x" })), /plugins\[0\]\.config\.secret/);
   });
 });
