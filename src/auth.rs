@@ -1,4 +1,5 @@
-//! Authentication and ACL phase: `key-auth`, `jwt`, `basic-auth` (any one admits), then `acl`.
+//! Authentication and ACL phase: `key-auth`, `jwt`, `basic-auth`, `hmac-auth` (any one admits), then
+//! `acl`.
 //!
 //! The checks are in `edgegate_core::auth`; this file does the I/O: KV reads of consumers and
 //! credentials (through a bounded in-isolate cache that also remembers misses, for
@@ -12,8 +13,8 @@ use crate::runtime;
 use crate::webcrypto::{backend_for, parsed_key, Backend, ParsedKey};
 use edgegate_core::auth::crypto::CryptoError;
 use edgegate_core::auth::{
-    self as core_auth, basic, cache::TtlCache, jwks, jwt, keyauth, records, AclConfig, AuthFailure,
-    BasicAuthConfig, JwtConfig, KeyAuthConfig,
+    self as core_auth, basic, cache::TtlCache, hmac, jwks, jwt, keyauth, records, AclConfig,
+    AuthFailure, BasicAuthConfig, HmacAuthConfig, JwtConfig, KeyAuthConfig,
 };
 use edgegate_core::identity::Identity;
 use edgegate_core::plugins::PluginInstance;
@@ -209,6 +210,7 @@ enum AuthPlugin<'p> {
     Key(&'p KeyAuthConfig),
     Jwt(&'p JwtConfig),
     Basic(&'p BasicAuthConfig),
+    Hmac(&'p HmacAuthConfig),
 }
 
 impl AuthPlugin<'_> {
@@ -217,6 +219,8 @@ impl AuthPlugin<'_> {
             AuthPlugin::Key(c) => c.run_on_preflight,
             AuthPlugin::Jwt(c) => c.run_on_preflight,
             AuthPlugin::Basic(c) => c.run_on_preflight,
+            // Kong's hmac-auth has no such option: it runs on every request.
+            AuthPlugin::Hmac(_) => true,
         }
     }
     fn anonymous(&self) -> Option<&str> {
@@ -224,6 +228,7 @@ impl AuthPlugin<'_> {
             AuthPlugin::Key(c) => c.anonymous.as_deref(),
             AuthPlugin::Jwt(c) => c.anonymous.as_deref(),
             AuthPlugin::Basic(c) => c.anonymous.as_deref(),
+            AuthPlugin::Hmac(c) => c.anonymous.as_deref(),
         }
     }
     fn challenge(&self) -> String {
@@ -231,6 +236,7 @@ impl AuthPlugin<'_> {
             AuthPlugin::Key(c) => c.challenge(),
             AuthPlugin::Jwt(c) => c.challenge(),
             AuthPlugin::Basic(c) => c.challenge(),
+            AuthPlugin::Hmac(c) => c.challenge(),
         }
     }
 }
@@ -254,7 +260,7 @@ fn most_specific<'p>(
         .max_by_key(|i| (i.specificity(), std::cmp::Reverse(i.index)))
 }
 
-/// The access hook of `key-auth`, `jwt`, `basic-auth` and `acl` (`crate::plugins::HOOKS`): they
+/// The access hook of `key-auth`, `jwt`, `basic-auth`, `hmac-auth` and `acl` (`crate::plugins::HOOKS`): they
 /// run together, once, at the priority of the first of them on the route (any one auth plugin
 /// admits; `acl` needs the outcome).
 pub fn access<'x, 'a>(
@@ -275,7 +281,7 @@ pub fn access<'x, 'a>(
 async fn authenticate(ex: &mut Exchange<'_>) -> Result<(), GatewayError> {
     let instances: Vec<&PluginInstance> = ex.plugins().collect();
     let mut auth = Vec::new();
-    for name in ["key-auth", "jwt", "basic-auth"] {
+    for name in ["key-auth", "jwt", "basic-auth", "hmac-auth"] {
         if let Some(i) = most_specific(&instances, name, None).filter(|i| i.consumer.is_none()) {
             if let Some(c) = i.config::<KeyAuthConfig>() {
                 auth.push(AuthPlugin::Key(c));
@@ -283,6 +289,8 @@ async fn authenticate(ex: &mut Exchange<'_>) -> Result<(), GatewayError> {
                 auth.push(AuthPlugin::Jwt(c));
             } else if let Some(c) = i.config::<BasicAuthConfig>() {
                 auth.push(AuthPlugin::Basic(c));
+            } else if let Some(c) = i.config::<HmacAuthConfig>() {
+                auth.push(AuthPlugin::Hmac(c));
             }
         }
     }
@@ -308,6 +316,7 @@ async fn authenticate(ex: &mut Exchange<'_>) -> Result<(), GatewayError> {
             AuthPlugin::Key(c) => key_auth(ex, c).await?,
             AuthPlugin::Jwt(c) => jwt_auth(ex, c).await?,
             AuthPlugin::Basic(c) => basic_auth(ex, c).await?,
+            AuthPlugin::Hmac(c) => hmac_auth(ex, c).await?,
         };
         match outcome {
             Outcome::Admitted(id) => {
@@ -784,4 +793,108 @@ async fn basic_credential(
         return Ok(None);
     }
     kv_json::<records::BasicAuthCredential>(ex, &records::Kind::BasicAuth.key(username)).await
+}
+
+/// The request body for `validate_request_body`, read from a clone (the original still streams
+/// upstream): `None` when it is larger than `hmac::MAX_BODY_BYTES` or cannot be read.
+async fn body_bytes(ex: &Exchange<'_>) -> Option<Vec<u8>> {
+    let declared = ex
+        .header("content-length")
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > hmac::MAX_BODY_BYTES as u64) {
+        return None;
+    }
+    if ex.raw.body().is_none() {
+        return Some(Vec::new());
+    }
+    let copy = ex.raw.clone().ok()?;
+    let stream = copy.body()?;
+    crate::plugins::body_js::read_bounded(&stream.into(), hmac::MAX_BODY_BYTES as u64)
+        .await
+        .ok()
+}
+
+/// Kong's hmac-auth: the date first, then the parameters, the credential, the signature, the body.
+async fn hmac_auth(
+    ex: &mut Exchange<'_>,
+    config: &HmacAuthConfig,
+) -> Result<Outcome, GatewayError> {
+    let in_proxy = hmac::parse(ex.header("proxy-authorization").as_deref());
+    let in_authorization = hmac::parse(ex.header("authorization").as_deref());
+    if in_proxy == hmac::Parsed::Absent && in_authorization == hmac::Parsed::Absent {
+        return Ok(Outcome::Missing);
+    }
+    let fail = |detail: &str| {
+        Ok(Outcome::Failed(core_auth::unauthorized_with(
+            AuthFailure::InvalidCredentials,
+            config.challenge(),
+            detail,
+        )))
+    };
+    let now_s = (runtime::now_ms() / 1000.0) as u64;
+    let dated = hmac::date_ok(ex.header("x-date").as_deref(), now_s, config.clock_skew)
+        || hmac::date_ok(ex.header("date").as_deref(), now_s, config.clock_skew);
+    if !dated {
+        return fail(hmac::DATE_REQUIRED);
+    }
+    // Proxy-Authorization's credential when it has one, else Authorization's (Kong's order).
+    let (params, source) = match (in_proxy, in_authorization) {
+        (hmac::Parsed::Credentials(p), _) => (p, "proxy-authorization"),
+        (_, hmac::Parsed::Credentials(p)) => (p, "authorization"),
+        _ => return fail(hmac::CANNOT_VERIFY),
+    };
+    let Ok(algorithm) = hmac::check_params(config, &params) else {
+        return fail(hmac::CANNOT_VERIFY);
+    };
+    if records::check_name("username", &params.username).is_err() {
+        return fail(hmac::CANNOT_VERIFY);
+    }
+    let Some(cred) =
+        kv_json::<records::HmacAuthCredential>(ex, &records::Kind::HmacAuth.key(&params.username))
+            .await?
+    else {
+        return fail(hmac::CANNOT_VERIFY);
+    };
+    let path_with_query = if ex.url.query.is_empty() {
+        ex.url.path.to_string()
+    } else {
+        format!("{}?{}", ex.url.path, ex.url.query)
+    };
+    let version = hmac::http_version(ex.cf("httpProtocol").as_deref());
+    let message = {
+        let header = |n: &str| ex.header(n);
+        hmac::signing_string(
+            &params.headers,
+            &header,
+            &hmac::SignedRequest {
+                method: &ex.info.method,
+                path_with_query: &path_with_query,
+                http_version: &version,
+            },
+        )
+    };
+    if !hmac::verify(
+        algorithm,
+        cred.secret.as_bytes(),
+        message.as_bytes(),
+        &params.signature,
+    ) {
+        return fail(hmac::DOES_NOT_MATCH);
+    }
+    if config.validate_request_body {
+        let matches = match body_bytes(ex).await {
+            Some(body) => hmac::body_matches(ex.header("digest").as_deref(), &body),
+            None => false,
+        };
+        if !matches {
+            return fail(hmac::DOES_NOT_MATCH);
+        }
+    }
+    let Some(consumer) = consumer_by_id(ex, &cred.consumer_id).await? else {
+        return fail(hmac::CANNOT_VERIFY);
+    };
+    if config.hide_credentials {
+        hide_header(ex, source);
+    }
+    Ok(Outcome::Admitted(consumer.identity(Some(&cred.id), false)))
 }

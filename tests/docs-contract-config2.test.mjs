@@ -114,7 +114,7 @@ describe("edgegate-config, second audit", { timeout: 600_000 }, () => {
       assert.equal(r.stderr, "");
     }
     // The usage names every command README.md's Scripts table lists.
-    for (const cmd of ["validate", "schema", "compile", "push", "rollback", "show", "diff", "consumer", "key", "basic-auth", "jwt", "credentials", "purge"]) {
+    for (const cmd of ["validate", "schema", "compile", "push", "rollback", "show", "diff", "consumer", "key", "basic-auth", "jwt", "hmac", "credentials", "purge"]) {
       assert.match(documented, new RegExp(`\\b${cmd}\\b`), cmd);
     }
     // scripts/config runs the same tool.
@@ -127,7 +127,7 @@ describe("edgegate-config, second audit", { timeout: 600_000 }, () => {
     });
     assert.equal(script.code, 0);
     assert.equal(script.stdout, documented);
-    for (const group of ["consumer", "key", "basic-auth", "jwt", "credentials"]) {
+    for (const group of ["consumer", "key", "basic-auth", "jwt", "hmac", "credentials"]) {
       const r = await cli([group, "--help"]);
       assert.equal(r.code, 0, `${group} --help: ${r.stderr}`);
       assert.match(r.stdout, /^identity commands/);

@@ -191,6 +191,13 @@ pub static HOOKS: &[(&str, Hooks)] = &[
         },
     ),
     (
+        "hmac-auth",
+        Hooks {
+            access: Some(Later(crate::auth::access)),
+            ..NONE
+        },
+    ),
+    (
         "acl",
         Hooks {
             access: Some(Later(crate::auth::access)),

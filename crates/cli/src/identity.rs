@@ -1,5 +1,6 @@
 //! Consumers and credentials in KV (layout: `edgegate_core::auth::records`):
-//! `consumer add|remove|list`, `key create|revoke|list`, `basic-auth add|remove`, `jwt add|remove`.
+//! `consumer add|remove|list`, `key create|revoke|list`, `basic-auth add|remove`, `jwt add|remove`,
+//! `hmac add|remove`.
 //! The flows run over any [`Kv`], so they are tested natively with `MemoryKv`.
 
 use crate::commands::CliError;
@@ -22,10 +23,19 @@ identity commands (all take --local|--remote [--persist-to DIR]):
   jwt add USERNAME|ID --key CLAIM-VALUE (--secret B64 | --generate-secret | --public-key PEM-FILE |
           --jwk JSON-FILE | --jwks-url URL) [--algorithm ALG]...
   jwt remove CLAIM-VALUE
+  hmac add USERNAME|ID HMAC-USERNAME (--secret S | --secret-stdin | --generate-secret)
+  hmac remove HMAC-USERNAME
   credentials list USERNAME|ID   every credential of a consumer
 ";
 
-const GROUPS: &[&str] = &["consumer", "key", "basic-auth", "jwt", "credentials"];
+const GROUPS: &[&str] = &[
+    "consumer",
+    "key",
+    "basic-auth",
+    "jwt",
+    "hmac",
+    "credentials",
+];
 
 /// `Some(result)` when `args` is an identity command.
 pub fn dispatch(args: &[String]) -> Option<Result<String, CliError>> {
@@ -56,6 +66,9 @@ pub fn dispatch(args: &[String]) -> Option<Result<String, CliError>> {
     }))
 }
 
+/// Longest hmac-auth secret `hmac add` stores.
+const MAX_HMAC_SECRET_BYTES: usize = 1024;
+
 fn usage(message: impl Into<String>) -> CliError {
     CliError::Usage(format!("{}\n\n{}", message.into(), USAGE.trim_end()))
 }
@@ -71,6 +84,7 @@ pub struct Options {
     password_stdin: bool,
     iterations: Option<u32>,
     secret: Option<String>,
+    secret_stdin: bool,
     generate_secret: bool,
     public_key: Option<PathBuf>,
     jwk: Option<PathBuf>,
@@ -133,6 +147,7 @@ fn parse(args: &[String]) -> Result<(Cmd, Target), CliError> {
             }
             "--secret" => opts.secret = Some(value(flag)?),
             "--generate-secret" => opts.generate_secret = true,
+            "--secret-stdin" => opts.secret_stdin = true,
             "--public-key" => opts.public_key = Some(PathBuf::from(value(flag)?)),
             "--jwk" => opts.jwk = Some(PathBuf::from(value(flag)?)),
             "--jwks-url" => opts.jwks_url = Some(value(flag)?),
@@ -527,6 +542,76 @@ pub fn run(
             kv.delete(&records::index_key(&cred.consumer_id, Kind::Jwt, &cred.id))?;
             Ok(format!("jwt credential {} removed", cred.id))
         }
+        ("hmac", "add") => {
+            let [consumer, username] = cmd.positional.as_slice() else {
+                return Err(usage("hmac add takes USERNAME|ID and HMAC-USERNAME"));
+            };
+            let c = find_consumer(kv, consumer)?;
+            check("hmac username", username)?;
+            let o = &cmd.opts;
+            let (secret, generated) = match (&o.secret, o.secret_stdin, o.generate_secret) {
+                (Some(s), false, false) => (s.clone(), false),
+                (None, true, false) => (stdin()?, false),
+                (None, false, true) => {
+                    let mut b = [0u8; 32];
+                    random(&mut b)?;
+                    use base64::Engine;
+                    (
+                        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b),
+                        true,
+                    )
+                }
+                _ => {
+                    return Err(usage(
+                        "give one of --secret S, --secret-stdin or --generate-secret",
+                    ))
+                }
+            };
+            if secret.is_empty() || secret.len() > MAX_HMAC_SECRET_BYTES {
+                return Err(CliError::Failed(format!(
+                    "the secret must be 1 to {MAX_HMAC_SECRET_BYTES} bytes"
+                )));
+            }
+            let key = Kind::HmacAuth.key(username);
+            if kv.get(&key)?.is_some() {
+                return Err(CliError::Failed(format!(
+                    "hmac username {username:?} exists"
+                )));
+            }
+            let mut id = [0u8; 6];
+            random(&mut id)?;
+            let cred = records::HmacAuthCredential {
+                id: format!("hmac-{}", hex(&id)),
+                consumer_id: c.id.clone(),
+                username: username.clone(),
+                secret: secret.clone(),
+                created_at: now,
+            };
+            put_json(kv, &key, &cred)?;
+            kv.put(&records::index_key(&c.id, Kind::HmacAuth, &cred.id), &key)?;
+            let out = format!(
+                "hmac-auth username {username} added for consumer {} ({})",
+                c.username, cred.id
+            );
+            Ok(if generated {
+                format!("{secret}\n({out}; secret shown once)")
+            } else {
+                out
+            })
+        }
+        ("hmac", "remove") => {
+            let username = one(&cmd, "an HMAC-USERNAME")?;
+            let key = Kind::HmacAuth.key(&username);
+            let cred: records::HmacAuthCredential = get_json(kv, &key)?
+                .ok_or_else(|| CliError::Failed(format!("no hmac username {username:?}")))?;
+            kv.delete(&key)?;
+            kv.delete(&records::index_key(
+                &cred.consumer_id,
+                Kind::HmacAuth,
+                &cred.id,
+            ))?;
+            Ok(format!("hmac-auth username {username} removed"))
+        }
         (group, action) => Err(usage(format!("unknown command {group} {action}"))),
     }
 }
@@ -713,6 +798,46 @@ mod tests {
         assert!(
             parse(&["key".into(), "list".into(), "a".into()]).is_err(),
             "needs --local/--remote"
+        );
+    }
+    #[test]
+    fn hmac_credentials_store_the_secret_as_given_and_go_with_the_consumer() {
+        let mut kv = MemoryKv::default();
+        exec(&mut kv, "consumer add alice --id c1").unwrap();
+        let out = exec(&mut kv, "hmac add alice alice-hmac --generate-secret").unwrap();
+        let secret = out.lines().next().unwrap().to_string();
+        assert_eq!(secret.len(), 43, "{out}");
+        assert!(out.contains("shown once"), "{out}");
+        let cred: records::HmacAuthCredential =
+            serde_json::from_str(&kv.values["credentials/hmac-auth/alice-hmac"]).unwrap();
+        assert_eq!(cred.secret, secret);
+        assert_eq!(cred.consumer_id, "c1");
+        assert_eq!(cred.username, "alice-hmac");
+        assert!(cred.id.starts_with("hmac-"));
+        exec(&mut kv, "hmac add c1 alice-2 --secret-stdin").unwrap();
+        let cred: records::HmacAuthCredential =
+            serde_json::from_str(&kv.values["credentials/hmac-auth/alice-2"]).unwrap();
+        assert_eq!(cred.secret, "from-stdin");
+        let out = exec(&mut kv, "hmac add alice alice-3 --secret plain").unwrap();
+        assert!(!out.contains("plain"), "{out}");
+        assert!(exec(&mut kv, "hmac add alice alice-3 --secret again").is_err());
+        assert!(exec(&mut kv, "hmac add alice bad/name --secret x").is_err());
+        assert!(exec(&mut kv, "hmac add alice alice-4").is_err());
+        assert!(exec(
+            &mut kv,
+            "hmac add alice alice-4 --secret x --generate-secret"
+        )
+        .is_err());
+        let list = exec(&mut kv, "credentials list alice").unwrap();
+        assert_eq!(list.matches("hmac-auth/hmac-").count(), 3, "{list}");
+        exec(&mut kv, "hmac remove alice-3").unwrap();
+        assert!(!kv.values.contains_key("credentials/hmac-auth/alice-3"));
+        assert!(exec(&mut kv, "hmac remove alice-3").is_err());
+        exec(&mut kv, "consumer remove alice").unwrap();
+        assert!(
+            kv.values.keys().all(|k| !k.contains("hmac")),
+            "{:?}",
+            kv.values.keys()
         );
     }
 }

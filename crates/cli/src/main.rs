@@ -32,7 +32,7 @@ commands:
                                 invalidate cached responses (proxy-cache) in every location
 
 consumers and credentials: consumer add|remove|list, key create|revoke|list, basic-auth add|remove,
-  jwt add|remove, credentials list (run one without arguments for its options; docs/authentication.md)
+  jwt add|remove, hmac add|remove, credentials list (run one without arguments for its options; docs/authentication.md)
 
 --local uses wrangler's local KV state (.wrangler/state, or DIR), --remote the deployed namespace.
 KV is reached with wrangler: $WRANGLER, else node_modules/.bin/wrangler, else npx wrangler.

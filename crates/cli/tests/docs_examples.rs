@@ -713,6 +713,7 @@ fn each_typed_plugin_schema_lists_exactly_the_fields_the_plugin_accepts() {
         "key-auth",
         "jwt",
         "basic-auth",
+        "hmac-auth",
         "acl",
         "proxy-cache",
         "http-log",

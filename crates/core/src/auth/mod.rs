@@ -1,5 +1,5 @@
-//! Identity: consumers and their credentials, the four auth plugins (`key-auth`, `jwt`, `basic-auth`,
-//! `acl`), and the upstream identity headers.
+//! Identity: consumers and their credentials, the auth plugins (`key-auth`, `jwt`, `basic-auth`,
+//! `hmac-auth`, `acl`), and the upstream identity headers.
 //!
 //! Everything here is pure: KV reads, `fetch` and the clock belong to the Worker glue (`src/auth.rs`),
 //! which passes records, JWKS documents and `now` in. Storage layout (KV namespace `CONFIG`) is in
@@ -9,6 +9,7 @@ pub mod acl;
 pub mod basic;
 pub mod cache;
 pub mod crypto;
+pub mod hmac;
 pub mod jwks;
 pub mod jwt;
 pub mod keyauth;
@@ -16,6 +17,7 @@ pub mod records;
 
 pub use acl::AclConfig;
 pub use basic::BasicAuthConfig;
+pub use hmac::HmacAuthConfig;
 pub use jwt::JwtConfig;
 pub use keyauth::KeyAuthConfig;
 

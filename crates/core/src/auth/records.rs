@@ -8,6 +8,7 @@
 //! | `credentials/key-auth/<sha256 hex of the key>` | [`KeyAuthCredential`] (the key itself is never stored) |
 //! | `credentials/basic-auth/<username>` | [`BasicAuthCredential`] (PBKDF2 hash, see [`super::basic`]) |
 //! | `credentials/jwt/<value of the key claim>` | [`JwtCredential`] |
+//! | `credentials/hmac-auth/<username>` | [`HmacAuthCredential`] (the secret as given, see [`super::hmac`]) |
 //! | `consumer-credentials/<consumer id>/<kind>/<credential id>` | the credential's key (index for listing) |
 //!
 //! A revoked key-auth credential keeps its entry with `revoked_at` set, so the gateway can answer
@@ -21,12 +22,13 @@ pub const CONSUMERS_PREFIX: &str = "consumers/";
 pub const CONSUMER_NAMES_PREFIX: &str = "consumer-names/";
 pub const INDEX_PREFIX: &str = "consumer-credentials/";
 
-/// The three credential kinds.
+/// The credential kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     KeyAuth,
     BasicAuth,
     Jwt,
+    HmacAuth,
 }
 
 impl Kind {
@@ -35,6 +37,7 @@ impl Kind {
             Kind::KeyAuth => "key-auth",
             Kind::BasicAuth => "basic-auth",
             Kind::Jwt => "jwt",
+            Kind::HmacAuth => "hmac-auth",
         }
     }
 
@@ -178,6 +181,18 @@ pub struct JwtCredential {
     /// Keys from this JWKS URL, chosen by the token's `kid`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwks_url: Option<String>,
+    #[serde(default)]
+    pub created_at: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HmacAuthCredential {
+    pub id: String,
+    pub consumer_id: String,
+    /// The `username="..."` of the signature (the KV key's last segment).
+    pub username: String,
+    /// The shared secret, stored as given (its UTF-8 bytes are the HMAC key): verifying needs it.
+    pub secret: String,
     #[serde(default)]
     pub created_at: u64,
 }

@@ -1046,6 +1046,13 @@ fn kong_admin_api_nulls_take_the_defaults() {
     .and_then(AclConfig::validate)
     .unwrap();
     assert_eq!(acl.allow, ["a"]);
+    let hmac: HmacAuthConfig = super::settings(&json!({
+        "clock_skew": null, "algorithms": null, "enforce_headers": null, "realm": null
+    }))
+    .and_then(HmacAuthConfig::validate)
+    .unwrap();
+    assert_eq!(hmac.clock_skew, 300.0);
+    assert_eq!(hmac.algorithms.len(), 4);
     // Anything else keeps its type errors and paths.
     let Err(crate::plugins::PluginError::Config(e)) =
         super::settings::<KeyAuthConfig>(&json!({"realm": 5, "anonymous": null}))

@@ -37,6 +37,7 @@ typed_plugins! {
     "jwt" => crate::auth::JwtConfig,
     "key-auth" => crate::auth::KeyAuthConfig,
     "basic-auth" => crate::auth::BasicAuthConfig,
+    "hmac-auth" => crate::auth::HmacAuthConfig,
     "ip-restriction" => crate::plugins::ip_restriction::Raw,
     "geo-restriction" => crate::plugins::geo_restriction::Raw,
     "request-size-limiting" => crate::plugins::request_size_limiting::Raw,

@@ -130,6 +130,18 @@ pub static REGISTRY: &[PluginDef] = &[
         },
     },
     PluginDef {
+        name: "hmac-auth",
+        priority: 1030,
+        phases: &[Access],
+        runs: MostSpecific,
+        no_consumer: false,
+        parse: |c| {
+            crate::auth::settings(c)
+                .and_then(crate::auth::HmacAuthConfig::validate)
+                .map(Plugin::new)
+        },
+    },
+    PluginDef {
         name: "ip-restriction",
         priority: 990,
         phases: &[Access],
