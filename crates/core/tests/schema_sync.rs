@@ -220,6 +220,7 @@ fn every_object_forbids_unknown_properties() {
             "/$defs/CorsPluginConfig",
             "/$defs/GeoRestrictionPluginConfig",
             "/$defs/Healthchecks",
+            "/$defs/HmacAuthPluginConfig",
             "/$defs/HttpLogPluginConfig",
             "/$defs/IpRestrictionPluginConfig",
             "/$defs/JwtPluginConfig",
