@@ -5,10 +5,7 @@
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import { ROOT, startGateway, startOrigin, request, problemOf, run, sleep, configNamespaceId, putAndWait, rejected } from "./support/harness.mjs";
+import { cliGateway, startGateway, startOrigin, request, problemOf, sleep, putAndWait, rejected } from "./support/harness.mjs";
 
 const SECRET = "secret";
 const digestOf = (alg) => ({ "hmac-sha1": "sha1", "hmac-sha256": "sha256", "hmac-sha384": "sha384", "hmac-sha512": "sha512" })[alg];
@@ -333,37 +330,8 @@ for (const reload of ["0", "600"]) describe(`hmac-auth (CONFIG_RELOAD_SECONDS ${
 // The CLI end to end: `hmac add` writes wrangler's local KV state, a gateway persisting KV there admits requests
 // signed with the printed secret; `consumer remove` takes the credential with it.
 describe("hmac-auth credentials through the CLI", { timeout: 240_000 }, () => {
-  const bin = path.join(ROOT, "target", "release", "edgegate-config");
-  let dir, persist, gw, origin;
-  const cli = async (...args) => {
-    const r = await run(bin, [...args, "--local", "--persist-to", persist]);
-    assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
-    return r.stdout;
-  };
-
-  before(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "edgegate-hmac-cli-"));
-    persist = path.join(dir, "state");
-    origin = await startOrigin();
-    const built = await run("cargo", ["build", "-q", "--release", "-p", "edgegate-cli"]);
-    assert.equal(built.code, 0, built.stderr);
-    gw = await startGateway({
-      kvPersist: path.join(persist, "v3", "kv"),
-      kvNamespaceId: configNamespaceId(),
-      bindings: { AUTH_CACHE_SECONDS: "1" },
-    });
-    await gw.putConfig({
-      format_version: 1,
-      services: [{ name: "o", url: origin.url }],
-      routes: [{ name: "r", service: "o", paths: ["/api"] }],
-      plugins: [{ name: "hmac-auth", route: "r" }],
-    });
-  });
-  after(async () => {
-    await gw?.dispose();
-    await origin?.close();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const env = cliGateway("edgegate-hmac-cli-", [{ name: "hmac-auth", route: "r" }]);
+  const { cli } = env;
 
   test("hmac add --generate-secret prints a secret that signs requests; consumer remove ends it", async () => {
     await cli("consumer", "add", "alice");
@@ -373,18 +341,18 @@ describe("hmac-auth credentials through the CLI", { timeout: 240_000 }, () => {
     const id = /\((hmac-[0-9a-f]{12})\)/.exec(out)[1];
     assert.match(await cli("credentials", "list", "alice"), new RegExp(`hmac-auth/${id}\tactive`));
     const signed = () => signedDate({ alg: "hmac-sha256", secret, username: "alice-hmac" });
-    const res = await request(gw.at("/api"), { headers: signed() });
+    const res = await request(env.gw.at("/api"), { headers: signed() });
     assert.equal(res.status, 200, res.text);
     assert.equal(JSON.parse(res.text).headers["x-consumer-username"], "alice");
     assert.equal(JSON.parse(res.text).headers["x-credential-identifier"], id);
     // Stored as given (the docs say so).
-    const stored = JSON.parse(await gw.kv.get("credentials/hmac-auth/alice-hmac"));
+    const stored = JSON.parse(await env.gw.kv.get("credentials/hmac-auth/alice-hmac"));
     assert.equal(stored.secret, secret);
 
     assert.match(await cli("consumer", "remove", "alice"), /removed with 1 credentials/);
-    assert.equal(await gw.kv.get("credentials/hmac-auth/alice-hmac"), null);
+    assert.equal(await env.gw.kv.get("credentials/hmac-auth/alice-hmac"), null);
     await sleep(1500);
-    const gone = await request(gw.at("/api"), { headers: signed() });
+    const gone = await request(env.gw.at("/api"), { headers: signed() });
     assert.equal(gone.status, 401);
     assert.equal(problemOf(gone).code, "invalid_credentials");
   });

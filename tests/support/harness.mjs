@@ -16,6 +16,8 @@
 // `t.after`/`after` (or returns a close/dispose function), so tests end by themselves.
 
 import { Miniflare } from "miniflare";
+import { before, after } from "node:test";
+import os from "node:os";
 import http from "node:http";
 import net from "node:net";
 import crypto from "node:crypto";
@@ -672,4 +674,46 @@ export async function rejected(gw, doc) {
     { what: `version ${version} rejected`, timeoutMs: 10_000 },
   );
   return line.json.error;
+}
+
+/**
+ * For a `describe` whose tests write credentials with the CLI: in its `before`, builds `edgegate-config`, makes a
+ * temporary wrangler local state, starts an origin and a gateway persisting KV there (AUTH_CACHE_SECONDS 1)
+ * serving the route `r` (`/api`, service `o`) with `plugins`; its `after` disposes of them. Returns the object
+ * `before` fills: `{ gw, origin, persist, cli }`, where `cli(...args)` runs the CLI with `--local --persist-to`,
+ * asserts exit 0 and resolves to its stdout.
+ */
+export function cliGateway(prefix, plugins) {
+  const bin = path.join(ROOT, "target", "release", "edgegate-config");
+  const env = {};
+  let dir;
+  env.cli = async (...args) => {
+    const r = await run(bin, [...args, "--local", "--persist-to", env.persist]);
+    if (r.code !== 0) throw new Error(`edgegate-config ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
+    return r.stdout;
+  };
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+    env.persist = path.join(dir, "state");
+    env.origin = await startOrigin();
+    const built = await run("cargo", ["build", "-q", "--release", "-p", "edgegate-cli"]);
+    if (built.code !== 0) throw new Error(`cargo build -p edgegate-cli failed: ${built.stderr}`);
+    env.gw = await startGateway({
+      kvPersist: path.join(env.persist, "v3", "kv"),
+      kvNamespaceId: configNamespaceId(),
+      bindings: { AUTH_CACHE_SECONDS: "1" },
+    });
+    await env.gw.putConfig({
+      format_version: 1,
+      services: [{ name: "o", url: env.origin.url }],
+      routes: [{ name: "r", service: "o", paths: ["/api"] }],
+      plugins,
+    });
+  });
+  after(async () => {
+    await env.gw?.dispose();
+    await env.origin?.close();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return env;
 }
