@@ -178,8 +178,9 @@ impl<'a> Exchange<'a> {
         self.gateway.plugins_for(self.plan.route_index)
     }
 
+    /// A request header's value (see [`header_value`]).
     pub fn header(&self, name: &str) -> Option<String> {
-        self.raw.headers().get(name).ok().flatten()
+        header_value(&self.raw.headers(), name)
     }
 
     /// A field of the request's `cf` object (e.g. `country`) as a string; `None` when absent (as
@@ -214,4 +215,13 @@ impl<'a> Exchange<'a> {
             .map_or(url.len(), |i| after_scheme + i);
         self.plan.url = format!("{}{path_and_query}", &url[..origin_end]);
     }
+}
+
+/// A request header's value, without the spaces and tabs a client left at the end of the line: they are
+/// not part of a field value (RFC 9110 section 5.5), but workerd hands them to the Worker.
+pub fn header_value(headers: &web_sys::Headers, name: &str) -> Option<String> {
+    let mut value = headers.get(name).ok().flatten()?;
+    let kept = value.trim_end_matches([' ', '\t']).len();
+    value.truncate(kept);
+    Some(value)
 }

@@ -64,7 +64,7 @@ struct Edits {
 
 fn plan(ex: &Exchange<'_>, config: &RequestTransformerConfig) -> Result<Edits, GatewayError> {
     let headers = ex.raw.headers();
-    let get = |n: &str| headers.get(n).ok().flatten();
+    let get = |n: &str| crate::exchange::header_value(&headers, n);
     let vars = RequestVars {
         header: &get,
         query: ex.url.query,
@@ -84,7 +84,7 @@ async fn transform(
 ) -> Result<(), GatewayError> {
     let edits = plan(ex, config)?;
     let headers = ex.raw.headers();
-    let get = |n: &str| headers.get(n).ok().flatten();
+    let get = |n: &str| crate::exchange::header_value(&headers, n);
 
     // The body: dropped (GET/HEAD), transformed (a body rule applies), or left streaming.
     let mut body: Option<JsValue> = None;
