@@ -277,6 +277,20 @@ describe("edgegate-config, second audit", { timeout: 600_000 }, () => {
     assert.equal(r.stderr, "error: cannot roll back to version 3: config/versions/3 is missing\n");
     assert.deepEqual(pointer(), { version: 5, latest: 5, history: [1, 3] });
 
+    // One that is no longer valid for this gateway is refused too, and changes nothing; `diff --version 3`
+    // against it exits 1 (docs/configuration.md, rollback and diff).
+    setStore({ ...storeOf(), "config/versions/3": Buffer.from('{"format_version": 1, "services": 7}').toString("base64") });
+    r = await remoteCli(["rollback", "--remote"]);
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(r.stderr, /^error: .*version 3/, r.stderr);
+    assert.match(r.stderr, /services/, "names the field at fault");
+    assert.deepEqual(pointer(), { version: 5, latest: 5, history: [1, 3] });
+    r = await remoteCli(["diff", v1, "--remote", "--version", "3"]);
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(r.stderr, /version 3/, r.stderr);
+    r = await remoteCli(["diff", v1, "--remote", "--version", "5"]);
+    assert.equal(r.code, 0, r.stderr);
+
     // wrangler failing (no login, no network): exit 1, wrangler's message, nothing written.
     const before = calls().length;
     r = await remoteCli(["push", v1, "--remote"], { env: { FAIL_WITH: "X [ERROR] Authentication error [code: 10000]" } });
