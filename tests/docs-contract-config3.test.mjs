@@ -89,6 +89,32 @@ for (const reload of ["0", "600"]) {
   });
 }
 
+for (const reload of ["0", "600"]) {
+  test(`a deleted config/current keeps the version in service, without a log line; with none: config_missing and 503 (CONFIG_RELOAD_SECONDS ${reload})`, async (t) => {
+    const origin = await startOrigin();
+    t.after(() => origin.close());
+    const empty = await startGateway({ reload });
+    t.after(() => empty.dispose());
+    const none = await request(empty.at("/x"));
+    assert.equal(none.status, 503);
+    assert.equal(JSON.parse(none.text).code, "no_config");
+    await waitFor(() => events(empty, "config_missing")[0], { what: "config_missing" });
+
+    const config = {
+      format_version: 1,
+      services: [{ name: "o", url: origin.url }],
+      routes: [{ name: "r", service: "o", paths: ["/x"] }],
+    };
+    const gw = await startGateway({ reload, config });
+    t.after(() => gw.dispose());
+    assert.equal((await request(gw.at("/x"))).status, 200);
+    const logged = gw.logs.length;
+    await gw.kv.delete("config/current");
+    for (let i = 0; i < 3; i++) assert.equal((await request(gw.at("/x"))).status, 200, `request ${i} after the delete`);
+    assert.deepEqual(gw.logs.slice(logged).filter((l) => /^config_/.test(l.json?.event ?? "")), []);
+  });
+}
+
 describe("edgegate-config refuses documents larger than 25 MiB", { timeout: 120_000 }, () => {
   test("exactly 25 MiB is validated; one byte more is refused with exit 1", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "edgegate-config3-big-"));
